@@ -1,0 +1,209 @@
+"""The ASGI app: /graphql (HTTP and WebSocket), /healthz and /readyz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from api.auth import TokenCodec
+from api.db import close_db, db, init_db
+from api.settings import Settings
+from domain.errors import ClientError, Forbidden, Unauthenticated
+from domain.keys import SecretBox
+from resolvers.context import Context, Services
+from resolvers.schema import build_schema
+
+#: WebSocket close codes for a refused connection_init (SPEC section 1).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def _authenticate(context: Any, payload: Any) -> ClientError | None:
+    """Authenticate a WebSocket connection from its connection_init payload."""
+    if not isinstance(context, Context):
+        return None
+    context.connection_params = payload if isinstance(payload, dict) else {}
+    try:
+        context.authenticate_connection()
+        context.require_user()
+    except ClientError as error:
+        return error
+    return None
+
+
+def _close_code(error: ClientError) -> int:
+    return CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws: a bad or missing token closes the socket with 4401 (role: 4403)."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if not self.connection_init_received:
+            error = _authenticate(self.context, message.get("payload"))
+            if error is not None:
+                if self.connection_init_timeout_task:
+                    self.connection_init_timeout_task.cancel()
+                await self.websocket.close(code=_close_code(error), reason=error.message[:120])
+                return
+        await super().handle_connection_init(message)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol: connection_error with the reason, then close 4401/4403."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        error = _authenticate(self.context, message.get("payload"))
+        if error is not None:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": error.message, "extensions": error.extensions}}
+            )
+            await self.websocket.close(code=_close_code(error), reason=error.message[:120])
+            return
+        await super().handle_connection_init(message)
+
+
+class NotificationCenterGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(build_schema(services.settings.limits), **kwargs)
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        authorization = request.headers.get("authorization") if isinstance(request, Request) else None
+        return Context(self.services, authorization)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over the configured size before anything parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "errors": [
+                    {
+                        "message": f"The request body is larger than {self.max_bytes} bytes: split it",
+                        "extensions": {"code": "BAD_USER_INPUT"},
+                    }
+                ]
+            },
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings) -> Starlette:
+    settings = settings.with_jwt_secret()
+    assert settings.jwt_secret is not None
+    services = Services(
+        settings=settings,
+        tokens=TokenCodec(settings),
+        secret_box=SecretBox(settings.jwt_secret.reveal()),
+    )
+    graphql = NotificationCenterGraphQL(
+        services,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allowed_origins=settings.allowed_origins,
+        max_subscriptions_per_connection=settings.limits.subscriptions_per_connection,
+        connection_init_wait_timeout=timedelta(seconds=10),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await init_db(settings, run_migrations=settings.embedded)
+        try:
+            yield
+        finally:
+            await close_db()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await db().execute_query("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = f"error: {type(exc).__name__}"
+        if settings.redis_url:
+            checks["redis"] = await _redis_ping(settings.redis_url)
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.request_body_bytes)
+    return app
+
+
+async def _redis_ping(url: str) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        await client.ping()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {type(exc).__name__}"
+    finally:
+        await client.aclose()
+
+
+__all__ = ["Unauthenticated", "create_app"]

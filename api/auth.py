@@ -1,0 +1,117 @@
+"""Bearer JWTs (SPEC section 1): who is calling, for which instance, in which role."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from api.settings import Settings
+from domain.errors import Forbidden, Unauthenticated
+from models.enums import Role
+
+ROLE_CLAIMS = {r.value.lower(): r for r in Role}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller."""
+
+    user_id: str
+    instance_id: str
+    role: Role
+    email: str | None = None
+    name: str | None = None
+    locale: str | None = None
+
+    def require(self, *roles: Role) -> Principal:
+        if self.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise Forbidden(f"This needs one of the roles {allowed}; your token's role is {self.role.value}")
+        return self
+
+    @property
+    def is_user(self) -> bool:
+        return self.role is not Role.SERVICE
+
+
+class TokenCodec:
+    """Signs (embedded mode and the CLI) and verifies tokens with the deployment's keys."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.jwt_secret is None and settings.jwt_public_key is None:
+            raise ValueError("a JWT secret or public key is required; call Settings.with_jwt_secret()")
+        self._secret = settings.jwt_secret
+        self._public_key = settings.jwt_public_key
+        self._algorithms = list(settings.jwt_algorithms)
+
+    def issue(
+        self,
+        *,
+        instance: str,
+        user: str,
+        role: Role | str,
+        email: str | None = None,
+        name: str | None = None,
+        locale: str | None = None,
+        ttl_seconds: int = 3600,
+    ) -> str:
+        if self._secret is None:
+            raise ValueError("tokens can only be issued with NC_JWT_SECRET (HS256)")
+        role_value = role.value if isinstance(role, Role) else str(role)
+        if role_value.lower() not in ROLE_CLAIMS:
+            raise ValueError(f"role must be one of {', '.join(ROLE_CLAIMS)}, got {role_value!r}")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": user,
+            "instance": instance,
+            "role": role_value.lower(),
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        for key, value in (("email", email), ("name", name), ("locale", locale)):
+            if value:
+                claims[key] = value
+        return jwt.encode(claims, self._secret.reveal(), algorithm="HS256")
+
+    def verify(self, token: str) -> Principal:
+        key: Any = self._public_key if self._public_key else self._secret.reveal()  # type: ignore[union-attr]
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                options={"require": ["sub", "exp", "instance", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The token has expired: sign in again for a fresh one") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"The token lacks the claim {exc.claim!r}") from None
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("The token is not valid for this deployment") from None
+        role = ROLE_CLAIMS.get(str(claims["role"]).lower())
+        if role is None:
+            raise Unauthenticated(
+                f"The token's role {claims['role']!r} is not one of {', '.join(ROLE_CLAIMS)}"
+            )
+        user, instance = str(claims["sub"]), str(claims["instance"])
+        if not user or not instance or len(user) > 128 or len(instance) > 64:
+            raise Unauthenticated("The token's sub and instance claims must be 1-128 and 1-64 characters")
+        return Principal(
+            user_id=user,
+            instance_id=instance,
+            role=role,
+            email=claims.get("email"),
+            name=claims.get("name"),
+            locale=claims.get("locale"),
+        )
+
+    def from_header(self, value: str | None) -> Principal:
+        if not value:
+            raise Unauthenticated("Send a token: Authorization: Bearer <JWT>")
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("The Authorization header must be 'Bearer <JWT>'")
+        return self.verify(token.strip())

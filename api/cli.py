@@ -1,0 +1,135 @@
+"""The notification-center command: serve, migrate, token, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from api.settings import Settings, SettingsError
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import TokenCodec
+
+    settings = settings.with_jwt_secret()
+    if args.demo:
+        from api.db import close_db, init_db
+        from api.demo import demo_tokens, seed_demo
+
+        async def seed() -> None:
+            await init_db(settings, run_migrations=True)
+            try:
+                await seed_demo()
+            finally:
+                await close_db()
+
+        asyncio.run(seed())
+        base = f"http://{args.host}:{args.port}"
+        print("Demo instance 'demo' is ready. Tokens (valid 7 days):\n")
+        for user, role, token in demo_tokens(TokenCodec(settings)):
+            print(f"  {role:<13} {user:<12} {token}")
+        print(
+            f"\nGraphiQL: {base}/graphql  (add the header  Authorization: Bearer <token>)\n"
+            f"Try:      curl -s {base}/graphql -H 'Authorization: Bearer <token>' "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"query\": \"{ notificationTypes { code channels editable } }\"}'\n"
+            f"More tokens: notification-center token --instance demo --user <id> --role operator\n",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from api.db import apply_migrations, close_db
+
+    async def run() -> None:
+        try:
+            await apply_migrations(settings)
+        finally:
+            await close_db()
+
+    asyncio.run(run())
+    print(f"Migrations applied to {'the embedded SQLite file' if settings.embedded else 'NC_DATABASE_URL'}")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from api.auth import TokenCodec
+
+    codec = TokenCodec(settings.with_jwt_secret())
+    print(
+        codec.issue(
+            instance=args.instance,
+            user=args.user,
+            role=args.role,
+            email=args.email,
+            name=args.name,
+            locale=args.locale,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from resolvers.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notification-center",
+        description="The Notification Center service. Settings come from NC_* environment variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the GraphQL API under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="seed a demo instance and print tokens")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="apply the versioned migrations to the configured database")
+    migrate.set_defaults(func=_migrate)
+
+    token = sub.add_parser("token", help="print a signed JWT for a user")
+    token.add_argument("--instance", required=True)
+    token.add_argument("--user", required=True)
+    token.add_argument("--role", required=True, choices=["operator", "supervisor", "administrator", "service"])
+    token.add_argument("--email")
+    token.add_argument("--name")
+    token.add_argument("--locale")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token stays valid")
+    token.set_defaults(func=_token)
+
+    export = sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
+    export.set_defaults(func=_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.func(settings, args))
+    except SettingsError as exc:
+        print(f"notification-center: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Deployment settings, read once from the environment and passed down.
+
+Nothing else in the code base reads ``os.environ``: the CLI builds one ``Settings`` and hands it to
+the app, the database setup, the token signer and (later) the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one client request may ask for (SPEC section 8)."""
+
+    recipients_per_event: int = 5_000
+    events_per_batch: int = 500
+    event_data_bytes: int = 16_384
+    operators_per_upsert: int = 5_000
+    request_body_bytes: int = 4 * 1024 * 1024
+    query_depth: int = 10
+    query_tokens: int = 2_000
+    query_aliases: int = 30
+    page_size_max: int = 100
+    subscriptions_per_connection: int = 10
+    push_subscriptions_per_user: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: Secret | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    public_url: str = "http://127.0.0.1:8000"
+    allowed_origins: tuple[str, ...] = ()
+    graphiql: bool = True
+    allow_http_endpoints: bool = False
+    retention_days: int = 90
+    db_pool_size: int = 10
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no database URL is set: one process, a SQLite file in the data dir."""
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.data_dir / 'notification-center.sqlite3').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = Limits()
+        limits = Limits(
+            **{
+                name: _int(env, f"NC_LIMIT_{name.upper()}", getattr(defaults, name), minimum=1)
+                for name in Limits.__dataclass_fields__
+            }
+        )
+        secret = env.get("NC_JWT_SECRET")
+        algorithms = tuple(
+            a.strip() for a in env.get("NC_JWT_ALGORITHMS", "HS256").split(",") if a.strip()
+        )
+        return cls(
+            data_dir=Path(env.get("NC_DATA_DIR", "var")),
+            database_url=env.get("NC_DATABASE_URL") or None,
+            redis_url=env.get("NC_REDIS_URL") or None,
+            jwt_secret=Secret(secret) if secret else None,
+            jwt_public_key=env.get("NC_JWT_PUBLIC_KEY") or None,
+            jwt_algorithms=algorithms,
+            public_url=env.get("NC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            allowed_origins=tuple(
+                o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
+            graphiql=_bool(env, "NC_GRAPHIQL", True),
+            allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),
+            retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
+            db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
+            limits=limits,
+        )
+
+    def with_jwt_secret(self) -> Settings:
+        """Fill in the embedded-mode JWT secret: generated once, kept in the data dir."""
+        if self.jwt_secret is not None:
+            return self
+        if not self.embedded:
+            raise SettingsError(
+                "NC_JWT_SECRET is required when NC_DATABASE_URL is set: every API process must "
+                "verify tokens with the same secret"
+            )
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return replace(self, jwt_secret=Secret(path.read_text().strip()))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1/0 or true/false, got {raw!r}")

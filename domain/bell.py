@@ -1,0 +1,151 @@
+"""The bell: a recipient's notification history, unread counts, marking read, delivery logs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from tortoise.timezone import now
+
+from domain.errors import BadUserInput, NotFound
+from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
+from models.notification import Delivery, Notification
+from models.operator import Operator
+
+
+@dataclass(frozen=True)
+class BellFilter:
+    unread_only: bool = False
+    category_codes: list[str] | None = None
+    type_codes: list[str] | None = None
+
+    def validate(self) -> None:
+        for code in self.category_codes or ():
+            if code not in CATEGORIES_BY_CODE:
+                raise BadUserInput(f"Unknown category code {code!r} in filter.categoryCodes")
+        for code in self.type_codes or ():
+            if code not in TYPES_BY_CODE:
+                raise BadUserInput(f"Unknown type code {code!r} in filter.typeCodes")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Notification]
+    has_next_page: bool
+    unread_count: int
+
+
+def encode_cursor(notification_id: int) -> str:
+    return base64.urlsafe_b64encode(f"n:{notification_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "n":
+            raise ValueError(prefix)
+        return int(value)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadUserInput(
+            "after is not a cursor from this connection: pass pageInfo.endCursor unchanged",
+            field="after",
+        ) from None
+
+
+def _bell(operator: Operator, flt: BellFilter):  # noqa: ANN202 - a tortoise QuerySet
+    qs = Notification.filter(operator_id=operator.id, in_bell=True)
+    if flt.category_codes is not None:
+        qs = qs.filter(category_code__in=flt.category_codes)
+    if flt.type_codes is not None:
+        qs = qs.filter(type_code__in=flt.type_codes)
+    return qs
+
+
+async def page(operator: Operator | None, *, first: int, after: str | None, flt: BellFilter, max_first: int) -> Page:
+    if not 1 <= first <= max_first:
+        raise BadUserInput(f"first must be between 1 and {max_first}, got {first}", field="first")
+    flt.validate()
+    after_id = decode_cursor(after) if after else None
+    if operator is None or operator.id is None:
+        return Page([], False, 0)
+    qs = _bell(operator, flt)
+    unread = await qs.filter(read_at__isnull=True).count()
+    if flt.unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    if after_id is not None:
+        qs = qs.filter(id__lt=after_id)
+    rows = list(await qs.order_by("-id").limit(first + 1))
+    return Page(rows[:first], len(rows) > first, unread)
+
+
+async def unread_count(operator: Operator | None) -> int:
+    if operator is None or operator.id is None:
+        return 0
+    return await Notification.filter(operator_id=operator.id, in_bell=True, read_at__isnull=True).count()
+
+
+def parse_ids(ids: list[str]) -> list[int]:
+    out = []
+    for raw in ids:
+        try:
+            out.append(int(raw))
+        except (TypeError, ValueError):
+            raise NotFound(f"No notification {raw!r} in your bell", id=raw) from None
+    return out
+
+
+async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str], int]:
+    """Mark the viewer's notifications read; an id that is not theirs is NOT_FOUND, nothing changes."""
+    if not ids:
+        raise BadUserInput("ids is empty: send the ids to mark read, or use markAllNotificationsRead")
+    if len(ids) > 1000:
+        raise BadUserInput("At most 1000 ids per call")
+    wanted = list(dict.fromkeys(parse_ids(ids)))
+    if operator is None or operator.id is None:
+        raise NotFound(f"No notification {wanted[0]} in your bell", id=str(wanted[0]))
+    found = set(await Notification.filter(operator_id=operator.id, id__in=wanted).values_list("id", flat=True))
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"No notification {missing[0]} in your bell", id=str(missing[0]))
+    changed = list(
+        await Notification.filter(operator_id=operator.id, id__in=wanted, read_at__isnull=True).values_list(
+            "id", flat=True
+        )
+    )
+    if changed:
+        await Notification.filter(id__in=changed).update(read_at=now())
+    return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
+
+
+async def mark_all_read(operator: Operator | None, category_code: str | None) -> tuple[list[str], int]:
+    if category_code is not None and category_code not in CATEGORIES_BY_CODE:
+        raise BadUserInput(f"Unknown categoryCode {category_code!r}", field="categoryCode")
+    if operator is None or operator.id is None:
+        return [], 0
+    qs = Notification.filter(operator_id=operator.id, read_at__isnull=True)
+    if category_code is not None:
+        qs = qs.filter(category_code=category_code)
+    changed = list(await qs.values_list("id", flat=True))
+    if changed:
+        await Notification.filter(id__in=changed).update(read_at=now())
+    return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
+
+
+async def deliveries(
+    instance_id: str, operator: Operator | None, notification_id: str, *, whole_instance: bool
+) -> list[Delivery]:
+    """The delivery log of one notification: the viewer's own, or any of the instance's."""
+    try:
+        nid = int(notification_id)
+    except ValueError:
+        raise NotFound(f"No notification {notification_id!r}", id=notification_id) from None
+    qs = Notification.filter(id=nid, instance_id=instance_id)
+    if not whole_instance:
+        if operator is None or operator.id is None:
+            raise NotFound(f"No notification {notification_id!r}", id=notification_id)
+        qs = qs.filter(operator_id=operator.id)
+    if not await qs.exists():
+        raise NotFound(f"No notification {notification_id!r}", id=notification_id)
+    return list(await Delivery.filter(notification_id=nid).order_by("id"))

@@ -1,0 +1,305 @@
+"""What administrators set for their instance: the policy, bot channels and type policies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise.timezone import now
+
+from api.db import db
+from domain.errors import BadUserInput
+from domain.keys import SecretBox
+from domain.policy import InstancePolicy, ensure_instance, load_policy
+from models.bulk import placeholders, upsert
+from models.catalog import LISTED_TYPES, TYPES_BY_CODE, TypeDef
+from models.enums import BOT_CHANNELS, ChannelKind, TypeAvailability, sort_channels
+from models.instance import BotChannelConfig, Instance, TypePolicy
+from models.operator import Operator, TypeChoice
+
+#: Settings keys each bot channel accepts (SPEC section 5), and those it needs when enabled.
+BOT_SETTINGS: dict[ChannelKind, tuple[frozenset[str], frozenset[str]]] = {
+    ChannelKind.TELEGRAM: (frozenset({"botUsername", "apiBaseUrl", "webhookSecretToken"}), frozenset({"botUsername"})),
+    ChannelKind.VIBER: (frozenset({"botUri", "apiBaseUrl"}), frozenset({"botUri"})),
+    ChannelKind.WHATSAPP: (frozenset({"phoneNumberId", "apiBaseUrl"}), frozenset({"phoneNumberId"})),
+    ChannelKind.EMAIL: (
+        frozenset({"host", "port", "starttls", "username", "from", "header", "footer"}),
+        frozenset({"host", "from"}),
+    ),
+    ChannelKind.ECHAT: (frozenset({"url"}), frozenset({"url"})),
+    ChannelKind.CUSTOM: (frozenset({"url"}), frozenset({"url"})),
+}
+URL_KEYS = frozenset({"apiBaseUrl", "url"})
+
+
+@dataclass(frozen=True)
+class BotChannelInput:
+    channel: ChannelKind
+    enabled: bool
+    settings: dict[str, Any] | None
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class InstanceChanges:
+    notification_center_enabled: bool | None = None
+    extended_types_enabled: bool | None = None
+    mandatory_channels: list[ChannelKind] | None = None
+    default_channels: list[ChannelKind] | None = None
+    bot_scenario: str | None = None
+    bot_channels: list[BotChannelInput] | None = None
+    negative_csat_threshold: int | None = None
+
+
+@dataclass(frozen=True)
+class TypePolicyChanges:
+    type_code: str
+    mandatory: bool | None = None
+    mandatory_channels: list[ChannelKind] | None = None
+    availability: TypeAvailability | None = None
+    default_channels: list[ChannelKind] | None = None
+
+
+def _validate_url(channel: ChannelKind, key: str, value: Any, allow_http: bool) -> None:
+    if not isinstance(value, str):
+        raise BadUserInput(f"{channel.value} settings.{key} must be a URL string")
+    parts = urlsplit(value)
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise BadUserInput(
+            f"{channel.value} settings.{key} must be an https:// URL, got {value!r}",
+            field=f"botChannels.settings.{key}",
+        )
+
+
+def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_http: bool) -> dict[str, Any]:
+    if bot.channel not in BOT_CHANNELS:
+        names = ", ".join(c.value for c in BOT_CHANNELS)
+        raise BadUserInput(
+            f"{bot.channel.value} is not a bot channel: configure one of {names}",
+            field="botChannels.channel",
+        )
+    allowed, required = BOT_SETTINGS[bot.channel]
+    settings = dict(stored.settings) if stored and bot.settings is None else dict(bot.settings or {})
+    if not isinstance(settings, dict):
+        raise BadUserInput(f"{bot.channel.value} settings must be a JSON object")
+    unknown = set(settings) - allowed
+    if unknown:
+        raise BadUserInput(
+            f"{bot.channel.value} settings take {', '.join(sorted(allowed))}; unknown: "
+            f"{', '.join(sorted(unknown))}. Secrets go in the secret field, never in settings",
+            field="botChannels.settings",
+        )
+    for key in URL_KEYS & settings.keys():
+        _validate_url(bot.channel, key, settings[key], allow_http)
+    if "port" in settings and (not isinstance(settings["port"], int) or not 1 <= settings["port"] <= 65535):
+        raise BadUserInput(f"{bot.channel.value} settings.port must be a number 1-65535")
+    if "starttls" in settings and not isinstance(settings["starttls"], bool):
+        raise BadUserInput(f"{bot.channel.value} settings.starttls must be true or false")
+    for key, value in settings.items():
+        if key not in URL_KEYS | {"port", "starttls"} and not isinstance(value, str):
+            raise BadUserInput(f"{bot.channel.value} settings.{key} must be a string")
+    if bot.enabled:
+        missing = required - {k for k, v in settings.items() if v not in (None, "")}
+        if missing:
+            raise BadUserInput(
+                f"Enabling {bot.channel.value} needs settings {', '.join(sorted(missing))}",
+                field="botChannels.settings",
+            )
+        has_secret = bool(bot.secret) or bool(stored and stored.secret_sealed)
+        needs_secret = bot.channel is not ChannelKind.EMAIL or bool(settings.get("username"))
+        if needs_secret and not has_secret:
+            raise BadUserInput(
+                f"Enabling {bot.channel.value} needs its secret (bot token, access token, password "
+                "or signing secret) in the secret field",
+                field="botChannels.secret",
+            )
+    if bot.secret is not None and len(bot.secret) > 4096:
+        raise BadUserInput("secret is longer than 4096 characters", field="botChannels.secret")
+    return settings
+
+
+def _offered_after(policy: InstancePolicy, bots: dict[ChannelKind, bool]) -> set[ChannelKind]:
+    offered = set(policy.offered)
+    for channel, enabled in bots.items():
+        if enabled:
+            offered.add(channel)
+        else:
+            offered.discard(channel)
+    return offered
+
+
+def _check_offered(channels: list[ChannelKind], offered: set[ChannelKind], field: str) -> None:
+    for channel in channels:
+        if channel not in offered:
+            raise BadUserInput(
+                f"{field}: {channel.value} is not offered on this instance; configure and enable "
+                "its bot in botChannels first",
+                field=field,
+            )
+
+
+async def update_instance(
+    instance_id: str,
+    changes: InstanceChanges,
+    *,
+    secret_box: SecretBox,
+    allow_http: bool,
+) -> InstancePolicy:
+    """Validate every part, then write in the caller's transaction."""
+    policy = await load_policy(instance_id)
+    stored_bots = {
+        ChannelKind(b.channel): b
+        for b in await BotChannelConfig.filter(instance_id=instance_id)
+        if b.channel in ChannelKind.__members__
+    }
+    bot_writes: list[tuple[BotChannelInput, dict[str, Any]]] = []
+    seen: set[ChannelKind] = set()
+    for bot in changes.bot_channels or ():
+        if bot.channel in seen:
+            raise BadUserInput(f"{bot.channel.value} appears twice in botChannels: send each once")
+        seen.add(bot.channel)
+        bot_writes.append((bot, _validate_bot(bot, stored_bots.get(bot.channel), allow_http)))
+    offered = _offered_after(policy, {b.channel: b.enabled for b, _ in bot_writes})
+    mandatory = changes.mandatory_channels
+    if mandatory is not None:
+        _check_offered(mandatory, offered, "mandatoryChannels")
+    elif bot_writes:
+        # Disabling a bot drops it from the instance's mandatory channels rather than failing.
+        mandatory = [c for c in policy.mandatory_channels if c in offered]
+    if changes.default_channels is not None:
+        _check_offered(changes.default_channels, offered, "defaultChannels")
+    threshold = changes.negative_csat_threshold
+    if threshold is not None and not 1 <= threshold <= 4:
+        raise BadUserInput(
+            f"negativeCsatThreshold must be between 1 and 4 on the 1-5 scale, got {threshold}",
+            field="negativeCsatThreshold",
+        )
+    if changes.bot_scenario is not None and len(changes.bot_scenario) > 200:
+        raise BadUserInput("botScenario is longer than 200 characters", field="botScenario")
+
+    await ensure_instance(instance_id)
+    values: dict[str, Any] = {}
+    if changes.notification_center_enabled is not None:
+        values["notification_center_enabled"] = changes.notification_center_enabled
+    if changes.extended_types_enabled is not None:
+        values["extended_types_enabled"] = changes.extended_types_enabled
+    if mandatory is not None:
+        values["mandatory_channels"] = [c.value for c in sort_channels(mandatory)]
+    if changes.default_channels is not None:
+        values["default_channels"] = [c.value for c in sort_channels(changes.default_channels)]
+    if changes.bot_scenario is not None:
+        values["bot_scenario"] = changes.bot_scenario or None
+    if threshold is not None:
+        values["negative_csat_threshold"] = threshold
+    if values:
+        await Instance.filter(id=instance_id).update(**values, updated_at=now())
+    if bot_writes:
+        rows = []
+        for bot, settings in bot_writes:
+            stored = stored_bots.get(bot.channel)
+            sealed = (
+                secret_box.seal(bot.secret)
+                if bot.secret
+                else (None if bot.secret == "" else stored.secret_sealed if stored else None)
+            )
+            rows.append(
+                {
+                    "instance_id": instance_id,
+                    "channel": bot.channel.value,
+                    "enabled": bot.enabled,
+                    "settings": settings,
+                    "secret_sealed": sealed,
+                    "updated_at": now(),
+                }
+            )
+        await upsert(
+            db(), BotChannelConfig, rows,
+            conflict=["instance_id", "channel"],
+            update=["enabled", "settings", "secret_sealed", "updated_at"],
+        )
+    turned_on = changes.notification_center_enabled is True and not policy.notification_center_enabled
+    new_policy = await load_policy(instance_id)
+    if turned_on:
+        await materialize_defaults(new_policy)
+    return new_policy
+
+
+async def materialize_defaults(policy: InstancePolicy) -> None:
+    """Give every known user of the instance explicit default choices, in one statement.
+
+    Rows a user already has are left alone (ON CONFLICT DO NOTHING), so running it again changes
+    nothing that anybody chose.
+    """
+    conn = db()
+    types: list[TypeDef] = list(LISTED_TYPES)
+
+    params: list[Any] = []
+    groups = []
+    for type_def in types:
+        marks = placeholders(conn, len(params), 2)
+        groups.append(f"({marks[0]}, {marks[1]})")
+        channels = [c.value for c in sort_channels(policy.default_channels_for(type_def))]
+        params.extend([type_def.code, json.dumps(channels, separators=(",", ":"))])
+    ts_mark, instance_mark = placeholders(conn, len(params), 2)
+    params.extend([TypeChoice._meta.fields_map["updated_at"].to_db_value(now(), TypeChoice), policy.instance_id])
+    choice_table = TypeChoice._meta.db_table
+    operator_table = Operator._meta.db_table
+    postgres = conn.capabilities.dialect == "postgres"
+    json_cast = "::jsonb" if postgres else ""
+    ts_sql = f"CAST({ts_mark} AS TIMESTAMPTZ)" if postgres else ts_mark
+    await conn.execute_query(
+        f'INSERT INTO "{choice_table}" ("operator_id", "type_code", "channels", "melody", "updated_at") '
+        f"SELECT o.id, t.column1, CAST(t.column2 AS TEXT){json_cast}, NULL, {ts_sql} "
+        f'FROM "{operator_table}" o CROSS JOIN (VALUES {", ".join(groups)}) AS t '
+        f"WHERE o.instance_id = {instance_mark} "
+        f'ON CONFLICT ("operator_id", "type_code") DO NOTHING',
+        params,
+    )
+
+
+async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> InstancePolicy:
+    type_def = TYPES_BY_CODE.get(changes.type_code)
+    if type_def is None or not type_def.listed:
+        raise BadUserInput(
+            f"Unknown type code {changes.type_code!r}: policies apply to the listed types of "
+            "notificationTypes",
+            field="typeCode",
+        )
+    policy = await load_policy(instance_id)
+    offered = set(policy.offered)
+    if changes.mandatory_channels is not None:
+        _check_offered(changes.mandatory_channels, offered, "mandatoryChannels")
+    if changes.default_channels is not None:
+        _check_offered(changes.default_channels, offered, "defaultChannels")
+    await ensure_instance(instance_id)
+    current = await TypePolicy.get_or_none(instance_id=instance_id, type_code=type_def.code)
+    row = {
+        "instance_id": instance_id,
+        "type_code": type_def.code,
+        "mandatory": changes.mandatory if changes.mandatory is not None else (current.mandatory if current else False),
+        "mandatory_channels": (
+            [c.value for c in sort_channels(changes.mandatory_channels)]
+            if changes.mandatory_channels is not None
+            else (current.mandatory_channels if current else [])
+        ),
+        "availability": (
+            changes.availability.value
+            if changes.availability is not None
+            else (current.availability if current else None)
+        ),
+        "default_channels": (
+            [c.value for c in sort_channels(changes.default_channels)]
+            if changes.default_channels is not None
+            else (current.default_channels if current else None)
+        ),
+        "updated_at": now(),
+    }
+    await upsert(
+        db(), TypePolicy, [row],
+        conflict=["instance_id", "type_code"],
+        update=["mandatory", "mandatory_channels", "availability", "default_channels", "updated_at"],
+    )
+    return await load_policy(instance_id)

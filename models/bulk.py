@@ -1,0 +1,85 @@
+"""Multi-row INSERT ... ON CONFLICT for the bulk paths, on SQLite and PostgreSQL alike.
+
+tortoise-orm's ``bulk_create`` sends one statement per row through ``executemany``; the bulk paths
+here (the types tab's bulk actions, turning the Notification Center on, upserting operators,
+publishing to many recipients) need one statement per chunk of rows instead, and ``ON CONFLICT``.
+Values go through each field's ``to_db_value``, so JSON and datetimes are stored exactly as the
+ORM stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+#: Both SQLite (>= 3.32) and PostgreSQL accept 32,766 bound parameters per statement.
+MAX_PARAMETERS = 32_000
+
+
+def placeholders(conn: BaseDBAsyncClient, start: int, count: int) -> list[str]:
+    if conn.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(start + 1, start + count + 1)]
+    return ["?"] * count
+
+
+def db_values(model: type[Model], row: Mapping[str, Any], columns: Sequence[str]) -> list[Any]:
+    fields = model._meta.fields_map
+    out = []
+    for column in columns:
+        field = fields.get(column) or fields.get(column.removesuffix("_id"))
+        value = row[column]
+        if field is not None and value is not None and not column.endswith("_id"):
+            value = field.to_db_value(value, model)
+        out.append(value)
+    return out
+
+
+async def upsert(
+    conn: BaseDBAsyncClient,
+    model: type[Model],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Mapping[str, str] | Sequence[str] = (),
+    returning: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Insert ``rows``; on a ``conflict`` clash update ``update`` columns, or do nothing.
+
+    ``update`` is a list of columns to take from the new row, or a mapping of column to an SQL
+    expression (``excluded.x`` is the new row, the table's name the old one).
+    """
+    rows = list(rows)
+    if not rows:
+        return []
+    columns = list(rows[0].keys())
+    table = model._meta.db_table
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    if isinstance(update, Mapping):
+        sets = [f'"{c}" = {expr}' for c, expr in update.items()]
+    else:
+        sets = [f'"{c}" = excluded."{c}"' for c in update]
+    conflict_sql = ", ".join(f'"{c}"' for c in conflict)
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
+    per_chunk = max(1, MAX_PARAMETERS // len(columns))
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(rows), per_chunk):
+        chunk = rows[start : start + per_chunk]
+        params: list[Any] = []
+        groups = []
+        for row in chunk:
+            marks = placeholders(conn, len(params), len(columns))
+            groups.append(f"({', '.join(marks)})")
+            params.extend(db_values(model, row, columns))
+        sql = (
+            f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join(groups)} '
+            f"ON CONFLICT ({conflict_sql}) {action}{returning_sql}"
+        )
+        if returning:
+            results.extend(await conn.execute_query_dict(sql, params))
+        else:
+            await conn.execute_query(sql, params)
+    return results

@@ -1,0 +1,112 @@
+"""The domain's vocabularies, shared by storage, resolution and the GraphQL layer."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Role(str, Enum):
+    OPERATOR = "OPERATOR"
+    SUPERVISOR = "SUPERVISOR"
+    ADMINISTRATOR = "ADMINISTRATOR"
+    SERVICE = "SERVICE"
+
+
+class ChannelKind(str, Enum):
+    BELL = "BELL"
+    BANNER = "BANNER"
+    SOUND = "SOUND"
+    BROWSER = "BROWSER"
+    TELEGRAM = "TELEGRAM"
+    VIBER = "VIBER"
+    WHATSAPP = "WHATSAPP"
+    ECHAT = "ECHAT"
+    EMAIL = "EMAIL"
+    CUSTOM = "CUSTOM"
+
+
+#: Channels every instance offers: they need no bot configured.
+PANEL_CHANNELS: tuple[ChannelKind, ...] = (
+    ChannelKind.BELL,
+    ChannelKind.BANNER,
+    ChannelKind.SOUND,
+    ChannelKind.BROWSER,
+)
+#: Channels offered only when an administrator configured and enabled a bot for them.
+BOT_CHANNELS: tuple[ChannelKind, ...] = (
+    ChannelKind.TELEGRAM,
+    ChannelKind.VIBER,
+    ChannelKind.WHATSAPP,
+    ChannelKind.ECHAT,
+    ChannelKind.EMAIL,
+    ChannelKind.CUSTOM,
+)
+CHANNEL_ORDER: dict[ChannelKind, int] = {kind: i for i, kind in enumerate(ChannelKind)}
+
+
+def sort_channels(channels: object) -> list[ChannelKind]:
+    """Channels in the catalog's display order, each once."""
+    return sorted({ChannelKind(c) for c in channels}, key=CHANNEL_ORDER.__getitem__)  # type: ignore[attr-defined]
+
+
+class TypeAvailability(str, Enum):
+    AVAILABLE = "AVAILABLE"
+    VIEW_ONLY = "VIEW_ONLY"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class ChannelStatus(str, Enum):
+    READY = "READY"
+    NOT_LINKED = "NOT_LINKED"
+    PENDING = "PENDING"
+    ERROR = "ERROR"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class BulkAction(str, Enum):
+    ADD_CHANNELS = "ADD_CHANNELS"
+    REMOVE_CHANNELS = "REMOVE_CHANNELS"
+    SET_CHANNELS = "SET_CHANNELS"
+    RESET_TO_DEFAULTS = "RESET_TO_DEFAULTS"
+    DISABLE_ALL = "DISABLE_ALL"
+
+
+class SkipReason(str, Enum):
+    MANDATORY = "MANDATORY"
+    VIEW_ONLY = "VIEW_ONLY"
+    UNAVAILABLE = "UNAVAILABLE"
+    CHANNEL_UNAVAILABLE = "CHANNEL_UNAVAILABLE"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+
+
+class DeliveryStatus(str, Enum):
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    RETRYING = "RETRYING"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class DecisionReason(str, Enum):
+    """Why channel resolution (SPEC section 3) turned a channel on or off for one type."""
+
+    CHOSEN = "CHOSEN"
+    """On: the user chose it for this type."""
+    DEFAULT = "DEFAULT"
+    """On: the type's or the instance's default channels (the user made no choice)."""
+    MANDATORY = "MANDATORY"
+    """On: the administrator made it mandatory for every type or for this type."""
+    MANDATORY_TYPE_BELL = "MANDATORY_TYPE_BELL"
+    """On: a mandatory type always keeps the bell."""
+    NOT_CHOSEN = "NOT_CHOSEN"
+    """Off: neither chosen nor a default for this type."""
+    SWITCHED_OFF = "SWITCHED_OFF"
+    """Off: the user switched the channel off on the Channels tab."""
+    NOT_OFFERED = "NOT_OFFERED"
+    """Off: the instance does not offer the channel."""
+    TYPE_UNAVAILABLE = "TYPE_UNAVAILABLE"
+    """Off: the type is temporarily unavailable, nothing is delivered."""
+    NOTIFICATION_CENTER_DISABLED = "NOTIFICATION_CENTER_DISABLED"
+    """Off: the Notification Center is disabled; classic settings apply."""
+    CLASSIC = "CLASSIC"
+    """On: the Notification Center is disabled and the classic settings deliver it."""

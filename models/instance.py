@@ -1,0 +1,73 @@
+"""Instance-wide rows: the policy an administrator sets, and deployment keys."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+def _default_channels() -> list[str]:
+    return ["BELL", "BANNER"]
+
+
+class Instance(Model):
+    """A tenant. Rows are created lazily the first time an instance is written to."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    notification_center_enabled = fields.BooleanField(default=True, db_default=True)
+    extended_types_enabled = fields.BooleanField(default=False, db_default=False)
+    mandatory_channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    default_channels: list[str] = fields.JSONField(default=_default_channels)  # type: ignore[assignment]
+    bot_scenario = fields.CharField(max_length=200, null=True)
+    negative_csat_threshold = fields.IntField(default=2, db_default=2)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_instance"
+
+
+class BotChannelConfig(Model):
+    """A bot channel an administrator configured, its secret sealed (encrypted) and write-only."""
+
+    id = fields.IntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    channel = fields.CharField(max_length=16)
+    enabled = fields.BooleanField(default=False)
+    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    secret_sealed = fields.TextField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_bot_channel"
+        unique_together = (("instance_id", "channel"),)
+
+
+class TypePolicy(Model):
+    """An administrator's changes to one catalog type in one instance."""
+
+    id = fields.IntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    type_code = fields.CharField(max_length=64)
+    mandatory = fields.BooleanField(default=False)
+    mandatory_channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    #: None: the catalog's availability.
+    availability = fields.CharField(max_length=16, null=True)
+    #: None: the instance's default channels.
+    default_channels: list[str] | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_type_policy"
+        unique_together = (("instance_id", "type_code"),)
+
+
+class DeploymentKey(Model):
+    """Keys generated once per deployment (the VAPID key pair), shared by every process."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "nc_deployment_key"

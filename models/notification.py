@@ -1,0 +1,81 @@
+"""Notifications, their deliveries (the durable job queue) and processed event ids."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.operator import Operator
+
+
+class Notification(Model):
+    """One recipient's copy of one event, rendered in the recipient's locale."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "models.Operator", related_name="notifications", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    event_id = fields.CharField(max_length=200)
+    type_code = fields.CharField(max_length=64)
+    category_code = fields.CharField(max_length=64)
+    title = fields.CharField(max_length=500)
+    body = fields.TextField()
+    entity_kind = fields.CharField(max_length=32, null=True)
+    entity_id = fields.CharField(max_length=128, null=True)
+    data: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    #: The channels resolution chose (BELL among them puts it in the bell history).
+    channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    in_bell = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    read_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "nc_notification"
+        unique_together = (("operator", "event_id"),)
+        indexes = (("operator_id", "in_bell", "id"), ("operator_id", "read_at"), ("created_at",))
+
+
+class Delivery(Model):
+    """One channel's delivery of one notification: a job workers claim, retry and settle."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "models.Operator", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    notification: fields.ForeignKeyNullableRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="deliveries", null=True, on_delete=fields.CASCADE
+    )
+    notification_id: int | None
+    channel = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16, default="QUEUED")
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(null=True)
+    next_attempt_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_delivery"
+        indexes = (("status", "next_attempt_at"), ("notification_id",))
+
+
+class ProcessedEvent(Model):
+    """An accepted event id: the unique constraint makes publishing idempotent under races."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    event_id = fields.CharField(max_length=200)
+    type_code = fields.CharField(max_length=64)
+    notification_count = fields.IntField(default=0)
+    deliveries_queued = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "nc_processed_event"
+        unique_together = (("instance_id", "event_id"),)
+        indexes = (("created_at",),)

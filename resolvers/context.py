@@ -1,0 +1,120 @@
+"""The typed request context: the caller, and per-request caches of what many fields need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from api.auth import Principal, TokenCodec
+from api.settings import Settings
+from domain.errors import Unauthenticated
+from domain.keys import SecretBox
+from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
+from domain.policy import InstancePolicy, load_policy
+from domain.types_tab import ViewerState
+from models.enums import Role
+from models.operator import Operator
+
+
+@dataclass
+class Services:
+    """What the app opened at start-up and every request shares (kept in lifespan state)."""
+
+    settings: Settings
+    tokens: TokenCodec
+    secret_box: SecretBox
+
+
+class Context:
+    def __init__(self, services: Services, authorization: str | None) -> None:
+        self.services = services
+        self.settings = services.settings
+        self._authorization = authorization
+        self._principal: Principal | None = None
+        self._policy: InstancePolicy | None = None
+        self._operator: Operator | None = None
+        self._state: ViewerState | None = None
+        #: Set by strawberry for WebSocket connections: the connection_init payload.
+        self.connection_params: dict[str, Any] | None = None
+
+    # -- who is calling -------------------------------------------------------------------
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = self.services.tokens.from_header(self._authorization)
+        return self._principal
+
+    def authenticate_connection(self) -> Principal:
+        """WebSocket: the token travels in connection_init's payload, not in a header."""
+        params = self.connection_params or {}
+        value = params.get("authorization") or params.get("Authorization")
+        if not isinstance(value, str):
+            raise Unauthenticated("Send the token in connection_init: {\"authorization\": \"Bearer <JWT>\"}")
+        self._principal = self.services.tokens.from_header(value)
+        return self._principal
+
+    def require(self, *roles: Role) -> Principal:
+        return self.principal.require(*roles)
+
+    def require_user(self) -> Principal:
+        """Any role that has settings and a bell of its own (not a service)."""
+        return self.require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMINISTRATOR)
+
+    # -- what many fields of one request need ---------------------------------------------
+    async def policy(self) -> InstancePolicy:
+        if self._policy is None:
+            self._policy = await load_policy(self.principal.instance_id)
+        return self._policy
+
+    def forget_policy(self) -> None:
+        self._policy = None
+        self._state = None
+
+    async def operator(self) -> Operator:
+        """The viewer's row, or an unsaved one with the defaults when they never wrote anything."""
+        if self._operator is None:
+            p = self.principal
+            found = await find_operator(p.instance_id, p.user_id)
+            self._operator = found or unsaved_operator(p.instance_id, p.user_id)
+            if found is None:
+                self._operator.email = p.email
+                self._operator.display_name = p.name
+                self._operator.locale = p.locale or "en"
+        return self._operator
+
+    async def saved_operator(self) -> Operator:
+        """The viewer's row, created from the token's claims if this is their first write."""
+        operator = await self.operator()
+        if operator.id is None:
+            p = self.principal
+            self._operator = await ensure_operator(
+                p.instance_id, p.user_id, email=p.email, name=p.name, locale=p.locale
+            )
+            self._state = None
+        return self._operator  # type: ignore[return-value]
+
+    async def viewer_state(self, *, with_reach: bool = False) -> ViewerState:
+        if self._state is None or (with_reach and self._state.prefs.reachable is None):
+            operator = await self.operator()
+            self._state = ViewerState(
+                policy=await self.policy(),
+                operator=operator,
+                prefs=await load_prefs(operator, with_reach=with_reach),
+                locale=self.locale,
+            )
+        return self._state
+
+    def set_state(self, state: ViewerState) -> None:
+        self._state = state
+
+    @property
+    def locale(self) -> str | None:
+        """The token's locale (the panel's current language), else the stored profile's."""
+        if self.principal.locale:
+            return self.principal.locale
+        return self._operator.locale if self._operator is not None else None
+
+
+Info = StrawberryInfo[Context, None]

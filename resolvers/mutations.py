@@ -1,0 +1,406 @@
+"""Mutation fields: check the caller, validate and write in one transaction, map the result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.db import transaction
+from domain import bell, profile
+from domain.channels_tab import (
+    load_channels_tab,
+    register_push_subscription,
+    unregister_push_subscription,
+    update_channel_settings,
+)
+from domain.errors import BadUserInput, NotImplementedYet
+from domain.instance_admin import (
+    BotChannelInput,
+    InstanceChanges,
+    TypePolicyChanges,
+    set_type_policy,
+    update_instance,
+)
+from domain.operators import OperatorInput, upsert_operators
+from domain.types_tab import bulk_update_types, listed_type, set_type_channels
+from models.catalog import TYPES_BY_CODE
+from models.enums import Role
+from resolvers.context import Info
+from resolvers.types import (
+    BulkAction,
+    ChannelKind,
+    ChannelLink,
+    ChannelSetting,
+    ChannelSettings,
+    ClassicSettings,
+    Delivery,
+    InstanceSettings,
+    MarkReadPayload,
+    NotificationType,
+    PublishResult,
+    PushSubscription,
+    ReminderSettings,
+    SkippedType,
+    SystemMessageSetting,
+    TypeAvailability,
+    TypePolicy,
+    BulkUpdateTypesPayload,
+)
+
+
+@strawberry.input
+class BulkUpdateTypesInput:
+    type_codes: list[strawberry.ID] | None = None
+    category_code: strawberry.ID | None = None
+    action: BulkAction  # type: ignore[valid-type]
+    channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class BannerSettingsInput:
+    duration_seconds: int | None = None
+    max_visible: int | None = None
+    repeat_count: int | None = None
+    repeat_interval_seconds: int | None = None
+
+
+@strawberry.input
+class ChannelToggleInput:
+    kind: ChannelKind  # type: ignore[valid-type]
+    enabled: bool
+
+
+@strawberry.input
+class ChannelSettingsInput:
+    channels: list[ChannelToggleInput] | None = None
+    banner: BannerSettingsInput | None = None
+    default_melody: strawberry.ID | None = None
+
+
+@strawberry.input
+class PushSubscriptionInput:
+    endpoint: str
+    p256dh: str = strawberry.field(description="keys.p256dh of the browser's PushSubscription (URL-safe base64).")
+    auth: str = strawberry.field(description="keys.auth of the browser's PushSubscription (URL-safe base64).")
+    user_agent: str | None = None
+
+
+@strawberry.input
+class SystemMessageSettingInput:
+    code: strawberry.ID
+    enabled: bool
+
+
+@strawberry.input
+class ReminderSettingsInput:
+    not_ready_enabled: bool | None = None
+    not_ready_after_minutes: int | None = None
+    not_ready_repeat_minutes: int | None = None
+
+
+@strawberry.input
+class ClassicSettingsInput:
+    browser_enabled: bool | None = None
+    sound_enabled: bool | None = None
+
+
+@strawberry.input
+class BotChannelConfigInput:
+    channel: ChannelKind  # type: ignore[valid-type]
+    enabled: bool
+    settings: JSON | None = None
+    secret: str | None = strawberry.field(
+        default=None,
+        description="Write-only: bot token, API key, SMTP password, webhook signing secret.",
+    )
+
+
+@strawberry.input
+class InstanceSettingsInput:
+    notification_center_enabled: bool | None = None
+    extended_types_enabled: bool | None = None
+    mandatory_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    default_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    bot_scenario: str | None = None
+    bot_channels: list[BotChannelConfigInput] | None = None
+    negative_csat_threshold: int | None = None
+
+
+@strawberry.input
+class TypePolicyInput:
+    type_code: strawberry.ID
+    mandatory: bool | None = None
+    mandatory_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    availability: TypeAvailability | None = None  # type: ignore[valid-type]
+    default_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class EntityRefInput:
+    kind: str
+    id: strawberry.ID
+
+
+@strawberry.input
+class EventInput:
+    id: strawberry.ID = strawberry.field(description="Idempotency key, unique per instance: the same id again creates nothing.")
+    type: strawberry.ID
+    recipients: list[strawberry.ID]
+    actor_id: strawberry.ID | None = None
+    entity: EntityRefInput | None = None
+    data: JSON | None = None
+    occurred_at: datetime | None = None
+
+
+@strawberry.input(name="OperatorInput")
+class OperatorInputGql:
+    id: strawberry.ID
+    display_name: str | None = None
+    email: str | None = None
+    locale: str | None = None
+    role: Role | None = None  # type: ignore[valid-type]
+
+
+async def _channel_settings(info: Info) -> ChannelSettings:
+    ctx = info.context
+    operator = await ctx.saved_operator()
+    tab = await load_channels_tab(await ctx.policy(), operator)
+    return ChannelSettings.build(operator, tab.channels, tab.push_subscriptions)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def set_type_channels(
+        self, info: Info, type_code: strawberry.ID, channels: list[ChannelKind], melody: strawberry.ID | None = None  # type: ignore[valid-type]
+    ) -> NotificationType:
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            await ctx.saved_operator()
+            state = await set_type_channels(await ctx.viewer_state(), type_code, list(channels), melody)
+        ctx.set_state(state)
+        return NotificationType.build(state.resolve(listed_type(type_code)), state.locale)
+
+    @strawberry.mutation(description="The types tab's bulk actions: one round trip, one transaction.")
+    async def bulk_update_types(self, info: Info, input: BulkUpdateTypesInput) -> BulkUpdateTypesPayload:  # noqa: A002
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            await ctx.saved_operator()
+            result = await bulk_update_types(
+                await ctx.viewer_state(),
+                action=input.action,
+                type_codes=[str(c) for c in input.type_codes] if input.type_codes is not None else None,
+                category_code=input.category_code,
+                channels=list(input.channels) if input.channels is not None else None,
+            )
+        state = result.state
+        ctx.set_state(state)
+        return BulkUpdateTypesPayload(
+            updated=[NotificationType.build(state.resolve(TYPES_BY_CODE[c]), state.locale) for c in result.updated],
+            skipped=[SkippedType(type_code=strawberry.ID(c), reason=r) for c, r in result.skipped],
+        )
+
+    @strawberry.mutation
+    async def update_channel_settings(self, info: Info, input: ChannelSettingsInput) -> ChannelSettings:  # noqa: A002
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            operator = await ctx.saved_operator()
+            await update_channel_settings(
+                await ctx.policy(),
+                operator,
+                toggles=[(t.kind, t.enabled) for t in input.channels] if input.channels else None,
+                banner=(
+                    {
+                        "duration_seconds": input.banner.duration_seconds,
+                        "max_visible": input.banner.max_visible,
+                        "repeat_count": input.banner.repeat_count,
+                        "repeat_interval_seconds": input.banner.repeat_interval_seconds,
+                    }
+                    if input.banner
+                    else None
+                ),
+                default_melody=input.default_melody,
+            )
+        return await _channel_settings(info)
+
+    @strawberry.mutation
+    async def register_push_subscription(self, info: Info, input: PushSubscriptionInput) -> PushSubscription:  # noqa: A002
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            row = await register_push_subscription(
+                await ctx.saved_operator(),
+                endpoint=input.endpoint,
+                p256dh=input.p256dh,
+                auth=input.auth,
+                user_agent=input.user_agent,
+                allow_http=ctx.settings.allow_http_endpoints,
+                per_user_limit=ctx.settings.limits.push_subscriptions_per_user,
+            )
+        return PushSubscription.build(row)
+
+    @strawberry.mutation
+    async def unregister_push_subscription(self, info: Info, endpoint: str) -> bool:
+        ctx = info.context
+        ctx.require_user()
+        operator = await ctx.operator()
+        if operator.id is None:
+            return False
+        async with transaction():
+            return await unregister_push_subscription(operator, endpoint)
+
+    @strawberry.mutation(description="Starts linking TELEGRAM or VIBER (or another bot channel that links by code).")
+    async def start_channel_link(self, info: Info, channel: ChannelKind) -> ChannelLink:  # type: ignore[valid-type]
+        info.context.require_user()
+        raise NotImplementedYet("Linking bot channels arrives with the channel workers (issue 4)")
+
+    @strawberry.mutation
+    async def unlink_channel(self, info: Info, channel: ChannelKind) -> ChannelSetting:  # type: ignore[valid-type]
+        info.context.require_user()
+        raise NotImplementedYet("Linking bot channels arrives with the channel workers (issue 4)")
+
+    @strawberry.mutation(description="Sends a test notification through one channel now; the returned delivery is final (SENT or FAILED).")
+    async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:  # type: ignore[valid-type]
+        info.context.require_user()
+        raise NotImplementedYet("Test sends arrive with the channel workers (issue 4)")
+
+    @strawberry.mutation
+    async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkReadPayload:
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
+        return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
+
+    @strawberry.mutation
+    async def mark_all_notifications_read(self, info: Info, category_code: strawberry.ID | None = None) -> MarkReadPayload:
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            changed, unread = await bell.mark_all_read(await ctx.operator(), category_code)
+        return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
+
+    @strawberry.mutation
+    async def update_system_message_settings(
+        self, info: Info, input: list[SystemMessageSettingInput]  # noqa: A002
+    ) -> list[SystemMessageSetting]:
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            rows = await profile.update_system_messages(
+                await ctx.saved_operator(), [(str(i.code), i.enabled) for i in input]
+            )
+        return [
+            SystemMessageSetting(code=strawberry.ID(r.message.code), title=_title(r.message.title, ctx.locale), enabled=r.enabled)
+            for r in rows
+        ]
+
+    @strawberry.mutation
+    async def update_reminder_settings(self, info: Info, input: ReminderSettingsInput) -> ReminderSettings:  # noqa: A002
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            operator = await profile.update_reminders(
+                await ctx.saved_operator(),
+                {
+                    "reminder_not_ready_enabled": input.not_ready_enabled,
+                    "reminder_not_ready_after_minutes": input.not_ready_after_minutes,
+                    "reminder_not_ready_repeat_minutes": input.not_ready_repeat_minutes,
+                },
+            )
+        return ReminderSettings.build(operator)
+
+    @strawberry.mutation
+    async def update_classic_settings(self, info: Info, input: ClassicSettingsInput) -> ClassicSettings:  # noqa: A002
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            operator = await profile.update_classic(
+                await ctx.saved_operator(),
+                {
+                    "classic_browser_enabled": input.browser_enabled,
+                    "classic_sound_enabled": input.sound_enabled,
+                },
+            )
+        return ClassicSettings.build(operator)
+
+    @strawberry.mutation(description="ADMINISTRATOR only.")
+    async def update_instance_settings(self, info: Info, input: InstanceSettingsInput) -> InstanceSettings:  # noqa: A002
+        ctx = info.context
+        p = ctx.require(Role.ADMINISTRATOR)
+        if input.bot_channels is not None:
+            for bot in input.bot_channels:
+                if bot.settings is not None and not isinstance(bot.settings, dict):
+                    raise BadUserInput(f"{bot.channel.value} settings must be a JSON object")
+        async with transaction():
+            policy = await update_instance(
+                p.instance_id,
+                InstanceChanges(
+                    notification_center_enabled=input.notification_center_enabled,
+                    extended_types_enabled=input.extended_types_enabled,
+                    mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
+                    default_channels=list(input.default_channels) if input.default_channels is not None else None,
+                    bot_scenario=input.bot_scenario,
+                    bot_channels=(
+                        [BotChannelInput(b.channel, b.enabled, b.settings, b.secret) for b in input.bot_channels]
+                        if input.bot_channels is not None
+                        else None
+                    ),
+                    negative_csat_threshold=input.negative_csat_threshold,
+                ),
+                secret_box=ctx.services.secret_box,
+                allow_http=ctx.settings.allow_http_endpoints,
+            )
+        ctx.forget_policy()
+        return InstanceSettings.build(policy)
+
+    @strawberry.mutation(description="ADMINISTRATOR only.")
+    async def set_type_policy(self, info: Info, input: TypePolicyInput) -> TypePolicy:  # noqa: A002
+        ctx = info.context
+        p = ctx.require(Role.ADMINISTRATOR)
+        async with transaction():
+            policy = await set_type_policy(
+                p.instance_id,
+                TypePolicyChanges(
+                    type_code=str(input.type_code),
+                    mandatory=input.mandatory,
+                    mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
+                    availability=input.availability,
+                    default_channels=list(input.default_channels) if input.default_channels is not None else None,
+                ),
+            )
+        ctx.forget_policy()
+        return TypePolicy.build(policy, TYPES_BY_CODE[str(input.type_code)])
+
+    @strawberry.mutation(description="SERVICE only: a producer publishes a domain event.")
+    async def publish_event(self, info: Info, input: EventInput) -> PublishResult:  # noqa: A002
+        info.context.require(Role.SERVICE)
+        raise NotImplementedYet("Publishing events arrives with the events issue (issue 3)")
+
+    @strawberry.mutation(description="SERVICE only: many events in one round trip, each handled as publishEvent would.")
+    async def publish_events(self, info: Info, inputs: list[EventInput]) -> list[PublishResult]:
+        info.context.require(Role.SERVICE)
+        raise NotImplementedYet("Publishing events arrives with the events issue (issue 3)")
+
+    @strawberry.mutation(description="SERVICE only: create or update operators' profiles (email, locale, name) ahead of their first login.")
+    async def upsert_operators(self, info: Info, inputs: list[OperatorInputGql]) -> int:
+        ctx = info.context
+        p = ctx.require(Role.SERVICE)
+        async with transaction():
+            return await upsert_operators(
+                p.instance_id,
+                [OperatorInput(str(i.id), i.display_name, i.email, i.locale, i.role) for i in inputs],
+                ctx.settings.limits.operators_per_upsert,
+            )
+
+
+def _title(titles: dict[str, str], locale: str | None) -> str:
+    from models.catalog import text
+
+    return text(titles, locale)
+
