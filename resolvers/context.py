@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,7 @@ class Context:
         self._state: ViewerState | None = None
         #: Set by strawberry for WebSocket connections: the connection_init payload.
         self.connection_params: dict[str, Any] | None = None
+        self._loads: dict[str, asyncio.Future[Any]] = {}
 
     # -- who is calling -------------------------------------------------------------------
     @property
@@ -63,25 +66,34 @@ class Context:
         return self.require(Role.OPERATOR, Role.SUPERVISOR, Role.ADMINISTRATOR)
 
     # -- what many fields of one request need ---------------------------------------------
+    async def _once(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """Load ``key`` once per request, even when sibling fields ask for it concurrently."""
+        task = self._loads.get(key)
+        if task is None:
+            task = self._loads[key] = asyncio.ensure_future(load())
+        return await task
+
     async def policy(self) -> InstancePolicy:
         if self._policy is None:
-            self._policy = await load_policy(self.principal.instance_id)
+            self._policy = await self._once("policy", lambda: load_policy(self.principal.instance_id))
         return self._policy
 
     def forget_policy(self) -> None:
         self._policy = None
         self._state = None
+        self._loads.clear()
 
     async def operator(self) -> Operator:
         """The viewer's row, or an unsaved one with the defaults when they never wrote anything."""
         if self._operator is None:
             p = self.principal
-            found = await find_operator(p.instance_id, p.user_id)
-            self._operator = found or unsaved_operator(p.instance_id, p.user_id)
-            if found is None:
-                self._operator.email = p.email
-                self._operator.display_name = p.name
-                self._operator.locale = p.locale or "en"
+            found = await self._once("operator", lambda: find_operator(p.instance_id, p.user_id))
+            if self._operator is None:
+                self._operator = found or unsaved_operator(p.instance_id, p.user_id)
+                if found is None:
+                    self._operator.email = p.email
+                    self._operator.display_name = p.name
+                    self._operator.locale = p.locale or "en"
         return self._operator
 
     async def saved_operator(self) -> Operator:
@@ -93,17 +105,17 @@ class Context:
                 p.instance_id, p.user_id, email=p.email, name=p.name, locale=p.locale
             )
             self._state = None
+            self._loads.clear()
         return self._operator  # type: ignore[return-value]
 
     async def viewer_state(self, *, with_reach: bool = False) -> ViewerState:
         if self._state is None or (with_reach and self._state.prefs.reachable is None):
             operator = await self.operator()
-            self._state = ViewerState(
-                policy=await self.policy(),
-                operator=operator,
-                prefs=await load_prefs(operator, with_reach=with_reach),
-                locale=self.locale,
-            )
+            policy = await self.policy()
+            key = "prefs+reach" if with_reach else "prefs"
+            prefs = await self._once(key, lambda: load_prefs(operator, with_reach=with_reach))
+            if self._state is None or (with_reach and self._state.prefs.reachable is None):
+                self._state = ViewerState(policy=policy, operator=operator, prefs=prefs, locale=self.locale)
         return self._state
 
     def set_state(self, state: ViewerState) -> None:

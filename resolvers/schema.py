@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -29,19 +30,29 @@ def _mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (ClientError, GraphQLError))
 
 
-def extensions(limits: Limits) -> Sequence[type[SchemaExtension] | SchemaExtension]:
+def extensions(limits: Limits) -> Sequence[Callable[[], SchemaExtension]]:
+    """Factories, so each request gets fresh extensions (the parse and validation caches are
+    shared module-level LRUs inside strawberry)."""
     return [
-        MaskErrors(should_mask_error=_mask, error_message="Internal server error"),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=limits.query_depth),
-        MaxTokensLimiter(max_token_count=limits.query_tokens),
-        MaxAliasesLimiter(max_alias_count=limits.query_aliases),
+        lambda: MaskErrors(should_mask_error=_mask, error_message="Internal server error"),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=limits.query_depth),
+        lambda: MaxTokensLimiter(max_token_count=limits.query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.query_aliases),
     ]
 
 
+class NotificationCenterSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log what went wrong inside; a client's own mistakes are answered, not logged as errors."""
+        internal = [e for e in errors if _mask(e)]
+        if internal:
+            super().process_errors(internal, execution_context)
+
+
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
-    return strawberry.Schema(
+    return NotificationCenterSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
