@@ -236,15 +236,17 @@ async def materialize_defaults(policy: InstancePolicy) -> None:
     conn = db()
     types: list[TypeDef] = list(LISTED_TYPES)
 
-    params: list[Any] = []
+    # Parameters in the order they appear in the SQL text (SQLite's "?" are positional).
+    (ts_mark,) = placeholders(conn, 0, 1)
+    params: list[Any] = [TypeChoice._meta.fields_map["updated_at"].to_db_value(now(), TypeChoice)]
     groups = []
     for type_def in types:
         marks = placeholders(conn, len(params), 2)
         groups.append(f"({marks[0]}, {marks[1]})")
         channels = [c.value for c in sort_channels(policy.default_channels_for(type_def))]
         params.extend([type_def.code, json.dumps(channels, separators=(",", ":"))])
-    ts_mark, instance_mark = placeholders(conn, len(params), 2)
-    params.extend([TypeChoice._meta.fields_map["updated_at"].to_db_value(now(), TypeChoice), policy.instance_id])
+    (instance_mark,) = placeholders(conn, len(params), 1)
+    params.append(policy.instance_id)
     choice_table = TypeChoice._meta.db_table
     operator_table = Operator._meta.db_table
     postgres = conn.capabilities.dialect == "postgres"
