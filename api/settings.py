@@ -92,6 +92,8 @@ class Settings:
             }
         )
         secret = env.get("NC_JWT_SECRET")
+        if secret and len(secret) < 32:
+            raise SettingsError("NC_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
         algorithms = tuple(
             a.strip() for a in env.get("NC_JWT_ALGORITHMS", "HS256").split(",") if a.strip()
         )

@@ -1,0 +1,38 @@
+# Task runner. `make run` and `make test` are the README's two set-up commands: each installs
+# what it needs into .venv first, from pyproject.toml pinned by constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# PostgreSQL for the second test run (CI has it on 127.0.0.1:5432, database `test`).
+NC_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-postgres check schema migrations
+
+$(BIN)/notification-center: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]' -c constraints.txt
+	touch $@
+
+install: $(BIN)/notification-center
+
+run: install
+	$(BIN)/notification-center serve --demo
+
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	env -u NC_DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: install
+	NC_DATABASE_URL=$(NC_TEST_POSTGRES_URL) $(BIN)/python -m pytest
+
+check: install
+	$(BIN)/ruff check api models resolvers channels domain tests
+
+schema: install
+	$(BIN)/notification-center export-schema > schema.graphql
+
+# After changing a model: write the next versioned migration into models/migrations/.
+migrations: install
+	$(BIN)/tortoise -c api.tortoise_config.TORTOISE_ORM makemigrations
