@@ -93,9 +93,7 @@ class TokenCodec:
             raise Unauthenticated("The token is not valid for this deployment") from None
         role = ROLE_CLAIMS.get(str(claims["role"]).lower())
         if role is None:
-            raise Unauthenticated(
-                f"The token's role {claims['role']!r} is not one of {', '.join(ROLE_CLAIMS)}"
-            )
+            raise Unauthenticated(f"The token's role {claims['role']!r} is not one of {', '.join(ROLE_CLAIMS)}")
         user, instance = str(claims["sub"]), str(claims["instance"])
         if not user or not instance or len(user) > 128 or len(instance) > 64:
             raise Unauthenticated("The token's sub and instance claims must be 1-128 and 1-64 characters")

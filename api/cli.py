@@ -36,7 +36,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             f"\nGraphiQL: {base}/graphql  (add the header  Authorization: Bearer <token>)\n"
             f"Try:      curl -s {base}/graphql -H 'Authorization: Bearer <token>' "
             "-H 'Content-Type: application/json' "
-            "-d '{\"query\": \"{ notificationTypes { code channels editable } }\"}'\n"
+            '-d \'{"query": "{ notificationTypes { code channels editable } }"}\'\n'
             f"More tokens: notification-center token --instance demo --user <id> --role operator\n",
             flush=True,
         )

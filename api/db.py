@@ -52,8 +52,7 @@ def _postgres_credentials(url: str, pool_size: int) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "asyncpg"):
         raise ValueError(
-            f"NC_DATABASE_URL must be postgres://user@host:port/db or unset for SQLite, "
-            f"got scheme {parts.scheme!r}"
+            f"NC_DATABASE_URL must be postgres://user@host:port/db or unset for SQLite, got scheme {parts.scheme!r}"
         )
     return {
         "host": parts.hostname or "127.0.0.1",

@@ -30,8 +30,13 @@ def demo_tokens(codec: TokenCodec, ttl_seconds: int = 7 * 24 * 3600) -> list[tup
     for user in DEMO_USERS:
         role = user.role or Role.OPERATOR
         token = codec.issue(
-            instance=DEMO_INSTANCE, user=user.id, role=role, email=user.email,
-            name=user.display_name, locale=user.locale, ttl_seconds=ttl_seconds,
+            instance=DEMO_INSTANCE,
+            user=user.id,
+            role=role,
+            email=user.email,
+            name=user.display_name,
+            locale=user.locale,
+            ttl_seconds=ttl_seconds,
         )
         out.append((user.id, role.value, token))
     token = codec.issue(instance=DEMO_INSTANCE, user=DEMO_SERVICE, role=Role.SERVICE, ttl_seconds=ttl_seconds)

@@ -94,9 +94,7 @@ class Settings:
         secret = env.get("NC_JWT_SECRET")
         if secret and len(secret) < 32:
             raise SettingsError("NC_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
-        algorithms = tuple(
-            a.strip() for a in env.get("NC_JWT_ALGORITHMS", "HS256").split(",") if a.strip()
-        )
+        algorithms = tuple(a.strip() for a in env.get("NC_JWT_ALGORITHMS", "HS256").split(",") if a.strip())
         return cls(
             data_dir=Path(env.get("NC_DATA_DIR", "var")),
             database_url=env.get("NC_DATABASE_URL") or None,
@@ -105,9 +103,7 @@ class Settings:
             jwt_public_key=env.get("NC_JWT_PUBLIC_KEY") or None,
             jwt_algorithms=algorithms,
             public_url=env.get("NC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
-            allowed_origins=tuple(
-                o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()
-            ),
+            allowed_origins=tuple(o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             graphiql=_bool(env, "NC_GRAPHIQL", True),
             allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),

@@ -167,8 +167,7 @@ async def update_channel_settings(
             )
     if default_melody is not None and default_melody not in MELODY_IDS:
         raise BadUserInput(
-            f"Unknown defaultMelody {default_melody!r}: use an id from melodies "
-            f"({', '.join(sorted(MELODY_IDS))})",
+            f"Unknown defaultMelody {default_melody!r}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
             field="defaultMelody",
         )
 
@@ -271,7 +270,5 @@ async def register_push_subscription(
 
 
 async def unregister_push_subscription(operator: Operator, endpoint: str) -> bool:
-    deleted = await PushSubscription.filter(
-        operator_id=operator.id, endpoint_hash=endpoint_hash(endpoint)
-    ).delete()
+    deleted = await PushSubscription.filter(operator_id=operator.id, endpoint_hash=endpoint_hash(endpoint)).delete()
     return bool(deleted)

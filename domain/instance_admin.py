@@ -216,7 +216,9 @@ async def update_instance(
                 }
             )
         await upsert(
-            db(), BotChannelConfig, rows,
+            db(),
+            BotChannelConfig,
+            rows,
             conflict=["instance_id", "channel"],
             update=["enabled", "settings", "secret_sealed", "updated_at"],
         )
@@ -266,8 +268,7 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
     type_def = TYPES_BY_CODE.get(changes.type_code)
     if type_def is None or not type_def.listed:
         raise BadUserInput(
-            f"Unknown type code {changes.type_code!r}: policies apply to the listed types of "
-            "notificationTypes",
+            f"Unknown type code {changes.type_code!r}: policies apply to the listed types of notificationTypes",
             field="typeCode",
         )
     policy = await load_policy(instance_id)
@@ -300,7 +301,9 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
         "updated_at": now(),
     }
     await upsert(
-        db(), TypePolicy, [row],
+        db(),
+        TypePolicy,
+        [row],
         conflict=["instance_id", "type_code"],
         update=["mandatory", "mandatory_channels", "availability", "default_channels", "updated_at"],
     )

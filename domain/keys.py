@@ -30,7 +30,9 @@ async def vapid_private_pem() -> str:
     ).decode()
     # Two processes may race here: the unique name keeps the first, and both read it back.
     await upsert(
-        db(), DeploymentKey, [{"name": VAPID_PRIVATE_KEY, "value": pem, "created_at": now()}],
+        db(),
+        DeploymentKey,
+        [{"name": VAPID_PRIVATE_KEY, "value": pem, "created_at": now()}],
         conflict=["name"],
     )
     return (await DeploymentKey.get(name=VAPID_PRIVATE_KEY)).value
@@ -40,9 +42,7 @@ def application_server_key(private_pem: str) -> str:
     """The public key as PushManager.subscribe wants it: uncompressed point, URL-safe base64."""
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 

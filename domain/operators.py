@@ -86,9 +86,7 @@ async def load_prefs(operator: Operator | None, *, with_reach: bool = False) -> 
         switched_off=frozenset(
             ChannelKind(s["channel"]) for s in switches if not s["enabled"] and s["channel"] in ChannelKind.__members__
         ),
-        choices={
-            c["type_code"]: Choice(_channel_values(c["channels"] or []), c["melody"]) for c in choices
-        },
+        choices={c["type_code"]: Choice(_channel_values(c["channels"] or []), c["melody"]) for c in choices},
         classic_browser=operator.classic_browser_enabled,
         classic_sound=operator.classic_sound_enabled,
         reachable=reachable,
@@ -178,14 +176,18 @@ async def upsert_operators(instance_id: str, inputs: list[OperatorInput], limit:
     partial_role = role_sent and role_sent != {op.id for op in inputs}
     if partial_locale:
         await upsert(
-            db(), Operator,
+            db(),
+            Operator,
             [r for r in rows if r["user_id"] in locale_sent],
-            conflict=["instance_id", "user_id"], update=["locale"],
+            conflict=["instance_id", "user_id"],
+            update=["locale"],
         )
     if partial_role:
         await upsert(
-            db(), Operator,
+            db(),
+            Operator,
             [r for r in rows if r["user_id"] in role_sent],
-            conflict=["instance_id", "user_id"], update=["role"],
+            conflict=["instance_id", "user_id"],
+            update=["role"],
         )
     return len(inputs)

@@ -113,9 +113,7 @@ def policy_from_rows(
             mandatory_channels=frozenset(_channels(r.mandatory_channels)),
             availability=TypeAvailability(r.availability) if r.availability else None,
             default_channels=(
-                tuple(sort_channels(_channels(r.default_channels)))
-                if r.default_channels is not None
-                else None
+                tuple(sort_channels(_channels(r.default_channels))) if r.default_channels is not None else None
             ),
         )
         for r in rules
@@ -145,9 +143,10 @@ async def load_policy(instance_id: str) -> InstancePolicy:
 
 async def ensure_instance(instance_id: str) -> None:
     """Create the instance's row with defaults if this is its first write."""
+    from tortoise.timezone import now
+
     from api.db import db
     from models.bulk import upsert
-    from tortoise.timezone import now
 
     ts = now()
     await upsert(

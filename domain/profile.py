@@ -27,9 +27,7 @@ class SystemMessageRow:
 async def system_messages(operator: Operator) -> list[SystemMessageRow]:
     switches: dict[str, bool] = {}
     if operator.id is not None:
-        switches = dict(
-            await SystemMessageSwitch.filter(operator_id=operator.id).values_list("code", "enabled")
-        )
+        switches = dict(await SystemMessageSwitch.filter(operator_id=operator.id).values_list("code", "enabled"))
     return [SystemMessageRow(m, switches.get(m.code, True)) for m in SYSTEM_MESSAGES]
 
 

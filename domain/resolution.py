@@ -107,21 +107,13 @@ def resolve(policy: InstancePolicy, prefs: RecipientPrefs, type_def: TypeDef) ->
 
     if prefs.reachable is not None:
         decisions = {
-            c: (
-                Decision(c, d.on, d.reason, deliverable=c in prefs.reachable)
-                if d.on
-                else d
-            )
+            c: (Decision(c, d.on, d.reason, deliverable=c in prefs.reachable) if d.on else d)
             for c, d in decisions.items()
         }
 
     selectable: list[ChannelKind] = []
     if editable and policy.notification_center_enabled:
-        selectable = [
-            c
-            for c in sort_channels(offered)
-            if c not in prefs.switched_off and c not in mandatory_channels
-        ]
+        selectable = [c for c in sort_channels(offered) if c not in prefs.switched_off and c not in mandatory_channels]
     return TypeResolution(
         type_def=type_def,
         availability=availability,

@@ -47,8 +47,7 @@ def listed_types(state: ViewerState, *, search: str | None = None, category: str
         if category is not None and t.category != category:
             continue
         if needle and not any(
-            needle in s.casefold()
-            for s in (t.code, text(t.title, state.locale), text(t.description, state.locale))
+            needle in s.casefold() for s in (t.code, text(t.title, state.locale), text(t.description, state.locale))
         ):
             continue
         out.append(t)
@@ -67,9 +66,7 @@ def listed_type(code: str) -> TypeDef:
 
 def _check_editable(state: ViewerState, type_def: TypeDef) -> None:
     if not state.policy.notification_center_enabled:
-        raise BadUserInput(
-            "The Notification Center is disabled on this instance: use classicSettings instead"
-        )
+        raise BadUserInput("The Notification Center is disabled on this instance: use classicSettings instead")
     availability = state.policy.availability(type_def)
     if availability is TypeAvailability.UNAVAILABLE:
         raise BadUserInput(
@@ -135,9 +132,7 @@ async def bulk_update_types(
 ) -> BulkResult:
     """One read of the viewer's rows (already in ``state``) and at most two writes, for any rows."""
     if not state.policy.notification_center_enabled:
-        raise BadUserInput(
-            "The Notification Center is disabled on this instance: use classicSettings instead"
-        )
+        raise BadUserInput("The Notification Center is disabled on this instance: use classicSettings instead")
     if type_codes is not None and category_code is not None:
         raise BadUserInput("Give typeCodes or categoryCode, not both")
     if type_codes is not None and not type_codes:
@@ -215,9 +210,7 @@ async def bulk_update_types(
     return BulkResult(state=_with_choices(state, writes, resets), updated=updated, skipped=skipped)
 
 
-async def _write_choices(
-    operator: Operator, choices: dict[str, tuple[frozenset[ChannelKind], str | None]]
-) -> None:
+async def _write_choices(operator: Operator, choices: dict[str, tuple[frozenset[ChannelKind], str | None]]) -> None:
     ts = now()
     await upsert(
         db(),

@@ -69,7 +69,8 @@ def _t(en: str, uk: str) -> dict[str, str]:
 TYPES: tuple[TypeDef, ...] = (
     # Creation and messages
     TypeDef(
-        "ticket_created", "creation_and_messages",
+        "ticket_created",
+        "creation_and_messages",
         _t("Ticket created", "Створено тікет"),
         _t("A new ticket was created or assigned to you.", "Створено новий тікет або його призначено вам."),
         templates={
@@ -78,7 +79,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "chat_created", "creation_and_messages",
+        "chat_created",
+        "creation_and_messages",
         _t("Chat created", "Створено чат"),
         _t("A client started a new chat.", "Клієнт розпочав новий чат."),
         templates={
@@ -87,7 +89,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "comment_created", "creation_and_messages",
+        "comment_created",
+        "creation_and_messages",
         _t("Comment", "Коментар"),
         _t("A comment was added to a ticket you work on.", "До вашого тікета додано коментар."),
         templates={
@@ -96,7 +99,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "ticket_message", "creation_and_messages",
+        "ticket_message",
+        "creation_and_messages",
         _t("Message in ticket", "Повідомлення в тікеті"),
         _t("A client wrote in a ticket you work on.", "Клієнт написав у вашому тікеті."),
         templates={
@@ -106,7 +110,8 @@ TYPES: tuple[TypeDef, ...] = (
     ),
     # Changes
     TypeDef(
-        "ticket_reassign", "changes",
+        "ticket_reassign",
+        "changes",
         _t("Ticket reassigned", "Тікет перепризначено"),
         _t("A ticket was reassigned to you or from you.", "Тікет перепризначено вам або від вас."),
         templates={
@@ -115,7 +120,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "chat_reassign", "changes",
+        "chat_reassign",
+        "changes",
         _t("Chat reassigned", "Чат перепризначено"),
         _t("A chat was reassigned to you.", "Чат перепризначено вам."),
         templates={
@@ -124,7 +130,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "send_transfer_chat", "changes",
+        "send_transfer_chat",
+        "changes",
         _t("Chat transfer", "Передача чату"),
         _t("A colleague transferred a chat to you.", "Колега передав вам чат."),
         templates={
@@ -133,7 +140,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "ticket_closed", "changes",
+        "ticket_closed",
+        "changes",
         _t("Ticket closed", "Тікет закрито"),
         _t("A ticket you work on was closed.", "Ваш тікет закрито."),
         templates={
@@ -142,7 +150,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "ticket_reopened", "changes",
+        "ticket_reopened",
+        "changes",
         _t("Ticket reopened", "Тікет знову відкрито"),
         _t("A closed ticket was opened again.", "Закритий тікет знову відкрито."),
         templates={
@@ -151,7 +160,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "chat_closed", "changes",
+        "chat_closed",
+        "changes",
         _t("Chat closed", "Чат закрито"),
         _t("A chat you took part in was closed.", "Чат, у якому ви брали участь, закрито."),
         templates={
@@ -160,7 +170,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "ticket_status_name_changed", "changes",
+        "ticket_status_name_changed",
+        "changes",
         _t("Ticket status name changed", "Змінено статус тікета"),
         _t("A ticket's status changed.", "Статус тікета змінено."),
         templates={
@@ -169,7 +180,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "watcher_added", "changes",
+        "watcher_added",
+        "changes",
         _t("Watcher added", "Додано спостерігача"),
         _t("You were added as a watcher of a ticket.", "Вас додано спостерігачем тікета."),
         templates={
@@ -178,7 +190,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "subject_change", "changes",
+        "subject_change",
+        "changes",
         _t("Subject changed", "Змінено тему"),
         _t("A ticket's subject changed.", "Тему тікета змінено."),
         templates={
@@ -188,16 +201,21 @@ TYPES: tuple[TypeDef, ...] = (
     ),
     # CSAT
     TypeDef(
-        "csat_received", "csat",
+        "csat_received",
+        "csat",
         _t("CSAT received", "Отримано CSAT"),
-        _t("A client rated a dialogue; the notification shows the score.", "Клієнт оцінив діалог; сповіщення показує оцінку."),
+        _t(
+            "A client rated a dialogue; the notification shows the score.",
+            "Клієнт оцінив діалог; сповіщення показує оцінку.",
+        ),
         templates={
             "en": ("New rating: {score}/5", "{clientName} rated the dialogue {score}/5"),
             "uk": ("Нова оцінка: {score}/5", "{clientName} оцінює діалог на {score}/5"),
         },
     ),
     TypeDef(
-        "csat_negative", "csat",
+        "csat_negative",
+        "csat",
         _t("Negative CSAT", "Негативний CSAT"),
         _t("A client gave a low rating.", "Клієнт поставив низьку оцінку."),
         extended=True,
@@ -208,30 +226,37 @@ TYPES: tuple[TypeDef, ...] = (
     ),
     # SLA
     TypeDef(
-        "sla_expired", "sla",
+        "sla_expired",
+        "sla",
         _t("SLA breached", "Порушено SLA"),
         _t("A ticket's SLA deadline passed.", "Минув термін SLA тікета."),
-        extended=True, urgent=True,
+        extended=True,
+        urgent=True,
         templates={
             "en": ("SLA breached: ticket #{ticketNumber}", "{subject}"),
             "uk": ("Порушено SLA: тікет #{ticketNumber}", "{subject}"),
         },
     ),
     TypeDef(
-        "sla_time_in_status_exceeded", "sla",
+        "sla_time_in_status_exceeded",
+        "sla",
         _t("Time in status exceeded", "Перевищено час у статусі"),
         _t("A ticket stayed in a status longer than allowed.", "Тікет перебуває у статусі довше, ніж дозволено."),
-        extended=True, urgent=True,
+        extended=True,
+        urgent=True,
         templates={
             "en": ("Ticket #{ticketNumber} too long in “{status}”", "{subject}"),
             "uk": ("Тікет #{ticketNumber} задовго у статусі «{status}»", "{subject}"),
         },
     ),
     TypeDef(
-        "sla_warning", "sla",
+        "sla_warning",
+        "sla",
         _t("SLA warning", "Попередження SLA"),
         _t("A ticket's SLA deadline is near.", "Наближається термін SLA тікета."),
-        listed=False, availability=TypeAvailability.UNAVAILABLE, urgent=True,
+        listed=False,
+        availability=TypeAvailability.UNAVAILABLE,
+        urgent=True,
         templates={
             "en": ("SLA deadline near: ticket #{ticketNumber}", "{subject}"),
             "uk": ("Наближається термін SLA: тікет #{ticketNumber}", "{subject}"),
@@ -239,20 +264,27 @@ TYPES: tuple[TypeDef, ...] = (
     ),
     # Normatives
     TypeDef(
-        "normative_response_warning", "normatives",
+        "normative_response_warning",
+        "normatives",
         _t("Normative response warning", "Попередження нормативу відповіді"),
-        _t("A client is close to waiting longer than the response normative.", "Клієнт майже чекає довше за норматив відповіді."),
-        extended=True, urgent=True,
+        _t(
+            "A client is close to waiting longer than the response normative.",
+            "Клієнт майже чекає довше за норматив відповіді.",
+        ),
+        extended=True,
+        urgent=True,
         templates={
             "en": ("Response normative almost reached", "{clientName} has waited {waitMinutes} min"),
             "uk": ("Норматив відповіді майже вичерпано", "{clientName} чекає {waitMinutes} хв"),
         },
     ),
     TypeDef(
-        "normative_response_overlimit", "normatives",
+        "normative_response_overlimit",
+        "normatives",
         _t("Normative responses over limit", "Перевищено норматив відповідей"),
         _t("A client waited longer than the response normative.", "Клієнт чекає довше за норматив відповіді."),
-        extended=True, urgent=True,
+        extended=True,
+        urgent=True,
         templates={
             "en": ("Response normative exceeded", "{clientName} has waited {waitMinutes} min"),
             "uk": ("Норматив відповіді перевищено", "{clientName} чекає {waitMinutes} хв"),
@@ -260,7 +292,8 @@ TYPES: tuple[TypeDef, ...] = (
     ),
     # Handled but not listed
     TypeDef(
-        "operator_mentioned", "other",
+        "operator_mentioned",
+        "other",
         _t("Mention", "Згадка"),
         _t("A colleague mentioned you.", "Колега згадав вас."),
         listed=False,
@@ -270,7 +303,8 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "chat_message", "other",
+        "chat_message",
+        "other",
         _t("New message", "Нове повідомлення"),
         _t("A new message in a chat.", "Нове повідомлення в чаті."),
         listed=False,
@@ -280,10 +314,12 @@ TYPES: tuple[TypeDef, ...] = (
         },
     ),
     TypeDef(
-        "operator_status_changed", "other",
+        "operator_status_changed",
+        "other",
         _t("Status changed", "Статус змінено"),
         _t("An operator's status changed (input for reminders).", "Статус оператора змінено (для нагадувань)."),
-        listed=False, delivered=False,
+        listed=False,
+        delivered=False,
     ),
 )
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     OPERATOR = "OPERATOR"
     SUPERVISOR = "SUPERVISOR"
     ADMINISTRATOR = "ADMINISTRATOR"
     SERVICE = "SERVICE"
 
 
-class ChannelKind(str, Enum):
+class ChannelKind(StrEnum):
     BELL = "BELL"
     BANNER = "BANNER"
     SOUND = "SOUND"
@@ -49,13 +49,13 @@ def sort_channels(channels: object) -> list[ChannelKind]:
     return sorted({ChannelKind(c) for c in channels}, key=CHANNEL_ORDER.__getitem__)  # type: ignore[attr-defined]
 
 
-class TypeAvailability(str, Enum):
+class TypeAvailability(StrEnum):
     AVAILABLE = "AVAILABLE"
     VIEW_ONLY = "VIEW_ONLY"
     UNAVAILABLE = "UNAVAILABLE"
 
 
-class ChannelStatus(str, Enum):
+class ChannelStatus(StrEnum):
     READY = "READY"
     NOT_LINKED = "NOT_LINKED"
     PENDING = "PENDING"
@@ -63,7 +63,7 @@ class ChannelStatus(str, Enum):
     UNAVAILABLE = "UNAVAILABLE"
 
 
-class BulkAction(str, Enum):
+class BulkAction(StrEnum):
     ADD_CHANNELS = "ADD_CHANNELS"
     REMOVE_CHANNELS = "REMOVE_CHANNELS"
     SET_CHANNELS = "SET_CHANNELS"
@@ -71,7 +71,7 @@ class BulkAction(str, Enum):
     DISABLE_ALL = "DISABLE_ALL"
 
 
-class SkipReason(str, Enum):
+class SkipReason(StrEnum):
     MANDATORY = "MANDATORY"
     VIEW_ONLY = "VIEW_ONLY"
     UNAVAILABLE = "UNAVAILABLE"
@@ -79,7 +79,7 @@ class SkipReason(str, Enum):
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
 
 
-class DeliveryStatus(str, Enum):
+class DeliveryStatus(StrEnum):
     QUEUED = "QUEUED"
     SENT = "SENT"
     RETRYING = "RETRYING"
@@ -87,7 +87,7 @@ class DeliveryStatus(str, Enum):
     SKIPPED = "SKIPPED"
 
 
-class DecisionReason(str, Enum):
+class DecisionReason(StrEnum):
     """Why channel resolution (SPEC section 3) turned a channel on or off for one type."""
 
     CHOSEN = "CHOSEN"

@@ -54,7 +54,7 @@ class Context:
         params = self.connection_params or {}
         value = params.get("authorization") or params.get("Authorization")
         if not isinstance(value, str):
-            raise Unauthenticated("Send the token in connection_init: {\"authorization\": \"Bearer <JWT>\"}")
+            raise Unauthenticated('Send the token in connection_init: {"authorization": "Bearer <JWT>"}')
         self._principal = self.services.tokens.from_header(value)
         return self._principal
 

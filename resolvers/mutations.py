@@ -30,6 +30,7 @@ from models.enums import Role
 from resolvers.context import Info
 from resolvers.types import (
     BulkAction,
+    BulkUpdateTypesPayload,
     ChannelKind,
     ChannelLink,
     ChannelSetting,
@@ -46,7 +47,6 @@ from resolvers.types import (
     SystemMessageSetting,
     TypeAvailability,
     TypePolicy,
-    BulkUpdateTypesPayload,
 )
 
 
@@ -145,7 +145,9 @@ class EntityRefInput:
 
 @strawberry.input
 class EventInput:
-    id: strawberry.ID = strawberry.field(description="Idempotency key, unique per instance: the same id again creates nothing.")
+    id: strawberry.ID = strawberry.field(
+        description="Idempotency key, unique per instance: the same id again creates nothing."
+    )
     type: strawberry.ID
     recipients: list[strawberry.ID]
     actor_id: strawberry.ID | None = None
@@ -174,7 +176,11 @@ async def _channel_settings(info: Info) -> ChannelSettings:
 class Mutation:
     @strawberry.mutation
     async def set_type_channels(
-        self, info: Info, type_code: strawberry.ID, channels: list[ChannelKind], melody: strawberry.ID | None = None  # type: ignore[valid-type]
+        self,
+        info: Info,
+        type_code: strawberry.ID,
+        channels: list[ChannelKind],
+        melody: strawberry.ID | None = None,  # type: ignore[valid-type]
     ) -> NotificationType:
         ctx = info.context
         ctx.require_user()
@@ -264,7 +270,9 @@ class Mutation:
         info.context.require_user()
         raise NotImplementedYet("Linking bot channels arrives with the channel workers (issue 4)")
 
-    @strawberry.mutation(description="Sends a test notification through one channel now; the returned delivery is final (SENT or FAILED).")
+    @strawberry.mutation(
+        description="Sends a test notification through one channel now; the returned delivery is final (SENT or FAILED)."
+    )
     async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:  # type: ignore[valid-type]
         info.context.require_user()
         raise NotImplementedYet("Test sends arrive with the channel workers (issue 4)")
@@ -278,7 +286,9 @@ class Mutation:
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation
-    async def mark_all_notifications_read(self, info: Info, category_code: strawberry.ID | None = None) -> MarkReadPayload:
+    async def mark_all_notifications_read(
+        self, info: Info, category_code: strawberry.ID | None = None
+    ) -> MarkReadPayload:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -287,7 +297,9 @@ class Mutation:
 
     @strawberry.mutation
     async def update_system_message_settings(
-        self, info: Info, input: list[SystemMessageSettingInput]  # noqa: A002
+        self,
+        info: Info,
+        input: list[SystemMessageSettingInput],  # noqa: A002
     ) -> list[SystemMessageSetting]:
         ctx = info.context
         ctx.require_user()
@@ -296,7 +308,9 @@ class Mutation:
                 await ctx.saved_operator(), [(str(i.code), i.enabled) for i in input]
             )
         return [
-            SystemMessageSetting(code=strawberry.ID(r.message.code), title=_title(r.message.title, ctx.locale), enabled=r.enabled)
+            SystemMessageSetting(
+                code=strawberry.ID(r.message.code), title=_title(r.message.title, ctx.locale), enabled=r.enabled
+            )
             for r in rows
         ]
 
@@ -387,7 +401,9 @@ class Mutation:
         info.context.require(Role.SERVICE)
         raise NotImplementedYet("Publishing events arrives with the events issue (issue 3)")
 
-    @strawberry.mutation(description="SERVICE only: create or update operators' profiles (email, locale, name) ahead of their first login.")
+    @strawberry.mutation(
+        description="SERVICE only: create or update operators' profiles (email, locale, name) ahead of their first login."
+    )
     async def upsert_operators(self, info: Info, inputs: list[OperatorInputGql]) -> int:
         ctx = info.context
         p = ctx.require(Role.SERVICE)
@@ -403,4 +419,3 @@ def _title(titles: dict[str, str], locale: str | None) -> str:
     from models.catalog import text
 
     return text(titles, locale)
-

@@ -39,8 +39,12 @@ class Query:
         p = ctx.principal
         if not p.is_user:
             return Viewer(
-                id=strawberry.ID(p.user_id), instance_id=strawberry.ID(p.instance_id), role=p.role,
-                display_name=p.name, email=p.email, locale=p.locale or "en",
+                id=strawberry.ID(p.user_id),
+                instance_id=strawberry.ID(p.instance_id),
+                role=p.role,
+                display_name=p.name,
+                email=p.email,
+                locale=p.locale or "en",
             )
         operator = await ctx.operator()
         return Viewer(
@@ -77,8 +81,7 @@ class Query:
                 title=text(c.title, state.locale),
                 position=c.position,
                 types=[
-                    NotificationType.build(state.resolve(t), state.locale)
-                    for t in listed_types(state, category=c.code)
+                    NotificationType.build(state.resolve(t), state.locale) for t in listed_types(state, category=c.code)
                 ],
             )
             for c in LISTED_CATEGORIES
@@ -96,7 +99,9 @@ class Query:
         rows = listed_types(state, search=search, category=category_code)
         return [NotificationType.build(state.resolve(t), state.locale) for t in rows]
 
-    @strawberry.field(description="Why each channel is on or off for one type: chosen, default, mandatory, switched off, not offered, not linked.")
+    @strawberry.field(
+        description="Why each channel is on or off for one type: chosen, default, mandatory, switched off, not offered, not linked."
+    )
     async def channel_decisions(self, info: Info, type_code: strawberry.ID) -> list[ChannelDecision]:
         ctx = info.context
         ctx.require_user()
@@ -131,11 +136,16 @@ class Query:
         ctx.require_user()
         flt = bell.BellFilter(
             unread_only=bool(filter and filter.unread_only),
-            category_codes=[str(c) for c in filter.category_codes] if filter and filter.category_codes is not None else None,
+            category_codes=[str(c) for c in filter.category_codes]
+            if filter and filter.category_codes is not None
+            else None,
             type_codes=[str(c) for c in filter.type_codes] if filter and filter.type_codes is not None else None,
         )
         result = await bell.page(
-            await ctx.operator(), first=20 if first is None else first, after=after, flt=flt,
+            await ctx.operator(),
+            first=20 if first is None else first,
+            after=after,
+            flt=flt,
             max_first=ctx.settings.limits.page_size_max,
         )
         edges = [NotificationEdge.build(row) for row in result.items]
@@ -165,7 +175,9 @@ class Query:
         ctx.require_user()
         rows = await profile.system_messages(await ctx.operator())
         return [
-            SystemMessageSetting(code=strawberry.ID(r.message.code), title=text(r.message.title, ctx.locale), enabled=r.enabled)
+            SystemMessageSetting(
+                code=strawberry.ID(r.message.code), title=text(r.message.title, ctx.locale), enabled=r.enabled
+            )
             for r in rows
         ]
 

@@ -40,7 +40,12 @@ async def test_an_expired_token_says_so(tenant: Tenant) -> None:
 
 async def test_a_service_token_cannot_read_settings_or_notifications(tenant: Tenant) -> None:
     service = tenant.service()
-    for query in (TYPES, "{ notifications { edges { node { id } } } }", "{ unreadCount }", "{ channelSettings { banner { durationSeconds } } }"):
+    for query in (
+        TYPES,
+        "{ notifications { edges { node { id } } } }",
+        "{ unreadCount }",
+        "{ channelSettings { banner { durationSeconds } } }",
+    ):
         result = await service.gql(query)
         assert result.error_code == "FORBIDDEN", query
 
@@ -89,8 +94,12 @@ async def test_viewer_reflects_the_token(tenant: Tenant) -> None:
     caller = tenant.operator("olena", locale="uk", email="olena@example.com", name="Olena")
     viewer = (await caller.gql("{ viewer { id instanceId role locale email displayName } }")).data["viewer"]
     assert viewer == {
-        "id": "olena", "instanceId": tenant.id, "role": "OPERATOR", "locale": "uk",
-        "email": "olena@example.com", "displayName": "Olena",
+        "id": "olena",
+        "instanceId": tenant.id,
+        "role": "OPERATOR",
+        "locale": "uk",
+        "email": "olena@example.com",
+        "displayName": "Olena",
     }
 
 

@@ -16,16 +16,33 @@ PAGE = """query($first: Int, $after: String, $filter: NotificationFilter) {
     pageInfo { hasNextPage endCursor } unreadCount } }"""
 
 
-async def give(caller: Caller, count: int, type_code: str = "ticket_created", category: str = "creation_and_messages") -> list[int]:
+async def give(
+    caller: Caller, count: int, type_code: str = "ticket_created", category: str = "creation_and_messages"
+) -> list[int]:
     operator, _ = await Operator.get_or_create(instance_id=caller.instance, user_id=caller.user)
     ids = []
     for i in range(count):
         row = await Notification.create(
-            instance_id=caller.instance, operator_id=operator.id, event_id=f"{type_code}-{i}-{id(caller)}",
-            type_code=type_code, category_code=category, title=f"Ticket #{i}", body="Printer on fire",
-            entity_kind="TICKET", entity_id=str(i), data={"ticketNumber": i}, channels=["BELL"],
+            instance_id=caller.instance,
+            operator_id=operator.id,
+            event_id=f"{type_code}-{i}-{id(caller)}",
+            type_code=type_code,
+            category_code=category,
+            title=f"Ticket #{i}",
+            body="Printer on fire",
+            entity_kind="TICKET",
+            entity_id=str(i),
+            data={"ticketNumber": i},
+            channels=["BELL"],
         )
-        await Delivery.create(instance_id=caller.instance, operator_id=operator.id, notification_id=row.id, channel="BELL", status="SENT", attempts=1)
+        await Delivery.create(
+            instance_id=caller.instance,
+            operator_id=operator.id,
+            notification_id=row.id,
+            channel="BELL",
+            status="SENT",
+            attempts=1,
+        )
         ids.append(row.id)
     return ids
 
@@ -61,12 +78,19 @@ async def test_unread_counts_after_each_mark(tenant: Tenant) -> None:
     operator = tenant.operator()
     tickets = await give(operator, 3)
     ratings = await give(operator, 2, "csat_received", "csat")
-    marked = await operator.gql("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }", {"ids": [str(tickets[0])]})
+    marked = await operator.gql(
+        "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }", {"ids": [str(tickets[0])]}
+    )
     assert marked.data["markNotificationsRead"] == {"ids": [str(tickets[0])], "unreadCount": 4}
-    again = await operator.gql("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }", {"ids": [str(tickets[0])]})
+    again = await operator.gql(
+        "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }", {"ids": [str(tickets[0])]}
+    )
     assert again.data["markNotificationsRead"] == {"ids": [], "unreadCount": 4}
     csat = await operator.gql('mutation { markAllNotificationsRead(categoryCode: "csat") { ids unreadCount } }')
-    assert csat.data["markAllNotificationsRead"] == {"ids": [str(i) for i in sorted(ratings, reverse=True)], "unreadCount": 2}
+    assert csat.data["markAllNotificationsRead"] == {
+        "ids": [str(i) for i in sorted(ratings, reverse=True)],
+        "unreadCount": 2,
+    }
     unread_only = (await operator.gql(PAGE, {"filter": {"unreadOnly": True}})).data["notifications"]
     assert [e["node"]["id"] for e in unread_only["edges"]] == [str(tickets[2]), str(tickets[1])]
     rest = await operator.gql("mutation { markAllNotificationsRead { ids unreadCount } }")
@@ -90,10 +114,14 @@ async def test_other_users_and_instances_ids_are_not_found(new_tenant) -> None:
     owner = a.operator()
     [mine] = await give(owner, 1)
     for stranger in (a.operator(), b.operator()):
-        result = await stranger.gql("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids } }", {"ids": [str(mine)]})
+        result = await stranger.gql(
+            "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids } }", {"ids": [str(mine)]}
+        )
         assert result.error_code == "NOT_FOUND"
         assert (await stranger.gql(PAGE)).data["notifications"]["edges"] == []
-        assert (await stranger.gql("query($id: ID!) { deliveries(notificationId: $id) { id } }", {"id": str(mine)})).error_code == "NOT_FOUND"
+        assert (
+            await stranger.gql("query($id: ID!) { deliveries(notificationId: $id) { id } }", {"id": str(mine)})
+        ).error_code == "NOT_FOUND"
     still = (await owner.gql(PAGE)).data["notifications"]
     assert still["unreadCount"] == 1
 

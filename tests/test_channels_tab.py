@@ -15,7 +15,9 @@ SETTINGS = """{ channelSettings { channels { kind enabled mandatory available st
 UPDATE = """mutation($input: ChannelSettingsInput!) { updateChannelSettings(input: $input) {
   channels { kind enabled } banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds } sound { defaultMelody } } }"""
 OFF_CURVE = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).rstrip(b"=").decode()
-REGISTER = """mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id endpoint userAgent } }"""
+REGISTER = (
+    """mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id endpoint userAgent } }"""
+)
 
 
 def browser_keys() -> tuple[str, str]:
@@ -28,7 +30,18 @@ def browser_keys() -> tuple[str, str]:
 async def test_defaults_of_a_user_who_never_changed_anything(tenant: Tenant) -> None:
     data = (await tenant.operator().gql(SETTINGS)).data["channelSettings"]
     by = {c["kind"]: c for c in data["channels"]}
-    assert list(by) == ["BELL", "BANNER", "SOUND", "BROWSER", "TELEGRAM", "VIBER", "WHATSAPP", "ECHAT", "EMAIL", "CUSTOM"]
+    assert list(by) == [
+        "BELL",
+        "BANNER",
+        "SOUND",
+        "BROWSER",
+        "TELEGRAM",
+        "VIBER",
+        "WHATSAPP",
+        "ECHAT",
+        "EMAIL",
+        "CUSTOM",
+    ]
     assert by["BELL"]["status"] == "READY" and by["BELL"]["enabled"]
     assert by["BROWSER"]["status"] == "NOT_LINKED"
     assert by["TELEGRAM"] | {} == {**by["TELEGRAM"], "available": False, "status": "UNAVAILABLE"}
@@ -38,11 +51,16 @@ async def test_defaults_of_a_user_who_never_changed_anything(tenant: Tenant) -> 
 
 async def test_update_banner_sound_and_switches(tenant: Tenant) -> None:
     operator = tenant.operator()
-    result = await operator.gql(UPDATE, {"input": {
-        "channels": [{"kind": "SOUND", "enabled": False}],
-        "banner": {"durationSeconds": 15, "repeatCount": 2, "repeatIntervalSeconds": 30},
-        "defaultMelody": "ping",
-    }})
+    result = await operator.gql(
+        UPDATE,
+        {
+            "input": {
+                "channels": [{"kind": "SOUND", "enabled": False}],
+                "banner": {"durationSeconds": 15, "repeatCount": 2, "repeatIntervalSeconds": 30},
+                "defaultMelody": "ping",
+            }
+        },
+    )
     data = result.data["updateChannelSettings"]
     assert data["banner"] == {"durationSeconds": 15, "maxVisible": 3, "repeatCount": 2, "repeatIntervalSeconds": 30}
     assert data["sound"] == {"defaultMelody": "ping"}
@@ -59,7 +77,9 @@ async def test_out_of_range_banner_settings_are_refused_and_nothing_changes(tena
         ({"repeatCount": -1}, "banner.repeatCount must be between 0 and 10"),
         ({"repeatIntervalSeconds": 4}, "banner.repeatIntervalSeconds must be between 5 and 3600"),
     ):
-        result = await operator.gql(UPDATE, {"input": {"banner": banner, "channels": [{"kind": "SOUND", "enabled": False}]}})
+        result = await operator.gql(
+            UPDATE, {"input": {"banner": banner, "channels": [{"kind": "SOUND", "enabled": False}]}}
+        )
         assert result.error_code == "BAD_USER_INPUT"
         assert words in result.error_message
     data = (await operator.gql(SETTINGS)).data["channelSettings"]
@@ -68,7 +88,9 @@ async def test_out_of_range_banner_settings_are_refused_and_nothing_changes(tena
 
 
 async def test_mandatory_and_unoffered_channels_cannot_be_switched(tenant: Tenant) -> None:
-    await tenant.admin().gql("mutation { updateInstanceSettings(input: {mandatoryChannels: [BELL]}) { mandatoryChannels } }")
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {mandatoryChannels: [BELL]}) { mandatoryChannels } }"
+    )
     operator = tenant.operator()
     result = await operator.gql(UPDATE, {"input": {"channels": [{"kind": "BELL", "enabled": False}]}})
     assert result.error_code == "BAD_USER_INPUT" and "mandatory" in result.error_message
@@ -84,16 +106,29 @@ async def test_push_subscriptions_register_list_and_unregister(tenant: Tenant) -
     operator = tenant.operator()
     p256dh, auth = browser_keys()
     endpoint = "https://push.example.net/send/abc123"
-    registered = await operator.gql(REGISTER, {"input": {"endpoint": endpoint, "p256dh": p256dh, "auth": auth, "userAgent": "Firefox"}})
+    registered = await operator.gql(
+        REGISTER, {"input": {"endpoint": endpoint, "p256dh": p256dh, "auth": auth, "userAgent": "Firefox"}}
+    )
     assert registered.data["registerPushSubscription"]["endpoint"] == endpoint
-    again = await operator.gql(REGISTER, {"input": {"endpoint": endpoint, "p256dh": p256dh, "auth": auth, "userAgent": "Firefox 2"}})
+    again = await operator.gql(
+        REGISTER, {"input": {"endpoint": endpoint, "p256dh": p256dh, "auth": auth, "userAgent": "Firefox 2"}}
+    )
     assert again.data["registerPushSubscription"]["id"] == registered.data["registerPushSubscription"]["id"]
     data = (await operator.gql(SETTINGS)).data["channelSettings"]
     assert [s["userAgent"] for s in data["pushSubscriptions"]] == ["Firefox 2"]
     browser = {c["kind"]: c for c in data["channels"]}["BROWSER"]
     assert (browser["status"], browser["target"]) == ("READY", "1 browser")
     # another operator of another instance can't remove it
-    other = (await tenant.http.post("/graphql", json={"query": "mutation($e: String!) { unregisterPushSubscription(endpoint: $e) }", "variables": {"e": endpoint}}, headers={"Authorization": f"Bearer {tenant.operator().token}"})).json()
+    other = (
+        await tenant.http.post(
+            "/graphql",
+            json={
+                "query": "mutation($e: String!) { unregisterPushSubscription(endpoint: $e) }",
+                "variables": {"e": endpoint},
+            },
+            headers={"Authorization": f"Bearer {tenant.operator().token}"},
+        )
+    ).json()
     assert other["data"]["unregisterPushSubscription"] is False
     removed = await operator.gql("mutation($e: String!) { unregisterPushSubscription(endpoint: $e) }", {"e": endpoint})
     assert removed.data["unregisterPushSubscription"] is True
@@ -107,7 +142,10 @@ async def test_malformed_push_subscriptions_are_refused(tenant: Tenant) -> None:
         ({"endpoint": "http://push.example.net/x", "p256dh": p256dh, "auth": auth}, "https"),
         ({"endpoint": "not a url", "p256dh": p256dh, "auth": auth}, "https"),
         ({"endpoint": "https://push.example.net/x", "p256dh": "AAAA", "auth": auth}, "P-256"),
-        ({"endpoint": "https://push.example.net/x", "p256dh": OFF_CURVE, "auth": auth}, "not a point on the P-256 curve"),
+        (
+            {"endpoint": "https://push.example.net/x", "p256dh": OFF_CURVE, "auth": auth},
+            "not a point on the P-256 curve",
+        ),
         ({"endpoint": "https://push.example.net/x", "p256dh": p256dh, "auth": "c2hvcnQ"}, "16-byte"),
         ({"endpoint": "https://push.example.net/x", "p256dh": "!!!", "auth": auth}, "p256dh"),
     )
@@ -129,13 +167,15 @@ async def test_web_push_public_key_is_stable_and_a_p256_point(tenant: Tenant) ->
 
 async def test_email_status_uses_the_profile_email_masked(tenant: Tenant) -> None:
     await tenant.admin().gql(
-        'mutation { updateInstanceSettings(input: {botChannels: [{channel: EMAIL, enabled: true, '
+        "mutation { updateInstanceSettings(input: {botChannels: [{channel: EMAIL, enabled: true, "
         'settings: {host: "smtp.example.com", from: "nc@example.com"}}]}) { availableChannels: mandatoryChannels } }'
     )
     with_email = tenant.operator(email="anna@example.com")
     email = {c["kind"]: c for c in (await with_email.gql(SETTINGS)).data["channelSettings"]["channels"]}["EMAIL"]
     assert (email["available"], email["status"], email["target"]) == (True, "READY", "a***@example.com")
-    without = {c["kind"]: c for c in (await tenant.operator().gql(SETTINGS)).data["channelSettings"]["channels"]}["EMAIL"]
+    without = {c["kind"]: c for c in (await tenant.operator().gql(SETTINGS)).data["channelSettings"]["channels"]}[
+        "EMAIL"
+    ]
     assert without["status"] == "NOT_LINKED"
 
 

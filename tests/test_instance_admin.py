@@ -12,7 +12,12 @@ INSTANCE = """{ instanceSettings { notificationCenterEnabled extendedTypesEnable
 UPDATE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
   notificationCenterEnabled mandatoryChannels defaultChannels botScenario negativeCsatThreshold
   botChannels { channel enabled settings hasSecret } } }"""
-TELEGRAM = {"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "acme_nc_bot"}, "secret": "123456:SECRET-BOT-TOKEN"}
+TELEGRAM = {
+    "channel": "TELEGRAM",
+    "enabled": True,
+    "settings": {"botUsername": "acme_nc_bot"},
+    "secret": "123456:SECRET-BOT-TOKEN",
+}
 
 
 async def test_defaults_of_a_new_instance(tenant: Tenant) -> None:
@@ -31,7 +36,9 @@ async def test_bot_channel_secrets_are_write_only(tenant: Tenant, caplog) -> Non
     caplog.set_level(logging.DEBUG)
     result = await admin.gql(UPDATE, {"input": {"botChannels": [TELEGRAM], "botScenario": "notify_operator"}})
     data = result.data["updateInstanceSettings"]
-    assert data["botChannels"] == [{"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "acme_nc_bot"}, "hasSecret": True}]
+    assert data["botChannels"] == [
+        {"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "acme_nc_bot"}, "hasSecret": True}
+    ]
     assert data["botScenario"] == "notify_operator"
     full = await admin.gql(INSTANCE)
     assert "SECRET-BOT-TOKEN" not in str(full.body)
@@ -40,7 +47,14 @@ async def test_bot_channel_secrets_are_write_only(tenant: Tenant, caplog) -> Non
     center = (await tenant.operator().gql("{ notificationCenter { availableChannels } }")).data["notificationCenter"]
     assert center["availableChannels"] == ["BELL", "BANNER", "SOUND", "BROWSER", "TELEGRAM"]
     # updating settings without a secret keeps the stored one
-    kept = await admin.gql(UPDATE, {"input": {"botChannels": [{"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "other_bot"}}]}})
+    kept = await admin.gql(
+        UPDATE,
+        {
+            "input": {
+                "botChannels": [{"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "other_bot"}}]
+            }
+        },
+    )
     assert kept.data["updateInstanceSettings"]["botChannels"][0]["hasSecret"] is True
 
 
@@ -50,9 +64,22 @@ async def test_bot_channel_input_errors(tenant: Tenant) -> None:
         ({"channel": "BELL", "enabled": True}, "not a bot channel"),
         ({"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "x"}}, "needs its secret"),
         ({"channel": "TELEGRAM", "enabled": True, "settings": {}, "secret": "t"}, "botUsername"),
-        ({"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "x", "token": "t"}, "secret": "t"}, "unknown: token"),
-        ({"channel": "CUSTOM", "enabled": True, "settings": {"url": "ftp://hooks.example.com"}, "secret": "s"}, "https"),
-        ({"channel": "EMAIL", "enabled": True, "settings": {"host": "smtp.example.com", "from": "a@b.c", "port": 99999}}, "port"),
+        (
+            {"channel": "TELEGRAM", "enabled": True, "settings": {"botUsername": "x", "token": "t"}, "secret": "t"},
+            "unknown: token",
+        ),
+        (
+            {"channel": "CUSTOM", "enabled": True, "settings": {"url": "ftp://hooks.example.com"}, "secret": "s"},
+            "https",
+        ),
+        (
+            {
+                "channel": "EMAIL",
+                "enabled": True,
+                "settings": {"host": "smtp.example.com", "from": "a@b.c", "port": 99999},
+            },
+            "port",
+        ),
     )
     for bot, words in cases:
         result = await admin.gql(UPDATE, {"input": {"botChannels": [bot]}})
@@ -70,7 +97,9 @@ async def test_policy_channels_must_be_offered_and_threshold_in_range(tenant: Te
     ):
         result = await admin.gql(UPDATE, {"input": payload})
         assert result.error_code == "BAD_USER_INPUT" and words in result.error_message
-    ok = await admin.gql(UPDATE, {"input": {"botChannels": [TELEGRAM], "mandatoryChannels": ["TELEGRAM"], "negativeCsatThreshold": 3}})
+    ok = await admin.gql(
+        UPDATE, {"input": {"botChannels": [TELEGRAM], "mandatoryChannels": ["TELEGRAM"], "negativeCsatThreshold": 3}}
+    )
     assert ok.data["updateInstanceSettings"]["mandatoryChannels"] == ["TELEGRAM"]
     # disabling the bot drops it from the mandatory channels
     off = await admin.gql(UPDATE, {"input": {"botChannels": [{**TELEGRAM, "enabled": False, "secret": None}]}})
@@ -85,11 +114,18 @@ async def test_instance_default_channels_apply_to_users_without_choices(tenant: 
 
 async def test_type_policy_default_channels_win_over_the_instance_defaults(tenant: Tenant) -> None:
     admin = tenant.admin()
-    await admin.gql('mutation { setTypePolicy(input: {typeCode: "chat_created", defaultChannels: [BELL, BROWSER, SOUND]}) { typeCode } }')
-    rows = {r["code"]: r["channels"] for r in (await tenant.operator().gql("{ notificationTypes { code channels } }")).data["notificationTypes"]}
+    await admin.gql(
+        'mutation { setTypePolicy(input: {typeCode: "chat_created", defaultChannels: [BELL, BROWSER, SOUND]}) { typeCode } }'
+    )
+    rows = {
+        r["code"]: r["channels"]
+        for r in (await tenant.operator().gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
+    }
     assert rows["chat_created"] == ["BELL", "SOUND", "BROWSER"]
     assert rows["ticket_created"] == ["BELL", "BANNER"]
-    bad = await admin.gql('mutation { setTypePolicy(input: {typeCode: "operator_mentioned", mandatory: true}) { typeCode } }')
+    bad = await admin.gql(
+        'mutation { setTypePolicy(input: {typeCode: "operator_mentioned", mandatory: true}) { typeCode } }'
+    )
     assert bad.error_code == "BAD_USER_INPUT"
 
 
@@ -110,14 +146,26 @@ async def test_turning_the_notification_center_on_materialises_defaults_and_keep
     assert len(inserts) == 1
     # then everybody has explicit rows; the choice made before is kept
     await admin.gql(UPDATE, {"input": {"defaultChannels": ["BELL", "BANNER"]}})
-    d_rows = {r["code"]: r["channels"] for r in (await tenant.operator("d").gql("{ notificationTypes { code channels } }")).data["notificationTypes"]}
+    d_rows = {
+        r["code"]: r["channels"]
+        for r in (await tenant.operator("d").gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
+    }
     assert d_rows["ticket_created"] == ["BELL"]  # materialised with the defaults of that moment
-    b_rows = {r["code"]: r["channels"] for r in (await tenant.operator("b").gql("{ notificationTypes { code channels } }")).data["notificationTypes"]}
+    b_rows = {
+        r["code"]: r["channels"]
+        for r in (await tenant.operator("b").gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
+    }
     assert b_rows["ticket_created"] == ["BELL", "BANNER"]  # from the first time, not overwritten
-    a_rows = {r["code"]: r["channels"] for r in (await chooser.gql("{ notificationTypes { code channels } }")).data["notificationTypes"]}
+    a_rows = {
+        r["code"]: r["channels"]
+        for r in (await chooser.gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
+    }
     assert a_rows["ticket_created"] == ["SOUND"]
     # running it again changes nothing a user chose
     await admin.gql(UPDATE, {"input": {"notificationCenterEnabled": False}})
     await admin.gql(UPDATE, {"input": {"notificationCenterEnabled": True}})
-    a_again = {r["code"]: r["channels"] for r in (await chooser.gql("{ notificationTypes { code channels } }")).data["notificationTypes"]}
+    a_again = {
+        r["code"]: r["channels"]
+        for r in (await chooser.gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
+    }
     assert a_again == a_rows

@@ -9,33 +9,51 @@ async def test_system_messages_default_on_and_switch(tenant: Tenant) -> None:
     operator = tenant.operator(locale="uk")
     rows = (await operator.gql("{ systemMessageSettings { code title enabled } }")).data["systemMessageSettings"]
     assert [r["code"] for r in rows] == [
-        "fastline_started", "fastline_transferred_to_operator", "fastline_answer_failed", "fastline_finished",
+        "fastline_started",
+        "fastline_transferred_to_operator",
+        "fastline_answer_failed",
+        "fastline_finished",
     ]
     assert all(r["enabled"] for r in rows) and rows[0]["title"].startswith("Fast Line розпочав")
     result = await operator.gql(
         'mutation { updateSystemMessageSettings(input: [{code: "fastline_finished", enabled: false}]) { code enabled } }'
     )
     assert {r["code"]: r["enabled"] for r in result.data["updateSystemMessageSettings"]}["fastline_finished"] is False
-    bad = await operator.gql('mutation { updateSystemMessageSettings(input: [{code: "nope", enabled: false}]) { code } }')
+    bad = await operator.gql(
+        'mutation { updateSystemMessageSettings(input: [{code: "nope", enabled: false}]) { code } }'
+    )
     assert bad.error_code == "BAD_USER_INPUT" and "fastline_started" in bad.error_message
 
 
 async def test_reminder_settings_with_range_checks(tenant: Tenant) -> None:
     operator = tenant.operator()
-    defaults = (await operator.gql("{ reminderSettings { notReadyEnabled notReadyAfterMinutes notReadyRepeatMinutes } }")).data
-    assert defaults["reminderSettings"] == {"notReadyEnabled": True, "notReadyAfterMinutes": 10, "notReadyRepeatMinutes": 10}
-    ok = await operator.gql("mutation { updateReminderSettings(input: {notReadyAfterMinutes: 5, notReadyRepeatMinutes: 0}) { notReadyAfterMinutes notReadyRepeatMinutes } }")
+    defaults = (
+        await operator.gql("{ reminderSettings { notReadyEnabled notReadyAfterMinutes notReadyRepeatMinutes } }")
+    ).data
+    assert defaults["reminderSettings"] == {
+        "notReadyEnabled": True,
+        "notReadyAfterMinutes": 10,
+        "notReadyRepeatMinutes": 10,
+    }
+    ok = await operator.gql(
+        "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 5, notReadyRepeatMinutes: 0}) { notReadyAfterMinutes notReadyRepeatMinutes } }"
+    )
     assert ok.data["updateReminderSettings"] == {"notReadyAfterMinutes": 5, "notReadyRepeatMinutes": 0}
-    bad = await operator.gql("mutation { updateReminderSettings(input: {notReadyAfterMinutes: 0}) { notReadyAfterMinutes } }")
+    bad = await operator.gql(
+        "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 0}) { notReadyAfterMinutes } }"
+    )
     assert bad.error_code == "BAD_USER_INPUT" and "notReadyAfterMinutes must be between 1 and 480" in bad.error_message
 
 
 async def test_classic_settings(tenant: Tenant) -> None:
     operator = tenant.operator()
     assert (await operator.gql("{ classicSettings { browserEnabled soundEnabled } }")).data["classicSettings"] == {
-        "browserEnabled": True, "soundEnabled": True,
+        "browserEnabled": True,
+        "soundEnabled": True,
     }
-    result = await operator.gql("mutation { updateClassicSettings(input: {soundEnabled: false}) { browserEnabled soundEnabled } }")
+    result = await operator.gql(
+        "mutation { updateClassicSettings(input: {soundEnabled: false}) { browserEnabled soundEnabled } }"
+    )
     assert result.data["updateClassicSettings"] == {"browserEnabled": True, "soundEnabled": False}
 
 
@@ -77,7 +95,8 @@ async def test_oversized_request_bodies_are_refused(http, tenant: Tenant) -> Non
     caller = tenant.operator()
     body = '{"query": "{ unreadCount }", "variables": {"pad": "' + "x" * (5 * 1024 * 1024) + '"}}'
     response = await http.post(
-        "/graphql", content=body,
+        "/graphql",
+        content=body,
         headers={"Authorization": f"Bearer {caller.token}", "Content-Type": "application/json"},
     )
     assert response.status_code == 413

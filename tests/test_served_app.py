@@ -33,7 +33,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     log = open(Path(data_dir) / "serve.log", "w")
     proc = subprocess.Popen(
         [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -63,7 +66,7 @@ def cli_token(served: dict, *args: str) -> str:
 def test_demo_prints_tokens_and_a_printed_token_answers(served: dict) -> None:
     printed = served["log"].read_text()
     assert "GraphiQL: http://127.0.0.1:" in printed
-    line = next(l for l in printed.splitlines() if " op-olena " in l)
+    line = next(row for row in printed.splitlines() if " op-olena " in row)
     token = line.split()[-1]
     response = httpx.post(
         f"{served['base']}/graphql",
@@ -77,7 +80,8 @@ def test_demo_prints_tokens_and_a_printed_token_answers(served: dict) -> None:
 def test_the_token_command_and_serve_share_the_embedded_secret(served: dict) -> None:
     token = cli_token(served, "--instance", "demo", "--user", "op-taras", "--role", "operator", "--locale", "uk")
     response = httpx.post(
-        f"{served['base']}/graphql", json={"query": "{ viewer { id locale displayName } }"},
+        f"{served['base']}/graphql",
+        json={"query": "{ viewer { id locale displayName } }"},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.json()["data"]["viewer"] == {"id": "op-taras", "locale": "uk", "displayName": "Taras Melnyk"}

@@ -5,15 +5,33 @@ from __future__ import annotations
 from tests.conftest import Tenant
 
 LISTED = [
-    "ticket_created", "chat_created", "comment_created", "ticket_message",
-    "ticket_reassign", "chat_reassign", "send_transfer_chat", "ticket_closed", "ticket_reopened",
-    "chat_closed", "ticket_status_name_changed", "watcher_added", "subject_change",
-    "csat_received", "csat_negative",
-    "sla_expired", "sla_time_in_status_exceeded",
-    "normative_response_warning", "normative_response_overlimit",
+    "ticket_created",
+    "chat_created",
+    "comment_created",
+    "ticket_message",
+    "ticket_reassign",
+    "chat_reassign",
+    "send_transfer_chat",
+    "ticket_closed",
+    "ticket_reopened",
+    "chat_closed",
+    "ticket_status_name_changed",
+    "watcher_added",
+    "subject_change",
+    "csat_received",
+    "csat_negative",
+    "sla_expired",
+    "sla_time_in_status_exceeded",
+    "normative_response_warning",
+    "normative_response_overlimit",
 ]
-EXTENDED = {"csat_negative", "sla_expired", "sla_time_in_status_exceeded",
-            "normative_response_warning", "normative_response_overlimit"}
+EXTENDED = {
+    "csat_negative",
+    "sla_expired",
+    "sla_time_in_status_exceeded",
+    "normative_response_warning",
+    "normative_response_overlimit",
+}
 ROW = "code categoryCode title availability mandatory mandatoryChannels selectableChannels channels melody editable"
 BULK = """mutation($input: BulkUpdateTypesInput!) { bulkUpdateTypes(input: $input) {
   updated { code channels } skipped { typeCode reason } } }"""
@@ -26,9 +44,9 @@ async def types(caller, **args) -> dict[str, dict]:
 
 
 async def test_categories_and_types_come_in_catalog_order(tenant: Tenant) -> None:
-    data = (await tenant.operator().gql(
-        "{ notificationCategories { code position title types { code } } }"
-    )).data["notificationCategories"]
+    data = (await tenant.operator().gql("{ notificationCategories { code position title types { code } } }")).data[
+        "notificationCategories"
+    ]
     assert [c["code"] for c in data] == ["creation_and_messages", "changes", "csat", "sla", "normatives"]
     assert [c["position"] for c in data] == [1, 2, 3, 4, 5]
     assert [t["code"] for c in data for t in c["types"]] == LISTED
@@ -50,7 +68,9 @@ async def test_extended_types_are_view_only_until_the_administrator_enables_them
     assert result.error_code == "BAD_USER_INPUT"
     assert "view-only" in result.error_message
     # when
-    await tenant.admin().gql("mutation { updateInstanceSettings(input: {extendedTypesEnabled: true}) { extendedTypesEnabled } }")
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {extendedTypesEnabled: true}) { extendedTypesEnabled } }"
+    )
     # then
     rows = await types(operator)
     assert all(rows[c]["availability"] == "AVAILABLE" and rows[c]["editable"] for c in EXTENDED)
@@ -90,7 +110,10 @@ async def test_set_type_channels_changes_one_row(tenant: Tenant) -> None:
         "{ code channels melody editable } }"
     )
     assert result.data["setTypeChannels"] == {
-        "code": "chat_created", "channels": ["BELL", "SOUND"], "melody": "chime", "editable": True,
+        "code": "chat_created",
+        "channels": ["BELL", "SOUND"],
+        "melody": "chime",
+        "editable": True,
     }
     rows = await types(operator)
     assert rows["chat_created"]["channels"] == ["BELL", "SOUND"]
@@ -103,11 +126,17 @@ async def test_set_type_channels_rejects_what_a_row_cannot_take(tenant: Tenant) 
     assert unknown.error_code == "BAD_USER_INPUT" and "nope" in unknown.error_message
     unlisted = await operator.gql('mutation { setTypeChannels(typeCode: "chat_message", channels: [BELL]) { code } }')
     assert unlisted.error_code == "BAD_USER_INPUT"
-    not_offered = await operator.gql('mutation { setTypeChannels(typeCode: "ticket_created", channels: [TELEGRAM]) { code } }')
+    not_offered = await operator.gql(
+        'mutation { setTypeChannels(typeCode: "ticket_created", channels: [TELEGRAM]) { code } }'
+    )
     assert not_offered.error_code == "BAD_USER_INPUT" and "not offered" in not_offered.error_message
-    melody = await operator.gql('mutation { setTypeChannels(typeCode: "ticket_created", channels: [SOUND], melody: "kazoo") { code } }')
+    melody = await operator.gql(
+        'mutation { setTypeChannels(typeCode: "ticket_created", channels: [SOUND], melody: "kazoo") { code } }'
+    )
     assert melody.error_code == "BAD_USER_INPUT" and "melodies" in melody.error_message
-    bad_enum = await operator.gql('mutation { setTypeChannels(typeCode: "ticket_created", channels: [PIGEON]) { code } }')
+    bad_enum = await operator.gql(
+        'mutation { setTypeChannels(typeCode: "ticket_created", channels: [PIGEON]) { code } }'
+    )
     assert bad_enum.errors
     # and nothing was written
     assert (await types(operator))["ticket_created"]["channels"] == ["BELL", "BANNER"]
@@ -116,7 +145,9 @@ async def test_set_type_channels_rejects_what_a_row_cannot_take(tenant: Tenant) 
 async def test_a_channel_switched_off_on_the_channels_tab_is_neither_selectable_nor_effective(tenant: Tenant) -> None:
     operator = tenant.operator()
     await operator.gql('mutation { setTypeChannels(typeCode: "chat_created", channels: [BELL, SOUND]) { code } }')
-    await operator.gql("mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: false}]}) { banner { durationSeconds } } }")
+    await operator.gql(
+        "mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: false}]}) { banner { durationSeconds } } }"
+    )
     row = (await types(operator))["chat_created"]
     assert row["channels"] == ["BELL"]
     assert "SOUND" not in row["selectableChannels"]
@@ -131,8 +162,11 @@ async def test_mandatory_type_keeps_the_bell_and_mandatory_channels_stay(tenant:
         "{ typeCode mandatory mandatoryChannels availability defaultChannels } }"
     )
     assert policy.data["setTypePolicy"] == {
-        "typeCode": "ticket_reassign", "mandatory": True, "mandatoryChannels": ["BANNER"],
-        "availability": "AVAILABLE", "defaultChannels": ["BELL", "BANNER"],
+        "typeCode": "ticket_reassign",
+        "mandatory": True,
+        "mandatoryChannels": ["BANNER"],
+        "availability": "AVAILABLE",
+        "defaultChannels": ["BELL", "BANNER"],
     }
     result = await operator.gql(
         'mutation { setTypeChannels(typeCode: "ticket_reassign", channels: [SOUND]) { channels mandatory mandatoryChannels selectableChannels } }'
@@ -149,7 +183,9 @@ async def test_unavailable_types_show_the_notice_and_cannot_change(tenant: Tenan
     admin, operator = tenant.admin(), tenant.operator()
     center = (await operator.gql("{ notificationCenter { unavailableTypesNotice } }")).data["notificationCenter"]
     assert center["unavailableTypesNotice"] is None
-    await admin.gql('mutation { setTypePolicy(input: {typeCode: "watcher_added", availability: UNAVAILABLE}) { typeCode } }')
+    await admin.gql(
+        'mutation { setTypePolicy(input: {typeCode: "watcher_added", availability: UNAVAILABLE}) { typeCode } }'
+    )
     center = (await operator.gql("{ notificationCenter { unavailableTypesNotice } }")).data["notificationCenter"]
     assert "temporarily unavailable" in center["unavailableTypesNotice"]
     row = (await types(operator))["watcher_added"]
@@ -185,11 +221,15 @@ async def test_bulk_add_remove_set_reset_disable_on_codes(tenant: Tenant) -> Non
 
 async def test_bulk_on_a_category_and_on_all_rows_with_skip_reasons(tenant: Tenant) -> None:
     operator = tenant.operator()
-    csat = (await operator.gql(BULK, {"input": {"categoryCode": "csat", "action": "ADD_CHANNELS", "channels": ["SOUND"]}})).data
+    csat = (
+        await operator.gql(BULK, {"input": {"categoryCode": "csat", "action": "ADD_CHANNELS", "channels": ["SOUND"]}})
+    ).data
     assert csat["bulkUpdateTypes"]["updated"] == [{"code": "csat_received", "channels": ["BELL", "BANNER", "SOUND"]}]
     assert csat["bulkUpdateTypes"]["skipped"] == [{"typeCode": "csat_negative", "reason": "VIEW_ONLY"}]
 
-    await tenant.admin().gql('mutation { setTypePolicy(input: {typeCode: "subject_change", availability: UNAVAILABLE}) { typeCode } }')
+    await tenant.admin().gql(
+        'mutation { setTypePolicy(input: {typeCode: "subject_change", availability: UNAVAILABLE}) { typeCode } }'
+    )
     everything = (await operator.gql(BULK, {"input": {"action": "DISABLE_ALL"}})).data["bulkUpdateTypes"]
     skipped = {s["typeCode"]: s["reason"] for s in everything["skipped"]}
     assert skipped == {**{c: "VIEW_ONLY" for c in EXTENDED}, "subject_change": "UNAVAILABLE"}
@@ -199,14 +239,27 @@ async def test_bulk_on_a_category_and_on_all_rows_with_skip_reasons(tenant: Tena
 
 async def test_bulk_skip_reasons_for_unknown_types_mandatory_and_unavailable_channels(tenant: Tenant) -> None:
     operator = tenant.operator()
-    await tenant.admin().gql("mutation { updateInstanceSettings(input: {mandatoryChannels: [BELL]}) { mandatoryChannels } }")
-    unknown = (await operator.gql(BULK, {"input": {"typeCodes": ["ticket_created", "bogus"], "action": "REMOVE_CHANNELS", "channels": ["BELL"]}})).data
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {mandatoryChannels: [BELL]}) { mandatoryChannels } }"
+    )
+    unknown = (
+        await operator.gql(
+            BULK,
+            {"input": {"typeCodes": ["ticket_created", "bogus"], "action": "REMOVE_CHANNELS", "channels": ["BELL"]}},
+        )
+    ).data
     assert unknown["bulkUpdateTypes"]["skipped"] == [
         {"typeCode": "bogus", "reason": "UNKNOWN_TYPE"},
         {"typeCode": "ticket_created", "reason": "MANDATORY"},
     ]
-    await operator.gql("mutation { updateChannelSettings(input: {channels: [{kind: BROWSER, enabled: false}]}) { banner { maxVisible } } }")
-    unavailable = (await operator.gql(BULK, {"input": {"typeCodes": ["chat_created"], "action": "ADD_CHANNELS", "channels": ["BROWSER"]}})).data
+    await operator.gql(
+        "mutation { updateChannelSettings(input: {channels: [{kind: BROWSER, enabled: false}]}) { banner { maxVisible } } }"
+    )
+    unavailable = (
+        await operator.gql(
+            BULK, {"input": {"typeCodes": ["chat_created"], "action": "ADD_CHANNELS", "channels": ["BROWSER"]}}
+        )
+    ).data
     assert unavailable["bulkUpdateTypes"]["skipped"] == [{"typeCode": "chat_created", "reason": "CHANNEL_UNAVAILABLE"}]
 
 
@@ -228,7 +281,10 @@ async def test_bulk_on_all_rows_takes_as_many_statements_as_on_two(tenant: Tenan
     operator = tenant.operator()
     await operator.gql(BULK, {"input": {"typeCodes": ["ticket_created"], "action": "DISABLE_ALL"}})  # creates the row
     sql.statements.clear()
-    await operator.gql(BULK, {"input": {"typeCodes": ["ticket_created", "chat_created"], "action": "ADD_CHANNELS", "channels": ["SOUND"]}})
+    await operator.gql(
+        BULK,
+        {"input": {"typeCodes": ["ticket_created", "chat_created"], "action": "ADD_CHANNELS", "channels": ["SOUND"]}},
+    )
     two = sql.count
     sql.statements.clear()
     await operator.gql(BULK, {"input": {"action": "ADD_CHANNELS", "channels": ["SOUND"]}})
@@ -260,12 +316,20 @@ async def test_the_whole_types_tab_takes_a_fixed_number_of_statements(tenant: Te
 
 async def test_channel_decisions_explain_each_channel(tenant: Tenant) -> None:
     operator = tenant.operator()
-    await operator.gql('mutation { setTypeChannels(typeCode: "chat_created", channels: [BELL, BROWSER, SOUND]) { code } }')
-    await operator.gql("mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: false}]}) { banner { maxVisible } } }")
-    await tenant.admin().gql("mutation { updateInstanceSettings(input: {mandatoryChannels: [BANNER]}) { mandatoryChannels } }")
-    rows = (await operator.gql(
-        '{ channelDecisions(typeCode: "chat_created") { channel enabled reason deliverable explanation } }'
-    )).data["channelDecisions"]
+    await operator.gql(
+        'mutation { setTypeChannels(typeCode: "chat_created", channels: [BELL, BROWSER, SOUND]) { code } }'
+    )
+    await operator.gql(
+        "mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: false}]}) { banner { maxVisible } } }"
+    )
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {mandatoryChannels: [BANNER]}) { mandatoryChannels } }"
+    )
+    rows = (
+        await operator.gql(
+            '{ channelDecisions(typeCode: "chat_created") { channel enabled reason deliverable explanation } }'
+        )
+    ).data["channelDecisions"]
     by = {r["channel"]: r for r in rows}
     assert (by["BELL"]["enabled"], by["BELL"]["reason"]) == (True, "CHOSEN")
     assert (by["BANNER"]["enabled"], by["BANNER"]["reason"]) == (True, "MANDATORY")
@@ -280,8 +344,12 @@ async def test_channel_decisions_explain_each_channel(tenant: Tenant) -> None:
 
 async def test_classic_mode_when_the_notification_center_is_disabled(tenant: Tenant) -> None:
     operator = tenant.operator()
-    await tenant.admin().gql("mutation { updateInstanceSettings(input: {notificationCenterEnabled: false}) { notificationCenterEnabled } }")
-    await operator.gql("mutation { updateClassicSettings(input: {browserEnabled: true, soundEnabled: false}) { browserEnabled } }")
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {notificationCenterEnabled: false}) { notificationCenterEnabled } }"
+    )
+    await operator.gql(
+        "mutation { updateClassicSettings(input: {browserEnabled: true, soundEnabled: false}) { browserEnabled } }"
+    )
     rows = await types(operator)
     assert rows["chat_created"]["channels"] == ["BELL", "BANNER", "BROWSER"]
     assert rows["ticket_created"]["channels"] == ["BELL", "BANNER"]
