@@ -182,3 +182,23 @@ async def test_email_status_uses_the_profile_email_masked(tenant: Tenant) -> Non
 async def test_melodies_are_listed_in_the_viewer_locale(tenant: Tenant) -> None:
     melodies = (await tenant.operator(locale="uk").gql("{ melodies { id title } }")).data["melodies"]
     assert melodies[0] == {"id": "default", "title": "Типова"}
+
+
+async def test_the_channels_tab_takes_a_fixed_number_of_statements(tenant: Tenant, sql) -> None:
+    # given one operator with nothing and one with switches and three browsers
+    plain, busy = tenant.operator(), tenant.operator()
+    await busy.gql(UPDATE, {"input": {"channels": [{"kind": "SOUND", "enabled": False}, {"kind": "BANNER", "enabled": False}]}})
+    for i in range(3):
+        p256dh, auth = browser_keys()
+        await busy.gql(REGISTER, {"input": {"endpoint": f"https://push.example.net/{i}", "p256dh": p256dh, "auth": auth}})
+    await plain.gql(UPDATE, {"input": {"defaultMelody": "ping"}})
+    # when each reads the whole tab
+    sql.statements.clear()
+    await plain.gql(SETTINGS)
+    plain_count = sql.count
+    sql.statements.clear()
+    data = (await busy.gql(SETTINGS)).data["channelSettings"]
+    # then the cost does not grow with rows
+    assert len(data["pushSubscriptions"]) == 3
+    assert sql.count == plain_count, sql.statements
+    assert plain_count <= 7, sql.statements
