@@ -16,6 +16,7 @@ from domain.channels_tab import (
     update_channel_settings,
 )
 from domain.errors import BadUserInput, NotImplementedYet
+from domain.events import Event, publish
 from domain.instance_admin import (
     BotChannelInput,
     InstanceChanges,
@@ -393,13 +394,11 @@ class Mutation:
 
     @strawberry.mutation(description="SERVICE only: a producer publishes a domain event.")
     async def publish_event(self, info: Info, input: EventInput) -> PublishResult:  # noqa: A002
-        info.context.require(Role.SERVICE)
-        raise NotImplementedYet("Publishing events arrives with the events issue (issue 3)")
+        return (await _publish(info, [input]))[0]
 
     @strawberry.mutation(description="SERVICE only: many events in one round trip, each handled as publishEvent would.")
     async def publish_events(self, info: Info, inputs: list[EventInput]) -> list[PublishResult]:
-        info.context.require(Role.SERVICE)
-        raise NotImplementedYet("Publishing events arrives with the events issue (issue 3)")
+        return await _publish(info, inputs)
 
     @strawberry.mutation(
         description="SERVICE only: create or update operators' profiles (email, locale, name) ahead of their first login."
@@ -413,6 +412,35 @@ class Mutation:
                 [OperatorInput(str(i.id), i.display_name, i.email, i.locale, i.role) for i in inputs],
                 ctx.settings.limits.operators_per_upsert,
             )
+
+
+async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
+    ctx = info.context
+    p = ctx.require(Role.SERVICE)
+    events = [
+        Event(
+            id=str(i.id),
+            type=str(i.type),
+            recipients=[str(r) for r in i.recipients],
+            actor_id=str(i.actor_id) if i.actor_id is not None else None,
+            entity_kind=i.entity.kind if i.entity else None,
+            entity_id=str(i.entity.id) if i.entity else None,
+            data=i.data if i.data is not None else {},
+            occurred_at=i.occurred_at,
+        )
+        for i in inputs
+    ]
+    async with transaction():
+        results = await publish(p.instance_id, events, ctx.settings.limits)
+    return [
+        PublishResult(
+            event_id=strawberry.ID(r.event_id),
+            duplicate=r.duplicate,
+            notification_count=r.notification_count,
+            deliveries_queued=r.deliveries_queued,
+        )
+        for r in results
+    ]
 
 
 def _title(titles: dict[str, str], locale: str | None) -> str:

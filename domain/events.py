@@ -1,0 +1,278 @@
+"""Events in, notifications out (SPEC section 4): validation, idempotency, CSAT rules, writes.
+
+Everything one event creates — its processed-event row, the recipients' notifications and their
+delivery rows (the durable job queue) — is written in the caller's transaction with multi-row
+inserts: a 1,000-recipient event is a handful of statements. Nothing is delivered here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.timezone import now
+
+from api.db import db
+from api.settings import Limits
+from domain.errors import BadUserInput
+from domain.policy import InstancePolicy, ensure_instance, load_policy
+from domain.resolution import Choice, RecipientPrefs, resolve
+from domain.templates import render
+from models.bulk import upsert
+from models.catalog import TYPES_BY_CODE, TypeDef
+from models.enums import BOT_CHANNELS, ChannelKind, DeliveryStatus, Role, TypeAvailability
+from models.notification import Delivery, Notification, ProcessedEvent
+from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
+
+CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    recipients: list[str]
+    actor_id: str | None = None
+    entity_kind: str | None = None
+    entity_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    event_id: str
+    duplicate: bool
+    notification_count: int
+    deliveries_queued: int
+    #: (operator pk, notification id) of each new notification, for the broker after commit.
+    notifications: list[tuple[int, int]] = field(default_factory=list)
+
+
+def validate(events: list[Event], limits: Limits) -> None:
+    """Reject the whole call, before anything is written, on the first wrong event."""
+    if not events:
+        raise BadUserInput("inputs is empty: send at least one event")
+    if len(events) > limits.events_per_batch:
+        raise BadUserInput(f"At most {limits.events_per_batch} events per call, got {len(events)}: split the batch")
+    for i, event in enumerate(events):
+        where = f"event {event.id!r}" if len(events) == 1 else f"inputs[{i}] (event {event.id!r})"
+        if not event.id or len(event.id) > 200:
+            raise BadUserInput(f"{where}: id must be 1-200 characters")
+        if event.type not in TYPES_BY_CODE:
+            raise BadUserInput(
+                f"{where}: unknown type {event.type!r}; use a type code from the catalog, e.g. ticket_created",
+                field="type",
+            )
+        if not event.recipients:
+            raise BadUserInput(f"{where}: recipients is empty")
+        if len(event.recipients) > limits.recipients_per_event:
+            raise BadUserInput(
+                f"{where}: at most {limits.recipients_per_event} recipients per event, got {len(event.recipients)}"
+            )
+        for r in event.recipients:
+            if not r or len(r) > 128:
+                raise BadUserInput(f"{where}: recipient ids must be 1-128 characters")
+        if not isinstance(event.data, dict):
+            raise BadUserInput(f"{where}: data must be a JSON object")
+        size = len(json.dumps(event.data, separators=(",", ":"), default=str).encode())
+        if size > limits.event_data_bytes:
+            raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
+        if event.entity_kind is not None and (not event.entity_kind or len(event.entity_kind) > 32):
+            raise BadUserInput(f"{where}: entity.kind must be 1-32 characters")
+        if event.type in CSAT_TYPES and "score" in event.data and not _is_score(event.data["score"]):
+            raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
+
+
+async def publish(instance_id: str, events: list[Event], limits: Limits) -> list[Published]:
+    validate(events, limits)
+    await ensure_instance(instance_id)
+    policy = await load_policy(instance_id)
+    return [await _publish_one(policy, event) for event in events]
+
+
+async def _publish_one(policy: InstancePolicy, event: Event) -> Published:
+    conn = db()
+    type_def = TYPES_BY_CODE[event.type]
+    # The unique (instance, event id) makes racing duplicates create exactly one set.
+    claimed = await upsert(
+        conn,
+        ProcessedEvent,
+        [
+            {
+                "instance_id": policy.instance_id,
+                "event_id": event.id,
+                "type_code": type_def.code,
+                "notification_count": 0,
+                "deliveries_queued": 0,
+                "created_at": now(),
+            }
+        ],
+        conflict=["instance_id", "event_id"],
+        returning=["id"],
+    )
+    if not claimed:
+        row = await ProcessedEvent.get(instance_id=policy.instance_id, event_id=event.id)
+        return Published(event.id, True, row.notification_count, row.deliveries_queued)
+
+    recipients = [r for r in dict.fromkeys(event.recipients) if r != event.actor_id]
+    if not type_def.delivered or policy.availability(type_def) is TypeAvailability.UNAVAILABLE or not recipients:
+        return Published(event.id, False, 0, 0)
+
+    operators = await _recipients(policy.instance_id, recipients)
+    prefs = await _prefs_many(operators, _candidate_types(type_def))
+    negative = _is_negative(policy, type_def, event.data)
+
+    ts = now()
+    notification_rows: list[dict[str, Any]] = []
+    plans: dict[int, list[tuple[ChannelKind, bool]]] = {}
+    for operator in operators:
+        recipient_type = type_def
+        if negative:
+            candidate = resolve(policy, prefs[operator.id], TYPES_BY_CODE["csat_negative"])
+            if policy.availability(candidate.type_def) is not TypeAvailability.UNAVAILABLE and candidate.channels:
+                recipient_type = candidate.type_def
+        resolution = resolve(policy, prefs[operator.id], recipient_type)
+        channels = [(c, d.deliverable) for c, d in resolution.decisions.items() if d.on]
+        if not channels:
+            continue
+        title, body = render(recipient_type, event.data, operator.locale)
+        notification_rows.append(
+            {
+                "instance_id": policy.instance_id,
+                "operator_id": operator.id,
+                "event_id": _dedupe_key(type_def, event),
+                "type_code": recipient_type.code,
+                "category_code": recipient_type.category,
+                "title": title,
+                "body": body,
+                "entity_kind": event.entity_kind,
+                "entity_id": event.entity_id,
+                "data": event.data,
+                "channels": [c.value for c, _ in channels],
+                "in_bell": any(c is ChannelKind.BELL for c, _ in channels),
+                "created_at": ts,
+            }
+        )
+        plans[operator.id] = channels
+
+    created = await upsert(
+        conn, Notification, notification_rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id"]
+    )
+    delivery_rows = []
+    queued = 0
+    for row in created:
+        for channel, deliverable in plans[row["operator_id"]]:
+            queued += deliverable
+            delivery_rows.append(
+                {
+                    "instance_id": policy.instance_id,
+                    "operator_id": row["operator_id"],
+                    "notification_id": row["id"],
+                    "channel": channel.value,
+                    "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
+                    "attempts": 0,
+                    "last_error": None if deliverable else _skip_reason(channel),
+                    "next_attempt_at": ts if deliverable else None,
+                    "created_at": ts,
+                    "updated_at": ts,
+                }
+            )
+    await upsert(conn, Delivery, delivery_rows, conflict=["id"])
+    await ProcessedEvent.filter(instance_id=policy.instance_id, event_id=event.id).update(
+        notification_count=len(created), deliveries_queued=queued
+    )
+    return Published(event.id, False, len(created), queued, [(r["operator_id"], r["id"]) for r in created])
+
+
+def _dedupe_key(type_def: TypeDef, event: Event) -> str:
+    """One notification per recipient and key: a rating's id for CSAT, else the event's id."""
+    rating = event.data.get("ratingId")
+    if type_def.code in CSAT_TYPES and isinstance(rating, (str, int)) and not isinstance(rating, bool):
+        return f"csat:{rating}"[:200]
+    return event.id
+
+
+def _is_negative(policy: InstancePolicy, type_def: TypeDef, data: dict[str, Any]) -> bool:
+    score = data.get("score")
+    return type_def.code == "csat_received" and _is_score(score) and score <= policy.negative_csat_threshold
+
+
+def _candidate_types(type_def: TypeDef) -> list[str]:
+    return [type_def.code, "csat_negative"] if type_def.code == "csat_received" else [type_def.code]
+
+
+def _skip_reason(channel: ChannelKind) -> str:
+    if channel is ChannelKind.BROWSER:
+        return "not linked: the recipient has no browser push subscription"
+    if channel is ChannelKind.EMAIL:
+        return "not linked: the recipient has no profile email"
+    return f"not linked: the recipient has not linked {channel.value}"
+
+
+async def _recipients(instance_id: str, user_ids: list[str]) -> list[Operator]:
+    """The recipients' rows, created with defaults for users never seen before (two statements)."""
+    ts = now()
+    await upsert(
+        db(),
+        Operator,
+        [
+            {
+                "instance_id": instance_id,
+                "user_id": u,
+                "role": Role.OPERATOR.value,
+                "locale": "en",
+                "created_at": ts,
+                "updated_at": ts,
+            }
+            for u in user_ids
+        ],
+        conflict=["instance_id", "user_id"],
+    )
+    rows = {o.user_id: o for o in await Operator.filter(instance_id=instance_id, user_id__in=user_ids)}
+    return [rows[u] for u in user_ids if u in rows]
+
+
+async def _prefs_many(operators: list[Operator], type_codes: list[str]) -> dict[int, RecipientPrefs]:
+    """Every recipient's switches, choices for these types and reachability: four reads in all."""
+    ids = [o.id for o in operators]
+    switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
+    for s in await ChannelSwitch.filter(operator_id__in=ids, enabled=False).values("operator_id", "channel"):
+        if s["channel"] in ChannelKind.__members__:
+            switched_off[s["operator_id"]].add(ChannelKind(s["channel"]))
+    choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
+    for c in await TypeChoice.filter(operator_id__in=ids, type_code__in=type_codes).values(
+        "operator_id", "type_code", "channels", "melody"
+    ):
+        channels = frozenset(ChannelKind(v) for v in c["channels"] or [] if v in ChannelKind.__members__)
+        choices[c["operator_id"]][c["type_code"]] = Choice(channels, c["melody"])
+    with_push = set(await PushSubscription.filter(operator_id__in=ids).distinct().values_list("operator_id", flat=True))
+    links: dict[int, set[ChannelKind]] = {i: set() for i in ids}
+    for link in await ChannelLink.filter(operator_id__in=ids, status="LINKED").values("operator_id", "channel"):
+        if link["channel"] in ChannelKind.__members__ and ChannelKind(link["channel"]) in BOT_CHANNELS:
+            links[link["operator_id"]].add(ChannelKind(link["channel"]))
+    out = {}
+    for o in operators:
+        reachable = {ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND, ChannelKind.ECHAT, ChannelKind.CUSTOM}
+        reachable |= links[o.id]
+        if o.id in with_push:
+            reachable.add(ChannelKind.BROWSER)
+        if o.email:
+            reachable.add(ChannelKind.EMAIL)
+        out[o.id] = RecipientPrefs(
+            switched_off=frozenset(switched_off[o.id]),
+            choices=choices[o.id],
+            classic_browser=o.classic_browser_enabled,
+            classic_sound=o.classic_sound_enabled,
+            reachable=frozenset(reachable),
+        )
+    return out
+
+
+__all__ = ["Event", "Published", "publish", "validate"]

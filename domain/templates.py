@@ -1,0 +1,41 @@
+"""Rendering a type's title and body from an event's data, in the recipient's locale.
+
+Templates are the catalog's (``TypeDef.templates``), never a client's, and a field the event did
+not send renders as an empty string: a render never fails.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from models.catalog import TypeDef, pick_locale, text
+
+_FORMATTER = string.Formatter()
+_SPACES = re.compile(r"\s{2,}")
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _render(template: str, data: dict[str, Any]) -> str:
+    fields = _Fields({k: v for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)})
+    out = []
+    for literal, name, _spec, _conv in _FORMATTER.parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(str(fields[name]))
+    return _SPACES.sub(" ", "".join(out)).strip(" :—-") or ""
+
+
+def render(type_def: TypeDef, data: dict[str, Any], locale: str | None) -> tuple[str, str]:
+    """(title, body) for one recipient; falls back to the type's title when a template is empty."""
+    templates = type_def.templates.get(pick_locale(locale)) or type_def.templates.get("en")
+    if templates is None:
+        return text(type_def.title, locale), ""
+    title = _render(templates[0], data) or text(type_def.title, locale)
+    body = _render(templates[1], data)
+    return title[:500], body[:4000]

@@ -1,0 +1,155 @@
+"""publishEvent / publishEvents (SPEC section 4): what recipients get, idempotency, CSAT rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from models.notification import Delivery, Notification, ProcessedEvent
+from tests.conftest import Tenant
+
+PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) {
+  eventId duplicate notificationCount deliveriesQueued } }"""
+PUBLISH_MANY = """mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) {
+  eventId duplicate notificationCount deliveriesQueued } }"""
+BELL = "{ notifications { edges { node { id typeCode title body entity { kind id } } } unreadCount } }"
+
+
+def ticket(event_id: str, recipients: list[str], **extra) -> dict:
+    return {
+        "id": event_id, "type": "ticket_created", "recipients": recipients,
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": "Printer on fire"}, **extra,
+    }
+
+
+async def test_a_published_event_reaches_each_recipients_bell_in_their_locale(tenant: Tenant) -> None:
+    service = tenant.service()
+    await service.gql('mutation { upsertOperators(inputs: [{id: "olena", locale: "uk"}]) }')
+    result = await service.gql(PUBLISH, {"input": ticket("e1", ["olena", "taras", "actor"], actorId="actor")})
+    assert result.data["publishEvent"] == {"eventId": "e1", "duplicate": False, "notificationCount": 2, "deliveriesQueued": 4}
+    olena = (await tenant.operator("olena").gql(BELL)).data["notifications"]
+    assert olena["unreadCount"] == 1
+    node = olena["edges"][0]["node"]
+    assert (node["typeCode"], node["title"], node["body"]) == ("ticket_created", "Новий тікет #42", "Printer on fire")
+    assert node["entity"] == {"kind": "TICKET", "id": "42"}
+    taras = (await tenant.operator("taras").gql(BELL)).data["notifications"]["edges"][0]["node"]
+    assert taras["title"] == "New ticket #42"
+    # the actor gets nothing
+    assert (await tenant.operator("actor").gql(BELL)).data["notifications"]["unreadCount"] == 0
+    # each channel has a queued delivery row, the job queue's entries
+    deliveries = (await tenant.operator("taras").gql(
+        "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts } }", {"id": taras["id"]}
+    )).data["deliveries"]
+    assert deliveries == [{"channel": "BELL", "status": "QUEUED", "attempts": 0}, {"channel": "BANNER", "status": "QUEUED", "attempts": 0}]
+
+
+async def test_the_same_id_again_is_a_duplicate_and_creates_nothing(tenant: Tenant) -> None:
+    service = tenant.service()
+    first = (await service.gql(PUBLISH, {"input": ticket("dup", ["a"])})).data["publishEvent"]
+    again = (await service.gql(PUBLISH, {"input": ticket("dup", ["a", "b"])})).data["publishEvent"]
+    assert first["duplicate"] is False and again == {**first, "duplicate": True}
+    assert (await tenant.operator("b").gql("{ unreadCount }")).data == {"unreadCount": 0}
+
+
+async def test_twenty_racing_identical_publishes_create_one_set(tenant: Tenant) -> None:
+    service = tenant.service()
+    results = await asyncio.gather(*(service.gql(PUBLISH, {"input": ticket("race", ["r1", "r2"])}) for _ in range(20)))
+    flags = [r.data["publishEvent"]["duplicate"] for r in results]
+    assert flags.count(False) == 1 and flags.count(True) == 19
+    assert await Notification.filter(instance_id=tenant.id).count() == 2
+    assert await ProcessedEvent.filter(instance_id=tenant.id, event_id="race").count() == 1
+
+
+async def test_an_unknown_type_is_rejected_with_nothing_written(tenant: Tenant) -> None:
+    service = tenant.service()
+    result = await service.gql(PUBLISH_MANY, {"inputs": [ticket("ok-1", ["a"]), {"id": "bad", "type": "ticket_exploded", "recipients": ["a"]}]})
+    assert result.error_code == "BAD_USER_INPUT" and "ticket_exploded" in result.error_message
+    assert await ProcessedEvent.filter(instance_id=tenant.id).count() == 0
+    assert (await service.gql(PUBLISH, {"input": ticket("ok-1", ["a"])})).data["publishEvent"]["duplicate"] is False
+
+
+async def test_bad_events_say_what_to_change(tenant: Tenant) -> None:
+    service = tenant.service()
+    for event, words in (
+        ({"id": "x", "type": "ticket_created", "recipients": []}, "recipients is empty"),
+        ({"id": "x", "type": "ticket_created", "recipients": ["a"], "data": {"pad": "x" * 20000}}, "bytes"),
+        ({"id": "x", "type": "ticket_created", "recipients": ["a"], "data": [1, 2]}, "JSON object"),
+        ({"id": "x", "type": "csat_received", "recipients": ["a"], "data": {"score": 9}}, "score"),
+    ):
+        result = await service.gql(PUBLISH, {"input": event})
+        assert result.error_code == "BAD_USER_INPUT", event
+        assert words in result.error_message
+    assert (await tenant.operator().gql(PUBLISH, {"input": ticket("x", ["a"])})).error_code == "FORBIDDEN"
+
+
+async def test_csat_negative_replaces_csat_received_when_available(tenant: Tenant) -> None:
+    service = tenant.service()
+    rating = {"id": "rate-1", "type": "csat_received", "recipients": ["o1"], "data": {"score": 2, "ratingId": "R1", "clientName": "Ivan"}}
+    # extended types off: csat_negative is VIEW_ONLY, still delivered with the defaults
+    await tenant.admin().gql("mutation { updateInstanceSettings(input: {extendedTypesEnabled: true}) { extendedTypesEnabled } }")
+    assert (await service.gql(PUBLISH, {"input": rating})).data["publishEvent"]["notificationCount"] == 1
+    node = (await tenant.operator("o1").gql(BELL)).data["notifications"]["edges"][0]["node"]
+    assert (node["typeCode"], node["title"]) == ("csat_negative", "Negative rating: 2/5")
+    # the same rating published again as csat_negative is a duplicate for that recipient
+    again = await service.gql(PUBLISH, {"input": {**rating, "id": "rate-1-neg", "type": "csat_negative"}})
+    assert again.data["publishEvent"] == {"eventId": "rate-1-neg", "duplicate": False, "notificationCount": 0, "deliveriesQueued": 0}
+    assert (await tenant.operator("o1").gql("{ unreadCount }")).data == {"unreadCount": 1}
+
+
+async def test_csat_received_when_negative_is_unavailable_or_off_for_the_recipient(tenant: Tenant) -> None:
+    service, admin = tenant.service(), tenant.admin()
+    await admin.gql("mutation { updateInstanceSettings(input: {extendedTypesEnabled: true}) { extendedTypesEnabled } }")
+    quiet = tenant.operator("quiet")
+    await quiet.gql('mutation { setTypeChannels(typeCode: "csat_negative", channels: []) { code } }')
+    await service.gql(PUBLISH, {"input": {"id": "r2", "type": "csat_received", "recipients": ["quiet", "loud"], "data": {"score": 1, "ratingId": "R2"}}})
+    assert (await quiet.gql(BELL)).data["notifications"]["edges"][0]["node"]["typeCode"] == "csat_received"
+    assert (await tenant.operator("loud").gql(BELL)).data["notifications"]["edges"][0]["node"]["typeCode"] == "csat_negative"
+    await admin.gql('mutation { setTypePolicy(input: {typeCode: "csat_negative", availability: UNAVAILABLE}) { typeCode } }')
+    await service.gql(PUBLISH, {"input": {"id": "r3", "type": "csat_received", "recipients": ["loud"], "data": {"score": 1, "ratingId": "R3"}}})
+    assert (await tenant.operator("loud").gql(BELL)).data["notifications"]["edges"][0]["node"]["typeCode"] == "csat_received"
+    positive = await service.gql(PUBLISH, {"input": {"id": "r4", "type": "csat_received", "recipients": ["quiet"], "data": {"score": 5, "ratingId": "R4"}}})
+    assert positive.data["publishEvent"]["notificationCount"] == 1
+
+
+async def test_unavailable_types_are_accepted_and_not_delivered(tenant: Tenant) -> None:
+    service = tenant.service()
+    result = await service.gql(PUBLISH, {"input": {"id": "w1", "type": "sla_warning", "recipients": ["a"]}})
+    assert result.data["publishEvent"] == {"eventId": "w1", "duplicate": False, "notificationCount": 0, "deliveriesQueued": 0}
+    status = await service.gql(PUBLISH, {"input": {"id": "s1", "type": "operator_status_changed", "recipients": ["a"], "data": {"status": "not_ready"}}})
+    assert status.data["publishEvent"]["notificationCount"] == 0
+
+
+async def test_unlisted_types_are_delivered_with_the_defaults(tenant: Tenant) -> None:
+    service = tenant.service()
+    result = await service.gql(PUBLISH, {"input": {"id": "m1", "type": "operator_mentioned", "recipients": ["a"], "data": {"authorName": "Taras", "text": "look"}}})
+    assert result.data["publishEvent"]["notificationCount"] == 1
+    node = (await tenant.operator("a").gql(BELL)).data["notifications"]["edges"][0]["node"]
+    assert (node["title"], node["body"]) == ("Taras mentioned you", "look")
+
+
+async def test_a_template_never_fails_on_missing_fields(tenant: Tenant) -> None:
+    await tenant.service().gql(PUBLISH, {"input": {"id": "t1", "type": "ticket_status_name_changed", "recipients": ["a"]}})
+    node = (await tenant.operator("a").gql(BELL)).data["notifications"]["edges"][0]["node"]
+    assert node["title"].startswith("Ticket #")
+
+
+async def test_a_chosen_channel_that_cannot_deliver_is_skipped_with_the_reason(tenant: Tenant) -> None:
+    operator = tenant.operator("p")
+    await operator.gql('mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BROWSER]) { code } }')
+    result = await tenant.service().gql(PUBLISH, {"input": ticket("sk1", ["p"])})
+    assert result.data["publishEvent"]["deliveriesQueued"] == 1
+    browser = await Delivery.get(instance_id=tenant.id, channel="BROWSER")
+    assert browser.status == "SKIPPED" and "push subscription" in browser.last_error
+
+
+async def test_a_1000_recipient_event_is_a_handful_of_statements(tenant: Tenant, sql) -> None:
+    service = tenant.service()
+    sql.statements.clear()
+    await service.gql(PUBLISH, {"input": ticket("small", [f"u{i}" for i in range(10)])})
+    small = sql.count
+    sql.statements.clear()
+    result = await service.gql(PUBLISH, {"input": ticket("big", [f"v{i}" for i in range(1000)])})
+    assert result.data["publishEvent"]["notificationCount"] == 1000
+    assert sql.count == small, sql.statements
+    assert sql.count <= 16, [s[:80] for s in sql.statements]
+    assert await Delivery.filter(instance_id=tenant.id).count() == 2 * 1010
