@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.timezone import now
+
+from api.db import db
+from models.bulk import upsert
 from models.catalog import TypeDef
 from models.enums import BOT_CHANNELS, PANEL_CHANNELS, ChannelKind, TypeAvailability, sort_channels
 from models.instance import BotChannelConfig, Instance, TypePolicy
@@ -143,10 +147,6 @@ async def load_policy(instance_id: str) -> InstancePolicy:
 
 async def ensure_instance(instance_id: str) -> None:
     """Create the instance's row with defaults if this is its first write."""
-    from tortoise.timezone import now
-
-    from api.db import db
-    from models.bulk import upsert
 
     ts = now()
     await upsert(
