@@ -22,6 +22,9 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from api.auth import TokenCodec
 from api.db import close_db, db, init_db
 from api.settings import Settings
+from channels.broker import InProcessBroker
+from channels.panel import PanelChannels
+from channels.runtime import Runtime
 from domain.errors import ClientError, Forbidden, Unauthenticated
 from domain.keys import SecretBox
 from resolvers.context import Context, Services
@@ -143,10 +146,12 @@ class _TooLarge(Exception):
 def create_app(settings: Settings) -> Starlette:
     settings = settings.with_jwt_secret()
     assert settings.jwt_secret is not None
+    broker = InProcessBroker()
     services = Services(
         settings=settings,
         tokens=TokenCodec(settings),
         secret_box=SecretBox(settings.jwt_secret.reveal()),
+        broker=broker,
     )
     graphql = NotificationCenterGraphQL(
         services,
@@ -159,9 +164,16 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
+        runtime = Runtime(settings, broker, [PanelChannels(broker)]) if settings.run_workers else None
+        app.state.runtime = runtime
+        if runtime is not None:
+            await runtime.start()
         try:
             yield
         finally:
+            if runtime is not None:
+                await runtime.stop()
+            await broker.close()
             await close_db()
 
     async def healthz(request: Request) -> Response:

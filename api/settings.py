@@ -68,6 +68,19 @@ class Settings:
     allow_http_endpoints: bool = False
     retention_days: int = 90
     db_pool_size: int = 10
+    #: Seconds in a reminder "minute" (notReadyAfterMinutes, notReadyRepeatMinutes): tests shorten it.
+    reminder_minute_seconds: float = 60.0
+    #: How often workers and schedulers look for due jobs when nothing woke them.
+    poll_seconds: float = 1.0
+    #: How long a claimed job stays a worker's before another may take it again.
+    lease_seconds: float = 60.0
+    #: Due jobs a worker claims at once.
+    claim_batch: int = 100
+    #: Delivery retries: exponential backoff from this many seconds, up to this many attempts.
+    retry_base_seconds: float = 2.0
+    retry_max_attempts: int = 8
+    #: Run the delivery workers and schedulers inside the API process (the embedded default).
+    run_workers: bool = True
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -108,6 +121,13 @@ class Settings:
             allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
+            reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
+            poll_seconds=_float(env, "NC_POLL_SECONDS", 1.0),
+            lease_seconds=_float(env, "NC_LEASE_SECONDS", 60.0),
+            claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
+            retry_base_seconds=_float(env, "NC_RETRY_BASE_SECONDS", 2.0),
+            retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
+            run_workers=_bool(env, "NC_RUN_WORKERS", True),
             limits=limits,
         )
 
@@ -139,6 +159,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be above 0, got {value}")
     return value
 
 

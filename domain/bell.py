@@ -10,7 +10,7 @@ from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
-from models.notification import Delivery, Notification
+from models.notification import Delivery, Notification, ToastRepeat
 from models.operator import Operator
 
 
@@ -114,9 +114,15 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
             "id", flat=True
         )
     )
-    if changed:
-        await Notification.filter(id__in=changed).update(read_at=now())
+    await _set_read(changed)
     return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
+
+
+async def _set_read(ids: list[int]) -> None:
+    """Mark read, and stop the banner repeats of those notifications."""
+    if ids:
+        await Notification.filter(id__in=ids).update(read_at=now())
+        await ToastRepeat.filter(notification_id__in=ids).delete()
 
 
 async def mark_all_read(operator: Operator | None, category_code: str | None) -> tuple[list[str], int]:
@@ -128,8 +134,7 @@ async def mark_all_read(operator: Operator | None, category_code: str | None) ->
     if category_code is not None:
         qs = qs.filter(category_code=category_code)
     changed = list(await qs.values_list("id", flat=True))
-    if changed:
-        await Notification.filter(id__in=changed).update(read_at=now())
+    await _set_read(changed)
     return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
 
 

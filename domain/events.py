@@ -18,6 +18,7 @@ from api.db import db
 from api.settings import Limits
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy, ensure_instance, load_policy
+from domain.presence import record_status
 from domain.resolution import Choice, RecipientPrefs, resolve
 from domain.templates import render
 from models.bulk import upsert
@@ -27,6 +28,7 @@ from models.notification import Delivery, Notification, ProcessedEvent
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 
 CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
+STATUS_TYPE = "operator_status_changed"
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,16 @@ def _is_score(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
 
 
-async def publish(instance_id: str, events: list[Event], limits: Limits) -> list[Published]:
+async def publish(
+    instance_id: str, events: list[Event], limits: Limits, *, reminder_minute_seconds: float = 60.0
+) -> list[Published]:
     validate(events, limits)
     await ensure_instance(instance_id)
     policy = await load_policy(instance_id)
-    return [await _publish_one(policy, event) for event in events]
+    return [await _publish_one(policy, event, reminder_minute_seconds) for event in events]
 
 
-async def _publish_one(policy: InstancePolicy, event: Event) -> Published:
+async def _publish_one(policy: InstancePolicy, event: Event, minute_seconds: float) -> Published:
     conn = db()
     type_def = TYPES_BY_CODE[event.type]
     # The unique (instance, event id) makes racing duplicates create exactly one set.
@@ -120,6 +124,12 @@ async def _publish_one(policy: InstancePolicy, event: Event) -> Published:
     if not claimed:
         row = await ProcessedEvent.get(instance_id=policy.instance_id, event_id=event.id)
         return Published(event.id, True, row.notification_count, row.deliveries_queued)
+
+    if type_def.code == STATUS_TYPE:
+        # Input for reminders: the recipients are whose status changed; nothing is delivered.
+        operators = await _recipients(policy.instance_id, list(dict.fromkeys(event.recipients)))
+        await record_status(policy.instance_id, operators, event.data, event.occurred_at or now(), minute_seconds)
+        return Published(event.id, False, 0, 0)
 
     recipients = [r for r in dict.fromkeys(event.recipients) if r != event.actor_id]
     if not type_def.delivered or policy.availability(type_def) is TypeAvailability.UNAVAILABLE or not recipients:

@@ -56,6 +56,8 @@ class Delivery(Model):
     last_error = fields.TextField(null=True)
     next_attempt_at = fields.DatetimeField(null=True)
     lease_until = fields.DatetimeField(null=True)
+    #: The worker holding the lease, so only it settles the job.
+    locked_by = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -79,3 +81,47 @@ class ProcessedEvent(Model):
         table = "nc_processed_event"
         unique_together = (("instance_id", "event_id"),)
         indexes = (("created_at",),)
+
+
+class ToastRepeat(Model):
+    """The next repeat of a still-unread notification's banner: stored, so a restart keeps it."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "models.Operator", related_name="toast_repeats", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    notification: fields.ForeignKeyRelation[Notification] = fields.OneToOneField(
+        "models.Notification", related_name="toast_repeat", on_delete=fields.CASCADE
+    )
+    notification_id: int
+    #: 1 for the first repeat, up to the recipient's repeatCount.
+    repeat = fields.IntField(default=1)
+    due_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "nc_toast_repeat"
+        indexes = (("due_at",),)
+
+
+class OperatorPresence(Model):
+    """An operator's status from operator_status_changed events, and their next not-ready reminder."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.OneToOneField(
+        "models.Operator", related_name="presence", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    status = fields.CharField(max_length=32)
+    not_ready_since = fields.DatetimeField(null=True)
+    next_reminder_at = fields.DatetimeField(null=True)
+    reminders_sent = fields.IntField(default=0)
+    lease_until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_operator_presence"
+        indexes = (("next_reminder_at",),)

@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from api.auth import Principal, TokenCodec
 from api.settings import Settings
+from channels.broker import Broker
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     tokens: TokenCodec
     secret_box: SecretBox
+    broker: Broker
 
 
 class Context:

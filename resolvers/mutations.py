@@ -8,7 +8,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.db import transaction
-from domain import bell, profile
+from channels.broker import WORKERS, user_topic
+from domain import bell, live, profile
 from domain.channels_tab import (
     load_channels_tab,
     register_push_subscription,
@@ -284,6 +285,7 @@ class Mutation:
         ctx.require_user()
         async with transaction():
             changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
+        await _announce_read(info, changed, unread)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation
@@ -294,6 +296,7 @@ class Mutation:
         ctx.require_user()
         async with transaction():
             changed, unread = await bell.mark_all_read(await ctx.operator(), category_code)
+        await _announce_read(info, changed, unread)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation
@@ -414,6 +417,15 @@ class Mutation:
             )
 
 
+async def _announce_read(info: Info, ids: list[str], unread: int) -> None:
+    """Every tab the viewer has open learns what was read, with the exact unread count."""
+    if ids:
+        p = info.context.principal
+        await info.context.services.broker.publish(
+            user_topic(p.instance_id, p.user_id, live.BELL), live.bell_read(ids, unread)
+        )
+
+
 async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
     ctx = info.context
     p = ctx.require(Role.SERVICE)
@@ -431,7 +443,12 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
         for i in inputs
     ]
     async with transaction():
-        results = await publish(p.instance_id, events, ctx.settings.limits)
+        results = await publish(
+            p.instance_id, events, ctx.settings.limits, reminder_minute_seconds=ctx.settings.reminder_minute_seconds
+        )
+    if any(r.deliveries_queued for r in results):
+        # After the commit: the rows are the jobs, this only says "look now".
+        await ctx.services.broker.publish(WORKERS, {})
     return [
         PublishResult(
             event_id=strawberry.ID(r.event_id),

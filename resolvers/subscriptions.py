@@ -1,32 +1,70 @@
-"""Subscription fields: the live bell, toasts and reminders of the operator panel."""
+"""Subscription fields: the live bell, toasts and reminders of the operator panel.
+
+Each subscription listens on its viewer's own topic (instance and user in the name), so nobody
+receives another user's or another instance's items. Leaving the ``async with`` — a client that
+completes the operation or disconnects — removes the listener; nothing outlives the connection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 
 import strawberry
 
-from domain.errors import NotImplementedYet
+from channels.broker import user_topic
+from domain import live
 from resolvers.context import Info
-from resolvers.types import BellEvent, Reminder, Toast
+from resolvers.types import (
+    BellEvent,
+    NotificationAdded,
+    NotificationsRead,
+    Reminder,
+    Toast,
+    notification_from_payload,
+)
+
+
+def _topic(info: Info, stream: str) -> str:
+    p = info.context.require_user()
+    return user_topic(p.instance_id, p.user_id, stream)
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription
+    @strawberry.subscription(
+        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs."
+    )
     async def bell(self, info: Info) -> AsyncGenerator[BellEvent, None]:  # type: ignore[valid-type]
-        info.context.require_user()
-        raise NotImplementedYet("Live bell events arrive with the events issue (issue 3)")
-        yield  # pragma: no cover
+        async with info.context.services.broker.subscribe(_topic(info, live.BELL)) as messages:
+            async for message in messages:
+                if message["type"] == "NotificationAdded":
+                    yield NotificationAdded(
+                        notification=notification_from_payload(message["notification"]),
+                        unread_count=message["unreadCount"],
+                    )
+                else:
+                    yield NotificationsRead(
+                        ids=[strawberry.ID(i) for i in message["ids"]], unread_count=message["unreadCount"]
+                    )
 
-    @strawberry.subscription
+    @strawberry.subscription(description="Banners to show now, with their duration and melody; repeats of unread ones.")
     async def toasts(self, info: Info) -> AsyncGenerator[Toast, None]:
-        info.context.require_user()
-        raise NotImplementedYet("Toasts arrive with the events issue (issue 3)")
-        yield  # pragma: no cover
+        async with info.context.services.broker.subscribe(_topic(info, live.TOASTS)) as messages:
+            async for message in messages:
+                yield Toast(
+                    notification=notification_from_payload(message["notification"]),
+                    duration_seconds=message["durationSeconds"],
+                    sound=strawberry.ID(message["sound"]) if message.get("sound") else None,
+                    repeat=message["repeat"],
+                )
 
-    @strawberry.subscription
+    @strawberry.subscription(description="Prompts to change status while the viewer stays not ready.")
     async def reminders(self, info: Info) -> AsyncGenerator[Reminder, None]:
-        info.context.require_user()
-        raise NotImplementedYet("Reminders arrive with the events issue (issue 3)")
-        yield  # pragma: no cover
+        async with info.context.services.broker.subscribe(_topic(info, live.REMINDERS)) as messages:
+            async for message in messages:
+                yield Reminder(
+                    kind=strawberry.ID(message["kind"]),
+                    message=message["message"],
+                    created_at=datetime.fromisoformat(message["createdAt"]),
+                )

@@ -249,6 +249,27 @@ class Notification:
         )
 
 
+def notification_from_payload(payload: dict) -> Notification:
+    """A live message's notification (domain.live.notification_payload) as the GraphQL type."""
+    entity = (
+        EntityRef(kind=payload["entityKind"], id=strawberry.ID(payload["entityId"]))
+        if payload.get("entityKind") and payload.get("entityId") is not None
+        else None
+    )
+    read_at = payload.get("readAt")
+    return Notification(
+        id=strawberry.ID(payload["id"]),
+        type_code=strawberry.ID(payload["typeCode"]),
+        category_code=strawberry.ID(payload["categoryCode"]),
+        title=payload["title"],
+        body=payload["body"],
+        entity=entity,
+        data=payload.get("data") or {},
+        created_at=datetime.fromisoformat(payload["createdAt"]),
+        read_at=datetime.fromisoformat(read_at) if read_at else None,
+    )
+
+
 @strawberry.type
 class NotificationEdge:
     cursor: str

@@ -21,6 +21,7 @@ import pytest
 from api.app import create_app
 from api.auth import TokenCodec
 from api.settings import Secret, Settings
+from channels.runtime import IN_RUNTIME
 
 DATABASE_URL = os.environ.get("NC_DATABASE_URL") or None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -187,6 +188,8 @@ class SqlCounter(logging.Handler):
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if IN_RUNTIME.get():
+            return  # the workers' and schedulers' own queries, not the request's
         message = record.getMessage()
         if message.startswith(("Created connection", "Closed connection")):
             return

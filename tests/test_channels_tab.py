@@ -187,10 +187,14 @@ async def test_melodies_are_listed_in_the_viewer_locale(tenant: Tenant) -> None:
 async def test_the_channels_tab_takes_a_fixed_number_of_statements(tenant: Tenant, sql) -> None:
     # given one operator with nothing and one with switches and three browsers
     plain, busy = tenant.operator(), tenant.operator()
-    await busy.gql(UPDATE, {"input": {"channels": [{"kind": "SOUND", "enabled": False}, {"kind": "BANNER", "enabled": False}]}})
+    await busy.gql(
+        UPDATE, {"input": {"channels": [{"kind": "SOUND", "enabled": False}, {"kind": "BANNER", "enabled": False}]}}
+    )
     for i in range(3):
         p256dh, auth = browser_keys()
-        await busy.gql(REGISTER, {"input": {"endpoint": f"https://push.example.net/{i}", "p256dh": p256dh, "auth": auth}})
+        await busy.gql(
+            REGISTER, {"input": {"endpoint": f"https://push.example.net/{i}", "p256dh": p256dh, "auth": auth}}
+        )
     await plain.gql(UPDATE, {"input": {"defaultMelody": "ping"}})
     # when each reads the whole tab
     sql.statements.clear()

@@ -1,0 +1,55 @@
+"""The one small interface every delivery channel implements, and what a send can come to.
+
+Outcome
+ ├── Sent          delivered (the provider accepted it)
+ ├── RetryLater    try again, after ``after_seconds`` when the provider said so (429, 5xx, timeouts)
+ └── GiveUp        permanent: retrying cannot help (4xx, nothing to deliver to); ``reason`` says why
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.enums import ChannelKind
+from models.notification import Delivery, Notification
+from models.operator import Operator
+
+
+@dataclass(frozen=True)
+class Sent:
+    pass
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    reason: str
+    after_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    reason: str
+
+
+Outcome = Sent | RetryLater | GiveUp
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed delivery, with what a channel needs to send it."""
+
+    delivery: Delivery
+    notification: Notification | None
+    operator: Operator
+
+    @property
+    def channel(self) -> ChannelKind:
+        return ChannelKind(self.delivery.channel)
+
+
+class Channel(Protocol):
+    #: The delivery channels this module sends.
+    kinds: frozenset[ChannelKind]
+
+    async def send(self, job: Job) -> Outcome: ...

@@ -1,0 +1,90 @@
+"""The broker: carries live events to subscribers and wakes workers. Never the job queue.
+
+Delivery jobs are rows in nc_delivery, written in the publisher's transaction; the broker only
+says "look now" and fans live events out to the connections that want them. Pub/sub is
+at-most-once: a message published while nobody listens is gone, which is why nothing durable
+depends on it.
+
+    Broker                 the interface: publish(topic, message), subscribe(topic)
+     ├── InProcessBroker   one process (the embedded default): asyncio queues
+     └── RedisBroker       many processes (scale-out issue): Redis pub/sub
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+#: Topic workers listen on for "due jobs are waiting".
+WORKERS = "workers"
+#: Messages one subscriber may have waiting; past that the oldest are dropped (a slow client
+#: must not hold memory without bound or stall the others).
+QUEUE_SIZE = 256
+
+
+def user_topic(instance_id: str, user_id: str, stream: str) -> str:
+    """The topic of one user's live stream: bell, toasts or reminders."""
+    return f"{stream}/{instance_id}/{user_id}"
+
+
+class Broker(Protocol):
+    async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    def subscribe(self, topic: str) -> Any:
+        """An async context manager yielding an async iterator of the topic's messages."""
+        ...
+
+    def subscriber_count(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.dropped = 0
+
+    def offer(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.queue.get_nowait()
+            self.queue.put_nowait(message)
+            self.dropped += 1
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self.queue.get()
+
+
+class InProcessBroker:
+    def __init__(self) -> None:
+        self._topics: dict[str, set[Subscription]] = {}
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        for subscription in tuple(self._topics.get(topic, ())):
+            subscription.offer(message)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription()
+        self._topics.setdefault(topic, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._topics.get(topic)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._topics[topic]
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._topics.values())
+
+    async def close(self) -> None:
+        self._topics.clear()

@@ -1,0 +1,126 @@
+"""The operator panel's own channels: the bell, banners (toasts) and sound.
+
+Nothing leaves the service: a send publishes a live message to the recipient's subscriptions
+through the broker. The bell item itself is the stored notification (written once by the
+publisher), so a retried BELL job can never make a second bell item. A banner of a notification
+that stays unread is shown again later: the next showing is a stored ToastRepeat row, fired by
+``fire_toast_repeats``, so a restart keeps the schedule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tortoise.timezone import now
+
+from api.db import db
+from channels.base import GiveUp, Job, Outcome, Sent
+from channels.broker import Broker, user_topic
+from channels.queue import claim
+from domain import live
+from domain.bell import unread_count
+from models.bulk import upsert
+from models.enums import ChannelKind
+from models.notification import Notification, ToastRepeat
+from models.operator import Operator, TypeChoice
+
+
+async def melody_for(operator: Operator, type_code: str) -> str:
+    choice = await TypeChoice.get_or_none(operator_id=operator.id, type_code=type_code).values("melody")
+    return (choice or {}).get("melody") or operator.default_melody
+
+
+class PanelChannels:
+    kinds = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def send(self, job: Job) -> Outcome:
+        notification, operator = job.notification, job.operator
+        if notification is None:
+            return GiveUp("the notification no longer exists (pruned)")
+        channels = set(notification.channels)
+        if job.channel is ChannelKind.BELL:
+            count = await unread_count(operator)
+            await self.broker.publish(
+                user_topic(operator.instance_id, operator.user_id, live.BELL), live.bell_added(notification, count)
+            )
+            return Sent()
+        if job.channel is ChannelKind.SOUND and ChannelKind.BANNER.value in channels:
+            return Sent()  # the sound rides with the banner's toast
+        sound = await melody_for(operator, notification.type_code) if ChannelKind.SOUND.value in channels else None
+        banner = job.channel is ChannelKind.BANNER
+        await self.broker.publish(
+            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
+            live.toast(
+                notification,
+                duration_seconds=operator.banner_duration_seconds if banner else 0,
+                sound=sound,
+                repeat=0,
+            ),
+        )
+        if banner and operator.banner_repeat_count > 0 and notification.read_at is None:
+            await schedule_repeat(operator, notification, repeat=1, at=now())
+        return Sent()
+
+
+async def schedule_repeat(operator: Operator, notification: Notification, *, repeat: int, at: datetime) -> None:
+    await upsert(
+        db(),
+        ToastRepeat,
+        [
+            {
+                "instance_id": operator.instance_id,
+                "operator_id": operator.id,
+                "notification_id": notification.id,
+                "repeat": repeat,
+                "due_at": at + timedelta(seconds=operator.banner_repeat_interval_seconds),
+                "lease_until": None,
+            }
+        ],
+        conflict=["notification_id"],
+        update=["repeat", "due_at", "lease_until"],
+    )
+
+
+async def fire_toast_repeats(broker: Broker, *, lease_seconds: float, limit: int) -> int:
+    """Show again the banners that are due; reading a notification removed its row already."""
+    current = now()
+    claimed = await claim(
+        db(),
+        ToastRepeat._meta.db_table,
+        due_column="due_at",
+        now=current,
+        lease_until=current + timedelta(seconds=lease_seconds),
+        limit=limit,
+        returning="id, notification_id, operator_id, repeat",
+    )
+    if not claimed:
+        return 0
+    notifications = {n.id: n for n in await Notification.filter(id__in=[c["notification_id"] for c in claimed])}
+    operators = {o.id: o for o in await Operator.filter(id__in=[c["operator_id"] for c in claimed])}
+    done: list[int] = []
+    for row in claimed:
+        notification, operator = notifications.get(row["notification_id"]), operators.get(row["operator_id"])
+        if notification is None or operator is None or notification.read_at is not None:
+            done.append(row["id"])
+            continue
+        sound = (
+            await melody_for(operator, notification.type_code)
+            if ChannelKind.SOUND.value in notification.channels
+            else None
+        )
+        await broker.publish(
+            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
+            live.toast(
+                notification, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=row["repeat"]
+            ),
+        )
+        if row["repeat"] < operator.banner_repeat_count:
+            await schedule_repeat(operator, notification, repeat=row["repeat"] + 1, at=current)
+        else:
+            done.append(row["id"])
+    if done:
+        await ToastRepeat.filter(id__in=done).delete()
+    return len(claimed)

@@ -1,0 +1,60 @@
+"""Claiming due rows of a table as leased jobs, safely under many workers.
+
+One statement: an UPDATE that sets the lease on rows that are due and not leased, returning what
+it claimed. On PostgreSQL the candidate rows are picked with ``FOR UPDATE SKIP LOCKED``, so two
+workers never claim the same row and never wait on each other; on SQLite the single statement is
+the compare-and-set (SQLite runs one writer at a time). A worker that dies leaves a lease that
+expires, and the row is claimed again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+
+class Params:
+    """Bound parameters in the dialect's style, in the order the SQL text uses them."""
+
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self.postgres = conn.capabilities.dialect == "postgres"
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self.postgres else "?"
+
+
+async def claim(
+    conn: BaseDBAsyncClient,
+    table: str,
+    *,
+    due_column: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    where: str = "",
+    where_values: tuple[Any, ...] = (),
+    owner: str | None = None,
+    returning: str = "id",
+) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` due rows; ``where`` is extra SQL with ``{}`` for each of ``where_values``."""
+    p = Params(conn)
+    sets = f"lease_until = {p(lease_until)}"
+    if owner is not None:
+        sets += f", locked_by = {p(owner)}"
+    # Placeholders are made in the order they appear in the SQL text (SQLite's "?" are positional).
+    now_a, now_b = p(now), p(now)
+    extra = ""
+    if where:
+        extra = " AND " + where.format(*(p(v) for v in where_values))
+    lock = " FOR UPDATE SKIP LOCKED" if p.postgres else ""
+    sql = (
+        f'UPDATE "{table}" SET {sets} WHERE id IN ('
+        f'SELECT id FROM "{table}" WHERE {due_column} <= {now_a} '
+        f"AND (lease_until IS NULL OR lease_until < {now_b}){extra} "
+        f"ORDER BY {due_column} LIMIT {p(limit)}{lock}) RETURNING {returning}"
+    )
+    return await conn.execute_query_dict(sql, p.values)

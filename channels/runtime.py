@@ -1,0 +1,225 @@
+"""The worker runtime: claims due delivery jobs and runs the schedulers.
+
+Embedded mode runs it inside the API process; at scale it runs in `notification-center worker`
+processes. Each loop wakes on the broker's "workers" topic and, because pub/sub can miss a
+message, also on a periodic claim every ``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+
+from tortoise.expressions import F
+from tortoise.timezone import now
+
+from api.db import db
+from api.settings import Settings
+from channels.base import Channel, GiveUp, Job, Outcome, RetryLater, Sent
+from channels.broker import WORKERS, Broker
+from channels.panel import fire_toast_repeats
+from channels.queue import claim
+from domain.presence import fire_reminders
+from domain.retention import prune
+from models.enums import ChannelKind, DeliveryStatus
+from models.notification import Delivery, Notification
+from models.operator import Operator
+
+log = logging.getLogger(__name__)
+
+#: True inside the runtime's own tasks (and the tasks they start): lets a caller tell the
+#: runtime's background queries from a request's.
+IN_RUNTIME: contextvars.ContextVar[bool] = contextvars.ContextVar("nc_in_runtime", default=False)
+
+#: How often history is pruned.
+RETENTION_EVERY_SECONDS = 3600.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings, broker: Broker, channels: Iterable[Channel]) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.handlers: dict[ChannelKind, Channel] = {kind: ch for ch in channels for kind in ch.kinds}
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._concurrency = asyncio.Semaphore(32)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        token = IN_RUNTIME.set(True)  # the tasks below copy this context
+        try:
+            await self._start()
+        finally:
+            IN_RUNTIME.reset(token)
+
+    async def _start(self) -> None:
+        subscribed = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(subscribed), name="nc-wakeups"),
+            asyncio.create_task(self._loop("deliveries", self.deliver_due, wakeable=True), name="nc-deliveries"),
+            asyncio.create_task(self._loop("toast repeats", self.fire_toast_repeats), name="nc-toasts"),
+            asyncio.create_task(self._loop("reminders", self.fire_reminders), name="nc-reminders"),
+            asyncio.create_task(
+                self._loop("retention", self.prune, interval=RETENTION_EVERY_SECONDS), name="nc-retention"
+            ),
+        ]
+        await subscribed.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _listen(self, subscribed: asyncio.Event) -> None:
+        async with self.broker.subscribe(WORKERS) as wakeups:
+            subscribed.set()
+            async for _ in wakeups:
+                self._wake.set()
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        *,
+        wakeable: bool = False,
+        interval: float | None = None,
+    ) -> None:
+        pause = interval or self.settings.poll_seconds
+        while True:
+            if wakeable:
+                self._wake.clear()
+            try:
+                done = await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a database blip must not end the loop
+                log.exception("the %s loop failed; trying again in %.1f s", name, pause)
+                done = 0
+            if done >= self.settings.claim_batch:
+                continue
+            if wakeable:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), pause)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(pause)
+
+    # -- deliveries ------------------------------------------------------------------------
+    async def deliver_due(self) -> int:
+        """Claim due jobs of the channels this runtime sends, send them, record the outcome."""
+        if not self.handlers:
+            return 0
+        current = now()
+        kinds = sorted(k.value for k in self.handlers)
+        claimed = await claim(
+            db(),
+            Delivery._meta.db_table,
+            due_column="next_attempt_at",
+            now=current,
+            lease_until=current + timedelta(seconds=self.settings.lease_seconds),
+            limit=self.settings.claim_batch,
+            where="status IN ({}, {}) AND channel IN (" + ", ".join("{}" for _ in kinds) + ")",
+            where_values=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, *kinds),
+            owner=self.worker_id,
+        )
+        if not claimed:
+            return 0
+        deliveries = list(await Delivery.filter(id__in=[c["id"] for c in claimed]).order_by("id"))
+        notifications = {
+            n.id: n
+            for n in await Notification.filter(id__in={d.notification_id for d in deliveries if d.notification_id})
+        }
+        operators = {o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries})}
+        jobs = [
+            Job(delivery=d, notification=notifications.get(d.notification_id or 0), operator=operators[d.operator_id])
+            for d in deliveries
+            if d.operator_id in operators
+        ]
+        outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
+        await self._settle(list(zip(jobs, outcomes, strict=True)))
+        return len(claimed)
+
+    async def _send(self, job: Job) -> Outcome:
+        async with self._concurrency:
+            try:
+                return await self.handlers[job.channel].send(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
+                log.exception("delivery %s through %s failed unexpectedly", job.delivery.id, job.channel.value)
+                return RetryLater(f"internal error: {type(exc).__name__}")
+
+    async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
+        current = now()
+        sent = [job.delivery.id for job, outcome in results if isinstance(outcome, Sent)]
+        if sent:
+            await Delivery.filter(id__in=sent, locked_by=self.worker_id).update(
+                status=DeliveryStatus.SENT.value,
+                attempts=F("attempts") + 1,
+                last_error=None,
+                lease_until=None,
+                locked_by=None,
+                updated_at=current,
+            )
+        for job, outcome in results:
+            if isinstance(outcome, Sent):
+                continue
+            attempts = job.delivery.attempts + 1
+            if isinstance(outcome, RetryLater) and attempts < self.settings.retry_max_attempts:
+                delay = outcome.after_seconds if outcome.after_seconds is not None else self.backoff(attempts)
+                await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
+                    status=DeliveryStatus.RETRYING.value,
+                    attempts=attempts,
+                    last_error=outcome.reason[:1000],
+                    next_attempt_at=current + timedelta(seconds=delay),
+                    lease_until=None,
+                    locked_by=None,
+                    updated_at=current,
+                )
+            else:
+                reason = (
+                    outcome.reason
+                    if isinstance(outcome, GiveUp)
+                    else f"gave up after {attempts} attempts: {outcome.reason}"
+                )
+                await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
+                    status=DeliveryStatus.FAILED.value,
+                    attempts=attempts,
+                    last_error=reason[:1000],
+                    lease_until=None,
+                    locked_by=None,
+                    updated_at=current,
+                )
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter: base * 2^(attempts-1), +/- 25 %, capped at an hour."""
+        delay = min(3600.0, self.settings.retry_base_seconds * 2.0 ** (attempts - 1))
+        return delay * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
+
+    # -- schedulers --------------------------------------------------------------------------
+    async def fire_toast_repeats(self) -> int:
+        return await fire_toast_repeats(
+            self.broker, lease_seconds=self.settings.lease_seconds, limit=self.settings.claim_batch
+        )
+
+    async def fire_reminders(self) -> int:
+        return await fire_reminders(
+            self.broker,
+            minute_seconds=self.settings.reminder_minute_seconds,
+            lease_seconds=self.settings.lease_seconds,
+            limit=self.settings.claim_batch,
+        )
+
+    async def prune(self) -> int:
+        await prune(self.settings.retention_days)
+        return 0

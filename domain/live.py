@@ -1,0 +1,57 @@
+"""Live messages: what goes through the broker to the bell, toasts and reminders subscriptions.
+
+Each message carries everything the subscriber shows (a flat, JSON-ready dict), so fanning it out
+to many connections needs no database read per connection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from models.notification import Notification
+
+BELL = "bell"
+TOASTS = "toasts"
+REMINDERS = "reminders"
+
+
+def notification_payload(row: Notification) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "typeCode": row.type_code,
+        "categoryCode": row.category_code,
+        "title": row.title,
+        "body": row.body,
+        "entityKind": row.entity_kind,
+        "entityId": row.entity_id,
+        "data": row.data or {},
+        "createdAt": _iso(row.created_at),
+        "readAt": _iso(row.read_at),
+    }
+
+
+def bell_added(row: Notification, unread_count: int) -> dict[str, Any]:
+    return {"type": "NotificationAdded", "notification": notification_payload(row), "unreadCount": unread_count}
+
+
+def bell_read(ids: list[str], unread_count: int) -> dict[str, Any]:
+    return {"type": "NotificationsRead", "ids": ids, "unreadCount": unread_count}
+
+
+def toast(row: Notification, *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
+    return {
+        "type": "Toast",
+        "notification": notification_payload(row),
+        "durationSeconds": duration_seconds,
+        "sound": sound,
+        "repeat": repeat,
+    }
+
+
+def reminder(kind: str, message: str, created_at: datetime) -> dict[str, Any]:
+    return {"type": "Reminder", "kind": kind, "message": message, "createdAt": _iso(created_at)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,123 @@
+"""Operator status from operator_status_changed events, and the not-ready reminder (SPEC 6).
+
+The next reminder of each not-ready operator is a stored time (OperatorPresence.next_reminder_at),
+claimed by a scheduler with a lease: a restart loses no due reminder and two workers never fire
+the same one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.timezone import now
+
+from api.db import db
+from channels.broker import Broker, user_topic
+from channels.queue import claim
+from domain import live
+from models.bulk import upsert
+from models.catalog import text
+from models.notification import OperatorPresence
+from models.operator import Operator
+
+#: Statuses that mean "not ready to receive new chats". "offline" ends reminders: the operator
+#: is not in the panel to see them. Any other status counts as ready.
+NOT_READY = frozenset({"not_ready", "away", "break", "pause", "busy", "dnd", "lunch", "meeting"})
+OFFLINE = frozenset({"offline", "logged_out"})
+
+REMINDER_TEXT = {
+    "en": "You have been not ready for {minutes} min. Change your status to receive new chats.",
+    "uk": "Ви в статусі «не готовий» уже {minutes} хв. Змініть статус, щоб отримувати нові чати.",
+}
+
+
+def status_of(data: dict[str, Any]) -> str:
+    raw = data.get("status") if isinstance(data.get("status"), str) else data.get("toStatus")
+    return str(raw or "").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+async def record_status(
+    instance_id: str, operators: list[Operator], data: dict[str, Any], at: datetime, minute_seconds: float
+) -> None:
+    """Two statements for any number of operators: read their presence, write it back."""
+    status = status_of(data) or "unknown"
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    existing = {p.operator_id: p for p in await OperatorPresence.filter(operator_id__in=[o.id for o in operators])}
+    rows = []
+    for operator in operators:
+        before = existing.get(operator.id)
+        since: datetime | None = None
+        next_at: datetime | None = None
+        sent = 0
+        if status in NOT_READY:
+            if before is not None and before.not_ready_since is not None:
+                # Still not ready (another not-ready status): the clock and schedule go on.
+                since, next_at, sent = before.not_ready_since, before.next_reminder_at, before.reminders_sent
+            else:
+                since = at
+                if operator.reminder_not_ready_enabled:
+                    next_at = at + timedelta(seconds=operator.reminder_not_ready_after_minutes * minute_seconds)
+        rows.append(
+            {
+                "instance_id": instance_id,
+                "operator_id": operator.id,
+                "status": status[:32],
+                "not_ready_since": since,
+                "next_reminder_at": next_at,
+                "reminders_sent": sent,
+                "lease_until": None,
+                "updated_at": now(),
+            }
+        )
+    await upsert(
+        db(),
+        OperatorPresence,
+        rows,
+        conflict=["operator_id"],
+        update=["status", "not_ready_since", "next_reminder_at", "reminders_sent", "lease_until", "updated_at"],
+    )
+
+
+async def fire_reminders(broker: Broker, *, minute_seconds: float, lease_seconds: float, limit: int) -> int:
+    current = now()
+    claimed = await claim(
+        db(),
+        OperatorPresence._meta.db_table,
+        due_column="next_reminder_at",
+        now=current,
+        lease_until=current + timedelta(seconds=lease_seconds),
+        limit=limit,
+        where="next_reminder_at IS NOT NULL",
+        returning="id, operator_id, not_ready_since, reminders_sent, next_reminder_at",
+    )
+    if not claimed:
+        return 0
+    operators = {o.id: o for o in await Operator.filter(id__in=[c["operator_id"] for c in claimed])}
+    for row in claimed:
+        operator = operators.get(row["operator_id"])
+        next_at = None
+        sent = row["reminders_sent"]
+        if operator is not None and operator.reminder_not_ready_enabled:
+            since = _as_datetime(row["not_ready_since"]) or current
+            minutes = max(1, round((current - since).total_seconds() / minute_seconds))
+            message = text(REMINDER_TEXT, operator.locale).format(minutes=minutes)
+            await broker.publish(
+                user_topic(operator.instance_id, operator.user_id, live.REMINDERS),
+                live.reminder("not_ready", message, current),
+            )
+            sent += 1
+            if operator.reminder_not_ready_repeat_minutes > 0:
+                next_at = current + timedelta(seconds=operator.reminder_not_ready_repeat_minutes * minute_seconds)
+        # Settle only if no status change rewrote the row meanwhile (it clears the lease).
+        await OperatorPresence.filter(id=row["id"], lease_until__isnull=False).update(
+            next_reminder_at=next_at, reminders_sent=sent, lease_until=None
+        )
+    return len(claimed)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed
