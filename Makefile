@@ -21,10 +21,15 @@ run: install
 
 test: install test-sqlite test-postgres
 
-test-sqlite: install
+# The npm graphql-ws client that one live test runs with node.
+tests/node/node_modules: tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --silent
+	touch $@
+
+test-sqlite: install tests/node/node_modules
 	env -u NC_DATABASE_URL $(BIN)/python -m pytest
 
-test-postgres: install
+test-postgres: install tests/node/node_modules
 	NC_DATABASE_URL=$(NC_TEST_POSTGRES_URL) $(BIN)/python -m pytest
 
 check: install

@@ -42,7 +42,7 @@ class PanelChannels:
             return GiveUp("the notification no longer exists (pruned)")
         channels = set(notification.channels)
         if job.channel is ChannelKind.BELL:
-            count = await unread_count(operator)
+            count = await unread_count(operator, up_to_id=notification.id)
             await self.broker.publish(
                 user_topic(operator.instance_id, operator.user_id, live.BELL), live.bell_added(notification, count)
             )

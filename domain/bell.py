@@ -80,10 +80,14 @@ async def page(operator: Operator | None, *, first: int, after: str | None, flt:
     return Page(rows[:first], len(rows) > first, unread)
 
 
-async def unread_count(operator: Operator | None) -> int:
+async def unread_count(operator: Operator | None, *, up_to_id: int | None = None) -> int:
+    """Unread bell items; with ``up_to_id``, as of that item (what a live NotificationAdded says)."""
     if operator is None or operator.id is None:
         return 0
-    return await Notification.filter(operator_id=operator.id, in_bell=True, read_at__isnull=True).count()
+    qs = Notification.filter(operator_id=operator.id, in_bell=True, read_at__isnull=True)
+    if up_to_id is not None:
+        qs = qs.filter(id__lte=up_to_id)
+    return await qs.count()
 
 
 def parse_ids(ids: list[str]) -> list[int]:

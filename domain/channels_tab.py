@@ -25,7 +25,7 @@ BANNER_RANGES: dict[str, tuple[int, int]] = {
     "duration_seconds": (1, 120),
     "max_visible": (1, 10),
     "repeat_count": (0, 10),
-    "repeat_interval_seconds": (5, 3600),
+    "repeat_interval_seconds": (1, 3600),
 }
 BANNER_FIELD_NAMES = {
     "duration_seconds": "durationSeconds",

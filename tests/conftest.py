@@ -76,6 +76,9 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         jwt_secret=Secret("test-secret-" + uuid.uuid4().hex),
         graphiql=False,
         allow_http_endpoints=False,
+        # Short clocks so live tests run in a second: a reminder "minute" is 0.2 s.
+        reminder_minute_seconds=0.2,
+        poll_seconds=0.1,
     )
 
 
@@ -96,6 +99,30 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://nc.test") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def live_server(app: Any) -> AsyncIterator[str]:
+    """The same app served by uvicorn on a free port, in the test's event loop, for WebSocket
+    clients. Its lifespan (database, broker, workers) is the one the `app` fixture entered."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", ws_ping_interval=None))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ async def test_out_of_range_banner_settings_are_refused_and_nothing_changes(tena
         ({"durationSeconds": 0}, "banner.durationSeconds must be between 1 and 120, got 0"),
         ({"maxVisible": 11}, "banner.maxVisible must be between 1 and 10"),
         ({"repeatCount": -1}, "banner.repeatCount must be between 0 and 10"),
-        ({"repeatIntervalSeconds": 4}, "banner.repeatIntervalSeconds must be between 5 and 3600"),
+        ({"repeatIntervalSeconds": 0}, "banner.repeatIntervalSeconds must be between 1 and 3600"),
     ):
         result = await operator.gql(
             UPDATE, {"input": {"banner": banner, "channels": [{"kind": "SOUND", "enabled": False}]}}
