@@ -49,6 +49,8 @@ class Runtime:
         self.handlers: dict[ChannelKind, Channel] = {kind: ch for ch in channels for kind in ch.kinds}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._concurrency = asyncio.Semaphore(32)
 
@@ -61,9 +63,10 @@ class Runtime:
             IN_RUNTIME.reset(token)
 
     async def _start(self) -> None:
+        self._stopping.clear()
         subscribed = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen(subscribed), name="nc-wakeups")
         self._tasks = [
-            asyncio.create_task(self._listen(subscribed), name="nc-wakeups"),
             asyncio.create_task(self._loop("deliveries", self.deliver_due, wakeable=True), name="nc-deliveries"),
             asyncio.create_task(self._loop("toast repeats", self.fire_toast_repeats), name="nc-toasts"),
             asyncio.create_task(self._loop("reminders", self.fire_reminders), name="nc-reminders"),
@@ -73,10 +76,18 @@ class Runtime:
         ]
         await subscribed.wait()
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let each loop finish the step it is in, then end. Cancelling a task in the middle of a
+        database call could leave the connection's lock held; a hard kill is what leases are for."""
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
+        done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds) if self._tasks else (set(), set())
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*done, *pending, return_exceptions=True)
         self._tasks = []
 
     async def _listen(self, subscribed: asyncio.Event) -> None:
@@ -94,7 +105,7 @@ class Runtime:
         interval: float | None = None,
     ) -> None:
         pause = interval or self.settings.poll_seconds
-        while True:
+        while not self._stopping.is_set():
             if wakeable:
                 self._wake.clear()
             try:
@@ -106,13 +117,18 @@ class Runtime:
                 done = 0
             if done >= self.settings.claim_batch:
                 continue
-            if wakeable:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), pause)
-                except TimeoutError:
-                    pass
-            else:
-                await asyncio.sleep(pause)
+            await self._pause(pause, wakeable)
+
+    async def _pause(self, seconds: float, wakeable: bool) -> None:
+        """Sleep until the next periodic claim, a wake-up (when ``wakeable``) or a stop."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wakeable:
+            waits.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     # -- deliveries ------------------------------------------------------------------------
     async def deliver_due(self) -> int:

@@ -54,7 +54,10 @@ class Context:
     def authenticate_connection(self) -> Principal:
         """WebSocket: the token travels in connection_init's payload, not in a header."""
         params = self.connection_params or {}
-        value = params.get("authorization") or params.get("Authorization")
+        # {"authorization": ...} as documented; also GraphiQL's headers pane ("Authorization"),
+        # and clients that nest headers ({"headers": {"Authorization": ...}}).
+        nested = params.get("headers") if isinstance(params.get("headers"), dict) else {}
+        value = next((v for src in (params, nested) for k, v in src.items() if k.lower() == "authorization"), None)
         if not isinstance(value, str):
             raise Unauthenticated('Send the token in connection_init: {"authorization": "Bearer <JWT>"}')
         self._principal = self.services.tokens.from_header(value)

@@ -16,13 +16,22 @@ PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notific
 
 
 def ticket(event_id: str, recipients: list[str]) -> dict:
-    return {"id": event_id, "type": "ticket_created", "recipients": recipients, "data": {"ticketNumber": 7, "subject": "Refund"}}
+    return {
+        "id": event_id,
+        "type": "ticket_created",
+        "recipients": recipients,
+        "data": {"ticketNumber": 7, "subject": "Refund"},
+    }
 
 
 async def test_bell_items_reach_only_their_recipient(live_server: str, new_tenant) -> None:
     a, b = new_tenant(), new_tenant()
     alice, bob, alice_elsewhere = a.operator("alice"), a.operator("bob"), b.operator("alice")
-    async with GraphQLWS(live_server, alice.token) as c1, GraphQLWS(live_server, bob.token) as c2, GraphQLWS(live_server, alice_elsewhere.token) as c3:
+    async with (
+        GraphQLWS(live_server, alice.token) as c1,
+        GraphQLWS(live_server, bob.token) as c2,
+        GraphQLWS(live_server, alice_elsewhere.token) as c3,
+    ):
         for c in (c1, c2, c3):
             await c.subscribe(BELL)
         await asyncio.sleep(0.1)
@@ -46,7 +55,9 @@ async def test_reading_in_one_tab_reaches_the_others(live_server: str, tenant: T
         await asyncio.sleep(0.3)  # let the workers' bell items for r1 and r2 go by
         page = (await alice.gql("{ notifications { edges { node { id } } } }")).data["notifications"]["edges"]
         newest = page[0]["node"]["id"]
-        await alice.gql("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { unreadCount } }", {"ids": [newest]})
+        await alice.gql(
+            "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { unreadCount } }", {"ids": [newest]}
+        )
         for tab in (tab1, tab2):
             event = (await _next_of(tab, "NotificationsRead"))["bell"]
             assert event == {"__typename": "NotificationsRead", "ids": [newest], "unreadCount": 1}
@@ -61,8 +72,12 @@ async def _next_of(client: GraphQLWS, typename: str) -> dict:
 
 async def test_toasts_carry_duration_and_melody(live_server: str, tenant: Tenant) -> None:
     alice = tenant.operator("alice")
-    await alice.gql('mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, SOUND], melody: "chime") { code } }')
-    await alice.gql("mutation { updateChannelSettings(input: {banner: {durationSeconds: 12}}) { banner { durationSeconds } } }")
+    await alice.gql(
+        'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, SOUND], melody: "chime") { code } }'
+    )
+    await alice.gql(
+        "mutation { updateChannelSettings(input: {banner: {durationSeconds: 12}}) { banner { durationSeconds } } }"
+    )
     async with GraphQLWS(live_server, alice.token) as client:
         await client.subscribe(TOASTS)
         await asyncio.sleep(0.1)
@@ -75,7 +90,9 @@ async def test_toasts_carry_duration_and_melody(live_server: str, tenant: Tenant
 
 async def test_banner_repeats_arrive_and_stop_when_read(live_server: str, tenant: Tenant) -> None:
     alice = tenant.operator("alice")
-    await alice.gql("mutation { updateChannelSettings(input: {banner: {repeatCount: 3, repeatIntervalSeconds: 1}}) { banner { repeatCount } } }")
+    await alice.gql(
+        "mutation { updateChannelSettings(input: {banner: {repeatCount: 3, repeatIntervalSeconds: 1}}) { banner { repeatCount } } }"
+    )
     async with GraphQLWS(live_server, alice.token) as client:
         await client.subscribe(TOASTS)
         await asyncio.sleep(0.1)
@@ -90,7 +107,9 @@ async def test_banner_repeats_arrive_and_stop_when_read(live_server: str, tenant
 
 async def test_a_not_ready_operator_is_reminded_until_ready(live_server: str, tenant: Tenant) -> None:
     alice, service = tenant.operator("alice", locale="uk"), tenant.service()
-    await alice.gql("mutation { updateReminderSettings(input: {notReadyAfterMinutes: 1, notReadyRepeatMinutes: 2}) { notReadyAfterMinutes } }")
+    await alice.gql(
+        "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 1, notReadyRepeatMinutes: 2}) { notReadyAfterMinutes } }"
+    )
     async with GraphQLWS(live_server, alice.token) as client:
         await client.subscribe(REMINDERS)
         await asyncio.sleep(0.1)
@@ -140,6 +159,7 @@ async def test_the_gql_client_receives_bell_items(live_server: str, tenant: Tena
         url=f"ws://{live_server}/graphql", init_payload={"authorization": f"Bearer {alice.token}"}
     )
     async with Client(transport=transport) as session:
+
         async def first_item() -> dict:
             async for result in session.subscribe(gql(BELL)):
                 return result

@@ -27,15 +27,30 @@ def node_client() -> Path:
 async def test_the_npm_graphql_ws_client_gets_bell_items(live_server: str, tenant: Tenant, node_client: Path) -> None:
     alice = tenant.operator("alice")
     proc = await asyncio.create_subprocess_exec(
-        "node", str(node_client), f"ws://{live_server}/graphql", alice.token, "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "node",
+        str(node_client),
+        f"ws://{live_server}/graphql",
+        alice.token,
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         connected = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
         assert connected == {"connected": True}
         await asyncio.sleep(0.3)  # the subscribe message follows the ack
         for i in range(2):
-            await tenant.service().gql(PUBLISH, {"input": {"id": f"node-{i}", "type": "ticket_created", "recipients": ["alice"], "data": {"ticketNumber": i}}})
+            await tenant.service().gql(
+                PUBLISH,
+                {
+                    "input": {
+                        "id": f"node-{i}",
+                        "type": "ticket_created",
+                        "recipients": ["alice"],
+                        "data": {"ticketNumber": i},
+                    }
+                },
+            )
         lines = [json.loads(await asyncio.wait_for(proc.stdout.readline(), 10)) for _ in range(2)]
         assert await asyncio.wait_for(proc.wait(), 10) == 0, (await proc.stderr.read()).decode()
     finally:

@@ -1,0 +1,143 @@
+"""Durable jobs and schedules: leases taken over, banner repeats and reminders across a restart,
+retention pruning."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from tortoise.timezone import now
+
+from api.db import db
+from channels.broker import user_topic
+from channels.panel import PanelChannels
+from channels.queue import claim
+from channels.runtime import Runtime
+from domain import live
+from domain.retention import prune
+from models.notification import Delivery, Notification, OperatorPresence, ToastRepeat
+from tests.conftest import Tenant
+
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
+
+
+def ticket(event_id: str, recipients: list[str]) -> dict:
+    return {"id": event_id, "type": "ticket_created", "recipients": recipients, "data": {"ticketNumber": 1}}
+
+
+async def wait_for(predicate, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+class Stopped:
+    """Stops the app's workers for a test (as if the process were down) and restarts them after."""
+
+    def __init__(self, app) -> None:
+        self.runtime = app.state.runtime
+
+    async def __aenter__(self) -> None:
+        await self.runtime.stop()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runtime.start()
+
+
+async def test_a_dead_workers_job_is_taken_again_and_makes_no_second_bell_item(app, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    async with Stopped(app):
+        await tenant.service().gql(PUBLISH, {"input": ticket("lease", ["alice"])})
+        # a worker claims the jobs and dies before settling them: its lease runs out
+        current = now()
+        taken = await claim(
+            db(),
+            Delivery._meta.db_table,
+            due_column="next_attempt_at",
+            now=current,
+            lease_until=current + timedelta(seconds=0.3),
+            limit=100,
+            where="instance_id = {}",
+            where_values=(tenant.id,),
+            owner="dead-worker",
+        )
+        assert len(taken) == 2
+
+    # the running workers take them over once the lease expired
+    async def settled() -> bool:
+        return await Delivery.filter(instance_id=tenant.id, status="SENT").count() == 2
+
+    await wait_for(settled)
+    assert await Notification.filter(instance_id=tenant.id).count() == 1
+    assert (await alice.gql("{ unreadCount }")).data == {"unreadCount": 1}
+
+
+async def test_banner_repeats_survive_a_restart(app, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    await alice.gql(
+        "mutation { updateChannelSettings(input: {banner: {repeatCount: 1, repeatIntervalSeconds: 1}}) { banner { repeatCount } } }"
+    )
+    services = app.state.services
+    async with Stopped(app), services.broker.subscribe(user_topic(tenant.id, "alice", live.TOASTS)) as toasts:
+        await tenant.service().gql(PUBLISH, {"input": ticket("restart", ["alice"])})
+        first_life = Runtime(services.settings, services.broker, [PanelChannels(services.broker)])
+        await first_life.start()
+        first = await asyncio.wait_for(toasts.queue.get(), 5)
+        await first_life.stop()  # the process goes down before the repeat is due
+        assert first["repeat"] == 0
+        assert await ToastRepeat.filter(instance_id=tenant.id).count() == 1
+        second_life = Runtime(services.settings, services.broker, [PanelChannels(services.broker)])
+        await second_life.start()
+        try:
+            repeat = await asyncio.wait_for(toasts.queue.get(), 5)
+        finally:
+            await second_life.stop()
+    assert repeat["repeat"] == 1 and repeat["notification"]["id"] == first["notification"]["id"]
+    assert await ToastRepeat.filter(instance_id=tenant.id).count() == 0
+
+
+async def test_a_due_reminder_survives_a_restart(app, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    await alice.gql(
+        "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 1, notReadyRepeatMinutes: 0}) { notReadyAfterMinutes } }"
+    )
+    services = app.state.services
+    async with Stopped(app), services.broker.subscribe(user_topic(tenant.id, "alice", live.REMINDERS)) as reminders:
+        await tenant.service().gql(
+            PUBLISH,
+            {
+                "input": {
+                    "id": "nr",
+                    "type": "operator_status_changed",
+                    "recipients": ["alice"],
+                    "data": {"status": "break"},
+                }
+            },
+        )
+        presence = await OperatorPresence.get(instance_id=tenant.id)
+        assert presence.next_reminder_at is not None and presence.status == "break"
+        await asyncio.sleep(0.3)  # due while no process runs
+        restarted = Runtime(services.settings, services.broker, [PanelChannels(services.broker)])
+        await restarted.start()
+        try:
+            reminder = await asyncio.wait_for(reminders.queue.get(), 5)
+            await asyncio.sleep(0.5)
+            assert reminders.queue.empty()  # notReadyRepeatMinutes 0: once
+        finally:
+            await restarted.stop()
+    assert reminder["kind"] == "not_ready"
+
+
+async def test_retention_prunes_old_history_in_bulk(tenant: Tenant) -> None:
+    await tenant.service().gql(PUBLISH, {"input": ticket("old-1", ["alice"])})
+    await tenant.service().gql(PUBLISH, {"input": ticket("old-2", ["alice"])})
+    await tenant.service().gql(PUBLISH, {"input": ticket("new", ["alice"])})
+    old = now() - timedelta(days=91)
+    await Notification.filter(instance_id=tenant.id, event_id__in=["old-1", "old-2"]).update(created_at=old)
+    # when
+    await prune(90)
+    # then
+    left = await Notification.filter(instance_id=tenant.id).values_list("event_id", flat=True)
+    assert list(left) == ["new"]
+    assert await Delivery.filter(instance_id=tenant.id).count() == 2  # the old ones' rows went with them
