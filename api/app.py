@@ -22,8 +22,10 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from api.auth import TokenCodec
 from api.db import close_db, db, init_db
 from api.settings import Settings
+from api.webhooks import webhook_routes
 from channels.broker import InProcessBroker
-from channels.panel import PanelChannels
+from channels.deps import ChannelDeps, http_client
+from channels.registry import build_channels
 from channels.runtime import Runtime
 from domain.errors import ClientError, Forbidden, Unauthenticated
 from domain.keys import SecretBox
@@ -164,7 +166,9 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
-        runtime = Runtime(settings, broker, [PanelChannels(broker)]) if settings.run_workers else None
+        http = http_client()
+        deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http)
+        runtime = Runtime(settings, broker, build_channels(broker, deps)) if settings.run_workers else None
         app.state.runtime = runtime
         if runtime is not None:
             await runtime.start()
@@ -173,6 +177,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if runtime is not None:
                 await runtime.stop()
+            await http.aclose()
             await broker.close()
             await close_db()
 
@@ -197,6 +202,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *webhook_routes(services),
         ],
         lifespan=lifespan,
     )

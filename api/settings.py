@@ -63,6 +63,8 @@ class Settings:
     jwt_public_key: str | None = None
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     public_url: str = "http://127.0.0.1:8000"
+    #: The operator panel's address, for links in pushes, messages and emails.
+    panel_url: str = "http://127.0.0.1:8000"
     allowed_origins: tuple[str, ...] = ()
     graphiql: bool = True
     allow_http_endpoints: bool = False
@@ -79,6 +81,8 @@ class Settings:
     #: Delivery retries: exponential backoff from this many seconds, up to this many attempts.
     retry_base_seconds: float = 2.0
     retry_max_attempts: int = 8
+    #: How long testChannel waits for its delivery to be settled.
+    test_send_timeout_seconds: float = 20.0
     #: Run the delivery workers and schedulers inside the API process (the embedded default).
     run_workers: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -116,6 +120,7 @@ class Settings:
             jwt_public_key=env.get("NC_JWT_PUBLIC_KEY") or None,
             jwt_algorithms=algorithms,
             public_url=env.get("NC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            panel_url=(env.get("NC_PANEL_URL") or env.get("NC_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
             allowed_origins=tuple(o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             graphiql=_bool(env, "NC_GRAPHIQL", True),
             allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),

@@ -16,10 +16,12 @@ from tortoise.timezone import now
 from api.db import db
 from channels.base import GiveUp, Job, Outcome, Sent
 from channels.broker import Broker, user_topic
+from channels.message import TEST_BODY, TEST_TITLE
 from channels.queue import claim
 from domain import live
 from domain.bell import unread_count
 from models.bulk import upsert
+from models.catalog import text
 from models.enums import ChannelKind
 from models.notification import Notification, ToastRepeat
 from models.operator import Operator, TypeChoice
@@ -39,7 +41,7 @@ class PanelChannels:
     async def send(self, job: Job) -> Outcome:
         notification, operator = job.notification, job.operator
         if notification is None:
-            return GiveUp("the notification no longer exists (pruned)")
+            return await self._test(job)
         channels = set(notification.channels)
         if job.channel is ChannelKind.BELL:
             count = await unread_count(operator, up_to_id=notification.id)
@@ -62,6 +64,24 @@ class PanelChannels:
         )
         if banner and operator.banner_repeat_count > 0 and notification.read_at is None:
             await schedule_repeat(operator, notification, repeat=1, at=now())
+        return Sent()
+
+    async def _test(self, job: Job) -> Outcome:
+        """The Channels tab's test: a toast that says the channel works (the bell needs none)."""
+        operator = job.operator
+        if job.channel is ChannelKind.BELL:
+            return GiveUp("the bell has nothing to test: it shows in every open panel")
+        body = text(TEST_BODY, operator.locale).format(channel=job.channel.value.title())
+        await self.broker.publish(
+            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
+            live.test_toast(
+                title=text(TEST_TITLE, operator.locale),
+                body=body,
+                duration_seconds=operator.banner_duration_seconds if job.channel is ChannelKind.BANNER else 0,
+                sound=operator.default_melody if job.channel is ChannelKind.SOUND else None,
+                at=now(),
+            ),
+        )
         return Sent()
 
 

@@ -15,7 +15,7 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.expressions import F
 from tortoise.timezone import now
@@ -28,15 +28,19 @@ from channels.panel import fire_toast_repeats
 from channels.queue import claim
 from domain.presence import fire_reminders
 from domain.retention import prune
+from models.bulk import upsert
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery, Notification
-from models.operator import Operator
+from models.operator import ChannelSwitch, Operator
 
 log = logging.getLogger(__name__)
 
 #: True inside the runtime's own tasks (and the tasks they start): lets a caller tell the
 #: runtime's background queries from a request's.
 IN_RUNTIME: contextvars.ContextVar[bool] = contextvars.ContextVar("nc_in_runtime", default=False)
+
+#: Channels that only reach open panels: nothing to report on the Channels tab.
+LIVE_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
 
 #: How often history is pruned.
 RETENTION_EVERY_SECONDS = 3600.0
@@ -177,6 +181,7 @@ class Runtime:
 
     async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
         current = now()
+        await self._record_channel_health(results, current)
         sent = [job.delivery.id for job, outcome in results if isinstance(outcome, Sent)]
         if sent:
             await Delivery.filter(id__in=sent, locked_by=self.worker_id).update(
@@ -191,7 +196,9 @@ class Runtime:
             if isinstance(outcome, Sent):
                 continue
             attempts = job.delivery.attempts + 1
-            if isinstance(outcome, RetryLater) and attempts < self.settings.retry_max_attempts:
+            # A test send (no notification) reports at once: it is never retried.
+            retries_left = job.notification is not None and attempts < self.settings.retry_max_attempts
+            if isinstance(outcome, RetryLater) and retries_left:
                 delay = outcome.after_seconds if outcome.after_seconds is not None else self.backoff(attempts)
                 await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                     status=DeliveryStatus.RETRYING.value,
@@ -217,6 +224,30 @@ class Runtime:
                     updated_at=current,
                 )
 
+    async def _record_channel_health(self, results: list[tuple[Job, Outcome]], current: datetime) -> None:
+        """The Channels tab shows ERROR with the last failure until a send through it succeeds."""
+        rows = []
+        for job, outcome in results:
+            if job.channel in LIVE_CHANNELS or isinstance(outcome, RetryLater) and job.notification is not None:
+                continue
+            rows.append(
+                {
+                    "operator_id": job.operator.id,
+                    "channel": job.channel.value,
+                    "enabled": True,
+                    "last_error": None if isinstance(outcome, Sent) else _reason(outcome)[:1000],
+                    "last_test_at": current if job.notification is None else None,
+                }
+            )
+        tests = [r for r in rows if r["last_test_at"] is not None]
+        others = [r for r in rows if r["last_test_at"] is None]
+        if tests:
+            await upsert(
+                db(), ChannelSwitch, tests, conflict=["operator_id", "channel"], update=["last_error", "last_test_at"]
+            )
+        if others:
+            await upsert(db(), ChannelSwitch, others, conflict=["operator_id", "channel"], update=["last_error"])
+
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: base * 2^(attempts-1), +/- 25 %, capped at an hour."""
         delay = min(3600.0, self.settings.retry_base_seconds * 2.0 ** (attempts - 1))
@@ -239,3 +270,7 @@ class Runtime:
     async def prune(self) -> int:
         await prune(self.settings.retention_days)
         return 0
+
+
+def _reason(outcome: Outcome) -> str:
+    return getattr(outcome, "reason", "")

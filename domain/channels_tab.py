@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.timezone import now
 
 from api.db import db
+from channels.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert
@@ -201,13 +202,13 @@ def _b64url(value: str, field: str) -> bytes:
 def validate_push_subscription(endpoint: str, p256dh: str, auth: str, *, allow_http: bool) -> None:
     if len(endpoint) > 2048:
         raise BadUserInput("endpoint is longer than 2048 characters", field="endpoint")
-    parts = urlsplit(endpoint)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        check_syntax(endpoint, allow_http=allow_http)
+    except UnsafeUrl as exc:
         raise BadUserInput(
-            "endpoint must be the https URL of the browser's push service (PushSubscription.endpoint)",
+            f"endpoint {exc}: send the https URL of the browser's push service (PushSubscription.endpoint)",
             field="endpoint",
-        )
+        ) from None
     key = _b64url(p256dh, "p256dh")
     if len(key) != 65 or key[0] != 4:
         raise BadUserInput(

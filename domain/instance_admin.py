@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from tortoise.timezone import now
 
 from api.db import db
+from channels.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.keys import SecretBox
 from domain.policy import InstancePolicy, ensure_instance, load_policy
@@ -65,13 +65,13 @@ class TypePolicyChanges:
 def _validate_url(channel: ChannelKind, key: str, value: Any, allow_http: bool) -> None:
     if not isinstance(value, str):
         raise BadUserInput(f"{channel.value} settings.{key} must be a URL string")
-    parts = urlsplit(value)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        check_syntax(value, allow_http=allow_http)
+    except UnsafeUrl as exc:
         raise BadUserInput(
-            f"{channel.value} settings.{key} must be an https:// URL, got {value!r}",
+            f"{channel.value} settings.{key} {exc}: use a public https:// URL",
             field=f"botChannels.settings.{key}",
-        )
+        ) from None
 
 
 def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_http: bool) -> dict[str, Any]:

@@ -49,6 +49,28 @@ def toast(row: Notification, *, duration_seconds: int, sound: str | None, repeat
     }
 
 
+def test_toast(*, title: str, body: str, duration_seconds: int, sound: str | None, at: datetime) -> dict[str, Any]:
+    """A toast for the Channels tab's test button: a notification that is not in the bell."""
+    return {
+        "type": "Toast",
+        "notification": {
+            "id": "test",
+            "typeCode": "test",
+            "categoryCode": "test",
+            "title": title,
+            "body": body,
+            "entityKind": None,
+            "entityId": None,
+            "data": {},
+            "createdAt": _iso(at),
+            "readAt": None,
+        },
+        "durationSeconds": duration_seconds,
+        "sound": sound,
+        "repeat": 0,
+    }
+
+
 def reminder(kind: str, message: str, created_at: datetime) -> dict[str, Any]:
     return {"type": "Reminder", "kind": kind, "message": message, "createdAt": _iso(created_at)}
 

@@ -16,7 +16,7 @@ from domain.channels_tab import (
     unregister_push_subscription,
     update_channel_settings,
 )
-from domain.errors import BadUserInput, NotImplementedYet
+from domain.errors import BadUserInput
 from domain.events import Event, publish
 from domain.instance_admin import (
     BotChannelInput,
@@ -25,7 +25,9 @@ from domain.instance_admin import (
     set_type_policy,
     update_instance,
 )
+from domain.links import start_link, unlink
 from domain.operators import OperatorInput, upsert_operators
+from domain.test_send import queue_test, wait_final
 from domain.types_tab import bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
 from models.enums import Role
@@ -264,20 +266,32 @@ class Mutation:
 
     @strawberry.mutation(description="Starts linking TELEGRAM or VIBER (or another bot channel that links by code).")
     async def start_channel_link(self, info: Info, channel: ChannelKind) -> ChannelLink:  # type: ignore[valid-type]
-        info.context.require_user()
-        raise NotImplementedYet("Linking bot channels arrives with the channel workers (issue 4)")
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            started = await start_link(await ctx.policy(), await ctx.saved_operator(), channel)
+        return ChannelLink(channel=started.channel, code=started.code, url=started.url, expires_at=started.expires_at)
 
     @strawberry.mutation
     async def unlink_channel(self, info: Info, channel: ChannelKind) -> ChannelSetting:  # type: ignore[valid-type]
-        info.context.require_user()
-        raise NotImplementedYet("Linking bot channels arrives with the channel workers (issue 4)")
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            operator = await ctx.saved_operator()
+            await unlink(await ctx.policy(), operator, channel)
+        tab = await load_channels_tab(await ctx.policy(), operator)
+        return ChannelSetting.build(next(row for row in tab.channels if row.kind == channel))
 
     @strawberry.mutation(
         description="Sends a test notification through one channel now; the returned delivery is final (SENT or FAILED)."
     )
     async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:  # type: ignore[valid-type]
-        info.context.require_user()
-        raise NotImplementedYet("Test sends arrive with the channel workers (issue 4)")
+        ctx = info.context
+        ctx.require_user()
+        async with transaction():
+            queued = await queue_test(await ctx.policy(), await ctx.saved_operator(), channel)
+        await ctx.services.broker.publish(WORKERS, {})
+        return Delivery.build(await wait_final(queued.id, ctx.settings.test_send_timeout_seconds))
 
     @strawberry.mutation
     async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkReadPayload:

@@ -75,10 +75,13 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         database_url=DATABASE_URL,
         jwt_secret=Secret("test-secret-" + uuid.uuid4().hex),
         graphiql=False,
-        allow_http_endpoints=False,
+        # Local provider servers the channel tests start are plain http on 127.0.0.1.
+        allow_http_endpoints=True,
         # Short clocks so live tests run in a second: a reminder "minute" is 0.2 s.
         reminder_minute_seconds=0.2,
         poll_seconds=0.1,
+        retry_base_seconds=0.05,
+        test_send_timeout_seconds=10.0,
     )
 
 

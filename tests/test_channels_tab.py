@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from domain.channels_tab import validate_push_subscription
+from domain.errors import BadUserInput
 from tests.conftest import Tenant
 
 SETTINGS = """{ channelSettings { channels { kind enabled mandatory available status target lastError }
@@ -139,7 +142,6 @@ async def test_malformed_push_subscriptions_are_refused(tenant: Tenant) -> None:
     operator = tenant.operator()
     p256dh, auth = browser_keys()
     cases = (
-        ({"endpoint": "http://push.example.net/x", "p256dh": p256dh, "auth": auth}, "https"),
         ({"endpoint": "not a url", "p256dh": p256dh, "auth": auth}, "https"),
         ({"endpoint": "https://push.example.net/x", "p256dh": "AAAA", "auth": auth}, "P-256"),
         (
@@ -154,6 +156,13 @@ async def test_malformed_push_subscriptions_are_refused(tenant: Tenant) -> None:
         assert result.error_code == "BAD_USER_INPUT", payload
         assert words in result.error_message, result.error_message
     assert (await operator.gql(SETTINGS)).data["channelSettings"]["pushSubscriptions"] == []
+
+
+def test_push_endpoints_must_be_https_unless_local_testing_allows_http() -> None:
+    p256dh, auth = browser_keys()
+    with pytest.raises(BadUserInput, match="https"):
+        validate_push_subscription("http://push.example.net/x", p256dh, auth, allow_http=False)
+    validate_push_subscription("http://127.0.0.1:9/x", p256dh, auth, allow_http=True)
 
 
 async def test_web_push_public_key_is_stable_and_a_p256_point(tenant: Tenant) -> None:

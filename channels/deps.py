@@ -1,0 +1,55 @@
+"""What channel modules share: settings, the HTTP client, and the instance's bot configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from api.settings import Settings
+from domain.keys import SecretBox
+from models.enums import ChannelKind
+from models.instance import BotChannelConfig
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """An enabled bot channel's settings, with its secret opened (never log or return it)."""
+
+    channel: ChannelKind
+    settings: dict[str, Any]
+    secret: str | None
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        value = self.settings.get(key)
+        return default if value in (None, "") else value
+
+
+@dataclass
+class ChannelDeps:
+    settings: Settings
+    secret_box: SecretBox
+    http: httpx.AsyncClient
+
+    @property
+    def panel_url(self) -> str:
+        return self.settings.panel_url
+
+    async def bot(self, instance_id: str, channel: ChannelKind) -> BotConfig | None:
+        """The enabled configuration of ``channel`` in the instance, or None when it has none."""
+        row = await BotChannelConfig.get_or_none(instance_id=instance_id, channel=channel.value, enabled=True)
+        if row is None:
+            return None
+        secret = self.secret_box.open(row.secret_sealed) if row.secret_sealed else None
+        return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
+
+
+def http_client() -> httpx.AsyncClient:
+    """One pooled client for every provider; no redirects (a redirect could lead inside)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, connect=5.0),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "notification-center/0.1"},
+    )

@@ -1,0 +1,17 @@
+"""Placeholder: the ViberChannel channel module is being written."""
+
+from __future__ import annotations
+
+from channels.base import Job, Outcome, RetryLater
+from channels.deps import ChannelDeps
+from models.enums import ChannelKind
+
+
+class ViberChannel:
+    kinds = frozenset({ChannelKind.VIBER})
+
+    def __init__(self, deps: ChannelDeps) -> None:
+        self.deps = deps
+
+    async def send(self, job: Job) -> Outcome:
+        return RetryLater("this channel's module is not installed yet")
