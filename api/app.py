@@ -23,7 +23,7 @@ from api.auth import TokenCodec
 from api.db import close_db, db, init_db
 from api.settings import Settings
 from api.webhooks import webhook_routes
-from channels.broker import InProcessBroker
+from channels.broker import build_broker
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
@@ -148,7 +148,7 @@ class _TooLarge(Exception):
 def create_app(settings: Settings) -> Starlette:
     settings = settings.with_jwt_secret()
     assert settings.jwt_secret is not None
-    broker = InProcessBroker()
+    broker = build_broker(settings.redis_url)
     services = Services(
         settings=settings,
         tokens=TokenCodec(settings),
@@ -192,7 +192,7 @@ def create_app(settings: Settings) -> Starlette:
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["database"] = f"error: {type(exc).__name__}"
         if settings.redis_url:
-            checks["redis"] = await _redis_ping(settings.redis_url)
+            checks["redis"] = "ok" if await broker.ping() else "error: not answering"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
@@ -209,19 +209,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.request_body_bytes)
     return app
-
-
-async def _redis_ping(url: str) -> str:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        await client.ping()
-        return "ok"
-    except Exception as exc:  # noqa: BLE001
-        return f"error: {type(exc).__name__}"
-    finally:
-        await client.aclose()
 
 
 __all__ = ["Unauthenticated", "create_app"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+from dataclasses import replace
 
 from api.settings import Settings, SettingsError
 
@@ -16,6 +18,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.auth import TokenCodec
 
     settings = settings.with_jwt_secret()
+    # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
+    settings = replace(settings, run_workers=settings.embedded or args.with_workers)
     if args.demo:
         from api.db import close_db, init_db
         from api.demo import demo_tokens, seed_demo
@@ -47,6 +51,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=args.log_level,
         proxy_headers=True,
     )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from api.worker import run_worker
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(settings, concurrency=args.concurrency))
     return 0
 
 
@@ -101,7 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed a demo instance and print tokens")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--with-workers",
+        action="store_true",
+        help="with NC_DATABASE_URL set, also run delivery workers and schedulers in this process",
+    )
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run delivery workers and schedulers (no API)")
+    worker.add_argument("--concurrency", type=int, default=32, help="deliveries sent at once")
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(func=_worker)
 
     migrate = sub.add_parser("migrate", help="apply the versioned migrations to the configured database")
     migrate.set_defaults(func=_migrate)

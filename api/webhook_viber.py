@@ -1,11 +1,116 @@
-"""Placeholder: the viber webhook is being written."""
+"""Viber's callbacks: ``POST /webhooks/viber/{instance}`` (set it with Viber's set_webhook).
+
+Every call is signed: ``X-Viber-Content-Signature`` is the hex HMAC-SHA256 of the raw body keyed
+with the bot's auth token (the VIBER channel's secret). A missing or wrong signature, or an
+instance without an enabled VIBER bot, is answered 403 and nothing is read.
+
+Linking: the panel's link ``viber://pa?chatURI=<botUri>&context=<code>`` opens the bot, and Viber
+calls back with ``{"event": "conversation_started", "context": <code>, "user": {"id", "name"}}``.
+The code completes the operator's pending link (the Viber user id becomes the delivery target, the
+user's name its label), and the answer's body is the welcome message Viber shows: "linked", or
+"this code is not valid". Viber lets a bot message a user only once they subscribed (sent the bot
+anything), so the welcome asks for that when ``subscribed`` is false.
+
+Every other event (the set_webhook check "webhook", "subscribed", "message", delivery receipts)
+is acknowledged with 200 ``{}``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.db import transaction
+from channels.deps import BotConfig
+from channels.viber import sender
+from domain.links import complete_link
+from models.catalog import text
+from models.enums import ChannelKind
+from models.instance import BotChannelConfig
 from resolvers.context import Services
+
+log = logging.getLogger(__name__)
+
+LINKED = {
+    "en": "Linked: your notifications from the panel will come here, {name}.",
+    "uk": "Підключено: сповіщення з панелі надходитимуть сюди, {name}.",
+}
+SUBSCRIBE = {
+    "en": " Send any message to this chat to start receiving them.",
+    "uk": " Надішліть у цей чат будь-яке повідомлення, щоб почати їх отримувати.",
+}
+INVALID = {
+    "en": "This link code is not valid or has expired. Open the link again from the Channels tab of the panel.",
+    "uk": "Цей код підключення недійсний або застарів. Відкрийте посилання знову на вкладці «Канали» панелі.",
+}
+NO_CODE = {
+    "en": "To receive notifications here, open the Viber link from the Channels tab of the panel.",
+    "uk": "Щоб отримувати тут сповіщення, відкрийте посилання Viber на вкладці «Канали» панелі.",
+}
+
+
+def signature(token: str, body: bytes) -> str:
+    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def load_bot(services: Services, instance_id: str, channel: ChannelKind) -> BotConfig | None:
+    """The instance's enabled bot with its secret opened, or None (no bot, no secret, or a secret
+    sealed by another deployment secret)."""
+    row = await BotChannelConfig.get_or_none(instance_id=instance_id[:64], channel=channel.value, enabled=True)
+    if row is None or not row.secret_sealed:
+        return None
+    try:
+        secret = services.secret_box.open(row.secret_sealed)
+    except ValueError:
+        log.warning("the %s secret of instance %s cannot be opened: set it again", channel.value, instance_id)
+        return None
+    return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
+
+
+def _locale(value: Any) -> str:
+    return value if isinstance(value, str) and value else "en"
+
+
+def _reply(bot: BotConfig, message: str) -> JSONResponse:
+    return JSONResponse({"sender": sender(bot), "type": "text", "text": message})
 
 
 def routes(services: Services) -> list[Route]:
-    return []
+    async def receive(request: Request) -> Response:
+        instance_id = request.path_params["instance"]
+        bot = await load_bot(services, instance_id, ChannelKind.VIBER)
+        raw = await request.body()
+        given = request.headers.get("x-viber-content-signature", "").strip().lower()
+        if bot is None or not bot.secret or not given or not hmac.compare_digest(signature(bot.secret, raw), given):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        if not isinstance(body, dict) or body.get("event") != "conversation_started":
+            return JSONResponse({})
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        user_id = str(user.get("id") or "")
+        name = str(user.get("name") or "").strip() or None
+        code = body.get("context")
+        if not isinstance(code, str) or not code.strip() or not user_id:
+            return _reply(bot, text(NO_CODE, _locale(user.get("language"))))
+        async with transaction():
+            operator = await complete_link(instance_id, ChannelKind.VIBER, code, target=user_id, label=name)
+        if operator is None:
+            return _reply(bot, text(INVALID, _locale(user.get("language"))))
+        log.info("VIBER linked for operator %s of instance %s", operator.user_id, instance_id)
+        locale = operator.locale
+        message = text(LINKED, locale).format(name=operator.display_name or operator.user_id)
+        if not body.get("subscribed"):
+            message += text(SUBSCRIBE, locale)
+        return _reply(bot, message)
+
+    return [Route("/webhooks/viber/{instance}", receive, methods=["POST"])]

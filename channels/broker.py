@@ -27,6 +27,11 @@ WORKERS = "workers"
 QUEUE_SIZE = 256
 
 
+#: Put in every listener's queue after the broker lost messages (a Redis reconnect): listeners that
+#: can (the bell) replay what they missed from the database.
+RESYNC: dict[str, Any] = {"type": "__resync__"}
+
+
 def user_topic(instance_id: str, user_id: str, stream: str) -> str:
     """The topic of one user's live stream: bell, toasts or reminders."""
     return f"{stream}/{instance_id}/{user_id}"
@@ -40,6 +45,8 @@ class Broker(Protocol):
         ...
 
     def subscriber_count(self) -> int: ...
+
+    async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -86,5 +93,17 @@ class InProcessBroker:
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._topics.values())
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         self._topics.clear()
+
+
+def build_broker(redis_url: str | None) -> Broker:
+    """Redis when NC_REDIS_URL is set (many processes), else in-process (embedded)."""
+    if redis_url:
+        from channels.broker_redis import RedisBroker
+
+        return RedisBroker(redis_url)
+    return InProcessBroker()

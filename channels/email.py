@@ -1,10 +1,35 @@
-"""Placeholder: the EmailChannel channel module is being written."""
+"""EMAIL: a multipart (plain text + HTML) message to the operator's profile email, over SMTP.
+
+Settings (instance_admin.BOT_SETTINGS): host, port, starttls, username, from, header, footer; the
+secret is the SMTP password (used only when a username is set).
+
+    connection errors, timeouts, 4xx     RetryLater
+    5xx (recipient refused, auth failed) GiveUp, with the server's code and message
+    nothing to send to                   GiveUp
+
+Reasons carry the server's answer, never the password (it is also masked should a server echo it).
+"""
 
 from __future__ import annotations
 
-from channels.base import Job, Outcome, RetryLater
-from channels.deps import ChannelDeps
+import html
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+import aiosmtplib
+
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
+from channels.deps import BotConfig, ChannelDeps
+from channels.message import Message, message_for
+from models.catalog import text
 from models.enums import ChannelKind
+
+#: Seconds for connecting and for each SMTP command (below the worker's lease).
+SMTP_TIMEOUT_SECONDS = 15.0
+#: Implicit TLS (SMTPS) when the port is this one and STARTTLS was not asked for.
+SMTPS_PORT = 465
+OPEN_LABEL = {"en": "Open in the Notification Center", "uk": "Відкрити в Центрі сповіщень"}
 
 
 class EmailChannel:
@@ -14,4 +39,103 @@ class EmailChannel:
         self.deps = deps
 
     async def send(self, job: Job) -> Outcome:
-        return RetryLater("this channel's module is not installed yet")
+        recipient = job.operator.email
+        if not recipient:
+            return GiveUp("not linked: no profile email")
+        bot = await self.deps.bot(job.delivery.instance_id, ChannelKind.EMAIL)
+        if bot is None:
+            return GiveUp("EMAIL is not configured (or not enabled) on this instance")
+        host = bot.setting("host")
+        sender = bot.setting("from")
+        if not host or not sender:
+            return GiveUp("EMAIL settings need host and from")
+        username = bot.setting("username")
+        if username and not bot.secret:
+            return GiveUp("EMAIL settings have a username but no password in the secret field")
+
+        message = build_message(bot, message_for(job, self.deps.panel_url), job, recipient)
+        starttls = bool(bot.setting("starttls", False))
+        port = int(bot.setting("port", 587 if starttls else 25))
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=host,
+                port=port,
+                username=username or None,
+                password=bot.secret if username else None,
+                start_tls=starttls,
+                use_tls=port == SMTPS_PORT and not starttls,
+                timeout=SMTP_TIMEOUT_SECONDS,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped to an outcome below
+            return _outcome_for(exc, f"{host}:{port}", bot.secret)
+        return Sent()
+
+
+def build_message(bot: BotConfig, msg: Message, job: Job, recipient: str) -> EmailMessage:
+    header = str(bot.setting("header", ""))
+    footer = str(bot.setting("footer", ""))
+    open_label = text(OPEN_LABEL, job.operator.locale)
+
+    plain_parts = [p for p in (header, msg.title, msg.body, f"{open_label}: {msg.link}") if p]
+    plain = "\n\n".join(plain_parts)
+    if footer:
+        plain += f"\n\n-- \n{footer}"
+
+    e = html.escape
+    html_parts = []
+    if header:
+        html_parts.append(f'<p style="color:#555">{_lines(e(header))}</p>')
+    html_parts.append(f"<h2>{e(msg.title)}</h2>")
+    if msg.body:
+        html_parts.append(f"<p>{_lines(e(msg.body))}</p>")
+    html_parts.append(f'<p><a href="{e(msg.link, quote=True)}">{e(open_label)}</a></p>')
+    if footer:
+        html_parts.append(f'<hr><p style="color:#777;font-size:small">{_lines(e(footer))}</p>')
+    body_html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>' + "\n".join(html_parts) + "</body></html>"
+    )
+
+    message = EmailMessage()
+    message["Subject"] = msg.title
+    message["From"] = str(bot.setting("from"))
+    message["To"] = recipient
+    message["Date"] = formatdate(usegmt=True)
+    domain = parseaddr(str(bot.setting("from")))[1].rpartition("@")[2] or "notification-center"
+    # One id per delivery: a retry of the same delivery carries the same Message-ID.
+    message["Message-ID"] = f"<nc-delivery-{job.delivery.id}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    if msg.urgent:
+        message["Importance"] = "high"
+    message.set_content(plain)
+    message.add_alternative(body_html, subtype="html")
+    return message
+
+
+def _lines(escaped: str) -> str:
+    return escaped.replace("\n", "<br>\n")
+
+
+def _outcome_for(exc: Exception, server: str, secret: str | None) -> Outcome:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 400:
+        reason = _mask(f"SMTP server {server} answered {exc.code} {_one_line(exc.message)}", secret)
+        return GiveUp(reason) if exc.code >= 500 else RetryLater(reason)
+    if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+        return GiveUp(f"the TLS certificate of the SMTP server {server} could not be verified")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return GiveUp(_mask(f"SMTP server {server}: {_one_line(exc.message)}", secret))
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
+        return RetryLater(f"SMTP server {server} could not be reached ({type(exc).__name__})")
+    if isinstance(exc, ValueError):  # an address aiosmtplib refuses to put on the wire
+        return GiveUp(f"the message could not be sent: {type(exc).__name__}")
+    raise exc
+
+
+def _one_line(value: str, limit: int = 200) -> str:
+    return " ".join(str(value).split())[:limit]
+
+
+def _mask(reason: str, secret: str | None) -> str:
+    return reason.replace(secret, "***") if secret else reason

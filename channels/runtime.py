@@ -47,7 +47,9 @@ RETENTION_EVERY_SECONDS = 3600.0
 
 
 class Runtime:
-    def __init__(self, settings: Settings, broker: Broker, channels: Iterable[Channel]) -> None:
+    def __init__(
+        self, settings: Settings, broker: Broker, channels: Iterable[Channel], *, concurrency: int = 32
+    ) -> None:
         self.settings = settings
         self.broker = broker
         self.handlers: dict[ChannelKind, Channel] = {kind: ch for ch in channels for kind in ch.kinds}
@@ -56,7 +58,7 @@ class Runtime:
         self._stopping = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._concurrency = asyncio.Semaphore(32)
+        self._concurrency = asyncio.Semaphore(concurrency)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:

@@ -1,10 +1,98 @@
-"""Placeholder: the TelegramChannel channel module is being written."""
+"""TELEGRAM: a plain-text message from the instance's bot, through the Telegram Bot API.
+
+    POST {apiBaseUrl}/bot{token}/sendMessage
+         {"chat_id": <linked chat>, "text": "title\\nbody\\nlink", "disable_web_page_preview": true}
+    -> {"ok": true, "result": {...}}
+     | {"ok": false, "error_code": 429, "description": "...", "parameters": {"retry_after": N}}
+
+Limits (https://core.telegram.org/bots/api, /bots/faq): a message is at most 4096 characters;
+about 30 messages a second per bot and one a second per chat, beyond which Telegram answers 429
+with ``retry_after``. A bot can only write to a chat whose user started it, which is what linking
+(domain/links.py) makes sure of; a user who blocks the bot gets 403 from then on.
+
+The bot token is part of the URL path. Reasons are built here from Telegram's error code and
+description, never from the URL or an httpx exception's text, and httpx's request log line is
+redacted (see ``_RedactBotTokens``).
+"""
 
 from __future__ import annotations
 
-from channels.base import Job, Outcome, RetryLater
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import ChannelDeps
+from channels.http import network_failure, outcome_for
+from channels.message import message_for
+from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
+from models.operator import ChannelLink
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org"
+MAX_TEXT = 4096
+MAX_REASON = 300
+PROVIDER = "Telegram"
+
+_TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+/")
+
+
+class _RedactBotTokens(logging.Filter):
+    """httpx logs every request's full URL at INFO: masks the /bot<token>/ segment in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub("/bot***/", str(arg)) if isinstance(arg, httpx.URL | str) else arg
+                for arg in record.args
+            )
+        elif isinstance(record.msg, str) and "/bot" in record.msg:
+            record.msg = _TOKEN_IN_PATH.sub("/bot***/", record.msg)
+        return True
+
+
+def _install_log_redaction() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactBotTokens) for f in logger.filters):
+        logger.addFilter(_RedactBotTokens())
+
+
+def message_text(title: str, body: str, link: str) -> str:
+    """Title, body and link on their own lines; a long body is cut so the link survives."""
+    head, tail = title.strip(), link.strip()
+    room = MAX_TEXT - len(head) - len(tail) - 2
+    body = body.strip()
+    if len(body) > room:
+        body = body[: max(0, room - 1)].rstrip() + "…"
+    return "\n".join(part for part in (head, body, tail) if part)[:MAX_TEXT]
+
+
+def outcome_of(response: httpx.Response) -> Outcome:
+    """Telegram's answer: its JSON says what went wrong; anything else is judged by the status."""
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or "ok" not in data:
+        return outcome_for(response, PROVIDER)
+    if data.get("ok") is True:
+        return Sent()
+    code = data.get("error_code") if isinstance(data.get("error_code"), int) else response.status_code
+    description = " ".join(str(data.get("description") or "no description").split())
+    reason = f"{PROVIDER} refused the message ({code}): {description}"[:MAX_REASON]
+    parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    if code == 429:
+        after = parameters.get("retry_after")
+        return RetryLater(reason, float(after) if isinstance(after, int | float) and after >= 0 else None)
+    if code >= 500 or code in (408, 425):
+        return RetryLater(reason)
+    if code in (401, 404):
+        # Telegram answers both for a token it does not know: no message can get through.
+        return GiveUp(f"{PROVIDER} did not accept the bot token ({code}): check the TELEGRAM secret")
+    return GiveUp(reason)
 
 
 class TelegramChannel:
@@ -12,6 +100,34 @@ class TelegramChannel:
 
     def __init__(self, deps: ChannelDeps) -> None:
         self.deps = deps
+        _install_log_redaction()
 
     async def send(self, job: Job) -> Outcome:
-        return RetryLater("this channel's module is not installed yet")
+        config = await self.deps.bot(job.operator.instance_id, ChannelKind.TELEGRAM)
+        if config is None or not config.secret:
+            return GiveUp("TELEGRAM is not configured")
+        link = await ChannelLink.get_or_none(
+            operator_id=job.operator.id, channel=ChannelKind.TELEGRAM.value, status="LINKED"
+        )
+        if link is None or not link.target:
+            return GiveUp("not linked: link Telegram on the Channels tab first")
+        base = str(config.setting("apiBaseUrl", DEFAULT_API_BASE_URL)).rstrip("/")
+        try:
+            await check_outbound(base, allow_http=self.deps.settings.allow_http_endpoints)
+        except UnsafeUrl as exc:
+            return GiveUp(f"TELEGRAM apiBaseUrl {exc}")
+        message = message_for(job, self.deps.panel_url)
+        payload = {
+            "chat_id": link.target,
+            "text": message_text(message.title, message.body, message.link),
+            "disable_web_page_preview": True,
+        }
+        url = f"{base}/bot{quote(config.secret, safe=':')}/sendMessage"
+        try:
+            response = await self.deps.http.post(url, json=payload)
+        except httpx.InvalidURL:
+            # Its message may quote the URL, token and all.
+            return GiveUp("TELEGRAM apiBaseUrl or bot token does not make a valid URL")
+        except httpx.HTTPError as exc:
+            return network_failure(exc, PROVIDER)
+        return outcome_of(response)

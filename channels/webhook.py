@@ -1,10 +1,45 @@
-"""Placeholder: the WebhookChannel channel module is being written."""
+"""ECHAT and CUSTOM: a signed JSON POST to the webhook URL the administrator configured.
+
+Settings: ``url``; the secret is the HMAC signing secret. Each attempt sends
+
+    Content-Type:    application/json
+    X-NC-Timestamp:  <unix seconds>
+    X-NC-Signature:  sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
+    X-NC-Delivery:   <delivery id>, the same on every retry (receivers dedupe with it)
+
+The body is serialized once and exactly those bytes are signed and sent. The answer is mapped by
+channels/http.py (2xx Sent, 429/5xx retried, other 4xx GiveUp). docs/receiving-webhooks.md is the
+receiver's side of this contract.
+"""
 
 from __future__ import annotations
 
-from channels.base import Job, Outcome, RetryLater
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from channels.base import GiveUp, Job, Outcome
 from channels.deps import ChannelDeps
+from channels.http import network_failure, outcome_for
+from channels.message import message_for
+from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
+from models.instance import Instance
+
+TIMESTAMP_HEADER = "X-NC-Timestamp"
+SIGNATURE_HEADER = "X-NC-Signature"
+DELIVERY_HEADER = "X-NC-Delivery"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-NC-Signature value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
 
 
 class WebhookChannel:
@@ -14,4 +49,68 @@ class WebhookChannel:
         self.deps = deps
 
     async def send(self, job: Job) -> Outcome:
-        return RetryLater("this channel's module is not installed yet")
+        channel = job.channel
+        bot = await self.deps.bot(job.delivery.instance_id, channel)
+        if bot is None:
+            return GiveUp(f"{channel.value} is not configured (or not enabled) on this instance")
+        url = bot.setting("url")
+        if not url:
+            return GiveUp(f"{channel.value} settings need url")
+        if not bot.secret:
+            return GiveUp(f"{channel.value} has no signing secret: set it in the secret field")
+        try:
+            await check_outbound(str(url), allow_http=self.deps.settings.allow_http_endpoints)
+        except UnsafeUrl as exc:
+            return GiveUp(f"{channel.value} url {exc}")
+
+        body = json.dumps(await self.payload(job), separators=(",", ":"), ensure_ascii=False).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(bot.secret, timestamp, body),
+            DELIVERY_HEADER: str(job.delivery.id),
+        }
+        provider = f"the {channel.value} webhook"
+        try:
+            response = await self.deps.http.post(str(url), content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return network_failure(exc, provider)
+        return outcome_for(response, provider)
+
+    async def payload(self, job: Job) -> dict[str, Any]:
+        instance_id = job.delivery.instance_id
+        scenario = await Instance.filter(id=instance_id).first().values_list("bot_scenario", flat=True)
+        msg = message_for(job, self.deps.panel_url)
+        n = job.notification
+        operator = job.operator
+        return {
+            "event": "notification" if n is not None else "test",
+            "channel": job.channel.value,
+            "scenario": scenario or None,
+            "instance": instance_id,
+            "operator": {
+                "id": operator.user_id,
+                "email": operator.email,
+                "name": operator.display_name,
+                "locale": operator.locale,
+            },
+            "notification": {
+                "id": msg.notification_id,
+                "type": msg.type_code,
+                "category": n.category_code if n is not None else None,
+                "title": msg.title,
+                "body": msg.body,
+                "link": msg.link,
+                "entity": {"kind": n.entity_kind, "id": n.entity_id} if n is not None and n.entity_kind else None,
+                "createdAt": _iso(n.created_at if n is not None else job.delivery.created_at),
+            },
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,10 +1,171 @@
-"""Placeholder: the WhatsAppChannel channel module is being written."""
+"""WHATSAPP delivery through the WhatsApp Business Cloud API (Meta Graph API).
+
+    POST {apiBaseUrl}/{phoneNumberId}/messages
+    Authorization: Bearer <access token>
+    {"messaging_product": "whatsapp", "to": <operator's number>, "type": "text", "text": {"body": ...}}
+
+Settings: ``phoneNumberId`` (required: the business number's id in Meta's WhatsApp Manager) and
+``apiBaseUrl`` (default https://graph.facebook.com/v21.0). The recipient is the number the
+operator's link holds: the one that sent the one-time code to the business number
+(``api/webhook_whatsapp.py``), as Meta reports it (digits, no "+").
+
+The secret (the bot channel's write-only ``secret`` field) is either
+
+* a plain access token (a system user's permanent token), or
+* a JSON object string ``{"accessToken": "...", "appSecret": "..."}``.
+
+The access token authorizes sends. Meta signs webhook calls (``X-Hub-Signature-256``) with the
+Meta app's *app secret*: the webhook verifies with ``appSecret`` when the JSON form gives one, and
+with the access token otherwise. The same key is the *verify token* of the webhook subscription
+handshake (``GET ...?hub.mode=subscribe&hub.verify_token=...``): enter it as the "Verify token"
+when configuring the webhook in the Meta app dashboard.
+
+Errors: 429 and 5xx are retried (after Retry-After when given), and so are Meta's throttling
+codes (4, 80007, 130429, 131048, 131056) whatever the HTTP status; any other 4xx is permanent,
+its reason built from Meta's ``{"error": {"message", "code"}}``. Reasons never hold the token.
+
+WhatsApp delivers free-form text only within 24 hours of the operator's last message to the
+business number (outside it Meta answers code 131047, which fails the delivery with a hint).
+"""
 
 from __future__ import annotations
 
-from channels.base import Job, Outcome, RetryLater
-from channels.deps import ChannelDeps
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
+from channels.deps import BotConfig, ChannelDeps
+from channels.http import network_failure, outcome_for, retry_after
+from channels.message import message_for
+from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
+from models.operator import ChannelLink
+
+PROVIDER = "WhatsApp"
+DEFAULT_API_BASE_URL = "https://graph.facebook.com/v21.0"
+#: A text message's body holds at most 4096 characters.
+TEXT_MAX = 4096
+#: Meta's rate-limit error codes: retried even when the HTTP status is a 400.
+THROTTLING_CODES = frozenset({4, 80007, 130429, 131048, 131056})
+HINTS: dict[int, str] = {
+    190: "the access token is invalid or expired: set a new one in the instance settings",
+    131047: "more than 24 hours passed since the operator last wrote to the business number; "
+    "WhatsApp delivers free-form messages only within that window",
+    131026: "the number cannot receive this message (not on WhatsApp, or an old app version)",
+}
+
+
+@dataclass(frozen=True)
+class WhatsAppSecret:
+    access_token: str
+    app_secret: str | None = None
+
+    @property
+    def signing_key(self) -> str:
+        """The webhook signature key and verify token: the app secret, else the access token."""
+        return self.app_secret or self.access_token
+
+    def __repr__(self) -> str:
+        return "WhatsAppSecret('**********')"
+
+
+def parse_secret(raw: str | None) -> WhatsAppSecret | None:
+    """A plain access token, or ``{"accessToken": ..., "appSecret": ...}``; None when unusable."""
+    if not raw or not raw.strip():
+        return None
+    text = raw.strip()
+    if not text.startswith("{"):
+        return WhatsAppSecret(access_token=text)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    token, app_secret = data.get("accessToken"), data.get("appSecret")
+    if not isinstance(token, str) or not token.strip():
+        return None
+    return WhatsAppSecret(
+        access_token=token.strip(),
+        app_secret=app_secret.strip() if isinstance(app_secret, str) and app_secret.strip() else None,
+    )
+
+
+def scrub(text: str, secret: WhatsAppSecret) -> str:
+    for value in (secret.access_token, secret.app_secret):
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def _error(response: httpx.Response) -> tuple[str, int | None]:
+    """Meta's error message (with its details) and code, from ``{"error": {...}}``."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return "", None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", None
+    message = " ".join(str(error.get("message") or "").split())
+    data = error.get("error_data")
+    details = " ".join(str(data.get("details") or "").split()) if isinstance(data, dict) else ""
+    if details and details not in message:
+        message = f"{message}: {details}" if message else details
+    code = error.get("code")
+    return message[:300], code if isinstance(code, int) else None
+
+
+def outcome_for_whatsapp(response: httpx.Response, secret: WhatsAppSecret) -> Outcome:
+    status = response.status_code
+    if 200 <= status < 300:
+        return Sent()
+    generic = outcome_for(response, PROVIDER)
+    message, code = _error(response)
+    if message or code is not None:
+        reason = f"WhatsApp answered HTTP {status}: {message or 'error'}" + (f" (code {code})" if code else "")
+    else:
+        reason = getattr(generic, "reason", f"WhatsApp answered HTTP {status}")
+    reason = scrub(reason, secret)
+    if isinstance(generic, RetryLater) or code in THROTTLING_CODES:
+        return RetryLater(reason, retry_after(response))
+    hint = HINTS.get(code) if code is not None else None
+    return GiveUp(f"{reason}; {hint}" if hint else reason)
+
+
+def messages_url(bot: BotConfig) -> str:
+    base = str(bot.setting("apiBaseUrl", DEFAULT_API_BASE_URL)).rstrip("/")
+    return f"{base}/{quote(str(bot.setting('phoneNumberId', '')), safe='')}/messages"
+
+
+async def send_text(http: httpx.AsyncClient, bot: BotConfig, to: str, body: str, *, allow_http: bool) -> Outcome:
+    """One text message to ``to`` through the instance's business number."""
+    secret = parse_secret(bot.secret)
+    if secret is None:
+        return GiveUp("WHATSAPP secret is not an access token nor a JSON object with accessToken")
+    if not bot.setting("phoneNumberId"):
+        return GiveUp("WHATSAPP settings.phoneNumberId is missing")
+    url = messages_url(bot)
+    try:
+        await check_outbound(url, allow_http=allow_http)
+    except UnsafeUrl as exc:
+        return GiveUp(f"WHATSAPP settings.apiBaseUrl {exc}")
+    payload = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"body": body[:TEXT_MAX], "preview_url": False},
+    }
+    try:
+        response = await http.post(url, json=payload, headers={"Authorization": f"Bearer {secret.access_token}"})
+    except httpx.HTTPError as exc:
+        return network_failure(exc, PROVIDER)
+    return outcome_for_whatsapp(response, secret)
 
 
 class WhatsAppChannel:
@@ -14,4 +175,16 @@ class WhatsAppChannel:
         self.deps = deps
 
     async def send(self, job: Job) -> Outcome:
-        return RetryLater("this channel's module is not installed yet")
+        bot = await self.deps.bot(job.operator.instance_id, ChannelKind.WHATSAPP)
+        if bot is None or not bot.secret:
+            return GiveUp("WHATSAPP is not configured on this instance (no enabled bot with an access token)")
+        link = await ChannelLink.get_or_none(
+            operator_id=job.operator.id, channel=ChannelKind.WHATSAPP.value, status="LINKED"
+        )
+        if link is None or not link.target:
+            return GiveUp("not linked: the operator has not linked WhatsApp (Channels tab, link WhatsApp)")
+        message = message_for(job, self.deps.panel_url)
+        text = f"{message.plain}\n{message.link}".strip()
+        return await send_text(
+            self.deps.http, bot, link.target, text, allow_http=self.deps.settings.allow_http_endpoints
+        )

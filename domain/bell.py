@@ -90,6 +90,38 @@ async def unread_count(operator: Operator | None, *, up_to_id: int | None = None
     return await qs.count()
 
 
+def cursor_or_id(value: str) -> int:
+    """A resume point: a connection cursor, or a notification id as the bell showed it."""
+    if value.isdigit():
+        return int(value)
+    return decode_cursor(value)
+
+
+#: At most this many missed items are replayed; older ones are in `notifications`.
+REPLAY_LIMIT = 200
+
+
+async def missed(instance_id: str, user_id: str, after_id: int) -> list[tuple[Notification, int]]:
+    """Bell items after ``after_id`` (oldest first), each with the unread count as of it."""
+    operator = await Operator.get_or_none(instance_id=instance_id, user_id=user_id)
+    if operator is None:
+        return []
+    rows = list(
+        await Notification.filter(operator_id=operator.id, in_bell=True, id__gt=after_id)
+        .order_by("id")
+        .limit(REPLAY_LIMIT)
+    )
+    if not rows:
+        return []
+    base = await unread_count(operator, up_to_id=after_id)
+    out = []
+    for row in rows:
+        if row.read_at is None:
+            base += 1
+        out.append((row, base))
+    return out
+
+
 def parse_ids(ids: list[str]) -> list[int]:
     out = []
     for raw in ids:

@@ -170,3 +170,26 @@ async def test_the_gql_client_receives_bell_items(live_server: str, tenant: Tena
         await tenant.service().gql(PUBLISH, {"input": ticket("gql", ["alice"])})
         result = await asyncio.wait_for(waiter, 5)
     assert result["bell"]["notification"]["typeCode"] == "ticket_created"
+
+
+async def test_the_bell_replays_what_a_client_missed_from_its_cursor(live_server: str, tenant: Tenant) -> None:
+    # given three items, of which the client saw the first before it went offline
+    alice, service = tenant.operator("alice"), tenant.service()
+    for i in range(3):
+        await service.gql(PUBLISH, {"input": ticket(f"m{i}", ["alice"])})
+    page = (await alice.gql("{ notifications { edges { cursor node { id } } } }")).data["notifications"]["edges"]
+    oldest = page[-1]
+    # when it subscribes again with that item's cursor
+    async with GraphQLWS(live_server, alice.token) as client:
+        await client.subscribe(
+            'subscription { bell(after: "%s") { ... on NotificationAdded { unreadCount notification { id } } } }'
+            % oldest["cursor"]
+        )
+        replayed = [(await client.next())["bell"] for _ in range(2)]
+        # then the two it missed come first, oldest first, then live items
+        assert [r["notification"]["id"] for r in replayed] == [page[1]["node"]["id"], page[0]["node"]["id"]]
+        assert [r["unreadCount"] for r in replayed] == [2, 3]
+        await service.gql(PUBLISH, {"input": ticket("m3", ["alice"])})
+        live_item = (await client.next())["bell"]
+        assert live_item["unreadCount"] == 4
+        await client.nothing_for(0.3)

@@ -1,0 +1,41 @@
+"""`notification-center worker`: the delivery workers and schedulers, without the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from api.db import close_db, init_db
+from api.settings import Settings
+from channels.broker import build_broker
+from channels.deps import ChannelDeps, http_client
+from channels.registry import build_channels
+from channels.runtime import Runtime
+from domain.keys import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, *, concurrency: int) -> None:
+    settings = settings.with_jwt_secret()
+    assert settings.jwt_secret is not None
+    await init_db(settings, run_migrations=settings.embedded)
+    broker = build_broker(settings.redis_url)
+    http = http_client()
+    deps = ChannelDeps(settings=settings, secret_box=SecretBox(settings.jwt_secret.reveal()), http=http)
+    runtime = Runtime(settings, broker, build_channels(broker, deps), concurrency=concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    log.info("worker %s started (concurrency %d)", runtime.worker_id, concurrency)
+    try:
+        await stop.wait()
+    finally:
+        log.info("worker %s stopping: finishing the jobs in hand", runtime.worker_id)
+        await runtime.stop()
+        await http.aclose()
+        await broker.close()
+        await close_db()

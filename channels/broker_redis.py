@@ -1,0 +1,198 @@
+"""The broker across processes: Redis pub/sub (redis.asyncio from redis-py).
+
+One publishing connection and one subscribing connection per process, whatever the number of
+WebSocket subscriptions: the process SUBSCRIBEs to a topic's Redis channel while at least one local
+listener wants it, and fans each message out in-process. Pub/sub is at-most-once: when the
+subscribing connection drops (a Redis restart), the reader reconnects with backoff, subscribes
+again to every active topic and tells each local listener to resync (the bell replays what it missed
+from the database). Publishing while Redis is down logs and drops the message: the job rows are
+already committed and a periodic claim finds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from channels.broker import RESYNC, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class RedisBroker:
+    def __init__(self, url: str, *, prefix: str = "nc:") -> None:
+        self._url = url
+        self._prefix = prefix
+        self._publisher = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._topics: dict[str, set[Subscription]] = {}
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        #: Counts for /metrics.
+        self.errors = 0
+        self.connected = asyncio.Event()
+
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        data = json.dumps(message, separators=(",", ":"))
+        for attempt in (1, 2):
+            try:
+                await self._publisher.publish(self._prefix + topic, data)
+                return
+            except (RedisError, OSError) as exc:
+                self.errors += 1
+                # The first try after a Redis restart meets a stale pooled connection: once more.
+                if attempt == 2:
+                    log.warning("Redis publish to %s failed (%s): the message is dropped", topic, type(exc).__name__)
+
+    # -- subscribing -------------------------------------------------------------------------
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription()
+        await self._ensure_reader()
+        first = topic not in self._topics
+        self._topics.setdefault(topic, set()).add(subscription)
+        if first:
+            await self._redis_subscribe(topic)
+        try:
+            yield subscription
+        finally:
+            listeners = self._topics.get(topic)
+            if listeners is not None:
+                listeners.discard(subscription)
+                if not listeners:
+                    del self._topics[topic]
+                    await self._redis_unsubscribe(topic)
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._topics.values())
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._publisher.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self._close_pubsub()
+        await self._publisher.aclose()
+        self._topics.clear()
+
+    # -- the reader ----------------------------------------------------------------------------
+    async def _ensure_reader(self) -> None:
+        async with self._lock:
+            if self._reader is None or self._reader.done():
+                await self._connect()
+                self._reader = asyncio.create_task(self._read(), name="nc-redis-reader")
+
+    async def _connect(self) -> None:
+        client = Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        # redis-py reconnects a pub/sub connection by itself when a read fails and the server is
+        # back within its retries, re-subscribing the channels: messages in between are lost all
+        # the same, so every (re)connection after the first tells listeners to resync.
+        # (redis-py keeps connect callbacks as weak bound methods: the hook object lives on self.)
+        hook = _ReconnectHook(self, pubsub.on_connect)
+        pubsub.on_connect = hook.on_connect
+        try:
+            # A placeholder channel keeps the connection in subscribed mode even with no topic yet.
+            await pubsub.subscribe(self._prefix + "__alive__")
+            for topic in tuple(self._topics):
+                await pubsub.subscribe(self._prefix + topic)
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        hook.armed = True  # from here on, a connect is a reconnect
+        self._hook, self._pubsub = hook, pubsub
+        self.connected.set()
+
+    def _reconnected(self) -> None:
+        self.errors += 1
+        log.info("Redis subscription reconnected")
+        self._resync()
+
+    def _resync(self) -> None:
+        for listeners in tuple(self._topics.values()):
+            for subscription in tuple(listeners):
+                subscription.offer(RESYNC)
+
+    async def _close_pubsub(self) -> None:
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.aclose()
+            except (RedisError, OSError):
+                pass
+            self._pubsub = None
+
+    async def _redis_subscribe(self, topic: str) -> None:
+        try:
+            await self._pubsub.subscribe(self._prefix + topic)
+        except (RedisError, OSError):
+            self.errors += 1  # the reader reconnects and subscribes to every active topic again
+
+    async def _redis_unsubscribe(self, topic: str) -> None:
+        try:
+            if self._pubsub is not None:
+                await self._pubsub.unsubscribe(self._prefix + topic)
+        except (RedisError, OSError):
+            self.errors += 1
+
+    async def _read(self) -> None:
+        backoff = 0.1
+        while not self._closed:
+            if self._pubsub is None:
+                try:
+                    await self._connect()
+                except (RedisError, OSError):
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                log.info("Redis subscription restored")
+                # Anything published while we were away is gone from pub/sub: listeners resync.
+                self._resync()
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, RuntimeError) as exc:
+                self.errors += 1
+                self.connected.clear()
+                log.warning("Redis subscription lost (%s); reconnecting", type(exc).__name__)
+                await self._close_pubsub()
+                continue
+            backoff = 0.1
+            if message is None or message.get("type") != "message":
+                continue
+            topic = message["channel"].decode()[len(self._prefix) :]
+            try:
+                payload = json.loads(message["data"])
+            except ValueError:
+                continue
+            for subscription in tuple(self._topics.get(topic, ())):
+                subscription.offer(payload)
+
+
+class _ReconnectHook:
+    """Wraps PubSub.on_connect (which re-subscribes) to notice every connection after the first."""
+
+    def __init__(self, broker: RedisBroker, resubscribe: Any) -> None:
+        self.broker = broker
+        self.resubscribe = resubscribe
+        self.armed = False
+
+    async def on_connect(self, connection: Any) -> None:
+        await self.resubscribe(connection)
+        if self.armed:
+            self.broker._reconnected()

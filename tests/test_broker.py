@@ -1,0 +1,128 @@
+"""The broker's contract, run against both implementations (in-process, and Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from channels.broker import QUEUE_SIZE, InProcessBroker, build_broker
+
+REDIS_URL = os.environ.get("NC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+async def redis_reachable() -> str | None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis at {REDIS_URL} is not reachable ({type(exc).__name__})"
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator:
+    if request.param == "memory":
+        b = InProcessBroker()
+    else:
+        reason = await redis_reachable()
+        if reason:
+            if IN_CI:
+                pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
+            pytest.skip(reason)
+        from channels.broker_redis import RedisBroker
+
+        b = RedisBroker(REDIS_URL, prefix=f"nc-test-{uuid.uuid4().hex[:8]}:")
+    yield b
+    await b.close()
+
+
+async def test_a_message_reaches_every_listener_of_its_topic_and_no_other(broker) -> None:
+    async with broker.subscribe("bell/i1/u1") as a, broker.subscribe("bell/i1/u1") as b, broker.subscribe("bell/i1/u2") as c:
+        await broker.publish("bell/i1/u1", {"n": 1})
+        assert await asyncio.wait_for(a.queue.get(), 2) == {"n": 1}
+        assert await asyncio.wait_for(b.queue.get(), 2) == {"n": 1}
+        await asyncio.sleep(0.1)
+        assert c.queue.empty()
+
+
+async def test_leaving_removes_the_listener(broker) -> None:
+    async with broker.subscribe("t") as _:
+        assert broker.subscriber_count() == 1
+    assert broker.subscriber_count() == 0
+    await broker.publish("t", {"n": 1})  # nobody listens: dropped, no error
+
+
+async def test_a_slow_listener_keeps_the_newest_messages_and_others_are_not_held_up(broker) -> None:
+    async with broker.subscribe("t") as slow, broker.subscribe("t") as fast:
+        for i in range(QUEUE_SIZE + 10):
+            await broker.publish("t", {"n": i})
+            await asyncio.wait_for(fast.queue.get(), 2)
+        await asyncio.sleep(0.1)
+        assert slow.queue.qsize() == QUEUE_SIZE
+        assert slow.dropped == 10
+        assert (await slow.queue.get()) == {"n": 10}
+
+
+async def test_build_broker_picks_by_settings() -> None:
+    assert isinstance(build_broker(None), InProcessBroker)
+    redis_broker = build_broker(REDIS_URL)
+    assert type(redis_broker).__name__ == "RedisBroker"
+    await redis_broker.close()
+
+
+async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listeners_to_resync(tmp_path) -> None:
+    import shutil
+    import socket
+    import subprocess
+
+    from channels.broker import RESYNC
+    from channels.broker_redis import RedisBroker
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed; under CI=true this test must run")
+        pytest.skip("redis-server is not installed: this test starts a private Redis to restart it")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+
+    async def start() -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    return proc
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    server = await start()
+    broker = RedisBroker(f"redis://127.0.0.1:{port}/0")
+    try:
+        async with broker.subscribe("bell/i/u") as listener:
+            await broker.publish("bell/i/u", {"n": 1})
+            assert await asyncio.wait_for(listener.queue.get(), 2) == {"n": 1}
+            # when Redis dies and comes back on the same port
+            server.kill()
+            server.wait()
+            await broker.publish("bell/i/u", {"n": "lost"})  # dropped while down, no exception
+            server = await start()
+            # then the listener is told to resync, and what is published afterwards arrives
+            assert await asyncio.wait_for(listener.queue.get(), 10) == RESYNC
+            await broker.publish("bell/i/u", {"n": 2})
+            assert await asyncio.wait_for(listener.queue.get(), 5) == {"n": 2}
+            assert broker.errors >= 1
+    finally:
+        await broker.close()
+        server.kill()
+        server.wait()
