@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from api.auth import TokenCodec
 from api.db import close_db, db, init_db
+from api.metrics import DATABASE_ERRORS, exposition, refresh
 from api.settings import Settings
 from api.webhooks import webhook_routes
 from channels.broker import build_broker
@@ -190,16 +191,23 @@ def create_app(settings: Settings) -> Starlette:
             await db().execute_query("SELECT 1")
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            DATABASE_ERRORS.inc()
             checks["database"] = f"error: {type(exc).__name__}"
         if settings.redis_url:
             checks["redis"] = "ok" if await broker.ping() else "error: not answering"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
+    async def metrics(request: Request) -> Response:
+        await refresh(broker)
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *webhook_routes(services),

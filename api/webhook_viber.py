@@ -28,12 +28,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.db import transaction
-from channels.deps import BotConfig
+from channels.deps import BotConfig, load_bot
 from channels.viber import sender
 from domain.links import complete_link
 from models.catalog import text
 from models.enums import ChannelKind
-from models.instance import BotChannelConfig
 from resolvers.context import Services
 
 log = logging.getLogger(__name__)
@@ -60,20 +59,6 @@ def signature(token: str, body: bytes) -> str:
     return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def load_bot(services: Services, instance_id: str, channel: ChannelKind) -> BotConfig | None:
-    """The instance's enabled bot with its secret opened, or None (no bot, no secret, or a secret
-    sealed by another deployment secret)."""
-    row = await BotChannelConfig.get_or_none(instance_id=instance_id[:64], channel=channel.value, enabled=True)
-    if row is None or not row.secret_sealed:
-        return None
-    try:
-        secret = services.secret_box.open(row.secret_sealed)
-    except ValueError:
-        log.warning("the %s secret of instance %s cannot be opened: set it again", channel.value, instance_id)
-        return None
-    return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
-
-
 def _locale(value: Any) -> str:
     return value if isinstance(value, str) and value else "en"
 
@@ -85,7 +70,7 @@ def _reply(bot: BotConfig, message: str) -> JSONResponse:
 def routes(services: Services) -> list[Route]:
     async def receive(request: Request) -> Response:
         instance_id = request.path_params["instance"]
-        bot = await load_bot(services, instance_id, ChannelKind.VIBER)
+        bot = await load_bot(services.secret_box, instance_id, ChannelKind.VIBER)
         raw = await request.body()
         given = request.headers.get("x-viber-content-signature", "").strip().lower()
         if bot is None or not bot.secret or not given or not hmac.compare_digest(signature(bot.secret, raw), given):

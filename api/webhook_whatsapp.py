@@ -35,9 +35,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from api.db import transaction
-from api.webhook_viber import load_bot
 from channels.base import Sent
-from channels.deps import BotConfig, http_client
+from channels.deps import BotConfig, http_client, load_bot
 from channels.whatsapp import parse_secret, send_text
 from domain.links import complete_link
 from models.catalog import text
@@ -93,7 +92,7 @@ async def _confirm(bot: BotConfig, linked: list[tuple[str, Operator]], allow_htt
 
 def routes(services: Services) -> list[Route]:
     async def signing_key(instance_id: str) -> tuple[BotConfig, str] | None:
-        bot = await load_bot(services, instance_id, ChannelKind.WHATSAPP)
+        bot = await load_bot(services.secret_box, instance_id, ChannelKind.WHATSAPP)
         secret = parse_secret(bot.secret) if bot is not None else None
         return (bot, secret.signing_key) if bot is not None and secret is not None else None
 

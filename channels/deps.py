@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,8 @@ from api.settings import Settings
 from domain.keys import SecretBox
 from models.enums import ChannelKind
 from models.instance import BotChannelConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,23 @@ class ChannelDeps:
 
     async def bot(self, instance_id: str, channel: ChannelKind) -> BotConfig | None:
         """The enabled configuration of ``channel`` in the instance, or None when it has none."""
-        row = await BotChannelConfig.get_or_none(instance_id=instance_id, channel=channel.value, enabled=True)
-        if row is None:
+        return await load_bot(self.secret_box, instance_id, channel)
+
+
+async def load_bot(secret_box: SecretBox, instance_id: str, channel: ChannelKind) -> BotConfig | None:
+    """The instance's enabled bot for ``channel`` with its secret opened; None when there is none,
+    or when its secret was sealed under another deployment secret (it must be set again)."""
+    row = await BotChannelConfig.get_or_none(instance_id=instance_id[:64], channel=channel.value, enabled=True)
+    if row is None:
+        return None
+    secret = None
+    if row.secret_sealed:
+        try:
+            secret = secret_box.open(row.secret_sealed)
+        except ValueError:
+            log.warning("the %s secret of instance %s cannot be opened: set it again", channel.value, instance_id)
             return None
-        secret = self.secret_box.open(row.secret_sealed) if row.secret_sealed else None
-        return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
+    return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
 
 
 def http_client() -> httpx.AsyncClient:

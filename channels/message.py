@@ -13,6 +13,19 @@ TEST_BODY = {
     "uk": "Якщо ви це читаєте, сповіщення через {channel} до вас доходять.",
 }
 ENTITY_PATHS = {"TICKET": "tickets", "CHAT": "chats", "CLIENT": "clients"}
+#: How each channel is named to people.
+CHANNEL_NAMES = {
+    "BELL": "Bell",
+    "BANNER": "Banner",
+    "SOUND": "Sound",
+    "BROWSER": "Browser push",
+    "TELEGRAM": "Telegram",
+    "VIBER": "Viber",
+    "WHATSAPP": "WhatsApp",
+    "ECHAT": "eChat",
+    "EMAIL": "Email",
+    "CUSTOM": "Custom channel",
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ def message_for(job: Job, panel_url: str) -> Message:
             notification_id=None,
             type_code="test",
             title=text(TEST_TITLE, job.operator.locale),
-            body=text(TEST_BODY, job.operator.locale).format(channel=job.channel.value.title()),
+            body=text(TEST_BODY, job.operator.locale).format(channel=CHANNEL_NAMES[job.channel.value]),
             link=panel_url,
         )
     path = ENTITY_PATHS.get((n.entity_kind or "").upper())

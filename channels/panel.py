@@ -16,7 +16,7 @@ from tortoise.timezone import now
 from api.db import db
 from channels.base import GiveUp, Job, Outcome, Sent
 from channels.broker import Broker, user_topic
-from channels.message import TEST_BODY, TEST_TITLE
+from channels.message import CHANNEL_NAMES, TEST_BODY, TEST_TITLE
 from channels.queue import claim
 from domain import live
 from domain.bell import unread_count
@@ -71,7 +71,7 @@ class PanelChannels:
         operator = job.operator
         if job.channel is ChannelKind.BELL:
             return GiveUp("the bell has nothing to test: it shows in every open panel")
-        body = text(TEST_BODY, operator.locale).format(channel=job.channel.value.title())
+        body = text(TEST_BODY, operator.locale).format(channel=CHANNEL_NAMES[job.channel.value])
         await self.broker.publish(
             user_topic(operator.instance_id, operator.user_id, live.TOASTS),
             live.test_toast(

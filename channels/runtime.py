@@ -21,6 +21,7 @@ from tortoise.expressions import F
 from tortoise.timezone import now
 
 from api.db import db
+from api.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from api.settings import Settings
 from channels.base import Channel, GiveUp, Job, Outcome, RetryLater, Sent
 from channels.broker import WORKERS, Broker
@@ -119,6 +120,7 @@ class Runtime:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a database blip must not end the loop
+                DATABASE_ERRORS.inc()
                 log.exception("the %s loop failed; trying again in %.1f s", name, pause)
                 done = 0
             if done >= self.settings.claim_batch:
@@ -184,6 +186,7 @@ class Runtime:
     async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
         current = now()
         await self._record_channel_health(results, current)
+        _observe(results, current, self.settings.retry_max_attempts)
         sent = [job.delivery.id for job, outcome in results if isinstance(outcome, Sent)]
         if sent:
             await Delivery.filter(id__in=sent, locked_by=self.worker_id).update(
@@ -276,3 +279,20 @@ class Runtime:
 
 def _reason(outcome: Outcome) -> str:
     return getattr(outcome, "reason", "")
+
+
+def _observe(results: list[tuple[Job, Outcome]], current: datetime, max_attempts: int) -> None:
+    for job, outcome in results:
+        channel = job.channel.value
+        if isinstance(outcome, Sent):
+            DELIVERIES.labels(channel, "SENT").inc()
+            if job.notification is not None:
+                PUBLISH_TO_DELIVERED.labels(channel).observe((current - job.notification.created_at).total_seconds())
+        elif (
+            isinstance(outcome, RetryLater)
+            and job.notification is not None
+            and job.delivery.attempts + 1 < max_attempts
+        ):
+            DELIVERIES.labels(channel, "RETRYING").inc()
+        else:
+            DELIVERIES.labels(channel, "FAILED").inc()

@@ -23,7 +23,8 @@ from models.operator import Operator, TypeChoice
 BOT_SETTINGS: dict[ChannelKind, tuple[frozenset[str], frozenset[str]]] = {
     ChannelKind.TELEGRAM: (frozenset({"botUsername", "apiBaseUrl", "webhookSecretToken"}), frozenset({"botUsername"})),
     ChannelKind.VIBER: (frozenset({"botUri", "apiBaseUrl"}), frozenset({"botUri"})),
-    ChannelKind.WHATSAPP: (frozenset({"phoneNumberId", "apiBaseUrl"}), frozenset({"phoneNumberId"})),
+    # businessPhone (optional, international format) makes the wa.me link open the business chat.
+    ChannelKind.WHATSAPP: (frozenset({"phoneNumberId", "apiBaseUrl", "businessPhone"}), frozenset({"phoneNumberId"})),
     ChannelKind.EMAIL: (
         frozenset({"host", "port", "starttls", "username", "from", "header", "footer"}),
         frozenset({"host", "from"}),

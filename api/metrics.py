@@ -1,0 +1,90 @@
+"""Prometheus metrics (prometheus-client): what an operator of the service watches.
+
+Counters and histograms are updated where things happen (the worker runtime); gauges that are a
+question to the database (queue depth, oldest due job) are answered at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from tortoise.functions import Count, Min
+from tortoise.timezone import now
+
+REGISTRY = CollectorRegistry()
+
+DELIVERIES = Counter(
+    "nc_deliveries_total",
+    "Delivery attempts settled, by channel and resulting status",
+    ["channel", "status"],
+    registry=REGISTRY,
+)
+PUBLISH_TO_DELIVERED = Histogram(
+    "nc_publish_to_delivered_seconds",
+    "From the notification's creation to its delivery being sent, by channel",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge("nc_delivery_queue_depth", "Deliveries due now and not yet sent", registry=REGISTRY)
+OLDEST_DUE_AGE = Gauge(
+    "nc_delivery_oldest_due_age_seconds", "How long the oldest due delivery has been waiting", registry=REGISTRY
+)
+LIVE_SUBSCRIPTIONS = Gauge(
+    "nc_live_subscriptions",
+    "Live GraphQL subscriptions (bell, toasts, reminders) held by this process",
+    registry=REGISTRY,
+)
+DATABASE_ERRORS = Counter(
+    "nc_database_errors_total", "Database operations that failed in workers and readiness checks", registry=REGISTRY
+)
+
+
+class BrokerErrors(Collector):
+    """Redis errors as the broker counts them (publish failures, lost subscriptions)."""
+
+    def __init__(self) -> None:
+        self.broker: Any = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("nc_redis_errors", "Redis errors seen by this process's broker")
+        family.add_metric([], float(getattr(self.broker, "errors", 0)))
+        yield family
+
+
+BROKER_ERRORS = BrokerErrors()
+REGISTRY.register(BROKER_ERRORS)
+
+
+async def refresh(broker: Any) -> None:
+    """Answer the gauges that are questions to the database or the broker."""
+    from models.notification import Delivery
+
+    BROKER_ERRORS.broker = broker
+    LIVE_SUBSCRIPTIONS.set(broker.subscriber_count())
+    current = now()
+    try:
+        row = (
+            await Delivery.filter(status__in=("QUEUED", "RETRYING"), next_attempt_at__lte=current)
+            .annotate(depth=Count("id"), oldest=Min("next_attempt_at"))
+            .values("depth", "oldest")
+        )
+    except Exception:  # noqa: BLE001 - a scrape must answer even when the database does not
+        DATABASE_ERRORS.inc()
+        return
+    depth = row[0]["depth"] if row else 0
+    oldest = row[0]["oldest"] if row else None
+    QUEUE_DEPTH.set(depth or 0)
+    if isinstance(oldest, str):
+        from datetime import datetime
+
+        oldest = datetime.fromisoformat(oldest)
+    OLDEST_DUE_AGE.set(max(0.0, (current - oldest).total_seconds()) if oldest else 0.0)
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,128 @@
+"""A local Telegram Bot API server for tests: ``POST /bot<token>/sendMessage``, as Telegram answers.
+
+It records every request it receives (the method, whether the token was right, the JSON body),
+answers like https://core.telegram.org/bots/api does (``{"ok": true, "result": Message}`` or
+``{"ok": false, "error_code", "description", "parameters"}``) and can be scripted to fail the
+next requests: ``api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)``.
+
+Served by uvicorn on 127.0.0.1 in the test's event loop, like the ``live_server`` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+MAX_TEXT = 4096
+
+
+@dataclass
+class Received:
+    method: str
+    token_ok: bool
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeBotApi:
+    token: str
+    base_url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    _script: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
+    _message_id: int = 0
+
+    def fail_next(self, status: int, description: str, **parameters: Any) -> None:
+        """The next request not yet answered gets this error (each call scripts one request)."""
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self._script.append((status, body))
+
+    def sent(self, chat_id: str | None = None) -> list[dict[str, Any]]:
+        """Bodies of the sendMessage requests that carried the right token (to one chat)."""
+        return [
+            r.body
+            for r in self.requests
+            if r.method == "sendMessage" and r.token_ok and (chat_id is None or str(r.body.get("chat_id")) == chat_id)
+        ]
+
+    async def wait_for(self, count: int, seconds: float = 5.0) -> list[dict[str, Any]]:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while len(self.sent()) < count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        return self.sent()
+
+    async def handle(self, request: Request) -> JSONResponse:
+        token, method = request.path_params["token"], request.path_params["method"]
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self.requests.append(
+            Received(method, token == self.token, body if isinstance(body, dict) else {}, time.monotonic())
+        )
+        if token != self.token:
+            return _error(401, "Unauthorized")
+        if method != "sendMessage":
+            return _error(404, "Not Found: method not found")
+        if not isinstance(body, dict):
+            return _error(400, "Bad Request: the body is not JSON")
+        if self._script:
+            status, answer = self._script.popleft()
+            return JSONResponse(answer, status_code=status)
+        text = body.get("text")
+        if body.get("chat_id") in (None, ""):
+            return _error(400, "Bad Request: chat_id is empty")
+        if not isinstance(text, str) or not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT:
+            return _error(400, "Bad Request: message is too long")
+        self._message_id += 1
+        return JSONResponse(
+            {
+                "ok": True,
+                "result": {
+                    "message_id": self._message_id,
+                    "chat": {"id": body["chat_id"], "type": "private"},
+                    "date": 0,
+                    "text": text,
+                },
+            }
+        )
+
+
+def _error(status: int, description: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error_code": status, "description": description}, status_code=status)
+
+
+@asynccontextmanager
+async def serve_bot_api(token: str) -> AsyncIterator[FakeBotApi]:
+    """A running fake Bot API that knows one bot token; its ``base_url`` is the apiBaseUrl."""
+    api = FakeBotApi(token=token)
+    app = Starlette(routes=[Route("/bot{token}/{method}", api.handle, methods=["POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    api.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        yield api
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

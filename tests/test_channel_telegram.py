@@ -1,0 +1,328 @@
+"""TELEGRAM end to end: linking through the real webhook, delivery to a local Bot API server.
+
+Everything goes through the public surfaces: GraphQL for the panel, the administrator and the
+producing service, POST /webhooks/telegram/{instance} for Telegram's updates, and the fake Bot API
+(tests/fakes/telegram_bot_api.py) for what the workers send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from tortoise.timezone import now
+
+from models.operator import ChannelLink
+from tests.conftest import Caller, Tenant
+from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
+
+WEBHOOK_SECRET = "s3cret"
+CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+  botChannels { channel enabled settings hasSecret } } }"""
+START_LINK = "mutation { startChannelLink(channel: TELEGRAM) { channel code url expiresAt } }"
+UNLINK = "mutation { unlinkChannel(channel: TELEGRAM) { kind status target lastError } }"
+TEST_SEND = "mutation { testChannel(channel: TELEGRAM) { channel status attempts lastError } }"
+SETTINGS = "{ channelSettings { channels { kind status target lastError } } }"
+SET_CHANNELS = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, TELEGRAM]) { code } }'
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
+LATEST = "{ notifications(first: 1) { edges { node { id title } } } }"
+DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotApi]:
+    # A token of its own per test, so a leak check cannot match another test's token.
+    async with serve_bot_api(f"123:TOKEN{uuid.uuid4().hex}") as api:
+        yield api
+
+
+async def configure(tenant: Tenant, api: FakeBotApi, **settings: Any) -> dict[str, Any]:
+    values = {"botUsername": "acme_bot", "apiBaseUrl": api.base_url, "webhookSecretToken": WEBHOOK_SECRET}
+    values.update(settings)
+    bot = {"channel": "TELEGRAM", "enabled": True, "settings": {k: v for k, v in values.items() if v}}
+    result = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [{**bot, "secret": api.token}]}})
+    return result.body
+
+
+async def webhook(http: httpx.AsyncClient, tenant: Tenant, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET):
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return await http.post(f"/webhooks/telegram/{tenant.id}", json=update, headers=headers)
+
+
+def start_update(text: str, chat_id: int = 555001, username: str | None = "olena_k", **chat: Any) -> dict[str, Any]:
+    sender = {"id": chat_id, "is_bot": False, "first_name": "Olena", "language_code": "en"}
+    if username:
+        sender["username"] = username
+    return {
+        "update_id": 1000,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "from": sender,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Olena", **chat},
+            "text": text,
+        },
+    }
+
+
+async def telegram_row(caller: Caller) -> dict[str, Any]:
+    channels = (await caller.gql(SETTINGS)).data["channelSettings"]["channels"]
+    return next(c for c in channels if c["kind"] == "TELEGRAM")
+
+
+async def link(http: httpx.AsyncClient, tenant: Tenant, operator: Caller, chat_id: int = 555001) -> None:
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    response = await webhook(http, tenant, start_update(f"/start {code}", chat_id))
+    assert response.status_code == 200 and response.json()["text"].startswith("Linked")
+
+
+async def publish(tenant: Tenant, event_id: str, recipient: str) -> dict[str, Any]:
+    event = {
+        "id": event_id,
+        "type": "ticket_created",
+        "recipients": [recipient],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": "Printer on fire"},
+    }
+    return (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]
+
+
+async def telegram_delivery(operator: Caller, final: bool = True, seconds: float = 8.0) -> dict[str, Any]:
+    """The TELEGRAM delivery of the operator's latest notification, once settled."""
+    node = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        rows = (await operator.gql(DELIVERIES, {"id": node["id"]})).data["deliveries"]
+        row = next(r for r in rows if r["channel"] == "TELEGRAM")
+        if not final or row["status"] in ("SENT", "FAILED") or asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+async def linked_operator(http: httpx.AsyncClient, tenant: Tenant, api: FakeBotApi, user: str = "olena") -> Caller:
+    assert "errors" not in await configure(tenant, api)
+    operator = tenant.operator(user)
+    await link(http, tenant, operator)
+    assert "errors" not in (await operator.gql(SET_CHANNELS)).body
+    return operator
+
+
+async def test_an_operator_links_telegram_and_notifications_reach_the_chat(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bodies: list[str] = []
+    # given an instance whose administrator configured the Telegram bot
+    configured = await configure(tenant, bot_api)
+    bodies.append(str(configured))
+    assert configured["data"]["updateInstanceSettings"]["botChannels"][0]["hasSecret"] is True
+    operator = tenant.operator("olena")
+
+    # when the operator starts linking
+    started = await operator.gql(START_LINK)
+    bodies.append(str(started.body))
+    link_start = started.data["startChannelLink"]
+    code = link_start["code"]
+    # then the panel gets the bot's deep link, and the channel waits for the code
+    assert link_start["url"] == f"https://t.me/acme_bot?start={code}"
+    assert (await telegram_row(operator))["status"] == "PENDING"
+
+    # when someone who does not know the webhook secret posts the code
+    for secret in (None, "wrong", ""):
+        refused = await webhook(http, tenant, start_update(f"/start {code}"), secret=secret)
+        # then it is refused and nothing is linked
+        assert refused.status_code == 403
+    assert (await telegram_row(operator))["status"] == "PENDING"
+
+    # when Telegram delivers the user's "/start <code>"
+    answer = await webhook(http, tenant, start_update(f"/start {code}"))
+    # then the bot answers in the chat through the webhook response, and the channel is ready
+    assert answer.status_code == 200
+    assert answer.json() == {"method": "sendMessage", "chat_id": 555001, "text": answer.json()["text"]}
+    assert answer.json()["text"].startswith("Linked")
+    row = await telegram_row(operator)
+    assert (row["status"], row["target"], row["lastError"]) == ("READY", "@olena_k", None)
+
+    # when the operator wants tickets on Telegram and a ticket is created
+    assert "errors" not in (await operator.gql(SET_CHANNELS)).body
+    assert (await publish(tenant, "t-1", "olena"))["deliveriesQueued"] == 2
+    # then the bot sent the rendered notification to the linked chat
+    sent = await bot_api.wait_for(1)
+    assert len(sent) == 1
+    assert sent[0]["chat_id"] == "555001" and sent[0]["disable_web_page_preview"] is True
+    assert sent[0]["text"].splitlines() == ["New ticket #42", "Printer on fire", "http://127.0.0.1:8000/tickets/42"]
+    delivery = await telegram_delivery(operator)
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
+
+    # then the bot token shows nowhere: not in GraphQL answers, not in any log line
+    admin_view = await tenant.admin().gql("{ instanceSettings { botChannels { channel settings hasSecret } } }")
+    bodies += [str(admin_view.body), str((await operator.gql(SETTINGS)).body), str(delivery)]
+    secret_part = bot_api.token.split(":", 1)[1]
+    assert all(secret_part not in body for body in bodies)
+    assert "/bot***/sendMessage" in caplog.text  # httpx's request line, redacted
+    assert secret_part not in caplog.text
+
+
+async def test_a_429_with_retry_after_is_honoured_then_the_message_is_sent(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator, and a Bot API that asks to slow down once
+    operator = await linked_operator(http, tenant, bot_api)
+    bot_api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)
+    # when a ticket is created
+    await publish(tenant, "t-429", "olena")
+    # then the worker waits the second Telegram asked for, and the retry gets through
+    delivery = await telegram_delivery(operator)
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 2, None)
+    first, second = [r for r in bot_api.requests if r.method == "sendMessage"]
+    assert second.at - first.at >= 0.9
+    assert first.body == second.body
+
+
+async def test_a_server_error_is_retried(http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi) -> None:
+    # given a linked operator, and a Bot API failing twice
+    operator = await linked_operator(http, tenant, bot_api)
+    bot_api.fail_next(500, "Internal Server Error")
+    bot_api.fail_next(502, "Bad Gateway")
+    # when a ticket is created
+    await publish(tenant, "t-5xx", "olena")
+    # then the third attempt delivers it
+    delivery = await telegram_delivery(operator)
+    assert (delivery["status"], delivery["attempts"]) == ("SENT", 3)
+    assert len(bot_api.sent("555001")) == 3
+
+
+async def test_a_blocked_bot_fails_the_delivery_and_shows_on_the_channels_tab(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator who then blocked the bot
+    operator = await linked_operator(http, tenant, bot_api)
+    bot_api.fail_next(403, "Forbidden: bot was blocked by the user")
+    # when a ticket is created
+    await publish(tenant, "t-403", "olena")
+    # then the delivery fails at once (retrying cannot help) with Telegram's reason
+    delivery = await telegram_delivery(operator)
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert delivery["lastError"] == "Telegram refused the message (403): Forbidden: bot was blocked by the user"
+    # and the Channels tab says the channel is in error, and why
+    row = await telegram_row(operator)
+    assert row["status"] == "ERROR" and "bot was blocked by the user" in row["lastError"]
+
+    # when the operator unblocks the bot and tests the channel
+    tested = (await operator.gql(TEST_SEND)).data["testChannel"]
+    # then the test message gets through and the error is gone
+    assert (tested["status"], tested["lastError"]) == ("SENT", None)
+    assert (await telegram_row(operator))["status"] == "READY"
+
+
+async def test_test_channel_sends_a_test_message_and_unlinking_stops_delivery(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator
+    operator = await linked_operator(http, tenant, bot_api)
+    # when they test the channel
+    tested = (await operator.gql(TEST_SEND)).data["testChannel"]
+    # then the test message reached their chat
+    assert tested == {"channel": "TELEGRAM", "status": "SENT", "attempts": 1, "lastError": None}
+    assert bot_api.sent("555001")[0]["text"].startswith("Test notification\nIf you can read this, Telegram")
+
+    # when they unlink Telegram
+    unlinked = (await operator.gql(UNLINK)).data["unlinkChannel"]
+    # then the channel is no longer linked, and a test cannot reach anybody
+    assert (unlinked["status"], unlinked["target"]) == ("NOT_LINKED", None)
+    assert (await telegram_row(operator))["status"] == "NOT_LINKED"
+    failed = (await operator.gql(TEST_SEND)).data["testChannel"]
+    assert failed["status"] == "FAILED" and failed["lastError"].startswith("not linked")
+    assert len(bot_api.sent()) == 1
+
+
+async def test_unknown_used_and_expired_codes_link_nobody(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a pending link
+    await configure(tenant, bot_api)
+    operator = tenant.operator("olena")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+
+    # when a code nobody issued arrives
+    unknown = await webhook(http, tenant, start_update("/start NoSuchCode123"))
+    # then the user is told to start again, and nothing is linked
+    assert unknown.status_code == 200
+    assert "not valid" in unknown.json()["text"] and "again" in unknown.json()["text"]
+    assert (await telegram_row(operator))["status"] == "PENDING"
+
+    # when the code arrives after its 15 minutes
+    await ChannelLink.filter(code=code).update(code_expires_at=now() - timedelta(seconds=1))
+    expired = await webhook(http, tenant, start_update(f"/start {code}"))
+    # then it links nobody either
+    assert "not valid" in expired.json()["text"]
+    assert (await telegram_row(operator))["status"] == "NOT_LINKED"
+
+    # when a fresh code is used twice (Telegram redelivering the update)
+    fresh = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    assert fresh != code
+    first = await webhook(http, tenant, start_update(f"/start {fresh}"))
+    again = await webhook(http, tenant, start_update(f"/start {fresh}", chat_id=999))
+    # then only the first links, to its chat
+    assert first.json()["text"].startswith("Linked") and "not valid" in again.json()["text"]
+    assert (await telegram_row(operator))["target"] == "@olena_k"
+    assert (await ChannelLink.get(operator__user_id="olena", operator__instance_id=tenant.id)).target == "555001"
+
+
+async def test_other_updates_are_acknowledged_and_ignored(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a pending link
+    await configure(tenant, bot_api)
+    operator = tenant.operator("olena")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    group = start_update(f"/start {code}", chat_id=-100777)
+    group["message"]["chat"]["type"] = "group"
+    for update in (
+        start_update("hello"),
+        {"update_id": 7, "edited_message": start_update(f"/start {code}")["message"]},
+        {"update_id": 8, "my_chat_member": {"chat": {"id": 1}}},
+        group,  # a group's members would all read the operator's notifications
+    ):
+        # when Telegram sends an update that is not a private "/start <code>"
+        response = await webhook(http, tenant, update)
+        # then it is acknowledged with nothing to do
+        assert (response.status_code, response.json()) == (200, {})
+    # and a bare /start gets a hint rather than silence
+    bare = await webhook(http, tenant, start_update("/start"))
+    assert "Channels tab" in bare.json()["text"]
+    assert (await telegram_row(operator))["status"] == "PENDING"
+
+
+async def test_a_user_without_a_username_is_shown_by_first_name(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a pending link
+    await configure(tenant, bot_api)
+    operator = tenant.operator("olena")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    # when a user without a Telegram username sends the code
+    await webhook(http, tenant, start_update(f"/start {code}", username=None))
+    # then the Channels tab names them by their first name
+    assert (await telegram_row(operator))["target"] == "Olena"
+
+
+async def test_the_webhook_refuses_everything_when_no_secret_token_is_configured(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, new_tenant: Any
+) -> None:
+    # given an instance whose Telegram bot has no webhookSecretToken, and one with no bot at all
+    await configure(tenant, bot_api, webhookSecretToken=None)
+    operator = tenant.operator("olena")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    for target, secret in ((tenant, ""), (tenant, WEBHOOK_SECRET), (tenant, None), (new_tenant(), WEBHOOK_SECRET)):
+        # when anything is posted to its webhook
+        response = await webhook(http, target, start_update(f"/start {code}"), secret=secret)
+        # then it is refused: nobody can tell Telegram from anyone else
+        assert response.status_code == 403
+    assert (await telegram_row(operator))["status"] == "PENDING"
