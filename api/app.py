@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from api.auth import TokenCodec
 from api.db import close_db, db, init_db
+from api.logs import RequestIds
 from api.metrics import DATABASE_ERRORS, exposition, refresh
 from api.settings import Settings
 from api.webhooks import webhook_routes
@@ -216,6 +217,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.request_body_bytes)
+    app.add_middleware(RequestIds)
     return app
 
 

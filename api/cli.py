@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from dataclasses import replace
 
+from api.logs import configure as configure_logging
 from api.settings import Settings, SettingsError
 
 
@@ -44,11 +44,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             f"More tokens: notification-center token --instance demo --user <id> --role operator\n",
             flush=True,
         )
+    configure_logging(args.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,
         proxy_headers=True,
     )
     return 0
@@ -57,7 +59,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from api.worker import run_worker
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(args.log_level, settings.log_format)
     asyncio.run(run_worker(settings, concurrency=args.concurrency))
     return 0
 

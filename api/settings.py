@@ -83,6 +83,8 @@ class Settings:
     retry_max_attempts: int = 8
     #: How long testChannel waits for its delivery to be settled.
     test_send_timeout_seconds: float = 20.0
+    #: Log lines as JSON ("json") or text ("text"); unset: text embedded, JSON at scale.
+    log_format: str = "text"
     #: Run the delivery workers and schedulers inside the API process (the embedded default).
     run_workers: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -133,6 +135,9 @@ class Settings:
             retry_base_seconds=_float(env, "NC_RETRY_BASE_SECONDS", 2.0),
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
             run_workers=_bool(env, "NC_RUN_WORKERS", True),
+            log_format=_choice(
+                env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"
+            ),
             limits=limits,
         )
 
@@ -165,6 +170,13 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

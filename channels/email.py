@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -53,7 +53,10 @@ class EmailChannel:
         if username and not bot.secret:
             return GiveUp("EMAIL settings have a username but no password in the secret field")
 
-        message = build_message(bot, message_for(job, self.deps.panel_url), job, recipient)
+        try:
+            message = build_message(bot, message_for(job, self.deps.panel_url), job, recipient)
+        except ValueError as exc:  # a header the email package refuses (a malformed from address)
+            return GiveUp(f"EMAIL message could not be built: {_one_line(str(exc))}")
         starttls = bool(bot.setting("starttls", False))
         port = int(bot.setting("port", 587 if starttls else 25))
         try:
@@ -97,13 +100,14 @@ def build_message(bot: BotConfig, msg: Message, job: Job, recipient: str) -> Ema
     )
 
     message = EmailMessage()
-    message["Subject"] = msg.title
+    # One line: a line break in user text must not start a header of its own.
+    message["Subject"] = " ".join(msg.title.split())
     message["From"] = str(bot.setting("from"))
     message["To"] = recipient
     message["Date"] = formatdate(usegmt=True)
     domain = parseaddr(str(bot.setting("from")))[1].rpartition("@")[2] or "notification-center"
-    # One id per delivery: a retry of the same delivery carries the same Message-ID.
-    message["Message-ID"] = f"<nc-delivery-{job.delivery.id}@{domain}>"
+    # Unique per attempt (some mailboxes drop a repeated Message-ID), naming the delivery.
+    message["Message-ID"] = make_msgid(idstring=f"nc-delivery-{job.delivery.id}", domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     if msg.urgent:
         message["Importance"] = "high"

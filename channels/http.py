@@ -12,6 +12,9 @@ the request URL or headers, which may hold a bot token.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 import httpx
 
 from channels.base import GiveUp, Outcome, RetryLater, Sent
@@ -19,14 +22,24 @@ from channels.base import GiveUp, Outcome, RetryLater, Sent
 RETRYABLE = frozenset({408, 425, 429})
 
 
+#: A provider may not push a retry further out than this.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
 def retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds or as an HTTP date (RFC 9110), capped at an hour."""
     raw = response.headers.get("retry-after")
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        return None
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds() if when.tzinfo else 0.0
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
 
 
 def excerpt(response: httpx.Response, limit: int = 200) -> str:

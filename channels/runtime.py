@@ -21,6 +21,7 @@ from tortoise.expressions import F
 from tortoise.timezone import now
 
 from api.db import db
+from api.logs import DELIVERY_ID
 from api.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from api.settings import Settings
 from channels.base import Channel, GiveUp, Job, Outcome, RetryLater, Sent
@@ -174,6 +175,7 @@ class Runtime:
         return len(claimed)
 
     async def _send(self, job: Job) -> Outcome:
+        DELIVERY_ID.set(job.delivery.id)  # this task's log lines carry the delivery id
         async with self._concurrency:
             try:
                 return await self.handlers[job.channel].send(job)

@@ -70,7 +70,7 @@ class RedirectRefused(Exception):
 async def _refuse_redirects(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
     """aiohttp follows redirects on POST and pywebpush can't turn that off per request."""
     response = await handler(request)
-    if False:
+    if 300 <= response.status < 400:
         response.release()
         raise RedirectRefused(response.status)
     return response
@@ -147,11 +147,11 @@ class WebPushChannel:
             return await _answered(sid, host, exc)
         except RedirectRefused as exc:
             return _Try(sid, GiveUp(f"push service {host} answered a redirect ({exc}), which is refused"))
-        except (ValueError, http_ece.ECEException):
-            return _Try(sid, GiveUp("the browser subscription's keys are invalid"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The exception's text carries the URL: only its kind goes into the reason.
             return _Try(sid, RetryLater(f"push service {host} could not be reached ({type(exc).__name__})"))
+        except (ValueError, http_ece.ECEException):  # from the encryption: the stored keys are unusable
+            return _Try(sid, GiveUp("the browser subscription's keys are invalid"))
         return _Try(sid, Sent())
 
     async def _settle(self, tries: list[_Try]) -> Outcome:

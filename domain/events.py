@@ -15,6 +15,7 @@ from typing import Any
 from tortoise.timezone import now
 
 from api.db import db
+from api.logs import EVENT_ID
 from api.settings import Limits
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy, ensure_instance, load_policy
@@ -98,7 +99,14 @@ async def publish(
     validate(events, limits)
     await ensure_instance(instance_id)
     policy = await load_policy(instance_id)
-    return [await _publish_one(policy, event, reminder_minute_seconds) for event in events]
+    results = []
+    for event in events:
+        token = EVENT_ID.set(event.id)
+        try:
+            results.append(await _publish_one(policy, event, reminder_minute_seconds))
+        finally:
+            EVENT_ID.reset(token)
+    return results
 
 
 async def _publish_one(policy: InstancePolicy, event: Event, minute_seconds: float) -> Published:

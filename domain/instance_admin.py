@@ -117,6 +117,17 @@ def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_h
                 "or signing secret) in the secret field",
                 field="botChannels.secret",
             )
+    if (
+        bot.channel is ChannelKind.EMAIL
+        and settings.get("username")
+        and not settings.get("starttls")
+        and settings.get("port") != 465
+        and not allow_http
+    ):
+        raise BadUserInput(
+            "EMAIL with a username needs starttls: true (or port 465): the password must not travel in clear",
+            field="botChannels.settings.starttls",
+        )
     if bot.secret is not None and len(bot.secret) > 4096:
         raise BadUserInput("secret is longer than 4096 characters", field="botChannels.secret")
     return settings

@@ -46,7 +46,11 @@ async def broker(request: pytest.FixtureRequest) -> AsyncIterator:
 
 
 async def test_a_message_reaches_every_listener_of_its_topic_and_no_other(broker) -> None:
-    async with broker.subscribe("bell/i1/u1") as a, broker.subscribe("bell/i1/u1") as b, broker.subscribe("bell/i1/u2") as c:
+    async with (
+        broker.subscribe("bell/i1/u1") as a,
+        broker.subscribe("bell/i1/u1") as b,
+        broker.subscribe("bell/i1/u2") as c,
+    ):
         await broker.publish("bell/i1/u1", {"n": 1})
         assert await asyncio.wait_for(a.queue.get(), 2) == {"n": 1}
         assert await asyncio.wait_for(b.queue.get(), 2) == {"n": 1}
@@ -94,7 +98,19 @@ async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listen
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
 
     async def start() -> subprocess.Popen:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -181,9 +181,9 @@ async def test_the_bell_replays_what_a_client_missed_from_its_cursor(live_server
     oldest = page[-1]
     # when it subscribes again with that item's cursor
     async with GraphQLWS(live_server, alice.token) as client:
+        cursor = oldest["cursor"]
         await client.subscribe(
-            'subscription { bell(after: "%s") { ... on NotificationAdded { unreadCount notification { id } } } }'
-            % oldest["cursor"]
+            f'subscription {{ bell(after: "{cursor}") {{ ... on NotificationAdded {{ unreadCount notification {{ id }} }} }} }}'
         )
         replayed = [(await client.next())["bell"] for _ in range(2)]
         # then the two it missed come first, oldest first, then live items

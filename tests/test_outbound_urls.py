@@ -51,3 +51,21 @@ async def test_an_administrator_cannot_point_a_webhook_inside(app, tenant: Tenan
     # when / then
     with pytest.raises(BadUserInput, match="non-public"):
         await update_instance(tenant.id, changes, secret_box=app.state.services.secret_box, allow_http=False)
+
+
+def test_retry_after_as_seconds_or_http_date_is_capped() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    import httpx
+
+    from channels.http import retry_after
+
+    def answer(value: str) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value})
+
+    assert retry_after(answer("7")) == 7.0
+    in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    assert 55 <= retry_after(answer(in_a_minute)) <= 60
+    assert retry_after(answer("999999")) == 3600.0
+    assert retry_after(answer("soon")) is None

@@ -18,7 +18,11 @@ async def test_a_banner_test_shows_a_toast_and_reports_sent(app, tenant: Tenant)
         result = await alice.gql(TEST, {"c": "BANNER"})
         toast = await asyncio.wait_for(toasts.queue.get(), 5)
     assert result.data["testChannel"] == {
-        "channel": "BANNER", "status": "SENT", "attempts": 1, "lastError": None, "notificationId": None,
+        "channel": "BANNER",
+        "status": "SENT",
+        "attempts": 1,
+        "lastError": None,
+        "notificationId": None,
     }
     assert toast["notification"]["title"] == "Тестове сповіщення" and toast["durationSeconds"] == 8
 

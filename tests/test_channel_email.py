@@ -1,0 +1,306 @@
+"""EMAIL: multipart messages to the operator's profile email through a real SMTP server (SPEC section 5).
+
+The server is aiosmtpd on 127.0.0.1 (tests/fakes/smtp_server.py); everything else goes through
+the API: an administrator configures EMAIL, an operator chooses it, a service publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from tests.conftest import Caller, Tenant
+from tests.fakes.smtp_server import smtp_server
+
+CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+  botChannels { channel enabled settings hasSecret } } }"""
+SET_CHANNELS = """mutation($channels: [ChannelKind!]!) {
+  setTypeChannels(typeCode: "ticket_created", channels: $channels) { code } }"""
+PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"""
+LATEST = "{ notifications { edges { node { id } } } }"
+DELIVERIES = """query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts lastError } }"""
+TEST_CHANNEL = """mutation($channel: ChannelKind!) { testChannel(channel: $channel) {
+  id notificationId channel status attempts lastError } }"""
+CHANNELS_TAB = "{ channelSettings { channels { kind status target lastError } } }"
+FINAL = {"SENT", "FAILED", "SKIPPED"}
+HEADER = "ACME support"
+FOOTER = "Sent by the Notification Center"
+
+
+async def configure(tenant: Tenant, port: int, *, username: str | None = None, password: str | None = None) -> Any:
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "from": "nc@example.com",
+        "header": HEADER,
+        "footer": FOOTER,
+    }
+    bot: dict[str, Any] = {"channel": "EMAIL", "enabled": True, "settings": settings}
+    if username:
+        settings["username"] = username
+        bot["secret"] = password
+    result = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [bot]}})
+    return result.data["updateInstanceSettings"]
+
+
+async def operator_on_email(tenant: Tenant, user: str = "alice", email: str | None = "alice@example.com") -> Caller:
+    """An operator (with this profile email) who chose BELL and EMAIL for new tickets."""
+    operator = tenant.operator(user, email=email) if email else tenant.operator(user)
+    result = await operator.gql(SET_CHANNELS, {"channels": ["BELL", "EMAIL"]})
+    assert not result.errors, result.errors
+    return operator
+
+
+async def publish(tenant: Tenant, operator: Caller, subject: str = "Printer on fire") -> str:
+    """Publish a ticket_created for the operator; the id of the notification it got."""
+    event = {
+        "id": "t-1",
+        "type": "ticket_created",
+        "recipients": [operator.user],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": subject},
+    }
+    assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
+    return (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]
+
+
+async def settled(operator: Caller, notification_id: str, seconds: float = 10.0) -> dict[str, Any]:
+    """The EMAIL delivery of the notification once final (or as it stands after ``seconds``)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
+        row = next(r for r in rows if r["channel"] == "EMAIL")
+        if row["status"] in FINAL or asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+async def email_row(operator: Caller) -> dict[str, Any]:
+    channels = (await operator.gql(CHANNELS_TAB)).data["channelSettings"]["channels"]
+    return next(c for c in channels if c["kind"] == "EMAIL")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_a_notification_is_mailed_as_text_and_html_with_header_and_footer(tenant: Tenant) -> None:
+    # given EMAIL configured with a header and footer, and an operator with a profile email who chose it
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+
+        # when a ticket_created event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+
+    # then one multipart/alternative message reached the operator's address
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
+    [mail] = smtp.messages
+    assert (mail.mail_from, mail.rcpt_tos) == ("nc@example.com", ["alice@example.com"])
+    message = mail.message
+    assert message.get_content_type() == "multipart/alternative"
+    assert (message["Subject"], message["From"], message["To"]) == (
+        "New ticket #42",
+        "nc@example.com",
+        "alice@example.com",
+    )
+    link = "http://127.0.0.1:8000/tickets/42"
+    for content_type in ("text/plain", "text/html"):
+        part = mail.part(content_type)
+        for words in (HEADER, "New ticket #42", "Printer on fire", link, FOOTER):
+            assert words in part, (content_type, words)
+    plain = mail.part("text/plain")
+    assert plain.index(HEADER) < plain.index("Printer on fire") < plain.index(FOOTER)
+    assert f'href="{link}"' in mail.part("text/html")
+
+
+async def test_user_text_is_escaped_in_the_html_part(tenant: Tenant) -> None:
+    # given EMAIL configured, and an operator who chose it
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+
+        # when an event's text carries markup
+        notification_id = await publish(tenant, operator, subject='<script>alert("x")</script> & co')
+        await settled(operator, notification_id)
+
+    # then the HTML part shows it as text, and the plain part as it was written
+    [mail] = smtp.messages
+    html_part = mail.part("text/html")
+    assert "<script>" not in html_part
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in html_part
+    assert '<script>alert("x")</script> & co' in mail.part("text/plain")
+
+
+async def test_a_line_break_in_the_title_cannot_add_a_header(tenant: Tenant) -> None:
+    # given EMAIL configured, and an operator who chose it
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+
+        # when an event's data puts a line break and a header into the title
+        event = {
+            "id": "t-inject",
+            "type": "ticket_created",
+            "recipients": [operator.user],
+            "data": {"ticketNumber": "42\nBcc: mallory@example.org", "subject": "x"},
+        }
+        assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
+        notification_id = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]
+        delivery = await settled(operator, notification_id)
+
+    # then it was mailed to the operator only, the title on one subject line
+    assert delivery["status"] == "SENT"
+    [mail] = smtp.messages
+    assert mail.rcpt_tos == ["alice@example.com"]
+    assert mail.message["Bcc"] is None
+    assert mail.message["Subject"] == "New ticket #42 Bcc: mallory@example.org"
+
+
+async def test_a_refused_recipient_fails_with_the_smtp_code_and_the_channels_tab_shows_error(tenant: Tenant) -> None:
+    # given an SMTP server that refuses the operator's address with 550
+    async with smtp_server(reject={"alice@example.com": "550 5.1.1 No such user here"}) as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+
+    # then the delivery failed at once with the server's code, and EMAIL shows ERROR
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert "550" in delivery["lastError"] and "No such user here" in delivery["lastError"]
+    assert smtp.messages == []
+    row = await email_row(operator)
+    assert row["status"] == "ERROR" and "550" in row["lastError"]
+
+
+async def test_a_temporary_refusal_is_retried(tenant: Tenant) -> None:
+    # given an SMTP server that answers the first RCPT with 451
+    async with smtp_server() as smtp:
+        smtp.refuse_next("451 4.3.0 Mailbox busy, try again later")
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+
+    # then the second attempt delivered it
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 2, None)
+    assert len(smtp.messages) == 1
+
+
+async def test_an_operator_without_email_gets_a_skipped_delivery(tenant: Tenant) -> None:
+    # given EMAIL configured, and an operator with no profile email who chose it
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant, "bob", email=None)
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+
+    # then the EMAIL delivery is skipped, saying why, and nothing was mailed
+    assert delivery["status"] == "SKIPPED"
+    assert "email" in delivery["lastError"]
+    assert smtp.messages == []
+
+
+async def test_testing_email_without_a_profile_email_fails_saying_so(tenant: Tenant) -> None:
+    # given EMAIL configured, and an operator with no profile email
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = tenant.operator("bob")
+
+        # when the operator presses Test for EMAIL
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+
+    # then the test delivery failed, mentioning the email
+    assert result["status"] == "FAILED"
+    assert "no profile email" in result["lastError"]
+    assert smtp.messages == []
+
+
+async def test_smtp_auth_works_and_the_password_never_shows(tenant: Tenant, caplog: pytest.LogCaptureFixture) -> None:
+    # given every log line captured, and an SMTP server that requires AUTH
+    caplog.set_level(logging.DEBUG)
+    password = "pa55-Wq8vX3-never-shown"
+    async with smtp_server(credentials=("nc-mailer", password)) as smtp:
+        configured = await configure(tenant, smtp.port, username="nc-mailer", password=password)
+        operator = await operator_on_email(tenant)
+
+        # when an event is published and the administrator reads the settings
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+        settings = (
+            await tenant.admin().gql("{ instanceSettings { botChannels { channel settings hasSecret } } }")
+        ).data
+        tab = await email_row(operator)
+
+    # then the mail went through as the configured user, and the password is in no response or log line
+    assert delivery["status"] == "SENT"
+    assert smtp.logins == ["nc-mailer"] and len(smtp.messages) == 1
+    [bot] = settings["instanceSettings"]["botChannels"]
+    assert bot["hasSecret"] is True and bot["settings"]["username"] == "nc-mailer"
+    assert password not in json.dumps([configured, settings, delivery, tab])
+    assert caplog.records, "nothing was logged at DEBUG: the check would prove nothing"
+    assert password not in caplog.text
+    assert not [r for r in caplog.records if password in r.getMessage()]
+
+
+async def test_a_wrong_password_fails_with_the_servers_answer_and_not_the_password(tenant: Tenant) -> None:
+    # given an SMTP server that requires AUTH, and EMAIL configured with a wrong password
+    async with smtp_server(credentials=("nc-mailer", "the-right-one")) as smtp:
+        await configure(tenant, smtp.port, username="nc-mailer", password="a-wrong-one")
+        operator = await operator_on_email(tenant)
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id)
+
+    # then the delivery failed at once with the server's 535, without the password
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert "535" in delivery["lastError"]
+    assert "a-wrong-one" not in delivery["lastError"]
+    assert smtp.messages == []
+
+
+async def test_a_test_send_mails_the_test_message(tenant: Tenant) -> None:
+    # given EMAIL configured, and an operator with a profile email
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = tenant.operator("alice", email="alice@example.com")
+
+        # when the operator presses Test for EMAIL
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+        mails = await smtp.wait_for(1)
+
+    # then the test delivery is SENT and the test message arrived
+    assert (result["status"], result["notificationId"], result["lastError"]) == ("SENT", None, None)
+    [mail] = mails
+    assert mail.rcpt_tos == ["alice@example.com"]
+    assert mail.message["Subject"] == "Test notification"
+    assert "Email notifications reach you" in mail.part("text/plain")
+
+
+async def test_an_unreachable_smtp_server_fails_a_test_send_as_unreachable(tenant: Tenant) -> None:
+    # given EMAIL configured with a port nothing listens on
+    await configure(tenant, closed_port())
+    operator = tenant.operator("alice", email="alice@example.com")
+
+    # when the operator presses Test for EMAIL (a test send is never retried)
+    result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+
+    # then it failed as a connection problem
+    assert result["status"] == "FAILED"
+    assert "could not be reached" in result["lastError"]

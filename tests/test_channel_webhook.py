@@ -1,0 +1,277 @@
+"""ECHAT and CUSTOM: signed webhook POSTs to a real receiver, and the retry rules (SPEC section 5).
+
+The receiver (tests/fakes/webhook_receiver.py) verifies each request with the recipe published in
+docs/receiving-webhooks.md and answers what the test scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import Caller, Tenant
+from tests.fakes.webhook_receiver import verify_webhook, webhook_receiver
+
+CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+  botScenario botChannels { channel enabled settings hasSecret } } }"""
+SET_CHANNELS = """mutation($channels: [ChannelKind!]!) {
+  setTypeChannels(typeCode: "ticket_created", channels: $channels) { code } }"""
+PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"""
+LATEST = "{ notifications { edges { node { id } } } }"
+DELIVERIES = """query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts lastError } }"""
+TEST_CHANNEL = """mutation($channel: ChannelKind!) { testChannel(channel: $channel) {
+  id notificationId channel status attempts lastError } }"""
+CHANNELS_TAB = "{ channelSettings { channels { kind status lastError } } }"
+FINAL = {"SENT", "FAILED", "SKIPPED"}
+
+
+def new_secret() -> str:
+    return "whsec-" + uuid.uuid4().hex
+
+
+async def configure(tenant: Tenant, channel: str, url: str, secret: str, scenario: str | None = "night-shift") -> Any:
+    bot = {"channel": channel, "enabled": True, "settings": {"url": url}, "secret": secret}
+    result = await tenant.admin().gql(CONFIGURE, {"input": {"botScenario": scenario, "botChannels": [bot]}})
+    return result.data["updateInstanceSettings"]
+
+
+async def operator_on(tenant: Tenant, channel: str, user: str = "alice") -> Caller:
+    operator = tenant.operator(user, email=f"{user}@example.com", name=user.title(), locale="en")
+    result = await operator.gql(SET_CHANNELS, {"channels": ["BELL", channel]})
+    assert not result.errors, result.errors
+    return operator
+
+
+async def publish(tenant: Tenant, operator: Caller, event_id: str = "t-1") -> str:
+    """Publish a ticket_created for the operator; the id of the notification it got."""
+    event = {
+        "id": event_id,
+        "type": "ticket_created",
+        "recipients": [operator.user],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": "Printer on fire"},
+    }
+    assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
+    return (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]
+
+
+async def settled(operator: Caller, notification_id: str, channel: str, seconds: float = 10.0) -> dict[str, Any]:
+    """The channel's delivery of the notification once final (or as it stands after ``seconds``)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
+        row = next(r for r in rows if r["channel"] == channel)
+        if row["status"] in FINAL or asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+async def channel_row(operator: Caller, kind: str) -> dict[str, Any]:
+    channels = (await operator.gql(CHANNELS_TAB)).data["channelSettings"]["channels"]
+    return next(c for c in channels if c["kind"] == kind)
+
+
+async def test_a_custom_delivery_arrives_signed_with_the_scenario_in_the_body(tenant: Tenant) -> None:
+    # given a CUSTOM webhook with a scenario, and an operator who chose CUSTOM for new tickets
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        await configure(tenant, "CUSTOM", hook.url, secret, scenario="night-shift")
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when a ticket_created event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+
+    # then one signed request arrived, verified by the documented recipe, and the delivery is SENT
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
+    [request] = hook.requests
+    assert request.verified and request.headers["content-type"] == "application/json"
+    assert abs(int(request.headers["x-nc-timestamp"]) - time.time()) < 30
+    assert request.delivery == delivery["id"]
+    assert request.raw == json.dumps(request.json, separators=(",", ":"), ensure_ascii=False).encode()
+    body = request.json
+    assert {k: body[k] for k in ("event", "channel", "scenario", "instance")} == {
+        "event": "notification",
+        "channel": "CUSTOM",
+        "scenario": "night-shift",
+        "instance": tenant.id,
+    }
+    assert body["operator"] == {"id": "alice", "email": "alice@example.com", "name": "Alice", "locale": "en"}
+    notification = body["notification"]
+    assert {k: v for k, v in notification.items() if k != "createdAt"} == {
+        "id": notification_id,
+        "type": "ticket_created",
+        "category": "creation_and_messages",
+        "title": "New ticket #42",
+        "body": "Printer on fire",
+        "link": "http://127.0.0.1:8000/tickets/42",
+        "entity": {"kind": "TICKET", "id": "42"},
+    }
+    assert notification["createdAt"].endswith("Z")
+
+
+async def test_an_echat_delivery_arrives_signed_likewise(tenant: Tenant) -> None:
+    # given an ECHAT webhook (no scenario set) and an operator who chose ECHAT
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        await configure(tenant, "ECHAT", hook.url, secret, scenario=None)
+        operator = await operator_on(tenant, "ECHAT")
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "ECHAT")
+
+    # then it arrived signed for ECHAT, with a null scenario
+    assert delivery["status"] == "SENT"
+    [request] = hook.requests
+    assert request.verified
+    assert (request.json["channel"], request.json["scenario"]) == ("ECHAT", None)
+    assert request.json["notification"]["id"] == notification_id
+
+
+async def test_server_errors_are_retried_until_the_receiver_accepts(tenant: Tenant) -> None:
+    # given a receiver that answers 500, 500, then 200
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        hook.answer(500)
+        hook.answer(500)
+        await configure(tenant, "CUSTOM", hook.url, secret)
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+
+    # then the third attempt delivered it, each attempt signed, with the same delivery id and body
+    assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 3, None)
+    assert [r.status for r in hook.requests] == [500, 500, 200]
+    assert all(r.verified for r in hook.requests)
+    assert {r.delivery for r in hook.requests} == {delivery["id"]}
+    assert len({r.raw for r in hook.requests}) == 1
+
+
+async def test_too_many_requests_waits_for_retry_after(tenant: Tenant) -> None:
+    # given a receiver that answers 429 with Retry-After: 1, then 200
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        hook.answer(429, {"Retry-After": "1"})
+        await configure(tenant, "CUSTOM", hook.url, secret)
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+
+    # then the second request came at least a second after the first, and was accepted
+    assert (delivery["status"], delivery["attempts"]) == ("SENT", 2)
+    first, second = hook.requests
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 1.0
+
+
+async def test_a_client_error_fails_at_once(tenant: Tenant) -> None:
+    # given a receiver that answers 400
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        hook.answer(400)
+        await configure(tenant, "CUSTOM", hook.url, secret)
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+        await asyncio.sleep(0.3)  # time enough for a retry that must not come
+
+    # then it failed on the first attempt, with the status in the reason
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert "HTTP 400" in delivery["lastError"]
+    assert len(hook.requests) == 1
+
+
+async def test_a_receiver_with_another_secret_rejects_the_signature_and_the_delivery_fails(tenant: Tenant) -> None:
+    # given a receiver that knows another secret than the one the instance signs with
+    async with webhook_receiver(new_secret()) as hook:
+        await configure(tenant, "CUSTOM", hook.url, new_secret())
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+
+    # then the receiver detected the bad signature (401) and the delivery failed, shown on the Channels tab
+    [request] = hook.requests
+    assert (request.verified, request.status) == (False, 401)
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert "HTTP 401" in delivery["lastError"]
+    row = await channel_row(operator, "CUSTOM")
+    assert row["status"] == "ERROR" and "HTTP 401" in row["lastError"]
+
+
+async def test_the_signing_secret_never_shows_in_settings_or_logs(
+    tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given every log line captured, and a CUSTOM webhook configured with a secret
+    caplog.set_level(logging.DEBUG)
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        configured = await configure(tenant, "CUSTOM", hook.url, secret)
+        operator = await operator_on(tenant, "CUSTOM")
+
+        # when a notification is delivered and an administrator reads the settings
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "CUSTOM")
+        settings = (
+            await tenant.admin().gql("{ instanceSettings { botChannels { channel enabled settings hasSecret } } }")
+        ).data
+
+    # then the settings say a secret is set, and the secret is in no response and no log line
+    assert delivery["status"] == "SENT"
+    assert settings["instanceSettings"]["botChannels"] == [
+        {"channel": "CUSTOM", "enabled": True, "settings": {"url": hook.url}, "hasSecret": True}
+    ]
+    assert secret not in json.dumps([configured, settings, delivery])
+    assert caplog.records, "nothing was logged at DEBUG: the check would prove nothing"
+    assert secret not in caplog.text
+    assert not [r for r in caplog.records if secret in r.getMessage()]
+
+
+async def test_a_test_send_posts_a_test_event(tenant: Tenant) -> None:
+    # given a CUSTOM webhook and an operator
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        await configure(tenant, "CUSTOM", hook.url, secret)
+        operator = tenant.operator("alice", email="alice@example.com")
+
+        # when the operator presses Test for CUSTOM
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "CUSTOM"})).data["testChannel"]
+
+    # then the delivery is SENT and the receiver got a signed "test" event
+    assert (result["status"], result["notificationId"], result["lastError"]) == ("SENT", None, None)
+    [request] = hook.requests
+    assert request.verified and request.delivery == result["id"]
+    assert request.json["event"] == "test"
+    assert request.json["notification"]["type"] == "test"
+    assert request.json["notification"]["title"] == "Test notification"
+
+
+async def test_the_documented_recipe_refuses_a_replay_after_five_minutes(tenant: Tenant) -> None:
+    # given a signed request the receiver verified
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        await configure(tenant, "CUSTOM", hook.url, secret)
+        await tenant.operator("alice").gql(TEST_CHANNEL, {"channel": "CUSTOM"})
+    [request] = hook.requests
+    timestamp, signature = request.headers["x-nc-timestamp"], request.headers["x-nc-signature"]
+
+    # when the same request is checked again more than five minutes later
+    replayed = verify_webhook(secret, timestamp, signature, request.raw, now=int(timestamp) + 301)
+
+    # then the recipe refuses it, while it accepted it in time
+    assert request.verified and verify_webhook(secret, timestamp, signature, request.raw, now=int(timestamp) + 299)
+    assert replayed is False

@@ -1,0 +1,274 @@
+"""The BROWSER channel: Web Push with VAPID and aes128gcm, against a local push service.
+
+Deliveries go through the real API and workers: subscriptions are registered with
+registerPushSubscription, events published with publishEvent, tests sent with testChannel. The fake
+push service verifies the VAPID signature and decrypts every push with the browser's own keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from api.settings import Settings
+from channels.base import GiveUp, Job
+from channels.deps import ChannelDeps
+from channels.webpush import MAX_PAYLOAD_BYTES, WebPushChannel
+from domain.keys import SecretBox
+from models.notification import Delivery
+from models.operator import Operator
+from tests.conftest import Caller, Tenant
+from tests.fakes.push_service import Browser, FakePushService, serve_push_service
+
+REGISTER = "mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }"
+CHOOSE = "mutation($type: ID!) { setTypeChannels(typeCode: $type, channels: [BELL, BROWSER]) { code } }"
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
+NEWEST = "{ notifications { edges { node { id } } } }"
+DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
+TEST_SEND = "mutation { testChannel(channel: BROWSER) { status lastError notificationId } }"
+SUBSCRIPTIONS = "{ channelSettings { pushSubscriptions { endpoint } } }"
+
+
+@pytest.fixture
+async def push(tenant: Tenant) -> AsyncIterator[FakePushService]:
+    async with serve_push_service() as service:
+        service.vapid_public_key = (await tenant.operator().gql("{ webPushPublicKey }")).data["webPushPublicKey"]
+        yield service
+
+
+async def subscribe(operator: Caller, push: FakePushService, name: str) -> Browser:
+    browser = push.new_browser(f"{name}-{uuid.uuid4().hex[:6]}")
+    assert (await operator.gql(REGISTER, {"input": browser.subscription})).data
+    return browser
+
+
+async def publish(tenant: Tenant, operator: Caller, type_code: str = "ticket_created", subject: str = "Printer") -> str:
+    """Publish one event to ``operator``; the id of the notification it got."""
+    event = {
+        "id": uuid.uuid4().hex,
+        "type": type_code,
+        "recipients": [operator.user],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": subject},
+    }
+    assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
+    return (await operator.gql(NEWEST)).data["notifications"]["edges"][0]["node"]["id"]
+
+
+async def until(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], seconds: float = 5.0) -> Any:
+    """Poll ``read()`` until ``done(value)``; the last value either way (workers run beside the test)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await read()
+        if done(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def browser_delivery(operator: Caller, notification_id: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def read() -> dict[str, Any]:
+        rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
+        return next(r for r in rows if r["channel"] == "BROWSER")
+
+    return read
+
+
+async def test_a_notification_reaches_the_browser_encrypted_as_the_expected_json(
+    tenant: Tenant, push: FakePushService, settings: Settings
+) -> None:
+    # given an operator with one browser who chose BROWSER for new tickets
+    alice = tenant.operator("alice")
+    laptop = await subscribe(alice, push, "laptop")
+    await alice.gql(CHOOSE, {"type": "ticket_created"})
+    # when a ticket is published to her
+    nid = await publish(tenant, alice)
+    # then the delivery is SENT and the browser decrypts the notification
+    delivery = await until(browser_delivery(alice, nid), lambda d: d["status"] != "QUEUED")
+    assert delivery["status"] == "SENT", (delivery, push.refusals)
+    [received] = push.received(laptop.name)
+    assert received.message == {
+        "id": nid,
+        "type": "ticket_created",
+        "title": "New ticket #42",
+        "body": "Printer",
+        "link": f"{settings.panel_url}/tickets/42",
+    }
+    assert (received.ttl, received.urgency) == (24 * 3600, "normal")
+
+
+async def test_pushes_are_signed_with_the_servers_vapid_key_for_the_push_services_origin(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given a subscribed operator
+    bob = tenant.operator()
+    phone = await subscribe(bob, push, "phone")
+    # when a test is sent
+    result = (await bob.gql(TEST_SEND)).data["testChannel"]
+    # then the push service verified the JWT with webPushPublicKey, for its own origin
+    assert result["status"] == "SENT", (result, push.refusals)
+    [received] = push.received(phone.name)
+    assert received.claims["aud"] == push.base_url
+    assert received.claims["sub"] == "mailto:notifications@127.0.0.1"
+    assert push.refusals == []
+
+
+async def test_urgent_types_are_pushed_with_high_urgency_and_a_short_ttl(tenant: Tenant, push: FakePushService) -> None:
+    # given extended types enabled and an operator who chose BROWSER for SLA breaches
+    await tenant.admin().gql(
+        "mutation { updateInstanceSettings(input: {extendedTypesEnabled: true}) { extendedTypesEnabled } }"
+    )
+    carol = tenant.operator()
+    desktop = await subscribe(carol, push, "desktop")
+    assert (await carol.gql(CHOOSE, {"type": "sla_expired"})).data
+    # when an SLA breach is published
+    await publish(tenant, carol, "sla_expired")
+    # then it is pushed with Urgency: high and a one-hour TTL
+    [received] = await push.wait_for(desktop.name)
+    assert (received.message["type"], received.urgency, received.ttl) == ("sla_expired", "high", 3600)
+
+
+async def test_a_gone_subscription_is_removed_and_the_others_still_receive(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given two browsers, one of which the push service says is gone
+    dan = tenant.operator()
+    old = await subscribe(dan, push, "old")
+    new = await subscribe(dan, push, "new")
+    push.answer(old.name, 410)
+    await dan.gql(CHOOSE, {"type": "ticket_created"})
+    # when a ticket is published
+    nid = await publish(tenant, dan)
+    # then the other browser got it, the delivery is SENT, and only the gone subscription was removed
+    delivery = await until(browser_delivery(dan, nid), lambda d: d["status"] != "QUEUED")
+    assert delivery["status"] == "SENT", delivery
+    assert len(push.received(new.name)) == 1 and len(push.attempts(old.name)) == 1
+    remaining = (await dan.gql(SUBSCRIPTIONS)).data["channelSettings"]["pushSubscriptions"]
+    assert remaining == [{"endpoint": new.endpoint}]
+
+
+async def test_a_failing_push_service_is_retried_until_it_accepts(tenant: Tenant, push: FakePushService) -> None:
+    # given a push service answering 500
+    erin = tenant.operator()
+    tablet = await subscribe(erin, push, "tablet")
+    push.answer(tablet.name, 500)
+    await erin.gql(CHOOSE, {"type": "ticket_created"})
+    # when a ticket is published
+    nid = await publish(tenant, erin)
+    # then the delivery waits to be retried, with a reason that keeps the endpoint's token out
+    retrying = await until(browser_delivery(erin, nid), lambda d: d["status"] == "RETRYING")
+    assert retrying["status"] == "RETRYING", retrying
+    assert "push service 127.0.0.1 answered HTTP 500" in retrying["lastError"]
+    assert "/push/" not in retrying["lastError"]
+    # and once the push service recovers, the retry is SENT
+    push.answer(tablet.name, 201)
+    sent = await until(browser_delivery(erin, nid), lambda d: d["status"] == "SENT")
+    assert sent["status"] == "SENT" and sent["attempts"] >= 2
+    assert len(push.received(tablet.name)) == 1
+
+
+async def test_retry_after_from_the_push_service_is_honoured(tenant: Tenant, push: FakePushService) -> None:
+    # given a push service that is rate limiting for a second
+    fay = tenant.operator()
+    pc = await subscribe(fay, push, "pc")
+    push.answer(pc.name, 429, retry_after="1")
+    await fay.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, fay)
+    await until(browser_delivery(fay, nid), lambda d: d["status"] == "RETRYING")
+    # when it accepts again
+    push.answer(pc.name, 201)
+    # then the retry came after the second it asked for, not after the 0.05 s backoff
+    sent = await until(browser_delivery(fay, nid), lambda d: d["status"] == "SENT")
+    assert sent["status"] == "SENT"
+    first, retry = push.attempts(pc.name)
+    assert retry.at - first.at >= 0.9
+
+
+async def test_a_permanent_refusal_fails_the_delivery_with_the_status(tenant: Tenant, push: FakePushService) -> None:
+    # given a push service refusing the subscription's pushes for good
+    gus = tenant.operator()
+    kiosk = await subscribe(gus, push, "kiosk")
+    push.answer(kiosk.name, 403)
+    # when a test is sent
+    result = (await gus.gql(TEST_SEND)).data["testChannel"]
+    # then it failed at once, saying what the push service answered, and the subscription is kept
+    assert result["status"] == "FAILED"
+    assert result["lastError"].startswith("push service 127.0.0.1 answered HTTP 403")
+    assert kiosk.name not in result["lastError"]
+    assert len((await gus.gql(SUBSCRIPTIONS)).data["channelSettings"]["pushSubscriptions"]) == 1
+
+
+async def test_a_redirect_from_the_push_service_is_not_followed(tenant: Tenant, push: FakePushService) -> None:
+    # given a push service that redirects to another address
+    lee = tenant.operator()
+    laptop = await subscribe(lee, push, "laptop")
+    elsewhere = push.new_browser("elsewhere")
+    push.answer(laptop.name, 307, location=elsewhere.endpoint)
+    # when a test is sent
+    result = (await lee.gql(TEST_SEND)).data["testChannel"]
+    # then it fails without the push going anywhere else
+    assert result["status"] == "FAILED"
+    assert result["lastError"] == "push service 127.0.0.1 answered a redirect (HTTP 307), which is refused"
+    assert push.attempts(elsewhere.name) == [] and push.refusals == []
+
+
+async def test_the_channel_test_pushes_a_test_message_with_a_null_id(tenant: Tenant, push: FakePushService) -> None:
+    # given a subscribed operator
+    hana = tenant.operator()
+    browser = await subscribe(hana, push, "browser")
+    # when she tests the channel
+    result = (await hana.gql(TEST_SEND)).data["testChannel"]
+    # then the delivery is SENT and the browser got a test message
+    assert result == {"status": "SENT", "lastError": None, "notificationId": None}
+    [received] = push.received(browser.name)
+    assert received.message["id"] is None and received.message["type"] == "test"
+    assert received.message["title"] == "Test notification"
+    assert received.ttl == 600
+
+
+async def test_the_channel_test_without_a_subscription_fails_saying_so(tenant: Tenant) -> None:
+    # given an operator who never allowed browser notifications
+    ivan = tenant.operator()
+    # when he tests the channel
+    result = (await ivan.gql(TEST_SEND)).data["testChannel"]
+    # then it fails, naming the missing subscription
+    assert result["status"] == "FAILED"
+    assert result["lastError"] == "not linked: no browser push subscription"
+
+
+async def test_a_long_body_is_shortened_to_fit_one_push_record(tenant: Tenant, push: FakePushService) -> None:
+    # given an operator with a browser, and a ticket whose subject is far longer than a push holds
+    jana = tenant.operator()
+    browser = await subscribe(jana, push, "browser")
+    await jana.gql(CHOOSE, {"type": "ticket_created"})
+    # when it is published
+    await publish(tenant, jana, subject="Принтер горить. " * 150)
+    # then the push is accepted, its body cut with an ellipsis to fit
+    [received] = await push.wait_for(browser.name)
+    assert received.size <= MAX_PAYLOAD_BYTES
+    assert received.message["body"].startswith("Принтер горить.") and received.message["body"].endswith("…")
+
+
+async def test_an_endpoint_on_a_private_address_is_refused_at_send_time(
+    tenant: Tenant, push: FakePushService, settings: Settings
+) -> None:
+    # given a subscription pointing inside the network, and https-only settings
+    kate = tenant.operator()
+    await kate.gql(CHOOSE, {"type": "ticket_created"})
+    browser = push.new_browser("inside")
+    inside = {**browser.subscription, "endpoint": "https://10.0.0.1/push/inside"}
+    assert (await kate.gql(REGISTER, {"input": inside})).data
+    operator = await Operator.get(instance_id=tenant.id, user_id=kate.user)
+    strict = replace(settings, allow_http_endpoints=False)
+    async with httpx.AsyncClient() as http:
+        channel = WebPushChannel(ChannelDeps(strict, SecretBox("test"), http))
+        # when the channel sends to it
+        job = Job(Delivery(operator_id=operator.id, channel="BROWSER"), None, operator)
+        outcome = await channel.send(job)
+    # then nothing is sent and the delivery gives up, saying why
+    assert outcome == GiveUp("push endpoint refused: points to a non-public address (10.0.0.1)")
