@@ -76,10 +76,12 @@ class RedisBroker:
         return sum(len(s) for s in self._topics.values())
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self._publisher.ping())
-        except (RedisError, OSError):
-            return False
+        for _ in (1, 2):  # a pooled connection from before a restart fails once
+            try:
+                return bool(await self._publisher.ping())
+            except (RedisError, OSError):
+                continue
+        return False
 
     async def close(self) -> None:
         self._closed = True

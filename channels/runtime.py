@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.expressions import F
 from tortoise.timezone import now
@@ -170,9 +171,14 @@ class Runtime:
             for d in deliveries
             if d.operator_id in operators
         ]
-        outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
-        await self._settle(list(zip(jobs, outcomes, strict=True)))
+        # Each job is settled as soon as its send returns: a worker killed mid-batch leaves only
+        # the sends still in flight to be taken again, not the whole batch.
+        await asyncio.gather(*(self._send_and_settle(job) for job in jobs))
         return len(claimed)
+
+    async def _send_and_settle(self, job: Job) -> None:
+        outcome = await self._send(job)
+        await self._settle([(job, outcome)])
 
     async def _send(self, job: Job) -> Outcome:
         DELIVERY_ID.set(job.delivery.id)  # this task's log lines carry the delivery id
@@ -233,19 +239,20 @@ class Runtime:
 
     async def _record_channel_health(self, results: list[tuple[Job, Outcome]], current: datetime) -> None:
         """The Channels tab shows ERROR with the last failure until a send through it succeeds."""
-        rows = []
+        # One row per (operator, channel), the batch's last outcome: PostgreSQL refuses an upsert
+        # that would touch the same row twice.
+        latest: dict[tuple[int, str], dict[str, Any]] = {}
         for job, outcome in results:
             if job.channel in LIVE_CHANNELS or isinstance(outcome, RetryLater) and job.notification is not None:
                 continue
-            rows.append(
-                {
-                    "operator_id": job.operator.id,
-                    "channel": job.channel.value,
-                    "enabled": True,
-                    "last_error": None if isinstance(outcome, Sent) else _reason(outcome)[:1000],
-                    "last_test_at": current if job.notification is None else None,
-                }
-            )
+            latest[(job.operator.id, job.channel.value)] = {
+                "operator_id": job.operator.id,
+                "channel": job.channel.value,
+                "enabled": True,
+                "last_error": None if isinstance(outcome, Sent) else _reason(outcome)[:1000],
+                "last_test_at": current if job.notification is None else None,
+            }
+        rows = list(latest.values())
         tests = [r for r in rows if r["last_test_at"] is not None]
         others = [r for r in rows if r["last_test_at"] is None]
         if tests:

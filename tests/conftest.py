@@ -46,6 +46,11 @@ def _postgres_unreachable(url: str) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not DATABASE_URL:
         return
+    # The multi-process tests bring their own PostgreSQL database: one pass runs them.
+    scaled = [item for item in items if item.get_closest_marker("scaled")]
+    if scaled:
+        config.hook.pytest_deselected(items=scaled)
+        items[:] = [item for item in items if not item.get_closest_marker("scaled")]
     reason = _postgres_unreachable(DATABASE_URL)
     if reason is None:
         return
@@ -53,6 +58,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"{reason}; under CI=true a skipped PostgreSQL run is a failure")
     for item in items:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true a skipped test is a failure: PostgreSQL, Redis and node are on the machine."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if IN_CI and skipped and exitstatus == 0:
+        reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; that fails the run", red=True)
+        session.exitstatus = 1
 
 
 async def _reset_postgres(url: str) -> None:

@@ -43,6 +43,8 @@ class FakeBotApi:
     requests: list[Received] = field(default_factory=list)
     _script: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
     _message_id: int = 0
+    #: Seconds each request takes to answer (a slow provider, for kill-mid-job tests).
+    delay: float = 0.0
 
     def fail_next(self, status: int, description: str, **parameters: Any) -> None:
         """The next request not yet answered gets this error (each call scripts one request)."""
@@ -74,6 +76,8 @@ class FakeBotApi:
         self.requests.append(
             Received(method, token == self.token, body if isinstance(body, dict) else {}, time.monotonic())
         )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if token != self.token:
             return _error(401, "Unauthorized")
         if method != "sendMessage":
