@@ -141,3 +141,42 @@ async def test_retention_prunes_old_history_in_bulk(tenant: Tenant) -> None:
     left = await Notification.filter(instance_id=tenant.id).values_list("event_id", flat=True)
     assert list(left) == ["new"]
     assert await Delivery.filter(instance_id=tenant.id).count() == 2  # the old ones' rows went with them
+
+
+async def test_two_workers_never_fire_the_same_reminder_twice(app, tenant: Tenant) -> None:
+    # given ten not-ready operators whose first reminder is due, and two runtimes racing for them
+    services = app.state.services
+    users = [f"op{i}" for i in range(10)]
+    for user in users:
+        await tenant.operator(user).gql(
+            "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 1, notReadyRepeatMinutes: 0}) { notReadyAfterMinutes } }"
+        )
+    received: list[str] = []
+    async with Stopped(app):
+        await tenant.service().gql(
+            PUBLISH,
+            {
+                "input": {
+                    "id": "all-away",
+                    "type": "operator_status_changed",
+                    "recipients": users,
+                    "data": {"status": "away"},
+                }
+            },
+        )
+        await asyncio.sleep(0.3)
+        runtimes = [Runtime(services.settings, services.broker, [PanelChannels(services.broker)]) for _ in range(2)]
+        listeners = [services.broker.subscribe(user_topic(tenant.id, u, live.REMINDERS)) for u in users]
+        subscriptions = [await listener.__aenter__() for listener in listeners]
+        try:
+            # when both fire due reminders at the same moment
+            await asyncio.gather(*(r.fire_reminders() for r in runtimes))
+            await asyncio.sleep(0.2)
+        finally:
+            for user, sub, listener in zip(users, subscriptions, listeners, strict=True):
+                while not sub.queue.empty():
+                    received.append(user)
+                    sub.queue.get_nowait()
+                await listener.__aexit__(None, None, None)
+    # then each operator got exactly one reminder
+    assert sorted(received) == sorted(users)
