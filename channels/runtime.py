@@ -171,12 +171,26 @@ class Runtime:
             for d in deliveries
             if d.operator_id in operators
         ]
-        # Each job is settled as soon as its send returns: a worker killed mid-batch leaves only
-        # the sends still in flight to be taken again, not the whole batch.
-        await asyncio.gather(*(self._send_and_settle(job) for job in jobs))
+        live = [job for job in jobs if job.channel in LIVE_CHANNELS]
+        external = [job for job in jobs if job.channel not in LIVE_CHANNELS]
+        await asyncio.gather(self._deliver_live(live), *(self._send_and_settle(job) for job in external))
         return len(claimed)
 
+    async def _deliver_live(self, jobs: list[Job]) -> None:
+        """Panel channels only publish to the broker: the batch is prepared with a few queries,
+        sent, and settled with one statement (a repeat after a crash is a harmless second toast)."""
+        if not jobs:
+            return
+        for handler in {id(self.handlers[j.channel]): self.handlers[j.channel] for j in jobs}.values():
+            prepare = getattr(handler, "prepare", None)
+            if prepare is not None:
+                await prepare(jobs)
+        outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
+        await self._settle(list(zip(jobs, outcomes, strict=True)))
+
     async def _send_and_settle(self, job: Job) -> None:
+        """External channels: each job is settled as soon as its send returns, so a worker killed
+        mid-batch leaves only the sends still in flight to be taken again."""
         outcome = await self._send(job)
         await self._settle([(job, outcome)])
 
