@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from channels.registry import build_channels
 from channels.runtime import Runtime
 from domain.errors import ClientError, Forbidden, Unauthenticated
 from domain.keys import SecretBox
+from resolvers.compiled import compile_subscription
 from resolvers.context import Context, Services
 from resolvers.schema import build_schema
 
@@ -57,7 +59,43 @@ def _close_code(error: ClientError) -> int:
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws: a bad or missing token closes the socket with 4401 (role: 4403)."""
+    """graphql-transport-ws: a bad or missing token closes the socket with 4401 (role: 4403);
+    subscriptions the compiler covers are answered without per-message GraphQL execution."""
+
+    async def run_operation(self, operation: Any) -> None:
+        compiled = None
+        if isinstance(self.context, Context):
+            compiled = compile_subscription(
+                self.schema._schema,
+                operation.query,
+                operation.variables,
+                operation.operation_name,
+                self.context.settings.limits,
+            )
+        if compiled is None:
+            await super().run_operation(operation)
+            return
+        try:
+            async with aclosing(compiled.source(self.context)) as messages:
+                async for message in messages:
+                    await operation.send_operation_message(
+                        {"id": operation.id, "type": "next", "payload": {"data": compiled.shape(message)}}
+                    )
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except asyncio.CancelledError:
+            raise
+        except ClientError as error:
+            await operation.send_operation_message(
+                {
+                    "id": operation.id,
+                    "type": "error",
+                    "payload": [{"message": error.message, "extensions": error.extensions}],
+                }
+            )
+        except Exception as error:  # noqa: BLE001 - as strawberry's own path does: log, complete
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def handle_connection_init(self, message: Any) -> None:
         if not self.connection_init_received:
