@@ -32,6 +32,7 @@ from channels.registry import build_channels
 from channels.runtime import Runtime
 from domain.errors import ClientError, Forbidden, Unauthenticated
 from domain.keys import SecretBox
+from domain.policy import POLICY_TOPIC
 from resolvers.compiled import compile_subscription
 from resolvers.context import Context, Services
 from resolvers.schema import build_schema
@@ -212,9 +213,12 @@ def create_app(settings: Settings) -> Starlette:
         app.state.runtime = runtime
         if runtime is not None:
             await runtime.start()
+        policy_listener = asyncio.create_task(_forget_changed_policies(services), name="nc-policy-listener")
         try:
             yield
         finally:
+            policy_listener.cancel()
+            await asyncio.gather(policy_listener, return_exceptions=True)
             if runtime is not None:
                 await runtime.stop()
             await http.aclose()
@@ -257,6 +261,15 @@ def create_app(settings: Settings) -> Starlette:
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.request_body_bytes)
     app.add_middleware(RequestIds)
     return app
+
+
+async def _forget_changed_policies(services: Services) -> None:
+    """Other processes announce policy changes: drop our cached copy at once."""
+    async with services.broker.subscribe(POLICY_TOPIC) as changes:
+        async for change in changes:
+            instance_id = change.get("instance")
+            if isinstance(instance_id, str):
+                services.policies.invalidate(instance_id)
 
 
 __all__ = ["Unauthenticated", "create_app"]

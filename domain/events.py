@@ -94,11 +94,17 @@ def _is_score(value: Any) -> bool:
 
 
 async def publish(
-    instance_id: str, events: list[Event], limits: Limits, *, reminder_minute_seconds: float = 60.0
+    instance_id: str,
+    events: list[Event],
+    limits: Limits,
+    *,
+    policy: InstancePolicy | None = None,
+    reminder_minute_seconds: float = 60.0,
 ) -> list[Published]:
     validate(events, limits)
     await ensure_instance(instance_id)
-    policy = await load_policy(instance_id)
+    if policy is None:
+        policy = await load_policy(instance_id)
     results = []
     for event in events:
         token = EVENT_ID.set(event.id)

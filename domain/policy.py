@@ -145,6 +145,34 @@ async def load_policy(instance_id: str) -> InstancePolicy:
     return policy_from_rows(instance_id, instance, bots, rules)
 
 
+class PolicyCache:
+    """Instance policies kept per process for a few seconds: read on nearly every request, changed
+    by rare administrator actions. A change invalidates the entry here at once and, through the
+    broker's "policy" topic, in every other process; the TTL bounds staleness if that message is
+    lost (pub/sub is at-most-once)."""
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, InstancePolicy]] = {}
+
+    async def get(self, instance_id: str) -> InstancePolicy:
+        import time
+
+        entry = self._entries.get(instance_id)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return entry[1]
+        policy = await load_policy(instance_id)
+        self._entries[instance_id] = (time.monotonic(), policy)
+        return policy
+
+    def invalidate(self, instance_id: str) -> None:
+        self._entries.pop(instance_id, None)
+
+
+#: Broker topic on which a process announces that an instance's policy changed.
+POLICY_TOPIC = "policy"
+
+
 async def ensure_instance(instance_id: str) -> None:
     """Create the instance's row with defaults if this is its first write."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
@@ -15,7 +15,7 @@ from channels.broker import Broker
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
-from domain.policy import InstancePolicy, load_policy
+from domain.policy import POLICY_TOPIC, InstancePolicy, PolicyCache
 from domain.types_tab import ViewerState
 from models.enums import Role
 from models.operator import Operator
@@ -29,6 +29,7 @@ class Services:
     tokens: TokenCodec
     secret_box: SecretBox
     broker: Broker
+    policies: PolicyCache = field(default_factory=PolicyCache)
 
 
 class Context:
@@ -80,11 +81,17 @@ class Context:
 
     async def policy(self) -> InstancePolicy:
         if self._policy is None:
-            self._policy = await self._once("policy", lambda: load_policy(self.principal.instance_id))
+            self._policy = await self._once("policy", lambda: self.services.policies.get(self.principal.instance_id))
         return self._policy
 
-    def forget_policy(self) -> None:
+    async def policy_changed(self) -> None:
+        """After an administrator's write: this process forgets it now, the others when told."""
+        instance_id = self.principal.instance_id
+        self.services.policies.invalidate(instance_id)
+        await self.services.broker.publish(POLICY_TOPIC, {"instance": instance_id})
         self._policy = None
+        self._state = None
+        self._loads.pop("policy", None)
         self._state = None
         self._loads.clear()
 

@@ -388,7 +388,7 @@ class Mutation:
                 secret_box=ctx.services.secret_box,
                 allow_http=ctx.settings.allow_http_endpoints,
             )
-        ctx.forget_policy()
+        await ctx.policy_changed()
         return InstanceSettings.build(policy)
 
     @strawberry.mutation(description="ADMINISTRATOR only.")
@@ -406,7 +406,7 @@ class Mutation:
                     default_channels=list(input.default_channels) if input.default_channels is not None else None,
                 ),
             )
-        ctx.forget_policy()
+        await ctx.policy_changed()
         return TypePolicy.build(policy, TYPES_BY_CODE[str(input.type_code)])
 
     @strawberry.mutation(description="SERVICE only: a producer publishes a domain event.")
@@ -458,7 +458,11 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
     ]
     async with transaction():
         results = await publish(
-            p.instance_id, events, ctx.settings.limits, reminder_minute_seconds=ctx.settings.reminder_minute_seconds
+            p.instance_id,
+            events,
+            ctx.settings.limits,
+            policy=await ctx.policy(),
+            reminder_minute_seconds=ctx.settings.reminder_minute_seconds,
         )
     if any(r.deliveries_queued for r in results):
         # After the commit: the rows are the jobs, this only says "look now".

@@ -250,6 +250,7 @@ async def test_a_chosen_channel_that_cannot_deliver_is_skipped_with_the_reason(t
 
 async def test_a_1000_recipient_event_is_a_handful_of_statements(tenant: Tenant, sql) -> None:
     service = tenant.service()
+    await service.gql(PUBLISH, {"input": ticket("warm-up", ["w"])})  # the instance's policy is cached after it
     sql.statements.clear()
     await service.gql(PUBLISH, {"input": ticket("small", [f"u{i}" for i in range(10)])})
     small = sql.count
@@ -258,4 +259,4 @@ async def test_a_1000_recipient_event_is_a_handful_of_statements(tenant: Tenant,
     assert result.data["publishEvent"]["notificationCount"] == 1000
     assert sql.count == small, sql.statements
     assert sql.count <= 16, [s[:80] for s in sql.statements]
-    assert await Delivery.filter(instance_id=tenant.id).count() == 2 * 1010
+    assert await Delivery.filter(instance_id=tenant.id).count() == 2 * 1011
