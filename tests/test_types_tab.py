@@ -290,7 +290,7 @@ async def test_bulk_on_all_rows_takes_as_many_statements_as_on_two(tenant: Tenan
     await operator.gql(BULK, {"input": {"action": "ADD_CHANNELS", "channels": ["SOUND"]}})
     every = sql.count
     assert every == two, sql.statements
-    assert every <= 10, sql.statements
+    assert every <= 5, sql.statements
 
 
 async def test_the_whole_types_tab_takes_a_fixed_number_of_statements(tenant: Tenant, sql) -> None:
