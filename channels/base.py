@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from models.enums import ChannelKind
-from models.notification import Delivery, Notification
+from models.notification import Notification
 from models.operator import Operator
 
 
@@ -36,10 +36,22 @@ Outcome = Sent | RetryLater | GiveUp
 
 
 @dataclass(frozen=True)
+class DeliveryRow:
+    """What a worker knows of a claimed delivery row (returned by the claim itself)."""
+
+    id: int
+    instance_id: str
+    operator_id: int
+    notification_id: int | None
+    channel: str
+    attempts: int
+
+
+@dataclass(frozen=True)
 class Job:
     """One claimed delivery, with what a channel needs to send it."""
 
-    delivery: Delivery
+    delivery: DeliveryRow
     notification: Notification | None
     operator: Operator
 

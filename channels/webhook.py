@@ -103,7 +103,7 @@ class WebhookChannel:
                 "body": msg.body,
                 "link": msg.link,
                 "entity": {"kind": n.entity_kind, "id": n.entity_id} if n is not None and n.entity_kind else None,
-                "createdAt": _iso(n.created_at if n is not None else job.delivery.created_at),
+                "createdAt": _iso(n.created_at if n is not None else datetime.now(UTC)),
             },
         }
 

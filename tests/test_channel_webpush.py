@@ -17,11 +17,10 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from channels.base import GiveUp, Job
+from channels.base import DeliveryRow, GiveUp, Job
 from channels.deps import ChannelDeps
 from channels.webpush import MAX_PAYLOAD_BYTES, WebPushChannel
 from domain.keys import SecretBox
-from models.notification import Delivery
 from models.operator import Operator
 from tests.conftest import Caller, Tenant
 from tests.fakes.push_service import Browser, FakePushService, serve_push_service
@@ -268,7 +267,7 @@ async def test_an_endpoint_on_a_private_address_is_refused_at_send_time(
     async with httpx.AsyncClient() as http:
         channel = WebPushChannel(ChannelDeps(strict, SecretBox("test"), http))
         # when the channel sends to it
-        job = Job(Delivery(operator_id=operator.id, channel="BROWSER"), None, operator)
+        job = Job(DeliveryRow(0, operator.instance_id, operator.id, None, "BROWSER", 0), None, operator)
         outcome = await channel.send(job)
     # then nothing is sent and the delivery gives up, saying why
     assert outcome == GiveUp("push endpoint refused: points to a non-public address (10.0.0.1)")
