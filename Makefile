@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test run (CI has it on 127.0.0.1:5432, database `test`).
 NC_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres check schema migrations
+.PHONY: install run test test-sqlite test-postgres check schema migrations bench bench-quick
 
 $(BIN)/notification-center: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,10 @@ schema: install
 # After changing a model: write the next versioned migration into models/migrations/.
 migrations: install
 	$(BIN)/tortoise -c api.tortoise_config.TORTOISE_ORM makemigrations
+
+# Benchmarks (bench/README.md): writes bench/results/latest.json and REPORT.md.
+bench: install
+	$(BIN)/python -m bench.run
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick
