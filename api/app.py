@@ -65,7 +65,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Any) -> None:
         compiled = None
-        if isinstance(self.context, Context):
+        if isinstance(self.context, Context) and self.context.settings.compiled_subscriptions:
             compiled = compile_subscription(
                 self.schema._schema,
                 operation.query,
