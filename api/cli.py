@@ -52,6 +52,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=None,
         proxy_headers=True,
+        # permessage-deflate keeps ~40 KiB of zlib state per connection for small gains on small
+        # messages; NC_WS_PER_MESSAGE_DEFLATE=1 turns it on.
+        ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     return 0
 

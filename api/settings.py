@@ -83,6 +83,8 @@ class Settings:
     retry_max_attempts: int = 8
     #: How long testChannel waits for its delivery to be settled.
     test_send_timeout_seconds: float = 20.0
+    #: WebSocket compression (costs ~40 KiB per connection).
+    ws_per_message_deflate: bool = False
     #: Answer subscriptions over graphql-transport-ws with compiled plans (0: always execute).
     compiled_subscriptions: bool = True
     #: Log lines as JSON ("json") or text ("text"); unset: text embedded, JSON at scale.
@@ -138,6 +140,7 @@ class Settings:
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
             run_workers=_bool(env, "NC_RUN_WORKERS", True),
             compiled_subscriptions=_bool(env, "NC_COMPILED_SUBSCRIPTIONS", True),
+            ws_per_message_deflate=_bool(env, "NC_WS_PER_MESSAGE_DEFLATE", False),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"
             ),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,19 +30,31 @@ class BotConfig:
         return default if value in (None, "") else value
 
 
+#: Seconds a worker reuses an instance's bot configuration before reading it again.
+BOT_CACHE_SECONDS = 2.0
+
+
 @dataclass
 class ChannelDeps:
     settings: Settings
     secret_box: SecretBox
     http: httpx.AsyncClient
+    _bots: dict[tuple[str, ChannelKind], tuple[float, BotConfig | None]] = field(default_factory=dict)
 
     @property
     def panel_url(self) -> str:
         return self.settings.panel_url
 
     async def bot(self, instance_id: str, channel: ChannelKind) -> BotConfig | None:
-        """The enabled configuration of ``channel`` in the instance, or None when it has none."""
-        return await load_bot(self.secret_box, instance_id, channel)
+        """The enabled configuration of ``channel`` in the instance, or None when it has none.
+        Kept for a couple of seconds: a batch of jobs to one instance reads it once."""
+        key = (instance_id, channel)
+        cached = self._bots.get(key)
+        if cached is not None and time.monotonic() - cached[0] < BOT_CACHE_SECONDS:
+            return cached[1]
+        bot = await load_bot(self.secret_box, instance_id, channel)
+        self._bots[key] = (time.monotonic(), bot)
+        return bot
 
 
 async def load_bot(secret_box: SecretBox, instance_id: str, channel: ChannelKind) -> BotConfig | None:

@@ -111,10 +111,7 @@ async def unread_as_of(ids_by_operator: dict[int, list[int]]) -> dict[int, int]:
     low, high = min(all_ids), max(all_ids)
     unread = Notification.filter(operator_id__in=list(ids_by_operator), in_bell=True, read_at__isnull=True)
     before = dict(
-        await unread.filter(id__lt=low)
-        .group_by("operator_id")
-        .annotate(n=Count("id"))
-        .values_list("operator_id", "n")
+        await unread.filter(id__lt=low).group_by("operator_id").annotate(n=Count("id")).values_list("operator_id", "n")
     )
     window: dict[int, list[int]] = {}
     for operator_id, nid in await unread.filter(id__gte=low, id__lte=high).values_list("operator_id", "id"):

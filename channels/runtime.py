@@ -176,8 +176,7 @@ class Runtime:
             for n in await Notification.filter(id__in={d.notification_id for d in deliveries if d.notification_id})
         }
         operators = {
-            o.id: o
-            for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
+            o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
         jobs = [
             Job(delivery=d, notification=notifications.get(d.notification_id or 0), operator=operators[d.operator_id])

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -32,14 +33,23 @@ def _mask(error: GraphQLError) -> bool:
 
 def extensions(limits: Limits) -> Sequence[Callable[[], SchemaExtension]]:
     """Factories, so each request gets fresh extensions (the parse and validation caches are
-    shared module-level LRUs inside strawberry)."""
+    shared module-level LRUs inside strawberry).
+
+    The depth and alias limiters are validation rules. Each limiter instance builds new rule
+    classes, and the validation cache is keyed by the rules, so building them per request would
+    make every request miss the cache: the rule classes are built once, here, and each request's
+    extension only adds them (before the cache looks).
+    """
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=limits.query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.query_aliases).validation_rules,
+    ]
     return [
         lambda: MaskErrors(should_mask_error=_mask, error_message="Internal server error"),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-        lambda: QueryDepthLimiter(max_depth=limits.query_depth),
         lambda: MaxTokensLimiter(max_token_count=limits.query_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.query_aliases),
+        lambda: ParserCache(maxsize=256),
+        lambda: AddValidationRules(limit_rules),
+        lambda: ValidationCache(maxsize=256),
     ]
 
 

@@ -101,3 +101,20 @@ async def test_oversized_request_bodies_are_refused(http, tenant: Tenant) -> Non
     )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_query_depth_is_limited_and_valid_documents_hit_the_validation_cache() -> None:
+    from api.settings import Limits
+    from resolvers.schema import build_schema
+
+    schema = build_schema(Limits(query_depth=2))
+    deep = await schema.execute("{ notifications { edges { node { id } } } }")
+    assert deep.errors and "exceeds maximum operation depth" in deep.errors[0].message
+    # the limit rules are built once, so the same document validates from the cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(256)
+    before = cache.cache_info().hits
+    for _ in range(3):
+        await schema.execute("{ __typename }")
+    assert cache.cache_info().hits >= before + 2

@@ -1,0 +1,328 @@
+"""bench/results/REPORT.md from the flat figures: a table per section, and a short stdout summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    key: str
+    baseline: str | None = None
+    #: (operator, value, key checked): ("≥", 0.5, "fanout_100_ratio_vs_raw")
+    target: tuple[str, float, str] | None = None
+    unit: str = ""
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        text = f"{value:,}"
+    elif isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}" if abs(value) < 10 else f"{value:,.1f}"
+    else:
+        return str(value)
+    return f"{text} {unit}".strip()
+
+
+def _times(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f}×"
+    if x >= 10:
+        return f"{x:.0f}×"
+    return f"{x:.2g}×"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def verdict(value: Any, op: str, limit: float) -> str:
+    if value is None or isinstance(value, bool):
+        return "—"
+    if op == "≥":
+        if value >= limit:
+            return f"yes, {_times(value / limit)} the target" if limit else "yes"
+        return f"no, {_times(value / limit)} the target ({_fmt(float(limit - value))} short)"
+    if value <= limit:
+        return f"yes, {(1 - value / limit) * 100:.0f}% under" if limit else "yes"
+    return f"no, {_times(value / limit)} the limit"
+
+
+def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
+    out: list[tuple[str, str, list[Row]]] = []
+
+    rows: list[Row] = []
+    for n in (100, 1000, 5000):
+        if f"fanout_{n}_events" not in r:
+            continue
+        p = f"fanout_{n}_"
+        rows += [
+            Row(
+                f"messages/s received, N={n}",
+                f"{p}messages_per_s",
+                f"{p}raw_messages_per_s",
+                ("≥", 0.5, f"{p}ratio_vs_raw"),
+            ),
+            Row(f"publish→receipt p50, N={n}", f"{p}p50_ms", f"{p}raw_p50_ms", unit="ms"),
+            Row(f"publish→receipt p99, N={n}", f"{p}p99_ms", f"{p}raw_p99_ms", unit="ms"),
+            Row(
+                f"server CPU per message, N={n}",
+                f"{p}server_cpu_us_per_message",
+                f"{p}raw_server_cpu_us_per_message",
+                unit="µs",
+            ),
+            Row(f"connect + subscribe all, N={n}", f"{p}connect_s", f"{p}raw_connect_s", unit="s"),
+        ]
+    out.append(
+        (
+            "1. Live fan-out",
+            "N operators hold a `bell` subscription on one `serve` process (embedded SQLite, workers in-process); "
+            "the service publishes events to all N through `publishEvent`. Baseline: `bench/raw_server.py` "
+            "(plain Starlette WebSocket broadcast, same client). Events go out back to back, so the latencies "
+            "include the backlog (1b measures latency at a set rate). Recipients have the default channels "
+            "(BELL and BANNER). Target: ratio ≥ 0.5.",
+            rows,
+        )
+    )
+
+    n = r.get("paced_operators")
+    rate = r.get("paced_target_events_per_s")
+    low = f"{(rate or 200) / 4:.0f}"  # full mode's second, slower run
+    out.append(
+        (
+            "1b. Paced publishing",
+            f"{n} operators connected; {_fmt(rate)} events/s for {_fmt(r.get('paced_seconds'))} s, each to 5 random "
+            "operators (open loop). Target: p99 ≤ 50 ms (the target is stated for 1,000 operators).",
+            [
+                Row("publish→bell p50", "paced_p50_ms", "paced_raw_p50_ms", unit="ms"),
+                Row("publish→bell p99", "paced_p99_ms", "paced_raw_p99_ms", ("≤", 50, "paced_p99_ms"), unit="ms"),
+                Row("publish→bell max", "paced_max_ms", "paced_raw_max_ms", unit="ms"),
+                Row(
+                    "events/s achieved",
+                    "paced_events_per_s",
+                    "paced_raw_events_per_s",
+                    ("≥", rate or 200, "paced_events_per_s"),
+                ),
+                Row("publish request p99", "paced_publish_p99_ms", "paced_raw_publish_p99_ms", unit="ms"),
+                Row("bell messages received", "paced_received", "paced_raw_received"),
+                Row(f"publish→bell p50 at {low} events/s", f"paced_at_{low}_p50_ms", unit="ms"),
+                Row(f"publish→bell p99 at {low} events/s", f"paced_at_{low}_p99_ms", unit="ms"),
+                Row(f"events/s achieved at {low} events/s", f"paced_at_{low}_events_per_s"),
+            ],
+        )
+    )
+
+    rows = []
+    for db in ("sqlite", "postgres"):
+        for shape, label in (("1x1000", "1 event × 1,000 recipients"), ("1000x1", "1,000 events × 1 recipient")):
+            p = f"ingest_{db}_{shape}_"
+            target = ("≥", 2000, f"{p}notifications_per_s") if db == "postgres" else None
+            rows.append(Row(f"notifications/s, {db}, {label}", f"{p}notifications_per_s", target=target))
+            rows.append(Row(f"request p50, {db}, {label}", f"{p}request_p50_ms", unit="ms"))
+    out.append(
+        (
+            "2. Ingestion",
+            "Notifications written per second by `publishEvents` (one request at a time, recipients already known). "
+            "PostgreSQL: a fresh `nc_bench_*` database, one `serve --with-workers`. Target ≥ 2,000/s on PostgreSQL.",
+            rows,
+        )
+    )
+
+    out.append(
+        (
+            "3. Delivery",
+            f"{_fmt(r.get('delivery_jobs'))} CUSTOM webhook jobs (operators chose only CUSTOM for ticket_created) "
+            "through the in-process worker to a local receiver that answers 200 at once.",
+            [
+                Row("jobs/s (first publish → last request received)", "delivery_jobs_per_s"),
+                Row("jobs/s (first publish → sampled rows SENT)", "delivery_jobs_per_s_until_sent"),
+                Row("server CPU per job", "delivery_server_cpu_us_per_job", unit="µs"),
+                Row("sampled delivery rows SENT", "delivery_sampled_rows_sent"),
+            ],
+        )
+    )
+
+    rows = []
+    for name, label in (("types", "types tab"), ("bell", "first bell page")):
+        for c in (1, 64):
+            p = f"queries_{name}_c{c}_"
+            ratio_target = ("≥", 0.3, f"{p}ratio_vs_plain") if name == "types" else None
+            p99_target = ("≤", 10, f"{p}p99_ms") if c == 64 else None
+            rows += [
+                Row(f"{label} requests/s, {c} client{'s' if c > 1 else ''}", f"{p}rps", f"{p}plain_rps", ratio_target),
+                Row(f"{label} p50, {c} client{'s' if c > 1 else ''}", f"{p}p50_ms", f"{p}plain_p50_ms", unit="ms"),
+                Row(
+                    f"{label} p99, {c} client{'s' if c > 1 else ''}",
+                    f"{p}p99_ms",
+                    f"{p}plain_p99_ms",
+                    p99_target,
+                    unit="ms",
+                ),
+            ]
+    rows.append(Row("plain endpoint serves the same JSON", "queries_documents_match_plain"))
+    out.append(
+        (
+            "4. Queries",
+            "POST /graphql with keep-alive connections. Baseline: `bench/plain_server.py`, the same documents built "
+            "per request from in-memory dicts (JWT verified, json.dumps), no GraphQL, no database. "
+            "Targets: types tab ≥ 0.3 of the plain endpoint's requests/s; p99 ≤ 10 ms at 64 clients.",
+            rows,
+        )
+    )
+
+    rows = []
+    for n in (1000, 10000):
+        p = f"memory_{n}_"
+        if f"{p}kb_per_subscription" not in r and f"{p}error" not in r:
+            continue
+        rows += [
+            Row(
+                f"RSS per idle subscription, {n:,}",
+                f"{p}kb_per_subscription",
+                target=("≤", 40, f"{p}kb_per_subscription"),
+                unit="KiB",
+            ),
+            Row(f"subscriptions established/s, {n:,}", f"{p}subscriptions_per_s"),
+            Row(
+                f"subscriptions held, {n:,}",
+                f"{p}subscriptions_held",
+                target=("≥", 10000, f"{p}subscriptions_held") if n == 10000 else None,
+            ),
+            Row(f"server RSS with {n:,} subscriptions", f"{p}rss_after_kb", f"{p}rss_before_kb", unit="KiB"),
+        ]
+    if "memory_1000_no_deflate_kb_per_subscription" in r:
+        rows.append(
+            Row(
+                "RSS per idle subscription, 1,000, no permessage-deflate",
+                "memory_1000_no_deflate_kb_per_subscription",
+                unit="KiB",
+            )
+        )
+    out.append(
+        (
+            "5. Memory",
+            "Server VmRSS before and after opening the connections (one bell subscription each; clients offer "
+            "permessage-deflate as browsers do). The baseline column is the RSS before.",
+            rows,
+        )
+    )
+
+    out.append(
+        (
+            "6. SQL statements",
+            "Counted in-process from tortoise's `tortoise.db_client` logger (the runtime's own queries excluded "
+            "via `IN_RUNTIME`, except the worker row).",
+            [
+                Row(
+                    "bulkUpdateTypes, all rows",
+                    "sql_bulk_update_types_statements",
+                    target=("≤", 5, "sql_bulk_update_types_statements"),
+                ),
+                Row("bulkUpdateTypes, all rows, viewer's first write", "sql_bulk_update_types_first_statements"),
+                Row("publishEvent, 1,000 known recipients", "sql_publish_event_1000_statements"),
+                Row("publishEvent, 1,000 new recipients", "sql_publish_event_1000_new_recipients_statements"),
+                Row("types tab query", "sql_types_tab_statements"),
+                Row("first bell page query", "sql_bell_page_statements"),
+                Row("worker statements per delivery job (BELL + BANNER)", "sql_worker_statements_per_job"),
+            ],
+        )
+    )
+    return out
+
+
+SECTION_KEYS = {
+    "1. Live fan-out": ("fanout_",),
+    "1b. Paced publishing": ("paced_",),
+    "2. Ingestion": ("ingest_",),
+    "3. Delivery": ("delivery_",),
+    "4. Queries": ("queries_",),
+    "5. Memory": ("memory_",),
+    "6. SQL statements": ("sql_",),
+}
+
+
+SECTION_NAMES = dict(
+    zip(SECTION_KEYS, ("fanout", "paced", "ingest", "delivery", "queries", "memory", "sql"), strict=True)
+)
+
+
+def markdown(r: dict[str, Any], notes: list[str]) -> str:
+    lines = [
+        "# Notification Center benchmark",
+        "",
+        f"Mode: **{r.get('meta_mode')}**, {r.get('meta_started_at')}, commit `{r.get('meta_git_commit')}`, "
+        f"{r.get('meta_cpus')} CPUs, Python {r.get('meta_python')}, took {_fmt(r.get('meta_duration_s'))} s, "
+        f"load average {_fmt(r.get('meta_loadavg_start'))} before. "
+        "Ratio = measured / baseline. Figures: `bench/results/latest.json`; how they are made: `bench/README.md`.",
+        "",
+    ]
+    if r.get("meta_mode") == "quick":
+        lines += ["> Quick mode: a smoke test with small counts; the figures are indicative only.", ""]
+    for title, intro, rows in sections(r):
+        if not any(k.startswith(SECTION_KEYS[title]) for k in r) and f"section_{SECTION_NAMES[title]}_error" not in r:
+            continue  # not run (--only)
+        lines += [f"## {title}", "", intro, ""]
+        lines += ["| figure | measured | baseline | ratio | target | met? |", "|---|---|---|---|---|---|"]
+        for row in rows:
+            if row.key not in r and (row.baseline is None or row.baseline not in r):
+                continue  # not measured in this mode
+            value = r.get(row.key)
+            base = r.get(row.baseline) if row.baseline else None
+            ratio = None
+            if (
+                isinstance(value, (int, float))
+                and isinstance(base, (int, float))
+                and base
+                and not isinstance(value, bool)
+            ):
+                ratio = value / base
+            target = met = "—"
+            if row.target is not None:
+                op, limit, checked = row.target
+                subject = "ratio" if checked.endswith(("ratio_vs_raw", "ratio_vs_plain")) else "value"
+                target = f"{subject} {op} {_fmt(limit)}"
+                met = verdict(r.get(checked), op, limit)
+            lines.append(
+                f"| {row.label} | {_fmt(value, row.unit)} | {_fmt(base, row.unit)} | "
+                f"{'—' if ratio is None else _ratio(ratio)} | {target} | {met} |"
+            )
+        problems = [
+            (k, v)
+            for k, v in r.items()
+            if k.startswith(SECTION_KEYS[title]) and (k.endswith(("error", "problems", "skipped", "failures")))
+        ]
+        if problems:
+            lines.append("")
+            for k, v in problems:
+                lines.append(f"- `{k}`: {str(v)[:600]}")
+        lines.append("")
+    errors = [(k, v) for k, v in r.items() if k.startswith("section_") and k.endswith("_error")]
+    if errors or notes:
+        lines += ["## Notes", ""]
+        lines += [f"- {n}" for n in notes]
+        lines += [f"- `{k}`: {str(v)[:1500]}" for k, v in errors]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    out = []
+    for title, _, rows in sections(r):
+        for row in rows:
+            if row.target is None:
+                continue
+            op, limit, checked = row.target
+            value = r.get(checked)
+            if value is None:
+                continue
+            number = title.split(".")[0]
+            out.append(
+                f"{number:>2}. {row.label}: {_fmt(value)} (target {op} {_fmt(limit)}): {verdict(value, op, limit)}"
+            )
+    return out

@@ -1,0 +1,498 @@
+"""The benchmark's sections: each starts what it measures, runs the client, and returns flat figures.
+
+Every section gets a fresh server process (and a fresh embedded database) so the work left
+behind by one section (delivery jobs still being settled) never runs during another's
+measurement. Each figure is measured in the same invocation as its baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import BELL_PAGE, PUBLISH_EVENTS, TYPES_TAB, codec, rss_kb
+from bench.procs import PY, ROOT, Client, Proc, Procs, run_client
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The viewer's whole bell, as rows for the plain endpoint's store.
+HISTORY = (
+    "{ notifications(first: 100) { edges { node { id typeCode categoryCode title body data createdAt readAt } } } }"
+)
+
+
+@dataclass
+class Ctx:
+    quick: bool
+    procs: Procs
+    tmp: Path
+    notes: list[str] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _ratio(ours: float | None, base: float | None) -> float | None:
+    if ours is None or not base:
+        return None
+    return round(ours / base, 3)
+
+
+def _per(value: float | None, count: float | None, scale: float = 1.0) -> float | None:
+    if value is None or not count:
+        return None
+    return round(value / count * scale, 3)
+
+
+async def _with_server(start: Awaitable[Proc], use: Callable[[Proc], Awaitable[Any]]) -> Any:
+    server = await start
+    try:
+        return await use(server)
+    finally:
+        await server.stop()
+
+
+# -- 1. live fan-out -----------------------------------------------------------------------------
+async def fanout(ctx: Ctx) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    sizes = [100] if ctx.quick else [100, 1000, 5000]
+    for n in sizes:
+        events = 10 if ctx.quick else max(2, 20_000 // n)
+        out[f"fanout_{n}_messages"] = n * events
+        out[f"fanout_{n}_events"] = events
+        for mode in ("ours", "raw"):
+            key = f"fanout_{n}_" + ("" if mode == "ours" else "raw_")
+            try:
+                r = await _live_run(
+                    ctx, "fanout", mode, n, ["--events", str(events)], deadline=30 if ctx.quick else 120
+                )
+            except Exception as exc:  # noqa: BLE001 - recorded, the next run goes on
+                out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:1500]
+                ctx.say(f"fan-out {mode} N={n}: {exc}")
+                continue
+            out[f"{key}messages_per_s"] = r["messages_per_s"]
+            out[f"{key}received"] = r["received"]
+            out[f"{key}p50_ms"] = r["p50_ms"]
+            out[f"{key}p99_ms"] = r["p99_ms"]
+            out[f"{key}max_ms"] = r["max_ms"]
+            out[f"{key}connect_s"] = r["connect_s"]
+            out[f"{key}publish_p50_ms"] = r["publish_p50_ms"]
+            out[f"{key}server_cpu_s"] = r["server_cpu_s"]
+            out[f"{key}client_cpu_s"] = r["client_cpu_s"]
+            out[f"{key}server_cpu_us_per_message"] = _per(r["server_cpu_s"], r["received"], 1e6)
+            if r["errors"] or r["publish_failures"] or not r["complete"]:
+                out[f"{key}problems"] = {
+                    k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
+                }
+            ctx.say(
+                f"fan-out {mode:4} N={n:5}: {r['messages_per_s']} msg/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms"
+                f" ({r['received']}/{r['expected']})"
+            )
+        out[f"fanout_{n}_ratio_vs_raw"] = _ratio(
+            out.get(f"fanout_{n}_messages_per_s"), out.get(f"fanout_{n}_raw_messages_per_s")
+        )
+    return out
+
+
+async def _live_run(ctx: Ctx, command: str, mode: str, n: int, extra: list[str], deadline: float) -> dict[str, Any]:
+    start = ctx.procs.serve(f"serve-{command}") if mode == "ours" else ctx.procs.module("raw", "bench.raw_server")
+
+    async def use(server: Proc) -> dict[str, Any]:
+        args = ["--port", str(server.port), "--mode", mode, "--users", str(n), "--server-pid", str(server.pid)]
+        args += ["--deadline", str(deadline), "--instance", f"bench-{uuid.uuid4().hex[:6]}", *extra]
+        return await run_client(ctx.procs, command, *args, seconds=deadline + 120)
+
+    return await _with_server(start, use)
+
+
+# -- 1b. paced publishing ------------------------------------------------------------------------
+async def paced(ctx: Ctx) -> dict[str, Any]:
+    n, seconds, rate = (100, 2.0, 200.0) if ctx.quick else (1000, 10.0, 200.0)
+    out: dict[str, Any] = {"paced_operators": n, "paced_seconds": seconds, "paced_target_events_per_s": rate}
+    # Full mode adds a run at a quarter of the rate: the latency when the service keeps up.
+    runs = [("ours", rate, "paced_"), ("raw", rate, "paced_raw_")]
+    if not ctx.quick:
+        runs.append(("ours", rate / 4, f"paced_at_{rate / 4:.0f}_"))
+    for mode, run_rate, key in runs:
+        extra = ["--rate", str(run_rate), "--seconds", str(seconds), "--per-event", "5"]
+        try:
+            r = await _live_run(ctx, "paced", mode, n, extra, deadline=20 if ctx.quick else 60)
+        except Exception as exc:  # noqa: BLE001
+            out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:1500]
+            ctx.say(f"paced {mode}: {exc}")
+            continue
+        for k in ("events_per_s", "received", "p50_ms", "p90_ms", "p99_ms", "max_ms", "publish_p50_ms"):
+            out[f"{key}{k}"] = r[k]
+        out[f"{key}publish_p99_ms"] = r["publish_p99_ms"]
+        out[f"{key}messages"] = r["expected"]
+        out[f"{key}server_cpu_s"] = r["server_cpu_s"]
+        if r["errors"] or r["publish_failures"] or not r["complete"]:
+            out[f"{key}problems"] = {k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")}
+        ctx.say(
+            f"paced {mode:4} {n} ops @{run_rate:.0f}/s: {r['events_per_s']} ev/s, p50 {r['p50_ms']} ms,"
+            f" p99 {r['p99_ms']} ms ({r['received']}/{r['expected']})"
+        )
+    return out
+
+
+# -- 2. ingestion --------------------------------------------------------------------------------
+async def ingest(ctx: Ctx) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    requests = {"1x1000": 3, "1000x1": 1} if ctx.quick else {"1x1000": 20, "1000x1": 5}
+    shapes = ("1x1000", "1000x1")
+
+    async def measure(db: str, server: Proc) -> None:
+        for shape in shapes:
+            key = f"ingest_{db}_{shape}_"
+            try:
+                r = await run_client(
+                    ctx.procs,
+                    "ingest",
+                    "--port",
+                    str(server.port),
+                    "--shape",
+                    shape,
+                    "--requests",
+                    str(requests[shape]),
+                    "--server-pid",
+                    str(server.pid),
+                    "--instance",
+                    f"ingest-{uuid.uuid4().hex[:6]}",
+                    seconds=180,
+                )
+            except Exception as exc:  # noqa: BLE001
+                out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:1500]
+                out[f"{key}notifications_per_s"] = None
+                continue
+            out[f"{key}notifications_per_s"] = r["notifications_per_s"]
+            out[f"{key}request_p50_ms"] = r["request_p50_ms"]
+            out[f"{key}request_max_ms"] = r["request_max_ms"]
+            out[f"{key}notifications"] = r["notifications"]
+            out[f"{key}server_cpu_s"] = r["server_cpu_s"]
+            ctx.say(f"ingest {db:8} {shape:6}: {r['notifications_per_s']} notifications/s")
+
+    await _with_server(ctx.procs.serve("serve-ingest-sqlite"), lambda s: measure("sqlite", s))
+
+    reason = await _postgres_unreachable()
+    if reason is not None:
+        for shape in shapes:
+            out[f"ingest_postgres_{shape}_notifications_per_s"] = None
+        out["ingest_postgres_skipped"] = reason
+        ctx.notes.append(f"Ingestion on PostgreSQL not measured: {reason}")
+        ctx.say(f"ingest postgres: skipped ({reason})")
+        return out
+    database = f"nc_bench_{uuid.uuid4().hex[:10]}"
+    url = f"postgres://postgres@127.0.0.1:5432/{database}"
+    env = {"NC_DATABASE_URL": url}
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    try:
+        await ctx.procs.cli(["migrate"], env)
+        await _with_server(ctx.procs.serve("serve-ingest-pg", env, with_workers=True), lambda s: measure("postgres", s))
+    finally:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    return out
+
+
+async def _postgres_unreachable() -> str | None:
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+        await conn.close()
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable ({type(exc).__name__}: {exc})"[:300]
+    return None
+
+
+# -- 3. delivery ---------------------------------------------------------------------------------
+async def delivery(ctx: Ctx) -> dict[str, Any]:
+    operators, events = (20, 20) if ctx.quick else (100, 50)
+    receiver = await ctx.procs.module("receiver", "bench.receiver", "--secret", "s")
+    try:
+
+        async def use(server: Proc) -> dict[str, Any]:
+            return await run_client(
+                ctx.procs,
+                "delivery",
+                "--port",
+                str(server.port),
+                "--receiver-port",
+                str(receiver.port),
+                "--operators",
+                str(operators),
+                "--events",
+                str(events),
+                "--server-pid",
+                str(server.pid),
+                "--deadline",
+                "30" if ctx.quick else "120",
+                seconds=300,
+            )
+
+        server = ctx.procs.serve("serve-delivery", {"NC_ALLOW_HTTP_ENDPOINTS": "1"})
+        r = await _with_server(server, use)
+    finally:
+        await receiver.stop()
+    ctx.say(f"delivery: {r['jobs_per_s']} jobs/s ({r['received']}/{r['jobs']}), all sampled SENT: {r['sampled_sent']}")
+    out = {
+        "delivery_jobs": r["jobs"],
+        "delivery_received": r["received"],
+        "delivery_jobs_per_s": r["jobs_per_s"],
+        "delivery_span_s": r["span_s"],
+        "delivery_until_sent_s": r["until_sent_s"],
+        "delivery_jobs_per_s_until_sent": round(r["received"] / r["until_sent_s"], 1) if r["until_sent_s"] else None,
+        "delivery_sampled_rows_sent": r["sampled_sent"],
+        "delivery_publish_s": r["publish_s"],
+        "delivery_server_cpu_s": r["server_cpu_s"],
+        "delivery_server_cpu_us_per_job": _per(r["server_cpu_s"], r["received"], 1e6),
+    }
+    if r["bad_signatures"]:
+        out["delivery_bad_signatures"] = r["bad_signatures"]
+    return out
+
+
+# -- 4. queries ----------------------------------------------------------------------------------
+async def queries(ctx: Ctx) -> dict[str, Any]:
+    seconds, warmup = (0.6, 0.2) if ctx.quick else (5.0, 1.0)
+    instance, user = f"query-{uuid.uuid4().hex[:6]}", "op-query"
+    out: dict[str, Any] = {}
+    server = await ctx.procs.serve("serve-queries")
+    plain: Proc | None = None
+    try:
+        docs = await _query_setup(ctx, server, instance, user)
+        store = ctx.tmp / "plain-store.json"
+        store.write_text(json.dumps(docs["store"]))
+        plain = await ctx.procs.module("plain", "bench.plain_server", "--store", str(store))
+        out["queries_documents_match_plain"] = await _same_documents(ctx, plain, instance, user, docs)
+        out["queries_types_response_bytes"] = len(json.dumps(docs["types"]))
+        for name, document, plain_path in (("types", TYPES_TAB, "/plain/types"), ("bell", BELL_PAGE, "/plain/bell")):
+            for concurrency in (1, 64):
+                key = f"queries_{name}_c{concurrency}_"
+                for target, proc, path in (("", server, "/graphql"), ("plain_", plain, plain_path)):
+                    r = await run_client(
+                        ctx.procs,
+                        "http",
+                        "--port",
+                        str(proc.port),
+                        "--path",
+                        path,
+                        "--document",
+                        document,
+                        "--instance",
+                        instance,
+                        "--user",
+                        user,
+                        "--concurrency",
+                        str(concurrency),
+                        "--seconds",
+                        str(seconds),
+                        "--warmup",
+                        str(warmup),
+                        "--server-pid",
+                        str(proc.pid),
+                        seconds=seconds + warmup + 60,
+                    )
+                    out[f"{key}{target}rps"] = r["rps"]
+                    out[f"{key}{target}p50_ms"] = r["p50_ms"]
+                    out[f"{key}{target}p99_ms"] = r["p99_ms"]
+                    out[f"{key}{target}server_cpu_ms_per_request"] = _per(r["server_cpu_s"], r["requests"], 1e3)
+                    out[f"{key}{target}client_cpu_ms_per_request"] = _per(r["client_cpu_s"], r["requests"], 1e3)
+                    if r["failures"]:
+                        out[f"{key}{target}failures"] = r["failures"]
+                out[f"{key}ratio_vs_plain"] = _ratio(out[f"{key}rps"], out[f"{key}plain_rps"])
+                ctx.say(
+                    f"query {name:5} c={concurrency:2}: {out[f'{key}rps']} req/s (plain {out[f'{key}plain_rps']}),"
+                    f" p99 {out[f'{key}p99_ms']} ms (plain {out[f'{key}plain_p99_ms']})"
+                )
+    finally:
+        if plain is not None:
+            await plain.stop()
+        await server.stop()
+    return out
+
+
+async def _query_setup(ctx: Ctx, server: Proc, instance: str, user: str) -> dict[str, Any]:
+    c = codec(ctx.procs.secret)
+    operator = c.issue(instance=instance, user=user, role="operator")
+    service = c.issue(instance=instance, user="svc", role="service")
+    base = f"http://127.0.0.1:{server.port}/graphql"
+    async with httpx.AsyncClient(timeout=30) as http:
+
+        async def gql(token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+            response = await http.post(
+                base, json={"query": query, "variables": variables or {}}, headers={"Authorization": f"Bearer {token}"}
+            )
+            body = response.json()
+            if body.get("errors"):
+                raise RuntimeError(str(body["errors"])[:500])
+            return body["data"]
+
+        # A viewer with choices of their own and a bell of 30 items, 5 of them read.
+        await gql(
+            operator, 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, SOUND]) { code } }'
+        )
+        await gql(operator, 'mutation { setTypeChannels(typeCode: "chat_created", channels: [BELL]) { code } }')
+        events = [
+            {
+                "id": f"q-{i}",
+                "type": "ticket_created",
+                "recipients": [user],
+                "data": {"ticketNumber": i, "subject": f"S{i}"},
+            }
+            for i in range(30)
+        ]
+        await gql(service, PUBLISH_EVENTS, {"inputs": events})
+        rows = (await gql(operator, "{ notifications(first: 100) { edges { node { id } } } }"))["notifications"]
+        read = [e["node"]["id"] for e in rows["edges"][3:8]]
+        await gql(
+            operator, "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { unreadCount } }", {"ids": read}
+        )
+        types = await gql(operator, TYPES_TAB)
+        bell = await gql(operator, BELL_PAGE)
+        history = await gql(operator, HISTORY)
+    store = {
+        "categories": [{"code": c["code"], "title": c["title"]} for c in types["notificationCategories"]],
+        "types": [{"categoryCode": c["code"], **t} for c in types["notificationCategories"] for t in c["types"]],
+        "notifications": [e["node"] for e in history["notifications"]["edges"]],
+    }
+    return {"types": {"data": types}, "bell": {"data": bell}, "store": store}
+
+
+async def _same_documents(ctx: Ctx, plain: Proc, instance: str, user: str, docs: dict[str, Any]) -> bool:
+    token = codec(ctx.procs.secret).issue(instance=instance, user=user, role="operator")
+    async with httpx.AsyncClient(timeout=10) as http:
+        same = True
+        for name, path, document in (("types", "/plain/types", TYPES_TAB), ("bell", "/plain/bell", BELL_PAGE)):
+            response = await http.post(
+                f"http://127.0.0.1:{plain.port}{path}",
+                json={"query": document},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.json() != docs[name]:
+                ctx.notes.append(f"The plain endpoint's {name} document differs from the service's")
+                same = False
+    return same
+
+
+# -- 5. memory -----------------------------------------------------------------------------------
+async def memory(ctx: Ctx) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    runs = [(1000, True)] if ctx.quick else [(1000, True), (1000, False), (10_000, True)]
+    for n, deflate in runs:
+        key = f"memory_{n}_" + ("" if deflate else "no_deflate_")
+        try:
+            r = await _with_server(ctx.procs.serve("serve-memory"), lambda s, n=n, d=deflate: _hold(ctx, s, n, d))
+        except Exception as exc:  # noqa: BLE001
+            out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:1500]
+            ctx.say(f"memory {n}: {exc}")
+            continue
+        out.update({f"{key}{k}": v for k, v in r.items()})
+        ctx.say(
+            f"memory {n:5}{'' if deflate else ' (no deflate)'}: {r['kb_per_subscription']} KiB/subscription,"
+            f" {r['subscriptions_per_s']} subscriptions/s, {r['subscriptions_held']} held"
+        )
+    return out
+
+
+async def _live_subscriptions(http: httpx.AsyncClient, port: int) -> float:
+    text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("nc_live_subscriptions "):
+            return float(line.split()[1])
+    raise RuntimeError("no nc_live_subscriptions in /metrics")
+
+
+async def _hold(ctx: Ctx, server: Proc, n: int, deflate: bool) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        base_subs = await _live_subscriptions(http, server.port or 0)
+        await asyncio.sleep(0.5)
+        before = rss_kb(server.pid)
+        args = ["--port", str(server.port), "--users", str(n), "--instance", f"mem-{uuid.uuid4().hex[:6]}"]
+        if not deflate:
+            args.append("--no-deflate")
+        client = await Client.start(ctx.procs, "hold", *args, interactive=True)
+        try:
+            event = await client.next_event(180)
+            connected = event["connected"]
+            deadline = time.time() + 60
+            subs = await _live_subscriptions(http, server.port or 0)
+            while subs < base_subs + connected and time.time() < deadline:
+                await asyncio.sleep(0.1)
+                subs = await _live_subscriptions(http, server.port or 0)
+            all_at = time.time()
+            held = int(subs - base_subs)
+            await asyncio.sleep(1.0)
+            after = rss_kb(server.pid)
+            await client.send_line("close")
+            result = await client.result(120)
+        finally:
+            await client.kill()
+    assert before is not None and after is not None
+    return {
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "kb_per_subscription": round((after - before) / held, 1) if held else None,
+        "subscriptions_held": held,
+        "subscriptions_per_s": round(held / (all_at - event["t0"]), 1) if held else None,
+        "failed": result["failed"],
+    }
+
+
+# -- 6. SQL statements ---------------------------------------------------------------------------
+async def sql(ctx: Ctx) -> dict[str, Any]:
+    data_dir = ctx.tmp / "sql-data"
+    process = await asyncio.create_subprocess_exec(
+        PY,
+        "-m",
+        "bench.sqlcount",
+        "--data-dir",
+        str(data_dir),
+        cwd=ROOT,
+        env=ctx.procs.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode != 0:
+        raise RuntimeError(f"bench.sqlcount failed:\n{err.decode()[-2000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    ctx.say(
+        f"sql: bulkUpdateTypes {result['sql_bulk_update_types_statements']} statements,"
+        f" publishEvent(1000) {result['sql_publish_event_1000_statements']}"
+    )
+    return result
+
+
+SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, float]] = [
+    # name, function, time limit quick (s), time limit full (s)
+    ("fanout", fanout, 25, 420),
+    ("paced", paced, 25, 150),
+    ("ingest", ingest, 30, 240),
+    ("delivery", delivery, 20, 180),
+    ("queries", queries, 30, 180),
+    ("memory", memory, 25, 240),
+    ("sql", sql, 20, 120),
+]
