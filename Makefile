@@ -47,4 +47,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 bench-quick: install
-	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.run --quick --results-dir $(or $(BENCH_QUICK_DIR),/tmp/nc-bench-quick)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -302,6 +303,9 @@ def markdown(r: dict[str, Any], notes: list[str]) -> str:
             for k, v in problems:
                 lines.append(f"- `{k}`: {str(v)[:600]}")
         lines.append("")
+    analysis = Path(__file__).resolve().parent / "ANALYSIS.md"
+    if analysis.exists():
+        lines += [analysis.read_text().rstrip(), ""]
     errors = [(k, v) for k, v in r.items() if k.startswith("section_") and k.endswith("_error")]
     if errors or notes:
         lines += ["## Notes", ""]

@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, under a minute (the CI smoke test)")
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join(s[0] for s in SECTIONS))
     parser.add_argument("--keep", action="store_true", help="keep the temporary logs and data directories")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS,
+        help="where latest.json and REPORT.md go (default bench/results, the figures kept in the repository)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
     unknown = (only or set()) - {s[0] for s in SECTIONS}
@@ -109,16 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}")
     raise_nofile()
     results, notes, failed = asyncio.run(run(args.quick, only, args.keep))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
-    (RESULTS / "REPORT.md").write_text(report.markdown(results, notes))
+    out = args.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    (out / "REPORT.md").write_text(report.markdown(results, notes))
     print(f"\nNotification Center benchmark ({results['meta_mode']}, {results['meta_duration_s']} s)")
     for line in report.summary(results):
         print(f"  {line}")
     for key, value in results.items():
         if key.startswith("section_") and key.endswith("_error"):
             print(f"  {key}: {str(value)[:300]}")
-    print(f"  wrote {RESULTS / 'latest.json'} and {RESULTS / 'REPORT.md'}")
+    print(f"  wrote {out / 'latest.json'} and {out / 'REPORT.md'}")
     failed = failed or any(k.endswith("_error") for k in results)
     return 1 if failed else 0
 
