@@ -69,35 +69,66 @@ class Subscription:
             yield await self.queue.get()
 
 
+class Fanout:
+    """This process's listeners by topic: what both brokers hand each message to."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, set[Subscription]] = {}
+
+    def add(self, topic: str, subscription: Subscription) -> bool:
+        """Adds a listener; True when it is the topic's first here."""
+        listeners = self.topics.setdefault(topic, set())
+        listeners.add(subscription)
+        return len(listeners) == 1
+
+    def remove(self, topic: str, subscription: Subscription) -> bool:
+        """Removes a listener; True when the topic has none left here."""
+        listeners = self.topics.get(topic)
+        if listeners is None:
+            return False
+        listeners.discard(subscription)
+        if listeners:
+            return False
+        del self.topics[topic]
+        return True
+
+    def offer(self, topic: str, message: dict[str, Any]) -> None:
+        for subscription in tuple(self.topics.get(topic, ())):
+            subscription.offer(message)
+
+    def offer_all(self, message: dict[str, Any]) -> None:
+        for listeners in tuple(self.topics.values()):
+            for subscription in tuple(listeners):
+                subscription.offer(message)
+
+    def count(self) -> int:
+        return sum(len(s) for s in self.topics.values())
+
+
 class InProcessBroker:
     def __init__(self) -> None:
-        self._topics: dict[str, set[Subscription]] = {}
+        self._fanout = Fanout()
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        for subscription in tuple(self._topics.get(topic, ())):
-            subscription.offer(message)
+        self._fanout.offer(topic, message)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
         subscription = Subscription()
-        self._topics.setdefault(topic, set()).add(subscription)
+        self._fanout.add(topic, subscription)
         try:
             yield subscription
         finally:
-            subscribers = self._topics.get(topic)
-            if subscribers is not None:
-                subscribers.discard(subscription)
-                if not subscribers:
-                    del self._topics[topic]
+            self._fanout.remove(topic, subscription)
 
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._topics.values())
+        return self._fanout.count()
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
-        self._topics.clear()
+        self._fanout.topics.clear()
 
 
 def build_broker(redis_url: str | None) -> Broker:

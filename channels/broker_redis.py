@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from channels.broker import RESYNC, Subscription
+from channels.broker import RESYNC, Fanout, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RedisBroker:
         self._url = url
         self._prefix = prefix
         self._publisher = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        self._topics: dict[str, set[Subscription]] = {}
+        self._fanout = Fanout()
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -58,22 +58,16 @@ class RedisBroker:
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
         subscription = Subscription()
         await self._ensure_reader()
-        first = topic not in self._topics
-        self._topics.setdefault(topic, set()).add(subscription)
-        if first:
+        if self._fanout.add(topic, subscription):
             await self._redis_subscribe(topic)
         try:
             yield subscription
         finally:
-            listeners = self._topics.get(topic)
-            if listeners is not None:
-                listeners.discard(subscription)
-                if not listeners:
-                    del self._topics[topic]
-                    await self._redis_unsubscribe(topic)
+            if self._fanout.remove(topic, subscription):
+                await self._redis_unsubscribe(topic)
 
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._topics.values())
+        return self._fanout.count()
 
     async def ping(self) -> bool:
         for _ in (1, 2):  # a pooled connection from before a restart fails once
@@ -90,7 +84,7 @@ class RedisBroker:
             await asyncio.gather(self._reader, return_exceptions=True)
         await self._close_pubsub()
         await self._publisher.aclose()
-        self._topics.clear()
+        self._fanout.topics.clear()
 
     # -- the reader ----------------------------------------------------------------------------
     async def _ensure_reader(self) -> None:
@@ -111,7 +105,7 @@ class RedisBroker:
         try:
             # A placeholder channel keeps the connection in subscribed mode even with no topic yet.
             await pubsub.subscribe(self._prefix + "__alive__")
-            for topic in tuple(self._topics):
+            for topic in tuple(self._fanout.topics):
                 await pubsub.subscribe(self._prefix + topic)
         except BaseException:
             await pubsub.aclose()
@@ -126,9 +120,7 @@ class RedisBroker:
         self._resync()
 
     def _resync(self) -> None:
-        for listeners in tuple(self._topics.values()):
-            for subscription in tuple(listeners):
-                subscription.offer(RESYNC)
+        self._fanout.offer_all(RESYNC)
 
     async def _close_pubsub(self) -> None:
         if self._pubsub is not None:
@@ -182,8 +174,7 @@ class RedisBroker:
                 payload = json.loads(message["data"])
             except ValueError:
                 continue
-            for subscription in tuple(self._topics.get(topic, ())):
-                subscription.offer(payload)
+            self._fanout.offer(topic, payload)
 
 
 class _ReconnectHook:

@@ -122,24 +122,10 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 async def live_server(app: Any) -> AsyncIterator[str]:
     """The same app served by uvicorn on a free port, in the test's event loop, for WebSocket
     clients. Its lifespan (database, broker, workers) is the one the `app` fixture entered."""
-    import asyncio
-    import socket
+    from tests.fakes.serve import serve_asgi
 
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", ws_ping_interval=None))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serve_asgi(app, ws_ping_interval=None) as base_url:
+        yield base_url.removeprefix("http://")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,13 +26,14 @@ from typing import Any
 
 import http_ece
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serve import serve_asgi
 
 MAX_BODY = 4096
 MAX_EXP_SECONDS = 24 * 3600
@@ -190,16 +190,6 @@ async def serve_push_service() -> AsyncIterator[FakePushService]:
     """A running fake push service; ``new_browser`` makes subscriptions whose endpoints point at it."""
     service = FakePushService()
     app = Starlette(routes=[Route("/push/{name}", service.handle, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    service.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    async with serve_asgi(app) as base_url:
+        service.base_url = base_url
         yield service
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

@@ -11,7 +11,6 @@ Served by uvicorn on 127.0.0.1 in the test's event loop, like the ``live_server`
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -19,11 +18,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.serve import serve_asgi
 
 MAX_TEXT = 4096
 
@@ -117,16 +117,6 @@ async def serve_bot_api(token: str) -> AsyncIterator[FakeBotApi]:
     """A running fake Bot API that knows one bot token; its ``base_url`` is the apiBaseUrl."""
     api = FakeBotApi(token=token)
     app = Starlette(routes=[Route("/bot{token}/{method}", api.handle, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    api.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    async with serve_asgi(app) as base_url:
+        api.base_url = base_url
         yield api
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

@@ -18,18 +18,18 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.serve import serve_asgi
 
 SENDER_NAME_MAX = 28
 TEXT_MAX = 7000
@@ -127,16 +127,6 @@ async def serve_viber_api(token: str) -> AsyncIterator[FakeViberApi]:
     """A running fake Viber API that knows one auth token; its ``base_url`` is the apiBaseUrl."""
     api = FakeViberApi(token=token)
     app = Starlette(routes=[Route("/pa/send_message", api.send_message, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    api.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    async with serve_asgi(app) as base_url:
+        api.base_url = base_url
         yield api
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

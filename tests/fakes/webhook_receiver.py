@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -27,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.serve import serve_asgi
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "receiving-webhooks.md"
 
@@ -116,20 +116,6 @@ class FakeWebhookReceiver:
 async def webhook_receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
     receiver = FakeWebhookReceiver(secret)
     app = Starlette(routes=[Route("/hook", receiver.handle, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()  # raises what stopped the server from starting
-            raise RuntimeError("the webhook receiver did not start")
-        await asyncio.sleep(0.01)
-    receiver.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with serve_asgi(app, access_log=False) as base_url:
+        receiver.url = f"{base_url}/hook"
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

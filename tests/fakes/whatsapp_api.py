@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -27,11 +26,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.serve import serve_asgi
 
 TEXT_MAX = 4096
 
@@ -163,16 +163,6 @@ async def serve_whatsapp_api(token: str, phone_number_id: str) -> AsyncIterator[
     """A running fake Cloud API for one business number; its ``base_url`` is the apiBaseUrl."""
     api = FakeWhatsAppApi(token=token, phone_number_id=phone_number_id)
     app = Starlette(routes=[Route("/{phone_number_id}/messages", api.messages, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    api.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    async with serve_asgi(app) as base_url:
+        api.base_url = base_url
         yield api
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
