@@ -105,73 +105,108 @@ async def publish(
     await ensure_instance(instance_id)
     if policy is None:
         policy = await load_policy(instance_id)
-    results = []
-    for event in events:
-        token = EVENT_ID.set(event.id)
-        try:
-            results.append(await _publish_one(policy, event, reminder_minute_seconds))
-        finally:
+    token = EVENT_ID.set(events[0].id) if len(events) == 1 else None
+    try:
+        return await _publish_batch(policy, events, reminder_minute_seconds)
+    finally:
+        if token is not None:
             EVENT_ID.reset(token)
-    return results
 
 
-async def _publish_one(policy: InstancePolicy, event: Event, minute_seconds: float) -> Published:
+async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_seconds: float) -> list[Published]:
+    """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
-    type_def = TYPES_BY_CODE[event.type]
-    # The unique (instance, event id) makes racing duplicates create exactly one set.
-    claimed = await upsert(
+    ts = now()
+    # The unique (instance, event id) makes racing duplicates create exactly one set; an id sent
+    # twice in one call counts once, like a second call would.
+    first_of: dict[str, Event] = {}
+    for event in events:
+        first_of.setdefault(event.id, event)
+    claimed_rows = await upsert(
         conn,
         ProcessedEvent,
         [
             {
                 "instance_id": policy.instance_id,
-                "event_id": event.id,
-                "type_code": type_def.code,
+                "event_id": event_id,
+                "type_code": event.type,
                 "notification_count": 0,
                 "deliveries_queued": 0,
-                "created_at": now(),
+                "created_at": ts,
             }
+            for event_id, event in first_of.items()
         ],
         conflict=["instance_id", "event_id"],
-        returning=["id"],
+        returning=["event_id"],
     )
-    if not claimed:
-        row = await ProcessedEvent.get(instance_id=policy.instance_id, event_id=event.id)
-        return Published(event.id, True, row.notification_count, row.deliveries_queued)
+    claimed = [first_of[r["event_id"]] for r in claimed_rows]
+    earlier = (
+        {
+            row.event_id: row
+            for row in await ProcessedEvent.filter(
+                instance_id=policy.instance_id, event_id__in=[i for i in first_of if i not in {e.id for e in claimed}]
+            )
+        }
+        if len(claimed) < len(first_of)
+        else {}
+    )
 
-    if type_def.code == STATUS_TYPE:
-        # Input for reminders: the recipients are whose status changed; nothing is delivered.
-        operators = await _recipients(policy.instance_id, list(dict.fromkeys(event.recipients)))
-        await record_status(policy.instance_id, operators, event.data, event.occurred_at or now(), minute_seconds)
-        return Published(event.id, False, 0, 0)
+    # Status events feed reminders; the others are delivered (unless unavailable or not delivered).
+    status_events = [e for e in claimed if e.type == STATUS_TYPE]
+    delivered = [
+        e
+        for e in claimed
+        if e.type != STATUS_TYPE
+        and TYPES_BY_CODE[e.type].delivered
+        and policy.availability(TYPES_BY_CODE[e.type]) is not TypeAvailability.UNAVAILABLE
+    ]
+    wanted = {r for e in status_events for r in e.recipients} | {
+        r for e in delivered for r in e.recipients if r != e.actor_id
+    }
+    operators = (
+        {
+            o.user_id: o
+            for o in await _recipients(
+                policy.instance_id, list(dict.fromkeys([r for e in events for r in e.recipients if r in wanted]))
+            )
+        }
+        if wanted
+        else {}
+    )
+    for event in status_events:
+        token = EVENT_ID.set(event.id)
+        try:
+            group = [operators[r] for r in dict.fromkeys(event.recipients) if r in operators]
+            await record_status(policy.instance_id, group, event.data, event.occurred_at or ts, minute_seconds)
+        finally:
+            EVENT_ID.reset(token)
 
-    recipients = [r for r in dict.fromkeys(event.recipients) if r != event.actor_id]
-    if not type_def.delivered or policy.availability(type_def) is TypeAvailability.UNAVAILABLE or not recipients:
-        return Published(event.id, False, 0, 0)
-
-    operators = await _recipients(policy.instance_id, recipients)
-    prefs = await _prefs_many(operators, _candidate_types(type_def))
-    negative = _is_negative(policy, type_def, event.data)
-
-    ts = now()
-    notification_rows: list[dict[str, Any]] = []
-    plans: dict[int, list[tuple[ChannelKind, bool]]] = {}
-    for operator in operators:
-        recipient_type = type_def
-        if negative:
-            candidate = resolve(policy, prefs[operator.id], TYPES_BY_CODE["csat_negative"])
-            if policy.availability(candidate.type_def) is not TypeAvailability.UNAVAILABLE and candidate.channels:
-                recipient_type = candidate.type_def
-        resolution = resolve(policy, prefs[operator.id], recipient_type)
-        channels = [(c, d.deliverable) for c, d in resolution.decisions.items() if d.on]
-        if not channels:
-            continue
-        title, body = render(recipient_type, event.data, operator.locale)
-        notification_rows.append(
-            {
+    type_codes = sorted({c for e in delivered for c in _candidate_types(TYPES_BY_CODE[e.type])})
+    prefs = await _prefs_many(list(operators.values()), type_codes) if delivered else {}
+    notification_rows: dict[tuple[int, str], dict[str, Any]] = {}
+    plans: dict[tuple[int, str], tuple[str, list[tuple[ChannelKind, bool]]]] = {}
+    for event in delivered:
+        type_def = TYPES_BY_CODE[event.type]
+        negative = _is_negative(policy, type_def, event.data)
+        key = _dedupe_key(type_def, event)
+        for user_id in dict.fromkeys(event.recipients):
+            operator = operators.get(user_id)
+            if operator is None or user_id == event.actor_id or (operator.id, key) in notification_rows:
+                continue
+            recipient_type = type_def
+            if negative:
+                candidate = resolve(policy, prefs[operator.id], TYPES_BY_CODE["csat_negative"])
+                if policy.availability(candidate.type_def) is not TypeAvailability.UNAVAILABLE and candidate.channels:
+                    recipient_type = candidate.type_def
+            resolution = resolve(policy, prefs[operator.id], recipient_type)
+            channels = [(c, d.deliverable) for c, d in resolution.decisions.items() if d.on]
+            if not channels:
+                continue
+            title, body = render(recipient_type, event.data, operator.locale)
+            notification_rows[(operator.id, key)] = {
                 "instance_id": policy.instance_id,
                 "operator_id": operator.id,
-                "event_id": _dedupe_key(type_def, event),
+                "event_id": key,
                 "type_code": recipient_type.code,
                 "category_code": recipient_type.category,
                 "title": title,
@@ -183,17 +218,24 @@ async def _publish_one(policy: InstancePolicy, event: Event, minute_seconds: flo
                 "in_bell": any(c is ChannelKind.BELL for c, _ in channels),
                 "created_at": ts,
             }
-        )
-        plans[operator.id] = channels
+            plans[(operator.id, key)] = (event.id, channels)
 
     created = await upsert(
-        conn, Notification, notification_rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id"]
+        conn,
+        Notification,
+        list(notification_rows.values()),
+        conflict=["operator_id", "event_id"],
+        returning=["id", "operator_id", "event_id"],
     )
     delivery_rows = []
-    queued = 0
-    for row in created:
-        for channel, deliverable in plans[row["operator_id"]]:
-            queued += deliverable
+    counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
+    created_by_event: dict[str, list[tuple[int, int]]] = {e.id: [] for e in claimed}
+    for row in sorted(created, key=lambda r: r["id"]):
+        event_id, channels = plans[(row["operator_id"], row["event_id"])]
+        counts[event_id][0] += 1
+        created_by_event[event_id].append((row["operator_id"], row["id"]))
+        for channel, deliverable in channels:
+            counts[event_id][1] += deliverable
             delivery_rows.append(
                 {
                     "instance_id": policy.instance_id,
@@ -209,10 +251,41 @@ async def _publish_one(policy: InstancePolicy, event: Event, minute_seconds: flo
                 }
             )
     await upsert(conn, Delivery, delivery_rows, conflict=["id"])
-    await ProcessedEvent.filter(instance_id=policy.instance_id, event_id=event.id).update(
-        notification_count=len(created), deliveries_queued=queued
-    )
-    return Published(event.id, False, len(created), queued, [(r["operator_id"], r["id"]) for r in created])
+    counted = [e for e in claimed if counts[e.id] != [0, 0]]
+    if counted:
+        await upsert(
+            conn,
+            ProcessedEvent,
+            [
+                {
+                    "instance_id": policy.instance_id,
+                    "event_id": e.id,
+                    "type_code": e.type,
+                    "notification_count": counts[e.id][0],
+                    "deliveries_queued": counts[e.id][1],
+                    "created_at": ts,
+                }
+                for e in counted
+            ],
+            conflict=["instance_id", "event_id"],
+            update=["notification_count", "deliveries_queued"],
+        )
+
+    results = []
+    claimed_ids = {e.id for e in claimed}
+    reported: set[str] = set()
+    for event in events:
+        if event.id in claimed_ids and event.id not in reported:
+            reported.add(event.id)
+            made, queued = counts[event.id]
+            results.append(Published(event.id, False, made, queued, created_by_event[event.id]))
+        elif event.id in claimed_ids:
+            made, queued = counts[event.id]
+            results.append(Published(event.id, True, made, queued))
+        else:
+            row = earlier[event.id]
+            results.append(Published(event.id, True, row.notification_count, row.deliveries_queued))
+    return results
 
 
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:

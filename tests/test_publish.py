@@ -260,3 +260,29 @@ async def test_a_1000_recipient_event_is_a_handful_of_statements(tenant: Tenant,
     assert sql.count == small, sql.statements
     assert sql.count <= 16, [s[:80] for s in sql.statements]
     assert await Delivery.filter(instance_id=tenant.id).count() == 2 * 1011
+
+
+async def test_a_batch_reports_each_event_and_counts_repeats_once(tenant: Tenant) -> None:
+    service = tenant.service()
+    await service.gql(PUBLISH, {"input": ticket("old", ["a"])})
+    result = await service.gql(
+        PUBLISH_MANY, {"inputs": [ticket("new", ["a", "b"]), ticket("new", ["a", "b"]), ticket("old", ["a"])]}
+    )
+    assert result.data["publishEvents"] == [
+        {"eventId": "new", "duplicate": False, "notificationCount": 2, "deliveriesQueued": 4},
+        {"eventId": "new", "duplicate": True, "notificationCount": 2, "deliveriesQueued": 4},
+        {"eventId": "old", "duplicate": True, "notificationCount": 1, "deliveriesQueued": 2},
+    ]
+    assert (await tenant.operator("b").gql("{ unreadCount }")).data == {"unreadCount": 1}
+
+
+async def test_a_batch_of_single_recipient_events_is_a_handful_of_statements(tenant: Tenant, sql) -> None:
+    service = tenant.service()
+    await service.gql(PUBLISH, {"input": ticket("warm-up", ["w"])})
+    sql.statements.clear()
+    await service.gql(PUBLISH_MANY, {"inputs": [ticket(f"s{i}", [f"u{i}"]) for i in range(10)]})
+    small = sql.count
+    sql.statements.clear()
+    result = await service.gql(PUBLISH_MANY, {"inputs": [ticket(f"b{i}", [f"v{i}"]) for i in range(300)]})
+    assert all(r["notificationCount"] == 1 for r in result.data["publishEvents"])
+    assert sql.count == small, [s[:80] for s in sql.statements]
