@@ -83,6 +83,8 @@ class Settings:
     retry_max_attempts: int = 8
     #: How long testChannel waits for its delivery to be settled.
     test_send_timeout_seconds: float = 20.0
+    #: Answer the panel's read queries with compiled plans (0: always execute).
+    compiled_queries: bool = True
     #: WebSocket compression (costs ~40 KiB per connection).
     ws_per_message_deflate: bool = False
     #: Answer subscriptions over graphql-transport-ws with compiled plans (0: always execute).
@@ -140,6 +142,7 @@ class Settings:
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
             run_workers=_bool(env, "NC_RUN_WORKERS", True),
             compiled_subscriptions=_bool(env, "NC_COMPILED_SUBSCRIPTIONS", True),
+            compiled_queries=_bool(env, "NC_COMPILED_QUERIES", True),
             ws_per_message_deflate=_bool(env, "NC_WS_PER_MESSAGE_DEFLATE", False),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"
