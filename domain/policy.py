@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from tortoise.timezone import now
@@ -46,7 +47,7 @@ class InstancePolicy:
     bot_channels: dict[ChannelKind, BotChannel] = field(default_factory=dict)
     type_rules: dict[str, TypeRule] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def offered(self) -> frozenset[ChannelKind]:
         """Channels a user of this instance can have: the panel's, and each enabled bot channel."""
         bots = {c for c, cfg in self.bot_channels.items() if cfg.enabled}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -145,6 +146,8 @@ class QueryCompiler:
         self.schema = strawberry_schema._schema
         self._names: dict[str, dict[str, str]] = {}
         self._validity: dict[tuple[str, tuple[Any, ...], int], bool] = {}
+        #: Plans by document and variables (arguments are part of a plan).
+        self._plans: dict[tuple[str, str | None, str], CompiledQuery | None] = {}
 
     def compile(
         self,
@@ -157,9 +160,19 @@ class QueryCompiler:
         if len(query) > MAX_QUERY_LENGTH or not self._valid(query, rules, max_tokens):
             return None
         try:
-            return self._compile(_parse(query, max_tokens), variables or {}, operation_name)
-        except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
+            key = (query, operation_name, json.dumps(variables, sort_keys=True, default=str) if variables else "")
+        except TypeError:
             return None
+        if key in self._plans:
+            return self._plans[key]
+        try:
+            plan: CompiledQuery | None = self._compile(_parse(query, max_tokens), variables or {}, operation_name)
+        except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
+            plan = None
+        if len(self._plans) > 1024:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
     def _valid(self, query: str, rules: tuple[Any, ...], max_tokens: int) -> bool:
         key = (query, rules, max_tokens)
