@@ -5,8 +5,7 @@
      ├── Forbidden         FORBIDDEN        the caller's role may not do this
      ├── BadUserInput      BAD_USER_INPUT   the input is wrong; the message says what to change
      ├── NotFound          NOT_FOUND        no such row for this caller (other tenants' rows included)
-     ├── RateLimited       RATE_LIMITED     too much at once
-     └── NotImplementedYet NOT_IMPLEMENTED  part of the contract a later release delivers
+     └── RateLimited       RATE_LIMITED     too much at once
 
 graphql-core copies ``extensions`` from the original exception onto the GraphQL error, so domain
 code raises these and the GraphQL layer needs no mapping.
@@ -44,7 +43,3 @@ class NotFound(ClientError):
 
 class RateLimited(ClientError):
     code = "RATE_LIMITED"
-
-
-class NotImplementedYet(ClientError):
-    code = "NOT_IMPLEMENTED"
