@@ -13,7 +13,7 @@ from domain.channels_tab import ChannelRow
 from domain.policy import InstancePolicy
 from domain.resolution import Decision, TypeResolution
 from models import enums
-from models.catalog import CATEGORIES_BY_CODE, MELODIES, TypeDef, text
+from models.catalog import MELODIES, TypeDef, text
 from models.notification import Delivery as DeliveryRow
 from models.notification import Notification as NotificationRow
 from models.operator import Operator
@@ -481,7 +481,3 @@ class Reminder:
     kind: strawberry.ID
     message: str
     created_at: datetime
-
-
-def category_title(code: str, locale: str | None) -> str:
-    return text(CATEGORIES_BY_CODE[code].title, locale)
