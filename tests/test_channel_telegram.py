@@ -7,7 +7,6 @@ producing service, POST /webhooks/telegram/{instance} for Telegram's updates, an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -19,20 +18,15 @@ import pytest
 from tortoise.timezone import now
 
 from models.operator import ChannelLink
+from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
 
 WEBHOOK_SECRET = "s3cret"
-CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
-  botChannels { channel enabled settings hasSecret } } }"""
 START_LINK = "mutation { startChannelLink(channel: TELEGRAM) { channel code url expiresAt } }"
 UNLINK = "mutation { unlinkChannel(channel: TELEGRAM) { kind status target lastError } }"
 TEST_SEND = "mutation { testChannel(channel: TELEGRAM) { channel status attempts lastError } }"
-SETTINGS = "{ channelSettings { channels { kind status target lastError } } }"
 SET_CHANNELS = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, TELEGRAM]) { code } }'
-PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
-LATEST = "{ notifications(first: 1) { edges { node { id title } } } }"
-DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
 
 
 @pytest.fixture
@@ -71,38 +65,10 @@ def start_update(text: str, chat_id: int = 555001, username: str | None = "olena
     }
 
 
-async def telegram_row(caller: Caller) -> dict[str, Any]:
-    channels = (await caller.gql(SETTINGS)).data["channelSettings"]["channels"]
-    return next(c for c in channels if c["kind"] == "TELEGRAM")
-
-
 async def link(http: httpx.AsyncClient, tenant: Tenant, operator: Caller, chat_id: int = 555001) -> None:
     code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
     response = await webhook(http, tenant, start_update(f"/start {code}", chat_id))
     assert response.status_code == 200 and response.json()["text"].startswith("Linked")
-
-
-async def publish(tenant: Tenant, event_id: str, recipient: str) -> dict[str, Any]:
-    event = {
-        "id": event_id,
-        "type": "ticket_created",
-        "recipients": [recipient],
-        "entity": {"kind": "TICKET", "id": "42"},
-        "data": {"ticketNumber": 42, "subject": "Printer on fire"},
-    }
-    return (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]
-
-
-async def telegram_delivery(operator: Caller, final: bool = True, seconds: float = 8.0) -> dict[str, Any]:
-    """The TELEGRAM delivery of the operator's latest notification, once settled."""
-    node = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        rows = (await operator.gql(DELIVERIES, {"id": node["id"]})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == "TELEGRAM")
-        if not final or row["status"] in ("SENT", "FAILED") or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
 
 
 async def linked_operator(http: httpx.AsyncClient, tenant: Tenant, api: FakeBotApi, user: str = "olena") -> Caller:
@@ -131,14 +97,14 @@ async def test_an_operator_links_telegram_and_notifications_reach_the_chat(
     code = link_start["code"]
     # then the panel gets the bot's deep link, and the channel waits for the code
     assert link_start["url"] == f"https://t.me/acme_bot?start={code}"
-    assert (await telegram_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"
 
     # when someone who does not know the webhook secret posts the code
     for secret in (None, "wrong", ""):
         refused = await webhook(http, tenant, start_update(f"/start {code}"), secret=secret)
         # then it is refused and nothing is linked
         assert refused.status_code == 403
-    assert (await telegram_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"
 
     # when Telegram delivers the user's "/start <code>"
     answer = await webhook(http, tenant, start_update(f"/start {code}"))
@@ -146,7 +112,7 @@ async def test_an_operator_links_telegram_and_notifications_reach_the_chat(
     assert answer.status_code == 200
     assert answer.json() == {"method": "sendMessage", "chat_id": 555001, "text": answer.json()["text"]}
     assert answer.json()["text"].startswith("Linked")
-    row = await telegram_row(operator)
+    row = await channel_row(operator, "TELEGRAM")
     assert (row["status"], row["target"], row["lastError"]) == ("READY", "@olena_k", None)
 
     # when the operator wants tickets on Telegram and a ticket is created
@@ -157,7 +123,7 @@ async def test_an_operator_links_telegram_and_notifications_reach_the_chat(
     assert len(sent) == 1
     assert sent[0]["chat_id"] == "555001" and sent[0]["disable_web_page_preview"] is True
     assert sent[0]["text"].splitlines() == ["New ticket #42", "Printer on fire", "http://127.0.0.1:8000/tickets/42"]
-    delivery = await telegram_delivery(operator)
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
 
     # then the bot token shows nowhere: not in GraphQL answers, not in any log line
@@ -178,7 +144,7 @@ async def test_a_429_with_retry_after_is_honoured_then_the_message_is_sent(
     # when a ticket is created
     await publish(tenant, "t-429", "olena")
     # then the worker waits the second Telegram asked for, and the retry gets through
-    delivery = await telegram_delivery(operator)
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 2, None)
     first, second = [r for r in bot_api.requests if r.method == "sendMessage"]
     assert second.at - first.at >= 0.9
@@ -193,7 +159,7 @@ async def test_a_server_error_is_retried(http: httpx.AsyncClient, tenant: Tenant
     # when a ticket is created
     await publish(tenant, "t-5xx", "olena")
     # then the third attempt delivers it
-    delivery = await telegram_delivery(operator)
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("SENT", 3)
     assert len(bot_api.sent("555001")) == 3
 
@@ -207,18 +173,18 @@ async def test_a_blocked_bot_fails_the_delivery_and_shows_on_the_channels_tab(
     # when a ticket is created
     await publish(tenant, "t-403", "olena")
     # then the delivery fails at once (retrying cannot help) with Telegram's reason
-    delivery = await telegram_delivery(operator)
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
     assert delivery["lastError"] == "Telegram refused the message (403): Forbidden: bot was blocked by the user"
     # and the Channels tab says the channel is in error, and why
-    row = await telegram_row(operator)
+    row = await channel_row(operator, "TELEGRAM")
     assert row["status"] == "ERROR" and "bot was blocked by the user" in row["lastError"]
 
     # when the operator unblocks the bot and tests the channel
     tested = (await operator.gql(TEST_SEND)).data["testChannel"]
     # then the test message gets through and the error is gone
     assert (tested["status"], tested["lastError"]) == ("SENT", None)
-    assert (await telegram_row(operator))["status"] == "READY"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "READY"
 
 
 async def test_test_channel_sends_a_test_message_and_unlinking_stops_delivery(
@@ -236,7 +202,7 @@ async def test_test_channel_sends_a_test_message_and_unlinking_stops_delivery(
     unlinked = (await operator.gql(UNLINK)).data["unlinkChannel"]
     # then the channel is no longer linked, and a test cannot reach anybody
     assert (unlinked["status"], unlinked["target"]) == ("NOT_LINKED", None)
-    assert (await telegram_row(operator))["status"] == "NOT_LINKED"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "NOT_LINKED"
     failed = (await operator.gql(TEST_SEND)).data["testChannel"]
     assert failed["status"] == "FAILED" and failed["lastError"].startswith("not linked")
     assert len(bot_api.sent()) == 1
@@ -255,14 +221,14 @@ async def test_unknown_used_and_expired_codes_link_nobody(
     # then the user is told to start again, and nothing is linked
     assert unknown.status_code == 200
     assert "not valid" in unknown.json()["text"] and "again" in unknown.json()["text"]
-    assert (await telegram_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"
 
     # when the code arrives after its 15 minutes
     await ChannelLink.filter(code=code).update(code_expires_at=now() - timedelta(seconds=1))
     expired = await webhook(http, tenant, start_update(f"/start {code}"))
     # then it links nobody either
     assert "not valid" in expired.json()["text"]
-    assert (await telegram_row(operator))["status"] == "NOT_LINKED"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "NOT_LINKED"
 
     # when a fresh code is used twice (Telegram redelivering the update)
     fresh = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
@@ -271,7 +237,7 @@ async def test_unknown_used_and_expired_codes_link_nobody(
     again = await webhook(http, tenant, start_update(f"/start {fresh}", chat_id=999))
     # then only the first links, to its chat
     assert first.json()["text"].startswith("Linked") and "not valid" in again.json()["text"]
-    assert (await telegram_row(operator))["target"] == "@olena_k"
+    assert (await channel_row(operator, "TELEGRAM"))["target"] == "@olena_k"
     assert (await ChannelLink.get(operator__user_id="olena", operator__instance_id=tenant.id)).target == "555001"
 
 
@@ -297,7 +263,7 @@ async def test_other_updates_are_acknowledged_and_ignored(
     # and a bare /start gets a hint rather than silence
     bare = await webhook(http, tenant, start_update("/start"))
     assert "Channels tab" in bare.json()["text"]
-    assert (await telegram_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"
 
 
 async def test_a_user_without_a_username_is_shown_by_first_name(
@@ -310,7 +276,7 @@ async def test_a_user_without_a_username_is_shown_by_first_name(
     # when a user without a Telegram username sends the code
     await webhook(http, tenant, start_update(f"/start {code}", username=None))
     # then the Channels tab names them by their first name
-    assert (await telegram_row(operator))["target"] == "Olena"
+    assert (await channel_row(operator, "TELEGRAM"))["target"] == "Olena"
 
 
 async def test_the_webhook_refuses_everything_when_no_secret_token_is_configured(
@@ -325,4 +291,4 @@ async def test_the_webhook_refuses_everything_when_no_secret_token_is_configured
         response = await webhook(http, target, start_update(f"/start {code}"), secret=secret)
         # then it is refused: nobody can tell Telegram from anyone else
         assert response.status_code == 403
-    assert (await telegram_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"

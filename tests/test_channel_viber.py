@@ -7,7 +7,6 @@ API (tests/fakes/viber_api.py) for what the workers send.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -18,19 +17,14 @@ import httpx
 import pytest
 
 from models.operator import ChannelLink
+from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.viber_api import FakeViberApi, conversation_started, serve_viber_api, signed
 
 VIBER_USER = "01234567890A="
-CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
-  botChannels { channel enabled settings hasSecret } } }"""
 START_LINK = "mutation { startChannelLink(channel: VIBER) { channel code url expiresAt } }"
 TEST_SEND = "mutation { testChannel(channel: VIBER) { channel status attempts lastError } }"
-SETTINGS = "{ channelSettings { channels { kind status target lastError } } }"
 SET_CHANNELS = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, VIBER]) { code } }'
-PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
-LATEST = "{ notifications(first: 1) { edges { node { id title } } } }"
-DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
 
 
 @pytest.fixture
@@ -56,11 +50,6 @@ async def webhook(
     return await http.post(f"/webhooks/viber/{tenant.id}", content=raw, headers=headers or {})
 
 
-async def viber_row(caller: Caller) -> dict[str, Any]:
-    channels = (await caller.gql(SETTINGS)).data["channelSettings"]["channels"]
-    return next(c for c in channels if c["kind"] == "VIBER")
-
-
 async def link(http: httpx.AsyncClient, tenant: Tenant, api: FakeViberApi, operator: Caller) -> None:
     code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
     raw = conversation_started(code, VIBER_USER, "Olena K")
@@ -74,29 +63,6 @@ async def linked_operator(http: httpx.AsyncClient, tenant: Tenant, api: FakeVibe
     await link(http, tenant, api, operator)
     assert "errors" not in (await operator.gql(SET_CHANNELS)).body
     return operator
-
-
-async def publish(tenant: Tenant, event_id: str, recipient: str = "olena") -> dict[str, Any]:
-    event = {
-        "id": event_id,
-        "type": "ticket_created",
-        "recipients": [recipient],
-        "entity": {"kind": "TICKET", "id": "42"},
-        "data": {"ticketNumber": 42, "subject": "Printer on fire"},
-    }
-    return (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]
-
-
-async def viber_delivery(operator: Caller, seconds: float = 8.0) -> dict[str, Any]:
-    """The VIBER delivery of the operator's latest notification, once settled."""
-    node = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        rows = (await operator.gql(DELIVERIES, {"id": node["id"]})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == "VIBER")
-        if row["status"] in ("SENT", "FAILED") or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
 
 
 async def test_an_operator_links_viber_and_notifications_reach_them(
@@ -116,7 +82,7 @@ async def test_an_operator_links_viber_and_notifications_reach_them(
     code = started.data["startChannelLink"]["code"]
     # then the panel gets the bot's deep link carrying the code, and the channel waits for it
     assert started.data["startChannelLink"]["url"] == f"viber://pa?chatURI=acmebot&context={code}"
-    assert (await viber_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"
 
     # when someone who does not hold the auth token posts the code
     raw = conversation_started(code, "intruder", "Mallory")
@@ -130,7 +96,7 @@ async def test_an_operator_links_viber_and_notifications_reach_them(
         refused = await webhook(http, tenant, raw, headers)
         # then it is refused and nothing is linked
         assert refused.status_code == 403
-    assert (await viber_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"
 
     # when Viber reports the conversation the user started through the link
     raw = conversation_started(code, VIBER_USER, "Olena K")
@@ -140,7 +106,7 @@ async def test_an_operator_links_viber_and_notifications_reach_them(
     welcome = answer.json()
     assert welcome["sender"] == {"name": "acmebot"} and welcome["type"] == "text"
     assert welcome["text"].startswith("Linked") and "Send any message" in welcome["text"]
-    row = await viber_row(operator)
+    row = await channel_row(operator, "VIBER")
     assert (row["status"], row["target"], row["lastError"]) == ("READY", "Olena K", None)
     stored = await ChannelLink.get(operator__user_id="olena", operator__instance_id=tenant.id, channel="VIBER")
     assert (stored.status, stored.target) == ("LINKED", VIBER_USER)
@@ -154,7 +120,7 @@ async def test_an_operator_links_viber_and_notifications_reach_them(
     assert sent[0]["receiver"] == VIBER_USER
     assert (sent[0]["type"], sent[0]["sender"]) == ("text", {"name": "acmebot"})
     assert sent[0]["text"].splitlines() == ["New ticket #42", "Printer on fire", "http://127.0.0.1:8000/tickets/42"]
-    delivery = await viber_delivery(operator)
+    delivery = await latest_delivery(channel="VIBER", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
 
     # then the auth token shows nowhere: not in GraphQL answers, not in any log line
@@ -173,18 +139,18 @@ async def test_a_viber_error_status_fails_the_delivery_with_its_reason(
     # when a ticket is created
     await publish(tenant, "v-6")
     # then the delivery fails at once (retrying cannot help), saying what Viber said
-    delivery = await viber_delivery(operator)
+    delivery = await latest_delivery(channel="VIBER", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
     assert delivery["lastError"].startswith("Viber refused the message: status 6 notSubscribed")
     # and the Channels tab shows the channel in error, and why
-    row = await viber_row(operator)
+    row = await channel_row(operator, "VIBER")
     assert row["status"] == "ERROR" and "notSubscribed" in row["lastError"]
 
     # when the operator tests the channel again
     tested = (await operator.gql(TEST_SEND)).data["testChannel"]
     # then the test gets through and the error is gone
     assert (tested["status"], tested["lastError"]) == ("SENT", None)
-    assert (await viber_row(operator))["status"] == "READY"
+    assert (await channel_row(operator, "VIBER"))["status"] == "READY"
 
 
 async def test_a_server_error_and_too_many_requests_are_retried_then_sent(
@@ -197,7 +163,7 @@ async def test_a_server_error_and_too_many_requests_are_retried_then_sent(
     # when a ticket is created
     await publish(tenant, "v-5xx")
     # then the third attempt delivers it, the same message each time
-    delivery = await viber_delivery(operator)
+    delivery = await latest_delivery(channel="VIBER", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 3, None)
     bodies = viber_api.sent(VIBER_USER)
     assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
@@ -245,7 +211,7 @@ async def test_unknown_codes_other_events_and_unconfigured_instances(
     unknown = await webhook(http, tenant, raw, signed(raw, viber_api.token))
     # then the user is told the code is not valid, and nothing is linked
     assert unknown.status_code == 200 and "not valid" in unknown.json()["text"]
-    assert (await viber_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"
 
     # when a conversation starts without any code (the bot opened directly)
     raw = conversation_started(None, VIBER_USER, "Olena K")
@@ -263,11 +229,11 @@ async def test_unknown_codes_other_events_and_unconfigured_instances(
         response = await webhook(http, tenant, raw, signed(raw, viber_api.token))
         # then it is acknowledged with nothing to do
         assert (response.status_code, response.json()) == (200, {})
-    assert (await viber_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"
 
     # when a correctly signed callback reaches an instance without a Viber bot
     raw = conversation_started(code, VIBER_USER, "Olena K")
     elsewhere = await webhook(http, new_tenant(), raw, signed(raw, viber_api.token))
     # then it is refused
     assert elsewhere.status_code == 403
-    assert (await viber_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"

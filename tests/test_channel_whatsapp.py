@@ -7,7 +7,6 @@ and the fake Cloud API (tests/fakes/whatsapp_api.py) for what the workers send.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -18,20 +17,15 @@ import httpx
 import pytest
 
 from models.operator import ChannelLink
+from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.whatsapp_api import FakeWhatsAppApi, inbound_text, serve_whatsapp_api, signed
 
 PHONE_NUMBER_ID = "109876543210"
 NUMBER = "380501234567"  # as Meta reports the sender: digits, no "+"
-CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
-  botChannels { channel enabled settings hasSecret } } }"""
 START_LINK = "mutation { startChannelLink(channel: WHATSAPP) { channel code url expiresAt } }"
 TEST_SEND = "mutation { testChannel(channel: WHATSAPP) { channel status attempts lastError } }"
-SETTINGS = "{ channelSettings { channels { kind status target lastError } } }"
 SET_CHANNELS = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, WHATSAPP]) { code } }'
-PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
-LATEST = "{ notifications(first: 1) { edges { node { id title } } } }"
-DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
 
 
 @pytest.fixture
@@ -66,43 +60,15 @@ async def webhook(
     return await http.post(f"/webhooks/whatsapp/{tenant.id}", content=raw, headers=headers or {})
 
 
-async def whatsapp_row(caller: Caller) -> dict[str, Any]:
-    channels = (await caller.gql(SETTINGS)).data["channelSettings"]["channels"]
-    return next(c for c in channels if c["kind"] == "WHATSAPP")
-
-
 async def linked_operator(http: httpx.AsyncClient, tenant: Tenant, api: FakeWhatsAppApi, app_secret: str) -> Caller:
     assert "errors" not in await configure(tenant, api, json_secret(api, app_secret))
     operator = tenant.operator("olena")
     code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
     raw = inbound_text(PHONE_NUMBER_ID, NUMBER, code)
     assert (await webhook(http, tenant, raw, signed(raw, app_secret))).status_code == 200
-    assert (await whatsapp_row(operator))["status"] == "READY"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "READY"
     assert "errors" not in (await operator.gql(SET_CHANNELS)).body
     return operator
-
-
-async def publish(tenant: Tenant, event_id: str, recipient: str = "olena") -> dict[str, Any]:
-    event = {
-        "id": event_id,
-        "type": "ticket_created",
-        "recipients": [recipient],
-        "entity": {"kind": "TICKET", "id": "42"},
-        "data": {"ticketNumber": 42, "subject": "Printer on fire"},
-    }
-    return (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]
-
-
-async def whatsapp_delivery(operator: Caller, seconds: float = 8.0) -> dict[str, Any]:
-    """The WHATSAPP delivery of the operator's latest notification, once settled."""
-    node = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        rows = (await operator.gql(DELIVERIES, {"id": node["id"]})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == "WHATSAPP")
-        if row["status"] in ("SENT", "FAILED") or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
 
 
 async def test_an_operator_links_whatsapp_by_sending_the_code_and_notifications_reach_them(
@@ -126,7 +92,7 @@ async def test_an_operator_links_whatsapp_by_sending_the_code_and_notifications_
     code = started.data["startChannelLink"]["code"]
     # then the channel waits for the code
     assert code in started.data["startChannelLink"]["url"]
-    assert (await whatsapp_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "PENDING"
 
     # when a callback with the code arrives unsigned, signed with another key, or for another body
     raw = inbound_text(PHONE_NUMBER_ID, "15550001111", code)
@@ -140,14 +106,14 @@ async def test_an_operator_links_whatsapp_by_sending_the_code_and_notifications_
         refused = await webhook(http, tenant, raw, headers)
         # then it is refused and nothing is linked
         assert refused.status_code == 403
-    assert (await whatsapp_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "PENDING"
 
     # when Meta reports the operator's message with the code, signed with the app secret
     raw = inbound_text(PHONE_NUMBER_ID, NUMBER, code)
     answer = await webhook(http, tenant, raw, signed(raw, app_secret))
     # then the channel is ready, showing the number masked, and the number got a confirmation
     assert (answer.status_code, answer.json()) == (200, {})
-    row = await whatsapp_row(operator)
+    row = await channel_row(operator, "WHATSAPP")
     assert (row["status"], row["target"], row["lastError"]) == ("READY", "+380*****4567", None)
     stored = await ChannelLink.get(operator__user_id="olena", operator__instance_id=tenant.id, channel="WHATSAPP")
     assert (stored.status, stored.target) == ("LINKED", NUMBER)
@@ -166,7 +132,7 @@ async def test_an_operator_links_whatsapp_by_sending_the_code_and_notifications_
         "Printer on fire",
         "http://127.0.0.1:8000/tickets/42",
     ]
-    delivery = await whatsapp_delivery(operator)
+    delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 1, None)
 
     # then neither the access token nor the app secret shows: not in answers, not in any log line
@@ -191,7 +157,7 @@ async def test_a_plain_access_token_signs_the_webhook_and_a_spaced_code_still_li
     answer = await webhook(http, tenant, raw, signed(raw, wa_api.token))
     # then the number is linked
     assert answer.status_code == 200
-    assert (await whatsapp_row(operator))["status"] == "READY"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "READY"
 
     # when the operator tests the channel
     tested = (await operator.gql(TEST_SEND)).data["testChannel"]
@@ -237,7 +203,7 @@ async def test_a_429_is_honoured_and_throttling_codes_are_retried(
     # when a ticket is created
     await publish(tenant, "w-429")
     # then the worker waits the second it was asked to, retries, and the third attempt delivers
-    delivery = await whatsapp_delivery(operator)
+    delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
     assert (delivery["status"], delivery["attempts"], delivery["lastError"]) == ("SENT", 3, None)
     first, second, third = wa_api.requests[1:]
     assert second.at - first.at >= 0.9
@@ -253,12 +219,12 @@ async def test_a_client_error_fails_the_delivery_with_metas_message(
     # when a ticket is created
     await publish(tenant, "w-400")
     # then the delivery fails at once with Meta's message, its code and a hint
-    delivery = await whatsapp_delivery(operator)
+    delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
     assert delivery["lastError"].startswith("WhatsApp answered HTTP 400: (#131047) Re-engagement message (code 131047)")
     assert "24 hours" in delivery["lastError"]
     # and the Channels tab shows the channel in error
-    row = await whatsapp_row(operator)
+    row = await channel_row(operator, "WHATSAPP")
     assert row["status"] == "ERROR" and "131047" in row["lastError"]
 
 
@@ -298,7 +264,7 @@ async def test_other_messages_and_unknown_codes_link_nobody(
         response = await webhook(http, tenant, raw, signed(raw, app_secret))
         # then it is acknowledged, nothing is linked and nobody is messaged
         assert (response.status_code, response.json()) == (200, {})
-    assert (await whatsapp_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "PENDING"
     assert wa_api.requests == []
 
     # when the right code, correctly signed, is posted to an instance without WhatsApp
@@ -306,4 +272,4 @@ async def test_other_messages_and_unknown_codes_link_nobody(
     elsewhere = await webhook(http, new_tenant(), raw, signed(raw, app_secret))
     # then it is refused
     assert elsewhere.status_code == 403
-    assert (await whatsapp_row(operator))["status"] == "PENDING"
+    assert (await channel_row(operator, "WHATSAPP"))["status"] == "PENDING"
