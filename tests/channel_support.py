@@ -13,6 +13,11 @@ SETTINGS = "{ channelSettings { channels { kind status target lastError } } }"
 PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
 LATEST = "{ notifications(first: 1) { edges { node { id title } } } }"
 DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
+SET_CHANNELS = """mutation($channels: [ChannelKind!]!) {
+  setTypeChannels(typeCode: "ticket_created", channels: $channels) { code } }"""
+TEST_CHANNEL = """mutation($channel: ChannelKind!) { testChannel(channel: $channel) {
+  id notificationId channel status attempts lastError } }"""
+FINAL = frozenset({"SENT", "FAILED", "SKIPPED"})
 
 
 async def publish(tenant: Tenant, event_id: str, recipient: str = "olena") -> dict[str, Any]:

@@ -14,20 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.channel_support import CONFIGURE, FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.smtp_server import smtp_server
 
-CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
-  botChannels { channel enabled settings hasSecret } } }"""
-SET_CHANNELS = """mutation($channels: [ChannelKind!]!) {
-  setTypeChannels(typeCode: "ticket_created", channels: $channels) { code } }"""
-PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"""
 LATEST = "{ notifications { edges { node { id } } } }"
 DELIVERIES = """query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts lastError } }"""
-TEST_CHANNEL = """mutation($channel: ChannelKind!) { testChannel(channel: $channel) {
-  id notificationId channel status attempts lastError } }"""
 CHANNELS_TAB = "{ channelSettings { channels { kind status target lastError } } }"
-FINAL = {"SENT", "FAILED", "SKIPPED"}
 HEADER = "ACME support"
 FOOTER = "Sent by the Notification Center"
 

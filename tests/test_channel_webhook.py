@@ -15,20 +15,15 @@ from typing import Any
 
 import pytest
 
+from tests.channel_support import FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.webhook_receiver import verify_webhook, webhook_receiver
 
 CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
   botScenario botChannels { channel enabled settings hasSecret } } }"""
-SET_CHANNELS = """mutation($channels: [ChannelKind!]!) {
-  setTypeChannels(typeCode: "ticket_created", channels: $channels) { code } }"""
-PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"""
 LATEST = "{ notifications { edges { node { id } } } }"
 DELIVERIES = """query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts lastError } }"""
-TEST_CHANNEL = """mutation($channel: ChannelKind!) { testChannel(channel: $channel) {
-  id notificationId channel status attempts lastError } }"""
 CHANNELS_TAB = "{ channelSettings { channels { kind status lastError } } }"
-FINAL = {"SENT", "FAILED", "SKIPPED"}
 
 
 def new_secret() -> str:
