@@ -1,11 +1,13 @@
-"""The ASGI app: /graphql (HTTP and WebSocket), /healthz and /readyz."""
+"""The ASGI app: /graphql (HTTP and WebSocket), /healthz, /readyz, /metrics and the webhooks."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
+import ipaddress
 from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -14,15 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from api.auth import TokenCodec
 from api.db import close_db, db, init_db
+from api.graphql_http import NotificationCenterGraphQL
 from api.logs import RequestIds
 from api.metrics import DATABASE_ERRORS, exposition, refresh
 from api.settings import Settings
@@ -31,110 +28,10 @@ from channels.broker import build_broker
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
-from domain.errors import ClientError, Forbidden, Unauthenticated
+from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.policy import POLICY_TOPIC
-from resolvers.compiled import compile_subscription
-from resolvers.context import Context, Services
-from resolvers.schema import build_schema
-
-#: WebSocket close codes for a refused connection_init (SPEC section 1).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-
-
-def _authenticate(context: Any, payload: Any) -> ClientError | None:
-    """Authenticate a WebSocket connection from its connection_init payload."""
-    if not isinstance(context, Context):
-        return None
-    context.connection_params = payload if isinstance(payload, dict) else {}
-    try:
-        context.authenticate_connection()
-        context.require_user()
-    except ClientError as error:
-        return error
-    return None
-
-
-def _close_code(error: ClientError) -> int:
-    return CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws: a bad or missing token closes the socket with 4401 (role: 4403);
-    subscriptions the compiler covers are answered without per-message GraphQL execution."""
-
-    async def run_operation(self, operation: Any) -> None:
-        compiled = None
-        if isinstance(self.context, Context) and self.context.settings.compiled_subscriptions:
-            compiled = compile_subscription(
-                self.schema._schema,
-                operation.query,
-                operation.variables,
-                operation.operation_name,
-                self.context.settings.limits,
-            )
-        if compiled is None:
-            await super().run_operation(operation)
-            return
-        try:
-            async with aclosing(compiled.source(self.context)) as messages:
-                async for message in messages:
-                    await operation.send_operation_message(
-                        {"id": operation.id, "type": "next", "payload": {"data": compiled.shape(message)}}
-                    )
-            await operation.send_operation_message({"id": operation.id, "type": "complete"})
-        except asyncio.CancelledError:
-            raise
-        except ClientError as error:
-            await operation.send_operation_message(
-                {
-                    "id": operation.id,
-                    "type": "error",
-                    "payload": [{"message": error.message, "extensions": error.extensions}],
-                }
-            )
-        except Exception as error:  # noqa: BLE001 - as strawberry's own path does: log, complete
-            await self.handle_task_exception(error)
-            with suppress(Exception):
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
-
-    async def handle_connection_init(self, message: Any) -> None:
-        if not self.connection_init_received:
-            error = _authenticate(self.context, message.get("payload"))
-            if error is not None:
-                if self.connection_init_timeout_task:
-                    self.connection_init_timeout_task.cancel()
-                await self.websocket.close(code=_close_code(error), reason=error.message[:120])
-                return
-        await super().handle_connection_init(message)
-
-
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """The legacy graphql-ws protocol: connection_error with the reason, then close 4401/4403."""
-
-    async def handle_connection_init(self, message: Any) -> None:
-        error = _authenticate(self.context, message.get("payload"))
-        if error is not None:
-            await self.send_message(
-                {"type": "connection_error", "payload": {"message": error.message, "extensions": error.extensions}}
-            )
-            await self.websocket.close(code=_close_code(error), reason=error.message[:120])
-            return
-        await super().handle_connection_init(message)
-
-
-class NotificationCenterGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler
-    graphql_ws_handler_class = LegacyWSHandler
-
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(services.settings.limits), **kwargs)
-        self.services = services
-
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        authorization = request.headers.get("authorization") if isinstance(request, Request) else None
-        return Context(self.services, authorization)
+from resolvers.context import Services
 
 
 class BodySizeLimit:
@@ -202,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.allowed_origins,
         max_subscriptions_per_connection=settings.limits.subscriptions_per_connection,
-        connection_init_wait_timeout=timedelta(seconds=10),
+        connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
     )
 
     @asynccontextmanager
@@ -224,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
             if runtime is not None:
                 await runtime.stop()
             await http.aclose()
+            await graphql.close()
             await broker.close()
             await close_db()
 
@@ -244,6 +142,12 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
+        if not _may_scrape(request, settings):
+            return JSONResponse(
+                {"error": "Scraping /metrics needs Authorization: Bearer <NC_METRICS_TOKEN> (or a loopback address)"},
+                status_code=401 if settings.metrics_token else 403,
+                headers={"WWW-Authenticate": "Bearer"} if settings.metrics_token else None,
+            )
         await refresh(broker)
         body, content_type = exposition()
         return Response(body, media_type=content_type)
@@ -263,6 +167,19 @@ def create_app(settings: Settings) -> Starlette:
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.request_body_bytes)
     app.add_middleware(RequestIds)
     return app
+
+
+def _may_scrape(request: Request, settings: Settings) -> bool:
+    """/metrics: with NC_METRICS_TOKEN, the bearer token; without it, loopback clients only."""
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "")
+        expected = "Bearer " + settings.metrics_token.reveal()
+        return hmac.compare_digest(given.encode(), expected.encode())
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tune_gc() -> None:

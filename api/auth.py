@@ -25,6 +25,8 @@ class Principal:
     email: str | None = None
     name: str | None = None
     locale: str | None = None
+    #: The token's ``exp`` (Unix seconds): live sessions end then.
+    expires_at: float | None = None
 
     def require(self, *roles: Role) -> Principal:
         if self.role not in roles:
@@ -89,7 +91,9 @@ class TokenCodec:
             raise Unauthenticated("The token has expired: sign in again for a fresh one") from None
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated(f"The token lacks the claim {exc.claim!r}") from None
-        except jwt.InvalidTokenError:
+        except (jwt.PyJWTError, ValueError, TypeError):
+            # PyJWTError covers bad signatures and algorithms; ValueError/TypeError come from a key
+            # of the wrong kind for the token's algorithm (an HS256 token against an RSA key).
             raise Unauthenticated("The token is not valid for this deployment") from None
         role = ROLE_CLAIMS.get(str(claims["role"]).lower())
         if role is None:
@@ -104,6 +108,7 @@ class TokenCodec:
             email=claims.get("email"),
             name=claims.get("name"),
             locale=claims.get("locale"),
+            expires_at=float(claims["exp"]),
         )
 
     def from_header(self, value: str | None) -> Principal:

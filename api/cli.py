@@ -16,6 +16,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.auth import TokenCodec
+    from api.server import raise_open_files_limit, uvicorn_options
 
     settings = settings.with_jwt_secret()
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
@@ -45,6 +46,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             flush=True,
         )
     configure_logging(args.log_level, settings.log_format)
+    raise_open_files_limit()
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -52,17 +54,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=None,
         proxy_headers=True,
-        # permessage-deflate keeps ~40 KiB of zlib state per connection for small gains on small
-        # messages; NC_WS_PER_MESSAGE_DEFLATE=1 turns it on.
-        ws_per_message_deflate=settings.ws_per_message_deflate,
+        **uvicorn_options(settings),
     )
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from api.server import raise_open_files_limit
     from api.worker import run_worker
 
     configure_logging(args.log_level, settings.log_format)
+    raise_open_files_limit()
     asyncio.run(run_worker(settings, concurrency=args.concurrency))
     return 0
 

@@ -43,6 +43,19 @@ DATABASE_ERRORS = Counter(
     "nc_database_errors_total", "Database operations that failed in workers and readiness checks", registry=REGISTRY
 )
 
+REFUSED = Counter(
+    "nc_requests_refused_total",
+    "Requests and connections refused by a limit, by reason "
+    "(rate_limited, websockets_per_user, header_timeout, token_expired, message_too_big)",
+    ["reason"],
+    registry=REGISTRY,
+)
+LIMITER_ERRORS = Counter(
+    "nc_rate_limiter_errors_total",
+    "Rate-limit checks that could not count (Redis unreachable) and let the request through",
+    registry=REGISTRY,
+)
+
 
 class BrokerErrors(Collector):
     """Redis errors as the broker counts them (publish failures, lost subscriptions)."""

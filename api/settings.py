@@ -46,12 +46,30 @@ class Limits:
     event_data_bytes: int = 16_384
     operators_per_upsert: int = 5_000
     request_body_bytes: int = 4 * 1024 * 1024
-    query_depth: int = 10
+    #: Fields deep, every field counted (introspection too: GraphiQL's introspection query is 15).
+    query_depth: int = 16
     query_tokens: int = 2_000
     query_aliases: int = 30
     page_size_max: int = 100
     subscriptions_per_connection: int = 10
     push_subscriptions_per_user: int = 20
+    #: Characters in one GraphQL document (checked before it is parsed).
+    document_chars: int = 20_000
+    #: Bytes of JSON in one operation's variables, and JSON values (list items, fields, scalars).
+    variables_bytes: int = 4 * 1024 * 1024
+    variable_values: int = 100_000
+    #: Nesting of JSON in variables and event data (arrays and objects inside each other).
+    json_depth: int = 32
+    #: Static cost of one operation: every field counts 1, a list field with ``first`` multiplies
+    #: what it selects by ``first`` (by the most a page may hold when it comes from a variable).
+    query_cost: int = 5_000
+    #: Notification ids in one markNotificationsRead.
+    ids_per_request: int = 1_000
+    #: Open WebSockets of one user (same instance and user id) across the deployment.
+    websockets_per_user: int = 16
+    #: Parsed documents kept: entries, and characters of document text across them.
+    document_cache_entries: int = 256
+    document_cache_chars: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,19 @@ class Settings:
     log_format: str = "text"
     #: Run the delivery workers and schedulers inside the API process (the embedded default).
     run_workers: bool = True
+    #: Schema introspection and "Did you mean ..." suggestions (default: on when GraphiQL is).
+    introspection: bool = True
+    #: Bearer token /metrics asks for; unset: /metrics answers loopback clients only.
+    metrics_token: Secret | None = None
+    #: Rate limits (the `limits` library's notation, "N/second;M/minute"; empty: off): per user
+    #: token, per service token, and per client address for requests without a valid token.
+    rate_limit_user: str = "30/second;600/minute"
+    rate_limit_service: str = "1000/second"
+    rate_limit_anonymous: str = "10/second;100/minute"
+    #: Seconds a connection may take to send its request line and headers before it is closed.
+    header_timeout_seconds: float = 10.0
+    #: Seconds a WebSocket may take to send connection_init.
+    connection_init_timeout_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -144,6 +175,13 @@ class Settings:
             compiled_subscriptions=_bool(env, "NC_COMPILED_SUBSCRIPTIONS", True),
             compiled_queries=_bool(env, "NC_COMPILED_QUERIES", True),
             ws_per_message_deflate=_bool(env, "NC_WS_PER_MESSAGE_DEFLATE", False),
+            introspection=_bool(env, "NC_INTROSPECTION", _bool(env, "NC_GRAPHIQL", True)),
+            metrics_token=Secret(env["NC_METRICS_TOKEN"]) if env.get("NC_METRICS_TOKEN") else None,
+            rate_limit_user=_rate(env, "NC_RATE_LIMIT_USER", "30/second;600/minute"),
+            rate_limit_service=_rate(env, "NC_RATE_LIMIT_SERVICE", "1000/second"),
+            rate_limit_anonymous=_rate(env, "NC_RATE_LIMIT_ANONYMOUS", "10/second;100/minute"),
+            header_timeout_seconds=_float(env, "NC_HEADER_TIMEOUT_SECONDS", 10.0),
+            connection_init_timeout_seconds=_float(env, "NC_CONNECTION_INIT_TIMEOUT_SECONDS", 10.0),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"
             ),
@@ -185,6 +223,23 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     raw = (env.get(name) or default).strip().lower()
     if raw not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit in the `limits` notation ("30/second;600/minute"); "" or "off" turns it off."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if raw.lower() in ("", "0", "off", "none"):
+        return ""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must look like '30/second;600/minute' (or 'off'), got {raw!r}") from None
     return raw
 
 

@@ -5,7 +5,8 @@
      ├── Forbidden         FORBIDDEN        the caller's role may not do this
      ├── BadUserInput      BAD_USER_INPUT   the input is wrong; the message says what to change
      ├── NotFound          NOT_FOUND        no such row for this caller (other tenants' rows included)
-     └── RateLimited       RATE_LIMITED     too much at once
+     ├── RateLimited       RATE_LIMITED     too much at once (``retryAfter``: seconds to wait)
+     └── QueryTooCostly    QUERY_TOO_COSTLY the document asks for too much work (cost, depth, aliases)
 
 graphql-core copies ``extensions`` from the original exception onto the GraphQL error, so domain
 code raises these and the GraphQL layer needs no mapping.
@@ -43,3 +44,7 @@ class NotFound(ClientError):
 
 class RateLimited(ClientError):
     code = "RATE_LIMITED"
+
+
+class QueryTooCostly(ClientError):
+    code = "QUERY_TOO_COSTLY"

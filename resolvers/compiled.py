@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -20,20 +19,17 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     StringValueNode,
     VariableNode,
-    parse,
-    validate,
 )
-from graphql.error import GraphQLError
 
 from api.settings import Limits
 from resolvers.context import Context
+from resolvers.documents import Admitted
 from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
 
 #: What each GraphQL type's fields read from a live message (or a nested part of one).
@@ -127,35 +123,17 @@ def _apply(plan: Plan, typename: str, value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=256)
-def _document(query: str) -> DocumentNode:
-    return parse(query)
-
-
-@lru_cache(maxsize=256)
-def _valid(schema: GraphQLSchema, query: str) -> bool:
-    return not validate(schema, _document(query))
-
-
 def compile_subscription(
-    schema: GraphQLSchema,
-    query: str,
+    admitted: Admitted,
     variables: dict[str, Any] | None,
     operation_name: str | None,
     limits: Limits,
 ) -> Compiled | None:
-    """A plan for a valid subscription on bell, toasts or reminders; None otherwise."""
-    if len(query) > 20_000:
-        return None
+    """A plan for an admitted (parsed, measured, valid) subscription on bell, toasts or
+    reminders; None for anything else."""
     try:
-        document = _document(query)
-    except GraphQLError:
-        return None
-    if not _valid(schema, query):
-        return None
-    try:
-        return _compile(document, variables or {}, operation_name, limits)
-    except _Unsupported:
+        return _compile(admitted.document, variables or {}, operation_name, limits)
+    except (_Unsupported, KeyError):
         return None
 
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -34,13 +32,12 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    parse,
-    specified_rules,
-    validate,
+    Undefined,
     value_from_ast,
 )
 
 from domain.errors import ClientError
+from resolvers.documents import Admitted
 
 #: Root query fields the compiler answers: all read the viewer's own data through the context.
 ROOT_FIELDS = frozenset(
@@ -59,7 +56,6 @@ ROOT_FIELDS = frozenset(
         "channelDecisions",
     }
 )
-MAX_QUERY_LENGTH = 10_000
 
 
 class _Unsupported(Exception):
@@ -81,7 +77,8 @@ class Node:
 class RootCall:
     key: str
     resolver: Any
-    arguments: dict[str, Any]
+    #: (python name, the argument's AST value, its GraphQL type): bound to variables per request.
+    arguments: tuple[tuple[str, Any, Any], ...]
     node: Node
     field_node: FieldNode
 
@@ -97,12 +94,19 @@ class _Info:
 
 @dataclass(frozen=True)
 class CompiledQuery:
+    """A plan with its arguments bound to one request's variables."""
+
     calls: tuple[RootCall, ...]
+    arguments: tuple[dict[str, Any], ...]
 
     async def run(self, context: Any) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
         info = _Info(context)
         results = await asyncio.gather(
-            *(call.resolver(None, info, **call.arguments) for call in self.calls), return_exceptions=True
+            *(
+                call.resolver(None, info, **arguments)
+                for call, arguments in zip(self.calls, self.arguments, strict=True)
+            ),
+            return_exceptions=True,
         )
         data: dict[str, Any] = {}
         errors: list[GraphQLError] = []
@@ -141,55 +145,43 @@ def _shape(node: Node, value: Any) -> Any:
 
 
 class QueryCompiler:
+    """Plans per admitted document (kept on its cache entry, so they are evicted with it) and
+    operation name; arguments are bound to each request's variables, never part of a plan."""
+
     def __init__(self, strawberry_schema: Any) -> None:
         self.strawberry = strawberry_schema
         self.schema = strawberry_schema._schema
         self._names: dict[str, dict[str, str]] = {}
-        self._validity: dict[tuple[str, tuple[Any, ...], int], bool] = {}
-        #: Plans by document and variables (arguments are part of a plan).
-        self._plans: dict[tuple[str, str | None, str], CompiledQuery | None] = {}
 
     def compile(
-        self,
-        query: str,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-        rules: tuple[Any, ...],
-        max_tokens: int,
+        self, admitted: Admitted, variables: dict[str, Any] | None, operation_name: str | None
     ) -> CompiledQuery | None:
-        if len(query) > MAX_QUERY_LENGTH or not self._valid(query, rules, max_tokens):
-            return None
-        try:
-            key = (query, operation_name, json.dumps(variables, sort_keys=True, default=str) if variables else "")
-        except TypeError:
-            return None
-        if key in self._plans:
-            return self._plans[key]
-        try:
-            plan: CompiledQuery | None = self._compile(_parse(query, max_tokens), variables or {}, operation_name)
-        except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
-            plan = None
-        if len(self._plans) > 1024:
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
-
-    def _valid(self, query: str, rules: tuple[Any, ...], max_tokens: int) -> bool:
-        key = (query, rules, max_tokens)
-        known = self._validity.get(key)
-        if known is None:
+        key = ("query", operation_name)
+        if key in admitted.plans:
+            calls = admitted.plans[key]
+        else:
             try:
-                document = _parse(query, max_tokens)
-            except GraphQLError:
-                known = False
-            else:
-                known = not validate(self.schema, document, rules=[*specified_rules, *rules])
-            if len(self._validity) > 512:
-                self._validity.clear()
-            self._validity[key] = known
-        return known
+                calls = self._compile(admitted.document, operation_name)
+            except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
+                calls = None
+            admitted.plans[key] = calls
+        if calls is None:
+            return None
+        try:
+            return CompiledQuery(calls, tuple(self._bind(call, variables or {}) for call in calls))
+        except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
+            return None  # the executor reports what is wrong with the variables
 
-    def _compile(self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None) -> CompiledQuery:
+    def _bind(self, call: RootCall, variables: dict[str, Any]) -> dict[str, Any]:
+        arguments = {}
+        for python_name, value_node, arg_type in call.arguments:
+            value = value_from_ast(value_node, arg_type, variables)
+            if value is Undefined:
+                raise _Unsupported
+            arguments[python_name] = self._python_value(value, arg_type)
+        return arguments
+
+    def _compile(self, document: DocumentNode, operation_name: str | None) -> tuple[RootCall, ...]:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if operation_name is not None:
             operations = [o for o in operations if o.name and o.name.value == operation_name]
@@ -207,16 +199,15 @@ class QueryCompiler:
             if name not in ROOT_FIELDS:
                 raise _Unsupported
             field = root_type.fields[name]
-            arguments = {}
+            arguments = []
             for arg_name, arg in field.args.items():
                 given = next((a for a in field_node.arguments or () if a.name.value == arg_name), None)
                 if given is None:
                     continue
-                value = value_from_ast(given.value, arg.type, variables)
-                arguments[self._python_argument(name, arg_name)] = self._python_value(value, arg.type)
+                arguments.append((self._python_argument(name, arg_name), given.value, arg.type))
             node = self._node(field_node, key, field.type, fragments)
-            calls.append(RootCall(key, self._resolver(name), arguments, node, field_node))
-        return CompiledQuery(tuple(calls))
+            calls.append(RootCall(key, self._resolver(name), tuple(arguments), node, field_node))
+        return tuple(calls)
 
     # -- plans -------------------------------------------------------------------------------------
     def _node(
@@ -311,11 +302,6 @@ class QueryCompiler:
             if graphql_name in value:
                 kwargs[f.python_name] = self._python_value(value[graphql_name], named.fields[graphql_name].type)
         return definition.origin(**kwargs)
-
-
-@lru_cache(maxsize=256)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
 
 
 def _collect(

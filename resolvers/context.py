@@ -33,11 +33,12 @@ class Services:
 
 
 class Context:
-    def __init__(self, services: Services, authorization: str | None) -> None:
+    def __init__(self, services: Services, authorization: str | None, *, principal: Principal | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self._authorization = authorization
-        self._principal: Principal | None = None
+        #: Verified already by the HTTP gate (api/graphql_http.py), or on first use.
+        self._principal: Principal | None = principal
         self._policy: InstancePolicy | None = None
         self._operator: Operator | None = None
         self._state: ViewerState | None = None

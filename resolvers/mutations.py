@@ -297,6 +297,9 @@ class Mutation:
     async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkReadPayload:
         ctx = info.context
         ctx.require_user()
+        most = ctx.settings.limits.ids_per_request
+        if len(ids) > most:
+            raise BadUserInput(f"markNotificationsRead takes at most {most} ids; you sent {len(ids)}: send them in parts")
         async with transaction():
             changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
         await _announce_read(info, changed, unread)

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from api.settings import Limits
 from domain.errors import ClientError
 from resolvers.compiled_query import QueryCompiler
 from resolvers.context import Context
+from resolvers.documents import AdmittedDocuments, Documents, InvalidDocument
 from resolvers.mutations import Mutation
 from resolvers.queries import Query
 from resolvers.subscriptions import Subscription
+
+logger = logging.getLogger("nc.graphql")
 
 
 def _mask(error: GraphQLError) -> bool:
@@ -35,38 +31,30 @@ def _mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (ClientError, GraphQLError))
 
 
-def limit_validation_rules(limits: Limits) -> list[Any]:
-    return [
-        *QueryDepthLimiter(max_depth=limits.query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=limits.query_aliases).validation_rules,
-    ]
-
-
-def extensions(limits: Limits) -> Sequence[Callable[[], SchemaExtension]]:
-    """Factories, so each request gets fresh extensions (the parse and validation caches are
-    shared module-level LRUs inside strawberry).
-
-    The depth and alias limiters are validation rules. Each limiter instance builds new rule
-    classes, and the validation cache is keyed by the rules, so building them per request would
-    make every request miss the cache: the rule classes are built once, here, and each request's
-    extension only adds them (before the cache looks).
-    """
-    limit_rules = limit_validation_rules(limits)
-    return [
-        lambda: MaskErrors(should_mask_error=_mask, error_message="Internal server error"),
-        lambda: MaxTokensLimiter(max_token_count=limits.query_tokens),
-        lambda: ParserCache(maxsize=256),
-        lambda: AddValidationRules(limit_rules),
-        lambda: ValidationCache(maxsize=256),
-    ]
+def client_errors(error: ClientError) -> list[GraphQLError]:
+    """A client's mistake found before execution, as the GraphQL errors it answers with."""
+    if isinstance(error, InvalidDocument):
+        return error.errors
+    return [GraphQLError(error.message, extensions=error.extensions, original_error=error)]
 
 
 class NotificationCenterSchema(strawberry.Schema):
-    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+    """strawberry's schema with every operation admitted first (resolvers/documents.py) and the
+    panel's read queries answered by compiled plans (compiled_query.py)."""
+
+    def __init__(self, *args: Any, limits: Limits, introspection: bool, **kwargs: Any) -> None:
+        self._admitted_documents: Documents | None = None
         super().__init__(*args, **kwargs)
         self.limits = limits
-        self.limit_rules = tuple(limit_validation_rules(limits))
+        self.documents = Documents(self._schema, limits, introspection=introspection)
+        self._admitted_documents = self.documents
         self.compiler = QueryCompiler(self)
+
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        extensions = super().get_extensions(sync)
+        if self._admitted_documents is not None:
+            extensions.append(AdmittedDocuments(self._admitted_documents))
+        return extensions
 
     async def execute(  # noqa: PLR0917 - strawberry's signature
         self,
@@ -78,26 +66,27 @@ class NotificationCenterSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """The panel's read queries take the compiled path (compiled_query.py); everything else,
+        """Admit the document; the panel's read queries take the compiled path; everything else,
         and anything the compiled path cannot answer, is executed as usual."""
-        compiled = None
-        if (
-            query
-            and isinstance(context_value, Context)
-            and context_value.settings.compiled_queries
-            and (allowed_operation_types is None or OperationType.QUERY in allowed_operation_types)
-        ):
-            compiled = self.compiler.compile(
-                query, variable_values, operation_name, self.limit_rules, self.limits.query_tokens
-            )
-        if compiled is not None:
+        if query:
             try:
-                data, errors = await compiled.run(context_value)
-            except Exception:  # noqa: BLE001 - unexpected: let the executor answer (and mask) it
-                compiled = None
-            else:
-                return ExecutionResult(data=data, errors=errors or None)
-        return await super().execute(
+                admitted = self.documents.admit(query, variable_values)
+            except ClientError as error:
+                return self._refused(error)
+            if (
+                isinstance(context_value, Context)
+                and context_value.settings.compiled_queries
+                and (allowed_operation_types is None or OperationType.QUERY in allowed_operation_types)
+            ):
+                compiled = self.compiler.compile(admitted, variable_values, operation_name)
+                if compiled is not None:
+                    try:
+                        data, errors = await compiled.run(context_value)
+                    except Exception:  # noqa: BLE001 - unexpected: let the executor answer (and mask) it
+                        pass
+                    else:
+                        return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
+        result = await super().execute(
             query,
             variable_values,
             context_value,
@@ -106,22 +95,70 @@ class NotificationCenterSchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
+        return self._scrubbed(result)
+
+    async def stream(  # noqa: PLR0917 - strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Any = None,
+    ) -> Any:
+        """WebSocket operations (and ``subscribe``): admitted first, like ``execute``."""
+        if query:
+            try:
+                self.documents.admit(query, variable_values)
+            except ClientError as error:
+                return _once(PreExecutionError(data=None, errors=client_errors(error)))
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+
+    def _refused(self, error: ClientError) -> ExecutionResult:
+        errors = client_errors(error)
+        self.process_errors(errors)
+        return self._scrubbed(ExecutionResult(data=None, errors=errors))
+
+    def _scrubbed(self, result: ExecutionResult) -> ExecutionResult:
+        if result.errors and not self.documents.introspection:
+            for error in result.errors:
+                error.message = self.documents.scrub(error.message)
+        return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Log what went wrong inside; a client's own mistakes are answered, not logged as errors."""
+        """Server faults are logged with their traceback (strawberry's way); a client's mistakes
+        get one line each, without one."""
         internal = [e for e in errors if _mask(e)]
         if internal:
             super().process_errors(internal, execution_context)
+        for error in errors:
+            if not _mask(error):
+                code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+                logger.info("client error %s: %s", code, error.message[:300])
 
 
-def build_schema(limits: Limits | None = None) -> strawberry.Schema:
+async def _once(result: Any) -> AsyncIterator[Any]:
+    yield result
+
+
+def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> NotificationCenterSchema:
     limits = limits or Limits()
     return NotificationCenterSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions(limits),
+        extensions=[lambda: MaskErrors(should_mask_error=_mask, error_message="Internal server error")],
         limits=limits,
+        introspection=introspection,
     )
 
 

@@ -122,9 +122,10 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 async def live_server(app: Any) -> AsyncIterator[str]:
     """The same app served by uvicorn on a free port, in the test's event loop, for WebSocket
     clients. Its lifespan (database, broker, workers) is the one the `app` fixture entered."""
+    from api.server import uvicorn_options
     from tests.fakes.serve import serve_asgi
 
-    async with serve_asgi(app, ws_ping_interval=None) as base_url:
+    async with serve_asgi(app, ws_ping_interval=None, **uvicorn_options(app.state.services.settings)) as base_url:
         yield base_url.removeprefix("http://")
 
 

@@ -11,7 +11,9 @@ import asyncio
 import pytest
 
 from api.settings import Limits
+from domain.errors import QueryTooCostly
 from resolvers.compiled import compile_subscription
+from resolvers.documents import InvalidDocument
 from resolvers.schema import build_schema
 from tests.conftest import Tenant
 from tests.wsclient import GraphQLWS
@@ -30,7 +32,8 @@ TOASTS = "subscription { toasts { durationSeconds sound repeat notification { id
 @pytest.mark.parametrize("document", DOCUMENTS)
 async def test_bell_documents_give_the_same_data_both_ways(live_server: str, tenant: Tenant, document: str) -> None:
     alice = tenant.operator("alice")
-    assert compile_subscription(build_schema()._schema, document, None, None, Limits()) is not None
+    schema = build_schema()
+    assert compile_subscription(schema.documents.admit(document), None, None, Limits()) is not None
     async with (
         GraphQLWS(live_server, alice.token) as compiled,
         GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
@@ -70,18 +73,21 @@ async def test_toasts_give_the_same_data_both_ways(live_server: str, tenant: Ten
 
 
 def test_documents_the_compiler_leaves_to_the_executor() -> None:
-    schema = build_schema()._schema
+    schema = build_schema()
     for document in (
         "subscription($x: Boolean!) { bell { __typename @include(if: $x) } }",  # directives
-        "subscription { bell { nope } }",  # invalid: the executor reports the error
         "query { unreadCount }",  # not a subscription
-        "subscription { toasts { repeat } } subscription Other { reminders { kind } }",  # which one?
+        "subscription One { toasts { repeat } } subscription Other { reminders { kind } }",  # which one?
     ):
-        assert compile_subscription(schema, document, {"x": True}, None, Limits()) is None
+        assert compile_subscription(schema.documents.admit(document), {"x": True}, None, Limits()) is None
+    with pytest.raises(InvalidDocument):  # invalid: never reaches a compiler
+        schema.documents.admit("subscription { bell { nope } }")
 
 
-def test_limits_apply_to_compiled_documents() -> None:
+def test_limits_apply_before_compiling() -> None:
     deep = "subscription { toasts { notification { entity { id } } } }"
-    assert compile_subscription(build_schema()._schema, deep, None, None, Limits(query_depth=3)) is None
+    with pytest.raises(QueryTooCostly, match="4 fields deep; the most is 3"):
+        build_schema(Limits(query_depth=3)).documents.admit(deep)
     aliased = "subscription { toasts { " + " ".join(f"a{i}: repeat" for i in range(5)) + " } }"
-    assert compile_subscription(build_schema()._schema, aliased, None, None, Limits(query_aliases=4)) is None
+    with pytest.raises(QueryTooCostly, match="5 aliases"):
+        build_schema(Limits(query_aliases=4)).documents.admit(aliased)

@@ -1,0 +1,130 @@
+"""GraphQL over HTTP (and the WebSocket upgrade): strawberry's view with the service's gate.
+
+What an HTTP request to /graphql goes through, in order, and what a client gets when it fails::
+
+    body over NC_LIMIT_REQUEST_BODY_BYTES ........................ 413 BAD_USER_INPUT (api/app.py)
+    GET without a query, browser ................................. GraphiQL, or 404 when it is off
+    Authorization: a valid bearer token?
+     ├── no:  the client address's anonymous budget ............. 429 RATE_LIMITED + Retry-After
+     │        otherwise, without reading the body ............... 200 UNAUTHENTICATED
+     └── yes: the token's budget (user or service) .............. 429 RATE_LIMITED + Retry-After
+    body: UTF-8 JSON object, not nested past the decoder ......... 400 BAD_USER_INPUT
+    the document admitted (resolvers/documents.py) ............... 200 with its code
+    execution
+
+Every refusal is a JSON GraphQL response with ``extensions.code``; only server faults log a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.types.unset import UNSET
+
+from api.connections import WebSocketSlots
+from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
+from api.ratelimit import RateLimits
+from domain.errors import ClientError, RateLimited, Unauthenticated
+from resolvers.context import Context, Services
+from resolvers.schema import build_schema
+
+logger = logging.getLogger("nc.http")
+
+
+def error_response(status: int, error: ClientError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": error.message, "extensions": error.extensions}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+class NotificationCenterGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = LimitedWebSocket  # type: ignore[assignment]
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        settings = services.settings
+        super().__init__(build_schema(settings.limits, introspection=settings.introspection), **kwargs)
+        self.services = services
+        self.rate_limits = RateLimits(settings)
+        self.websocket_slots = WebSocketSlots(settings.limits.websockets_per_user, settings.redis_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            code = "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT"
+            response = error_response(exc.status_code, _coded(exc.reason, code))
+            logger.info("client error %s: %s", code, exc.reason)
+        except RateLimited as error:
+            response = error_response(429, error, {"Retry-After": str(error.extensions["retryAfter"])})
+            logger.info("client error RATE_LIMITED: %s", error.message)
+        except Unauthenticated as error:
+            response = error_response(200, error)
+            logger.info("client error UNAUTHENTICATED: %s", error.message)
+        await response(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, Request) and not self.should_render_graphql_ide(self.request_adapter_class(request)):
+            request.state.principal = await self._admit(request)
+        return await super().run(request, context, root_value)
+
+    async def _admit(self, request: Request) -> Any:
+        """The caller, verified and within budget, before the body is read or parsed."""
+        try:
+            principal = self.services.tokens.from_header(request.headers.get("authorization"))
+        except Unauthenticated:
+            address = request.client.host if request.client else "unknown"
+            await self.rate_limits.check_address(address)
+            raise
+        await self.rate_limits.check_principal(principal)
+        return principal
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(request, Request):
+            return Context(
+                self.services,
+                request.headers.get("authorization"),
+                principal=getattr(request.state, "principal", None),
+            )
+        return Context(self.services, None)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Bodies that are not UTF-8, or nest deeper than the decoder goes, are bad JSON (400)."""
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"not UTF-8 JSON ({type(exc).__name__})", "", 0) from None
+
+    async def close(self) -> None:
+        await self.websocket_slots.close()
+
+
+def _coded(message: str, code: str) -> ClientError:
+    error = ClientError(_explain(message))
+    error.extensions = {"code": code}
+    return error
+
+
+def _explain(reason: str) -> str:
+    """strawberry's terse reasons, with what to change."""
+    if reason == "Unable to parse request body as JSON":
+        return 'The request body is not valid UTF-8 JSON: send {"query": ..., "variables": {...}}'
+    if reason == "Unsupported content type":
+        return "Send the request as Content-Type: application/json (or GET with ?query=)"
+    return reason

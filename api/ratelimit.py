@@ -1,0 +1,89 @@
+"""Rate limits per caller (the `limits` library: memory storage embedded, Redis at scale).
+
+Three budgets, each a setting in the library's notation ("30/second;600/minute"; empty turns it
+off), counted with the sliding-window-counter strategy:
+
+    user        NC_RATE_LIMIT_USER       per operator/supervisor/administrator token (instance, user)
+    service     NC_RATE_LIMIT_SERVICE    per service token: event producers get their own, higher budget
+    anonymous   NC_RATE_LIMIT_ANONYMOUS  per client address, for requests without a valid token
+
+An HTTP request costs 1, and so does each operation started over a WebSocket. A refused request
+gets RATE_LIMITED with ``retryAfter`` (seconds, also the HTTP ``Retry-After`` header). With Redis
+the counts are shared by every process; if Redis does not answer, the limiter lets requests through
+(and counts ``nc_rate_limiter_errors_total``) rather than take the service down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from api.auth import Principal
+from api.metrics import LIMITER_ERRORS, REFUSED
+from api.settings import Settings
+from domain.errors import RateLimited
+from models.enums import Role
+
+logger = logging.getLogger("nc.ratelimit")
+
+
+class RateLimits:
+    def __init__(self, settings: Settings) -> None:
+        self._budgets: dict[str, list[RateLimitItem]] = {
+            "user": parse_many(settings.rate_limit_user) if settings.rate_limit_user else [],
+            "service": parse_many(settings.rate_limit_service) if settings.rate_limit_service else [],
+            "anonymous": parse_many(settings.rate_limit_anonymous) if settings.rate_limit_anonymous else [],
+        }
+        self._redis_url = settings.redis_url
+        self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._storage: Storage | None = None
+
+    def _strategy(self) -> SlidingWindowCounterRateLimiter:
+        if self._limiter is None:
+            if self._redis_url:
+                uri = "async+" + self._redis_url
+                self._storage = RedisStorage(
+                    uri, implementation="redispy", key_prefix="nc-rate", socket_timeout=1, socket_connect_timeout=1
+                )
+            else:
+                self._storage = MemoryStorage()
+            self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        return self._limiter
+
+    async def check(self, budget: str, *key: str) -> None:
+        """Count one request against ``budget`` for ``key``; raises RateLimited when it is spent."""
+        items = self._budgets[budget]
+        if not items:
+            return
+        limiter = self._strategy()
+        for item in items:
+            try:
+                allowed = await limiter.hit(item, budget, *key)
+                if allowed:
+                    continue
+                stats = await limiter.get_window_stats(item, budget, *key)
+            except Exception as exc:  # noqa: BLE001 - a limiter that cannot count lets requests through
+                LIMITER_ERRORS.inc()
+                logger.warning("rate limiter unavailable (%s): letting the request through", type(exc).__name__)
+                return
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            REFUSED.labels("rate_limited").inc()
+            raise RateLimited(
+                f"Too many requests: the limit is {item.amount} per {item.multiples} {item.GRANULARITY.name}"
+                f"{'s' if item.multiples != 1 else ''}; retry in {retry_after} s",
+                retryAfter=retry_after,
+            )
+
+    async def check_principal(self, principal: Principal) -> None:
+        """A verified caller's request: the service budget for event producers, else the user's."""
+        budget = "service" if principal.role is Role.SERVICE else "user"
+        await self.check(budget, principal.instance_id, principal.user_id)
+
+    async def check_address(self, address: str) -> None:
+        """A request without a valid token, by the client's address."""
+        await self.check("anonymous", address)

@@ -1,0 +1,350 @@
+"""Admitting GraphQL documents: bounded work for every operation, before anything executes.
+
+Every operation — over HTTP or WebSocket, executed or compiled — passes ``Documents.admit`` first::
+
+    admit(query, variables)
+     ├── variables: at most ``variables_bytes`` of JSON, ``variable_values`` values,
+     │   ``json_depth`` levels of nesting ............................ BAD_USER_INPUT
+     ├── document text: at most ``document_chars`` ....................... BAD_USER_INPUT
+     ├── cache hit (keyed by the text alone) ............................. the parsed document
+     ├── parse with at most ``query_tokens`` tokens ................. GRAPHQL_PARSE_FAILED
+     ├── measure (one walk, each fragment measured once): depth counting every field,
+     │   aliases and static cost as expanded ........................ QUERY_TOO_COSTLY
+     └── validate (graphql-core's rules; introspection refused when it is off)
+                                                               GRAPHQL_VALIDATION_FAILED
+
+Only documents that passed are cached, in one LRU bounded by entries and by characters of text
+(``document_cache_entries``, ``document_cache_chars``); nothing is keyed by variable values. The
+measuring walk is linear in the document: a fragment spread three times at each of twelve levels
+is measured twelve times, not 3^12 — so the expensive graphql-core rules only ever see documents
+whose expansion is small.
+
+The static cost: every field counts 1; a field with a ``first`` argument multiplies what it
+selects by ``first`` — the literal (at most ``page_size_max``), the argument's default when it is
+left out, and ``page_size_max`` when it comes from a variable (the plan is per document, so the
+worst case is assumed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from api.settings import Limits
+from domain.errors import BadUserInput, ClientError, QueryTooCostly
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+class InvalidDocument(ClientError):
+    """The document does not parse or does not validate: graphql-core's own errors, with codes."""
+
+    code = "GRAPHQL_VALIDATION_FAILED"
+
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__(errors[0].message)
+        self.errors = errors
+
+
+@dataclass
+class Admitted:
+    """A document that passed every check, as the cache keeps it."""
+
+    query: str
+    document: DocumentNode
+    cost: int
+    depth: int
+    #: Compiled plans by operation name (resolvers/compiled_*.py), evicted with the document.
+    plans: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Measure:
+    depth: int
+    aliases: int
+    cost: int
+
+
+class Documents:
+    """The one place documents are parsed, measured, validated and cached."""
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits, *, introspection: bool) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.introspection = introspection
+        rules: list[Any] = [*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule]
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self.rules = tuple(rules)
+        self._cache: OrderedDict[str, Admitted] = OrderedDict()
+        self._cached_chars = 0
+
+    # -- the entry point ---------------------------------------------------------------------------
+    def admit(self, query: str, variables: Any = None) -> Admitted:
+        """The admitted document for ``query``; raises BadUserInput, InvalidDocument or
+        QueryTooCostly (each a ClientError with its ``extensions.code``)."""
+        check_json(variables, self.limits, what="variables")
+        known = self._cache.get(query)
+        if known is not None:
+            self._cache.move_to_end(query)
+            return known
+        limits = self.limits
+        if len(query) > limits.document_chars:
+            raise BadUserInput(
+                f"The GraphQL document has {len(query):,} characters; the most is {limits.document_chars:,}: "
+                "send a smaller document (persisted fragments and comments count too)"
+            )
+        try:
+            document = parse(query, max_tokens=limits.query_tokens)
+        except GraphQLSyntaxError as error:
+            raise InvalidDocument([_coded(error, "GRAPHQL_PARSE_FAILED")]) from None
+        measure = measure_document(self.schema, document, limits.page_size_max)
+        if measure.depth > limits.query_depth:
+            raise QueryTooCostly(
+                f"The query is {measure.depth} fields deep; the most is {limits.query_depth}: select less nested data",
+                depth=measure.depth,
+                maxDepth=limits.query_depth,
+            )
+        if measure.aliases > limits.query_aliases:
+            raise QueryTooCostly(
+                f"The query uses {measure.aliases:,} aliases (fragments expanded); the most is "
+                f"{limits.query_aliases}: split it into several requests",
+                aliases=measure.aliases,
+                maxAliases=limits.query_aliases,
+            )
+        if measure.cost > limits.query_cost:
+            raise QueryTooCostly(
+                f"The query costs {measure.cost:,} (every field 1, lists times their page size); the most is "
+                f"{limits.query_cost:,}: ask for smaller pages or fewer fields, or split it into several requests",
+                cost=measure.cost,
+                maxCost=limits.query_cost,
+            )
+        errors = validate(self.schema, document, self.rules, max_errors=20, hide_suggestions=not self.introspection)
+        if errors:
+            raise InvalidDocument([_coded(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
+        admitted = Admitted(query, document, measure.cost, measure.depth)
+        self._remember(admitted)
+        return admitted
+
+    def cached(self, query: str) -> Admitted | None:
+        return self._cache.get(query)
+
+    def scrub(self, message: str) -> str:
+        """Error text as a client may see it: no "Did you mean ..." when introspection is off."""
+        return message if self.introspection else _SUGGESTION.sub("", message)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    @property
+    def cached_chars(self) -> int:
+        return self._cached_chars
+
+    def _remember(self, admitted: Admitted) -> None:
+        size = len(admitted.query)
+        if size > self.limits.document_cache_chars:
+            return
+        self._cache[admitted.query] = admitted
+        self._cached_chars += size
+        while len(self._cache) > self.limits.document_cache_entries or (
+            self._cached_chars > self.limits.document_cache_chars
+        ):
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_chars -= len(evicted.query)
+
+
+def _coded(error: GraphQLError, code: str) -> GraphQLError:
+    """graphql-core's error with its locations, a short message and an ``extensions.code``."""
+    return GraphQLError(
+        error.message, nodes=error.nodes, source=error.source, positions=error.positions, extensions={"code": code}
+    )
+
+
+# -- JSON in variables ---------------------------------------------------------------------------
+def check_json(value: Any, limits: Limits, *, what: str) -> None:
+    """Refuse JSON (already decoded) over the size, value-count or nesting limits, iteratively:
+    measuring it costs O(values) and no recursion."""
+    if value is None:
+        return
+    values = 0
+    size = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    max_values, max_bytes, max_depth = limits.variable_values, limits.variables_bytes, limits.json_depth
+    while stack:
+        item, depth = stack.pop()
+        values += 1
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise BadUserInput(f"The {what} nest objects and lists deeper than {max_depth} levels: flatten them")
+            size += 2 + len(item)
+            for key, inner in item.items():
+                size += len(key) + 3
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                raise BadUserInput(f"The {what} nest objects and lists deeper than {max_depth} levels: flatten them")
+            size += 2 + len(item)
+            stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str):
+            size += len(item) + 2
+        else:
+            size += 8
+        if values > max_values:
+            raise BadUserInput(f"The {what} hold more than {max_values:,} values: send fewer items per request")
+        if size > max_bytes:
+            raise BadUserInput(f"The {what} are larger than {max_bytes:,} bytes: send fewer or smaller items")
+
+
+# -- the linear measure --------------------------------------------------------------------------
+def measure_document(schema: GraphQLSchema, document: DocumentNode, page_size_max: int) -> Measure:
+    """The most any operation of ``document`` asks for, fragments expanded, each measured once."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    walker = _Walker(schema, fragments, page_size_max)
+    depth = aliases = cost = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = schema.get_root_type(definition.operation)
+            m = walker.selection_set(definition.selection_set, root)
+            depth, aliases, cost = max(depth, m.depth), max(aliases, m.aliases), max(cost, m.cost)
+    return Measure(depth, aliases, cost)
+
+
+_ZERO = Measure(0, 0, 0)
+
+
+class _Walker:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], page_max: int) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.page_max = page_max
+        self.memo: dict[str, Measure] = {}
+        self.visiting: set[str] = set()
+
+    def selection_set(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
+        if selection_set is None:
+            return _ZERO
+        depth = aliases = cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                m = self.field(selection, parent)
+            elif isinstance(selection, FragmentSpreadNode):
+                m = self.fragment(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self.schema.get_type(condition.name.value) if condition else parent
+                m = self.selection_set(selection.selection_set, inner)
+            else:  # pragma: no cover - graphql-core has no other selection
+                continue
+            depth, aliases, cost = max(depth, m.depth), aliases + m.aliases, cost + m.cost
+        return Measure(depth, aliases, cost)
+
+    def fragment(self, name: str) -> Measure:
+        known = self.memo.get(name)
+        if known is not None:
+            return known
+        definition = self.fragments.get(name)
+        if definition is None or name in self.visiting:
+            return _ZERO  # unknown fragments and cycles: validation reports them
+        self.visiting.add(name)
+        try:
+            measured = self.selection_set(
+                definition.selection_set, self.schema.get_type(definition.type_condition.name.value)
+            )
+        finally:
+            self.visiting.discard(name)
+        self.memo[name] = measured
+        return measured
+
+    def field(self, node: FieldNode, parent: Any) -> Measure:
+        definition = None
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            definition = parent.fields.get(node.name.value)
+        child_type = _named(definition.type) if definition is not None else None
+        inner = self.selection_set(node.selection_set, child_type)
+        times = self._page(node, definition)
+        return Measure(
+            1 + inner.depth,
+            (1 if node.alias is not None else 0) + times * inner.aliases,
+            1 + times * inner.cost,
+        )
+
+    def _page(self, node: FieldNode, definition: Any) -> int:
+        if definition is None or "first" not in definition.args:
+            return 1
+        given = next((a.value for a in node.arguments or () if a.name.value == "first"), None)
+        if given is None:
+            default = definition.args["first"].default_value
+            return min(default, self.page_max) if isinstance(default, int) and default > 0 else self.page_max
+        if isinstance(given, IntValueNode):
+            try:
+                return max(1, min(int(given.value), self.page_max))
+            except ValueError:
+                return self.page_max
+        if isinstance(given, VariableNode):
+            return self.page_max
+        return self.page_max
+
+
+def _named(gql_type: Any) -> Any:
+    while isinstance(gql_type, (GraphQLNonNull, GraphQLList)):
+        gql_type = gql_type.of_type
+    return gql_type
+
+
+# -- strawberry's side ---------------------------------------------------------------------------
+class AdmittedDocuments(SchemaExtension):
+    """Hands strawberry the document ``Documents.admit`` already parsed and validated, so neither
+    step runs twice (and strawberry's own unbounded-by-size caches are not used)."""
+
+    def __init__(self, documents: Documents) -> None:
+        super().__init__()
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            admitted = self.documents.cached(context.query)
+            if admitted is None:
+                admitted = self.documents.admit(context.query, context.variables)
+            context.graphql_document = admitted.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.graphql_document is not None:
+            if self.documents.cached(context.query) is not None:
+                context.pre_execution_errors = []
+            else:  # evicted meanwhile by other requests: validate again, with the same rules
+                context.pre_execution_errors = validate(
+                    self.documents.schema, context.graphql_document, self.documents.rules, max_errors=20
+                )
+        yield
