@@ -39,8 +39,19 @@ return 1
 class WebSocketSlots:
     """``acquire(user)`` before serving a user's socket, ``release`` when it closes."""
 
-    def __init__(self, cap: int, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        cap: int,
+        redis_url: str | None = None,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+        prefix: str = "nc:ws:",
+    ) -> None:
         self.cap = cap
+        self.lease_seconds = lease_seconds
+        self.prefix = prefix
+        self.renew_seconds = renew_seconds
         self._local: Counter[str] = Counter()
         self._held: dict[str, str] = {}  # connection id -> user key (for renewal)
         self._redis: Any = None
@@ -60,7 +71,7 @@ class WebSocketSlots:
             try:
                 admitted = await self._script(
                     keys=[self._key(user)],
-                    args=[now, now + LEASE_SECONDS, self.cap, connection, int(LEASE_SECONDS * 1000)],
+                    args=[now, now + self.lease_seconds, self.cap, connection, int(self.lease_seconds * 1000)],
                 )
             except Exception as exc:  # noqa: BLE001 - Redis down: count in this process only
                 LIMITER_ERRORS.inc()
@@ -102,9 +113,8 @@ class WebSocketSlots:
             with suppress(Exception):
                 await self._redis.aclose()
 
-    @staticmethod
-    def _key(user: str) -> str:
-        return f"nc:ws:{user}"
+    def _key(self, user: str) -> str:
+        return f"{self.prefix}{user}"
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
@@ -112,13 +122,13 @@ class WebSocketSlots:
 
     async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(RENEW_SECONDS)
-            lapse = time.time() + LEASE_SECONDS
+            await asyncio.sleep(self.renew_seconds)
+            lapse = time.time() + self.lease_seconds
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for connection, user in list(self._held.items()):
                         pipe.zadd(self._key(user), {connection: lapse}, xx=True)
-                        pipe.pexpire(self._key(user), int(LEASE_SECONDS * 1000))
+                        pipe.pexpire(self._key(user), int(self.lease_seconds * 1000))
                     await pipe.execute()
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 LIMITER_ERRORS.inc()

@@ -113,6 +113,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
 
     async def close(self) -> None:
         await self.websocket_slots.close()
+        await self.rate_limits.close()
 
 
 def _coded(message: str, code: str) -> ClientError:
@@ -125,6 +126,8 @@ def _explain(reason: str) -> str:
     """strawberry's terse reasons, with what to change."""
     if reason == "Unable to parse request body as JSON":
         return 'The request body is not valid UTF-8 JSON: send {"query": ..., "variables": {...}}'
+    if reason.startswith("subscriptions are not allowed"):
+        return "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP"
     if reason == "Unsupported content type":
         return "Send the request as Content-Type: application/json (or GET with ?query=)"
     return reason

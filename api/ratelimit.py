@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -42,13 +43,20 @@ class RateLimits:
         self._redis_url = settings.redis_url
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         self._storage: Storage | None = None
+        self._pool: Any = None
 
     def _strategy(self) -> SlidingWindowCounterRateLimiter:
         if self._limiter is None:
             if self._redis_url:
-                uri = "async+" + self._redis_url
+                from redis.asyncio import ConnectionPool
+
+                # Our own pool, so close() can let its connections go.
+                self._pool = ConnectionPool.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
                 self._storage = RedisStorage(
-                    uri, implementation="redispy", key_prefix="nc-rate", socket_timeout=1, socket_connect_timeout=1
+                    "async+" + self._redis_url,
+                    implementation="redispy",
+                    key_prefix="nc-rate",
+                    connection_pool=self._pool,
                 )
             else:
                 self._storage = MemoryStorage()
@@ -78,6 +86,10 @@ class RateLimits:
                 f"{'s' if item.multiples != 1 else ''}; retry in {retry_after} s",
                 retryAfter=retry_after,
             )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     async def check_principal(self, principal: Principal) -> None:
         """A verified caller's request: the service budget for event producers, else the user's."""

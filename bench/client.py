@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -230,14 +231,30 @@ async def hold(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- HTTP request load ---------------------------------------------------------------------------
 async def http(args: argparse.Namespace) -> dict[str, Any]:
-    token = codec(secret()).issue(instance=args.instance, user=args.user, role="operator", ttl_seconds=7200)
+    # Many operators, as a panel's load is: one token's requests stay within the per-user rate
+    # limit (NC_RATE_LIMIT_USER) that a single closed-loop client would otherwise exceed.
+    signer = codec(secret())
     body = json.dumps({"query": args.document, "variables": {}}, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    request = build_request(HOST, args.port, "POST", args.path, body, headers)
+    requests = [
+        build_request(
+            HOST,
+            args.port,
+            "POST",
+            args.path,
+            body,
+            {
+                "Content-Type": "application/json",
+                "Authorization": "Bearer "
+                + signer.issue(instance=args.instance, user=f"{args.user}-{i}", role="operator", ttl_seconds=7200),
+            },
+        )
+        for i in range(args.users)
+    ]
+    turn = itertools.cycle(requests)
     conns = [Connection(HOST, args.port) for _ in range(args.concurrency)]
     for conn in conns:
         await conn.open()
-    status, sample = await conns[0].send(request)
+    status, sample = await conns[0].send(requests[0])
     if status != 200 or b'"errors"' in sample:
         raise RuntimeError(f"HTTP {status}: {sample[:300]!r}")
     latencies: list[float] = []
@@ -253,7 +270,7 @@ async def http(args: argparse.Namespace) -> dict[str, Any]:
             started = clock()
             if started >= measure_to:
                 return
-            status, body = await conn.send(request)
+            status, body = await conn.send(next(turn))
             ended = clock()
             if status != 200 or b'"errors"' in body:
                 failures += 1
@@ -446,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", default="/graphql")
     p.add_argument("--document", required=True)
     p.add_argument("--user", default="op-query")
+    p.add_argument("--users", type=int, default=1000, help="operators whose tokens the requests take in turn")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)

@@ -32,6 +32,7 @@ from domain.types_tab import bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
 from models.enums import Role
 from resolvers.context import Info
+from resolvers.inputs import at_most
 from resolvers.types import (
     BulkAction,
     BulkUpdateTypesPayload,
@@ -198,6 +199,8 @@ class Mutation:
     async def bulk_update_types(self, info: Info, input: BulkUpdateTypesInput) -> BulkUpdateTypesPayload:  # noqa: A002
         ctx = info.context
         ctx.require_user()
+        at_most(input.type_codes, ctx.settings.limits.ids_per_request, "bulkUpdateTypes(typeCodes)")
+        at_most(input.channels, len(ChannelKind), "bulkUpdateTypes(channels)")
         async with transaction():
             await ctx.saved_operator()
             result = await bulk_update_types(
@@ -218,6 +221,7 @@ class Mutation:
     async def update_channel_settings(self, info: Info, input: ChannelSettingsInput) -> ChannelSettings:  # noqa: A002
         ctx = info.context
         ctx.require_user()
+        at_most(input.channels, len(ChannelKind), "updateChannelSettings(channels)")
         async with transaction():
             operator = await ctx.saved_operator()
             await update_channel_settings(
@@ -297,9 +301,7 @@ class Mutation:
     async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkReadPayload:
         ctx = info.context
         ctx.require_user()
-        most = ctx.settings.limits.ids_per_request
-        if len(ids) > most:
-            raise BadUserInput(f"markNotificationsRead takes at most {most} ids; you sent {len(ids)}: send them in parts")
+        at_most(ids, ctx.settings.limits.ids_per_request, "markNotificationsRead(ids)")
         async with transaction():
             changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
         await _announce_read(info, changed, unread)
@@ -324,6 +326,7 @@ class Mutation:
     ) -> list[SystemMessageSetting]:
         ctx = info.context
         ctx.require_user()
+        at_most(input, ctx.settings.limits.ids_per_request, "updateSystemMessageSettings(input)")
         async with transaction():
             rows = await profile.update_system_messages(
                 await ctx.saved_operator(), [(str(i.code), i.enabled) for i in input]
@@ -368,6 +371,7 @@ class Mutation:
     async def update_instance_settings(self, info: Info, input: InstanceSettingsInput) -> InstanceSettings:  # noqa: A002
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
+        at_most(input.bot_channels, len(ChannelKind), "updateInstanceSettings(botChannels)")
         if input.bot_channels is not None:
             for bot in input.bot_channels:
                 if bot.settings is not None and not isinstance(bot.settings, dict):

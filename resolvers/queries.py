@@ -11,6 +11,7 @@ from domain.types_tab import listed_type, listed_types, unavailable_notice
 from models.catalog import LISTED_CATEGORIES, text
 from models.enums import Role
 from resolvers.context import Info
+from resolvers.inputs import at_most
 from resolvers.types import (
     ChannelDecision,
     ChannelSettings,
@@ -134,6 +135,10 @@ class Query:
     ) -> NotificationConnection:
         ctx = info.context
         ctx.require_user()
+        if filter is not None:
+            most = ctx.settings.limits.ids_per_request
+            at_most(filter.category_codes, most, "notifications(filter.categoryCodes)")
+            at_most(filter.type_codes, most, "notifications(filter.typeCodes)")
         flt = bell.BellFilter(
             unread_only=bool(filter and filter.unread_only),
             category_codes=[str(c) for c in filter.category_codes]

@@ -67,7 +67,9 @@ class NotificationCenterSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
         """Admit the document; the panel's read queries take the compiled path; everything else,
-        and anything the compiled path cannot answer, is executed as usual."""
+        and anything the compiled path cannot answer, is executed as usual. Subscriptions are never
+        executed here (strawberry would run one as a query over HTTP): they live on WebSockets."""
+        allowed_operation_types = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
         if query:
             try:
                 admitted = self.documents.admit(query, variable_values)
@@ -76,7 +78,7 @@ class NotificationCenterSchema(strawberry.Schema):
             if (
                 isinstance(context_value, Context)
                 and context_value.settings.compiled_queries
-                and (allowed_operation_types is None or OperationType.QUERY in allowed_operation_types)
+                and OperationType.QUERY in allowed_operation_types
             ):
                 compiled = self.compiler.compile(admitted, variable_values, operation_name)
                 if compiled is not None:

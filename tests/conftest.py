@@ -46,8 +46,9 @@ def _postgres_unreachable(url: str) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not DATABASE_URL:
         return
-    # The multi-process tests bring their own PostgreSQL database: one pass runs them.
-    scaled = [item for item in items if item.get_closest_marker("scaled")]
+    # The multi-process tests bring their own PostgreSQL database, and the abuse tests serve the
+    # embedded default: one pass runs them.
+    scaled = [item for item in items if item.get_closest_marker("scaled") or "abuse" in item.path.parts]
     if scaled:
         config.hook.pytest_deselected(items=scaled)
         items[:] = [item for item in items if not item.get_closest_marker("scaled")]

@@ -1,0 +1,122 @@
+"""The served app as an attacker meets it: `notification-center serve` in a subprocess, real sockets.
+
+Each test module asks for a server with the settings it attacks (`Served`), reads the process's
+memory and CPU from /proc, and counts traceback lines in its log.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "api.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    base: str
+    port: int
+    pid: int
+    env: dict[str, str]
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def token(self, user: str, role: str = "operator", ttl: int = 3600) -> str:
+        out = subprocess.run(
+            [*CLI, "token", "--instance", "demo", "--user", user, "--role", role, "--ttl", str(ttl)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        return out.stdout.strip()
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def open_files_limit(self) -> tuple[int, int]:
+        for line in Path(f"/proc/{self.pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+        raise AssertionError("no open-files limit")
+
+    def tracebacks(self) -> int:
+        return self.log.read_text().count("Traceback")
+
+
+def _low_soft_file_limit() -> None:
+    """Start the server under the usual 1,024 soft limit, as a fresh shell gives it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:
+    """serve(**env) starts a demo server with those NC_* settings; all stop with the module."""
+    procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(**overrides: str) -> Served:
+        data_dir = tmp_path_factory.mktemp("abuse")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
+        env.update(NC_DATA_DIR=str(data_dir), NC_LOG_FORMAT="text", **overrides)
+        port = _free_port()
+        log_path = data_dir / "serve.log"
+        log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=_low_soft_file_limit,
+        )
+        procs.append((proc, log))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    return Served(base, port, proc.pid, env, log_path)
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        pytest.fail("serve did not become ready in 30 s")
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()  # type: ignore[attr-defined]

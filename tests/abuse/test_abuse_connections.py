@@ -1,0 +1,164 @@
+"""Connections: slow requests, many sockets per user, oversized frames, sessions past their token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import websockets
+
+from tests.abuse.conftest import Served
+
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
+BELL = "subscription { bell { __typename ... on NotificationAdded { notification { title } } } }"
+
+
+@pytest.fixture(scope="module")
+def server(serve) -> Served:
+    return serve(
+        NC_RATE_LIMIT_USER="off",
+        NC_RATE_LIMIT_ANONYMOUS="off",
+        NC_LIMIT_WEBSOCKETS_PER_USER="5",
+        NC_HEADER_TIMEOUT_SECONDS="1",
+        NC_CONNECTION_INIT_TIMEOUT_SECONDS="1",
+    )
+
+
+async def _connect(server: Served, token: str, protocol: str = "graphql-transport-ws") -> websockets.ClientConnection:
+    ws = await websockets.connect(f"ws://{server.host}/graphql", subprotocols=[protocol], max_size=None)
+    await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+    return ws
+
+
+async def _closed_with(ws: websockets.ClientConnection, seconds: float = 5.0) -> int:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), seconds)
+    assert closed.value.rcvd is not None, "the server should close the socket, not drop it"
+    return closed.value.rcvd.code
+
+
+def test_the_open_files_limit_is_raised_at_start(server: Served) -> None:
+    soft, hard = server.open_files_limit()
+    assert soft == hard and soft > 1024, (soft, hard)
+
+
+async def test_slow_partial_requests_are_closed_and_the_service_keeps_answering(server: Served) -> None:
+    # 1,100 connections (more than the 1,024 files the server was started with) that send part of
+    # a request line and then a byte every 0.4 s, as a slowloris client does.
+    connections = []
+    for _ in range(1_100):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /graphql HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        connections.append((asyncio.ensure_future(reader.read()), writer))  # b"" once the server closes
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{server.base}/healthz")).status_code == 200
+        while time.monotonic() - started < 6 and not all(eof.done() for eof, _ in connections):
+            for eof, writer in connections:
+                if not eof.done():
+                    writer.write(b"a")
+            await asyncio.sleep(0.4)
+        closed_after = time.monotonic() - started
+        assert (await client.get(f"{server.base}/healthz")).status_code == 200
+    open_left = sum(not eof.done() for eof, _ in connections)
+    for eof, writer in connections:
+        eof.cancel()
+        writer.close()
+    assert open_left == 0 and closed_after < 4, f"{open_left} still open after {closed_after:.1f} s"
+
+
+async def test_one_user_cannot_hold_more_than_their_websockets_while_others_connect(server: Served) -> None:
+    olena, taras = server.token("op-olena"), server.token("op-taras")
+    held = [await _connect(server, olena) for _ in range(5)]
+    for ws in held:
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+    extra = await _connect(server, olena)
+    assert await _closed_with(extra) == 4429
+    other = await _connect(server, taras)
+    assert json.loads(await other.recv())["type"] == "connection_ack"
+    # a place is free again once one of hers closes
+    await held.pop().close()
+    await asyncio.sleep(0.2)
+    again = await _connect(server, olena)
+    assert json.loads(await again.recv())["type"] == "connection_ack"
+    for ws in [*held, other, again]:
+        await ws.close()
+
+
+async def test_a_frame_over_the_body_limit_is_refused(server: Served) -> None:
+    ws = await _connect(server, server.token("op-anna"))
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    ids = json.dumps([str(i) for i in range(2_500_000)])  # ~20 MB
+    frame = (
+        '{"id":"1","type":"subscribe","payload":{"query":"mutation($i:[ID!]!){markNotificationsRead(ids:$i){unreadCount}}","variables":{"i":'
+        + ids
+        + "}}}"
+    )
+    assert len(frame) > 20_000_000
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await ws.send(frame)
+        await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{server.base}/healthz")).status_code == 200
+
+
+async def test_a_legacy_socket_that_never_initialises_is_closed(server: Served) -> None:
+    ws = await websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-ws"])
+    assert await _closed_with(ws, 5) == 4408
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_session_ends_with_its_token_and_nothing_arrives_after_exp(server: Served, protocol: str) -> None:
+    service = server.token("svc-platform", "service")
+    ttl = 3
+    token = server.token("op-olena", ttl=ttl)
+    expires_at = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))["exp"]
+    ws = await _connect(server, token, protocol)
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    await ws.send(json.dumps({"id": "b", "type": start, "payload": {"query": BELL}}))
+    await asyncio.sleep(0.3)
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def publish(event_id: str) -> None:
+            answer = await client.post(
+                f"{server.base}/graphql",
+                json={
+                    "query": PUBLISH,
+                    "variables": {
+                        "input": {
+                            "id": event_id,
+                            "type": "ticket_created",
+                            "recipients": ["op-olena"],
+                            "data": {"ticketNumber": 7, "subject": event_id},
+                        }
+                    },
+                },
+                headers={"Authorization": f"Bearer {service}"},
+            )
+            assert "errors" not in answer.json(), answer.json()
+
+        await publish(f"before-exp-{protocol}")
+        received = []
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if message["type"] in ("next", "data"):
+                received.append(message)
+                break
+        # right at expiry another event is published: it must not reach the expired session
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await publish(f"after-exp-{protocol}")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if message["type"] not in ("ka",):
+                    received.append(message)
+    closed_at = time.time()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert expires_at <= closed_at < expires_at + 2
+    assert len(received) == 1, received

@@ -1,0 +1,146 @@
+"""Work before and after authentication is bounded: memory, CPU, cost, and what the logs get."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import websockets
+
+from tests.abuse.conftest import Served
+
+
+@pytest.fixture(scope="module")
+def server(serve) -> Served:
+    # Rate limits off: every request here must reach as far into the service as it can get.
+    return serve(NC_RATE_LIMIT_USER="off", NC_RATE_LIMIT_ANONYMOUS="off", NC_GRAPHIQL="0")
+
+
+def _fragment_bomb(levels: int = 12) -> str:
+    fragments = ["fragment G0 on Query { unreadCount }"]
+    fragments += [f"fragment G{i} on Query {{ ...G{i - 1} ...G{i - 1} ...G{i - 1} }}" for i in range(1, levels + 1)]
+    return f"{{ ...G{levels} }}\n" + "\n".join(fragments)
+
+
+async def _post(
+    client: httpx.AsyncClient, server: Served, body: bytes | dict, token: str | None = None
+) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await client.post(f"{server.base}/graphql", content=content, headers=headers)
+
+
+async def test_unique_large_variables_do_not_grow_memory(server: Served) -> None:
+    token = server.token("op-olena")
+    pad = "x" * (1024 * 1024)
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(20):  # warm up: allocator arenas, first plans
+            await _post(client, server, {"query": "{ unreadCount }", "variables": {"pad": f"{i}{pad}"}}, token)
+        before = server.rss_mib()
+        codes = set()
+        for i in range(1000):
+            unused = {"query": "{ unreadCount }", "variables": {"pad": f"{i}-{pad}"}}
+            # without a token: refused before the body is parsed
+            codes.add((await _post(client, server, unused)).json()["errors"][0]["extensions"]["code"])
+            # with one: executed, and the unused variable must not be kept anywhere
+            answer = (await _post(client, server, unused, token)).json()
+            assert isinstance(answer["data"]["unreadCount"], int)
+        after = server.rss_mib()
+    assert codes == {"UNAUTHENTICATED"}
+    assert after - before < 50, f"RSS grew from {before:.0f} to {after:.0f} MiB"
+
+
+async def test_a_nested_fragment_document_is_refused_at_once_while_healthz_answers(server: Served) -> None:
+    token = server.token("op-olena")
+    bomb = _fragment_bomb(12)  # 3^12 = 531,441 fields once expanded, in ~600 bytes
+    assert len(bomb) < 1000
+    async with httpx.AsyncClient(timeout=10) as client:
+        cpu_before = server.cpu_seconds()
+        for _ in range(20):
+            answer = (await _post(client, server, {"query": bomb}, token)).json()
+            assert answer["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+            assert "531,441" in answer["errors"][0]["message"]
+        cpu_per_request = (server.cpu_seconds() - cpu_before) / 20
+        # the same over a WebSocket, with /healthz asked at the same time
+        async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            started = time.monotonic()
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": bomb}}))
+            health = await client.get(f"{server.base}/healthz")
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            elapsed = time.monotonic() - started
+    assert cpu_per_request < 0.05, f"{cpu_per_request * 1000:.1f} ms of server CPU per refused document"
+    assert health.status_code == 200 and elapsed < 1.0
+    assert refused["type"] == "error" and refused["payload"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+async def test_cost_depth_and_document_size_have_their_codes(server: Served) -> None:
+    token = server.token("op-olena")
+    page = "notifications(first: 100) { edges { node { id title body createdAt readAt } } }"
+    aliased = "{ " + " ".join(f"a{i}: {page}" for i in range(30)) + " }"
+    too_deep_introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } } } } }"
+    async with httpx.AsyncClient(timeout=10) as client:
+        costly = (await _post(client, server, {"query": aliased}, token)).json()["errors"][0]
+        deep = (await _post(client, server, {"query": too_deep_introspection}, token)).json()["errors"][0]
+        commented = (await _post(client, server, {"query": "#" + "c" * 4_000_000 + "\n{ unreadCount }"}, token)).json()
+        one_page = (await _post(client, server, {"query": "{ " + page + " }"}, token)).json()
+    assert costly["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 30 * (1 + 100 * 7), "maxCost": 5000}
+    assert deep["extensions"]["code"] == "QUERY_TOO_COSTLY" and deep["extensions"]["maxDepth"] == 16
+    assert commented["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "characters; the most is 20,000" in commented["errors"][0]["message"]
+    assert "errors" not in one_page
+
+
+async def test_huge_variable_lists_and_deep_json_are_refused_before_any_work(server: Served) -> None:
+    token = server.token("op-olena")
+    many_ids = {
+        "query": "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { unreadCount } }",
+        "variables": {"ids": [str(i) for i in range(300_000)]},
+    }
+    over_domain_cap = {"query": many_ids["query"], "variables": {"ids": [str(i) for i in range(1_001)]}}
+    deep = b'{"query": "{ unreadCount }", "variables": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        cpu_before = server.cpu_seconds()
+        huge = (await _post(client, server, many_ids, token)).json()["errors"][0]
+        cpu = server.cpu_seconds() - cpu_before
+        capped = (await _post(client, server, over_domain_cap, token)).json()["errors"][0]
+        nested = await _post(client, server, deep, token)
+        nested_shallower = await _post(
+            client, server, {"query": "{ unreadCount }", "variables": {"x": json.loads("[" * 40 + "]" * 40)}}, token
+        )
+    assert huge["extensions"]["code"] == "BAD_USER_INPUT" and "more than 100,000 values" in huge["message"]
+    assert cpu < 0.5, f"{cpu:.2f} s of server CPU for a refused 300k-item list"
+    assert capped["extensions"]["code"] == "BAD_USER_INPUT" and "at most 1000 ids" in capped["message"]
+    assert nested.status_code == 400 and nested.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert nested_shallower.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "deeper than 32 levels" in nested_shallower.json()["errors"][0]["message"]
+
+
+async def test_client_mistakes_are_one_line_each_and_never_a_traceback(server: Served) -> None:
+    token = server.token("op-olena")
+    async with httpx.AsyncClient(timeout=10) as client:
+        lines_before = len(server.log.read_text().splitlines())
+        invalid_utf8 = await _post(client, server, b'{"query": "{ unreadCount \xff\xfe }"}', token)
+        by_post = await _post(client, server, {"query": "subscription { bell { __typename } }"}, token)
+        not_json = await client.post(
+            f"{server.base}/graphql",
+            content=b"query=1",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        )
+        syntax = (await _post(client, server, {"query": "{ unreadCount"}, token)).json()["errors"][0]
+        await asyncio.sleep(0.2)
+    log = server.log.read_text().splitlines()[lines_before:]
+    assert invalid_utf8.status_code == 400
+    assert invalid_utf8.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert by_post.status_code == 400 and by_post.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert not_json.status_code == 400 and not_json.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert syntax["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    client_lines = [line for line in log if "client error" in line]
+    assert len(client_lines) == 4, log
+    assert server.tracebacks() == 0
