@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +35,8 @@ from resolvers.context import Services
 
 
 class BodySizeLimit:
-    """Refuses request bodies over the configured size before anything parses them."""
+    """Refuses request bodies over the configured size before anything parses them; a client
+    that disconnects mid-body ends its request quietly."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -64,6 +65,8 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
             await self._refuse(scope, receive, send)
+        except ClientDisconnect:
+            pass  # the client went away mid-body: nobody to answer, nothing to log
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(

@@ -70,13 +70,13 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             code = "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT"
             response = error_response(exc.status_code, _coded(exc.reason, code))
-            logger.info("client error %s: %s", code, exc.reason)
+            logger.info("client error %s: %s", code, exc.reason[:300])
         except RateLimited as error:
             response = error_response(429, error, {"Retry-After": str(error.extensions["retryAfter"])})
-            logger.info("client error RATE_LIMITED: %s", error.message)
+            logger.info("client error RATE_LIMITED: %s", error.message[:300])
         except Unauthenticated as error:
             response = error_response(200, error)
-            logger.info("client error UNAUTHENTICATED: %s", error.message)
+            logger.info("client error UNAUTHENTICATED: %s", error.message[:300])
         await response(scope, receive, send)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:

@@ -230,7 +230,9 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
         if isinstance(context, Context) and context.settings.compiled_subscriptions:
             schema = self.schema
             try:
-                admitted = schema.documents.admit(operation.query, operation.variables)  # type: ignore[attr-defined]
+                admitted = schema.documents.admit(  # type: ignore[attr-defined]
+                    operation.query, operation.variables, operation.operation_name
+                )
             except ClientError as error:
                 await operation.send_initial_errors(client_errors(error))
                 return

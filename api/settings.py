@@ -122,6 +122,8 @@ class Settings:
     rate_limit_anonymous: str = "10/second;100/minute"
     #: Seconds a connection may take to send its request line and headers before it is closed.
     header_timeout_seconds: float = 10.0
+    #: Seconds a request may take to send its body once its headers are in.
+    body_timeout_seconds: float = 30.0
     #: Seconds a WebSocket may take to send connection_init.
     connection_init_timeout_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
@@ -181,6 +183,7 @@ class Settings:
             rate_limit_service=_rate(env, "NC_RATE_LIMIT_SERVICE", "1000/second"),
             rate_limit_anonymous=_rate(env, "NC_RATE_LIMIT_ANONYMOUS", "10/second;100/minute"),
             header_timeout_seconds=_float(env, "NC_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_float(env, "NC_BODY_TIMEOUT_SECONDS", 30.0),
             connection_init_timeout_seconds=_float(env, "NC_CONNECTION_INIT_TIMEOUT_SECONDS", 10.0),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"

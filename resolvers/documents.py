@@ -109,9 +109,13 @@ class Documents:
         self._cached_chars = 0
 
     # -- the entry point ---------------------------------------------------------------------------
-    def admit(self, query: str, variables: Any = None) -> Admitted:
+    def admit(self, query: str, variables: Any = None, operation_name: Any = None) -> Admitted:
         """The admitted document for ``query``; raises BadUserInput, InvalidDocument or
         QueryTooCostly (each a ClientError with its ``extensions.code``)."""
+        if operation_name is not None and (not isinstance(operation_name, str) or len(operation_name) > 128):
+            raise BadUserInput(
+                "operationName must be the name of an operation in the document (at most 128 characters)"
+            )
         check_json(variables, self.limits, what="variables")
         known = self._cache.get(query)
         if known is not None:

@@ -72,7 +72,7 @@ class NotificationCenterSchema(strawberry.Schema):
         allowed_operation_types = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
         if query:
             try:
-                admitted = self.documents.admit(query, variable_values)
+                admitted = self.documents.admit(query, variable_values, operation_name)
             except ClientError as error:
                 return self._refused(error)
             if (
@@ -112,7 +112,7 @@ class NotificationCenterSchema(strawberry.Schema):
         """WebSocket operations (and ``subscribe``): admitted first, like ``execute``."""
         if query:
             try:
-                self.documents.admit(query, variable_values)
+                self.documents.admit(query, variable_values, operation_name)
             except ClientError as error:
                 return _once(PreExecutionError(data=None, errors=client_errors(error)))
         return await super().stream(

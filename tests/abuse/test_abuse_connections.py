@@ -23,6 +23,7 @@ def server(serve) -> Served:
         NC_RATE_LIMIT_ANONYMOUS="off",
         NC_LIMIT_WEBSOCKETS_PER_USER="5",
         NC_HEADER_TIMEOUT_SECONDS="1",
+        NC_BODY_TIMEOUT_SECONDS="1",
         NC_CONNECTION_INIT_TIMEOUT_SECONDS="1",
     )
 
@@ -69,6 +70,32 @@ async def test_slow_partial_requests_are_closed_and_the_service_keeps_answering(
         eof.cancel()
         writer.close()
     assert open_left == 0 and closed_after < 4, f"{open_left} still open after {closed_after:.1f} s"
+
+
+async def test_a_slow_body_is_cut_off_and_a_client_leaving_mid_body_is_not_a_traceback(server: Served) -> None:
+    token = server.token("op-taras")
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    ).encode()
+    # a body trickled a byte at a time is closed after NC_BODY_TIMEOUT_SECONDS (1 s here)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(head + b'{"query": "')
+    eof = asyncio.ensure_future(reader.read())
+    started = time.monotonic()
+    while not eof.done() and time.monotonic() - started < 5:
+        writer.write(b"a")
+        await asyncio.sleep(0.2)
+    writer.close()
+    assert eof.done() and time.monotonic() - started < 3
+    # a client that sends half a body and leaves
+    for _ in range(20):
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head + b'{"query": "{ unreadCount }", "pad": "' + b"x" * 1000)
+        await writer.drain()
+        writer.close()
+    await asyncio.sleep(0.5)
+    assert server.tracebacks() == 0, server.log.read_text()[-3000:]
 
 
 async def test_one_user_cannot_hold_more_than_their_websockets_while_others_connect(server: Served) -> None:

@@ -134,6 +134,7 @@ async def test_client_mistakes_are_one_line_each_and_never_a_traceback(server: S
             headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
         )
         syntax = (await _post(client, server, {"query": "{ unreadCount"}, token)).json()["errors"][0]
+        named = await _post(client, server, {"query": "{ unreadCount }", "operationName": "x" * 1_000_000}, token)
         await asyncio.sleep(0.2)
     log = server.log.read_text().splitlines()[lines_before:]
     assert invalid_utf8.status_code == 400
@@ -141,6 +142,8 @@ async def test_client_mistakes_are_one_line_each_and_never_a_traceback(server: S
     assert by_post.status_code == 400 and by_post.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert not_json.status_code == 400 and not_json.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert syntax["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert named.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and len(named.content) < 500
     client_lines = [line for line in log if "client error" in line]
-    assert len(client_lines) == 4, log
+    assert len(client_lines) == 5, log
+    assert max(len(line) for line in log) < 1000, "a client's input is never copied into the log at length"
     assert server.tracebacks() == 0
