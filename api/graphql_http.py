@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 from cross_web import HTTPException
@@ -32,6 +33,7 @@ from strawberry.types.unset import UNSET
 
 from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
+from api.metrics import REFUSED
 from api.ratelimit import RateLimits
 from domain.errors import ClientError, RateLimited, Unauthenticated
 from resolvers.context import Context, Services
@@ -59,6 +61,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         self.services = services
         self.rate_limits = RateLimits(settings)
         self.websocket_slots = WebSocketSlots(settings.limits.websockets_per_user, settings.redis_url)
+        self.pending_websockets: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,9 +83,35 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, WebSocket):
+            return await self._run_websocket(request, context, root_value)
         if isinstance(request, Request) and not self.should_render_graphql_ide(self.request_adapter_class(request)):
             request.state.principal = await self._admit(request)
         return await super().run(request, context, root_value)
+
+    async def _run_websocket(self, websocket: WebSocket, context: Any, root_value: Any) -> Any:
+        """Sockets that have not authenticated yet are counted per client address: past
+        ``pending_websockets_per_address`` the handshake is refused (403) before it is accepted."""
+        address = websocket.client.host if websocket.client else "unknown"
+        if self.pending_websockets[address] >= self.services.settings.limits.pending_websockets_per_address:
+            REFUSED.labels("pending_websockets").inc()
+            await websocket.close(code=1013)
+            return websocket
+        self.pending_websockets[address] += 1
+        websocket.state.pending_address = address
+        try:
+            return await super().run(websocket, context, root_value)
+        finally:
+            self.settle_pending(websocket)
+
+    def settle_pending(self, websocket: WebSocket) -> None:
+        """The socket authenticated (or closed): it no longer counts as pending."""
+        address = getattr(websocket.state, "pending_address", None)
+        if address is not None:
+            websocket.state.pending_address = None
+            self.pending_websockets[address] -= 1
+            if self.pending_websockets[address] <= 0:
+                del self.pending_websockets[address]
 
     async def _admit(self, request: Request) -> Any:
         """The caller, verified and within budget, before the body is read or parsed."""

@@ -128,6 +128,7 @@ class LiveSession:
                 CLOSE_TOO_MANY,
             )
         self._slot = slot
+        self.view.settle_pending(self.websocket.ws)
         if principal.expires_at is not None:
             self._expires_at = principal.expires_at
             self._expiry = asyncio.create_task(self._end_at_expiry(principal.expires_at), name="nc-ws-expiry")

@@ -46,7 +46,8 @@ DATABASE_ERRORS = Counter(
 REFUSED = Counter(
     "nc_requests_refused_total",
     "Requests and connections refused by a limit, by reason "
-    "(rate_limited, websockets_per_user, header_timeout, body_timeout, token_expired, message_too_big)",
+    "(rate_limited, websockets_per_user, pending_websockets, header_timeout, body_timeout, "
+    "token_expired, message_too_big)",
     ["reason"],
     registry=REGISTRY,
 )

@@ -67,6 +67,8 @@ class Limits:
     ids_per_request: int = 1_000
     #: Open WebSockets of one user (same instance and user id) across the deployment.
     websockets_per_user: int = 16
+    #: WebSockets from one client address that have not authenticated yet (per process).
+    pending_websockets_per_address: int = 100
     #: Parsed documents kept: entries, and characters of document text across them.
     document_cache_entries: int = 256
     document_cache_chars: int = 1_000_000

@@ -22,6 +22,7 @@ def server(serve) -> Served:
         NC_RATE_LIMIT_USER="off",
         NC_RATE_LIMIT_ANONYMOUS="off",
         NC_LIMIT_WEBSOCKETS_PER_USER="5",
+        NC_LIMIT_PENDING_WEBSOCKETS_PER_ADDRESS="20",
         NC_HEADER_TIMEOUT_SECONDS="1",
         NC_BODY_TIMEOUT_SECONDS="1",
         NC_CONNECTION_INIT_TIMEOUT_SECONDS="1",
@@ -132,6 +133,26 @@ async def test_a_frame_over_the_body_limit_is_refused(server: Served) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     async with httpx.AsyncClient(timeout=5) as client:
         assert (await client.get(f"{server.base}/healthz")).status_code == 200
+
+
+async def test_sockets_that_never_authenticate_are_capped_per_address(server: Served) -> None:
+    waiting = [
+        await websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"])
+        for _ in range(20)
+    ]
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"])
+    assert refused.value.response.status_code == 403
+    # authenticating frees the place
+    first = waiting.pop()
+    await first.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {server.token('op-x')}"}})
+    )
+    assert json.loads(await first.recv())["type"] == "connection_ack"
+    late = await _connect(server, server.token("op-y"))
+    assert json.loads(await late.recv())["type"] == "connection_ack"
+    for ws in [*waiting, first, late]:
+        await ws.close()
 
 
 async def test_a_legacy_socket_that_never_initialises_is_closed(server: Served) -> None:
