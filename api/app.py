@@ -6,6 +6,7 @@ import asyncio
 import gc
 import hmac
 import ipaddress
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -131,7 +132,18 @@ def create_app(settings: Settings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    readiness: dict[str, Any] = {"at": 0.0, "answer": None}
+
     async def readyz(request: Request) -> Response:
+        """The database (and Redis) checked at most once a second per process, however often
+        it is asked: every caller within that second gets the same answer."""
+        now = time.monotonic()
+        if readiness["answer"] is None or now - readiness["at"] >= 1.0:
+            readiness["at"], readiness["answer"] = now, await _readiness()
+        ready, checks = readiness["answer"]
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    async def _readiness() -> tuple[bool, dict[str, str]]:
         checks: dict[str, str] = {}
         try:
             await db().execute_query("SELECT 1")
@@ -141,8 +153,7 @@ def create_app(settings: Settings) -> Starlette:
             checks["database"] = f"error: {type(exc).__name__}"
         if settings.redis_url:
             checks["redis"] = "ok" if await broker.ping() else "error: not answering"
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        return all(v == "ok" for v in checks.values()), checks
 
     async def metrics(request: Request) -> Response:
         if not _may_scrape(request, settings):
@@ -162,7 +173,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            *webhook_routes(services),
+            *webhook_routes(services, graphql.rate_limits),
         ],
         lifespan=lifespan,
     )

@@ -53,7 +53,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         log_config=None,
-        proxy_headers=True,
         **uvicorn_options(settings),
     )
     return 0

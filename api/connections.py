@@ -57,6 +57,7 @@ class WebSocketSlots:
         self._redis: Any = None
         self._script: Any = None
         self._renewer: asyncio.Task[None] | None = None
+        self._skip_until = 0.0
         if redis_url:
             from redis.asyncio import Redis
 
@@ -66,7 +67,7 @@ class WebSocketSlots:
     async def acquire(self, user: str) -> str | None:
         """A connection id when ``user`` has a free place, else None."""
         connection = uuid.uuid4().hex
-        if self._redis is not None:
+        if self._redis is not None and time.monotonic() >= self._skip_until:
             now = time.time()
             try:
                 admitted = await self._script(
@@ -75,7 +76,8 @@ class WebSocketSlots:
                 )
             except Exception as exc:  # noqa: BLE001 - Redis down: count in this process only
                 LIMITER_ERRORS.inc()
-                logger.warning("WebSocket slots: Redis unavailable (%s), counting locally", type(exc).__name__)
+                self._skip_until = time.monotonic() + 5
+                logger.warning("WebSocket slots: Redis unavailable (%s), counting locally for 5 s", type(exc).__name__)
             else:
                 if not admitted:
                     return None

@@ -33,9 +33,11 @@ from strawberry.types.unset import UNSET
 
 from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
+from api.logs import loggable
 from api.metrics import REFUSED
 from api.ratelimit import RateLimits
 from domain.errors import ClientError, RateLimited, Unauthenticated
+from models.enums import Role
 from resolvers.context import Context, Services
 from resolvers.schema import build_schema
 
@@ -62,6 +64,8 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         self.rate_limits = RateLimits(settings)
         self.websocket_slots = WebSocketSlots(settings.limits.websockets_per_user, settings.redis_url)
         self.pending_websockets: Counter[str] = Counter()
+        #: Requests being handled per caller (instance, user).
+        self.in_flight: Counter[tuple[str, str]] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,20 +77,39 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             code = "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT"
             response = error_response(exc.status_code, _coded(exc.reason, code))
-            logger.info("client error %s: %s", code, exc.reason[:300])
+            logger.info("client error %s: %s", code, loggable(exc.reason))
         except RateLimited as error:
             response = error_response(429, error, {"Retry-After": str(error.extensions["retryAfter"])})
-            logger.info("client error RATE_LIMITED: %s", error.message[:300])
+            logger.info("client error RATE_LIMITED: %s", loggable(error.message))
         except Unauthenticated as error:
             response = error_response(200, error)
-            logger.info("client error UNAUTHENTICATED: %s", error.message[:300])
+            logger.info("client error UNAUTHENTICATED: %s", loggable(error.message))
         await response(scope, receive, send)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, WebSocket):
             return await self._run_websocket(request, context, root_value)
         if isinstance(request, Request) and not self.should_render_graphql_ide(self.request_adapter_class(request)):
-            request.state.principal = await self._admit(request)
+            principal = request.state.principal = await self._admit(request)
+            key = (principal.instance_id, principal.user_id)
+            limits = self.services.settings.limits
+            most = (
+                limits.concurrent_requests_per_service
+                if principal.role is Role.SERVICE
+                else limits.concurrent_requests_per_user
+            )
+            if self.in_flight[key] >= most:
+                REFUSED.labels("concurrent_requests").inc()
+                raise RateLimited(
+                    f"At most {most} of your requests are handled at once: wait for one to finish", retryAfter=1
+                )
+            self.in_flight[key] += 1
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                self.in_flight[key] -= 1
+                if self.in_flight[key] <= 0:
+                    del self.in_flight[key]
         return await super().run(request, context, root_value)
 
     async def _run_websocket(self, websocket: WebSocket, context: Any, root_value: Any) -> Any:
@@ -134,11 +157,18 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         return Context(self.services, None)
 
     def decode_json(self, data: str | bytes) -> object:
-        """Bodies that are not UTF-8, or nest deeper than the decoder goes, are bad JSON (400)."""
+        """Bodies that are not UTF-8, nest deeper than the decoder goes or hold numbers past
+        Python's 4,300 digits are bad JSON (400)."""
         try:
             return json.loads(data)
-        except (UnicodeDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise json.JSONDecodeError(f"not UTF-8 JSON ({type(exc).__name__})", "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, (dict, list)):
+            raise HTTPException(400, 'The request body must be a JSON object: {"query": ..., "variables": {...}}')
+        return parsed
 
     async def close(self) -> None:
         await self.websocket_slots.close()
@@ -157,6 +187,8 @@ def _explain(reason: str) -> str:
         return 'The request body is not valid UTF-8 JSON: send {"query": ..., "variables": {...}}'
     if reason.startswith("subscriptions are not allowed"):
         return "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP"
+    if reason == "Not Found":
+        return "GraphiQL is off here: send queries as POST /graphql (JSON) or GET /graphql?query=..."
     if reason == "Unsupported content type":
         return "Send the request as Content-Type: application/json (or GET with ?query=)"
     return reason

@@ -7,7 +7,10 @@ A socket's life (SPEC section 1, and what keeps one client from hurting the othe
      ├── token missing or bad .................................... close 4401
      ├── role without a bell (service) ........................... close 4403
      └── the user already holds NC_LIMIT_WEBSOCKETS_PER_USER ...... close 4429
-    each message: at most NC_LIMIT_REQUEST_BODY_BYTES ............. else close 1009
+    not authenticated yet: NC_LIMIT_PENDING_WEBSOCKETS_PER_ADDRESS . else 403 at the handshake
+    each message: at most NC_LIMIT_WEBSOCKET_MESSAGE_BYTES ........ else close 1009
+    messages: NC_LIMIT_WEBSOCKET_MESSAGES_PER_SECOND (pings too) .. else close 4429
+    the connection itself: one request of the caller's rate budget  else close 4429
     each operation started: the caller's rate budget .............. error RATE_LIMITED (retryAfter)
     the token's exp ............................................... close 4401; nothing is sent after it
 """
@@ -50,11 +53,14 @@ CLOSE_TOO_BIG = 1009
 
 
 class LimitedWebSocket(ASGIWebSocketAdapter):
-    """Messages larger than the request-body limit close the socket (1009) before they are
-    decoded; JSON nested past what the decoder can take is an invalid message, not a crash."""
+    """Messages over ``websocket_message_bytes`` close the socket (1009) before they are decoded;
+    more than ``websocket_messages_per_second`` (bursts of twice that, pings included) close it
+    with 4429; JSON the decoder cannot take (nesting, 4,300-digit numbers) is an invalid message."""
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
-        max_chars = self.view.services.settings.limits.request_body_bytes  # type: ignore[attr-defined]
+        limits = self.view.services.settings.limits  # type: ignore[attr-defined]
+        max_chars, rate = limits.websocket_message_bytes, float(limits.websocket_messages_per_second)
+        allowance, last = 2 * rate, time.monotonic()
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
@@ -62,9 +68,16 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
                     REFUSED.labels("message_too_big").inc()
                     await self.ws.close(CLOSE_TOO_BIG, f"Messages are at most {max_chars} bytes")
                     return
+                now = time.monotonic()
+                allowance = min(2 * rate, allowance + (now - last) * rate) - 1
+                last = now
+                if allowance < 0:
+                    REFUSED.labels("websocket_messages").inc()
+                    await self.ws.close(CLOSE_TOO_MANY, f"More than {int(rate)} messages per second: slow down")
+                    return
                 try:
                     yield json.loads(text)
-                except (json.JSONDecodeError, RecursionError):
+                except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from None
         except KeyError as e:
@@ -73,15 +86,18 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
             pass
 
 
-def operation_problem(message: Any, kind: str) -> str | None:
-    """What is wrong with a protocol message's shape, before strawberry indexes into it."""
+def operation_problem(message: Any, kind: str, stop: str) -> str | None:
+    """What is wrong with a protocol message's shape, before strawberry indexes into it (``kind``
+    starts an operation, ``stop`` ends one)."""
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return "Every message must be a JSON object with a string type"
-    if message["type"] != kind:
+    if message["type"] not in (kind, stop):
         return None
     operation_id = message.get("id")
     if not isinstance(operation_id, str) or not 0 < len(operation_id) <= 128:
-        return f"{kind} needs an id: a string of 1-128 characters"
+        return f"{message['type']} needs an id: a string of 1-128 characters"
+    if message["type"] == stop:
+        return None
     payload = message.get("payload")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return f"{kind} needs a payload object with the query as a string"
@@ -90,6 +106,13 @@ def operation_problem(message: Any, kind: str) -> str | None:
     if not isinstance(payload.get("operationName"), (str, type(None))):
         return f"{kind}'s operationName must be a string"
     return None
+
+
+def _too_many_operations(most: int) -> dict[str, Any]:
+    return {
+        "message": f"At most {most} operations run at once on one connection: complete one first",
+        "extensions": {"code": "BAD_USER_INPUT", "maxOperations": most},
+    }
 
 
 class LiveSession:
@@ -129,6 +152,10 @@ class LiveSession:
             )
         self._slot = slot
         self.view.settle_pending(self.websocket.ws)
+        try:  # each connection costs its caller one request of their rate budget
+            await self.view.rate_limits.check_principal(principal)
+        except RateLimited as error:
+            return error, CLOSE_TOO_MANY
         if principal.expires_at is not None:
             self._expires_at = principal.expires_at
             self._expiry = asyncio.create_task(self._end_at_expiry(principal.expires_at), name="nc-ws-expiry")
@@ -185,7 +212,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             await self.close_session()
 
     async def handle_message(self, message: Any) -> None:
-        problem = operation_problem(message, "subscribe")
+        problem = operation_problem(message, "subscribe", "complete")
         if problem is not None:
             await self.handle_invalid_message(problem)
             return
@@ -206,6 +233,10 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
         if self.connection_acknowledged:
             if self.expired():
                 await self.close_expired()
+                return
+            most = self.max_subscriptions_per_connection
+            if most is not None and len(self.operations) >= most and message["id"] not in self.operations:
+                await self.send_message({"id": message["id"], "type": "error", "payload": [_too_many_operations(most)]})
                 return
             error = await self.operation_refusal()
             if error is not None:
@@ -303,7 +334,7 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
     async def handle_message(self, message: Any) -> None:
-        problem = operation_problem(message, "start")
+        problem = operation_problem(message, "start", "stop")
         if problem is not None:
             operation_id = message.get("id") if isinstance(message, dict) else None
             await self._send_error(operation_id if isinstance(operation_id, str) else None, problem, "BAD_USER_INPUT")
@@ -314,6 +345,10 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
         if self.connection_acknowledged:
             if self.expired():
                 await self.close_expired()
+                return
+            most = self.max_subscriptions_per_connection
+            if most is not None and len(self.tasks) >= most and message["id"] not in self.tasks:
+                await self.send_message({"type": "error", "id": message["id"], "payload": _too_many_operations(most)})
                 return
             error = await self.operation_refusal()
             if error is not None:

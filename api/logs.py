@@ -20,6 +20,15 @@ EVENT_ID: ContextVar[str | None] = ContextVar("nc_event_id", default=None)
 DELIVERY_ID: ContextVar[int | None] = ContextVar("nc_delivery_id", default=None)
 
 
+def loggable(text: str, most: int = 300) -> str:
+    """A client's text as one log line may carry it: cut short, line breaks and other control
+    characters escaped (so nobody forges log lines)."""
+    cut = text[:most]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut + ("…" if len(text) > most else "")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

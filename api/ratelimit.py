@@ -5,12 +5,14 @@ off), counted with the sliding-window-counter strategy:
 
     user        NC_RATE_LIMIT_USER       per operator/supervisor/administrator token (instance, user)
     service     NC_RATE_LIMIT_SERVICE    per service token: event producers get their own, higher budget
-    anonymous   NC_RATE_LIMIT_ANONYMOUS  per client address, for requests without a valid token
+    anonymous   NC_RATE_LIMIT_ANONYMOUS  per client address, for requests without a valid token (and /readyz)
+    webhook     NC_RATE_LIMIT_WEBHOOK    per client address, for the providers' webhooks
 
 An HTTP request costs 1, and so does each operation started over a WebSocket. A refused request
 gets RATE_LIMITED with ``retryAfter`` (seconds, also the HTTP ``Retry-After`` header). With Redis
 the counts are shared by every process; if Redis does not answer, the limiter lets requests through
-(and counts ``nc_rate_limiter_errors_total``) rather than take the service down with it.
+for ``SKIP_SECONDS`` (and counts ``nc_rate_limiter_errors_total``) rather than take the service down
+with it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from models.enums import Role
 
 logger = logging.getLogger("nc.ratelimit")
 
+#: After Redis fails to answer, requests pass uncounted for this long before it is tried again.
+SKIP_SECONDS = 5
+
 
 class RateLimits:
     def __init__(self, settings: Settings) -> None:
@@ -39,11 +44,13 @@ class RateLimits:
             "user": parse_many(settings.rate_limit_user) if settings.rate_limit_user else [],
             "service": parse_many(settings.rate_limit_service) if settings.rate_limit_service else [],
             "anonymous": parse_many(settings.rate_limit_anonymous) if settings.rate_limit_anonymous else [],
+            "webhook": parse_many(settings.rate_limit_webhook) if settings.rate_limit_webhook else [],
         }
         self._redis_url = settings.redis_url
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         self._storage: Storage | None = None
         self._pool: Any = None
+        self._skip_until = 0.0
 
     def _strategy(self) -> SlidingWindowCounterRateLimiter:
         if self._limiter is None:
@@ -66,7 +73,7 @@ class RateLimits:
     async def check(self, budget: str, *key: str) -> None:
         """Count one request against ``budget`` for ``key``; raises RateLimited when it is spent."""
         items = self._budgets[budget]
-        if not items:
+        if not items or time.monotonic() < self._skip_until:
             return
         limiter = self._strategy()
         for item in items:
@@ -77,7 +84,11 @@ class RateLimits:
                 stats = await limiter.get_window_stats(item, budget, *key)
             except Exception as exc:  # noqa: BLE001 - a limiter that cannot count lets requests through
                 LIMITER_ERRORS.inc()
-                logger.warning("rate limiter unavailable (%s): letting the request through", type(exc).__name__)
+                # Do not wait on an unreachable Redis for every request: skip it for a while.
+                self._skip_until = time.monotonic() + SKIP_SECONDS
+                logger.warning(
+                    "rate limiter unavailable (%s): letting requests through for %d s", type(exc).__name__, SKIP_SECONDS
+                )
                 return
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             REFUSED.labels("rate_limited").inc()

@@ -6,8 +6,12 @@
   such timeouts; ``GuardedHttpTools`` adds them to its httptools protocol. A reverse proxy in
   front (nginx's ``client_header_timeout``, ``client_body_timeout``) is still the first line in
   production; these guards keep a directly exposed process alive too.
-- **WebSocket frames** larger than the request-body limit are refused by the protocol (close 1009)
-  before they are buffered in full (``ws_max_size``); the app checks again for other servers.
+- **Request heads** over ``NC_LIMIT_HEADER_BYTES`` get 431 (uvicorn has no limit, and builds a
+  long URL in quadratic time); **connections per peer address** are capped
+  (``NC_LIMIT_CONNECTIONS_PER_ADDRESS``; behind a reverse proxy every connection comes from it, so
+  raise the cap there and let the proxy's ``limit_conn`` do the job).
+- **WebSocket messages** larger than ``NC_LIMIT_WEBSOCKET_MESSAGE_BYTES`` are refused by the
+  protocol (close 1009) before they are buffered in full (``ws_max_size``); the app checks again.
 - **Open files**: the soft ``RLIMIT_NOFILE`` is raised to the hard limit at start, so connections
   the guards have not closed yet do not exhaust the usual 1,024.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import resource
 from asyncio import TimerHandle
+from collections import Counter
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,20 +33,65 @@ logger = logging.getLogger("nc.server")
 
 
 class GuardedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with deadlines: the request line and headers within
+    """uvicorn's httptools protocol with deadlines — the request line and headers within
     ``header_timeout`` of connecting (or of the next keep-alive request's first byte), the body
-    within ``body_timeout`` of the headers."""
+    within ``body_timeout`` of the headers — at most ``head_bytes`` of request line and headers
+    (else 431), and at most ``connections_per_address`` open connections from one peer address."""
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    head_bytes: int = 65_536
+    connections_per_address: int = 1_000
+    #: Open connections by peer address, shared by every connection of the process.
+    open_by_address: Counter[str] = Counter()
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         self._deadline: TimerHandle | None = None
+        self._head_seen = 0
+        self._head_too_large = False
+        peer = transport.get_extra_info("peername")
+        self._address = peer[0] if isinstance(peer, tuple) and peer else None
         super().connection_made(transport)
+        if self._address is not None:
+            self.open_by_address[self._address] += 1
+            if self.connections_per_address and self.open_by_address[self._address] > self.connections_per_address:
+                REFUSED.labels("connections_per_address").inc()
+                transport.close()
+                return
         self._arm(self.header_timeout, "header_timeout")
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """llhttp hands the URL and headers over in pieces: past the limit, stop parsing (the
+        parser's error path answers, see send_400_response)."""
+        self._head_seen += size
+        if self._head_seen > self.head_bytes:
+            self._head_too_large = True
+            raise _HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        REFUSED.labels("headers_too_large").inc()
+        self._disarm()
+        body = b"The request line and headers are too large.\n"
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_seen = 0
         if self._deadline is None:
             self._arm(self.header_timeout, "header_timeout")
 
@@ -61,6 +111,11 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._address is not None:
+            self.open_by_address[self._address] -= 1
+            if self.open_by_address[self._address] <= 0:
+                del self.open_by_address[self._address]
+            self._address = None
         super().connection_lost(exc)
 
     def _arm(self, seconds: float, reason: str) -> None:
@@ -78,16 +133,30 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.transport.close()
 
 
+class _HeadTooLarge(Exception):
+    pass
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """uvicorn.Config keyword arguments that carry the service's limits."""
     protocol = type(
         "GuardedHttpTools",
         (GuardedHttpTools,),
-        {"header_timeout": settings.header_timeout_seconds, "body_timeout": settings.body_timeout_seconds},
+        {
+            "header_timeout": settings.header_timeout_seconds,
+            "body_timeout": settings.body_timeout_seconds,
+            "head_bytes": settings.limits.header_bytes,
+            "connections_per_address": settings.limits.connections_per_address,
+            "open_by_address": Counter(),
+        },
     )
     return {
         "http": protocol,
-        "ws_max_size": settings.limits.request_body_bytes,
+        "ws_max_size": settings.limits.websocket_message_bytes,
+        # X-Forwarded-For/-Proto only from the proxies named in NC_FORWARDED_ALLOW_IPS; otherwise a
+        # client could pick its own address (and its own anonymous rate budget).
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         # permessage-deflate keeps ~40 KiB of zlib state per connection for small gains on small
         # messages; NC_WS_PER_MESSAGE_DEFLATE=1 turns it on.
         "ws_per_message_deflate": settings.ws_per_message_deflate,

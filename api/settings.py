@@ -69,6 +69,17 @@ class Limits:
     websockets_per_user: int = 16
     #: WebSockets from one client address that have not authenticated yet (per process).
     pending_websockets_per_address: int = 100
+    #: One WebSocket message (the panel's are small; publish large batches over HTTP).
+    websocket_message_bytes: int = 65_536
+    #: Messages a WebSocket may send per second (pings included), with bursts of twice that.
+    websocket_messages_per_second: int = 20
+    #: Request line and headers of one HTTP request.
+    header_bytes: int = 65_536
+    #: Open TCP connections from one peer address (per process).
+    connections_per_address: int = 1_000
+    #: Requests of one caller being handled at once (per process): users, and services.
+    concurrent_requests_per_user: int = 8
+    concurrent_requests_per_service: int = 64
     #: Parsed documents kept: entries, and characters of document text across them.
     document_cache_entries: int = 256
     document_cache_chars: int = 1_000_000
@@ -122,10 +133,14 @@ class Settings:
     rate_limit_user: str = "30/second;600/minute"
     rate_limit_service: str = "1000/second"
     rate_limit_anonymous: str = "10/second;100/minute"
+    rate_limit_webhook: str = "50/second"
     #: Seconds a connection may take to send its request line and headers before it is closed.
     header_timeout_seconds: float = 10.0
     #: Seconds a request may take to send its body once its headers are in.
     body_timeout_seconds: float = 30.0
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses);
+    #: empty: none, the peer address is the client's.
+    forwarded_allow_ips: str = ""
     #: Seconds a WebSocket may take to send connection_init.
     connection_init_timeout_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
@@ -184,9 +199,11 @@ class Settings:
             rate_limit_user=_rate(env, "NC_RATE_LIMIT_USER", "30/second;600/minute"),
             rate_limit_service=_rate(env, "NC_RATE_LIMIT_SERVICE", "1000/second"),
             rate_limit_anonymous=_rate(env, "NC_RATE_LIMIT_ANONYMOUS", "10/second;100/minute"),
+            rate_limit_webhook=_rate(env, "NC_RATE_LIMIT_WEBHOOK", "50/second"),
             header_timeout_seconds=_float(env, "NC_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_float(env, "NC_BODY_TIMEOUT_SECONDS", 30.0),
             connection_init_timeout_seconds=_float(env, "NC_CONNECTION_INIT_TIMEOUT_SECONDS", 10.0),
+            forwarded_allow_ips=env.get("NC_FORWARDED_ALLOW_IPS", "").strip(),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"
             ),

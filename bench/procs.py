@@ -113,6 +113,10 @@ class Procs:
                 "NC_LOG_FORMAT": "text",
                 "NC_LIMIT_RECIPIENTS_PER_EVENT": "10000",
                 "NC_LIMIT_EVENTS_PER_BATCH": "1000",
+                # The load generator plays up to 10,000 clients from one address (127.0.0.1):
+                # the per-address connection caps would otherwise count them as one client.
+                "NC_LIMIT_CONNECTIONS_PER_ADDRESS": "30000",
+                "NC_LIMIT_PENDING_WEBSOCKETS_PER_ADDRESS": "30000",
             }
         )
         env.update(extra or {})

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from api.logs import loggable
 from api.settings import Limits
 from domain.errors import ClientError
 from resolvers.compiled_query import QueryCompiler
@@ -145,7 +146,7 @@ class NotificationCenterSchema(strawberry.Schema):
         for error in errors:
             if not _mask(error):
                 code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
-                logger.info("client error %s: %s", code, error.message[:300])
+                logger.info("client error %s: %s", code, loggable(error.message))
 
 
 async def _once(result: Any) -> AsyncIterator[Any]:

@@ -23,6 +23,7 @@ def server(serve) -> Served:
         NC_RATE_LIMIT_ANONYMOUS="off",
         NC_LIMIT_WEBSOCKETS_PER_USER="5",
         NC_LIMIT_PENDING_WEBSOCKETS_PER_ADDRESS="20",
+        NC_LIMIT_CONNECTIONS_PER_ADDRESS="1200",
         NC_HEADER_TIMEOUT_SECONDS="1",
         NC_BODY_TIMEOUT_SECONDS="1",
         NC_CONNECTION_INIT_TIMEOUT_SECONDS="1",
@@ -71,6 +72,43 @@ async def test_slow_partial_requests_are_closed_and_the_service_keeps_answering(
         eof.cancel()
         writer.close()
     assert open_left == 0 and closed_after < 4, f"{open_left} still open after {closed_after:.1f} s"
+
+
+async def test_connections_past_the_per_address_cap_are_closed_while_other_addresses_connect(serve) -> None:
+    capped = serve(NC_LIMIT_CONNECTIONS_PER_ADDRESS="20")
+    held = [await asyncio.open_connection("127.0.0.1", capped.port) for _ in range(20)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", capped.port)
+    assert await asyncio.wait_for(reader.read(), 5) == b"", "the 21st connection is closed at once"
+    writer.close()
+    # another address of the loopback range is a client of its own
+    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2"), timeout=5) as other:
+        assert (await other.get(f"{capped.base}/healthz")).status_code == 200
+    for _, w in held:
+        w.close()
+    await asyncio.sleep(0.3)
+    async with httpx.AsyncClient(timeout=5) as again:
+        assert (await again.get(f"{capped.base}/healthz")).status_code == 200, "closing frees the places"
+
+
+async def test_request_heads_over_the_limit_are_refused(server: Served) -> None:
+    async def send(head: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head)
+        try:
+            return await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            return b"reset"  # the server closed with our surplus bytes unread
+        finally:
+            writer.close()
+
+    big_header = await send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
+    long_url = await send(b"GET /" + b"a" * 300_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert big_header.startswith(b"HTTP/1.1 431") or big_header == b"reset"
+    assert long_url.startswith(b"HTTP/1.1 431") or long_url == b"reset"
+    async with httpx.AsyncClient(timeout=5) as client:
+        metrics = (await client.get(f"{server.base}/metrics")).text
+        assert (await client.get(f"{server.base}/healthz")).status_code == 200
+    assert 'nc_requests_refused_total{reason="headers_too_large"} 2.0' in metrics
 
 
 async def test_a_slow_body_is_cut_off_and_a_client_leaving_mid_body_is_not_a_traceback(server: Served) -> None:

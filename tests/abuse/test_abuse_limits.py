@@ -75,7 +75,29 @@ async def test_operations_over_a_websocket_count_against_the_same_budget(server:
             if message["type"] == "error":
                 assert message["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
     refused = [i for i, kinds in answers.items() if "error" in kinds]
-    assert len(refused) == 3, answers
+    assert len(refused) == 4, "the connection took one of the 5 per second, four operations the rest"
+
+
+async def test_opening_connections_counts_against_the_budget_and_message_floods_are_cut(server: Served) -> None:
+    token = server.token("op-bohdan")
+    codes = []
+    for _ in range(7):
+        async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+            try:
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+                codes.append(1000)
+            except websockets.ConnectionClosed as closed:
+                codes.append(closed.rcvd.code)
+    assert codes[:5] == [1000] * 5 and codes[5:] == [4429, 4429]
+    # pings are messages too: a flood closes the socket (NC_LIMIT_WEBSOCKET_MESSAGES_PER_SECOND, 20)
+    async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(200):
+                await ws.send('{"type": "ping"}')
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd.code == 4429
 
 
 async def test_requests_without_a_valid_token_are_limited_per_address(server: Served) -> None:
