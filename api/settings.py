@@ -50,6 +50,9 @@ class Limits:
     query_depth: int = 16
     query_tokens: int = 2_000
     query_aliases: int = 30
+    #: Selections in one selection set, and fragments defined in one document.
+    selections_per_set: int = 64
+    fragments_per_document: int = 32
     page_size_max: int = 100
     subscriptions_per_connection: int = 10
     push_subscriptions_per_user: int = 20
@@ -80,9 +83,10 @@ class Limits:
     #: Requests of one caller being handled at once (per process): users, and services.
     concurrent_requests_per_user: int = 8
     concurrent_requests_per_service: int = 64
-    #: Parsed documents kept: entries, and characters of document text across them.
+    #: Parsed documents kept: entries, and characters of document text across them (a parsed
+    #: document takes ~150 bytes per character: 250,000 characters are ~40 MiB at most).
     document_cache_entries: int = 256
-    document_cache_chars: int = 1_000_000
+    document_cache_chars: int = 250_000
 
 
 @dataclass(frozen=True)

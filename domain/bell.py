@@ -36,6 +36,19 @@ class Page:
     unread_count: int
 
 
+#: Row ids are PostgreSQL BIGINTs (SQLite INTEGERs): anything past this names no row.
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int | None:
+    """``text`` as a row id: 1-19 ASCII digits, at most MAX_ROW_ID; None for anything else
+    (so a client's "99999999999999999999" or "²" never reaches the database as a number)."""
+    if not (isinstance(text, str) and 0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ROW_ID else None
+
+
 def encode_cursor(notification_id: int) -> str:
     return base64.urlsafe_b64encode(f"n:{notification_id}".encode()).decode().rstrip("=")
 
@@ -44,9 +57,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "n":
+        number = row_id(value)
+        if prefix != "n" or number is None:
             raise ValueError(prefix)
-        return int(value)
+        return number
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise BadUserInput(
             "after is not a cursor from this connection: pass pageInfo.endCursor unchanged",
@@ -92,8 +106,11 @@ async def unread_count(operator: Operator | None, *, up_to_id: int | None = None
 
 def cursor_or_id(value: str) -> int:
     """A resume point: a connection cursor, or a notification id as the bell showed it."""
-    if value.isdigit():
-        return int(value)
+    number = row_id(value)
+    if number is not None:
+        return number
+    if len(value) > 64:
+        raise BadUserInput("after is not a cursor or a notification id: pass one the bell gave you", field="after")
     return decode_cursor(value)
 
 
@@ -125,10 +142,10 @@ async def missed(instance_id: str, user_id: str, after_id: int) -> list[tuple[No
 def parse_ids(ids: list[str]) -> list[int]:
     out = []
     for raw in ids:
-        try:
-            out.append(int(raw))
-        except (TypeError, ValueError):
-            raise NotFound(f"No notification {raw!r} in your bell", id=raw) from None
+        number = row_id(raw)
+        if number is None:
+            raise NotFound(f"No notification {raw[:64]!r} in your bell", id=raw[:64])
+        out.append(number)
     return out
 
 
@@ -178,10 +195,9 @@ async def deliveries(
     instance_id: str, operator: Operator | None, notification_id: str, *, whole_instance: bool
 ) -> list[Delivery]:
     """The delivery log of one notification: the viewer's own, or any of the instance's."""
-    try:
-        nid = int(notification_id)
-    except ValueError:
-        raise NotFound(f"No notification {notification_id!r}", id=notification_id) from None
+    nid = row_id(notification_id)
+    if nid is None:
+        raise NotFound(f"No notification {notification_id[:64]!r}", id=notification_id[:64])
     qs = Notification.filter(id=nid, instance_id=instance_id)
     if not whole_instance:
         if operator is None or operator.id is None:

@@ -85,6 +85,8 @@ def validate(events: list[Event], limits: Limits) -> None:
             raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
         if event.entity_kind is not None and (not event.entity_kind or len(event.entity_kind) > 32):
             raise BadUserInput(f"{where}: entity.kind must be 1-32 characters")
+        if event.entity_id is not None and (not event.entity_id or len(event.entity_id) > 128):
+            raise BadUserInput(f"{where}: entity.id must be 1-128 characters")
         if event.type in CSAT_TYPES and "score" in event.data and not _is_score(event.data["score"]):
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
 

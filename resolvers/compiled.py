@@ -158,7 +158,10 @@ def _compile(document: DocumentNode, variables: dict[str, Any], operation_name: 
         if isinstance(argument.value, StringValueNode):
             arguments[argument.name.value] = argument.value.value
         elif isinstance(argument.value, VariableNode):
-            arguments[argument.name.value] = variables.get(argument.value.name.value)
+            value = variables.get(argument.value.name.value)
+            if not isinstance(value, (str, type(None))):
+                raise _Unsupported  # the executor coerces it and says what is wrong
+            arguments[argument.name.value] = value
         else:
             raise _Unsupported  # null literals and the like: the executor handles them
     counter = {"aliases": 0}

@@ -8,8 +8,10 @@ Every operation — over HTTP or WebSocket, executed or compiled — passes ``Do
      ├── document text: at most ``document_chars`` ....................... BAD_USER_INPUT
      ├── cache hit (keyed by the text alone) ............................. the parsed document
      ├── parse with at most ``query_tokens`` tokens ................. GRAPHQL_PARSE_FAILED
-     ├── measure (one walk, each fragment measured once): depth counting every field,
-     │   aliases and static cost as expanded ........................ QUERY_TOO_COSTLY
+     ├── measure (one walk, each fragment measured once): fragments defined, selections
+     │   in one set, depth counting every field, aliases, testChannel fields and static
+     │   cost as expanded ........................................... QUERY_TOO_COSTLY
+     ├── operationName: one the document defines (or none, with one operation) BAD_USER_INPUT
      └── validate (graphql-core's rules; introspection refused when it is off)
                                                                GRAPHQL_VALIDATION_FAILED
 
@@ -19,10 +21,12 @@ measuring walk is linear in the document: a fragment spread three times at each 
 is measured twelve times, not 3^12 — so the expensive graphql-core rules only ever see documents
 whose expansion is small.
 
-The static cost: every field counts 1; a field with a ``first`` argument multiplies what it
-selects by ``first`` — the literal (at most ``page_size_max``), the argument's default when it is
-left out, and ``page_size_max`` when it comes from a variable (the plan is per document, so the
-worst case is assumed).
+The width and fragment limits keep graphql-core's pairwise field-merging check (quadratic in the
+selections of one set) small. The static cost: every field counts 1 (a JSON field, such as an
+event's ``data``, counts ``event_data_bytes / 1024``: it may be that large); a field with a
+``first`` argument multiplies what it selects by ``first`` — the literal (at most
+``page_size_max``), the argument's default when it is left out, and ``page_size_max`` when it
+comes from a variable (the plan is per document, so the worst case is assumed).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphql import (
@@ -92,6 +96,10 @@ class Measure:
     depth: int
     aliases: int
     cost: int
+    #: The most selections (fields and fragment spreads, inline fragments flattened) of one set.
+    width: int = 0
+    #: Fields that send something out (testChannel), fragments expanded.
+    sends: int = 0
 
 
 class Documents:
@@ -120,6 +128,7 @@ class Documents:
         known = self._cache.get(query)
         if known is not None:
             self._cache.move_to_end(query)
+            _check_operation_name(known.document, operation_name)
             return known
         limits = self.limits
         if len(query) > limits.document_chars:
@@ -131,7 +140,31 @@ class Documents:
             document = parse(query, max_tokens=limits.query_tokens)
         except GraphQLSyntaxError as error:
             raise InvalidDocument([_coded(error, "GRAPHQL_PARSE_FAILED")]) from None
-        measure = measure_document(self.schema, document, limits.page_size_max)
+        fragment_count = sum(isinstance(d, FragmentDefinitionNode) for d in document.definitions)
+        if fragment_count > limits.fragments_per_document:
+            raise QueryTooCostly(
+                f"The document defines {fragment_count} fragments; the most is {limits.fragments_per_document}: "
+                "merge them or split the request",
+                fragments=fragment_count,
+                maxFragments=limits.fragments_per_document,
+            )
+        measure = measure_document(
+            self.schema, document, limits.page_size_max, json_cost=max(1, limits.event_data_bytes // 1024)
+        )
+        if measure.width > limits.selections_per_set:
+            raise QueryTooCostly(
+                f"One selection set of the query holds {measure.width} selections; the most is "
+                f"{limits.selections_per_set}: select each field once",
+                selections=measure.width,
+                maxSelections=limits.selections_per_set,
+            )
+        if measure.sends > 1:
+            raise QueryTooCostly(
+                "testChannel sends a message: ask for it once per request, not "
+                f"{measure.sends} times (aliases and fragments count)",
+                sends=measure.sends,
+            )
+        _check_operation_name(document, operation_name)
         if measure.depth > limits.query_depth:
             raise QueryTooCostly(
                 f"The query is {measure.depth} fields deep; the most is {limits.query_depth}: select less nested data",
@@ -186,6 +219,14 @@ class Documents:
             self._cached_chars -= len(evicted.query)
 
 
+def _check_operation_name(document: DocumentNode, operation_name: str | None) -> None:
+    names = [d.name.value if d.name else None for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None and operation_name not in names:
+        raise BadUserInput(f"The document has no operation named {operation_name[:128]!r}: name one it defines")
+    if operation_name is None and len(names) > 1:
+        raise BadUserInput(f"The document defines {len(names)} operations: say which to run in operationName")
+
+
 def _coded(error: GraphQLError, code: str) -> GraphQLError:
     """graphql-core's error with its locations, a short message and an ``extensions.code``."""
     return GraphQLError(
@@ -229,47 +270,66 @@ def check_json(value: Any, limits: Limits, *, what: str) -> None:
 
 
 # -- the linear measure --------------------------------------------------------------------------
-def measure_document(schema: GraphQLSchema, document: DocumentNode, page_size_max: int) -> Measure:
+def measure_document(schema: GraphQLSchema, document: DocumentNode, page_size_max: int, json_cost: int = 1) -> Measure:
     """The most any operation of ``document`` asks for, fragments expanded, each measured once."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    walker = _Walker(schema, fragments, page_size_max)
-    depth = aliases = cost = 0
+    walker = _Walker(schema, fragments, page_size_max, json_cost)
+    total = _ZERO
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            root = schema.get_root_type(definition.operation)
-            m = walker.selection_set(definition.selection_set, root)
-            depth, aliases, cost = max(depth, m.depth), max(aliases, m.aliases), max(cost, m.cost)
-    return Measure(depth, aliases, cost)
+            m = walker.selection_set(definition.selection_set, schema.get_root_type(definition.operation))
+            total = Measure(*(max(a, b) for a, b in zip(_fields(total), _fields(m), strict=True)))
+    for definition in fragments.values():  # fragments no operation spreads are measured too
+        m = walker.fragment(definition.name.value)
+        total = replace(total, width=max(total.width, m.width))
+    return total
+
+
+def _fields(m: Measure) -> tuple[int, ...]:
+    return (m.depth, m.aliases, m.cost, m.width, m.sends)
 
 
 _ZERO = Measure(0, 0, 0)
+#: Root fields that make the service send something (a message, a push): at most once a request.
+SENDING_FIELDS = frozenset({"testChannel"})
 
 
 class _Walker:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], page_max: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], page_max: int, json_cost: int
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.page_max = page_max
+        self.json_cost = json_cost
         self.memo: dict[str, Measure] = {}
         self.visiting: set[str] = set()
 
     def selection_set(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
         if selection_set is None:
             return _ZERO
-        depth = aliases = cost = 0
+        depth = aliases = cost = width = sends = 0
+        own = 0  # this set's selections, inline fragments flattened (graphql-core compares them pairwise)
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 m = self.field(selection, parent)
+                own += 1
+                inner_width = m.width
             elif isinstance(selection, FragmentSpreadNode):
                 m = self.fragment(selection.name.value)
+                own += 1
+                inner_width = 0  # measured once, as a definition of its own
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
                 m = self.selection_set(selection.selection_set, inner)
+                own += m.width  # flattened: approximately its own selections
+                inner_width = 0
             else:  # pragma: no cover - graphql-core has no other selection
                 continue
             depth, aliases, cost = max(depth, m.depth), aliases + m.aliases, cost + m.cost
-        return Measure(depth, aliases, cost)
+            width, sends = max(width, inner_width), sends + m.sends
+        return Measure(depth, aliases, cost, max(width, own), sends)
 
     def fragment(self, name: str) -> Measure:
         known = self.memo.get(name)
@@ -295,10 +355,13 @@ class _Walker:
         child_type = _named(definition.type) if definition is not None else None
         inner = self.selection_set(node.selection_set, child_type)
         times = self._page(node, definition)
+        own_cost = self.json_cost if getattr(child_type, "name", None) == "JSON" else 1
         return Measure(
             1 + inner.depth,
             (1 if node.alias is not None else 0) + times * inner.aliases,
-            1 + times * inner.cost,
+            own_cost + times * inner.cost,
+            inner.width,
+            (1 if node.name.value in SENDING_FIELDS else 0) + times * inner.sends,
         )
 
     def _page(self, node: FieldNode, definition: Any) -> int:

@@ -32,6 +32,32 @@ def _mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (ClientError, GraphQLError))
 
 
+class CodedErrors(MaskErrors):
+    """Every error a client sees has an ``extensions.code``: internal ones are masked as
+    INTERNAL_SERVER_ERROR, client ones that graphql-core raised without one (a variable of the
+    wrong type, say) get BAD_USER_INPUT; suggestions go when introspection is off."""
+
+    def __init__(self, scrub: Any) -> None:
+        super().__init__(should_mask_error=_mask, error_message="Internal server error")
+        self.scrub = scrub
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return coded(super()._process_errors(errors), self.scrub)
+
+
+def coded(errors: list[GraphQLError], scrub: Any) -> list[GraphQLError]:
+    for error in errors:
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+        error.message = scrub(error.message)
+    return errors
+
+
 def client_errors(error: ClientError) -> list[GraphQLError]:
     """A client's mistake found before execution, as the GraphQL errors it answers with."""
     if isinstance(error, InvalidDocument):
@@ -54,6 +80,7 @@ class NotificationCenterSchema(strawberry.Schema):
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
         extensions = super().get_extensions(sync)
         if self._admitted_documents is not None:
+            extensions.append(CodedErrors(self._admitted_documents.scrub))
             extensions.append(AdmittedDocuments(self._admitted_documents))
         return extensions
 
@@ -132,9 +159,8 @@ class NotificationCenterSchema(strawberry.Schema):
         return self._scrubbed(ExecutionResult(data=None, errors=errors))
 
     def _scrubbed(self, result: ExecutionResult) -> ExecutionResult:
-        if result.errors and not self.documents.introspection:
-            for error in result.errors:
-                error.message = self.documents.scrub(error.message)
+        if result.errors:
+            coded(result.errors, self.documents.scrub)
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
@@ -159,7 +185,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[lambda: MaskErrors(should_mask_error=_mask, error_message="Internal server error")],
+        extensions=[],
         limits=limits,
         introspection=introspection,
     )

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from api.settings import Limits
-from domain.errors import QueryTooCostly
+from domain.errors import BadUserInput, QueryTooCostly
 from resolvers.compiled import compile_subscription
 from resolvers.documents import InvalidDocument
 from resolvers.schema import build_schema
@@ -77,11 +77,14 @@ def test_documents_the_compiler_leaves_to_the_executor() -> None:
     for document in (
         "subscription($x: Boolean!) { bell { __typename @include(if: $x) } }",  # directives
         "query { unreadCount }",  # not a subscription
-        "subscription One { toasts { repeat } } subscription Other { reminders { kind } }",  # which one?
     ):
         assert compile_subscription(schema.documents.admit(document), {"x": True}, None, Limits()) is None
     with pytest.raises(InvalidDocument):  # invalid: never reaches a compiler
         schema.documents.admit("subscription { bell { nope } }")
+    two = "subscription One { toasts { repeat } } subscription Other { reminders { kind } }"
+    with pytest.raises(BadUserInput, match="defines 2 operations"):  # which one? the client must say
+        schema.documents.admit(two)
+    assert compile_subscription(schema.documents.admit(two, None, "Other"), None, "Other", Limits()) is not None
 
 
 def test_limits_apply_before_compiling() -> None:

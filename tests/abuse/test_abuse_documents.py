@@ -147,3 +147,100 @@ async def test_client_mistakes_are_one_line_each_and_never_a_traceback(server: S
     assert len(client_lines) == 5, log
     assert max(len(line) for line in log) < 1000, "a client's input is never copied into the log at length"
     assert server.tracebacks() == 0
+
+
+async def test_documents_that_would_stall_validation_or_amplify_are_refused_at_once(server: Served) -> None:
+    token = server.token("op-olena")
+    fragments = "".join(f" fragment F{i} on Query {{ viewer {{ userId }} }}" for i in range(40))
+    data_pages = (
+        "{ " + " ".join(f"a{i}: notifications(first: 100) {{ edges {{ node {{ data }} }} }}" for i in range(16)) + " }"
+    )
+    cases = {
+        "{" + " viewer { userId }" * 497 + " }": ("QUERY_TOO_COSTLY", "497 selections; the most is 64"),
+        "{" + "".join(f" ...F{i}" for i in range(40)) + " }" + fragments: ("QUERY_TOO_COSTLY", "40 fragments"),
+        data_pages: ("QUERY_TOO_COSTLY", "costs 28,816"),
+        "mutation { a: testChannel(channel: BELL) { status } b: testChannel(channel: BELL) { status } }": (
+            "QUERY_TOO_COSTLY",
+            "not 2 times",
+        ),
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        cpu_before = server.cpu_seconds()
+        answers = {doc: (await _post(client, server, {"query": doc}, token)).json()["errors"][0] for doc in cases}
+        cpu = server.cpu_seconds() - cpu_before
+    for doc, (code, text) in cases.items():
+        assert answers[doc]["extensions"]["code"] == code, answers[doc]
+        assert text in answers[doc]["message"], answers[doc]["message"]
+    assert cpu < 0.2, f"{cpu:.2f} s of server CPU to refuse {len(cases)} documents"
+
+
+async def test_inputs_that_once_were_internal_errors_get_their_codes(server: Served) -> None:
+    token = server.token("op-olena")
+    huge = "99999999999999999999999"
+    http_cases = [
+        (b'"hello"', 400, "BAD_USER_INPUT"),
+        (b"null", 400, "BAD_USER_INPUT"),
+        (b'{"query": "{ unreadCount }", "variables": {"n": ' + b"9" * 5000 + b"}}", 400, "BAD_USER_INPUT"),
+        ({"query": 'mutation { markNotificationsRead(ids: ["' + huge + '"]) { unreadCount } }'}, 200, "NOT_FOUND"),
+        ({"query": '{ deliveries(notificationId: "' + huge + '") { id } }'}, 200, "NOT_FOUND"),
+        ({"query": '{ deliveries(notificationId: "\u0663") { id } }'}, 200, "NOT_FOUND"),
+        (
+            {"query": '{ notifications(after: "bjo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ") { edges { cursor } } }'},
+            200,
+            "BAD_USER_INPUT",
+        ),
+        (
+            {"query": "query($s: Boolean!) { unreadCount @include(if: $s) }", "variables": {"s": "yes"}},
+            200,
+            "BAD_USER_INPUT",
+        ),
+        ({"query": "query A { unreadCount }", "operationName": "B\nINFO forged line"}, 200, "BAD_USER_INPUT"),
+    ]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for body, status, code in http_cases:
+            answer = await _post(client, server, body, token)
+            assert (answer.status_code, answer.json()["errors"][0]["extensions"]["code"]) == (status, code), (
+                body,
+                answer.text,
+            )
+    ws_messages = [
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": "subscription($a: String) { bell(after: $a) { __typename } }", "variables": {"a": 5}},
+        },
+        {
+            "id": "2",
+            "type": "subscribe",
+            "payload": {
+                "query": "subscription($a: String) { bell(after: $a) { __typename } }",
+                "variables": {"a": huge},
+            },
+        },
+        {
+            "id": "3",
+            "type": "subscribe",
+            "payload": {"query": "subscription A { bell { __typename } }", "operationName": "B"},
+        },
+    ]
+    async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        for message in ws_messages:
+            await ws.send(json.dumps(message))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer["type"] == "error" and answer["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+        await ws.send(json.dumps({"type": "complete", "id": [1]}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, "a malformed message is a protocol error"
+    async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-ws"]) as legacy:
+        await legacy.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await legacy.recv())["type"] == "connection_ack"
+        await legacy.send(json.dumps({"type": "stop"}))
+        answer = json.loads(await asyncio.wait_for(legacy.recv(), 5))
+    assert answer["type"] == "error" and answer["payload"]["extensions"]["code"] == "BAD_USER_INPUT"
+    await asyncio.sleep(0.2)
+    log = server.log.read_text()
+    assert server.tracebacks() == 0 and "Internal server error" not in log
+    assert not any(line.startswith("INFO forged line") for line in log.splitlines()), "a client cannot forge log lines"
