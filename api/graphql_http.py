@@ -8,12 +8,14 @@ What an HTTP request to /graphql goes through, in order, and what a client gets 
      ├── no:  the client address's anonymous budget ............. 429 RATE_LIMITED + Retry-After
      │        otherwise, without reading the body ............... 200 UNAUTHENTICATED
      └── yes: the token's budget (user or service) .............. 429 RATE_LIMITED + Retry-After
-    body: UTF-8 JSON object, not nested past the decoder ......... 400 BAD_USER_INPUT
+              its requests handled at once (concurrent_requests_*)  429 RATE_LIMITED
+    body: a UTF-8 JSON object the decoder can take ............... 400 BAD_USER_INPUT
     the document admitted (resolvers/documents.py) ............... 200 with its code
     execution
 
-Every refusal is a JSON GraphQL response with ``extensions.code``; only server faults log a
-traceback.
+Every refusal is a JSON GraphQL response with ``extensions.code`` and one log line; only server
+faults log a traceback. WebSocket upgrades go to api/graphql_ws.py, counted per address until they
+authenticate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cross_web import HTTPException
@@ -31,6 +35,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
+from api.auth import Principal
 from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
 from api.logs import loggable
@@ -91,26 +96,29 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
             return await self._run_websocket(request, context, root_value)
         if isinstance(request, Request) and not self.should_render_graphql_ide(self.request_adapter_class(request)):
             principal = request.state.principal = await self._admit(request)
-            key = (principal.instance_id, principal.user_id)
-            limits = self.services.settings.limits
-            most = (
-                limits.concurrent_requests_per_service
-                if principal.role is Role.SERVICE
-                else limits.concurrent_requests_per_user
-            )
-            if self.in_flight[key] >= most:
-                REFUSED.labels("concurrent_requests").inc()
-                raise RateLimited(
-                    f"At most {most} of your requests are handled at once: wait for one to finish", retryAfter=1
-                )
-            self.in_flight[key] += 1
-            try:
+            with self._in_flight(principal):
                 return await super().run(request, context, root_value)
-            finally:
-                self.in_flight[key] -= 1
-                if self.in_flight[key] <= 0:
-                    del self.in_flight[key]
         return await super().run(request, context, root_value)
+
+    @contextmanager
+    def _in_flight(self, principal: Principal) -> Iterator[None]:
+        """One of the caller's requests being handled; past their concurrency cap, RATE_LIMITED."""
+        key = (principal.instance_id, principal.user_id)
+        limits = self.services.settings.limits
+        service = principal.role is Role.SERVICE
+        most = limits.concurrent_requests_per_service if service else limits.concurrent_requests_per_user
+        if self.in_flight[key] >= most:
+            REFUSED.labels("concurrent_requests").inc()
+            raise RateLimited(
+                f"At most {most} of your requests are handled at once: wait for one to finish", retryAfter=1
+            )
+        self.in_flight[key] += 1
+        try:
+            yield
+        finally:
+            self.in_flight[key] -= 1
+            if self.in_flight[key] <= 0:
+                del self.in_flight[key]
 
     async def _run_websocket(self, websocket: WebSocket, context: Any, root_value: Any) -> Any:
         """Sockets that have not authenticated yet are counted per client address: past
@@ -136,7 +144,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
             if self.pending_websockets[address] <= 0:
                 del self.pending_websockets[address]
 
-    async def _admit(self, request: Request) -> Any:
+    async def _admit(self, request: Request) -> Principal:
         """The caller, verified and within budget, before the body is read or parsed."""
         try:
             principal = self.services.tokens.from_header(request.headers.get("authorization"))

@@ -108,13 +108,23 @@ class GuardedHttpTools(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._disarm()  # the WebSocket's own limits take over (connection_init timeout, frame size)
         super().handle_websocket_upgrade()
+        upgraded = self.transport.get_protocol()
+        address, self._address = self._address, None
+        if address is None or upgraded is self:
+            return
+        # The connection lives on in the WebSocket protocol: it gives the address's place back.
+        counts, lost = self.open_by_address, upgraded.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            _release(counts, address)
+            lost(exc)
+
+        upgraded.connection_lost = connection_lost
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         if self._address is not None:
-            self.open_by_address[self._address] -= 1
-            if self.open_by_address[self._address] <= 0:
-                del self.open_by_address[self._address]
+            _release(self.open_by_address, self._address)
             self._address = None
         super().connection_lost(exc)
 
@@ -131,6 +141,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not self.transport.is_closing():
             REFUSED.labels(reason).inc()
             self.transport.close()
+
+
+def _release(counts: Counter[str], address: str) -> None:
+    counts[address] -= 1
+    if counts[address] <= 0:
+        del counts[address]
 
 
 class _HeadTooLarge(Exception):

@@ -88,6 +88,15 @@ async def test_connections_past_the_per_address_cap_are_closed_while_other_addre
     await asyncio.sleep(0.3)
     async with httpx.AsyncClient(timeout=5) as again:
         assert (await again.get(f"{capped.base}/healthz")).status_code == 200, "closing frees the places"
+    # WebSockets hold a place while open and give it back when they close, 30 times over
+    token = capped.token("op-olena")
+    for _ in range(30):
+        ws = await _connect(capped, token)
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.close()
+    await asyncio.sleep(0.3)
+    async with httpx.AsyncClient(timeout=5) as last:
+        assert (await last.get(f"{capped.base}/healthz")).status_code == 200
 
 
 async def test_request_heads_over_the_limit_are_refused(server: Served) -> None:
