@@ -48,10 +48,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     # The multi-process tests bring their own PostgreSQL database, and the abuse tests serve the
     # embedded default: one pass runs them.
-    scaled = [item for item in items if item.get_closest_marker("scaled") or "abuse" in item.path.parts]
+    def once(item: pytest.Item) -> bool:
+        return item.get_closest_marker("scaled") is not None or "abuse" in item.path.parts
+
+    scaled = [item for item in items if once(item)]
     if scaled:
         config.hook.pytest_deselected(items=scaled)
-        items[:] = [item for item in items if not item.get_closest_marker("scaled")]
+        items[:] = [item for item in items if not once(item)]
     reason = _postgres_unreachable(DATABASE_URL)
     if reason is None:
         return

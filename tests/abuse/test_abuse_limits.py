@@ -17,7 +17,8 @@ METRICS_TOKEN = "scrape-me-" + "x" * 20
 @pytest.fixture(scope="module")
 def server(serve) -> Served:
     return serve(
-        NC_RATE_LIMIT_USER="5/second",
+        # per minute, so a slow machine cannot let a window roll over in the middle of a burst
+        NC_RATE_LIMIT_USER="5/minute",
         NC_RATE_LIMIT_SERVICE="50/second",
         NC_RATE_LIMIT_ANONYMOUS="3/minute",
         NC_GRAPHIQL="0",
@@ -55,7 +56,7 @@ async def test_a_token_over_its_budget_gets_rate_limited_with_retry_after(server
     assert [_code(r) for r in burst[:5]] == [None] * 5
     refused = burst[5:]
     assert all(r.status_code == 429 and _code(r) == "RATE_LIMITED" for r in refused)
-    assert all(1 <= int(r.headers["Retry-After"]) <= 2 for r in refused)
+    assert all(1 <= int(r.headers["Retry-After"]) <= 60 for r in refused)
     assert refused[0].json()["errors"][0]["extensions"]["retryAfter"] == int(refused[0].headers["Retry-After"])
     assert [_code(r) for r in others] == [None] * 3, "one user's budget is theirs alone"
     assert all(r.status_code == 200 for r in service), "a publishing service has its own, higher budget"
@@ -75,7 +76,7 @@ async def test_operations_over_a_websocket_count_against_the_same_budget(server:
             if message["type"] == "error":
                 assert message["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
     refused = [i for i, kinds in answers.items() if "error" in kinds]
-    assert len(refused) == 4, "the connection took one of the 5 per second, four operations the rest"
+    assert len(refused) == 4, "the connection took one of the 5 a minute, four operations the rest"
 
 
 async def test_opening_connections_counts_against_the_budget_and_message_floods_are_cut(server: Served) -> None:
