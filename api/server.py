@@ -42,6 +42,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     body_timeout: float = 30.0
     head_bytes: int = 65_536
     connections_per_address: int = 1_000
+    max_connections: int = 16_000
     #: Open connections by peer address, shared by every connection of the process.
     open_by_address: Counter[str] = Counter()
 
@@ -58,6 +59,12 @@ class GuardedHttpTools(HttpToolsProtocol):
                 REFUSED.labels("connections_per_address").inc()
                 transport.close()
                 return
+        if len(self.connections) > self.max_connections:
+            # Past the process's cap (below the open-files limit, so the database, Redis and
+            # providers still get sockets): closed at once instead of failing somewhere else.
+            REFUSED.labels("connections").inc()
+            transport.close()
+            return
         self._arm(self.header_timeout, "header_timeout")
 
     def on_url(self, url: bytes) -> None:
@@ -77,6 +84,8 @@ class GuardedHttpTools(HttpToolsProtocol):
             raise _HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():
+            return  # refused already (pipelining); nothing more to say
         if not self._head_too_large:
             super().send_400_response(msg)
             return
@@ -90,6 +99,13 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.transport.close()
 
     def on_message_begin(self) -> None:
+        if len(self.pipeline) >= MAX_PIPELINED:
+            # A client sending request after request without reading the answers: each waits
+            # as a ~2 KiB cycle, and one read can carry thousands. Close, stop parsing.
+            REFUSED.labels("pipelined_requests").inc()
+            self._disarm()
+            self.transport.close()
+            raise _Abort
         super().on_message_begin()
         self._head_seen = 0
         if self._deadline is None:
@@ -153,6 +169,14 @@ class _HeadTooLarge(Exception):
     pass
 
 
+class _Abort(Exception):
+    pass
+
+
+#: Requests one connection may have waiting behind the one being answered (HTTP pipelining).
+MAX_PIPELINED = 16
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """uvicorn.Config keyword arguments that carry the service's limits."""
     protocol = type(
@@ -163,6 +187,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "body_timeout": settings.body_timeout_seconds,
             "head_bytes": settings.limits.header_bytes,
             "connections_per_address": settings.limits.connections_per_address,
+            "max_connections": min(settings.limits.connections, max(64, open_files_limit() - 256)),
             "open_by_address": Counter(),
         },
     )
@@ -178,6 +203,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": settings.ws_per_message_deflate,
         "timeout_keep_alive": 5,
     }
+
+
+def open_files_limit() -> int:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def raise_open_files_limit() -> int:

@@ -61,6 +61,9 @@ class Limits:
     #: Bytes of JSON in one operation's variables, and JSON values (list items, fields, scalars).
     variables_bytes: int = 4 * 1024 * 1024
     variable_values: int = 100_000
+    #: Items in any one list, and characters in any one string, of the variables.
+    list_items: int = 5_000
+    string_chars: int = 65_536
     #: Nesting of JSON in variables and event data (arrays and objects inside each other).
     json_depth: int = 32
     #: Static cost of one operation: every field counts 1, a list field with ``first`` multiplies
@@ -78,10 +81,12 @@ class Limits:
     websocket_messages_per_second: int = 20
     #: Request line and headers of one HTTP request.
     header_bytes: int = 65_536
-    #: Open TCP connections from one peer address (per process).
+    #: Open TCP connections from one peer address, and in all (per process; the latter also stays
+    #: 256 below the open-files limit).
     connections_per_address: int = 1_000
+    connections: int = 16_000
     #: Requests of one caller being handled at once (per process): users, and services.
-    concurrent_requests_per_user: int = 8
+    concurrent_requests_per_user: int = 16
     concurrent_requests_per_service: int = 64
     #: Parsed documents kept: entries, and characters of document text across them (a parsed
     #: document takes ~150 bytes per character: 250,000 characters are ~40 MiB at most).
@@ -134,7 +139,7 @@ class Settings:
     metrics_token: Secret | None = None
     #: Rate limits (the `limits` library's notation, "N/second;M/minute"; empty: off): per user
     #: token, per service token, and per client address for requests without a valid token.
-    rate_limit_user: str = "30/second;600/minute"
+    rate_limit_user: str = "60/second;1200/minute"
     rate_limit_service: str = "1000/second"
     rate_limit_anonymous: str = "10/second;100/minute"
     rate_limit_webhook: str = "50/second"
@@ -200,7 +205,7 @@ class Settings:
             ws_per_message_deflate=_bool(env, "NC_WS_PER_MESSAGE_DEFLATE", False),
             introspection=_bool(env, "NC_INTROSPECTION", _bool(env, "NC_GRAPHIQL", True)),
             metrics_token=Secret(env["NC_METRICS_TOKEN"]) if env.get("NC_METRICS_TOKEN") else None,
-            rate_limit_user=_rate(env, "NC_RATE_LIMIT_USER", "30/second;600/minute"),
+            rate_limit_user=_rate(env, "NC_RATE_LIMIT_USER", "60/second;1200/minute"),
             rate_limit_service=_rate(env, "NC_RATE_LIMIT_SERVICE", "1000/second"),
             rate_limit_anonymous=_rate(env, "NC_RATE_LIMIT_ANONYMOUS", "10/second;100/minute"),
             rate_limit_webhook=_rate(env, "NC_RATE_LIMIT_WEBHOOK", "50/second"),

@@ -24,15 +24,18 @@ whose expansion is small.
 The width and fragment limits keep graphql-core's pairwise field-merging check (quadratic in the
 selections of one set) small. The static cost: every field counts 1 (a JSON field, such as an
 event's ``data``, counts ``event_data_bytes / 1024``: it may be that large); a field with a
-``first`` argument multiplies what it selects by ``first`` — the literal (at most
-``page_size_max``), the argument's default when it is left out, and ``page_size_max`` when it
-comes from a variable (the plan is per document, so the worst case is assumed).
+``first`` argument (a page) multiplies the list fields it selects (``edges``) by ``first`` — the
+literal (at most ``page_size_max``), the argument's default when it is left out, and
+``page_size_max`` when it comes from a variable (the plan is per document, so the worst case is
+assumed) — and counts the rest (``pageInfo``, ``unreadCount``) once. Aliases count as written.
+Within one selection set a field with a sub-selection may be selected once (graphql-core's
+field-merging check is exponential in duplicated trees).
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -100,6 +103,8 @@ class Measure:
     width: int = 0
     #: Fields that send something out (testChannel), fragments expanded.
     sends: int = 0
+    #: The part of ``cost`` that lies under list fields (repeated when the parent is a page).
+    list_cost: int = 0
 
 
 class Documents:
@@ -244,6 +249,10 @@ def check_json(value: Any, limits: Limits, *, what: str) -> None:
     size = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     max_values, max_bytes, max_depth = limits.variable_values, limits.variables_bytes, limits.json_depth
+    # a deployment that raises a domain list limit (recipients per event, say) raises this with it
+    max_items = max(
+        limits.list_items, limits.recipients_per_event, limits.operators_per_upsert, limits.events_per_batch
+    )
     while stack:
         item, depth = stack.pop()
         values += 1
@@ -257,10 +266,25 @@ def check_json(value: Any, limits: Limits, *, what: str) -> None:
         elif isinstance(item, list):
             if depth > max_depth:
                 raise BadUserInput(f"The {what} nest objects and lists deeper than {max_depth} levels: flatten them")
+            if len(item) > max_items:
+                raise BadUserInput(
+                    f"A list in the {what} has {len(item):,} items; the most is {max_items:,}: send it in parts"
+                )
             size += 2 + len(item)
             stack.extend((inner, depth + 1) for inner in item)
         elif isinstance(item, str):
             size += len(item) + 2
+            if len(item) > limits.string_chars:
+                raise BadUserInput(
+                    f"A string in the {what} has {len(item):,} characters; the most is {limits.string_chars:,}"
+                )
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadUserInput(
+                        f"A string in the {what} is not valid Unicode (a lone surrogate): send UTF-8 text"
+                    ) from None
         else:
             size += 8
         if values > max_values:
@@ -286,7 +310,7 @@ def measure_document(schema: GraphQLSchema, document: DocumentNode, page_size_ma
 
 
 def _fields(m: Measure) -> tuple[int, ...]:
-    return (m.depth, m.aliases, m.cost, m.width, m.sends)
+    return (m.depth, m.aliases, m.cost, m.width, m.sends, m.list_cost)
 
 
 _ZERO = Measure(0, 0, 0)
@@ -305,31 +329,54 @@ class _Walker:
         self.memo: dict[str, Measure] = {}
         self.visiting: set[str] = set()
 
-    def selection_set(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
+    def selection_set(
+        self, selection_set: SelectionSetNode | None, parent: Any, seen: Counter[tuple[str, str]] | None = None
+    ) -> Measure:
+        """``seen`` counts the fields with sub-selections by (type, response key) across this set
+        and the inline fragments flattened into it: graphql-core compares same-key fields
+        pairwise, recursing into their sub-selections, which is exponential in duplicated trees."""
         if selection_set is None:
             return _ZERO
-        depth = aliases = cost = width = sends = 0
+        seen = Counter() if seen is None else seen
+        depth = aliases = cost = width = sends = list_cost = 0
         own = 0  # this set's selections, inline fragments flattened (graphql-core compares them pairwise)
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 m = self.field(selection, parent)
                 own += 1
                 inner_width = m.width
+                if selection.selection_set is not None:
+                    key = (
+                        getattr(parent, "name", ""),
+                        selection.alias.value if selection.alias else selection.name.value,
+                    )
+                    seen[key] += 1
+                    if seen[key] > 1:
+                        raise QueryTooCostly(
+                            f"The query selects {key[1]} more than once in one selection set: select it once "
+                            "and ask for everything you need inside it",
+                            field=key[1],
+                        )
+                definition = parent.fields.get(selection.name.value) if hasattr(parent, "fields") else None
+                listed = definition is not None and _is_list(definition.type)
             elif isinstance(selection, FragmentSpreadNode):
                 m = self.fragment(selection.name.value)
                 own += 1
                 inner_width = 0  # measured once, as a definition of its own
+                listed = True  # what it holds is not looked into here: counted as repeated
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
-                m = self.selection_set(selection.selection_set, inner)
+                m = self.selection_set(selection.selection_set, inner, seen)
                 own += m.width  # flattened: approximately its own selections
                 inner_width = 0
+                listed = True
             else:  # pragma: no cover - graphql-core has no other selection
                 continue
             depth, aliases, cost = max(depth, m.depth), aliases + m.aliases, cost + m.cost
             width, sends = max(width, inner_width), sends + m.sends
-        return Measure(depth, aliases, cost, max(width, own), sends)
+            list_cost += m.cost if listed else 0
+        return Measure(depth, aliases, cost, max(width, own), sends, list_cost)
 
     def fragment(self, name: str) -> Measure:
         known = self.memo.get(name)
@@ -356,10 +403,12 @@ class _Walker:
         inner = self.selection_set(node.selection_set, child_type)
         times = self._page(node, definition)
         own_cost = self.json_cost if getattr(child_type, "name", None) == "JSON" else 1
+        # A page (``first``) repeats its list fields (edges) ``first`` times; the rest of the
+        # connection (pageInfo, unreadCount) once. Aliases are counted as written, not per item.
         return Measure(
             1 + inner.depth,
-            (1 if node.alias is not None else 0) + times * inner.aliases,
-            own_cost + times * inner.cost,
+            (1 if node.alias is not None else 0) + inner.aliases,
+            own_cost + (inner.cost - inner.list_cost) + times * inner.list_cost,
             inner.width,
             (1 if node.name.value in SENDING_FIELDS else 0) + times * inner.sends,
         )
@@ -379,6 +428,10 @@ class _Walker:
         if isinstance(given, VariableNode):
             return self.page_max
         return self.page_max
+
+
+def _is_list(gql_type: Any) -> bool:
+    return isinstance(gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type, GraphQLList)
 
 
 def _named(gql_type: Any) -> Any:

@@ -189,6 +189,7 @@ class Mutation:
     ) -> NotificationType:
         ctx = info.context
         ctx.require_user()
+        at_most(channels, len(ChannelKind), "setTypeChannels(channels)")
         async with transaction():
             await ctx.saved_operator()
             state = await set_type_channels(await ctx.viewer_state(), type_code, list(channels), melody)

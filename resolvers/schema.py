@@ -50,19 +50,32 @@ class CodedErrors(MaskErrors):
         return coded(super()._process_errors(errors), self.scrub)
 
 
+#: A client's error message is at most this long (some quote what the client sent).
+MESSAGE_CHARS = 500
+
+
 def coded(errors: list[GraphQLError], scrub: Any) -> list[GraphQLError]:
+    """Each error with a code, a bounded message, and no traceback kept alive: a client error's
+    frames hold what the client sent, and would wait for a full garbage collection."""
     for error in errors:
         if not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
-        error.message = scrub(error.message)
+        message = scrub(error.message)
+        error.message = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
+        original = error.original_error
+        if isinstance(original, (ClientError, GraphQLError)) or original is None:
+            error.__traceback__ = None
+            if original is not None:
+                original.__traceback__ = None
     return errors
 
 
 def client_errors(error: ClientError) -> list[GraphQLError]:
     """A client's mistake found before execution, as the GraphQL errors it answers with."""
+    error.__traceback__ = None
     if isinstance(error, InvalidDocument):
-        return error.errors
-    return [GraphQLError(error.message, extensions=error.extensions, original_error=error)]
+        return coded(error.errors, str)
+    return coded([GraphQLError(error.message, extensions=error.extensions)], str)
 
 
 class NotificationCenterSchema(strawberry.Schema):

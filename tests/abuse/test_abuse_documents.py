@@ -37,14 +37,14 @@ async def _post(
 
 async def test_unique_large_variables_do_not_grow_memory(server: Served) -> None:
     token = server.token("op-olena")
-    pad = "x" * (1024 * 1024)
+    pad = ["x" * 60_000] * 17  # ~1 MB of unused variables, in strings under NC_LIMIT_STRING_CHARS
     async with httpx.AsyncClient(timeout=30) as client:
         for i in range(20):  # warm up: allocator arenas, first plans
-            await _post(client, server, {"query": "{ unreadCount }", "variables": {"pad": f"{i}{pad}"}}, token)
+            await _post(client, server, {"query": "{ unreadCount }", "variables": {"pad": [str(i), *pad]}}, token)
         before = server.rss_mib()
         codes = set()
         for i in range(1000):
-            unused = {"query": "{ unreadCount }", "variables": {"pad": f"{i}-{pad}"}}
+            unused = {"query": "{ unreadCount }", "variables": {"pad": [f"{i}-", *pad]}}
             # without a token: refused before the body is parsed
             codes.add((await _post(client, server, unused)).json()["errors"][0]["extensions"]["code"])
             # with one: executed, and the unused variable must not be kept anywhere
@@ -114,7 +114,20 @@ async def test_huge_variable_lists_and_deep_json_are_refused_before_any_work(ser
         nested_shallower = await _post(
             client, server, {"query": "{ unreadCount }", "variables": {"x": json.loads("[" * 40 + "]" * 40)}}, token
         )
-    assert huge["extensions"]["code"] == "BAD_USER_INPUT" and "more than 100,000 values" in huge["message"]
+        many_lists = {"query": "{ unreadCount }", "variables": {f"v{n}": list(range(5_000)) for n in range(25)}}
+        too_many_values = (await _post(client, server, many_lists, token)).json()["errors"][0]
+        toggles = {
+            "query": "mutation($a: [ChannelToggleInput!]) { updateChannelSettings(input: {channels: $a}) { banner { maxVisible } } }",
+            "variables": {"a": [{"kind": "BELL", "enabled": True}] * 33_000},
+        }
+        cpu_before = server.cpu_seconds()
+        objects = (await _post(client, server, toggles, token)).json()["errors"][0]
+        objects_cpu = server.cpu_seconds() - cpu_before
+    assert huge["extensions"]["code"] == "BAD_USER_INPUT" and "300,000 items; the most is 5,000" in huge["message"]
+    assert too_many_values["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "more than 100,000 values" in too_many_values["message"]
+    assert objects["extensions"]["code"] == "BAD_USER_INPUT" and "33,000 items" in objects["message"]
+    assert objects_cpu < 0.1, f"{objects_cpu:.2f} s of server CPU to refuse 33,000 input objects"
     assert cpu < 0.5, f"{cpu:.2f} s of server CPU for a refused 300k-item list"
     assert capped["extensions"]["code"] == "BAD_USER_INPUT" and "at most 1000 items; you sent 1001" in capped["message"]
     assert nested.status_code == 400 and nested.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -156,7 +169,12 @@ async def test_documents_that_would_stall_validation_or_amplify_are_refused_at_o
         "{ " + " ".join(f"a{i}: notifications(first: 100) {{ edges {{ node {{ data }} }} }}" for i in range(16)) + " }"
     )
     cases = {
-        "{" + " viewer { userId }" * 497 + " }": ("QUERY_TOO_COSTLY", "497 selections; the most is 64"),
+        "{" + " unreadCount" * 497 + " }": ("QUERY_TOO_COSTLY", "497 selections; the most is 64"),
+        "{" + " viewer { userId }" * 497 + " }": ("QUERY_TOO_COSTLY", "selects viewer more than once"),
+        "{" + (" notificationCategories { " + (" types { " + " code" * 11 + " }") * 11 + " }") * 11 + " }": (
+            "QUERY_TOO_COSTLY",
+            "more than once in one selection set",
+        ),
         "{" + "".join(f" ...F{i}" for i in range(40)) + " }" + fragments: ("QUERY_TOO_COSTLY", "40 fragments"),
         data_pages: ("QUERY_TOO_COSTLY", "costs 28,816"),
         "mutation { a: testChannel(channel: BELL) { status } b: testChannel(channel: BELL) { status } }": (
