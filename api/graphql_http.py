@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from cross_web import HTTPException
@@ -78,26 +78,39 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            async with self._admitted(request):
+                # the answer is written inside: a client that does not read its answers holds its
+                # own places (concurrent_requests_*), not the process's memory
+                response = await self._answer(request)
+                await response(scope, receive, send)
+        except RateLimited as error:
+            logger.info("client error RATE_LIMITED: %s", loggable(error.message))
+            await error_response(429, error, {"Retry-After": str(error.extensions["retryAfter"])})(scope, receive, send)
+        except Unauthenticated as error:
+            logger.info("client error UNAUTHENTICATED: %s", loggable(error.message))
+            await error_response(200, error)(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        try:
+            return await self.run(request)
         except HTTPException as exc:
             code = "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT"
-            response = error_response(exc.status_code, _coded(exc.reason, code))
             logger.info("client error %s: %s", code, loggable(exc.reason))
-        except RateLimited as error:
-            response = error_response(429, error, {"Retry-After": str(error.extensions["retryAfter"])})
-            logger.info("client error RATE_LIMITED: %s", loggable(error.message))
-        except Unauthenticated as error:
-            response = error_response(200, error)
-            logger.info("client error UNAUTHENTICATED: %s", loggable(error.message))
-        await response(scope, receive, send)
+            return error_response(exc.status_code, _coded(exc.reason, code))
+
+    @asynccontextmanager
+    async def _admitted(self, request: Request) -> AsyncIterator[None]:
+        """GraphiQL's page as it is; everything else from a verified caller within budget."""
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            yield
+            return
+        principal = request.state.principal = await self._admit(request)
+        with self._in_flight(principal):
+            yield
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, WebSocket):
             return await self._run_websocket(request, context, root_value)
-        if isinstance(request, Request) and not self.should_render_graphql_ide(self.request_adapter_class(request)):
-            principal = request.state.principal = await self._admit(request)
-            with self._in_flight(principal):
-                return await super().run(request, context, root_value)
         return await super().run(request, context, root_value)
 
     @contextmanager
@@ -122,10 +135,16 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
 
     async def _run_websocket(self, websocket: WebSocket, context: Any, root_value: Any) -> Any:
         """Sockets that have not authenticated yet are counted per client address: past
-        ``pending_websockets_per_address`` the handshake is refused (403) before it is accepted."""
+        ``pending_websockets_per_address`` the handshake is refused (403) before it is accepted, and
+        so it is for an address whose anonymous budget failed tokens have spent."""
         address = websocket.client.host if websocket.client else "unknown"
         if self.pending_websockets[address] >= self.services.settings.limits.pending_websockets_per_address:
             REFUSED.labels("pending_websockets").inc()
+            await websocket.close(code=1013)
+            return websocket
+        if await self.rate_limits.exhausted("anonymous", address):
+            # this address spent its budget on failed tokens (HTTP or WebSocket): no handshake
+            REFUSED.labels("rate_limited").inc()
             await websocket.close(code=1013)
             return websocket
         self.pending_websockets[address] += 1

@@ -10,7 +10,9 @@ A socket's life (SPEC section 1, and what keeps one client from hurting the othe
     not authenticated yet: NC_LIMIT_PENDING_WEBSOCKETS_PER_ADDRESS . else 403 at the handshake
     each message: at most NC_LIMIT_WEBSOCKET_MESSAGE_BYTES ........ else close 1009
     messages: NC_LIMIT_WEBSOCKET_MESSAGES_PER_SECOND (pings too) .. else close 4429
-    the connection itself: one request of the caller's rate budget  else close 4429
+    the connection itself: one request of the caller's rate budget  else close 1013 (retry later)
+    a failed token: one request of the address's anonymous budget;
+    an address that spent it .................................... 403 at the handshake
     each operation started: the caller's rate budget .............. error RATE_LIMITED (retryAfter)
     the token's exp ............................................... close 4401; nothing is sent after it
 """
@@ -25,6 +27,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any
 
+from graphql import OperationType, get_operation_ast
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
@@ -50,6 +53,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY = 4429
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
 
 
 class LimitedWebSocket(ASGIWebSocketAdapter):
@@ -139,6 +143,10 @@ class LiveSession:
             principal = context.authenticate_connection()
             context.require_user()
         except ClientError as error:
+            if isinstance(error, Unauthenticated):  # a failed token costs the address, as over HTTP
+                ws = self.websocket.ws
+                with suppress(RateLimited):
+                    await self.view.rate_limits.check_address(ws.client.host if ws.client else "unknown")
             return error, CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
         slots = self.view.websocket_slots
         slot = await slots.acquire(f"{principal.instance_id}:{principal.user_id}")
@@ -156,7 +164,7 @@ class LiveSession:
         try:  # each connection costs its caller one request of their rate budget
             await self.view.rate_limits.check_principal(principal)
         except RateLimited as error:
-            return error, CLOSE_TOO_MANY
+            return error, CLOSE_TRY_AGAIN  # 1013: graphql-ws clients retry it, with backoff
         if principal.expires_at is not None:
             # A timer, not a task per socket: ~0.2 KiB instead of a few KiB for each idle session.
             self._expires_at = principal.expires_at
@@ -351,6 +359,24 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
             error = await self.operation_refusal()
             if error is not None:
                 await self._send_error(message["id"], error.message, error.code, error.extensions)
+                return
+            payload = message["payload"]
+            try:
+                admitted = self.schema.documents.admit(  # type: ignore[attr-defined]
+                    payload["query"], payload.get("variables"), payload.get("operationName")
+                )
+            except ClientError as refused:
+                first = client_errors(refused)[0]
+                await self._send_error(message["id"], first.message, "", first.extensions)
+                return
+            operation = get_operation_ast(admitted.document, payload.get("operationName"))
+            if operation is not None and operation.operation is not OperationType.SUBSCRIPTION:
+                await self._send_error(
+                    message["id"],
+                    "The legacy graphql-ws protocol runs subscriptions only: send queries and mutations over "
+                    "HTTP, or use graphql-transport-ws",
+                    "BAD_USER_INPUT",
+                )
                 return
         await super().handle_start(message)
 

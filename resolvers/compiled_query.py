@@ -35,6 +35,7 @@ from graphql import (
     Undefined,
     value_from_ast,
 )
+from graphql.execution.values import get_variable_values
 
 from domain.errors import ClientError
 from resolvers.documents import Admitted
@@ -158,19 +159,25 @@ class QueryCompiler:
     ) -> CompiledQuery | None:
         key = ("query", operation_name)
         if key in admitted.plans:
-            calls = admitted.plans[key]
+            plan = admitted.plans[key]
         else:
             try:
-                calls = self._compile(admitted.document, operation_name)
+                plan = self._compile(admitted.document, operation_name)
             except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
-                calls = None
-            admitted.plans[key] = calls
-        if calls is None:
+                plan = None
+            admitted.plans[key] = plan
+        if plan is None:
+            return None
+        calls, variable_definitions = plan
+        # Coerced as the executor coerces them (types, defaults, input objects); any mistake is
+        # left to the executor, which reports it.
+        coerced = get_variable_values(self.schema, variable_definitions, variables or {})
+        if isinstance(coerced, list):
             return None
         try:
-            return CompiledQuery(calls, tuple(self._bind(call, variables or {}) for call in calls))
+            return CompiledQuery(calls, tuple(self._bind(call, coerced.coerced) for call in calls))
         except (_Unsupported, KeyError, TypeError, ValueError, GraphQLError):
-            return None  # the executor reports what is wrong with the variables
+            return None
 
     def _bind(self, call: RootCall, variables: dict[str, Any]) -> dict[str, Any]:
         arguments = {}
@@ -181,7 +188,7 @@ class QueryCompiler:
             arguments[python_name] = self._python_value(value, arg_type)
         return arguments
 
-    def _compile(self, document: DocumentNode, operation_name: str | None) -> tuple[RootCall, ...]:
+    def _compile(self, document: DocumentNode, operation_name: str | None) -> tuple[tuple[RootCall, ...], Any]:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if operation_name is not None:
             operations = [o for o in operations if o.name and o.name.value == operation_name]
@@ -207,7 +214,7 @@ class QueryCompiler:
                 arguments.append((self._python_argument(name, arg_name), given.value, arg.type))
             node = self._node(field_node, key, field.type, fragments)
             calls.append(RootCall(key, self._resolver(name), tuple(arguments), node, field_node))
-        return tuple(calls)
+        return tuple(calls), operation.variable_definitions or ()
 
     # -- plans -------------------------------------------------------------------------------------
     def _node(

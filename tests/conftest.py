@@ -46,6 +46,7 @@ def _postgres_unreachable(url: str) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not DATABASE_URL:
         return
+
     # The multi-process tests bring their own PostgreSQL database, and the abuse tests serve the
     # embedded default: one pass runs them.
     def once(item: pytest.Item) -> bool:

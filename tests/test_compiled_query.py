@@ -66,3 +66,31 @@ def test_documents_left_to_the_executor() -> None:
     ):
         admitted = schema.documents.admit(document, {"x": True})
         assert schema.compiler.compile(admitted, {"x": True}, None) is None, document
+
+
+BELL_PAGE = (
+    "query($first: Int, $f: NotificationFilter) { notifications(first: $first, filter: $f) { edges { cursor } } }"
+)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"first": True},  # not an Int
+        {"f": {"unreadOnly": "no"}},  # not a Boolean
+        {"f": {"nope": True}},  # no such field
+        {"f": {"typeCodes": "ticket_created"}},  # one value where a list goes: coerced to a list
+        {"first": 10**30},  # beyond Int
+    ],
+)
+async def test_variables_are_coerced_the_same_way_compiled_or_executed(app, tenant: Tenant, variables: dict) -> None:
+    operator = tenant.operator()
+    services = app.state.services
+    schema = build_schema(services.settings.limits)
+    executed_services = replace(services, settings=replace(services.settings, compiled_queries=False))
+    compiled = await schema.execute(BELL_PAGE, variables, context_value=Context(services, f"Bearer {operator.token}"))
+    executed = await schema.execute(
+        BELL_PAGE, variables, context_value=Context(executed_services, f"Bearer {operator.token}")
+    )
+    assert compiled.data == executed.data
+    assert [e.formatted for e in compiled.errors or []] == [e.formatted for e in executed.errors or []]

@@ -90,7 +90,7 @@ async def test_opening_connections_counts_against_the_budget_and_message_floods_
                 codes.append(1000)
             except websockets.ConnectionClosed as closed:
                 codes.append(closed.rcvd.code)
-    assert codes[:5] == [1000] * 5 and codes[5:] == [4429, 4429]
+    assert codes[:5] == [1000] * 5 and codes[5:] == [1013, 1013], "1013: try again later (clients back off)"
     # pings are messages too: a flood closes the socket (NC_LIMIT_WEBSOCKET_MESSAGES_PER_SECOND, 20)
     async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -99,6 +99,32 @@ async def test_opening_connections_counts_against_the_budget_and_message_floods_
             while True:
                 await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd.code == 4429
+
+
+async def test_failed_websocket_tokens_spend_the_address_budget(server: Served) -> None:
+    url = f"ws://{server.host}/graphql"
+    codes = []
+    for _ in range(3):  # NC_RATE_LIMIT_ANONYMOUS is 3 a minute here; 127.0.0.3 is an address of its own
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], local_addr=("127.0.0.3", 0)) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer forged"}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            codes.append(closed.value.rcvd.code)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url, subprotocols=["graphql-transport-ws"], local_addr=("127.0.0.3", 0))
+    assert codes == [4401, 4401, 4401] and refused.value.response.status_code == 403
+
+
+async def test_legacy_protocol_runs_subscriptions_only(server: Served) -> None:
+    token = server.token("op-lev")
+    async with websockets.connect(f"ws://{server.host}/graphql", subprotocols=["graphql-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "q", "type": "start", "payload": {"query": "{ unreadCount }"}}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert answer["type"] == "error" and answer["payload"]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "subscriptions only" in answer["payload"]["message"]
+    assert server.tracebacks() == 0
 
 
 async def test_requests_without_a_valid_token_are_limited_per_address(server: Served) -> None:
