@@ -33,6 +33,7 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
@@ -263,7 +264,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
         await super().send_message(message)
 
     async def run_operation(self, operation: Any) -> None:
-        context = self.context
+        context = self.context.for_operation() if isinstance(self.context, Context) else self.context
         compiled = None
         if isinstance(context, Context) and context.settings.compiled_subscriptions:
             schema = self.schema
@@ -278,7 +279,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
                 admitted, operation.variables, operation.operation_name, context.settings.limits
             )
         if compiled is None:
-            await super().run_operation(operation)
+            await self._execute(operation, context)
             return
         try:
             async with aclosing(compiled.source(context)) as messages:
@@ -301,6 +302,28 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             await self.handle_task_exception(error)
             with suppress(Exception):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _execute(self, operation: Any, context: Any) -> None:
+        """strawberry's run_operation, with this operation's own context."""
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
 
 
 class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):

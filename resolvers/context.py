@@ -65,6 +65,13 @@ class Context:
         self._principal = self.services.tokens.from_header(value)
         return self._principal
 
+    def for_operation(self) -> Context:
+        """A context for one operation of a live connection: the same caller, fresh per-request
+        caches (what the connection loaded an hour ago may have changed since)."""
+        fresh = Context(self.services, self._authorization, principal=self._principal)
+        fresh.connection_params = self.connection_params
+        return fresh
+
     def require(self, *roles: Role) -> Principal:
         return self.principal.require(*roles)
 

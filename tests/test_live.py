@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.conftest import Tenant
 from tests.wsclient import GraphQLWS
@@ -193,3 +194,19 @@ async def test_the_bell_replays_what_a_client_missed_from_its_cursor(live_server
         live_item = (await client.next())["bell"]
         assert live_item["unreadCount"] == 4
         await client.nothing_for(0.3)
+
+
+async def test_a_query_over_a_long_lived_socket_reads_current_settings(live_server: str, tenant: Tenant) -> None:
+    # given an operator whose socket has already answered a query
+    alice = tenant.operator("alice")
+    types = '{ notificationTypes(search: "chat_created") { code channels } }'
+    async with GraphQLWS(live_server, alice.token) as ws:
+        await ws.subscribe(types)
+        before = (await ws.next())["notificationTypes"][0]["channels"]
+        assert json.loads(await ws.ws.recv())["type"] == "complete"
+        # when her channels change through another tab (HTTP)
+        await alice.gql('mutation { setTypeChannels(typeCode: "chat_created", channels: [BELL, SOUND]) { code } }')
+        # then the same socket's next query reads them, not what it loaded before
+        await ws.subscribe(types)
+        after = (await ws.next())["notificationTypes"][0]["channels"]
+    assert before != ["BELL", "SOUND"] and after == ["BELL", "SOUND"]
