@@ -120,6 +120,21 @@ async def test_request_heads_over_the_limit_are_refused(server: Served) -> None:
     assert 'nc_requests_refused_total{reason="headers_too_large"} 2.0' in metrics
 
 
+async def test_a_connection_cannot_queue_thousands_of_pipelined_requests(server: Served) -> None:
+    before = server.rss_mib()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 5_000)  # 170 KB: one read for the server
+    try:
+        answered = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        answered = b""
+    writer.close()
+    assert answered.count(b"HTTP/1.1 200") <= 17, "at most 16 wait behind the one being answered"
+    assert server.rss_mib() - before < 20
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{server.base}/healthz")).status_code == 200
+
+
 async def test_a_slow_body_is_cut_off_and_a_client_leaving_mid_body_is_not_a_traceback(server: Served) -> None:
     token = server.token("op-taras")
     head = (
