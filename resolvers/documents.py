@@ -156,40 +156,8 @@ class Documents:
         measure = measure_document(
             self.schema, document, limits.page_size_max, json_cost=max(1, limits.event_data_bytes // 1024)
         )
-        if measure.width > limits.selections_per_set:
-            raise QueryTooCostly(
-                f"One selection set of the query holds {measure.width} selections; the most is "
-                f"{limits.selections_per_set}: select each field once",
-                selections=measure.width,
-                maxSelections=limits.selections_per_set,
-            )
-        if measure.sends > 1:
-            raise QueryTooCostly(
-                "testChannel sends a message: ask for it once per request, not "
-                f"{measure.sends} times (aliases and fragments count)",
-                sends=measure.sends,
-            )
+        _check_measure(measure, limits)
         _check_operation_name(document, operation_name)
-        if measure.depth > limits.query_depth:
-            raise QueryTooCostly(
-                f"The query is {measure.depth} fields deep; the most is {limits.query_depth}: select less nested data",
-                depth=measure.depth,
-                maxDepth=limits.query_depth,
-            )
-        if measure.aliases > limits.query_aliases:
-            raise QueryTooCostly(
-                f"The query uses {measure.aliases:,} aliases (fragments expanded); the most is "
-                f"{limits.query_aliases}: split it into several requests",
-                aliases=measure.aliases,
-                maxAliases=limits.query_aliases,
-            )
-        if measure.cost > limits.query_cost:
-            raise QueryTooCostly(
-                f"The query costs {measure.cost:,} (every field 1, lists times their page size); the most is "
-                f"{limits.query_cost:,}: ask for smaller pages or fewer fields, or split it into several requests",
-                cost=measure.cost,
-                maxCost=limits.query_cost,
-            )
         errors = validate(self.schema, document, self.rules, max_errors=20, hide_suggestions=not self.introspection)
         if errors:
             raise InvalidDocument([_coded(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
@@ -222,6 +190,26 @@ class Documents:
         ):
             _, evicted = self._cache.popitem(last=False)
             self._cached_chars -= len(evicted.query)
+
+
+def _check_measure(measure: Measure, limits: Limits) -> None:
+    """QUERY_TOO_COSTLY for the first measure over its limit, with both figures in extensions."""
+    checks = (
+        ("selections", measure.width, limits.selections_per_set,
+         "One selection set of the query holds {n:,} selections; the most is {most}: select each field once"),
+        ("sends", measure.sends, 1,
+         "testChannel sends a message: ask for it once per request, not {n} times (aliases and fragments count)"),
+        ("depth", measure.depth, limits.query_depth,
+         "The query is {n} fields deep; the most is {most}: select less nested data"),
+        ("aliases", measure.aliases, limits.query_aliases,
+         "The query uses {n:,} aliases (fragments expanded); the most is {most}: split it into several requests"),
+        ("cost", measure.cost, limits.query_cost,
+         "The query costs {n:,} (every field 1, lists times their page size); the most is {most:,}: ask for "
+         "smaller pages or fewer fields, or split it into several requests"),
+    )  # fmt: skip
+    for name, n, most, text in checks:
+        if n > most:
+            raise QueryTooCostly(text.format(n=n, most=most), **{name: n, f"max{name.capitalize()}": most})
 
 
 def _check_operation_name(document: DocumentNode, operation_name: str | None) -> None:
