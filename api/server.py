@@ -49,6 +49,8 @@ class GuardedHttpTools(HttpToolsProtocol):
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         self._deadline: TimerHandle | None = None
         self._head_seen = 0
+        self._raw_head = 0
+        self._in_head = True
         self._head_too_large = False
         peer = transport.get_extra_info("peername")
         self._address = peer[0] if isinstance(peer, tuple) and peer else None
@@ -108,21 +110,49 @@ class GuardedHttpTools(HttpToolsProtocol):
             raise _Abort
         super().on_message_begin()
         self._head_seen = 0
+        self._raw_head = 0
+        self._in_head = True
         if self._deadline is None:
             self._arm(self.header_timeout, "header_timeout")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._raw_head = 0
         self._disarm()
         super().on_headers_complete()
-        if not (self.parser.should_upgrade() and self._should_upgrade()):
-            self._arm(self.body_timeout, "body_timeout")
+        # Upgrades too: one that announces a body waits for it before upgrading.
+        self._arm(self.body_timeout, "body_timeout")
 
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
 
+    def data_received(self, data: bytes) -> None:
+        in_head = self._in_head
+        super().data_received(data)
+        if in_head and self._in_head and not self.transport.is_closing():
+            # llhttp keeps a header line it has not seen the end of to itself: count the raw
+            # bytes of chunks read wholly inside a head (the one that starts or ends it is not).
+            self._raw_head += len(data)
+            if self._raw_head > self.head_bytes:
+                self._head_too_large = True
+                self.send_400_response("")
+
     def handle_websocket_upgrade(self) -> None:
         self._disarm()  # the WebSocket's own limits take over (connection_init timeout, frame size)
+        if any(
+            name in (b"content-length", b"transfer-encoding") and value.strip() != b"0" for name, value in self.headers
+        ):
+            # a handshake with a body: the WebSocket protocol would wait for the client forever
+            REFUSED.labels("upgrade_with_body").inc()
+            self.send_400_response("A WebSocket handshake carries no body.")
+            return
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            # an upgrade behind a request still being answered: that answer would land inside
+            # the WebSocket stream, written by a cycle that never learns the client left
+            REFUSED.labels("upgrade_while_busy").inc()
+            self.transport.close()
+            return
         super().handle_websocket_upgrade()
         upgraded = self.transport.get_protocol()
         address, self._address = self._address, None

@@ -53,6 +53,8 @@ class Limits:
     #: Selections in one selection set, and fragments defined in one document.
     selections_per_set: int = 64
     fragments_per_document: int = 32
+    #: Fields with a sub-selection selected again in the same set (via inline fragments, @include).
+    duplicate_fields: int = 8
     page_size_max: int = 100
     subscriptions_per_connection: int = 10
     push_subscriptions_per_user: int = 20

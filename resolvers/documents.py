@@ -28,8 +28,9 @@ event's ``data``, counts ``event_data_bytes / 1024``: it may be that large); a f
 literal (at most ``page_size_max``), the argument's default when it is left out, and
 ``page_size_max`` when it comes from a variable (the plan is per document, so the worst case is
 assumed) — and counts the rest (``pageInfo``, ``unreadCount``) once. Aliases count as written.
-Within one selection set a field with a sub-selection may be selected once (graphql-core's
-field-merging check is exponential in duplicated trees).
+A field with a sub-selection selected again in its set counts as a duplicate, at most
+``duplicate_fields`` in a document (graphql-core's field-merging check is exponential in
+duplicated trees).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Measure:
     sends: int = 0
     #: The part of ``cost`` that lies under list fields (repeated when the parent is a page).
     list_cost: int = 0
+    #: Sub-selected fields selected again in their set, across the document.
+    duplicates: int = 0
 
 
 class Documents:
@@ -195,6 +198,9 @@ class Documents:
 def _check_measure(measure: Measure, limits: Limits) -> None:
     """QUERY_TOO_COSTLY for the first measure over its limit, with both figures in extensions."""
     checks = (
+        ("duplicates", measure.duplicates, limits.duplicate_fields,
+         "The query selects a field with a sub-selection again in the same selection set {n} times; the most "
+         "is {most}: select each such field once and ask for everything you need inside it"),
         ("selections", measure.width, limits.selections_per_set,
          "One selection set of the query holds {n:,} selections; the most is {most}: select each field once"),
         ("sends", measure.sends, 1,
@@ -294,11 +300,11 @@ def measure_document(schema: GraphQLSchema, document: DocumentNode, page_size_ma
     for definition in fragments.values():  # fragments no operation spreads are measured too
         m = walker.fragment(definition.name.value)
         total = replace(total, width=max(total.width, m.width))
-    return total
+    return replace(total, duplicates=walker.duplicates)
 
 
 def _fields(m: Measure) -> tuple[int, ...]:
-    return (m.depth, m.aliases, m.cost, m.width, m.sends, m.list_cost)
+    return (m.depth, m.aliases, m.cost, m.width, m.sends, m.list_cost, m.duplicates)
 
 
 _ZERO = Measure(0, 0, 0)
@@ -316,6 +322,8 @@ class _Walker:
         self.json_cost = json_cost
         self.memo: dict[str, Measure] = {}
         self.visiting: set[str] = set()
+        #: Fields with a sub-selection selected again in the same set (each AST node once).
+        self.duplicates = 0
 
     def selection_set(
         self, selection_set: SelectionSetNode | None, parent: Any, seen: Counter[tuple[str, str]] | None = None
@@ -340,11 +348,7 @@ class _Walker:
                     )
                     seen[key] += 1
                     if seen[key] > 1:
-                        raise QueryTooCostly(
-                            f"The query selects {key[1]} more than once in one selection set: select it once "
-                            "and ask for everything you need inside it",
-                            field=key[1],
-                        )
+                        self.duplicates += 1
                 definition = parent.fields.get(selection.name.value) if hasattr(parent, "fields") else None
                 listed = definition is not None and _is_list(definition.type)
             elif isinstance(selection, FragmentSpreadNode):

@@ -135,6 +135,51 @@ async def test_a_connection_cannot_queue_thousands_of_pipelined_requests(server:
         assert (await client.get(f"{server.base}/healthz")).status_code == 200
 
 
+async def test_upgrades_cannot_dodge_the_deadlines_or_ride_behind_a_request(server: Served) -> None:
+    upgrade = (
+        "GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: graphql-transport-ws\r\n"
+    )
+    # an upgrade announcing a body is refused (the WebSocket side would wait for the client forever)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write((upgrade + "Content-Length: 100\r\n\r\n").encode())
+    started = time.monotonic()
+    closed = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert (closed == b"" or closed.startswith(b"HTTP/1.1 400")) and time.monotonic() - started < 3
+    # an upgrade right behind a request being answered is refused, quietly
+    token = server.token("op-pipe")
+    body = b'{"query": "{ unreadCount }"}'
+    request = (
+        f"POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(request + (upgrade + "\r\n").encode())
+        try:
+            answer = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            answer = b""
+        writer.close()
+        assert b"101 Switching Protocols" not in answer
+    # a header line that never ends is cut at NC_LIMIT_HEADER_BYTES, not buffered
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+    sent = 0
+    with pytest.raises((ConnectionError, OSError)):
+        for _ in range(200):
+            writer.write(b"a" * 65_536)
+            await writer.drain()
+            sent += 65_536
+            await asyncio.sleep(0.005)
+    writer.close()
+    assert sent < 2_000_000
+    await asyncio.sleep(0.3)
+    assert server.tracebacks() == 0, server.log.read_text()[-2000:]
+
+
 async def test_a_slow_body_is_cut_off_and_a_client_leaving_mid_body_is_not_a_traceback(server: Served) -> None:
     token = server.token("op-taras")
     head = (
