@@ -7,7 +7,8 @@
   front (nginx's ``client_header_timeout``, ``client_body_timeout``) is still the first line in
   production; these guards keep a directly exposed process alive too.
 - **Request heads** over ``NC_LIMIT_HEADER_BYTES`` get 431 (uvicorn has no limit, and builds a
-  long URL in quadratic time); **connections per peer address** are capped
+  long URL in quadratic time); **pipelined requests** wait at most 16 deep per connection (uvicorn
+  would queue thousands from one read); **connections per peer address** are capped
   (``NC_LIMIT_CONNECTIONS_PER_ADDRESS``; behind a reverse proxy every connection comes from it, so
   raise the cap there and let the proxy's ``limit_conn`` do the job).
 - **WebSocket messages** larger than ``NC_LIMIT_WEBSOCKET_MESSAGE_BYTES`` are refused by the
@@ -36,7 +37,9 @@ class GuardedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with deadlines — the request line and headers within
     ``header_timeout`` of connecting (or of the next keep-alive request's first byte), the body
     within ``body_timeout`` of the headers — at most ``head_bytes`` of request line and headers
-    (else 431), and at most ``connections_per_address`` open connections from one peer address."""
+    (else 431), at most ``connections_per_address`` open connections from one peer address and
+    ``max_connections`` in all, at most MAX_PIPELINED requests waiting on one connection, and
+    WebSocket upgrades only without a body and with nothing else in flight on the connection."""
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
