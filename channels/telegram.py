@@ -5,7 +5,8 @@
     -> {"ok": true, "result": {...}}
      | {"ok": false, "error_code": 429, "description": "...", "parameters": {"retry_after": N}}
 
-Limits (https://core.telegram.org/bots/api, /bots/faq): a message is at most 4096 characters;
+Limits (https://core.telegram.org/bots/api, /bots/faq): a message is at most 4096 characters
+(counted in UTF-16 code units: an emoji is two);
 about 30 messages a second per bot and one a second per chat, beyond which Telegram answers 429
 with ``retry_after``. A bot can only write to a chat whose user started it, which is what linking
 (domain/links.py) makes sure of; a user who blocks the bot gets 403 from then on.
@@ -60,14 +61,33 @@ def _install_log_redaction() -> None:
         logger.addFilter(_RedactBotTokens())
 
 
+def utf16_units(text: str) -> int:
+    """Telegram counts a message's length in UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def message_text(title: str, body: str, link: str) -> str:
-    """Title, body and link on their own lines; a long body is cut so the link survives."""
+    """Title, body and link on their own lines, at most MAX_TEXT UTF-16 units; a long body is
+    cut (ending in an ellipsis) so the link survives."""
     head, tail = title.strip(), link.strip()
-    room = MAX_TEXT - len(head) - len(tail) - 2
     body = body.strip()
-    if len(body) > room:
-        body = body[: max(0, room - 1)].rstrip() + "…"
-    return "\n".join(part for part in (head, body, tail) if part)[:MAX_TEXT]
+
+    def joined(middle: str) -> str:
+        return "\n".join(part for part in (head, middle, tail) if part)
+
+    if utf16_units(joined(body)) <= MAX_TEXT:
+        return joined(body)
+    low, high = 0, len(body)  # the longest prefix that fits with its ellipsis
+    while low < high:
+        mid = (low + high + 1) // 2
+        if utf16_units(joined(body[:mid].rstrip() + "…")) <= MAX_TEXT:
+            low = mid
+        else:
+            high = mid - 1
+    text = joined(body[:low].rstrip() + "…" if low else "…")
+    while utf16_units(text) > MAX_TEXT:  # a title or link longer than a message on its own
+        text = text[:-1]
+    return text
 
 
 def outcome_of(response: httpx.Response) -> Outcome:

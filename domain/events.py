@@ -80,7 +80,8 @@ def validate(events: list[Event], limits: Limits) -> None:
                 raise BadUserInput(f"{where}: recipient ids must be 1-128 characters")
         if not isinstance(event.data, dict):
             raise BadUserInput(f"{where}: data must be a JSON object")
-        size = len(json.dumps(event.data, separators=(",", ":"), default=str).encode())
+        # UTF-8 bytes, as stored and sent (not \uXXXX escapes: Cyrillic counts 2 bytes, not 6)
+        size = len(json.dumps(event.data, separators=(",", ":"), default=str, ensure_ascii=False).encode())
         if size > limits.event_data_bytes:
             raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
         if event.entity_kind is not None and (not event.entity_kind or len(event.entity_kind) > 32):

@@ -38,4 +38,9 @@ def render(type_def: TypeDef, data: dict[str, Any], locale: str | None) -> tuple
         return text(type_def.title, locale), ""
     title = _render(templates[0], data) or text(type_def.title, locale)
     body = _render(templates[1], data)
-    return title[:500], body[:4000]
+    return _cut(title, 500), _cut(body, 4000)
+
+
+def _cut(text: str, most: int) -> str:
+    """``text`` in at most ``most`` characters; a cut one ends in an ellipsis."""
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"

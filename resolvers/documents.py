@@ -35,6 +35,7 @@ duplicated trees).
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -281,6 +282,8 @@ def check_json(value: Any, limits: Limits, *, what: str) -> None:
                     ) from None
         else:
             size += 8
+            if isinstance(item, float) and not math.isfinite(item):
+                raise BadUserInput(f"The {what} hold NaN or Infinity: JSON numbers must be finite")
         if values > max_values:
             raise BadUserInput(f"The {what} hold more than {max_values:,} values: send fewer items per request")
         if size > max_bytes:

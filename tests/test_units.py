@@ -1,0 +1,51 @@
+"""Sizes in the units of the limit they check: UTF-8 bytes for event data, UTF-16 units for Telegram."""
+
+from __future__ import annotations
+
+import json
+
+from channels.telegram import MAX_TEXT, message_text, utf16_units
+from tests.conftest import Tenant
+
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
+
+
+async def test_event_data_is_measured_in_utf8_bytes(tenant: Tenant) -> None:
+    service = tenant.service()
+    cyrillic = {"ticketNumber": 1, "subject": "Ж" * 6_000}  # 12 KB of UTF-8, 36 KB as \\u escapes
+    accepted = await service.gql(
+        PUBLISH, {"input": {"id": "cyr", "type": "ticket_created", "recipients": ["a"], "data": cyrillic}}
+    )
+    too_big = {"ticketNumber": 1, "subject": "Ж" * 8_200}  # 16,400 bytes of UTF-8
+    refused = await service.gql(
+        PUBLISH, {"input": {"id": "big", "type": "ticket_created", "recipients": ["a"], "data": too_big}}
+    )
+    assert accepted.data == {"publishEvent": {"notificationCount": 1}}
+    assert refused.error_code == "BAD_USER_INPUT" and "the most is 16384" in refused.error_message
+
+
+async def test_non_finite_numbers_are_refused(tenant: Tenant) -> None:
+    service = tenant.service()
+    # Python's JSON reader takes the bare NaN and Infinity tokens some clients write
+    variables = {
+        "input": {"id": "inf", "type": "ticket_created", "recipients": ["a"], "data": {"ticketNumber": float("inf")}}
+    }
+    response = await tenant.http.post(
+        "/graphql",
+        content=json.dumps({"query": PUBLISH, "variables": variables}),
+        headers={"Authorization": f"Bearer {service.token}", "Content-Type": "application/json"},
+    )
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "NaN or Infinity" in error["message"]
+
+
+def test_a_telegram_message_of_emoji_fits_in_4096_utf16_units_and_says_it_was_cut() -> None:
+    text = message_text("New message", "😀" * 3_000, "https://panel.example.com/chats/1")
+    assert utf16_units(text) <= MAX_TEXT
+    assert utf16_units(text) > MAX_TEXT - 8, "the room is filled, not cut a character per unit"
+    body = text.split("\n")[1]
+    assert body.endswith("…") and text.endswith("https://panel.example.com/chats/1")
+
+
+def test_a_short_message_is_left_alone() -> None:
+    assert message_text("Title", "Body", "https://x") == "Title\nBody\nhttps://x"
