@@ -205,10 +205,11 @@ class WebPushChannel:
 
 
 def payload(message: Message) -> str:
-    """The JSON the service worker gets, its body shortened until it fits one record."""
-    body = message.body
-    while True:
-        data = json.dumps(
+    """The JSON the service worker gets, at most MAX_PAYLOAD_BYTES of UTF-8: a body that does not
+    fit is cut to the longest prefix that does (with its ellipsis), found by bisection."""
+
+    def encoded(body: str) -> str:
+        return json.dumps(
             {
                 "id": message.notification_id,
                 "type": message.type_code,
@@ -219,12 +220,20 @@ def payload(message: Message) -> str:
             ensure_ascii=False,  # \uXXXX would take 6 bytes a letter for Cyrillic
             separators=(",", ":"),
         )
-        excess = len(data.encode()) - MAX_PAYLOAD_BYTES
-        if excess <= 0 or not body:
-            return data
-        # Every character cut frees at least one byte; the ellipsis takes three.
-        keep = max(0, len(body) - excess - 3)
-        body = body[:keep].rstrip() + "…" if keep else ""
+
+    def fits(body: str) -> bool:
+        return len(encoded(body).encode()) <= MAX_PAYLOAD_BYTES
+
+    if fits(message.body):
+        return encoded(message.body)
+    low, high = 0, len(message.body)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(message.body[:mid].rstrip() + "…"):
+            low = mid
+        else:
+            high = mid - 1
+    return encoded(message.body[:low].rstrip() + "…" if low else "")
 
 
 async def _answered(sid: int, host: str, exc: WebPushException) -> _Try:

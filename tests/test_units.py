@@ -49,3 +49,16 @@ def test_a_telegram_message_of_emoji_fits_in_4096_utf16_units_and_says_it_was_cu
 
 def test_a_short_message_is_left_alone() -> None:
     assert message_text("Title", "Body", "https://x") == "Title\nBody\nhttps://x"
+
+
+def test_a_push_payload_is_filled_to_the_record_size_with_an_ellipsis() -> None:
+    from channels.message import Message
+    from channels.webpush import MAX_PAYLOAD_BYTES, payload
+
+    for letter in ("Ж", "a", "😀", '"'):  # 2, 1, 4 bytes; a quote is escaped as two
+        message = Message("7", "ticket_created", "Title", letter * 5_000, "https://panel.example.com/n/7")
+        sent = payload(message).encode()
+        body = json.loads(sent)["body"]
+        assert len(sent) <= MAX_PAYLOAD_BYTES
+        assert len(sent) > MAX_PAYLOAD_BYTES - 8, f"{letter!r}: the record is filled, not {len(sent)} bytes"
+        assert body.endswith("…")
