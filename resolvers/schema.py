@@ -70,31 +70,31 @@ def coded(errors: list[GraphQLError], scrub: Any) -> list[GraphQLError]:
     return errors
 
 
-def client_errors(error: ClientError) -> list[GraphQLError]:
-    """A client's mistake found before execution, as the GraphQL errors it answers with."""
+def client_errors(error: ClientError, scrub: Any = str) -> list[GraphQLError]:
+    """A client's mistake found before execution, as the (coded) GraphQL errors it answers with."""
     error.__traceback__ = None
     if isinstance(error, InvalidDocument):
-        return coded(error.errors, str)
-    return coded([GraphQLError(error.message, extensions=error.extensions)], str)
+        return coded(error.errors, scrub)
+    return coded([GraphQLError(error.message, extensions=error.extensions)], scrub)
 
 
 class NotificationCenterSchema(strawberry.Schema):
     """strawberry's schema with every operation admitted first (resolvers/documents.py) and the
     panel's read queries answered by compiled plans (compiled_query.py)."""
 
+    documents: Documents | None = None  # set once strawberry has built the GraphQL schema
+
     def __init__(self, *args: Any, limits: Limits, introspection: bool, **kwargs: Any) -> None:
-        self._admitted_documents: Documents | None = None
         super().__init__(*args, **kwargs)
         self.limits = limits
         self.documents = Documents(self._schema, limits, introspection=introspection)
-        self._admitted_documents = self.documents
         self.compiler = QueryCompiler(self)
 
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
         extensions = super().get_extensions(sync)
-        if self._admitted_documents is not None:
-            extensions.append(CodedErrors(self._admitted_documents.scrub))
-            extensions.append(AdmittedDocuments(self._admitted_documents))
+        if self.documents is not None:
+            extensions.append(CodedErrors(self.documents.scrub))
+            extensions.append(AdmittedDocuments(self.documents))
         return extensions
 
     async def execute(  # noqa: PLR0917 - strawberry's signature
@@ -129,7 +129,8 @@ class NotificationCenterSchema(strawberry.Schema):
                         pass
                     else:
                         return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
-        result = await super().execute(
+        # errors of executed operations are coded by the CodedErrors extension
+        return await super().execute(
             query,
             variable_values,
             context_value,
@@ -138,7 +139,6 @@ class NotificationCenterSchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        return self._scrubbed(result)
 
     async def stream(  # noqa: PLR0917 - strawberry's signature
         self,
@@ -155,7 +155,7 @@ class NotificationCenterSchema(strawberry.Schema):
             try:
                 self.documents.admit(query, variable_values, operation_name)
             except ClientError as error:
-                return _once(PreExecutionError(data=None, errors=client_errors(error)))
+                return _once(PreExecutionError(data=None, errors=client_errors(error, self.documents.scrub)))
         return await super().stream(
             query,
             variable_values,
@@ -167,9 +167,9 @@ class NotificationCenterSchema(strawberry.Schema):
         )
 
     def _refused(self, error: ClientError) -> ExecutionResult:
-        errors = client_errors(error)
+        errors = client_errors(error, self.documents.scrub)
         self.process_errors(errors)
-        return self._scrubbed(ExecutionResult(data=None, errors=errors))
+        return ExecutionResult(data=None, errors=errors)
 
     def _scrubbed(self, result: ExecutionResult) -> ExecutionResult:
         if result.errors:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.test_served_app import CLI, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "api.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -88,7 +81,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:
         data_dir = tmp_path_factory.mktemp("abuse")
         env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
         env.update(NC_DATA_DIR=str(data_dir), NC_LOG_FORMAT="text", **overrides)
-        port = _free_port()
+        port = free_port()
         log_path = data_dir / "serve.log"
         log = open(log_path, "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(

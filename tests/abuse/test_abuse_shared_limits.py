@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,25 +15,16 @@ from api.ratelimit import RateLimits
 from api.settings import Settings
 from domain.errors import RateLimited
 from models.enums import Role
-
-REDIS_URL = os.environ.get("NC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.test_broker import IN_CI, REDIS_URL, redis_reachable
 
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except Exception as exc:  # noqa: BLE001
-        reason = f"Redis at {REDIS_URL} is not reachable ({type(exc).__name__})"
+    reason = await redis_reachable()
+    if reason:
         if IN_CI:
             pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
         pytest.skip(reason)
-    finally:
-        await client.aclose()
     yield REDIS_URL
 
 
