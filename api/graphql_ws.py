@@ -12,7 +12,7 @@ A socket's life (SPEC section 1, and what keeps one client from hurting the othe
     messages: NC_LIMIT_WEBSOCKET_MESSAGES_PER_SECOND (pings too) .. else close 4429
     the connection itself: one request of the caller's rate budget  else close 1013 (retry later)
     a failed token: one request of the address's anonymous budget;
-    an address that spent it .................................... 403 at the handshake
+    once that is spent, failed tokens close with 1013 (valid ones from the address still connect)
     each operation started: the caller's rate budget .............. error RATE_LIMITED (retryAfter)
     the token's exp ............................................... close 4401; nothing is sent after it
 """
@@ -146,8 +146,10 @@ class LiveSession:
         except ClientError as error:
             if isinstance(error, Unauthenticated):  # a failed token costs the address, as over HTTP
                 ws = self.websocket.ws
-                with suppress(RateLimited):
+                try:
                     await self.view.rate_limits.check_address(ws.client.host if ws.client else "unknown")
+                except RateLimited as limited:
+                    return limited, CLOSE_TRY_AGAIN
             return error, CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
         slots = self.view.websocket_slots
         slot = await slots.acquire(f"{principal.instance_id}:{principal.user_id}")

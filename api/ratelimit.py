@@ -98,21 +98,6 @@ class RateLimits:
                 retryAfter=retry_after,
             )
 
-    async def exhausted(self, budget: str, *key: str) -> bool:
-        """True when ``key`` has no request left in ``budget`` (nothing is counted)."""
-        items = self._budgets[budget]
-        if not items or time.monotonic() < self._skip_until:
-            return False
-        limiter = self._strategy()
-        try:
-            for item in items:
-                if not await limiter.test(item, budget, *key):
-                    return True
-        except Exception:  # noqa: BLE001 - a limiter that cannot count lets requests through
-            LIMITER_ERRORS.inc()
-            self._skip_until = time.monotonic() + SKIP_SECONDS
-        return False
-
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.disconnect()
