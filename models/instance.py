@@ -36,6 +36,8 @@ class BotChannelConfig(Model):
     enabled = fields.BooleanField(default=False)
     settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
     secret_sealed = fields.TextField(null=True)
+    #: Telegram's webhook secret_token, sealed like the secret and as write-only (never returned).
+    webhook_secret_sealed = fields.TextField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -66,6 +66,32 @@ class Delivery(Model):
         indexes = (("status", "next_attempt_at"), ("notification_id",))
 
 
+class PushTarget(Model):
+    """One browser push subscription's outcome within a BROWSER delivery.
+
+    A delivery to N subscriptions is retried only for the targets that failed transiently; the
+    ones a push service accepted (SENT) or refused for good (FAILED, GONE) are not tried again.
+    ``subscription_id`` outlives a deleted subscription (no foreign key): the log stays readable.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[Delivery] = fields.ForeignKeyField(
+        "models.Delivery", related_name="push_targets", on_delete=fields.CASCADE
+    )
+    delivery_id: int
+    subscription_id = fields.IntField()
+    #: The push service's host (never the endpoint's path: it is the subscription's bearer token).
+    push_service = fields.CharField(max_length=255)
+    status = fields.CharField(max_length=16)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "nc_push_target"
+        unique_together = (("delivery_id", "subscription_id"),)
+
+
 class ProcessedEvent(Model):
     """An accepted event id: the unique constraint makes publishing idempotent under races."""
 
