@@ -59,6 +59,14 @@ class Job:
     def channel(self) -> ChannelKind:
         return ChannelKind(self.delivery.channel)
 
+    def last_try(self, max_attempts: int) -> bool:
+        """Whether this try is the job's last: a failure now is final, whatever its kind.
+
+        A test send (no notification) is never retried; a notification's delivery gets
+        ``max_attempts`` tries, and ``delivery.attempts`` counts the tries before this one.
+        """
+        return self.notification is None or self.delivery.attempts + 1 >= max_attempts
+
 
 class Channel(Protocol):
     #: The delivery channels this module sends.

@@ -10,7 +10,7 @@ from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
-from models.notification import Delivery, Notification, ToastRepeat
+from models.notification import Delivery, Notification, PushTarget, ToastRepeat
 from models.operator import Operator
 
 
@@ -206,3 +206,11 @@ async def deliveries(
     if not await qs.exists():
         raise NotFound(f"No notification {notification_id!r}", id=notification_id)
     return list(await Delivery.filter(notification_id=nid).order_by("id"))
+
+
+async def push_targets(delivery_ids: list[int]) -> list[list[PushTarget]]:
+    """Each BROWSER delivery's push targets (in subscription order), for many deliveries at once."""
+    by_delivery: dict[int, list[PushTarget]] = {i: [] for i in delivery_ids}
+    for target in await PushTarget.filter(delivery_id__in=set(delivery_ids)).order_by("subscription_id"):
+        by_delivery[target.delivery_id].append(target)
+    return [by_delivery[i] for i in delivery_ids]

@@ -87,6 +87,15 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
+class PushTargetStatus(StrEnum):
+    """What one browser push subscription's push came to within a BROWSER delivery."""
+
+    SENT = "SENT"
+    RETRYING = "RETRYING"
+    FAILED = "FAILED"
+    GONE = "GONE"
+
+
 class DecisionReason(StrEnum):
     """Why channel resolution (SPEC section 3) turned a channel on or off for one type."""
 

@@ -7,17 +7,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from api.auth import Principal, TokenCodec
 from api.settings import Settings
 from channels.broker import Broker
+from domain.bell import push_targets
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
 from domain.policy import POLICY_TOPIC, InstancePolicy, PolicyCache
 from domain.types_tab import ViewerState
 from models.enums import Role
+from models.notification import PushTarget
 from models.operator import Operator
 
 
@@ -45,6 +48,7 @@ class Context:
         #: Set by strawberry for WebSocket connections: the connection_init payload.
         self.connection_params: dict[str, Any] | None = None
         self._loads: dict[str, asyncio.Future[Any]] = {}
+        self._push_targets: DataLoader[int, list[PushTarget]] | None = None
 
     # -- who is calling -------------------------------------------------------------------
     @property
@@ -86,6 +90,13 @@ class Context:
         if task is None:
             task = self._loads[key] = asyncio.ensure_future(load())
         return await task
+
+    @property
+    def push_targets(self) -> DataLoader[int, list[PushTarget]]:
+        """BROWSER deliveries' push targets by delivery id: one query for all a response shows."""
+        if self._push_targets is None:
+            self._push_targets = DataLoader(load_fn=push_targets)
+        return self._push_targets
 
     async def policy(self) -> InstancePolicy:
         if self._policy is None:

@@ -16,8 +16,10 @@ from models import enums
 from models.catalog import MELODIES, TypeDef, text
 from models.notification import Delivery as DeliveryRow
 from models.notification import Notification as NotificationRow
+from models.notification import PushTarget as PushTargetRow
 from models.operator import Operator
 from models.operator import PushSubscription as PushSubscriptionRow
+from resolvers.context import Info
 
 Role = strawberry.enum(enums.Role)
 ChannelKind = strawberry.enum(enums.ChannelKind)
@@ -26,6 +28,15 @@ ChannelStatus = strawberry.enum(enums.ChannelStatus)
 BulkAction = strawberry.enum(enums.BulkAction)
 SkipReason = strawberry.enum(enums.SkipReason)
 DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
+PushTargetStatus = strawberry.enum(
+    enums.PushTargetStatus,
+    description=(
+        "What one browser push subscription's push came to within a BROWSER delivery: SENT (the push"
+        " service accepted it), RETRYING (failed transiently: pushed again on the delivery's next try),"
+        " FAILED (refused for good, or still failing when the delivery's last try ended), GONE (the"
+        " subscription had expired, HTTP 404/410, and was removed)."
+    ),
+)
 ChannelDecisionReason = strawberry.enum(
     enums.DecisionReason,
     description="Why channel resolution turned a channel on or off for one type.",
@@ -300,6 +311,33 @@ class NotificationFilter:
     type_codes: list[strawberry.ID] | None = None
 
 
+@strawberry.type(description="One browser push subscription's outcome within a BROWSER delivery.")
+class PushTarget:
+    subscription_id: strawberry.ID = strawberry.field(
+        description="The push subscription's id (as in channelSettings.pushSubscriptions; it may have been removed since)."
+    )
+    push_service: str = strawberry.field(
+        description="The push service's host name; the endpoint's path is never shown (it is the subscription's secret)."
+    )
+    status: PushTargetStatus = strawberry.field(  # type: ignore[valid-type]
+        description="What the pushes to this subscription came to so far."
+    )
+    attempts: int = strawberry.field(description="Pushes sent to this subscription for this delivery.")
+    last_error: str | None = strawberry.field(description="Why the last push was not accepted; null once SENT.")
+    updated_at: datetime = strawberry.field(description="When the last push to this subscription was answered.")
+
+    @staticmethod
+    def build(row: PushTargetRow) -> PushTarget:
+        return PushTarget(
+            subscription_id=strawberry.ID(str(row.subscription_id)),
+            push_service=row.push_service,
+            status=enums.PushTargetStatus(row.status),
+            attempts=row.attempts,
+            last_error=row.last_error,
+            updated_at=row.updated_at,
+        )
+
+
 @strawberry.type
 class Delivery:
     id: strawberry.ID
@@ -309,6 +347,15 @@ class Delivery:
     attempts: int
     last_error: str | None
     updated_at: datetime
+
+    @strawberry.field(
+        description="BROWSER deliveries: each of the recipient's push subscriptions and what its pushes came to"
+        " (so a SENT delivery shows which browsers never got it); empty for the other channels."
+    )
+    async def targets(self, info: Info) -> list[PushTarget]:
+        if self.channel != enums.ChannelKind.BROWSER:
+            return []
+        return [PushTarget.build(row) for row in await info.context.push_targets.load(int(self.id))]
 
     @staticmethod
     def build(row: DeliveryRow) -> Delivery:

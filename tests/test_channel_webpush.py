@@ -15,15 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
+from tortoise.timezone import now
 
 from api.settings import Settings
 from channels.base import DeliveryRow, GiveUp, Job
 from channels.deps import ChannelDeps
 from channels.webpush import MAX_PAYLOAD_BYTES, WebPushChannel
 from domain.keys import SecretBox
-from models.operator import Operator
+from models.notification import Delivery, PushTarget
+from models.operator import Operator, PushSubscription
 from tests.conftest import Caller, Tenant
-from tests.fakes.push_service import Browser, FakePushService, serve_push_service
+from tests.fakes.push_service import Answer, Browser, FakePushService, serve_push_service
 
 REGISTER = "mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }"
 CHOOSE = "mutation($type: ID!) { setTypeChannels(typeCode: $type, channels: [BELL, BROWSER]) { code } }"
@@ -32,6 +34,13 @@ NEWEST = "{ notifications { edges { node { id } } } }"
 DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { channel status attempts lastError } }"
 TEST_SEND = "mutation { testChannel(channel: BROWSER) { status lastError notificationId } }"
 SUBSCRIPTIONS = "{ channelSettings { pushSubscriptions { endpoint } } }"
+SUBSCRIPTION_IDS = "{ channelSettings { pushSubscriptions { id endpoint } } }"
+TARGETS = """query($id: ID!) {
+  deliveries(notificationId: $id) {
+    id channel status attempts lastError
+    targets { subscriptionId pushService status attempts lastError }
+  }
+}"""
 
 
 @pytest.fixture
@@ -70,12 +79,26 @@ async def until(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
         await asyncio.sleep(0.05)
 
 
-def browser_delivery(operator: Caller, notification_id: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+def browser_delivery(
+    operator: Caller, notification_id: str, query: str = DELIVERIES
+) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def read() -> dict[str, Any]:
-        rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
+        rows = (await operator.gql(query, {"id": notification_id})).data["deliveries"]
         return next(r for r in rows if r["channel"] == "BROWSER")
 
     return read
+
+
+async def subscription_ids(operator: Caller) -> dict[str, str]:
+    """Each of the operator's browser endpoints, and its subscription id."""
+    rows = (await operator.gql(SUBSCRIPTION_IDS)).data["channelSettings"]["pushSubscriptions"]
+    return {r["endpoint"]: r["id"] for r in rows}
+
+
+def by_browser(delivery: dict[str, Any], ids: dict[str, str], *browsers: Browser) -> dict[str, tuple[str, int]]:
+    """The delivery's targets as {browser name: (status, attempts)}."""
+    names = {ids[b.endpoint]: b.name for b in browsers}
+    return {names[t["subscriptionId"]]: (t["status"], t["attempts"]) for t in delivery["targets"]}
 
 
 async def test_a_notification_reaches_the_browser_encrypted_as_the_expected_json(
@@ -263,11 +286,186 @@ async def test_an_endpoint_on_a_private_address_is_refused_at_send_time(
     inside = {**browser.subscription, "endpoint": "https://10.0.0.1/push/inside"}
     assert (await kate.gql(REGISTER, {"input": inside})).data
     operator = await Operator.get(instance_id=tenant.id, user_id=kate.user)
+    # a test delivery this test sends itself (never due for the workers)
+    row = await Delivery.create(
+        instance_id=operator.instance_id, operator_id=operator.id, channel="BROWSER", next_attempt_at=None
+    )
     strict = replace(settings, allow_http_endpoints=False)
     async with httpx.AsyncClient() as http:
         channel = WebPushChannel(ChannelDeps(strict, SecretBox("test"), http))
         # when the channel sends to it
-        job = Job(DeliveryRow(0, operator.instance_id, operator.id, None, "BROWSER", 0), None, operator)
+        job = Job(DeliveryRow(row.id, operator.instance_id, operator.id, None, "BROWSER", 0), None, operator)
         outcome = await channel.send(job)
     # then nothing is sent and the delivery gives up, saying why
     assert outcome == GiveUp("push endpoint refused: points to a non-public address (10.0.0.1)")
+    [target] = await PushTarget.filter(delivery_id=row.id)
+    assert (target.status, target.push_service, target.attempts) == ("FAILED", "10.0.0.1", 1)
+
+
+async def test_each_subscription_gets_its_own_outcome_and_only_transient_failures_are_pushed_again(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given six browsers whose push services answer differently, two of them only for a while
+    mia = tenant.operator()
+    ok, expired, unknown, big, limited, flaky = [
+        await subscribe(mia, push, name) for name in ("ok", "expired", "unknown", "big", "limited", "flaky")
+    ]
+    push.answer(expired.name, 410)
+    push.answer(unknown.name, 404)
+    push.answer(big.name, 413)
+    push.script(limited.name, Answer(429, retry_after="1"), 201)
+    push.script(flaky.name, 503, 201)
+    ids = await subscription_ids(mia)
+    browsers = (ok, expired, unknown, big, limited, flaky)
+    await mia.gql(CHOOSE, {"type": "ticket_created"})
+    # when a ticket is published
+    nid = await publish(tenant, mia)
+    # then the first try leaves the delivery RETRYING with each target's outcome shown
+    read = browser_delivery(mia, nid, TARGETS)
+    first = await until(read, lambda d: d["status"] != "QUEUED")
+    assert first["status"] == "RETRYING", first
+    assert "2 of 6 browsers to try again (1 accepted)" in first["lastError"]
+    assert by_browser(first, ids, *browsers) == {
+        ok.name: ("SENT", 1),
+        expired.name: ("GONE", 1),
+        unknown.name: ("GONE", 1),
+        big.name: ("FAILED", 1),
+        limited.name: ("RETRYING", 1),
+        flaky.name: ("RETRYING", 1),
+    }
+    # and the retry, after the largest Retry-After, pushes only to the two that failed transiently
+    sent = await until(read, lambda d: d["status"] == "SENT")
+    assert (sent["status"], sent["attempts"], sent["lastError"]) == ("SENT", 2, None)
+    assert by_browser(sent, ids, *browsers) == {
+        ok.name: ("SENT", 1),
+        expired.name: ("GONE", 1),
+        unknown.name: ("GONE", 1),
+        big.name: ("FAILED", 1),
+        limited.name: ("SENT", 2),
+        flaky.name: ("SENT", 2),
+    }
+    targets = {t["subscriptionId"]: t for t in sent["targets"]}
+    assert targets[ids[big.endpoint]]["lastError"].startswith("push service 127.0.0.1 answered HTTP 413")
+    assert targets[ids[expired.endpoint]]["lastError"] == "subscription expired (HTTP 410)"
+    assert {t["pushService"] for t in sent["targets"]} == {"127.0.0.1"}
+    # each live browser decrypted exactly one push; the refused ones were not pushed again
+    for browser in (ok, limited, flaky):
+        assert len(push.received(browser.name)) == 1, browser.name
+    for browser in (expired, unknown, big):
+        assert len(push.attempts(browser.name)) == 1, browser.name
+    first_flaky, retry_flaky = push.attempts(flaky.name)
+    assert retry_flaky.at - first_flaky.at >= 0.9
+    # and only the expired subscriptions were removed
+    assert set(await subscription_ids(mia)) == {ok.endpoint, big.endpoint, limited.endpoint, flaky.endpoint}
+
+
+async def test_a_browser_that_registers_again_while_its_410_is_on_the_way_keeps_its_fresh_subscription(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given a browser whose push service answers 410, slowly
+    noa = tenant.operator()
+    phone = await subscribe(noa, push, "phone")
+    answered = asyncio.Event()
+    push.script(phone.name, Answer(410, hold=answered), 201)
+    await noa.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, noa)
+    assert await push.wait_for(phone.name, accepted=False)
+    # when the browser registers the same endpoint with new keys before the 410 arrives
+    fresh = push.renew(phone.name)
+    assert (await noa.gql(REGISTER, {"input": fresh.subscription})).data
+    answered.set()
+    # then the fresh subscription is kept, and the retry reaches it with its new keys
+    sent = await until(browser_delivery(noa, nid, TARGETS), lambda d: d["status"] == "SENT")
+    assert sent["status"] == "SENT", sent
+    [row] = await PushSubscription.filter(endpoint=phone.endpoint)
+    assert (row.p256dh, row.auth) == (fresh.subscription["p256dh"], fresh.subscription["auth"])
+    [target] = sent["targets"]
+    assert (target["subscriptionId"], target["status"], target["attempts"]) == (str(row.id), "SENT", 2)
+    assert [p.status for p in push.attempts(phone.name)] == [410, 201]
+
+
+async def test_a_delivery_whose_browsers_all_fail_transiently_is_retried_only_to_those_still_failing(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given two browsers whose push services fail for a while: one for two tries, one for one
+    olga = tenant.operator()
+    slow = await subscribe(olga, push, "slow")
+    quick = await subscribe(olga, push, "quick")
+    push.script(slow.name, 500, 500, 201)
+    push.script(quick.name, 503, 201)
+    ids = await subscription_ids(olga)
+    await olga.gql(CHOOSE, {"type": "ticket_created"})
+    # when a ticket is published
+    nid = await publish(tenant, olga)
+    # then the delivery is retried until both accepted, each browser pushed until it accepted
+    sent = await until(browser_delivery(olga, nid, TARGETS), lambda d: d["status"] == "SENT")
+    assert (sent["status"], sent["attempts"]) == ("SENT", 3), sent
+    assert by_browser(sent, ids, slow, quick) == {slow.name: ("SENT", 3), quick.name: ("SENT", 2)}
+    assert [p.status for p in push.attempts(slow.name)] == [500, 500, 201]
+    assert [p.status for p in push.attempts(quick.name)] == [503, 201]
+
+
+async def test_a_browser_subscribed_between_tries_is_a_target_of_the_retry(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given a delivery waiting a second to retry one browser
+    pia = tenant.operator()
+    laptop = await subscribe(pia, push, "laptop")
+    push.script(laptop.name, Answer(429, retry_after="1"), 201)
+    await pia.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, pia)
+    read = browser_delivery(pia, nid, TARGETS)
+    assert (await until(read, lambda d: d["status"] == "RETRYING"))["status"] == "RETRYING"
+    # when she allows notifications in another browser meanwhile
+    phone = await subscribe(pia, push, "phone")
+    # then the retry pushes to both
+    sent = await until(read, lambda d: d["status"] == "SENT")
+    ids = await subscription_ids(pia)
+    assert by_browser(sent, ids, laptop, phone) == {laptop.name: ("SENT", 2), phone.name: ("SENT", 1)}
+    assert len(push.received(phone.name)) == 1 and len(push.received(laptop.name)) == 1
+
+
+async def test_on_the_last_try_a_delivery_some_browser_accepted_ends_sent(
+    tenant: Tenant, push: FakePushService, settings: Settings
+) -> None:
+    # given a delivery one browser accepted while the other's push service asks to wait a minute
+    quinn = tenant.operator()
+    desk = await subscribe(quinn, push, "desk")
+    down = await subscribe(quinn, push, "down")
+    push.answer(down.name, 503, retry_after="60")
+    ids = await subscription_ids(quinn)
+    await quinn.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, quinn)
+    read = browser_delivery(quinn, nid, TARGETS)
+    retrying = await until(read, lambda d: d["status"] == "RETRYING")
+    assert retrying["status"] == "RETRYING", retrying
+    # when its last try comes (all but one attempt spent, and due now)
+    await Delivery.filter(id=int(retrying["id"])).update(
+        attempts=settings.retry_max_attempts - 1, next_attempt_at=now()
+    )
+    # then the delivery is SENT, the target still failing is FAILED, and the accepted one not pushed again
+    sent = await until(read, lambda d: d["status"] != "RETRYING")
+    assert (sent["status"], sent["attempts"]) == ("SENT", settings.retry_max_attempts), sent
+    assert by_browser(sent, ids, desk, down) == {desk.name: ("SENT", 1), down.name: ("FAILED", 2)}
+    assert len(push.attempts(desk.name)) == 1
+
+
+async def test_a_delivery_log_reads_its_push_targets_with_one_query(
+    tenant: Tenant, push: FakePushService, sql: Any
+) -> None:
+    # given a notification delivered to the bell and pushed to two browsers
+    rosa = tenant.operator()
+    await subscribe(rosa, push, "laptop")
+    await subscribe(rosa, push, "phone")
+    await rosa.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, rosa)
+    await until(browser_delivery(rosa, nid), lambda d: d["status"] == "SENT")
+    # when its delivery log is read with the targets
+    sql.statements.clear()
+    log = (await rosa.gql(TARGETS, {"id": nid})).data["deliveries"]
+    # then the BROWSER delivery shows both targets, the bell's none, and the targets took one query
+    assert {d["channel"]: [t["status"] for t in d["targets"]] for d in log} == {
+        "BELL": [],
+        "BROWSER": ["SENT", "SENT"],
+    }
+    assert sum("nc_push_target" in s for s in sql.statements) == 1, sql.statements

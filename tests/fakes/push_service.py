@@ -8,7 +8,11 @@ Each request must carry (RFC 8030, 8291, 8292):
     private key and auth secret decrypt (else 400, 413 or 415).
 
 What passed is recorded (decrypted JSON, TTL, Urgency, claims) and answered 201, or what the test
-scripted for that browser: ``push.answer("laptop", 410)``, ``push.answer("pc", 307, location=...)``. An unknown browser gets 404.
+scripted for that browser: ``push.answer("laptop", 410)``, ``push.answer("pc", 307, location=...)``,
+or a sequence, one answer a push and the last one kept: ``push.script("pc", Answer(429,
+retry_after="1"), 201)``. An ``Answer(hold=event)`` is recorded at once but answered only once the
+test sets the event (a slow push service). An unknown browser gets 404; ``renew`` gives a browser
+new keys on the same endpoint (it subscribed again).
 Served by uvicorn on 127.0.0.1 in the test's event loop, like the ``live_server`` fixture.
 """
 
@@ -71,6 +75,22 @@ class Browser:
         return {"endpoint": self.endpoint, "p256dh": b64url(public), "auth": b64url(self.auth_secret)}
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One scripted answer to a push that passed every check."""
+
+    status: int = 201
+    retry_after: str | None = None
+    location: str | None = None
+    #: Held (the push already recorded) until the test sets this event.
+    hold: asyncio.Event | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"Retry-After": self.retry_after, "Location": self.location}
+        return {k: v for k, v in headers.items() if v}
+
+
 @dataclass
 class Push:
     """One request that passed every check, whatever it was answered."""
@@ -94,7 +114,7 @@ class FakePushService:
     pushes: list[Push] = field(default_factory=list)
     #: Why requests were refused before reaching a browser (bad VAPID, bad encryption ...).
     refusals: list[str] = field(default_factory=list)
-    _answers: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    _answers: dict[str, list[Answer]] = field(default_factory=dict)
 
     def new_browser(self, name: str) -> Browser:
         browser = Browser(
@@ -106,10 +126,17 @@ class FakePushService:
         self.browsers[name] = browser
         return browser
 
+    def renew(self, name: str) -> Browser:
+        """The browser subscribed again: new keys, the same endpoint (pushes now decrypt with these)."""
+        return self.new_browser(name)
+
     def answer(self, name: str, status: int, *, retry_after: str | None = None, location: str | None = None) -> None:
         """Answer this browser's pushes with ``status`` from now on (201 is the default)."""
-        headers = {"Retry-After": retry_after, "Location": location}
-        self._answers[name] = (status, {k: v for k, v in headers.items() if v})
+        self.script(name, Answer(status, retry_after, location))
+
+    def script(self, name: str, *answers: Answer | int) -> None:
+        """Answer this browser's next pushes in this order, one each; the last answer is kept."""
+        self._answers[name] = [a if isinstance(a, Answer) else Answer(a) for a in answers]
 
     def received(self, name: str | None = None) -> list[Push]:
         """Pushes accepted (201) for one browser, or for all."""
@@ -118,11 +145,13 @@ class FakePushService:
     def attempts(self, name: str) -> list[Push]:
         return [p for p in self.pushes if p.browser == name]
 
-    async def wait_for(self, name: str, count: int = 1, seconds: float = 5.0) -> list[Push]:
+    async def wait_for(self, name: str, count: int = 1, seconds: float = 5.0, *, accepted: bool = True) -> list[Push]:
+        """Wait for ``count`` accepted pushes to the browser (or pushes whatever their answer)."""
+        pushes = self.received if accepted else self.attempts
         deadline = asyncio.get_running_loop().time() + seconds
-        while len(self.received(name)) < count and asyncio.get_running_loop().time() < deadline:
+        while len(pushes(name)) < count and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
-        return self.received(name)
+        return pushes(name)
 
     async def handle(self, request: Request) -> Response:
         browser = self.browsers.get(request.path_params["name"])
@@ -147,13 +176,19 @@ class FakePushService:
             message = json.loads(plain)
         except (http_ece.ECEException, ValueError) as exc:
             return self._refuse(400, f"could not decrypt: {type(exc).__name__}")
-        status, headers = self._answers.get(browser.name, (201, {}))
+        script = self._answers.get(browser.name) or [Answer()]
+        answer = script.pop(0) if len(script) > 1 else script[0]
         self.pushes.append(
-            Push(browser.name, status, message, len(plain), int(ttl), request.headers.get("urgency"), claims)
+            Push(browser.name, answer.status, message, len(plain), int(ttl), request.headers.get("urgency"), claims)
         )
-        if status == 201:
-            return Response(status_code=201, headers={"Location": f"{self.base_url}/message/{len(self.pushes)}"})
-        return JSONResponse({"code": status, "error": "scripted"}, status_code=status, headers=headers)
+        number = len(self.pushes)
+        if answer.hold is not None:
+            await answer.hold.wait()
+        if answer.status == 201:
+            return Response(status_code=201, headers={"Location": f"{self.base_url}/message/{number}"})
+        return JSONResponse(
+            {"code": answer.status, "error": "scripted"}, status_code=answer.status, headers=answer.headers
+        )
 
     def _verify_vapid(self, authorization: str) -> dict[str, Any]:
         scheme, _, params = authorization.partition(" ")
