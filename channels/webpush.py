@@ -160,12 +160,11 @@ class WebPushChannel:
         vapid: Vapid,
     ) -> _Try:
         host = push_service(subscription.endpoint)
-        sub = subscription
         try:
             # Again at send time: the host may resolve elsewhere than when it was registered.
             await check_outbound(subscription.endpoint, allow_http=self.deps.settings.allow_http_endpoints)
         except UnsafeUrl as exc:
-            return _Try(sub, GiveUp(f"push endpoint refused: {exc}"))
+            return _Try(subscription, GiveUp(f"push endpoint refused: {exc}"))
         try:
             await webpush_async(
                 {"endpoint": subscription.endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}},
@@ -181,16 +180,16 @@ class WebPushChannel:
             )
         except WebPushException as exc:
             if exc.response is None:  # raised before sending: the stored keys are unusable
-                return _Try(sub, GiveUp("the browser subscription's keys are invalid"))
-            return await _answered(sub, host, exc)
+                return _Try(subscription, GiveUp("the browser subscription's keys are invalid"))
+            return await _answered(subscription, host, exc)
         except RedirectRefused as exc:
-            return _Try(sub, GiveUp(f"push service {host} answered a redirect ({exc}), which is refused"))
+            return _Try(subscription, GiveUp(f"push service {host} answered a redirect ({exc}), which is refused"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The exception's text carries the URL: only its kind goes into the reason.
-            return _Try(sub, RetryLater(f"push service {host} could not be reached ({type(exc).__name__})"))
+            return _Try(subscription, RetryLater(f"push service {host} could not be reached ({type(exc).__name__})"))
         except (ValueError, http_ece.ECEException):  # from the encryption: the stored keys are unusable
-            return _Try(sub, GiveUp("the browser subscription's keys are invalid"))
-        return _Try(sub, Sent())
+            return _Try(subscription, GiveUp("the browser subscription's keys are invalid"))
+        return _Try(subscription, Sent())
 
     async def _settle(self, job: Job, tries: list[_Try], earlier: dict[int, PushTarget], current: set[int]) -> Outcome:
         """Delete gone subscriptions, record each target's outcome, and sum them up for the delivery."""
