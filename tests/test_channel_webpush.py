@@ -469,3 +469,21 @@ async def test_a_delivery_log_reads_its_push_targets_with_one_query(
         "BROWSER": ["SENT", "SENT"],
     }
     assert sum("nc_push_target" in s for s in sql.statements) == 1, sql.statements
+
+
+async def test_a_channel_test_is_sent_when_one_browser_accepts_and_shows_the_other_failed(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given two browsers, one behind a failing push service
+    sam = tenant.operator()
+    await subscribe(sam, push, "working")
+    broken = await subscribe(sam, push, "broken")
+    push.answer(broken.name, 500)
+    # when she tests the channel (a test is never retried)
+    result = (await sam.gql("mutation { testChannel(channel: BROWSER) { status targets { status lastError } } }")).data
+    # then it is SENT at once, and its targets show which browser never got it
+    targets = result["testChannel"]["targets"]
+    assert result["testChannel"]["status"] == "SENT"
+    assert sorted(t["status"] for t in targets) == ["FAILED", "SENT"]
+    assert any((t["lastError"] or "").startswith("push service 127.0.0.1 answered HTTP 500") for t in targets)
+    assert len(push.attempts(broken.name)) == 1
