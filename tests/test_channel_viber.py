@@ -141,7 +141,10 @@ async def test_a_viber_error_status_fails_the_delivery_with_its_reason(
     # then the delivery fails at once (retrying cannot help), saying what Viber said
     delivery = await latest_delivery(channel="VIBER", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert delivery["lastError"].startswith("Viber refused the message: status 6 notSubscribed")
+    assert delivery["lastError"] == (
+        "Viber: the operator is not subscribed to the bot (status 6 notSubscribed): "
+        "they must open the bot in Viber and link it again"
+    )
     # and the Channels tab shows the channel in error, and why
     row = await channel_row(operator, "VIBER")
     assert row["status"] == "ERROR" and "notSubscribed" in row["lastError"]
@@ -193,7 +196,7 @@ async def test_a_wrong_auth_token_fails_without_showing_the_token(
     # then the test fails with Viber's reason and a hint, and the token is in no answer
     failed = tested.data["testChannel"]
     assert failed["status"] == "FAILED"
-    assert failed["lastError"].startswith("Viber refused the message: status 2 invalidAuthToken")
+    assert failed["lastError"].startswith("Viber refused the auth token (status 2 invalidAuthToken)")
     assert "auth token" in failed["lastError"]
     assert wrong not in json.dumps(tested.body) and wrong not in json.dumps((await operator.gql(SETTINGS)).body)
 

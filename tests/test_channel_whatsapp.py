@@ -221,7 +221,8 @@ async def test_a_client_error_fails_the_delivery_with_metas_message(
     # then the delivery fails at once with Meta's message, its code and a hint
     delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert delivery["lastError"].startswith("WhatsApp answered HTTP 400: (#131047) Re-engagement message (code 131047)")
+    assert delivery["lastError"].startswith("WhatsApp: more than 24 hours passed since the operator last wrote")
+    assert "(HTTP 400, code 131047)" in delivery["lastError"]
     assert "24 hours" in delivery["lastError"]
     # and the Channels tab shows the channel in error
     row = await channel_row(operator, "WHATSAPP")
@@ -239,7 +240,7 @@ async def test_a_wrong_access_token_fails_without_showing_it(
     tested = await operator.gql(TEST_SEND)
     # then it fails with Meta's reason and a hint, and the token is in no answer
     failed = tested.data["testChannel"]
-    assert failed["status"] == "FAILED" and "(code 190)" in failed["lastError"]
+    assert failed["status"] == "FAILED" and "code 190)" in failed["lastError"]
     assert "access token" in failed["lastError"]
     assert wrong not in json.dumps(tested.body) and wrong not in json.dumps((await operator.gql(SETTINGS)).body)
 
