@@ -28,7 +28,7 @@ import httpx
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for
-from channels.message import fit_lines, message_for
+from channels.message import Message, fit_lines, message_for
 from channels.redact import bot_secrets
 from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
@@ -95,6 +95,12 @@ STATUS_ADVICE: dict[int, str] = {
 }
 
 
+def message_text(message: Message) -> str:
+    """Title, body and link on their own lines, at most TEXT_MAX characters, a long body cut with
+    an ellipsis. (A notification's own caps, 500 + 4000, keep under it today: this holds if they grow.)"""
+    return fit_lines(message.title, message.body, message.link, TEXT_MAX)
+
+
 def outcome_for_viber(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
     """HTTP first (5xx, 429 ...), then Viber's own ``status`` in a 200 answer."""
     if not 200 <= response.status_code < 300:
@@ -139,8 +145,7 @@ class ViberChannel:
         except UnsafeUrl as exc:
             return GiveUp(f"VIBER settings.apiBaseUrl {exc}")
         message = message_for(job, self.deps.panel_url)
-        text = fit_lines(message.title, message.body, message.link, TEXT_MAX)
-        payload = {"receiver": link.target, "type": "text", "sender": sender(bot), "text": text}
+        payload = {"receiver": link.target, "type": "text", "sender": sender(bot), "text": message_text(message)}
         try:
             response = await self.deps.http.post(url, json=payload, headers={"X-Viber-Auth-Token": bot.secret})
         except httpx.HTTPError as exc:
