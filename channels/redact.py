@@ -5,7 +5,7 @@ a proxy's error page may quote a header, an SMTP server its AUTH line. Every cha
 text (HTTP bodies, SMTP replies, exception text) through ``redact`` with every secret configured
 for that bot channel (``bot_secrets``): bot token, access token and app secret, SMTP password,
 webhook signing secret, Telegram webhook secret token. Each is taken out as written, URL-encoded
-(either case of the %XX escapes), JSON-escaped and base64-encoded.
+(any character as %XX, either case), JSON-escaped and base64-encoded.
 
 ``remote_text`` is what may be kept of such text: redacted, on one line, short, ending in "…"
 when cut.
@@ -18,7 +18,6 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from channels.message import cut
 
@@ -28,15 +27,13 @@ REMOTE_TEXT_MAX = 120
 
 
 def secret_forms(secret: str) -> set[str]:
-    """The ways ``secret`` can appear in an answer that echoes a request."""
+    """The literal ways ``secret`` can appear in an answer that echoes a request, besides the
+    URL-encoded ones (``_url_encoded`` matches any mix of plain and %XX-escaped characters)."""
     raw = secret.encode()
     forms = {
         secret,
-        quote(secret, safe=""),
-        quote(secret, safe=":"),
-        quote(secret),
-        quote_plus(secret),
         json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
         base64.b64encode(raw).decode(),
         base64.b64encode(raw).decode().rstrip("="),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
@@ -44,17 +41,31 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in forms if form}
 
 
+def _url_encoded(secret: str) -> str:
+    """A pattern for ``secret`` with any of its characters percent-encoded (either case of hex
+    digits, as quote() does it or not: ``-`` as ``%2D`` too) and spaces as ``+``."""
+    parts = []
+    for char in secret:
+        escaped = "".join(f"%{byte:02X}" for byte in char.encode())
+        options = [re.escape(char), f"(?i:{re.escape(escaped)})"]
+        if char == " ":
+            options.append(r"\+")
+        parts.append("(?:" + "|".join(options) + ")")
+    return "".join(parts)
+
+
 def _pattern(secrets: Iterable[str | None]) -> re.Pattern[str] | None:
-    forms: set[str] = set()
+    literal: set[str] = set()
+    encoded: set[str] = set()
     for secret in secrets:
         if secret:
-            forms |= secret_forms(secret)
-    if not forms:
+            literal |= secret_forms(secret)
+            encoded.add(secret)
+    if not literal:
         return None
     # Longest first, so a form is never half-masked by a shorter one inside it.
-    alternatives = [
-        f"(?i:{re.escape(form)})" if "%" in form else re.escape(form) for form in sorted(forms, key=len, reverse=True)
-    ]
+    alternatives = [_url_encoded(secret) for secret in sorted(encoded, key=len, reverse=True)]
+    alternatives += [re.escape(form) for form in sorted(literal, key=len, reverse=True)]
     return re.compile("|".join(alternatives))
 
 

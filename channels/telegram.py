@@ -124,7 +124,7 @@ def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outco
         return GiveUp(f"{PROVIDER} refused to write to the linked chat (HTTP 403): they must link Telegram again")
     if "too long" in lowered:
         return GiveUp(f"{PROVIDER} refused the message as too long (HTTP {code}): not retried")
-    detail = f' ("{description}")' if description else ""
+    detail = f': "{description}"' if description else ""
     return GiveUp(f"{PROVIDER} refused the message (HTTP {code}{detail}): not retried")
 
 

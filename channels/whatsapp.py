@@ -157,7 +157,7 @@ def outcome_for_whatsapp(response: httpx.Response, secrets: tuple[str, ...] = ()
     if status == 401:
         return GiveUp(CODE_ADVICE[190].format(code=named))
     kept = remote_text(title, secrets, MAX_TITLE)
-    detail = f' ("{kept}")' if kept else ""
+    detail = f': "{kept}"' if kept else ""
     return GiveUp(f"WhatsApp refused the message ({named}{detail}): not retried")
 
 

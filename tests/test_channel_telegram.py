@@ -438,7 +438,7 @@ async def test_a_telegram_answer_echoing_the_bot_token_never_shows_it(
     delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert delivery["status"] == "FAILED"
     assert delivery["lastError"] == (
-        'Telegram refused the message (HTTP 400 ("Bad Request: wrong URL /bot***/sendMessage?token=***")): not retried'
+        'Telegram refused the message (HTTP 400: "Bad Request: wrong URL /bot***/sendMessage?token=***"): not retried'
     )
 
     # when a proxy answers a test with an HTML page quoting the URL-encoded token
