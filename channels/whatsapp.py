@@ -3,7 +3,7 @@
 Limits (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages): a text
 message's body is at most 4096 characters, links included: a longer body is cut to fit, ending in
 "…", so the link survives. (A template's body is at most 1024 characters with its parameters
-filled in: ``TEMPLATE_PARAMETER_MAX``, for when templates are sent; today only text is.)
+filled in: ``TEMPLATE_BODY_MAX``, for when templates are sent; today only text is.)
 
     POST {apiBaseUrl}/{phoneNumberId}/messages
     Authorization: Bearer <access token>
@@ -56,7 +56,7 @@ PROVIDER = "WhatsApp"
 DEFAULT_API_BASE_URL = "https://graph.facebook.com/v21.0"
 #: A text message's body holds at most 4096 characters; a template's body 1024, parameters filled in.
 TEXT_MAX = 4096
-TEMPLATE_PARAMETER_MAX = 1024
+TEMPLATE_BODY_MAX = 1024
 #: Characters of Meta's error title a reason may keep (redacted, one line).
 MAX_TITLE = 80
 #: Meta's rate-limit error codes: retried even when the HTTP status is a 400.
