@@ -2,8 +2,10 @@
 
 The administrator registers this URL with ``setWebhook(url, secret_token=<webhookSecretToken>)``;
 Telegram then sends that token in ``X-Telegram-Bot-Api-Secret-Token`` with every update (1-256
-characters of [A-Za-z0-9_-]). Without a configured token nobody could tell Telegram from anyone
-else, so such an instance's webhook refuses everything.
+characters of [A-Za-z0-9_-]). The token is stored sealed (``webhook_secret_sealed``, opened here
+and compared in constant time); a row written before that holds it in plain settings, which is
+still honoured until the next save seals it. Without a configured token nobody could tell Telegram
+from anyone else, so such an instance's webhook refuses everything.
 
 The only update acted on is the private message "/start <code>" that a t.me link made the user's
 Telegram send (domain/links.py). The bot answers by returning a Bot API method as the response
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.db import transaction
+from domain.keys import SecretBox
 from domain.links import complete_link
 from models.catalog import text
 from models.enums import ChannelKind
@@ -48,9 +51,17 @@ NO_CODE = {
 }
 
 
-async def _secret_token(instance_id: str) -> str | None:
+async def _secret_token(instance_id: str, secret_box: SecretBox) -> str | None:
     row = await BotChannelConfig.get_or_none(instance_id=instance_id, channel=ChannelKind.TELEGRAM.value, enabled=True)
-    token = (row.settings or {}).get("webhookSecretToken") if row is not None else None
+    if row is None:
+        return None
+    if row.webhook_secret_sealed:
+        try:
+            return secret_box.open(row.webhook_secret_sealed)
+        except ValueError:
+            log.warning("the TELEGRAM webhook secret token of instance %s cannot be opened: set it again", instance_id)
+            return None
+    token = (row.settings or {}).get("webhookSecretToken")  # a row from before tokens were sealed
     return token if isinstance(token, str) and token else None
 
 
@@ -65,9 +76,9 @@ def _reply(chat_id: Any, message: str) -> Response:
     return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": message})
 
 
-async def telegram_update(request: Request) -> Response:
+async def telegram_update(request: Request, secret_box: SecretBox) -> Response:
     instance_id = request.path_params["instance"]
-    expected = await _secret_token(instance_id)
+    expected = await _secret_token(instance_id, secret_box)
     given = request.headers.get(SECRET_HEADER, "")
     if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
         return JSONResponse({"error": "forbidden"}, status_code=403)
@@ -100,4 +111,7 @@ async def telegram_update(request: Request) -> Response:
 
 
 def routes(services: Services) -> list[Route]:
-    return [Route("/webhooks/telegram/{instance}", telegram_update, methods=["POST"])]
+    async def endpoint(request: Request) -> Response:
+        return await telegram_update(request, services.secret_box)
+
+    return [Route("/webhooks/telegram/{instance}", endpoint, methods=["POST"])]

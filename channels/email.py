@@ -7,13 +7,20 @@ secret is the SMTP password (used only when a username is set).
     5xx (recipient refused, auth failed) GiveUp, with the server's code and message
     nothing to send to                   GiveUp
 
-Reasons carry the server's answer, never the password (it is also masked should a server echo it).
+Limits: the subject is one line of at most SUBJECT_MAX characters (a sensible length for mail
+clients; RFC 5322 only bounds a line at 998 octets), and at most SUBJECT_MAX_OCTETS once
+RFC 2047-encoded, so it fits one header line even unfolded; a longer title is cut, ending in "…".
+The body is whole.
+
+Reasons carry the server's answer, never the password: server replies and exception text are
+redacted of it (channels/redact.py) should a server echo it.
 """
 
 from __future__ import annotations
 
 import html
 import ssl
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -21,7 +28,8 @@ import aiosmtplib
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
-from channels.message import Message, message_for
+from channels.message import Message, cut, message_for
+from channels.redact import redact
 from models.catalog import text
 from models.enums import ChannelKind
 
@@ -29,6 +37,9 @@ from models.enums import ChannelKind
 SMTP_TIMEOUT_SECONDS = 15.0
 #: Implicit TLS (SMTPS) when the port is this one and STARTTLS was not asked for.
 SMTPS_PORT = 465
+#: A subject's length in characters, and in octets as RFC 2047 encodes it (RFC 5322 lines: 998).
+SUBJECT_MAX = 255
+SUBJECT_MAX_OCTETS = 998
 OPEN_LABEL = {"en": "Open in the Notification Center", "uk": "Відкрити в Центрі сповіщень"}
 
 
@@ -100,8 +111,7 @@ def build_message(bot: BotConfig, msg: Message, job: Job, recipient: str) -> Ema
     )
 
     message = EmailMessage()
-    # One line: a line break in user text must not start a header of its own.
-    message["Subject"] = " ".join(msg.title.split())
+    message["Subject"] = subject(msg.title)
     message["From"] = str(bot.setting("from"))
     message["To"] = recipient
     message["Date"] = formatdate(usegmt=True)
@@ -114,6 +124,20 @@ def build_message(bot: BotConfig, msg: Message, job: Job, recipient: str) -> Ema
     message.set_content(plain)
     message.add_alternative(body_html, subtype="html")
     return message
+
+
+def _encoded_octets(value: str) -> int:
+    """The subject's length on the wire: as it is, or RFC 2047-encoded when it is not ASCII."""
+    if value.isascii():
+        return len(value)
+    return len(Header(value, "utf-8").encode(maxlinelen=0))
+
+
+def subject(title: str) -> str:
+    """The title as a subject: one line (a line break in user text must not start a header of its
+    own), at most SUBJECT_MAX characters and SUBJECT_MAX_OCTETS encoded, a cut one ending in "…"."""
+    line = cut(" ".join(title.split()), SUBJECT_MAX)
+    return cut(line, SUBJECT_MAX_OCTETS, _encoded_octets)
 
 
 def _lines(escaped: str) -> str:
@@ -142,4 +166,4 @@ def _one_line(value: str, limit: int = 200) -> str:
 
 
 def _mask(reason: str, secret: str | None) -> str:
-    return reason.replace(secret, "***") if secret else reason
+    return redact(reason, [secret])

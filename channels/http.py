@@ -1,23 +1,33 @@
 """What an HTTP provider's answer means for a delivery (one mapping, like aiogram's check_response).
 
     2xx              Sent
+    401, 403         GiveUp: the provider refused the credential; check it in the bot settings
+    404, 410         GiveUp: nothing at that URL; check the URL in the bot settings
+    413              GiveUp: the message is too large
     429              RetryLater, after Retry-After when the provider sent it
     408, 425, 5xx    RetryLater
-    other 4xx        GiveUp: retrying the same request cannot help
+    3xx, other 4xx   GiveUp: retrying the same request cannot help
     network errors   RetryLater (timeouts, refused connections, resets)
 
-Reasons are built here from the status and a short, single-line excerpt of the body: never from
-the request URL or headers, which may hold a bot token.
+Reasons are the service's words (what failed, what to do), never the provider's body: it may be a
+page of HTML, or echo the request with a bot token in it. The body goes only to the log, redacted
+of the channel's secrets (channels/redact.py) and cut short. Channels whose providers answer with
+well-known error codes (Telegram, Viber, WhatsApp) map those first and fall back to this.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
 from channels.base import GiveUp, Outcome, RetryLater, Sent
+from channels.redact import remote_text
+
+log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({408, 425, 429})
 
@@ -42,22 +52,52 @@ def retry_after(response: httpx.Response) -> float | None:
     return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
 
 
-def excerpt(response: httpx.Response, limit: int = 200) -> str:
-    text = " ".join(response.text.split())
-    return text[:limit]
+def retrying(after: float | None) -> str:
+    """How a retried failure ends its reason: "retrying" or "retrying after 30 s"."""
+    return "retrying" if after is None else f"retrying after {max(1, round(after))} s"
 
 
-def outcome_for(response: httpx.Response, provider: str) -> Outcome:
+def log_answer(provider: str, status: int, text: str, secrets: Iterable[str | None]) -> None:
+    """A failed answer's body for whoever reads the logs: redacted and cut short."""
+    log.info("%s answered HTTP %s: %s", provider, status, remote_text(text, secrets, 300) or "(empty body)")
+
+
+def outcome_for(
+    response: httpx.Response,
+    provider: str,
+    *,
+    secrets: Iterable[str | None] = (),
+    credential: str = "secret",
+    where: str = "the bot channel settings",
+) -> Outcome:
+    """``provider`` names the other side in reasons ("Viber", "the ECHAT webhook"); ``credential``
+    and ``where`` say what to check, and where, when it refuses ("bot token", "the Telegram bot
+    settings")."""
     status = response.status_code
     if 200 <= status < 300:
         return Sent()
-    reason = f"{provider} answered HTTP {status}: {excerpt(response)}".rstrip(": ")
+    secrets = tuple(secrets)
+    log_answer(provider, status, response.text, secrets)
+    if status == 429:
+        after = retry_after(response)
+        return RetryLater(f"{provider} is rate-limiting (HTTP 429): {retrying(after)}", after)
     if status in RETRYABLE or status >= 500:
-        return RetryLater(reason, retry_after(response))
-    return GiveUp(reason)
+        after = retry_after(response)
+        return RetryLater(f"{provider} answered HTTP {status}: {retrying(after)}", after)
+    if status in (401, 403):
+        return GiveUp(f"{provider} refused the {credential} (HTTP {status}): check the {credential} in {where}")
+    if status in (404, 410):
+        return GiveUp(f"{provider} answered HTTP {status} (nothing at that address): check the URL in {where}")
+    if status == 413:
+        return GiveUp(f"{provider} refused the message as too large (HTTP 413): not retried")
+    if 300 <= status < 400:
+        return GiveUp(
+            f"{provider} answered with a redirect (HTTP {status}), which is not followed: set the final URL in {where}"
+        )
+    return GiveUp(f"{provider} refused the request (HTTP {status}): not retried; check {where}")
 
 
 def network_failure(exc: Exception, provider: str) -> Outcome:
     """A request that got no answer: retried. The exception's text may carry the URL, so only
     its kind goes into the reason."""
-    return RetryLater(f"{provider} could not be reached ({type(exc).__name__})")
+    return RetryLater(f"{provider} could not be reached ({type(exc).__name__}): retrying")

@@ -1,7 +1,10 @@
-"""What a channel says: the notification's title, body and link, or a test message."""
+"""What a channel says: the notification's title, body and link, or a test message, and how a
+text is cut to a provider's limit (``cut``, ``fit_lines``: always ending in an ellipsis "…").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from channels.base import Job
@@ -65,3 +68,44 @@ def message_for(job: Job, panel_url: str) -> Message:
         link=link,
         urgent=bool(type_def and type_def.urgent),
     )
+
+
+ELLIPSIS = "…"
+
+
+def _longest(make: Callable[[int], str], n: int, limit: int, measure: Callable[[str], int]) -> int:
+    """The largest k in 0..n with measure(make(k)) <= limit, by bisection (make grows with k)."""
+    low, high = 0, n
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(make(mid)) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def cut(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
+    """``text`` within ``limit`` as ``measure`` counts it (characters by default); a cut text ends
+    in an ellipsis. Filled by bisection, so it works for any unit: characters, UTF-16 units, octets."""
+    if measure(text) <= limit:
+        return text
+    if measure(ELLIPSIS) > limit:
+        return ""
+    keep = _longest(lambda k: text[:k].rstrip() + ELLIPSIS, len(text), limit, measure)
+    return text[:keep].rstrip() + ELLIPSIS
+
+
+def fit_lines(title: str, body: str, link: str, limit: int, measure: Callable[[str], int] = len) -> str:
+    """Title, body and link on their own lines within ``limit``; a long body is cut first (ending in
+    an ellipsis) so the link survives; a title or link longer than the room on its own is cut too."""
+    head, middle, tail = title.strip(), body.strip(), link.strip()
+
+    def joined(part: str) -> str:
+        return "\n".join(p for p in (head, part, tail) if p)
+
+    if measure(joined(middle)) <= limit:
+        return joined(middle)
+    keep = _longest(lambda k: joined(middle[:k].rstrip() + ELLIPSIS), len(middle), limit, measure)
+    text = joined(middle[:keep].rstrip() + ELLIPSIS)
+    return text if measure(text) <= limit else cut(text, limit, measure)

@@ -1,19 +1,23 @@
 """TELEGRAM: a plain-text message from the instance's bot, through the Telegram Bot API.
 
+Limits (https://core.telegram.org/bots/api, /bots/faq): a message is at most 4096 characters
+counted in UTF-16 code units (an emoji is two): a longer body is cut to fit, ending in "…", so the
+link survives; about 30 messages a second per bot and one a second per chat, beyond which Telegram
+answers 429 with ``retry_after``.
+
     POST {apiBaseUrl}/bot{token}/sendMessage
          {"chat_id": <linked chat>, "text": "title\\nbody\\nlink", "disable_web_page_preview": true}
     -> {"ok": true, "result": {...}}
      | {"ok": false, "error_code": 429, "description": "...", "parameters": {"retry_after": N}}
 
-Limits (https://core.telegram.org/bots/api, /bots/faq): a message is at most 4096 characters
-(counted in UTF-16 code units: an emoji is two);
-about 30 messages a second per bot and one a second per chat, beyond which Telegram answers 429
-with ``retry_after``. A bot can only write to a chat whose user started it, which is what linking
-(domain/links.py) makes sure of; a user who blocks the bot gets 403 from then on.
+A bot can only write to a chat whose user started it, which is what linking (domain/links.py)
+makes sure of; a user who blocks the bot gets 403 from then on.
 
-The bot token is part of the URL path. Reasons are built here from Telegram's error code and
-description, never from the URL or an httpx exception's text, and httpx's request log line is
-redacted (see ``_RedactBotTokens``).
+Failures are classified (``outcome_of``): a refused token (401/404), a blocked bot or a vanished
+chat (403/400 with a known description), rate limiting (429), Telegram's own trouble (5xx). The
+bot token is part of the URL path: reasons never quote the URL or an httpx exception, Telegram's
+description is kept only short and redacted of the channel's secrets (channels/redact.py), and
+httpx's request log line is redacted too (see ``_RedactBotTokens``).
 """
 
 from __future__ import annotations
@@ -27,15 +31,17 @@ import httpx
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import ChannelDeps
-from channels.http import network_failure, outcome_for
-from channels.message import message_for
+from channels.http import log_answer, network_failure, outcome_for, retry_after, retrying
+from channels.message import fit_lines, message_for
+from channels.redact import bot_secrets, remote_text
 from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 MAX_TEXT = 4096
-MAX_REASON = 300
+#: Characters of Telegram's own description a reason may keep (redacted, one line).
+MAX_DESCRIPTION = 80
 PROVIDER = "Telegram"
 
 _TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+/")
@@ -69,50 +75,57 @@ def utf16_units(text: str) -> int:
 def message_text(title: str, body: str, link: str) -> str:
     """Title, body and link on their own lines, at most MAX_TEXT UTF-16 units; a long body is
     cut (ending in an ellipsis) so the link survives."""
-    head, tail = title.strip(), link.strip()
-    body = body.strip()
-
-    def joined(middle: str) -> str:
-        return "\n".join(part for part in (head, middle, tail) if part)
-
-    if utf16_units(joined(body)) <= MAX_TEXT:
-        return joined(body)
-    low, high = 0, len(body)  # the longest prefix that fits with its ellipsis
-    while low < high:
-        mid = (low + high + 1) // 2
-        if utf16_units(joined(body[:mid].rstrip() + "…")) <= MAX_TEXT:
-            low = mid
-        else:
-            high = mid - 1
-    text = joined(body[:low].rstrip() + "…" if low else "…")
-    while utf16_units(text) > MAX_TEXT:  # a title or link longer than a message on its own
-        text = text[:-1]
-    return text
+    return fit_lines(title, body, link, MAX_TEXT, utf16_units)
 
 
-def outcome_of(response: httpx.Response) -> Outcome:
-    """Telegram's answer: its JSON says what went wrong; anything else is judged by the status."""
+#: Telegram's descriptions of a 403 or 400 that say the chat is out of reach, and what they mean.
+UNREACHABLE: tuple[tuple[str, str], ...] = (
+    ("bot was blocked by the user", "the operator blocked the bot"),
+    ("user is deactivated", "the operator's Telegram account is deleted"),
+    ("bot can't initiate conversation", "the operator has not started the bot"),
+    ("bot was kicked", "the bot was removed from the chat"),
+    ("chat not found", "the linked chat no longer exists"),
+)
+
+
+def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
+    """Telegram's answer: its JSON says what went wrong; anything else is judged by the status.
+    Known descriptions become the service's words; another is kept short and redacted."""
     try:
         data: Any = response.json()
     except ValueError:
         data = None
     if not isinstance(data, dict) or "ok" not in data:
-        return outcome_for(response, PROVIDER)
+        return outcome_for(
+            response, PROVIDER, secrets=secrets, credential="bot token", where="the Telegram bot settings"
+        )
     if data.get("ok") is True:
         return Sent()
     code = data.get("error_code") if isinstance(data.get("error_code"), int) else response.status_code
-    description = " ".join(str(data.get("description") or "no description").split())
-    reason = f"{PROVIDER} refused the message ({code}): {description}"[:MAX_REASON]
+    description = remote_text(data.get("description") or "", secrets, MAX_DESCRIPTION)
+    log_answer(PROVIDER, code, description, secrets)
     parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
     if code == 429:
         after = parameters.get("retry_after")
-        return RetryLater(reason, float(after) if isinstance(after, int | float) and after >= 0 else None)
+        seconds = float(after) if isinstance(after, int | float) and after >= 0 else retry_after(response)
+        return RetryLater(f"{PROVIDER} is rate-limiting (HTTP 429): {retrying(seconds)}", seconds)
     if code >= 500 or code in (408, 425):
-        return RetryLater(reason)
+        return RetryLater(f"{PROVIDER} answered HTTP {code}: retrying")
     if code in (401, 404):
         # Telegram answers both for a token it does not know: no message can get through.
-        return GiveUp(f"{PROVIDER} did not accept the bot token ({code}): check the TELEGRAM secret")
-    return GiveUp(reason)
+        return GiveUp(
+            f"{PROVIDER} refused the bot token (HTTP {code}): check the bot token in the Telegram bot settings"
+        )
+    lowered = description.lower()
+    for known, meaning in UNREACHABLE:
+        if known in lowered:
+            return GiveUp(f"{PROVIDER}: {meaning} (HTTP {code}): they must link Telegram again")
+    if code == 403:
+        return GiveUp(f"{PROVIDER} refused to write to the linked chat (HTTP 403): they must link Telegram again")
+    if "too long" in lowered:
+        return GiveUp(f"{PROVIDER} refused the message as too long (HTTP {code}): not retried")
+    detail = f': "{description}"' if description else ""
+    return GiveUp(f"{PROVIDER} refused the message (HTTP {code}{detail}): not retried")
 
 
 class TelegramChannel:
@@ -150,4 +163,4 @@ class TelegramChannel:
             return GiveUp("TELEGRAM apiBaseUrl or bot token does not make a valid URL")
         except httpx.HTTPError as exc:
             return network_failure(exc, PROVIDER)
-        return outcome_of(response)
+        return outcome_of(response, bot_secrets(config.secret, config.settings))

@@ -1,5 +1,9 @@
 """VIBER delivery through the Viber REST bot API (a Viber "bot", formerly public account).
 
+Limits (https://developers.viber.com/docs/api/rest-bot-api/#send-message): a text message is at
+most 7000 characters, links included: a longer body is cut to fit, ending in "…", so the link
+survives; the sender name is at most 28 characters.
+
     POST {apiBaseUrl}/pa/send_message
     X-Viber-Auth-Token: <the bot's auth token: the channel's write-only secret>
     {"receiver": <Viber user id>, "type": "text", "sender": {"name": <botUri>}, "text": ...}
@@ -10,8 +14,9 @@ stored by the webhook (``api/webhook_viber.py``) when they opened the bot with t
 
 Viber answers HTTP 200 for requests it understood, with ``status`` 0 on success and another
 number on failure: 12 (tooManyRequests) is retried, every other status is permanent (the user
-unsubscribed, has no suitable device, the token is wrong ...). HTTP-level failures follow
-``channels/http.py``. Reasons are built here and never contain the token.
+unsubscribed, has no suitable device, the token is wrong ...). Reasons name the status and say
+what to do; Viber's ``status_message`` goes only to the log, redacted. HTTP-level failures follow
+``channels/http.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import httpx
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
-from channels.http import network_failure, outcome_for
-from channels.message import message_for
+from channels.http import log_answer, network_failure, outcome_for
+from channels.message import Message, fit_lines, message_for
+from channels.redact import bot_secrets
 from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
@@ -73,39 +79,49 @@ def sender(bot: BotConfig) -> dict[str, str]:
     return {"name": str(bot.setting("botUri", "Notifications"))[:SENDER_NAME_MAX]}
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """Provider text with the token taken out, should a provider ever echo it back."""
-    return text.replace(secret, "***") if secret else text
+#: What a refusing status means and what to do about it, in the service's words.
+STATUS_ADVICE: dict[int, str] = {
+    2: "Viber refused the auth token ({status}): check the auth token in the Viber bot settings",
+    5: "Viber: the operator is not registered with the bot ({status}): they must open the bot in Viber "
+    "and link it again",
+    6: "Viber: the operator is not subscribed to the bot ({status}): they must open the bot in Viber and link it again",
+    7: "Viber: the bot account is blocked ({status}): check the bot in the Viber admin panel",
+    8: "Viber: the bot account was not found ({status}): check the bot in the Viber admin panel",
+    9: "Viber: the bot account is suspended ({status}): check the bot in the Viber admin panel",
+    11: "Viber: the operator has no device that can receive it ({status}): not retried",
+    15: "Viber: the bot account is not authorized ({status}): check the bot in the Viber admin panel",
+    23: "Viber: the bot's free messages are used up ({status}): check the bot's billing in Viber",
+    24: "Viber: the bot's account has no balance ({status}): check the bot's billing in Viber",
+}
 
 
-def outcome_for_viber(response: httpx.Response, secret: str | None) -> Outcome:
+def message_text(message: Message) -> str:
+    """Title, body and link on their own lines, at most TEXT_MAX characters, a long body cut with
+    an ellipsis. (A notification's own caps, 500 + 4000, keep under it today: this holds if they grow.)"""
+    return fit_lines(message.title, message.body, message.link, TEXT_MAX)
+
+
+def outcome_for_viber(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
     """HTTP first (5xx, 429 ...), then Viber's own ``status`` in a 200 answer."""
     if not 200 <= response.status_code < 300:
-        outcome = outcome_for(response, PROVIDER)
-        if isinstance(outcome, RetryLater):
-            return RetryLater(scrub(outcome.reason, secret), outcome.after_seconds)
-        assert isinstance(outcome, GiveUp)
-        return GiveUp(scrub(outcome.reason, secret))
+        return outcome_for(response, PROVIDER, secrets=secrets, credential="auth token", where="the Viber bot settings")
     try:
         body: Any = response.json()
     except ValueError:
-        return RetryLater("Viber answered with something other than JSON")
+        log_answer(PROVIDER, response.status_code, response.text, secrets)
+        return RetryLater("Viber answered with something other than JSON: retrying")
     status = body.get("status") if isinstance(body, dict) else None
     if status == 0:
         return Sent()
     if not isinstance(status, int):
-        return RetryLater("Viber answered without a status")
-    name = STATUS_NAMES.get(status, "generalError")
-    message = " ".join(str(body.get("status_message") or "").split())[:200]
-    detail = f" ({scrub(message, secret)})" if message and message != name else ""
-    reason = f"Viber refused the message: status {status} {name}{detail}"
+        log_answer(PROVIDER, response.status_code, response.text, secrets)
+        return RetryLater("Viber answered without a status: retrying")
+    log_answer(PROVIDER, response.status_code, f"status {status}: {body.get('status_message')}", secrets)
+    named = f"status {status} {STATUS_NAMES.get(status, 'generalError')}"
     if status in RETRYABLE_STATUSES:
-        return RetryLater(reason)
-    if status == 2:
-        reason += "; check the bot's auth token in the instance settings"
-    elif status in (5, 6):
-        reason += "; the operator must open the bot in Viber again (link it anew)"
-    return GiveUp(reason)
+        return RetryLater(f"Viber is rate-limiting ({named}): retrying")
+    advice = STATUS_ADVICE.get(status)
+    return GiveUp(advice.format(status=named) if advice else f"Viber refused the message ({named}): not retried")
 
 
 class ViberChannel:
@@ -129,10 +145,9 @@ class ViberChannel:
         except UnsafeUrl as exc:
             return GiveUp(f"VIBER settings.apiBaseUrl {exc}")
         message = message_for(job, self.deps.panel_url)
-        text = f"{message.plain}\n{message.link}".strip()[:TEXT_MAX]
-        payload = {"receiver": link.target, "type": "text", "sender": sender(bot), "text": text}
+        payload = {"receiver": link.target, "type": "text", "sender": sender(bot), "text": message_text(message)}
         try:
             response = await self.deps.http.post(url, json=payload, headers={"X-Viber-Auth-Token": bot.secret})
         except httpx.HTTPError as exc:
             return network_failure(exc, PROVIDER)
-        return outcome_for_viber(response, bot.secret)
+        return outcome_for_viber(response, bot_secrets(bot.secret, bot.settings))

@@ -7,9 +7,11 @@ Settings: ``url``; the secret is the HMAC signing secret. Each attempt sends
     X-NC-Signature:  sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
     X-NC-Delivery:   <delivery id>, the same on every retry (receivers dedupe with it)
 
-The body is serialized once and exactly those bytes are signed and sent. The answer is mapped by
-channels/http.py (2xx Sent, 429/5xx retried, other 4xx GiveUp). docs/receiving-webhooks.md is the
-receiver's side of this contract.
+Limits: none of the service's own beyond the event size limits: the receiver gets the title and
+body whole. The body is serialized once and exactly those bytes are signed and sent. The answer is
+mapped by channels/http.py (2xx Sent, 429/5xx retried, other 4xx GiveUp), in the service's words:
+the receiver's body goes only to the log, redacted of the signing secret.
+docs/receiving-webhooks.md is the receiver's side of this contract.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from channels.base import GiveUp, Job, Outcome
 from channels.deps import ChannelDeps
 from channels.http import network_failure, outcome_for
 from channels.message import message_for
+from channels.redact import bot_secrets
 from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.instance import Instance
@@ -76,7 +79,13 @@ class WebhookChannel:
             response = await self.deps.http.post(str(url), content=body, headers=headers)
         except httpx.HTTPError as exc:
             return network_failure(exc, provider)
-        return outcome_for(response, provider)
+        return outcome_for(
+            response,
+            provider,
+            secrets=bot_secrets(bot.secret, bot.settings),
+            credential="signed request",
+            where=f"the receiver and the {channel.value} bot settings (url, signing secret)",
+        )
 
     async def payload(self, job: Job) -> dict[str, Any]:
         instance_id = job.delivery.instance_id

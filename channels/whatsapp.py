@@ -1,5 +1,10 @@
 """WHATSAPP delivery through the WhatsApp Business Cloud API (Meta Graph API).
 
+Limits (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages): a text
+message's body is at most 4096 characters, links included: a longer body is cut to fit, ending in
+"…", so the link survives. (A template's body is at most 1024 characters with its parameters
+filled in: ``TEMPLATE_BODY_MAX``, for when templates are sent; today only text is.)
+
     POST {apiBaseUrl}/{phoneNumberId}/messages
     Authorization: Bearer <access token>
     {"messaging_product": "whatsapp", "to": <operator's number>, "type": "text", "text": {"body": ...}}
@@ -21,8 +26,9 @@ handshake (``GET ...?hub.mode=subscribe&hub.verify_token=...``): enter it as the
 when configuring the webhook in the Meta app dashboard.
 
 Errors: 429 and 5xx are retried (after Retry-After when given), and so are Meta's throttling
-codes (4, 80007, 130429, 131048, 131056) whatever the HTTP status; any other 4xx is permanent,
-its reason built from Meta's ``{"error": {"message", "code"}}``. Reasons never hold the token.
+codes (4, 80007, 130429, 131048, 131056) whatever the HTTP status; any other 4xx is permanent.
+Reasons are classified by Meta's ``{"error": {"code", "title"}}`` (``CODE_ADVICE``); of Meta's own
+text only a short, redacted title is kept for an unknown code, and the message goes to the log.
 
 WhatsApp delivers free-form text only within 24 hours of the operator's last message to the
 business number (outside it Meta answers code 131047, which fails the delivery with a hint).
@@ -39,24 +45,22 @@ import httpx
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
-from channels.http import network_failure, outcome_for, retry_after
-from channels.message import message_for
+from channels.http import RETRYABLE, log_answer, network_failure, outcome_for, retry_after, retrying
+from channels.message import cut, fit_lines, message_for
+from channels.redact import bot_secrets, remote_text
 from channels.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
 
 PROVIDER = "WhatsApp"
 DEFAULT_API_BASE_URL = "https://graph.facebook.com/v21.0"
-#: A text message's body holds at most 4096 characters.
+#: A text message's body holds at most 4096 characters; a template's body 1024, parameters filled in.
 TEXT_MAX = 4096
+TEMPLATE_BODY_MAX = 1024
+#: Characters of Meta's error title a reason may keep (redacted, one line).
+MAX_TITLE = 80
 #: Meta's rate-limit error codes: retried even when the HTTP status is a 400.
 THROTTLING_CODES = frozenset({4, 80007, 130429, 131048, 131056})
-HINTS: dict[int, str] = {
-    190: "the access token is invalid or expired: set a new one in the instance settings",
-    131047: "more than 24 hours passed since the operator last wrote to the business number; "
-    "WhatsApp delivers free-form messages only within that window",
-    131026: "the number cannot receive this message (not on WhatsApp, or an old app version)",
-}
 
 
 @dataclass(frozen=True)
@@ -95,46 +99,66 @@ def parse_secret(raw: str | None) -> WhatsAppSecret | None:
     )
 
 
-def scrub(text: str, secret: WhatsAppSecret) -> str:
-    for value in (secret.access_token, secret.app_secret):
-        if value:
-            text = text.replace(value, "***")
-    return text
-
-
-def _error(response: httpx.Response) -> tuple[str, int | None]:
-    """Meta's error message (with its details) and code, from ``{"error": {...}}``."""
+def _error(response: httpx.Response) -> tuple[int | None, str, str]:
+    """Meta's error code, title (``error_user_title`` or ``title``) and message (with details),
+    from ``{"error": {...}}``."""
     try:
         body: Any = response.json()
     except ValueError:
-        return "", None
+        return None, "", ""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return "", None
-    message = " ".join(str(error.get("message") or "").split())
+        return None, "", ""
+    message = str(error.get("message") or "")
     data = error.get("error_data")
-    details = " ".join(str(data.get("details") or "").split()) if isinstance(data, dict) else ""
+    details = str(data.get("details") or "") if isinstance(data, dict) else ""
     if details and details not in message:
         message = f"{message}: {details}" if message else details
     code = error.get("code")
-    return message[:300], code if isinstance(code, int) else None
+    title = str(error.get("error_user_title") or error.get("title") or "")
+    return (code if isinstance(code, int) else None), title, message
 
 
-def outcome_for_whatsapp(response: httpx.Response, secret: WhatsAppSecret) -> Outcome:
+#: What a refusing code means and what to do about it, in the service's words.
+CODE_ADVICE: dict[int, str] = {
+    190: "WhatsApp refused the access token ({code}): set a new access token in the WhatsApp bot settings",
+    10: "WhatsApp: the access token lacks a permission ({code}): give it whatsapp_business_messaging",
+    200: "WhatsApp: the access token lacks a permission ({code}): give it whatsapp_business_messaging",
+    100: "WhatsApp refused the request as invalid ({code}): check phoneNumberId in the WhatsApp bot settings",
+    131047: "WhatsApp: more than 24 hours passed since the operator last wrote to the business number "
+    "({code}): WhatsApp delivers free-form messages only within that window; not retried",
+    131026: "WhatsApp: the number cannot receive this message ({code}): not on WhatsApp, or an old app version",
+    131030: "WhatsApp: the operator's number is not on the test number's allowed list ({code}): add it in "
+    "the Meta app dashboard",
+    131031: "WhatsApp: the business account is locked ({code}): check it in WhatsApp Manager",
+    133010: "WhatsApp: the business number is not registered ({code}): register it in WhatsApp Manager",
+}
+
+
+def outcome_for_whatsapp(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
     status = response.status_code
     if 200 <= status < 300:
         return Sent()
-    generic = outcome_for(response, PROVIDER)
-    message, code = _error(response)
-    if message or code is not None:
-        reason = f"WhatsApp answered HTTP {status}: {message or 'error'}" + (f" (code {code})" if code else "")
-    else:
-        reason = getattr(generic, "reason", f"WhatsApp answered HTTP {status}")
-    reason = scrub(reason, secret)
-    if isinstance(generic, RetryLater) or code in THROTTLING_CODES:
-        return RetryLater(reason, retry_after(response))
-    hint = HINTS.get(code) if code is not None else None
-    return GiveUp(f"{reason}; {hint}" if hint else reason)
+    code, title, message = _error(response)
+    if code is None:
+        return outcome_for(
+            response, PROVIDER, secrets=secrets, credential="access token", where="the WhatsApp bot settings"
+        )
+    log_answer(PROVIDER, status, f"code {code}: {message}", secrets)
+    named = f"HTTP {status}, code {code}"
+    after = retry_after(response)
+    if code in THROTTLING_CODES or status == 429:
+        return RetryLater(f"WhatsApp is rate-limiting ({named}): {retrying(after)}", after)
+    if status >= 500 or status in RETRYABLE:
+        return RetryLater(f"WhatsApp answered {named}: {retrying(after)}", after)
+    advice = CODE_ADVICE.get(code)
+    if advice:
+        return GiveUp(advice.format(code=named))
+    if status == 401:
+        return GiveUp(CODE_ADVICE[190].format(code=named))
+    kept = remote_text(title, secrets, MAX_TITLE)
+    detail = f': "{kept}"' if kept else ""
+    return GiveUp(f"WhatsApp refused the message ({named}{detail}): not retried")
 
 
 def messages_url(bot: BotConfig) -> str:
@@ -159,13 +183,13 @@ async def send_text(http: httpx.AsyncClient, bot: BotConfig, to: str, body: str,
         "recipient_type": "individual",
         "to": to,
         "type": "text",
-        "text": {"body": body[:TEXT_MAX], "preview_url": False},
+        "text": {"body": cut(body, TEXT_MAX), "preview_url": False},
     }
     try:
         response = await http.post(url, json=payload, headers={"Authorization": f"Bearer {secret.access_token}"})
     except httpx.HTTPError as exc:
         return network_failure(exc, PROVIDER)
-    return outcome_for_whatsapp(response, secret)
+    return outcome_for_whatsapp(response, bot_secrets(bot.secret, bot.settings))
 
 
 class WhatsAppChannel:
@@ -184,7 +208,7 @@ class WhatsAppChannel:
         if link is None or not link.target:
             return GiveUp("not linked: the operator has not linked WhatsApp (Channels tab, link WhatsApp)")
         message = message_for(job, self.deps.panel_url)
-        text = f"{message.plain}\n{message.link}".strip()
+        text = fit_lines(message.title, message.body, message.link, TEXT_MAX)
         return await send_text(
             self.deps.http, bot, link.target, text, allow_http=self.deps.settings.allow_http_endpoints
         )

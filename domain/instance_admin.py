@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,11 @@ BOT_SETTINGS: dict[ChannelKind, tuple[frozenset[str], frozenset[str]]] = {
     ChannelKind.CUSTOM: (frozenset({"url"}), frozenset({"url"})),
 }
 URL_KEYS = frozenset({"apiBaseUrl", "url"})
+#: TELEGRAM's webhook secret token: taken in settings (the contract's place for it) but stored
+#: sealed in its own column and never returned, like the secret field. Telegram allows 1-256
+#: characters of A-Z, a-z, 0-9, _ and - (setWebhook's secret_token).
+WEBHOOK_SECRET_KEY = "webhookSecretToken"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_h
             f"{', '.join(sorted(unknown))}. Secrets go in the secret field, never in settings",
             field="botChannels.settings",
         )
+    settings.pop(WEBHOOK_SECRET_KEY, None)  # sealed apart: see webhook_secret_sealed
     for key in URL_KEYS & settings.keys():
         _validate_url(bot.channel, key, settings[key], allow_http)
     if "port" in settings and (not isinstance(settings["port"], int) or not 1 <= settings["port"] <= 65535):
@@ -133,6 +140,38 @@ def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_h
     return settings
 
 
+def webhook_secret_sealed(bot: BotChannelInput, stored: BotChannelConfig | None, secret_box: SecretBox) -> str | None:
+    """The sealed webhookSecretToken to store for a TELEGRAM write.
+
+    ``settings`` replaces the stored settings as a whole, but the token is write-only, so a client
+    that sends back the settings it read (which never hold it) must not lose it:
+
+        settings omitted, or without webhookSecretToken   kept as stored
+        webhookSecretToken: null or ""                    cleared
+        webhookSecretToken: "<token>"                     replaced
+
+    A row written before tokens were sealed holds it in plain settings: kept means sealed now.
+    """
+    given = bot.settings or {}
+    if WEBHOOK_SECRET_KEY in given:
+        value = given[WEBHOOK_SECRET_KEY]
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not WEBHOOK_SECRET.fullmatch(value):
+            raise BadUserInput(
+                "TELEGRAM settings.webhookSecretToken must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(as Telegram's setWebhook takes it), or null to clear it",
+                field="botChannels.settings.webhookSecretToken",
+            )
+        return secret_box.seal(value)
+    if stored is None:
+        return None
+    if stored.webhook_secret_sealed:
+        return stored.webhook_secret_sealed
+    legacy = (stored.settings or {}).get(WEBHOOK_SECRET_KEY)
+    return secret_box.seal(legacy) if isinstance(legacy, str) and legacy else None
+
+
 def _offered_after(policy: InstancePolicy, bots: dict[ChannelKind, bool]) -> set[ChannelKind]:
     offered = set(policy.offered)
     for channel, enabled in bots.items():
@@ -167,14 +206,16 @@ async def update_instance(
         for b in await BotChannelConfig.filter(instance_id=instance_id)
         if b.channel in ChannelKind.__members__
     }
-    bot_writes: list[tuple[BotChannelInput, dict[str, Any]]] = []
+    bot_writes: list[tuple[BotChannelInput, dict[str, Any], str | None]] = []
     seen: set[ChannelKind] = set()
     for bot in changes.bot_channels or ():
         if bot.channel in seen:
             raise BadUserInput(f"{bot.channel.value} appears twice in botChannels: send each once")
         seen.add(bot.channel)
-        bot_writes.append((bot, _validate_bot(bot, stored_bots.get(bot.channel), allow_http)))
-    offered = _offered_after(policy, {b.channel: b.enabled for b, _ in bot_writes})
+        stored = stored_bots.get(bot.channel)
+        hook_secret = webhook_secret_sealed(bot, stored, secret_box) if bot.channel is ChannelKind.TELEGRAM else None
+        bot_writes.append((bot, _validate_bot(bot, stored, allow_http), hook_secret))
+    offered = _offered_after(policy, {b.channel: b.enabled for b, _, _ in bot_writes})
     mandatory = changes.mandatory_channels
     if mandatory is not None:
         _check_offered(mandatory, offered, "mandatoryChannels")
@@ -210,7 +251,7 @@ async def update_instance(
         await Instance.filter(id=instance_id).update(**values, updated_at=now())
     if bot_writes:
         rows = []
-        for bot, settings in bot_writes:
+        for bot, settings, hook_secret in bot_writes:
             stored = stored_bots.get(bot.channel)
             sealed = (
                 secret_box.seal(bot.secret)
@@ -224,6 +265,7 @@ async def update_instance(
                     "enabled": bot.enabled,
                     "settings": settings,
                     "secret_sealed": sealed,
+                    "webhook_secret_sealed": hook_secret,
                     "updated_at": now(),
                 }
             )
@@ -232,7 +274,7 @@ async def update_instance(
             BotChannelConfig,
             rows,
             conflict=["instance_id", "channel"],
-            update=["enabled", "settings", "secret_sealed", "updated_at"],
+            update=["enabled", "settings", "secret_sealed", "webhook_secret_sealed", "updated_at"],
         )
     turned_on = changes.notification_center_enabled is True and not policy.notification_center_enabled
     new_policy = await load_policy(instance_id)

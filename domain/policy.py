@@ -23,6 +23,7 @@ class BotChannel:
     enabled: bool
     settings: dict[str, Any]
     has_secret: bool
+    has_webhook_secret_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,10 @@ def policy_from_rows(
         ChannelKind(b.channel): BotChannel(
             channel=ChannelKind(b.channel),
             enabled=b.enabled,
-            settings=dict(b.settings or {}),
+            # Write-only: a row written before the token was sealed still holds it in settings.
+            settings={k: v for k, v in (b.settings or {}).items() if k != "webhookSecretToken"},
             has_secret=bool(b.secret_sealed),
+            has_webhook_secret_token=bool(b.webhook_secret_sealed or (b.settings or {}).get("webhookSecretToken")),
         )
         for b in bots
         if b.channel in ChannelKind.__members__ and ChannelKind(b.channel) in BOT_CHANNELS

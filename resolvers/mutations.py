@@ -115,7 +115,11 @@ class ClassicSettingsInput:
 class BotChannelConfigInput:
     channel: ChannelKind  # type: ignore[valid-type]
     enabled: bool
-    settings: JSON | None = None
+    settings: JSON | None = strawberry.field(
+        default=None,
+        description="Replaces the stored settings; left out keeps them. TELEGRAM's webhookSecretToken is taken "
+        "here but write-only (stored sealed, never returned): left out of settings keeps it, null clears it.",
+    )
     secret: str | None = strawberry.field(
         default=None,
         description="Write-only: bot token, API key, SMTP password, webhook signing secret.",

@@ -431,6 +431,10 @@ class BotChannelConfig:
     enabled: bool
     settings: JSON
     has_secret: bool
+    has_webhook_secret_token: bool = strawberry.field(
+        description="TELEGRAM: whether a webhookSecretToken is set. The token is write-only: given in "
+        "settings, never returned."
+    )
 
 
 @strawberry.type(description="Instance-wide policy, for administrators.")
@@ -460,6 +464,7 @@ class InstanceSettings:
                     enabled=bot.enabled,
                     settings=bot.settings,
                     has_secret=bot.has_secret,
+                    has_webhook_secret_token=bot.has_webhook_secret_token,
                 )
                 for bot in sorted(policy.bot_channels.values(), key=lambda b: enums.CHANNEL_ORDER[b.channel])
             ],

@@ -7,6 +7,7 @@ the API: an administrator configures EMAIL, an operator chooses it, a service pu
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from channels.email import SUBJECT_MAX, SUBJECT_MAX_OCTETS, _encoded_octets, subject
 from tests.channel_support import CONFIGURE, FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.smtp_server import smtp_server
@@ -49,14 +51,14 @@ async def operator_on_email(tenant: Tenant, user: str = "alice", email: str | No
     return operator
 
 
-async def publish(tenant: Tenant, operator: Caller, subject: str = "Printer on fire") -> str:
+async def publish(tenant: Tenant, operator: Caller, subject: str = "Printer on fire", ticket_number: Any = 42) -> str:
     """Publish a ticket_created for the operator; the id of the notification it got."""
     event = {
         "id": "t-1",
         "type": "ticket_created",
         "recipients": [operator.user],
         "entity": {"kind": "TICKET", "id": "42"},
-        "data": {"ticketNumber": 42, "subject": subject},
+        "data": {"ticketNumber": ticket_number, "subject": subject},
     }
     assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
     return (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]
@@ -297,3 +299,56 @@ async def test_an_unreachable_smtp_server_fails_a_test_send_as_unreachable(tenan
     # then it failed as a connection problem
     assert result["status"] == "FAILED"
     assert "could not be reached" in result["lastError"]
+
+
+@pytest.mark.parametrize(("number", "most"), [("7" * 400, SUBJECT_MAX), ("😀" * 400, 200)])
+async def test_a_long_title_is_cut_to_the_subject_limits_with_an_ellipsis(
+    tenant: Tenant, number: str, most: int
+) -> None:
+    # given EMAIL configured, and a ticket whose title is longer than a subject line takes
+    async with smtp_server() as smtp:
+        await configure(tenant, smtp.port)
+        operator = await operator_on_email(tenant)
+        # when it is published
+        delivery = await settled(operator, await publish(tenant, operator, ticket_number=number))
+
+    # then the subject is cut to at most SUBJECT_MAX characters and SUBJECT_MAX_OCTETS encoded, ending in "…"
+    assert delivery["status"] == "SENT"
+    [mail] = smtp.messages
+    received = str(mail.message["Subject"])
+    assert received.startswith("New ticket #") and received.endswith("…")
+    assert most - 10 < len(received) <= most
+    assert _encoded_octets(received) <= SUBJECT_MAX_OCTETS
+    # and the body still carries the whole title
+    assert number in mail.part("text/plain")
+
+
+def test_a_subject_is_one_line_and_short_titles_are_kept_whole() -> None:
+    assert subject("New ticket #42\nBcc: x@example.org") == "New ticket #42 Bcc: x@example.org"
+    assert subject("é" * SUBJECT_MAX) == "é" * SUBJECT_MAX
+    assert subject("a" * (SUBJECT_MAX + 1)) == "a" * (SUBJECT_MAX - 1) + "…"
+
+
+async def test_an_smtp_reply_echoing_the_password_never_shows_it(
+    tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "pa55-Wq8vX3-echoed"
+    encoded = base64.b64encode(password.encode()).decode()
+    async with smtp_server(credentials=("nc-mailer", password)) as smtp:
+        # given an SMTP server that refuses the recipient quoting the password, plain and base64 (AUTH LOGIN)
+        smtp.refuse_next(f"550 5.7.1 refused: pass {password} / {encoded}")
+        configured = await configure(tenant, smtp.port, username="nc-mailer", password=password)
+        operator = await operator_on_email(tenant)
+        # when an event is published
+        delivery = await settled(operator, await publish(tenant, operator))
+        tab = await email_row(operator)
+
+    # then the delivery failed with the server's code, and the password is in no answer or log line
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert "550" in delivery["lastError"]
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]  # not the fake server's
+    assert ours, "nothing was logged: the check would prove nothing"
+    for form in (password, encoded):
+        assert form not in json.dumps([configured, delivery, tab])
+        assert not [line for line in ours if form in line]

@@ -7,16 +7,23 @@ producing service, POST /webhooks/telegram/{instance} for Telegram's updates, an
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from tortoise.timezone import now
 
+from channels.base import GiveUp, RetryLater
+from channels.telegram import outcome_of
+from domain.policy import load_policy
+from models.enums import ChannelKind
+from models.instance import BotChannelConfig
 from models.operator import ChannelLink
 from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
@@ -26,6 +33,9 @@ WEBHOOK_SECRET = "s3cret"
 START_LINK = "mutation { startChannelLink(channel: TELEGRAM) { channel code url expiresAt } }"
 UNLINK = "mutation { unlinkChannel(channel: TELEGRAM) { kind status target lastError } }"
 TEST_SEND = "mutation { testChannel(channel: TELEGRAM) { channel status attempts lastError } }"
+BOTS = "{ instanceSettings { botChannels { channel enabled settings hasSecret hasWebhookSecretToken } } }"
+SAVE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+  botChannels { channel enabled settings hasSecret hasWebhookSecretToken } } }"""
 SET_CHANNELS = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, TELEGRAM]) { code } }'
 
 
@@ -175,10 +185,10 @@ async def test_a_blocked_bot_fails_the_delivery_and_shows_on_the_channels_tab(
     # then the delivery fails at once (retrying cannot help) with Telegram's reason
     delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert delivery["lastError"] == "Telegram refused the message (403): Forbidden: bot was blocked by the user"
+    assert delivery["lastError"] == "Telegram: the operator blocked the bot (HTTP 403): they must link Telegram again"
     # and the Channels tab says the channel is in error, and why
     row = await channel_row(operator, "TELEGRAM")
-    assert row["status"] == "ERROR" and "bot was blocked by the user" in row["lastError"]
+    assert row["status"] == "ERROR" and "blocked the bot" in row["lastError"]
 
     # when the operator unblocks the bot and tests the channel
     tested = (await operator.gql(TEST_SEND)).data["testChannel"]
@@ -292,3 +302,224 @@ async def test_the_webhook_refuses_everything_when_no_secret_token_is_configured
         # then it is refused: nobody can tell Telegram from anyone else
         assert response.status_code == 403
     assert (await channel_row(operator, "TELEGRAM"))["status"] == "PENDING"
+
+
+async def stored_row(tenant: Tenant) -> BotChannelConfig:
+    return await BotChannelConfig.get(instance_id=tenant.id, channel="TELEGRAM")
+
+
+async def save_settings(tenant: Tenant, settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The administrator saves the TELEGRAM bot with these settings (None: settings left out)."""
+    bot: dict[str, Any] = {"channel": "TELEGRAM", "enabled": True}
+    if settings is not None:
+        bot["settings"] = settings
+    return (await tenant.admin().gql(SAVE, {"input": {"botChannels": [bot]}})).body
+
+
+async def test_the_webhook_secret_token_is_write_only_yet_authenticates_the_webhook(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = f"hook-{uuid.uuid4().hex}"
+    # given an administrator who sets the webhook secret token in the bot's settings
+    configured = await configure(tenant, bot_api, webhookSecretToken=token)
+    # when an administrator reads the bot channels
+    read = await tenant.admin().gql(BOTS)
+    # then the settings do not hold the token, a flag says it is set
+    [bot] = read.data["instanceSettings"]["botChannels"]
+    assert bot["settings"] == {"botUsername": "acme_bot", "apiBaseUrl": bot_api.base_url}
+    assert (bot["hasSecret"], bot["hasWebhookSecretToken"]) == (True, True)
+    # and it is stored sealed, apart from the settings
+    row = await stored_row(tenant)
+    assert "webhookSecretToken" not in row.settings
+    assert row.webhook_secret_sealed and token not in row.webhook_secret_sealed
+
+    # when Telegram posts an update, with the token and without it
+    operator = tenant.operator("olena")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    refused = await webhook(http, tenant, start_update(f"/start {code}"), secret=WEBHOOK_SECRET)
+    answer = await webhook(http, tenant, start_update(f"/start {code}"), secret=token)
+    # then only the sealed token opens the webhook
+    assert refused.status_code == 403
+    assert answer.status_code == 200 and answer.json()["text"].startswith("Linked")
+    # and the token is in no answer and no log line (not even the SQL debug log: it is sealed)
+    assert token not in json.dumps([configured, read.body, answer.json()])
+    assert caplog.records and token not in caplog.text
+
+
+async def test_leaving_the_webhook_secret_token_out_keeps_it_and_null_clears_it(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a Telegram bot with a webhook secret token
+    token = f"hook-{uuid.uuid4().hex}"
+    await configure(tenant, bot_api, webhookSecretToken=token)
+    [bot] = (await tenant.admin().gql(BOTS)).data["instanceSettings"]["botChannels"]
+
+    # when the administrator saves back the settings they read (which never hold the token), then
+    # saves with the settings left out
+    for settings in ({**bot["settings"], "botUsername": "other_bot"}, None):
+        saved = await save_settings(tenant, settings)
+        # then the token is kept: Telegram still gets in
+        assert saved["data"]["updateInstanceSettings"]["botChannels"][0]["hasWebhookSecretToken"] is True
+        assert (await webhook(http, tenant, start_update("/start"), secret=token)).status_code == 200
+
+    # when the administrator sets webhookSecretToken to null
+    cleared = await save_settings(tenant, {**bot["settings"], "webhookSecretToken": None})
+    # then it is gone, and the webhook refuses everything
+    assert cleared["data"]["updateInstanceSettings"]["botChannels"][0]["hasWebhookSecretToken"] is False
+    assert (await stored_row(tenant)).webhook_secret_sealed is None
+    assert (await webhook(http, tenant, start_update("/start"), secret=token)).status_code == 403
+
+
+async def test_a_webhook_secret_token_telegram_would_refuse_is_bad_input(tenant: Tenant, bot_api: FakeBotApi) -> None:
+    for bad in ("has spaces", "x" * 257, 42):
+        # when an administrator sets a token Telegram's setWebhook does not take
+        result = await tenant.admin().gql(
+            SAVE,
+            {
+                "input": {
+                    "botChannels": [
+                        {
+                            "channel": "TELEGRAM",
+                            "enabled": True,
+                            "settings": {"botUsername": "acme_bot", "webhookSecretToken": bad},
+                            "secret": bot_api.token,
+                        }
+                    ]
+                }
+            },
+        )
+        # then it is refused, saying what to send, and nothing is written
+        assert result.error_code == "BAD_USER_INPUT"
+        assert "webhookSecretToken must be 1-256 characters" in result.error_message
+        assert await BotChannelConfig.get_or_none(instance_id=tenant.id, channel="TELEGRAM") is None
+
+
+async def test_a_legacy_plain_webhook_secret_token_is_honoured_hidden_and_sealed_on_the_next_save(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a row written before tokens were sealed: the token in plain settings
+    legacy = f"legacy-{uuid.uuid4().hex}"
+    await configure(tenant, bot_api, webhookSecretToken=None)
+    row = await stored_row(tenant)
+    await BotChannelConfig.filter(id=row.id).update(
+        settings={**row.settings, "webhookSecretToken": legacy}, webhook_secret_sealed=None
+    )
+    # then Telegram still gets in with it
+    assert (await webhook(http, tenant, start_update("/start"), secret=legacy)).status_code == 200
+    # and it is never returned, while the policy knows it is set
+    bot = (await load_policy(tenant.id)).bot_channels[ChannelKind.TELEGRAM]
+    assert "webhookSecretToken" not in bot.settings and bot.has_webhook_secret_token
+    read = await tenant.admin().gql(BOTS)
+    assert legacy not in json.dumps(read.body)
+
+    # when the administrator saves the bot again, with the settings they read
+    saved = await save_settings(tenant, read.data["instanceSettings"]["botChannels"][0]["settings"])
+    # then the token moved to the sealed column, and still opens the webhook
+    row = await stored_row(tenant)
+    assert "webhookSecretToken" not in row.settings
+    assert row.webhook_secret_sealed and legacy not in row.webhook_secret_sealed
+    assert saved["data"]["updateInstanceSettings"]["botChannels"][0]["hasWebhookSecretToken"] is True
+    assert legacy not in json.dumps(saved)
+    assert (await webhook(http, tenant, start_update("/start"), secret=legacy)).status_code == 200
+
+
+async def test_a_telegram_answer_echoing_the_bot_token_never_shows_it(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token, encoded = bot_api.token, quote(bot_api.token, safe="")
+    # given a linked operator, and a Bot API that quotes the request, token and all, as it is and URL-encoded
+    operator = await linked_operator(http, tenant, bot_api)
+    bot_api.fail_next(400, f"Bad Request: wrong URL /bot{token}/sendMessage?token={encoded}")
+    # when a ticket is created
+    await publish(tenant, "t-echo", "olena")
+    # then the delivery fails with Telegram's description, short and redacted
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
+    assert delivery["status"] == "FAILED"
+    assert delivery["lastError"] == (
+        'Telegram refused the message (HTTP 400: "Bad Request: wrong URL /bot***/sendMessage?token=***"): not retried'
+    )
+
+    # when a proxy answers a test with an HTML page quoting the URL-encoded token
+    bot_api.fail_raw(400, f"<html><body><h1>400 Bad Request</h1><p>POST /bot{encoded}/sendMessage</p></body></html>")
+    tested = (await operator.gql(TEST_SEND)).data["testChannel"]
+    # then the reason is the service's own, without the page
+    assert (
+        tested["lastError"] == "Telegram refused the request (HTTP 400): not retried; check the Telegram bot settings"
+    )
+
+    # and no form of the token is in any answer or log line, while the redacted page was logged
+    answers = json.dumps(
+        [delivery, tested, await channel_row(operator, "TELEGRAM"), (await tenant.admin().gql(BOTS)).body]
+    )
+    for form in (token, token.split(":", 1)[1], encoded, WEBHOOK_SECRET):
+        assert form not in answers
+        assert form not in caplog.text
+    assert "POST /bot***/sendMessage" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "reason", "after"),
+    [
+        (
+            401,
+            {"error_code": 401, "description": "Unauthorized"},
+            "Telegram refused the bot token (HTTP 401): check the bot token in the Telegram bot settings",
+            None,
+        ),
+        (
+            403,
+            {"error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+            "Telegram: the operator blocked the bot (HTTP 403): they must link Telegram again",
+            None,
+        ),
+        (
+            403,
+            {"error_code": 403, "description": "Forbidden: user is deactivated"},
+            "Telegram: the operator's Telegram account is deleted (HTTP 403): they must link Telegram again",
+            None,
+        ),
+        (
+            400,
+            {"error_code": 400, "description": "Bad Request: chat not found"},
+            "Telegram: the linked chat no longer exists (HTTP 400): they must link Telegram again",
+            None,
+        ),
+        (
+            400,
+            {"error_code": 400, "description": "Bad Request: message is too long"},
+            "Telegram refused the message as too long (HTTP 400): not retried",
+            None,
+        ),
+        (
+            429,
+            {"error_code": 429, "description": "Too Many Requests: retry after 30", "parameters": {"retry_after": 30}},
+            "Telegram is rate-limiting (HTTP 429): retrying after 30 s",
+            30.0,
+        ),
+        (
+            500,
+            {"error_code": 500, "description": "Internal Server Error"},
+            "Telegram answered HTTP 500: retrying",
+            None,
+        ),
+        (502, "<html><body>502 Bad Gateway</body></html>", "Telegram answered HTTP 502: retrying", None),
+    ],
+)
+def test_each_class_of_telegram_failure_has_its_reason(
+    status: int, answer: dict[str, Any] | str, reason: str, after: float | None
+) -> None:
+    # given Telegram's answer
+    if isinstance(answer, dict):
+        response = httpx.Response(status, json={"ok": False, **answer})
+    else:
+        response = httpx.Response(status, text=answer)
+    # when it is classified
+    outcome = outcome_of(response)
+    # then the reason says what failed and what to do, and only the retryable are retried
+    assert outcome.reason == reason  # type: ignore[union-attr]
+    if status in (429, 500, 502):
+        assert isinstance(outcome, RetryLater) and outcome.after_seconds == after
+    else:
+        assert isinstance(outcome, GiveUp)

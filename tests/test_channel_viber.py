@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from channels.base import GiveUp, RetryLater
+from channels.message import Message
+from channels.viber import TEXT_MAX, message_text, outcome_for_viber
 from models.operator import ChannelLink
 from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
@@ -141,7 +144,10 @@ async def test_a_viber_error_status_fails_the_delivery_with_its_reason(
     # then the delivery fails at once (retrying cannot help), saying what Viber said
     delivery = await latest_delivery(channel="VIBER", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert delivery["lastError"].startswith("Viber refused the message: status 6 notSubscribed")
+    assert delivery["lastError"] == (
+        "Viber: the operator is not subscribed to the bot (status 6 notSubscribed): "
+        "they must open the bot in Viber and link it again"
+    )
     # and the Channels tab shows the channel in error, and why
     row = await channel_row(operator, "VIBER")
     assert row["status"] == "ERROR" and "notSubscribed" in row["lastError"]
@@ -193,7 +199,7 @@ async def test_a_wrong_auth_token_fails_without_showing_the_token(
     # then the test fails with Viber's reason and a hint, and the token is in no answer
     failed = tested.data["testChannel"]
     assert failed["status"] == "FAILED"
-    assert failed["lastError"].startswith("Viber refused the message: status 2 invalidAuthToken")
+    assert failed["lastError"].startswith("Viber refused the auth token (status 2 invalidAuthToken)")
     assert "auth token" in failed["lastError"]
     assert wrong not in json.dumps(tested.body) and wrong not in json.dumps((await operator.gql(SETTINGS)).body)
 
@@ -237,3 +243,89 @@ async def test_unknown_codes_other_events_and_unconfigured_instances(
     # then it is refused
     assert elsewhere.status_code == 403
     assert (await channel_row(operator, "VIBER"))["status"] == "PENDING"
+
+
+def test_a_long_text_is_cut_to_vibers_limit_with_an_ellipsis() -> None:
+    # given a message longer than Viber takes (beyond what a notification holds today)
+    message = Message(None, "ticket_created", "New ticket #42", "word " * 2_000, "https://panel.example.com/tickets/42")
+    # when it is put in a Viber text
+    text = message_text(message)
+    # then the body is cut to fill the limit, ending in an ellipsis, and the link kept
+    title, body, link = text.split("\n")
+    assert TEXT_MAX - 10 < len(text) <= TEXT_MAX
+    assert (title, link) == ("New ticket #42", "https://panel.example.com/tickets/42")
+    assert body.startswith("word word") and body.endswith("…")
+    assert message_text(Message(None, "t", "Title", "Body", "https://x")) == "Title\nBody\nhttps://x"
+
+
+async def test_a_viber_answer_echoing_the_auth_token_never_shows_it(
+    http: httpx.AsyncClient, tenant: Tenant, viber_api: FakeViberApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = viber_api.token
+    # given a linked operator, and a Viber API that quotes the auth token back: in an HTTP error, then in a status
+    operator = await linked_operator(http, tenant, viber_api)
+    viber_api.fail_http(503, f"upstream refused X-Viber-Auth-Token: {token}")
+    viber_api.fail_next(3, f"badData: the request with token {token} has no text")
+    # when a ticket is created
+    await publish(tenant, "v-echo")
+    # then the delivery was retried after the 503, then failed on the status, in the service's words
+    delivery = await latest_delivery(channel="VIBER", operator=operator)
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 2)
+    assert delivery["lastError"] == "Viber refused the message (status 3 badData): not retried"
+    # and the token is in no answer and no log line, while Viber's answers were logged redacted
+    answers = json.dumps([delivery, await channel_row(operator, "VIBER")])
+    assert token not in answers and token not in caplog.text
+    assert "upstream refused X-Viber-Auth-Token: ***" in caplog.text
+    assert "the request with token *** has no text" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "headers", "reason", "retried"),
+    [
+        (
+            200,
+            {"status": 2, "status_message": "invalidAuthToken"},
+            {},
+            "Viber refused the auth token (status 2 invalidAuthToken): check the auth token in the Viber bot settings",
+            False,
+        ),
+        (
+            200,
+            {"status": 7, "status_message": "publicAccountBlocked"},
+            {},
+            "Viber: the bot account is blocked (status 7 publicAccountBlocked): check the bot in the Viber admin panel",
+            False,
+        ),
+        (
+            200,
+            {"status": 12, "status_message": "tooManyRequests"},
+            {},
+            "Viber is rate-limiting (status 12 tooManyRequests): retrying",
+            True,
+        ),
+        (
+            429,
+            {"error": "slow down"},
+            {"Retry-After": "30"},
+            "Viber is rate-limiting (HTTP 429): retrying after 30 s",
+            True,
+        ),
+        (500, {"error": "oops"}, {}, "Viber answered HTTP 500: retrying", True),
+        (
+            401,
+            {"error": "who are you"},
+            {},
+            "Viber refused the auth token (HTTP 401): check the auth token in the Viber bot settings",
+            False,
+        ),
+    ],
+)
+def test_each_class_of_viber_failure_has_its_reason(
+    status: int, answer: dict[str, Any], headers: dict[str, str], reason: str, retried: bool
+) -> None:
+    # when Viber's answer is classified
+    outcome = outcome_for_viber(httpx.Response(status, json=answer, headers=headers))
+    # then the reason says what failed and what to do
+    assert outcome.reason == reason  # type: ignore[union-attr]
+    assert isinstance(outcome, RetryLater if retried else GiveUp)

@@ -13,8 +13,11 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
+from channels.base import GiveUp, RetryLater
+from channels.http import outcome_for
 from tests.channel_support import FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.webhook_receiver import verify_webhook, webhook_receiver
@@ -270,3 +273,74 @@ async def test_the_documented_recipe_refuses_a_replay_after_five_minutes(tenant:
     # then the recipe refuses it, while it accepted it in time
     assert request.verified and verify_webhook(secret, timestamp, signature, request.raw, now=int(timestamp) + 299)
     assert replayed is False
+
+
+async def test_a_receiver_answer_echoing_the_signing_secret_never_shows_it(
+    tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        # given a receiver that refuses with a page quoting the signing secret, as it is and URL-encoded
+        hook.answer(422, body=f"<html><p>rejected: secret={secret}</p><p>{secret.replace('-', '%2D')}</p></html>")
+        await configure(tenant, "ECHAT", hook.url, secret)
+        operator = await operator_on(tenant, "ECHAT")
+        # when an event is published
+        notification_id = await publish(tenant, operator)
+        delivery = await settled(operator, notification_id, "ECHAT")
+
+    # then the delivery failed in the service's words, without the page
+    assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
+    assert delivery["lastError"] == (
+        "the ECHAT webhook refused the request (HTTP 422): not retried; "
+        "check the receiver and the ECHAT bot settings (url, signing secret)"
+    )
+    # and the secret is in no answer and no log line, while the page was logged redacted
+    assert secret not in json.dumps([delivery, await channel_row(operator, "ECHAT")])
+    assert secret not in caplog.text and "%2D" not in caplog.text
+    assert "<html><p>rejected: secret=***</p><p>***</p></html>" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "reason", "retried"),
+    [
+        (500, {}, "the CUSTOM webhook answered HTTP 500: retrying", True),
+        (503, {"Retry-After": "30"}, "the CUSTOM webhook answered HTTP 503: retrying after 30 s", True),
+        (429, {"Retry-After": "5"}, "the CUSTOM webhook is rate-limiting (HTTP 429): retrying after 5 s", True),
+        (
+            401,
+            {},
+            "the CUSTOM webhook refused the signed request (HTTP 401): check the signed request in the "
+            "receiver and the CUSTOM bot settings (url, signing secret)",
+            False,
+        ),
+        (
+            404,
+            {},
+            "the CUSTOM webhook answered HTTP 404 (nothing at that address): check the URL in the receiver "
+            "and the CUSTOM bot settings (url, signing secret)",
+            False,
+        ),
+        (
+            302,
+            {"Location": "https://elsewhere.example.com"},
+            "the CUSTOM webhook answered with a redirect (HTTP 302), "
+            "which is not followed: set the final URL in the receiver and the CUSTOM bot settings (url, signing secret)",
+            False,
+        ),
+    ],
+)
+def test_each_class_of_webhook_failure_has_its_reason(
+    status: int, headers: dict[str, str], reason: str, retried: bool
+) -> None:
+    # when a receiver's answer is classified
+    response = httpx.Response(status, text="<html>anything at all</html>", headers=headers)
+    outcome = outcome_for(
+        response,
+        "the CUSTOM webhook",
+        credential="signed request",
+        where="the receiver and the CUSTOM bot settings (url, signing secret)",
+    )
+    # then the reason says what failed and what to do, without the body
+    assert outcome.reason == reason  # type: ignore[union-attr]
+    assert isinstance(outcome, RetryLater if retried else GiveUp)

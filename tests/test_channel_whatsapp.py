@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from channels.base import GiveUp, RetryLater
+from channels.whatsapp import TEXT_MAX, outcome_for_whatsapp
 from models.operator import ChannelLink
-from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
+from tests.channel_support import CONFIGURE, PUBLISH, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.whatsapp_api import FakeWhatsAppApi, inbound_text, serve_whatsapp_api, signed
 
@@ -221,7 +223,8 @@ async def test_a_client_error_fails_the_delivery_with_metas_message(
     # then the delivery fails at once with Meta's message, its code and a hint
     delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert delivery["lastError"].startswith("WhatsApp answered HTTP 400: (#131047) Re-engagement message (code 131047)")
+    assert delivery["lastError"].startswith("WhatsApp: more than 24 hours passed since the operator last wrote")
+    assert "(HTTP 400, code 131047)" in delivery["lastError"]
     assert "24 hours" in delivery["lastError"]
     # and the Channels tab shows the channel in error
     row = await channel_row(operator, "WHATSAPP")
@@ -239,7 +242,7 @@ async def test_a_wrong_access_token_fails_without_showing_it(
     tested = await operator.gql(TEST_SEND)
     # then it fails with Meta's reason and a hint, and the token is in no answer
     failed = tested.data["testChannel"]
-    assert failed["status"] == "FAILED" and "(code 190)" in failed["lastError"]
+    assert failed["status"] == "FAILED" and "code 190)" in failed["lastError"]
     assert "access token" in failed["lastError"]
     assert wrong not in json.dumps(tested.body) and wrong not in json.dumps((await operator.gql(SETTINGS)).body)
 
@@ -273,3 +276,113 @@ async def test_other_messages_and_unknown_codes_link_nobody(
     # then it is refused
     assert elsewhere.status_code == 403
     assert (await channel_row(operator, "WHATSAPP"))["status"] == "PENDING"
+
+
+async def test_a_long_text_is_cut_to_whatsapps_limit_with_an_ellipsis(
+    http: httpx.AsyncClient, tenant: Tenant, wa_api: FakeWhatsAppApi, app_secret: str
+) -> None:
+    # given a linked operator, and a ticket whose title and subject together pass a WhatsApp text
+    operator = await linked_operator(http, tenant, wa_api, app_secret)
+    event = {
+        "id": "w-long",
+        "type": "ticket_created",
+        "recipients": ["olena"],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": "7" * 200, "subject": "word " * 1_000},
+    }
+    # when it is published
+    assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["deliveriesQueued"] == 2
+    # then WhatsApp took it: the body cut to fill the limit, ending in an ellipsis, and the link kept
+    delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
+    assert (delivery["status"], delivery["lastError"]) == ("SENT", None)
+    text = wa_api.sent(NUMBER)[-1]["text"]["body"]
+    title, body, link = text.split("\n")
+    assert TEXT_MAX - 10 < len(text) <= TEXT_MAX
+    assert (title, link) == ("New ticket #" + "7" * 200, "http://127.0.0.1:8000/tickets/42")
+    assert body.startswith("word word") and body.endswith("…")
+
+
+async def test_a_whatsapp_answer_echoing_the_secrets_never_shows_them(
+    http: httpx.AsyncClient,
+    tenant: Tenant,
+    wa_api: FakeWhatsAppApi,
+    app_secret: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = wa_api.token
+    # given a linked operator, and a Graph API that quotes the access token and the app secret back
+    operator = await linked_operator(http, tenant, wa_api, app_secret)
+    wa_api.fail_next(
+        400,
+        f"(#131009) Parameter value is not valid: Bearer {token}, app secret {app_secret}",
+        131009,
+        title=f"Token {token} rejected",
+    )
+    # when a ticket is created
+    await publish(tenant, "w-echo")
+    # then the delivery fails in the service's words, Meta's title kept short and redacted
+    delivery = await latest_delivery(channel="WHATSAPP", operator=operator)
+    assert delivery["status"] == "FAILED"
+    assert (
+        delivery["lastError"]
+        == 'WhatsApp refused the message (HTTP 400, code 131009: "Token *** rejected"): not retried'
+    )
+    # and neither secret is in any answer or log line, while Meta's message was logged redacted
+    answers = json.dumps([delivery, await channel_row(operator, "WHATSAPP")])
+    for secret in (token, app_secret):
+        assert secret not in answers and secret not in caplog.text
+    assert "Parameter value is not valid: Bearer ***, app secret ***" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "headers", "reason", "retried"),
+    [
+        (
+            401,
+            190,
+            {},
+            "WhatsApp refused the access token (HTTP 401, code 190): set a new access token in the "
+            "WhatsApp bot settings",
+            False,
+        ),
+        (
+            400,
+            131047,
+            {},
+            "WhatsApp: more than 24 hours passed since the operator last wrote to the business number "
+            "(HTTP 400, code 131047): WhatsApp delivers free-form messages only within that window; not retried",
+            False,
+        ),
+        (
+            400,
+            130429,
+            {"Retry-After": "30"},
+            "WhatsApp is rate-limiting (HTTP 400, code 130429): retrying after 30 s",
+            True,
+        ),
+        (500, 2, {}, "WhatsApp answered HTTP 500, code 2: retrying", True),
+        (
+            400,
+            100,
+            {},
+            "WhatsApp refused the request as invalid (HTTP 400, code 100): check phoneNumberId in the "
+            "WhatsApp bot settings",
+            False,
+        ),
+    ],
+)
+def test_each_class_of_whatsapp_failure_has_its_reason(
+    status: int, code: int, headers: dict[str, str], reason: str, retried: bool
+) -> None:
+    # when Meta's answer is classified
+    answer = {"error": {"message": "whatever Meta says", "type": "OAuthException", "code": code}}
+    outcome = outcome_for_whatsapp(httpx.Response(status, json=answer, headers=headers))
+    # then the reason says what failed and what to do, without Meta's message
+    assert outcome.reason == reason  # type: ignore[union-attr]
+    assert isinstance(outcome, RetryLater if retried else GiveUp)
+
+
+def test_an_answer_that_is_not_metas_json_is_judged_by_its_status() -> None:
+    outcome = outcome_for_whatsapp(httpx.Response(502, text="<html>Bad Gateway</html>"))
+    assert outcome == RetryLater("WhatsApp answered HTTP 502: retrying")

@@ -169,3 +169,42 @@ async def test_turning_the_notification_center_on_materialises_defaults_and_keep
         for r in (await chooser.gql("{ notificationTypes { code channels } }")).data["notificationTypes"]
     }
     assert a_again == a_rows
+
+
+async def test_no_secret_of_any_bot_channel_is_ever_returned_or_logged(tenant: Tenant, caplog) -> None:
+    # given every bot channel configured with its secrets, TELEGRAM's webhook secret token among them
+    caplog.set_level(logging.DEBUG)
+    secrets = {
+        "TELEGRAM": "123456:TG-SECRET-never-shown",
+        "VIBER": "VIBER-SECRET-never-shown",
+        "WHATSAPP": '{"accessToken": "WA-TOKEN-never-shown", "appSecret": "WA-APP-never-shown"}',
+        "EMAIL": "SMTP-PASSWORD-never-shown",
+        "ECHAT": "ECHAT-SIGNING-never-shown",
+        "CUSTOM": "CUSTOM-SIGNING-never-shown",
+    }
+    settings = {
+        "TELEGRAM": {"botUsername": "acme_nc_bot", "webhookSecretToken": "HOOK-TOKEN-never-shown"},
+        "VIBER": {"botUri": "acme"},
+        "WHATSAPP": {"phoneNumberId": "1158201444"},
+        "EMAIL": {"host": "smtp.example.com", "port": 465, "from": "nc@example.com", "username": "nc"},
+        "ECHAT": {"url": "https://echat.example.com/hook"},
+        "CUSTOM": {"url": "https://hooks.example.com/nc"},
+    }
+    bots = [
+        {"channel": channel, "enabled": True, "settings": settings[channel], "secret": secret}
+        for channel, secret in secrets.items()
+    ]
+    saved = await tenant.admin().gql(
+        UPDATE.replace("hasSecret", "hasSecret hasWebhookSecretToken"), {"input": {"botChannels": bots}}
+    )
+    # when an administrator reads the instance settings
+    read = await tenant.admin().gql(INSTANCE)
+    # then every channel says its secret is set, and no secret is in any answer or log line
+    channels = saved.data["updateInstanceSettings"]["botChannels"]
+    assert [c["hasSecret"] for c in channels] == [True] * 6
+    assert [c["channel"] for c in channels if c["hasWebhookSecretToken"]] == ["TELEGRAM"]
+    telegram = next(c for c in read.data["instanceSettings"]["botChannels"] if c["channel"] == "TELEGRAM")
+    assert telegram["settings"] == {"botUsername": "acme_nc_bot"}
+    for secret in ["HOOK-TOKEN", "TG-SECRET", "VIBER-SECRET", "WA-TOKEN", "WA-APP", "SMTP-PASSWORD", "SIGNING"]:
+        assert secret not in str(saved.body) + str(read.body)
+        assert secret not in caplog.text

@@ -62,3 +62,46 @@ def test_a_push_payload_is_filled_to_the_record_size_with_an_ellipsis() -> None:
         assert len(sent) <= MAX_PAYLOAD_BYTES
         assert len(sent) > MAX_PAYLOAD_BYTES - 8, f"{letter!r}: the record is filled, not {len(sent)} bytes"
         assert body.endswith("…")
+
+
+def test_cut_fills_the_limit_in_any_unit_and_ends_in_an_ellipsis() -> None:
+    from channels.message import cut
+
+    assert cut("short", 10) == "short"
+    assert cut("a" * 20, 10) == "a" * 9 + "…"
+    octets = cut("Ж" * 100, 51, lambda s: len(s.encode()))  # 2 bytes a letter, 3 the ellipsis
+    assert octets == "Ж" * 24 + "…" and len(octets.encode()) == 51
+    assert cut("anything", 0) == ""
+
+
+def test_a_title_or_link_longer_than_the_room_is_cut_too() -> None:
+    from channels.message import fit_lines
+
+    text = fit_lines("T" * 50, "body", "https://x", 20)
+    assert len(text) == 20 and text.endswith("…")
+
+
+def test_redaction_takes_out_every_form_of_every_secret() -> None:
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    from channels.redact import bot_secrets, redact, remote_text
+
+    token = "123:AA-b c/é"
+    forms = [
+        token,
+        quote(token, safe=""),
+        quote(token, safe="").lower().replace("aa-b", "AA-b"),  # lower-case %xx escapes
+        quote_plus(token),
+        token.replace("-", "%2D"),  # escaped though it need not be
+        json.dumps(token)[1:-1],
+        base64.b64encode(token.encode()).decode(),
+    ]
+    for form in forms:
+        assert redact(f"<p>GET /bot{form}/sendMessage</p>", [token]) == "<p>GET /bot***/sendMessage</p>", form
+    # every secret of a bot channel: the JSON secret's parts, a legacy plain webhook token
+    secrets = bot_secrets('{"accessToken": "AT-1", "appSecret": "AS-2"}', {"webhookSecretToken": "WH-3"})
+    assert redact("AT-1 AS-2 WH-3 other", secrets) == "*** *** *** other"
+    # what may be kept: redacted, one line, short, cut with an ellipsis
+    kept = remote_text("line one\nline  two AT-1 " + "x" * 200, secrets, 30)
+    assert kept == "line one line two *** " + "x" * 7 + "…"

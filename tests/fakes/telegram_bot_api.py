@@ -3,7 +3,8 @@
 It records every request it receives (the method, whether the token was right, the JSON body),
 answers like https://core.telegram.org/bots/api does (``{"ok": true, "result": Message}`` or
 ``{"ok": false, "error_code", "description", "parameters"}``) and can be scripted to fail the
-next requests: ``api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)``.
+next requests: ``api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)``, or
+``api.fail_raw(502, "<html>...")`` for an answer that is not Telegram's JSON (a proxy's page).
 
 Served by uvicorn on 127.0.0.1 in the test's event loop, like the ``live_server`` fixture.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from tests.fakes.serve import serve_asgi
@@ -41,7 +42,7 @@ class FakeBotApi:
     token: str
     base_url: str = ""
     requests: list[Received] = field(default_factory=list)
-    _script: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
+    _script: deque[tuple[int, dict[str, Any] | str]] = field(default_factory=deque)
     _message_id: int = 0
     #: Seconds each request takes to answer (a slow provider, for kill-mid-job tests).
     delay: float = 0.0
@@ -52,6 +53,10 @@ class FakeBotApi:
         if parameters:
             body["parameters"] = parameters
         self._script.append((status, body))
+
+    def fail_raw(self, status: int, text: str) -> None:
+        """The next request not yet answered gets ``text`` as an HTML page with this status."""
+        self._script.append((status, text))
 
     def sent(self, chat_id: str | None = None) -> list[dict[str, Any]]:
         """Bodies of the sendMessage requests that carried the right token (to one chat)."""
@@ -86,6 +91,8 @@ class FakeBotApi:
             return _error(400, "Bad Request: the body is not JSON")
         if self._script:
             status, answer = self._script.popleft()
+            if isinstance(answer, str):
+                return HTMLResponse(answer, status_code=status)
             return JSONResponse(answer, status_code=status)
         text = body.get("text")
         if body.get("chat_id") in (None, ""):

@@ -71,12 +71,13 @@ class FakeWebhookReceiver:
     secret: str
     url: str = ""
     requests: list[Received] = field(default_factory=list)
-    _script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
+    _script: deque[tuple[int, dict[str, str], str | None]] = field(default_factory=deque)
     _processed: set[str] = field(default_factory=set)
 
-    def answer(self, status: int, headers: dict[str, str] | None = None) -> None:
-        """The next verified request not yet answered gets this status (one call, one request)."""
-        self._script.append((status, dict(headers or {})))
+    def answer(self, status: int, headers: dict[str, str] | None = None, body: str | None = None) -> None:
+        """The next verified request not yet answered gets this status (one call, one request),
+        with ``body`` instead of "answer <status>" when given (a receiver that echoes the request)."""
+        self._script.append((status, dict(headers or {}), body))
 
     @property
     def verified(self) -> list[Received]:
@@ -105,11 +106,11 @@ class FakeWebhookReceiver:
         if delivery in self._processed:
             received.status, received.duplicate = 200, True
             return Response(status_code=200)
-        status, answer_headers = self._script.popleft() if self._script else (200, {})
+        status, answer_headers, body = self._script.popleft() if self._script else (200, {}, None)
         received.status = status
         if 200 <= status < 300:
             self._processed.add(delivery)
-        return Response(f"answer {status}", status_code=status, headers=answer_headers)
+        return Response(f"answer {status}" if body is None else body, status_code=status, headers=answer_headers)
 
 
 @asynccontextmanager

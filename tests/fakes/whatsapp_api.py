@@ -53,10 +53,15 @@ class FakeWhatsAppApi:
     _script: deque[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=deque)
     _message_id: int = 0
 
-    def fail_next(self, status: int, message: str, code: int, *, retry_after: int | None = None) -> None:
-        """The next request not yet answered gets this Graph API error."""
+    def fail_next(
+        self, status: int, message: str, code: int, *, retry_after: int | None = None, title: str | None = None
+    ) -> None:
+        """The next request not yet answered gets this Graph API error (with ``error_user_title``)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        self._script.append((status, _error_body(message, code), headers))
+        body = _error_body(message, code)
+        if title is not None:
+            body["error"]["error_user_title"] = title
+        self._script.append((status, body, headers))
 
     def sent(self, to: str | None = None) -> list[dict[str, Any]]:
         """Bodies of the messages requests that carried the right token (to one number)."""
