@@ -90,15 +90,15 @@ async def test_every_non_global_address_form_is_refused_when_a_name_resolves_to_
         await check_outbound("https://hooks.example.com/x", allow_http=False)
 
 
-@pytest.mark.parametrize(
-    "address", ["8.8.8.8", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "2002:808:808::1"]
-)
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "2002:808:808::1"])
 def test_global_addresses_are_public(address: str) -> None:
     # 2002:808:808::/48 is the 6to4 network of the public 8.8.8.8
     assert is_public(address)
 
 
-@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "0x7f000001", "127.1", "0177.0.0.1", "017700000001", "127.0.0.1."])
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f.1", "0x7f000001", "127.1", "0177.0.0.1", "017700000001", "127.0.0.1."]
+)
 def test_numeric_spellings_of_loopback_are_refused_before_resolving(host: str) -> None:
     # urlsplit keeps them as written, ipaddress rejects them, but getaddrinfo (inet_aton) reads 127.0.0.1
     assert urlsplit(f"https://{host}/x").hostname == host
