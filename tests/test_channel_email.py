@@ -159,7 +159,9 @@ async def test_a_line_break_in_the_title_cannot_add_a_header(tenant: Tenant) -> 
     assert mail.message["Subject"] == "New ticket #42 Bcc: mallory@example.org"
 
 
-async def test_a_refused_recipient_fails_with_the_smtp_code_and_the_channels_tab_shows_error(tenant: Tenant) -> None:
+async def test_a_refused_recipient_fails_with_a_classified_reason_and_the_channels_tab_shows_error(
+    tenant: Tenant,
+) -> None:
     # given an SMTP server that refuses the operator's address with 550
     async with smtp_server(reject={"alice@example.com": "550 5.1.1 No such user here"}) as smtp:
         await configure(tenant, smtp.port)
@@ -171,7 +173,10 @@ async def test_a_refused_recipient_fails_with_the_smtp_code_and_the_channels_tab
 
     # then the delivery failed at once with the server's code, and EMAIL shows ERROR
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert "550" in delivery["lastError"] and "No such user here" in delivery["lastError"]
+    assert (
+        delivery["lastError"] == "the SMTP server refused the recipient: check the operator's profile email (SMTP 550)"
+    )
+    assert "No such user here" not in delivery["lastError"]  # the server's own words stay out
     assert smtp.messages == []
     row = await email_row(operator)
     assert row["status"] == "ERROR" and "550" in row["lastError"]
@@ -251,7 +256,7 @@ async def test_smtp_auth_works_and_the_password_never_shows(tenant: Tenant, capl
     assert not [r for r in caplog.records if password in r.getMessage()]
 
 
-async def test_a_wrong_password_fails_with_the_servers_answer_and_not_the_password(tenant: Tenant) -> None:
+async def test_a_wrong_password_fails_saying_what_to_check_and_not_the_password(tenant: Tenant) -> None:
     # given an SMTP server that requires AUTH, and EMAIL configured with a wrong password
     async with smtp_server(credentials=("nc-mailer", "the-right-one")) as smtp:
         await configure(tenant, smtp.port, username="nc-mailer", password="a-wrong-one")
@@ -261,9 +266,9 @@ async def test_a_wrong_password_fails_with_the_servers_answer_and_not_the_passwo
         notification_id = await publish(tenant, operator)
         delivery = await settled(operator, notification_id)
 
-    # then the delivery failed at once with the server's 535, without the password
+    # then the delivery failed at once, saying what to check, without the password
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert "535" in delivery["lastError"]
+    assert delivery["lastError"] == "the SMTP server refused the login: check the username and password (SMTP 535)"
     assert "a-wrong-one" not in delivery["lastError"]
     assert smtp.messages == []
 
