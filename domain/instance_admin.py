@@ -196,7 +196,8 @@ async def update_instance(
             raise BadUserInput(f"{bot.channel.value} appears twice in botChannels: send each once")
         seen.add(bot.channel)
         bot_writes.append((bot, _validate_bot(bot, stored_bots.get(bot.channel), allow_http)))
-        if bot.channel is ChannelKind.EMAIL:
+        # Not when only disabling: a relay that is gone must not keep an administrator from turning EMAIL off.
+        if bot.channel is ChannelKind.EMAIL and (bot.enabled or bot.settings is not None):
             await _validate_smtp_host(bot_writes[-1][1], smtp_allowed_hosts)
     offered = _offered_after(policy, {b.channel: b.enabled for b, _ in bot_writes})
     mandatory = changes.mandatory_channels

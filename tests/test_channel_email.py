@@ -434,3 +434,20 @@ async def test_a_name_that_resolves_inside_is_refused_before_connecting(monkeypa
     with pytest.raises(smtp_host.SmtpHostRefused, match="non-public address"):
         await smtp_host.checked_addresses("smtp.example.com", 25, ())
     assert await smtp_host.checked_addresses("smtp.example.com", 25, ("smtp.example.com",))
+
+
+async def test_email_with_a_host_no_longer_allowed_can_still_be_turned_off(tenant: Tenant) -> None:
+    # given EMAIL saved earlier, whose host is no longer allowed
+    from models.instance import BotChannelConfig
+
+    await configure(tenant, 25)
+    await BotChannelConfig.filter(instance_id=tenant.id, channel="EMAIL").update(
+        settings={"host": "127.0.0.2", "from": "nc@example.com"}
+    )
+
+    # when an administrator turns it off without sending settings
+    off = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [{"channel": "EMAIL", "enabled": False}]}})
+    # then that is allowed; turning it on again is not
+    on = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [{"channel": "EMAIL", "enabled": True}]}})
+    assert not off.errors and off.data["updateInstanceSettings"]["botChannels"][0]["enabled"] is False
+    assert on.error_code == "BAD_USER_INPUT" and "NC_SMTP_ALLOWED_HOSTS" in on.error_message
