@@ -110,18 +110,20 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
         http = http_client()
-        deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http)
+        deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
         runtime = Runtime(settings, broker, build_channels(broker, deps)) if settings.run_workers else None
         app.state.runtime = runtime
         if runtime is not None:
             await runtime.start()
         policy_listener = asyncio.create_task(_forget_changed_policies(services), name="nc-policy-listener")
+        bots_listener = asyncio.create_task(services.bots.listen_for_changes(broker), name="nc-bots-listener")
         _tune_gc()
         try:
             yield
         finally:
             policy_listener.cancel()
-            await asyncio.gather(policy_listener, return_exceptions=True)
+            bots_listener.cancel()
+            await asyncio.gather(policy_listener, bots_listener, return_exceptions=True)
             if runtime is not None:
                 await runtime.stop()
             await http.aclose()

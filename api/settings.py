@@ -110,6 +110,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     graphiql: bool = True
     allow_http_endpoints: bool = False
+    #: SMTP hosts (names or addresses) the EMAIL channel may reach although they are not public.
+    smtp_allowed_hosts: tuple[str, ...] = ()
     retention_days: int = 90
     db_pool_size: int = 10
     #: Seconds in a reminder "minute" (notReadyAfterMinutes, notReadyRepeatMinutes): tests shorten it.
@@ -193,6 +195,7 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             graphiql=_bool(env, "NC_GRAPHIQL", True),
             allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),
+            smtp_allowed_hosts=tuple(h.strip() for h in env.get("NC_SMTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),

@@ -29,6 +29,8 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # An administrator's bot channel change, announced by an API process: forget it at once.
+    bots_listener = asyncio.create_task(deps.bots.listen_for_changes(broker), name="nc-bots-listener")
     await runtime.start()
     log.info("worker %s started (concurrency %d)", runtime.worker_id, concurrency)
     try:
@@ -36,6 +38,8 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
     finally:
         log.info("worker %s stopping: finishing the jobs in hand", runtime.worker_id)
         await runtime.stop()
+        bots_listener.cancel()
+        await asyncio.gather(bots_listener, return_exceptions=True)
         await http.aclose()
         await broker.close()
         await close_db()

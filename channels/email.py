@@ -4,7 +4,8 @@ Settings (instance_admin.BOT_SETTINGS): host, port, starttls, username, from, he
 secret is the SMTP password (used only when a username is set).
 
     connection errors, timeouts, 4xx     RetryLater
-    5xx (recipient refused, auth failed) GiveUp, with the server's code and message
+    5xx (recipient refused, auth failed) GiveUp, with the server's reply code
+    a host that is not public            GiveUp (unless listed in NC_SMTP_ALLOWED_HOSTS)
     nothing to send to                   GiveUp
 
 Limits: the subject is one line of at most SUBJECT_MAX characters (a sensible length for mail
@@ -12,13 +13,15 @@ clients; RFC 5322 only bounds a line at 998 octets), and at most SUBJECT_MAX_OCT
 RFC 2047-encoded, so it fits one header line even unfolded; a longer title is cut, ending in "…".
 The body is whole.
 
-Reasons carry the server's answer, never the password: server replies and exception text are
-redacted of it (channels/redact.py) should a server echo it.
+The host is checked before every send and the connection made to the address checked
+(channels/smtp_host.py). Reasons are classified (what failed, what to check, the reply code),
+never the server's banner or reply text, nor the password.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import ssl
 from email.header import Header
 from email.message import EmailMessage
@@ -26,12 +29,17 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
+from channels import smtp_host
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
 from channels.message import Message, cut, message_for
 from channels.redact import redact
+from channels.smtp_host import SmtpHostRefused
+from channels.urls import UnsafeUrl
 from models.catalog import text
 from models.enums import ChannelKind
+
+log = logging.getLogger(__name__)
 
 #: Seconds for connecting and for each SMTP command (below the worker's lease).
 SMTP_TIMEOUT_SECONDS = 15.0
@@ -71,10 +79,20 @@ class EmailChannel:
         starttls = bool(bot.setting("starttls", False))
         port = int(bot.setting("port", 587 if starttls else 25))
         try:
+            # Checked again now (DNS may have changed since it was saved), then connected to as checked.
+            answers = await smtp_host.checked_addresses(host, port, self.deps.settings.smtp_allowed_hosts)
+            sock = await smtp_host.connect(answers, SMTP_TIMEOUT_SECONDS)
+        except SmtpHostRefused:
+            return GiveUp(NOT_PUBLIC)
+        except UnsafeUrl:
+            return RetryLater("the SMTP host name does not resolve")
+        except OSError:
+            return RetryLater(UNREACHABLE)
+        try:
             await aiosmtplib.send(
                 message,
-                hostname=host,
-                port=port,
+                hostname=host,  # names the server for TLS; the socket is already connected
+                sock=sock,
                 username=username or None,
                 password=bot.secret if username else None,
                 start_tls=starttls,
@@ -82,6 +100,7 @@ class EmailChannel:
                 timeout=SMTP_TIMEOUT_SECONDS,
             )
         except Exception as exc:  # noqa: BLE001 - every failure is mapped to an outcome below
+            sock.close()  # aiosmtplib closed it unless it failed before taking it
             return _outcome_for(exc, f"{host}:{port}", bot.secret)
         return Sent()
 
@@ -144,18 +163,42 @@ def _lines(escaped: str) -> str:
     return escaped.replace("\n", "<br>\n")
 
 
+#: What operators read (lastError) for each kind of failure: classified, never the server's own
+#: text (a banner or reply can say what runs inside; the numeric code is enough to look it up).
+UNREACHABLE = "the SMTP server could not be reached"
+NOT_PUBLIC = (
+    "the SMTP host is not a public address: an administrator must set a public host "
+    "(or list a private relay in NC_SMTP_ALLOWED_HOSTS)"
+)
+REFUSED = (
+    (aiosmtplib.SMTPAuthenticationError, "the SMTP server refused the login: check the username and password"),
+    (aiosmtplib.SMTPSenderRefused, "the SMTP server refused the sender: check the from address"),
+    (aiosmtplib.SMTPRecipientRefused, "the SMTP server refused the recipient: check the operator's profile email"),
+    (aiosmtplib.SMTPDataError, "the SMTP server refused the message"),
+    (aiosmtplib.SMTPConnectResponseError, "the SMTP server refused the connection"),
+    (aiosmtplib.SMTPHeloError, "the SMTP server refused the greeting"),
+)
+
+
 def _outcome_for(exc: Exception, server: str, secret: str | None) -> Outcome:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         exc = exc.recipients[0]
     if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 400:
-        reason = _mask(f"SMTP server {server} answered {exc.code} {_one_line(exc.message)}", secret)
+        what = next((reason for kind, reason in REFUSED if isinstance(exc, kind)), "the SMTP server refused")
+        # The reply itself only in the log, for whoever runs the relay, redacted of the password.
+        log.info("SMTP server %s answered %s: %s", server, exc.code, redact(_one_line(exc.message), [secret]))
+        reason = f"{what} (SMTP {exc.code})"
         return GiveUp(reason) if exc.code >= 500 else RetryLater(reason)
     if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(exc.__cause__, ssl.SSLCertVerificationError):
-        return GiveUp(f"the TLS certificate of the SMTP server {server} could not be verified")
+        return GiveUp("the TLS certificate of the SMTP server could not be verified: check the host")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return GiveUp(_mask(f"SMTP server {server}: {_one_line(exc.message)}", secret))
-    if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
-        return RetryLater(f"SMTP server {server} could not be reached ({type(exc).__name__})")
+        return GiveUp("the SMTP server does not offer STARTTLS or login as the settings ask: check starttls and port")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return RetryLater("the SMTP server closed the connection")
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, TimeoutError)):
+        return RetryLater("the SMTP server did not answer in time")
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError)):
+        return RetryLater(f"{UNREACHABLE} ({type(exc).__name__})")
     if isinstance(exc, ValueError):  # an address aiosmtplib refuses to put on the wire
         return GiveUp(f"the message could not be sent: {type(exc).__name__}")
     raise exc
@@ -164,6 +207,3 @@ def _outcome_for(exc: Exception, server: str, secret: str | None) -> Outcome:
 def _one_line(value: str, limit: int = 200) -> str:
     return " ".join(str(value).split())[:limit]
 
-
-def _mask(reason: str, secret: str | None) -> str:
-    return redact(reason, [secret])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.timezone import now
 
 from api.db import db
+from channels.smtp_host import SmtpHostRefused, checked_addresses
 from channels.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.keys import SecretBox
@@ -78,6 +80,25 @@ def _validate_url(channel: ChannelKind, key: str, value: Any, allow_http: bool) 
         raise BadUserInput(
             f"{channel.value} settings.{key} {exc}: use a public https:// URL",
             field=f"botChannels.settings.{key}",
+        ) from None
+
+
+async def _validate_smtp_host(settings: dict[str, Any], allowed_hosts: Iterable[str]) -> None:
+    """The EMAIL host must resolve only to public addresses, unless it is an allowed private relay."""
+    host = settings.get("host")
+    if not host:
+        return
+    try:
+        await checked_addresses(host, int(settings.get("port") or 25), allowed_hosts)
+    except SmtpHostRefused as exc:
+        raise BadUserInput(
+            f"EMAIL settings.host {exc}: use a public SMTP host, or have the deployment list this private "
+            "relay in NC_SMTP_ALLOWED_HOSTS",
+            field="botChannels.settings.host",
+        ) from None
+    except UnsafeUrl as exc:
+        raise BadUserInput(
+            f"EMAIL settings.host: {exc}: check the host name", field="botChannels.settings.host"
         ) from None
 
 
@@ -198,6 +219,7 @@ async def update_instance(
     *,
     secret_box: SecretBox,
     allow_http: bool,
+    smtp_allowed_hosts: Iterable[str] = (),
 ) -> InstancePolicy:
     """Validate every part, then write in the caller's transaction."""
     policy = await load_policy(instance_id)
@@ -215,6 +237,9 @@ async def update_instance(
         stored = stored_bots.get(bot.channel)
         hook_secret = webhook_secret_sealed(bot, stored, secret_box) if bot.channel is ChannelKind.TELEGRAM else None
         bot_writes.append((bot, _validate_bot(bot, stored, allow_http), hook_secret))
+        # Not when only disabling: a relay that is gone must not keep an administrator from turning EMAIL off.
+        if bot.channel is ChannelKind.EMAIL and (bot.enabled or bot.settings is not None):
+            await _validate_smtp_host(bot_writes[-1][1], smtp_allowed_hosts)
     offered = _offered_after(policy, {b.channel: b.enabled for b, _, _ in bot_writes})
     mandatory = changes.mandatory_channels
     if mandatory is not None:

@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from api.auth import Principal, TokenCodec
 from api.settings import Settings
 from channels.broker import Broker
+from channels.deps import BotCache
 from domain.bell import push_targets
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
@@ -33,6 +34,8 @@ class Services:
     secret_box: SecretBox
     broker: Broker
     policies: PolicyCache = field(default_factory=PolicyCache)
+    #: The bot configurations this process's channels read (shared with the in-process workers).
+    bots: BotCache = field(default_factory=BotCache)
 
 
 class Context:
@@ -113,6 +116,11 @@ class Context:
         self._loads.pop("policy", None)
         self._state = None
         self._loads.clear()
+
+    async def bots_changed(self) -> None:
+        """After an administrator changed bot channels: a testChannel right after uses the new
+        settings, here and in the worker processes."""
+        await self.services.bots.changed(self.services.broker, self.principal.instance_id)
 
     async def operator(self) -> Operator:
         """The viewer's row, or an unsaved one with the defaults when they never wrote anything."""

@@ -399,7 +399,10 @@ class Mutation:
                 ),
                 secret_box=ctx.services.secret_box,
                 allow_http=ctx.settings.allow_http_endpoints,
+                smtp_allowed_hosts=ctx.settings.smtp_allowed_hosts,
             )
+        if input.bot_channels is not None:
+            await ctx.bots_changed()
         await ctx.policy_changed()
         return InstanceSettings.build(policy)
 

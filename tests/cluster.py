@@ -58,6 +58,8 @@ class Cluster:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: list[Any] = field(default_factory=list)
     redis: subprocess.Popen | None = None
+    #: Settings a test changes for the processes it starts from then on (e.g. NC_RUN_WORKERS).
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:
@@ -78,6 +80,7 @@ class Cluster:
             NC_LOG_FORMAT="json",
             NC_DATA_DIR=str(self.tmp),
         )
+        env.update(self.overrides)
         return env
 
     def tokens(self) -> TokenCodec:

@@ -96,6 +96,8 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         graphiql=False,
         # Local provider servers the channel tests start are plain http on 127.0.0.1.
         allow_http_endpoints=True,
+        # The local SMTP server (tests/fakes/smtp_server.py) is the private relay EMAIL may reach.
+        smtp_allowed_hosts=("127.0.0.1",),
         # Short clocks so live tests run in a second: a reminder "minute" is 0.2 s.
         reminder_minute_seconds=0.2,
         poll_seconds=0.1,

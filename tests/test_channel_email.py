@@ -11,6 +11,8 @@ import base64
 import json
 import logging
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -161,7 +163,9 @@ async def test_a_line_break_in_the_title_cannot_add_a_header(tenant: Tenant) -> 
     assert mail.message["Subject"] == "New ticket #42 Bcc: mallory@example.org"
 
 
-async def test_a_refused_recipient_fails_with_the_smtp_code_and_the_channels_tab_shows_error(tenant: Tenant) -> None:
+async def test_a_refused_recipient_fails_with_a_classified_reason_and_the_channels_tab_shows_error(
+    tenant: Tenant,
+) -> None:
     # given an SMTP server that refuses the operator's address with 550
     async with smtp_server(reject={"alice@example.com": "550 5.1.1 No such user here"}) as smtp:
         await configure(tenant, smtp.port)
@@ -173,7 +177,10 @@ async def test_a_refused_recipient_fails_with_the_smtp_code_and_the_channels_tab
 
     # then the delivery failed at once with the server's code, and EMAIL shows ERROR
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert "550" in delivery["lastError"] and "No such user here" in delivery["lastError"]
+    assert (
+        delivery["lastError"] == "the SMTP server refused the recipient: check the operator's profile email (SMTP 550)"
+    )
+    assert "No such user here" not in delivery["lastError"]  # the server's own words stay out
     assert smtp.messages == []
     row = await email_row(operator)
     assert row["status"] == "ERROR" and "550" in row["lastError"]
@@ -253,7 +260,7 @@ async def test_smtp_auth_works_and_the_password_never_shows(tenant: Tenant, capl
     assert not [r for r in caplog.records if password in r.getMessage()]
 
 
-async def test_a_wrong_password_fails_with_the_servers_answer_and_not_the_password(tenant: Tenant) -> None:
+async def test_a_wrong_password_fails_saying_what_to_check_and_not_the_password(tenant: Tenant) -> None:
     # given an SMTP server that requires AUTH, and EMAIL configured with a wrong password
     async with smtp_server(credentials=("nc-mailer", "the-right-one")) as smtp:
         await configure(tenant, smtp.port, username="nc-mailer", password="a-wrong-one")
@@ -263,9 +270,9 @@ async def test_a_wrong_password_fails_with_the_servers_answer_and_not_the_passwo
         notification_id = await publish(tenant, operator)
         delivery = await settled(operator, notification_id)
 
-    # then the delivery failed at once with the server's 535, without the password
+    # then the delivery failed at once, saying what to check, without the password
     assert (delivery["status"], delivery["attempts"]) == ("FAILED", 1)
-    assert "535" in delivery["lastError"]
+    assert delivery["lastError"] == "the SMTP server refused the login: check the username and password (SMTP 535)"
     assert "a-wrong-one" not in delivery["lastError"]
     assert smtp.messages == []
 
@@ -352,3 +359,150 @@ async def test_an_smtp_reply_echoing_the_password_never_shows_it(
     for form in (password, encoded):
         assert form not in json.dumps([configured, delivery, tab])
         assert not [line for line in ours if form in line]
+
+
+BANNER = "internal-relay.corp.example ESMTP Postfix 3.4.13 (Debian) do-not-leak"
+
+
+@asynccontextmanager
+async def raw_smtp(host: str, first_line: str) -> AsyncIterator[dict[str, Any]]:
+    """A bare TCP server on ``host`` that greets with ``first_line`` and counts connections."""
+    seen = {"connections": 0, "port": 0}
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["connections"] += 1
+        writer.write(f"{first_line}\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, host, 0)
+    seen["port"] = server.sockets[0].getsockname()[1]
+    async with server:
+        yield seen
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.2", "10.0.0.25", "169.254.169.254", "::ffff:127.0.0.1", "::127.0.0.1", "2130706434", "localhost"]
+)
+async def test_an_internal_smtp_host_is_refused_when_saved(tenant: Tenant, host: str) -> None:
+    # given a deployment whose only allowed private relay is 127.0.0.1 (tests/conftest.py)
+    bot = {"channel": "EMAIL", "enabled": True, "settings": {"host": host, "port": 25, "from": "nc@example.com"}}
+
+    # when an administrator points EMAIL at an internal host
+    result = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [bot]}})
+
+    # then the save is refused, saying what to change, and nothing was stored
+    assert result.error_code == "BAD_USER_INPUT"
+    assert result.error_message.startswith("EMAIL settings.host ")
+    assert "non-public" in result.error_message or "local host name" in result.error_message
+    assert "NC_SMTP_ALLOWED_HOSTS" in result.error_message
+    assert result.errors[0]["extensions"]["field"] == "botChannels.settings.host"
+    settings = await tenant.admin().gql("{ instanceSettings { botChannels { channel } } }")
+    assert "EMAIL" not in [b["channel"] for b in settings.data["instanceSettings"]["botChannels"]]
+
+
+async def test_an_smtp_host_that_does_not_resolve_is_refused_when_saved(tenant: Tenant) -> None:
+    bot = {"channel": "EMAIL", "enabled": True, "settings": {"host": "smtp.invalid", "from": "nc@example.com"}}
+    result = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [bot]}})
+    assert result.error_code == "BAD_USER_INPUT" and "does not resolve" in result.error_message
+
+
+def test_the_allow_list_names_private_relays_in_any_spelling() -> None:
+    from api.settings import Settings
+    from channels.smtp_host import is_allowed
+
+    settings = Settings.from_env({"NC_SMTP_ALLOWED_HOSTS": " relay.corp.example , 10.0.0.25,::1"})
+    assert settings.smtp_allowed_hosts == ("relay.corp.example", "10.0.0.25", "::1")
+    assert is_allowed("Relay.Corp.Example.", settings.smtp_allowed_hosts)
+    assert is_allowed("0x0a.0.0.25", settings.smtp_allowed_hosts)  # the resolver reads 10.0.0.25
+    assert is_allowed("0:0:0:0:0:0:0:1", settings.smtp_allowed_hosts)
+    assert not is_allowed("10.0.0.26", settings.smtp_allowed_hosts)
+    assert not is_allowed("relay.corp.example.evil.com", settings.smtp_allowed_hosts)
+    assert Settings.from_env({}).smtp_allowed_hosts == ()
+
+
+async def test_an_allowed_private_relay_is_saved_and_mailed_through(tenant: Tenant) -> None:
+    # given the allowed relay 127.0.0.1, when an administrator saves it (as every test here does)
+    async with smtp_server() as smtp:
+        configured = await configure(tenant, smtp.port)
+        operator = tenant.operator("alice", email="alice@example.com")
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+
+    # then it was accepted and the test mail arrived
+    assert [b["channel"] for b in configured["botChannels"]] == ["EMAIL"]
+    assert result["status"] == "SENT" and len(smtp.messages) == 1
+
+
+async def test_a_host_refused_at_send_time_fails_with_a_classified_reason_and_no_connection(tenant: Tenant) -> None:
+    # given EMAIL saved while its host was public, whose host now points inside (127.0.0.2 is not
+    # allowed), where an internal server would greet with its banner
+    from models.instance import BotChannelConfig
+
+    async with raw_smtp("127.0.0.2", f"220 {BANNER}") as internal:
+        await configure(tenant, 25)
+        row = await BotChannelConfig.get(instance_id=tenant.id, channel="EMAIL")
+        row.settings = {**row.settings, "host": "127.0.0.2", "port": internal["port"]}
+        await row.save()
+        await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": []}})  # the cached config is forgotten
+        operator = tenant.operator("alice", email="alice@example.com")
+
+        # when the operator tests EMAIL
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+
+    # then it failed saying what to change, and nothing connected to the internal host
+    assert result["status"] == "FAILED"
+    assert result["lastError"].startswith("the SMTP host is not a public address")
+    assert "127.0.0.2" not in result["lastError"] and "do-not-leak" not in result["lastError"]
+    assert internal["connections"] == 0
+
+
+@pytest.mark.parametrize(
+    ("first_line", "reason"),
+    [
+        (f"554 5.7.1 {BANNER}", "the SMTP server refused the connection (SMTP 554)"),
+        (f"421 4.3.2 {BANNER} busy", "the SMTP server refused the connection (SMTP 421)"),
+        (f"220 {BANNER}", "the SMTP server closed the connection"),
+    ],
+)
+async def test_a_servers_banner_never_reaches_last_error(tenant: Tenant, first_line: str, reason: str) -> None:
+    # given an allowed relay that greets (or refuses) with a banner naming what runs inside
+    async with raw_smtp("127.0.0.1", first_line) as relay:
+        await configure(tenant, relay["port"])
+        operator = tenant.operator("alice", email="alice@example.com")
+
+        # when the operator tests EMAIL
+        result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
+
+    # then the reason is classified (after "gave up after 1 attempts: " when retryable), without the banner
+    assert result["status"] == "FAILED" and result["lastError"].endswith(reason)
+    assert "do-not-leak" not in result["lastError"]
+    assert relay["connections"] >= 1
+
+
+async def test_a_name_that_resolves_inside_is_refused_before_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from channels import smtp_host
+
+    async def answers(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("64:ff9b::a00:19", port, 0, 0))]
+
+    monkeypatch.setattr(smtp_host, "resolve", answers)
+    with pytest.raises(smtp_host.SmtpHostRefused, match="non-public address"):
+        await smtp_host.checked_addresses("smtp.example.com", 25, ())
+    assert await smtp_host.checked_addresses("smtp.example.com", 25, ("smtp.example.com",))
+
+
+async def test_email_with_a_host_no_longer_allowed_can_still_be_turned_off(tenant: Tenant) -> None:
+    # given EMAIL saved earlier, whose host is no longer allowed
+    from models.instance import BotChannelConfig
+
+    await configure(tenant, 25)
+    await BotChannelConfig.filter(instance_id=tenant.id, channel="EMAIL").update(
+        settings={"host": "127.0.0.2", "from": "nc@example.com"}
+    )
+
+    # when an administrator turns it off without sending settings
+    off = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [{"channel": "EMAIL", "enabled": False}]}})
+    # then that is allowed; turning it on again is not
+    on = await tenant.admin().gql(CONFIGURE, {"input": {"botChannels": [{"channel": "EMAIL", "enabled": True}]}})
+    assert not off.errors and off.data["updateInstanceSettings"]["botChannels"][0]["enabled"] is False
+    assert on.error_code == "BAD_USER_INPUT" and "NC_SMTP_ALLOWED_HOSTS" in on.error_message

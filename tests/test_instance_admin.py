@@ -186,7 +186,7 @@ async def test_no_secret_of_any_bot_channel_is_ever_returned_or_logged(tenant: T
         "TELEGRAM": {"botUsername": "acme_nc_bot", "webhookSecretToken": "HOOK-TOKEN-never-shown"},
         "VIBER": {"botUri": "acme"},
         "WHATSAPP": {"phoneNumberId": "1158201444"},
-        "EMAIL": {"host": "smtp.example.com", "port": 465, "from": "nc@example.com", "username": "nc"},
+        "EMAIL": {"host": "127.0.0.1", "port": 465, "from": "nc@example.com", "username": "nc"},
         "ECHAT": {"url": "https://echat.example.com/hook"},
         "CUSTOM": {"url": "https://hooks.example.com/nc"},
     }

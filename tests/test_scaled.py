@@ -230,3 +230,32 @@ async def test_a_redis_restart_loses_nothing_published_after_it(cluster: Cluster
     assert len(received) == len(set(received)), "a bell item arrived twice"
     ready = httpx.get(f"{api_a}/readyz").json()
     assert ready["checks"]["redis"] == "ok"
+
+
+async def test_a_worker_process_uses_a_bot_setting_changed_a_moment_ago(cluster: Cluster) -> None:
+    # given an API process that runs no workers, a worker process, and CUSTOM pointed at one receiver
+    from tests.fakes.webhook_receiver import webhook_receiver
+
+    cluster.overrides["NC_RUN_WORKERS"] = "0"
+    api = await cluster.serve("api")
+    await cluster.worker("worker-1")
+    tokens = cluster.tokens()
+    admin = tokens.issue(instance=INSTANCE, user="admin", role="administrator")
+    operator = tokens.issue(instance=INSTANCE, user="ivan", role="operator")
+    configure = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+      notificationCenterEnabled } }"""
+    test = "mutation { testChannel(channel: CUSTOM) { status lastError } }"
+
+    def custom(url: str) -> dict[str, Any]:
+        bot = {"channel": "CUSTOM", "enabled": True, "settings": {"url": url}, "secret": "whsec-scaled"}
+        return {"input": {"botChannels": [bot]}}
+
+    async with webhook_receiver("whsec-scaled") as old, webhook_receiver("whsec-scaled") as new:
+        await gql(api, admin, configure, custom(old.url))
+        assert (await gql(api, operator, test))["testChannel"]["status"] == "SENT"  # the worker caches it
+        # when the administrator points it elsewhere and the operator tests at once
+        await gql(api, admin, configure, custom(new.url))
+        second = (await gql(api, operator, test))["testChannel"]
+    # then the worker process forgot the old settings when the API process announced the change
+    assert second == {"status": "SENT", "lastError": None}
+    assert (len(old.requests), len(new.requests)) == (1, 1)
