@@ -44,6 +44,7 @@ class DeliveryRow:
     operator_id: int
     notification_id: int | None
     channel: str
+    #: This try's number (1 for the first): the claim counts a try when it starts.
     attempts: int
 
 
@@ -58,6 +59,11 @@ class Job:
     @property
     def channel(self) -> ChannelKind:
         return ChannelKind(self.delivery.channel)
+
+    def last_try(self, max_attempts: int) -> bool:
+        """No try follows this one if it fails transiently: the attempts are used up, or it is a
+        test send (no notification), which reports at once."""
+        return self.notification is None or self.delivery.attempts >= max_attempts
 
 
 class Channel(Protocol):
