@@ -191,6 +191,10 @@ class Runtime:
         if not external and not live:
             return 0
         jobs = await self._jobs([*external, *live])
+        spent = [job for job in jobs if job.delivery.attempts > self._tries_allowed(job)]
+        if spent:
+            await self._fail_spent(spent)
+            jobs = [job for job in jobs if job.delivery.attempts <= self._tries_allowed(job)]
         deadline_at = claimed_at + self.settings.send_deadline
         for job in jobs:
             if job.channel not in LIVE_CHANNELS:
@@ -282,12 +286,6 @@ class Runtime:
         """One try, abandoned at ``deadline_at`` (loop time), before the lease taken at the claim
         runs out: a try that outlived it could overlap another worker's."""
         DELIVERY_ID.set(job.delivery.id)  # this task's log lines carry the delivery id
-        allowed = self._tries_allowed(job)
-        if job.delivery.attempts > allowed:
-            return GiveUp(
-                f"gave up after {allowed} attempts: the last one was cut short "
-                "(its worker stopped before the outcome was recorded)"
-            )
         deadline = asyncio.timeout_at(deadline_at)
         try:
             async with deadline:
@@ -309,6 +307,22 @@ class Runtime:
 
     def _tries_allowed(self, job: Job) -> int:
         return 1 if job.notification is None else self.settings.retry_max_attempts
+
+    async def _fail_spent(self, jobs: list[Job]) -> None:
+        """Jobs whose last allowed try was cut short (its worker died before settling it): the
+        claim counted one try too many, so they fail without another send."""
+        current = now()
+        for job in jobs:
+            allowed = self._tries_allowed(job)
+            DELIVERIES.labels(job.channel.value, "FAILED").inc()
+            await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
+                status=DeliveryStatus.FAILED.value,
+                attempts=allowed,
+                last_error=f"gave up after {allowed} attempts: the last one was cut short before its outcome was known",
+                lease_until=None,
+                locked_by=None,
+                updated_at=current,
+            )
 
     async def _beat(self) -> None:
         """Extend the leases of every job in hand, in one statement per beat, fenced by
