@@ -70,6 +70,7 @@ class Runtime:
         self._stopping = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._beating = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         #: Panel sends of a batch run at most this many at once (each may query the database).
         self._live_slots = asyncio.Semaphore(concurrency)
@@ -120,7 +121,8 @@ class Runtime:
         self._tasks = []
         await _finish(list(self._in_flight.values()), until)
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
+            async with self._beating:
+                self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
             self._heartbeat = None
 
@@ -329,28 +331,32 @@ class Runtime:
         ``locked_by``; a send whose row another worker took over is cancelled."""
         while True:
             await asyncio.sleep(self.settings.heartbeat_every)
-            ids = [*self._in_flight, *self._live_batch]
-            if not ids:
-                continue
-            try:
-                held = await extend(
-                    db(),
-                    Delivery._meta.db_table,
-                    ids,
-                    owner=self.worker_id,
-                    lease_until=now() + timedelta(seconds=self.settings.lease_seconds),
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the send deadline still ends each try in time
-                DATABASE_ERRORS.inc()
-                log.exception("could not extend the leases of %d deliveries", len(ids))
-                continue
-            for delivery_id in ids:
-                if delivery_id in held or delivery_id not in self._sending:
-                    continue
+            async with self._beating:  # stop() waits for a beat in progress before cancelling
+                await self._extend_leases()
+
+    async def _extend_leases(self) -> None:
+        sending = {i: self._in_flight[i] for i in self._sending}
+        ids = [*self._in_flight, *self._live_batch]
+        if not ids:
+            return
+        try:
+            held = await extend(
+                db(),
+                Delivery._meta.db_table,
+                ids,
+                owner=self.worker_id,
+                lease_until=now() + timedelta(seconds=self.settings.lease_seconds),
+            )
+        except Exception:  # noqa: BLE001 - the send deadline still ends each try in time
+            DATABASE_ERRORS.inc()
+            log.exception("could not extend the leases of %d deliveries", len(ids))
+            return
+        for delivery_id, task in sending.items():
+            # Still the same try, still sending (so not settled by this worker): the row is gone
+            # to another worker, or deleted.
+            if delivery_id not in held and delivery_id in self._sending and self._in_flight.get(delivery_id) is task:
                 log.warning("delivery %s was taken over by another worker: its send is cancelled", delivery_id)
-                self._in_flight[delivery_id].cancel()
+                task.cancel()
 
     async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
         """Record each try's outcome (fenced by ``locked_by``: only the lease holder settles).

@@ -24,6 +24,7 @@ import pytest
 from tortoise.timezone import now
 
 from api.db import db
+from api.settings import Settings, SettingsError
 from channels.deps import ChannelDeps, http_client
 from channels.queue import claim
 from channels.registry import build_channels
@@ -408,3 +409,15 @@ async def test_a_try_killed_mid_send_is_counted_and_another_worker_completes_it(
     first, second = slow_bot_api.requests
     assert first.body == second.body
     assert second.at - first.at >= 3.0
+
+
+def test_the_heartbeat_and_the_send_deadline_stay_inside_the_lease() -> None:
+    # given only a lease, the heartbeat beats three times per lease and a try gets three quarters of it
+    derived = Settings.from_env({"NC_LEASE_SECONDS": "6"})
+    assert (derived.heartbeat_every, derived.send_deadline) == (2.0, 4.5)
+    # and either may be set, but not to the lease or beyond
+    chosen = Settings.from_env({"NC_LEASE_SECONDS": "60", "NC_HEARTBEAT_SECONDS": "5", "NC_SEND_TIMEOUT_SECONDS": "30"})
+    assert (chosen.heartbeat_every, chosen.send_deadline) == (5.0, 30.0)
+    for name in ("NC_HEARTBEAT_SECONDS", "NC_SEND_TIMEOUT_SECONDS"):
+        with pytest.raises(SettingsError, match=f"{name} must be below NC_LEASE_SECONDS"):
+            Settings.from_env({"NC_LEASE_SECONDS": "6", name: "6"})
