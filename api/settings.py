@@ -118,8 +118,14 @@ class Settings:
     reminder_minute_seconds: float = 60.0
     #: How often workers and schedulers look for due jobs when nothing woke them.
     poll_seconds: float = 1.0
-    #: How long a claimed job stays a worker's before another may take it again.
+    #: How long a claimed job stays a worker's before another may take it again (the worker
+    #: extends it while the job is in flight: see ``heartbeat_every`` and ``send_deadline``).
     lease_seconds: float = 60.0
+    #: How often a worker extends the leases of its jobs in flight (unset: a third of the lease).
+    heartbeat_seconds: float | None = None
+    #: How long a worker waits on a provider before it abandons the try and retries it later
+    #: (unset: three quarters of the lease). Counted from the claim; always shorter than the lease.
+    send_timeout_seconds: float | None = None
     #: Due jobs a worker claims at once.
     claim_batch: int = 100
     #: Delivery retries: exponential backoff from this many seconds, up to this many attempts.
@@ -159,6 +165,14 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
 
     @property
+    def heartbeat_every(self) -> float:
+        return self.heartbeat_seconds or self.lease_seconds / 3
+
+    @property
+    def send_deadline(self) -> float:
+        return self.send_timeout_seconds or self.lease_seconds * 0.75
+
+    @property
     def embedded(self) -> bool:
         """True when no database URL is set: one process, a SQLite file in the data dir."""
         return self.database_url is None
@@ -182,6 +196,16 @@ class Settings:
         secret = env.get("NC_JWT_SECRET")
         if secret and len(secret) < 32:
             raise SettingsError("NC_JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
+        lease_seconds = _float(env, "NC_LEASE_SECONDS", 60.0)
+        heartbeat_seconds = _float_or_none(env, "NC_HEARTBEAT_SECONDS")
+        send_timeout_seconds = _float_or_none(env, "NC_SEND_TIMEOUT_SECONDS")
+        # A lease must outlive the send it covers and be extended before it runs out.
+        for name, value in (
+            ("NC_HEARTBEAT_SECONDS", heartbeat_seconds),
+            ("NC_SEND_TIMEOUT_SECONDS", send_timeout_seconds),
+        ):
+            if value is not None and value >= lease_seconds:
+                raise SettingsError(f"{name} must be below NC_LEASE_SECONDS ({lease_seconds:g}), got {value:g}")
         algorithms = tuple(a.strip() for a in env.get("NC_JWT_ALGORITHMS", "HS256").split(",") if a.strip())
         return cls(
             data_dir=Path(env.get("NC_DATA_DIR", "var")),
@@ -200,7 +224,9 @@ class Settings:
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
             poll_seconds=_float(env, "NC_POLL_SECONDS", 1.0),
-            lease_seconds=_float(env, "NC_LEASE_SECONDS", 60.0),
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            send_timeout_seconds=send_timeout_seconds,
             claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
             retry_base_seconds=_float(env, "NC_RETRY_BASE_SECONDS", 2.0),
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
@@ -290,6 +316,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be above 0, got {value}")
     return value
+
+
+def _float_or_none(env: Mapping[str, str], name: str) -> float | None:
+    return _float(env, name, 0.0) if env.get(name) else None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

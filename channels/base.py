@@ -44,6 +44,7 @@ class DeliveryRow:
     operator_id: int
     notification_id: int | None
     channel: str
+    #: This try's number (1 for the first): the claim counts a try when it starts.
     attempts: int
 
 
@@ -60,12 +61,9 @@ class Job:
         return ChannelKind(self.delivery.channel)
 
     def last_try(self, max_attempts: int) -> bool:
-        """Whether this try is the job's last: a failure now is final, whatever its kind.
-
-        A test send (no notification) is never retried; a notification's delivery gets
-        ``max_attempts`` tries, and ``delivery.attempts`` counts the tries before this one.
-        """
-        return self.notification is None or self.delivery.attempts + 1 >= max_attempts
+        """No try follows this one if it fails transiently: the attempts are used up, or it is a
+        test send (no notification), which reports at once."""
+        return self.notification is None or self.delivery.attempts >= max_attempts
 
 
 class Channel(Protocol):

@@ -18,6 +18,7 @@ well-known error codes (Telegram, Viber, WhatsApp) map those first and fall back
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -55,6 +56,16 @@ def retry_after(response: httpx.Response) -> float | None:
 def retrying(after: float | None) -> str:
     """How a retried failure ends its reason: "retrying" or "retrying after 30 s"."""
     return "retrying" if after is None else f"retrying after {max(1, round(after))} s"
+
+
+_RETRYING = re.compile(r":? ?retrying(?: after \d+ s)?$")
+
+
+def given_up(reason: str, attempts: int) -> str:
+    """A transient failure's reason once no try is left: "gave up after N attempts: ..." without
+    the "retrying" it ended in."""
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"gave up after {tries}: {_RETRYING.sub('', reason)}"
 
 
 def log_answer(provider: str, status: int, text: str, secrets: Iterable[str | None]) -> None:

@@ -38,13 +38,20 @@ async def claim(
     where: str = "",
     where_values: tuple[Any, ...] = (),
     owner: str | None = None,
+    count_attempt: bool = False,
     returning: str = "id",
 ) -> list[dict[str, Any]]:
-    """Lease up to ``limit`` due rows; ``where`` is extra SQL with ``{}`` for each of ``where_values``."""
+    """Lease up to ``limit`` due rows; ``where`` is extra SQL with ``{}`` for each of ``where_values``.
+
+    With ``count_attempt`` the claim also adds one to the row's ``attempts`` (and RETURNING gives
+    the new number): a try counts when it starts, so one cut short by a kill is counted too.
+    """
     p = Params(conn)
     sets = f"lease_until = {p(lease_until)}"
     if owner is not None:
         sets += f", locked_by = {p(owner)}"
+    if count_attempt:
+        sets += ", attempts = attempts + 1"
     # Placeholders are made in the order they appear in the SQL text (SQLite's "?" are positional).
     now_a, now_b = p(now), p(now)
     extra = ""
@@ -58,3 +65,16 @@ async def claim(
         f"ORDER BY {due_column} LIMIT {p(limit)}{lock}) RETURNING {returning}"
     )
     return await conn.execute_query_dict(sql, p.values)
+
+
+async def extend(conn: BaseDBAsyncClient, table: str, ids: list[int], *, owner: str, lease_until: datetime) -> set[int]:
+    """Move the lease of ``owner``'s rows among ``ids`` to ``lease_until`` in one statement; returns
+    the ids it still holds (a row another worker took over is not touched, and not returned)."""
+    if not ids:
+        return set()
+    p = Params(conn)
+    sets = f"lease_until = {p(lease_until)}"
+    fence = f"locked_by = {p(owner)}"
+    listed = ", ".join(p(i) for i in ids)
+    sql = f'UPDATE "{table}" SET {sets} WHERE {fence} AND id IN ({listed}) RETURNING id'
+    return {row["id"] for row in await conn.execute_query_dict(sql, p.values)}

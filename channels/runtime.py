@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F
 from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
@@ -28,8 +27,9 @@ from api.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from api.settings import Settings
 from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent
 from channels.broker import WORKERS, Broker
+from channels.http import given_up
 from channels.panel import fire_toast_repeats
-from channels.queue import claim
+from channels.queue import claim, extend
 from domain.presence import fire_reminders
 from domain.retention import prune
 from models.bulk import upsert
@@ -65,11 +65,25 @@ class Runtime:
         self.broker = broker
         self.handlers: dict[ChannelKind, Channel] = {kind: ch for ch in channels for kind in ch.kinds}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
+        #: External deliveries sent at once: the worker never holds more of their leases.
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._beating = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._concurrency = asyncio.Semaphore(concurrency)
+        #: Panel sends of a batch run at most this many at once (each may query the database).
+        self._live_slots = asyncio.Semaphore(concurrency)
+        #: External jobs claimed and not yet settled, by delivery id: one slot each.
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        #: Of those, the ones whose send has not returned yet (what a lost lease cancels).
+        self._sending: set[int] = set()
+        #: The panel batch being sent: its leases are extended too.
+        self._live_batch: list[int] = []
+        #: The last external claim took every free slot, so more may be due: a freed slot wakes
+        #: the claim loop at once instead of at the next poll.
+        self._backlog = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,6 +97,7 @@ class Runtime:
         self._stopping.clear()
         subscribed = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(subscribed), name="nc-wakeups")
+        self._heartbeat = asyncio.create_task(self._beat(), name="nc-heartbeat")
         self._tasks = [
             asyncio.create_task(self._loop("deliveries", self.deliver_due, wakeable=True), name="nc-deliveries"),
             asyncio.create_task(self._loop("toast repeats", self.fire_toast_repeats), name="nc-toasts"),
@@ -94,18 +109,23 @@ class Runtime:
         await subscribed.wait()
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Let each loop finish the step it is in, then end. Cancelling a task in the middle of a
-        database call could leave the connection's lock held; a hard kill is what leases are for."""
+        """Let each loop finish the step it is in and the sends in flight end, then stop. Cancelling
+        a task in the middle of a database call could leave the connection's lock held; a hard kill
+        is what leases are for. The heartbeat keeps the leases of those sends until they end."""
         self._stopping.set()
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
-        done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds) if self._tasks else (set(), set())
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*done, *pending, return_exceptions=True)
+        until = asyncio.get_running_loop().time() + grace_seconds
+        await _finish(self._tasks, until)
         self._tasks = []
+        await _finish(list(self._in_flight.values()), until)
+        if self._heartbeat is not None:
+            async with self._beating:
+                self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
 
     async def _listen(self, subscribed: asyncio.Event) -> None:
         async with self.broker.subscribe(WORKERS) as wakeups:
@@ -149,26 +169,60 @@ class Runtime:
                 waiter.cancel()
 
     # -- deliveries ------------------------------------------------------------------------
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.concurrency - len(self._in_flight))
+
     async def deliver_due(self) -> int:
-        """Claim due jobs of the channels this runtime sends, send them, record the outcome."""
+        """Claim due jobs of the channels this runtime sends, send them, record the outcome.
+
+        External jobs are claimed only as many as there are free slots, and each is sent in a task
+        of its own (settled when its send returns, freeing its slot). Panel jobs are cheap broker
+        publishes: a batch of up to ``claim_batch`` is claimed apart, sent and settled in this step.
+        """
         if not self.handlers:
             return 0
+        loop = asyncio.get_running_loop()
+        claimed_at = loop.time()
+        live_kinds = sorted(k.value for k in self.handlers if k in LIVE_CHANNELS)
+        external_kinds = sorted(k.value for k in self.handlers if k not in LIVE_CHANNELS)
+        limit = min(self.free_slots, self.settings.claim_batch)
+        external = await self._claim(external_kinds, limit) if external_kinds and limit else []
+        if external_kinds and limit:
+            self._backlog = len(external) == limit
+        live = await self._claim(live_kinds, self.settings.claim_batch) if live_kinds else []
+        if not external and not live:
+            return 0
+        jobs = await self._jobs([*external, *live])
+        spent = [job for job in jobs if job.delivery.attempts > self._tries_allowed(job)]
+        if spent:
+            await self._fail_spent(spent)
+            jobs = [job for job in jobs if job.delivery.attempts <= self._tries_allowed(job)]
+        deadline_at = claimed_at + self.settings.send_deadline
+        for job in jobs:
+            if job.channel not in LIVE_CHANNELS:
+                self._start_send(job, deadline_at)
+        await self._deliver_live([job for job in jobs if job.channel in LIVE_CHANNELS], deadline_at)
+        return len(external) + len(live)
+
+    async def _claim(self, kinds: list[str], limit: int) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` due jobs of these channels, counting the try each one starts."""
         current = now()
-        kinds = sorted(k.value for k in self.handlers)
-        claimed = await claim(
+        return await claim(
             db(),
             Delivery._meta.db_table,
             due_column="next_attempt_at",
             now=current,
             lease_until=current + timedelta(seconds=self.settings.lease_seconds),
-            limit=self.settings.claim_batch,
+            limit=limit,
             where="status IN ({}, {}) AND channel IN (" + ", ".join("{}" for _ in kinds) + ")",
             where_values=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, *kinds),
             owner=self.worker_id,
+            count_attempt=True,
             returning="id, instance_id, operator_id, notification_id, channel, attempts",
         )
-        if not claimed:
-            return 0
+
+    async def _jobs(self, claimed: list[dict[str, Any]]) -> list[Job]:
         # The claim returned what a job needs of its row: no second read, no datetime parsing.
         deliveries = [DeliveryRow(**row) for row in sorted(claimed, key=lambda r: r["id"])]
         notifications = {
@@ -178,46 +232,136 @@ class Runtime:
         operators = {
             o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
-        jobs = [
+        return [
             Job(delivery=d, notification=notifications.get(d.notification_id or 0), operator=operators[d.operator_id])
             for d in deliveries
             if d.operator_id in operators
         ]
-        live = [job for job in jobs if job.channel in LIVE_CHANNELS]
-        external = [job for job in jobs if job.channel not in LIVE_CHANNELS]
-        await asyncio.gather(self._deliver_live(live), *(self._send_and_settle(job) for job in external))
-        return len(claimed)
 
-    async def _deliver_live(self, jobs: list[Job]) -> None:
+    def _start_send(self, job: Job, deadline_at: float) -> None:
+        delivery_id = job.delivery.id
+        task = asyncio.create_task(self._send_and_settle(job, deadline_at), name=f"nc-delivery-{delivery_id}")
+        self._in_flight[delivery_id] = task
+        self._sending.add(delivery_id)
+        task.add_done_callback(lambda _: self._finished(delivery_id))
+
+    def _finished(self, delivery_id: int) -> None:
+        self._in_flight.pop(delivery_id, None)
+        self._sending.discard(delivery_id)
+        if self._backlog:
+            self._wake.set()
+
+    async def _deliver_live(self, jobs: list[Job], deadline_at: float) -> None:
         """Panel channels only publish to the broker: the batch is prepared with a few queries,
         sent, and settled with one statement (a repeat after a crash is a harmless second toast)."""
         if not jobs:
             return
-        for handler in {id(self.handlers[j.channel]): self.handlers[j.channel] for j in jobs}.values():
-            prepare = getattr(handler, "prepare", None)
-            if prepare is not None:
-                await prepare(jobs)
-        outcomes = await asyncio.gather(*(self._send(job) for job in jobs))
-        await self._settle(list(zip(jobs, outcomes, strict=True)))
+        self._live_batch = [job.delivery.id for job in jobs]
+        try:
+            for handler in {id(self.handlers[j.channel]): self.handlers[j.channel] for j in jobs}.values():
+                prepare = getattr(handler, "prepare", None)
+                if prepare is not None:
+                    await prepare(jobs)
 
-    async def _send_and_settle(self, job: Job) -> None:
+            async def send(job: Job) -> Outcome:
+                async with self._live_slots:
+                    return await self._send(job, deadline_at)
+
+            outcomes = await asyncio.gather(*(send(job) for job in jobs))
+            await self._settle(list(zip(jobs, outcomes, strict=True)))
+        finally:
+            self._live_batch = []
+
+    async def _send_and_settle(self, job: Job, deadline_at: float) -> None:
         """External channels: each job is settled as soon as its send returns, so a worker killed
         mid-batch leaves only the sends still in flight to be taken again."""
-        outcome = await self._send(job)
-        await self._settle([(job, outcome)])
+        try:
+            outcome = await self._send(job, deadline_at)
+        finally:
+            self._sending.discard(job.delivery.id)
+        try:
+            await self._settle([(job, outcome)])
+        except Exception:  # noqa: BLE001 - its lease runs out and the job is taken again
+            DATABASE_ERRORS.inc()
+            log.exception("delivery %s was sent but its outcome could not be recorded", job.delivery.id)
 
-    async def _send(self, job: Job) -> Outcome:
+    async def _send(self, job: Job, deadline_at: float) -> Outcome:
+        """One try, abandoned at ``deadline_at`` (loop time), before the lease taken at the claim
+        runs out: a try that outlived it could overlap another worker's."""
         DELIVERY_ID.set(job.delivery.id)  # this task's log lines carry the delivery id
-        async with self._concurrency:
-            try:
+        deadline = asyncio.timeout_at(deadline_at)
+        try:
+            async with deadline:
                 return await self.handlers[job.channel].send(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
-                log.exception("delivery %s through %s failed unexpectedly", job.delivery.id, job.channel.value)
-                return RetryLater(f"internal error: {type(exc).__name__}")
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return _unexpected(job, exc)
+            log.warning(
+                "delivery %s through %s abandoned: no answer within %g s",
+                job.delivery.id,
+                job.channel.value,
+                self.settings.send_deadline,
+            )
+            return RetryLater(f"the provider did not answer within {self.settings.send_deadline:g} s")
+        except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
+            return _unexpected(job, exc)
+
+    def _tries_allowed(self, job: Job) -> int:
+        return 1 if job.notification is None else self.settings.retry_max_attempts
+
+    async def _fail_spent(self, jobs: list[Job]) -> None:
+        """Jobs whose last allowed try was cut short (its worker died before settling it): the
+        claim counted one try too many, so they fail without another send."""
+        current = now()
+        for job in jobs:
+            allowed = self._tries_allowed(job)
+            DELIVERIES.labels(job.channel.value, "FAILED").inc()
+            await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
+                status=DeliveryStatus.FAILED.value,
+                attempts=allowed,
+                last_error=f"gave up after {allowed} attempts: the last one was cut short before its outcome was known",
+                lease_until=None,
+                locked_by=None,
+                updated_at=current,
+            )
+
+    async def _beat(self) -> None:
+        """Extend the leases of every job in hand, in one statement per beat, fenced by
+        ``locked_by``; a send whose row another worker took over is cancelled."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_every)
+            async with self._beating:  # stop() waits for a beat in progress before cancelling
+                await self._extend_leases()
+
+    async def _extend_leases(self) -> None:
+        sending = {i: self._in_flight[i] for i in self._sending}
+        ids = [*self._in_flight, *self._live_batch]
+        if not ids:
+            return
+        try:
+            held = await extend(
+                db(),
+                Delivery._meta.db_table,
+                ids,
+                owner=self.worker_id,
+                lease_until=now() + timedelta(seconds=self.settings.lease_seconds),
+            )
+        except Exception:  # noqa: BLE001 - the send deadline still ends each try in time
+            DATABASE_ERRORS.inc()
+            log.exception("could not extend the leases of %d deliveries", len(ids))
+            return
+        for delivery_id, task in sending.items():
+            # Still the same try, still sending (so not settled by this worker): the row is gone
+            # to another worker, or deleted.
+            if delivery_id not in held and delivery_id in self._sending and self._in_flight.get(delivery_id) is task:
+                log.warning("delivery %s was taken over by another worker: its send is cancelled", delivery_id)
+                task.cancel()
 
     async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
+        """Record each try's outcome (fenced by ``locked_by``: only the lease holder settles).
+        The try was counted in ``attempts`` when it was claimed."""
         current = now()
         await self._record_channel_health(results, current)
         _observe(results, current, self.settings.retry_max_attempts)
@@ -225,7 +369,6 @@ class Runtime:
         if sent:
             await Delivery.filter(id__in=sent, locked_by=self.worker_id).update(
                 status=DeliveryStatus.SENT.value,
-                attempts=F("attempts") + 1,
                 last_error=None,
                 lease_until=None,
                 locked_by=None,
@@ -234,14 +377,11 @@ class Runtime:
         for job, outcome in results:
             if isinstance(outcome, Sent):
                 continue
-            attempts = job.delivery.attempts + 1
-            # A test send (no notification) reports at once: it is never retried.
-            retries_left = job.notification is not None and attempts < self.settings.retry_max_attempts
-            if isinstance(outcome, RetryLater) and retries_left:
+            attempts = job.delivery.attempts
+            if isinstance(outcome, RetryLater) and not job.last_try(self.settings.retry_max_attempts):
                 delay = outcome.after_seconds if outcome.after_seconds is not None else self.backoff(attempts)
                 await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                     status=DeliveryStatus.RETRYING.value,
-                    attempts=attempts,
                     last_error=outcome.reason[:1000],
                     next_attempt_at=current + timedelta(seconds=delay),
                     lease_until=None,
@@ -252,11 +392,10 @@ class Runtime:
                 reason = (
                     outcome.reason
                     if isinstance(outcome, GiveUp)
-                    else f"gave up after {attempts} attempts: {outcome.reason}"
+                    else given_up(outcome.reason, attempts)
                 )
                 await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                     status=DeliveryStatus.FAILED.value,
-                    attempts=attempts,
                     last_error=reason[:1000],
                     lease_until=None,
                     locked_by=None,
@@ -312,6 +451,22 @@ class Runtime:
         return 0
 
 
+async def _finish(tasks: list[asyncio.Task[None]], until: float) -> None:
+    """Wait for the tasks until loop time ``until``, then cancel those still running."""
+    if not tasks:
+        return
+    timeout = max(0.0, until - asyncio.get_running_loop().time())
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*done, *pending, return_exceptions=True)
+
+
+def _unexpected(job: Job, exc: Exception) -> Outcome:
+    log.exception("delivery %s through %s failed unexpectedly", job.delivery.id, job.channel.value, exc_info=exc)
+    return RetryLater(f"internal error: {type(exc).__name__}")
+
+
 def _reason(outcome: Outcome) -> str:
     return getattr(outcome, "reason", "")
 
@@ -323,11 +478,7 @@ def _observe(results: list[tuple[Job, Outcome]], current: datetime, max_attempts
             DELIVERIES.labels(channel, "SENT").inc()
             if job.notification is not None:
                 PUBLISH_TO_DELIVERED.labels(channel).observe((current - job.notification.created_at).total_seconds())
-        elif (
-            isinstance(outcome, RetryLater)
-            and job.notification is not None
-            and job.delivery.attempts + 1 < max_attempts
-        ):
+        elif isinstance(outcome, RetryLater) and not job.last_try(max_attempts):
             DELIVERIES.labels(channel, "RETRYING").inc()
         else:
             DELIVERIES.labels(channel, "FAILED").inc()

@@ -161,8 +161,9 @@ class Cluster:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"{name} did not become ready:\n{self.log(name).read_text()}")
 
-    async def worker(self, name: str) -> None:
-        self._start(name, "worker", "--concurrency", "8", "--log-level", "info")
+    async def worker(self, name: str, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
+        """A `worker` process; ``env`` adds to (or overrides) the cluster's NC_ settings."""
+        self._start(name, "worker", "--concurrency", str(concurrency), "--log-level", "info", env=env)
         for _ in range(100):
             if "started" in self.log(name).read_text():
                 return
@@ -170,11 +171,11 @@ class Cluster:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{name} did not start:\n{self.log(name).read_text()}")
 
-    def _start(self, name: str, *args: str) -> None:
+    def _start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = open(self.log(name), "w")  # noqa: SIM115 - closed by stop_all
         self.logs.append(log)
         self.processes[name] = subprocess.Popen(
-            [*CLI, *args], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            [*CLI, *args], env={**self.env, **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
     def kill(self, name: str) -> None:

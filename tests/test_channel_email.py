@@ -473,7 +473,7 @@ async def test_a_servers_banner_never_reaches_last_error(tenant: Tenant, first_l
         # when the operator tests EMAIL
         result = (await operator.gql(TEST_CHANNEL, {"channel": "EMAIL"})).data["testChannel"]
 
-    # then the reason is classified (after "gave up after 1 attempts: " when retryable), without the banner
+    # then the reason is classified (after "gave up after 1 attempt: " when retryable), without the banner
     assert result["status"] == "FAILED" and result["lastError"].endswith(reason)
     assert "do-not-leak" not in result["lastError"]
     assert relay["connections"] >= 1

@@ -3,8 +3,9 @@
 It records every request it receives (the method, whether the token was right, the JSON body),
 answers like https://core.telegram.org/bots/api does (``{"ok": true, "result": Message}`` or
 ``{"ok": false, "error_code", "description", "parameters"}``) and can be scripted to fail the
-next requests: ``api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)``, or
-``api.fail_raw(502, "<html>...")`` for an answer that is not Telegram's JSON (a proxy's page).
+next requests: ``api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)``,
+``api.fail_raw(502, "<html>...")`` for an answer that is not Telegram's JSON (a proxy's page), or
+to take its time (``delay``) or never answer one (``hang_next()``).
 
 Served by uvicorn on 127.0.0.1 in the test's event loop, like the ``live_server`` fixture.
 """
@@ -46,6 +47,16 @@ class FakeBotApi:
     _message_id: int = 0
     #: Seconds each request takes to answer (a slow provider, for kill-mid-job tests).
     delay: float = 0.0
+    _hangs: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def hang_next(self) -> None:
+        """The next request not yet answered gets no answer while the server runs."""
+        self._hangs += 1
+
+    def release(self) -> None:
+        """Let hanging requests go (they answer as usual; the server stops after them)."""
+        self._released.set()
 
     def fail_next(self, status: int, description: str, **parameters: Any) -> None:
         """The next request not yet answered gets this error (each call scripts one request)."""
@@ -81,6 +92,9 @@ class FakeBotApi:
         self.requests.append(
             Received(method, token == self.token, body if isinstance(body, dict) else {}, time.monotonic())
         )
+        if self._hangs:
+            self._hangs -= 1
+            await self._released.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if token != self.token:
@@ -126,4 +140,7 @@ async def serve_bot_api(token: str) -> AsyncIterator[FakeBotApi]:
     app = Starlette(routes=[Route("/bot{token}/{method}", api.handle, methods=["POST"])])
     async with serve_asgi(app) as base_url:
         api.base_url = base_url
-        yield api
+        try:
+            yield api
+        finally:
+            api.release()
