@@ -81,7 +81,7 @@ class Runtime:
         self._sending: set[int] = set()
         #: The panel batch being sent: its leases are extended too.
         self._live_batch: list[int] = []
-        #: The last external claim took every free slot, so more may be due: a freed slot wakes
+        #: The last external claim took every free slot, so more may be due: freed slots wake
         #: the claim loop at once instead of at the next poll.
         self._backlog = False
 
@@ -248,7 +248,9 @@ class Runtime:
     def _finished(self, delivery_id: int) -> None:
         self._in_flight.pop(delivery_id, None)
         self._sending.discard(delivery_id)
-        if self._backlog:
+        # Claiming for each freed slot would cost a claim (and its reads) per job: wait until
+        # half of the slots are free, so claims stay batches under a backlog.
+        if self._backlog and self.free_slots >= max(1, self.concurrency // 2):
             self._wake.set()
 
     async def _deliver_live(self, jobs: list[Job], deadline_at: float) -> None:
