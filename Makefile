@@ -33,7 +33,7 @@ test-postgres: install tests/node/node_modules
 	NC_DATABASE_URL=$(NC_TEST_POSTGRES_URL) $(BIN)/python -m pytest
 
 check: install
-	$(BIN)/ruff check api models resolvers channels domain tests
+	$(BIN)/ruff check api core services models resolvers channels domain tests
 
 schema: install
 	$(BIN)/notification-center export-schema > schema.graphql

@@ -18,21 +18,21 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth import TokenCodec
-from api.db import close_db, db, init_db
 from api.graphql_http import NotificationCenterGraphQL
-from api.logs import RequestIds
-from api.metrics import DATABASE_ERRORS, exposition, refresh
-from api.settings import Settings
 from api.webhooks import webhook_routes
-from channels.broker import build_broker
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
+from core.broker import build_broker
+from core.db import close_db, db, init_db
+from core.logs import RequestIds
+from core.metrics import DATABASE_ERRORS, exposition, refresh
+from core.settings import Settings
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.policy import POLICY_TOPIC
 from resolvers.context import Services
+from services.auth import TokenCodec
 
 
 class BodySizeLimit:

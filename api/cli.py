@@ -7,23 +7,23 @@ import asyncio
 import sys
 from dataclasses import replace
 
-from api.logs import configure as configure_logging
-from api.settings import Settings, SettingsError
+from core.logs import configure as configure_logging
+from core.settings import Settings, SettingsError
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.auth import TokenCodec
     from api.server import raise_open_files_limit, uvicorn_options
+    from services.auth import TokenCodec
 
     settings = settings.with_jwt_secret()
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
     if args.demo:
-        from api.db import close_db, init_db
         from api.demo import demo_tokens, seed_demo
+        from core.db import close_db, init_db
 
         async def seed() -> None:
             await init_db(settings, run_migrations=True)
@@ -69,7 +69,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from api.db import apply_migrations, close_db
+    from core.db import apply_migrations, close_db
 
     async def run() -> None:
         try:
@@ -83,7 +83,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from api.auth import TokenCodec
+    from services.auth import TokenCodec
 
     codec = TokenCodec(settings.with_jwt_secret())
     print(

@@ -18,7 +18,7 @@ from collections import Counter
 from contextlib import suppress
 from typing import Any
 
-from api.metrics import LIMITER_ERRORS
+from core.metrics import LIMITER_ERRORS
 
 logger = logging.getLogger("nc.connections")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from api.auth import TokenCodec
-from api.db import transaction
+from core.db import transaction
 from domain.operators import OperatorInput, upsert_operators
 from models.enums import Role
+from services.auth import TokenCodec
 
 DEMO_INSTANCE = "demo"
 DEMO_USERS: tuple[OperatorInput, ...] = (

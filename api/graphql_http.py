@@ -35,16 +35,16 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
-from api.auth import Principal
 from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
-from api.logs import loggable
-from api.metrics import REFUSED
 from api.ratelimit import RateLimits
+from core.logs import loggable
+from core.metrics import REFUSED
 from domain.errors import ClientError, RateLimited, Unauthenticated
 from models.enums import Role
 from resolvers.context import Context, Services
 from resolvers.schema import build_schema
+from services.auth import Principal
 
 logger = logging.getLogger("nc.http")
 

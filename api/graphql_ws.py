@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-from api.metrics import REFUSED
+from core.metrics import REFUSED
 from domain.errors import ClientError, Forbidden, RateLimited, Unauthenticated
 from resolvers.compiled import compile_subscription
 from resolvers.context import Context

@@ -26,11 +26,11 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from api.auth import Principal
-from api.metrics import LIMITER_ERRORS, REFUSED
-from api.settings import Settings
+from core.metrics import LIMITER_ERRORS, REFUSED
+from core.settings import Settings
 from domain.errors import RateLimited
 from models.enums import Role
+from services.auth import Principal
 
 logger = logging.getLogger("nc.ratelimit")
 

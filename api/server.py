@@ -27,8 +27,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.metrics import REFUSED
-from api.settings import Settings
+from core.metrics import REFUSED
+from core.settings import Settings
 
 logger = logging.getLogger("nc.server")
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.db import transaction
+from core.db import transaction
 from domain.keys import SecretBox
 from domain.links import complete_link
 from models.catalog import text

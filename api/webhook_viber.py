@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.db import transaction
 from channels.deps import BotConfig, load_bot
 from channels.viber import sender
+from core.db import transaction
 from domain.links import complete_link
 from models.catalog import text
 from models.enums import ChannelKind

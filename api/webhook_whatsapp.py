@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from api.db import transaction
 from channels.base import Sent
 from channels.deps import BotConfig, http_client, load_bot
 from channels.whatsapp import parse_secret, send_text
+from core.db import transaction
 from domain.links import complete_link
 from models.catalog import text
 from models.enums import ChannelKind

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import signal
 
-from api.db import close_db, init_db
-from api.settings import Settings
-from channels.broker import build_broker
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
+from core.broker import build_broker
+from core.db import close_db, init_db
+from core.settings import Settings
 from domain.keys import SecretBox
 
 log = logging.getLogger(__name__)

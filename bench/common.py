@@ -32,9 +32,9 @@ SECRET_ENV = "BENCH_JWT_SECRET"
 
 
 def codec(secret: str) -> Any:
-    """The service's own token signer (api.auth.TokenCodec) for a bench secret."""
-    from api.auth import TokenCodec
-    from api.settings import Secret, Settings
+    """The service's own token signer (services.auth.TokenCodec) for a bench secret."""
+    from core.settings import Secret, Settings
+    from services.auth import TokenCodec
 
     return TokenCodec(Settings(jwt_secret=Secret(secret)))
 

@@ -49,8 +49,8 @@ class Counter(logging.Handler):
 
 async def measure(data_dir: Path, recipients: int) -> dict[str, Any]:
     from api.app import create_app
-    from api.auth import TokenCodec
-    from api.settings import Limits, Secret, Settings
+    from core.settings import Limits, Secret, Settings
+    from services.auth import TokenCodec
 
     settings = Settings(
         data_dir=data_dir,

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from api.settings import Settings
-from channels.broker import RESYNC, Broker
+from core.broker import RESYNC, Broker
+from core.settings import Settings
 from domain.keys import SecretBox
 from models.enums import ChannelKind
 from models.instance import BotChannelConfig

@@ -14,7 +14,7 @@ RFC 2047-encoded, so it fits one header line even unfolded; a longer title is cu
 The body is whole.
 
 The host is checked before every send and the connection made to the address checked
-(channels/smtp_host.py). Reasons are classified (what failed, what to check, the reply code),
+(core/smtp_host.py). Reasons are classified (what failed, what to check, the reply code),
 never the server's banner or reply text, nor the password.
 """
 
@@ -29,13 +29,13 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
-from channels import smtp_host
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
 from channels.message import Message, cut, message_for
 from channels.redact import redact
-from channels.smtp_host import SmtpHostRefused
-from channels.urls import UnsafeUrl
+from core import smtp_host
+from core.smtp_host import SmtpHostRefused
+from core.urls import UnsafeUrl
 from models.catalog import text
 from models.enums import ChannelKind
 

@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from tortoise.functions import Count
 from tortoise.timezone import now
 
-from api.db import db
 from channels.base import GiveUp, Job, Outcome, Sent
-from channels.broker import Broker, user_topic
 from channels.message import CHANNEL_NAMES, TEST_BODY, TEST_TITLE
-from channels.queue import claim
+from core.broker import Broker, user_topic
+from core.db import db
 from domain import live
 from domain.bell import unread_count
 from models.bulk import upsert
 from models.catalog import text
+from models.claim import claim
 from models.enums import ChannelKind
 from models.notification import Notification, ToastRepeat
 from models.operator import Operator, TypeChoice

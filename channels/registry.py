@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from channels.base import Channel
-from channels.broker import Broker
 from channels.deps import ChannelDeps
 from channels.email import EmailChannel
 from channels.panel import PanelChannels
@@ -12,6 +11,7 @@ from channels.viber import ViberChannel
 from channels.webhook import WebhookChannel
 from channels.webpush import WebPushChannel
 from channels.whatsapp import WhatsAppChannel
+from core.broker import Broker
 
 
 def build_channels(broker: Broker, deps: ChannelDeps) -> list[Channel]:

@@ -21,18 +21,18 @@ from typing import Any
 from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
-from api.db import db
-from api.logs import DELIVERY_ID
-from api.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
-from api.settings import Settings
 from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent
-from channels.broker import WORKERS, Broker
 from channels.http import given_up
 from channels.panel import fire_toast_repeats
-from channels.queue import claim, extend
+from core.broker import WORKERS, Broker
+from core.db import db
+from core.logs import DELIVERY_ID
+from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
+from core.settings import Settings
 from domain.presence import fire_reminders
 from domain.retention import prune
 from models.bulk import upsert
+from models.claim import claim, extend
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery, Notification
 from models.operator import ChannelSwitch, Operator

@@ -34,7 +34,7 @@ from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for, retry_after, retrying
 from channels.message import fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
-from channels.urls import UnsafeUrl, check_outbound
+from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
 

@@ -30,7 +30,7 @@ from channels.deps import BotConfig, ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for
 from channels.message import Message, fit_lines, message_for
 from channels.redact import bot_secrets
-from channels.urls import UnsafeUrl, check_outbound
+from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
 

@@ -30,7 +30,7 @@ from channels.deps import ChannelDeps
 from channels.http import network_failure, outcome_for
 from channels.message import message_for
 from channels.redact import bot_secrets
-from channels.urls import UnsafeUrl, check_outbound
+from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.instance import Instance
 

@@ -57,12 +57,12 @@ from pywebpush import WebPushException, webpush_async
 from tortoise.expressions import Q
 from tortoise.timezone import now
 
-from api.db import db
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import ChannelDeps
 from channels.http import RETRYABLE
 from channels.message import Message, message_for
-from channels.urls import UnsafeUrl, check_outbound
+from core.db import db
+from core.urls import UnsafeUrl, check_outbound
 from domain.keys import vapid_private_pem
 from models.bulk import upsert
 from models.enums import ChannelKind, PushTargetStatus

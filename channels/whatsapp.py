@@ -48,7 +48,7 @@ from channels.deps import BotConfig, ChannelDeps
 from channels.http import RETRYABLE, log_answer, network_failure, outcome_for, retry_after, retrying
 from channels.message import cut, fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
-from channels.urls import UnsafeUrl, check_outbound
+from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.timezone import now
 
-from api.db import db
-from channels.urls import UnsafeUrl, check_syntax
+from core.db import db
+from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert

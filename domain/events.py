@@ -14,9 +14,9 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from api.db import db
-from api.logs import EVENT_ID
-from api.settings import Limits
+from core.db import db
+from core.logs import EVENT_ID
+from core.settings import Limits
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status

@@ -10,9 +10,9 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from api.db import db
-from channels.smtp_host import SmtpHostRefused, checked_addresses
-from channels.urls import UnsafeUrl, check_syntax
+from core.db import db
+from core.smtp_host import SmtpHostRefused, checked_addresses
+from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.keys import SecretBox
 from domain.policy import InstancePolicy, ensure_instance, load_policy

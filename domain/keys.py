@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from models.bulk import upsert
 from models.instance import DeploymentKey
 

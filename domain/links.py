@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs

@@ -8,7 +8,7 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from models.bulk import upsert
 from models.catalog import TypeDef
 from models.enums import BOT_CHANNELS, PANEL_CHANNELS, ChannelKind, TypeAvailability, sort_channels

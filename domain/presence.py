@@ -12,12 +12,12 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from api.db import db
-from channels.broker import Broker, user_topic
-from channels.queue import claim
+from core.broker import Broker, user_topic
+from core.db import db
 from domain import live
 from models.bulk import upsert
 from models.catalog import text
+from models.claim import claim
 from models.notification import OperatorPresence
 from models.operator import Operator
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from domain.errors import BadUserInput
 from models.bulk import upsert
 from models.catalog import SYSTEM_MESSAGE_CODES, SYSTEM_MESSAGES, SystemMessage

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from tortoise.timezone import now
 
-from api.db import db
+from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from domain.resolution import Choice, RecipientPrefs, TypeResolution, resolve

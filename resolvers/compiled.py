@@ -27,7 +27,7 @@ from graphql import (
     VariableNode,
 )
 
-from api.settings import Limits
+from core.settings import Limits
 from resolvers.context import Context
 from resolvers.documents import Admitted
 from resolvers.live_sources import bell_messages, reminder_messages, toast_messages

@@ -10,10 +10,9 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
-from api.auth import Principal, TokenCodec
-from api.settings import Settings
-from channels.broker import Broker
 from channels.deps import BotCache
+from core.broker import Broker
+from core.settings import Settings
 from domain.bell import push_targets
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
@@ -23,6 +22,7 @@ from domain.types_tab import ViewerState
 from models.enums import Role
 from models.notification import PushTarget
 from models.operator import Operator
+from services.auth import Principal, TokenCodec
 
 
 @dataclass

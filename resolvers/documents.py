@@ -68,7 +68,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from api.settings import Limits
+from core.settings import Limits
 from domain.errors import BadUserInput, ClientError, QueryTooCostly
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.broker import RESYNC, user_topic
+from core.broker import RESYNC, user_topic
 from domain import bell, live
 from resolvers.context import Context
 

@@ -7,8 +7,8 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from api.db import transaction
-from channels.broker import WORKERS, user_topic
+from core.broker import WORKERS, user_topic
+from core.db import transaction
 from domain import bell, live, profile
 from domain.channels_tab import (
     load_channels_tab,

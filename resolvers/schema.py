@@ -13,8 +13,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from api.logs import loggable
-from api.settings import Limits
+from core.logs import loggable
+from core.settings import Limits
 from domain.errors import ClientError
 from resolvers.compiled_query import QueryCompiler
 from resolvers.context import Context

@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from api.auth import TokenCodec
-from api.settings import Secret, Settings
+from core.settings import Secret, Settings
+from services.auth import TokenCodec
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "api.cli"]

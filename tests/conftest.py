@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.auth import TokenCodec
-from api.settings import Secret, Settings
 from channels.runtime import IN_RUNTIME
+from core.settings import Secret, Settings
+from services.auth import TokenCodec
 
 DATABASE_URL = os.environ.get("NC_DATABASE_URL") or None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -109,7 +109,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Any]:
     if DATABASE_URL:
-        from api.db import apply_migrations, close_db
+        from core.db import apply_migrations, close_db
 
         await apply_migrations(settings)
         await close_db()

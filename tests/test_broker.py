@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.broker import QUEUE_SIZE, InProcessBroker, build_broker
+from core.broker import QUEUE_SIZE, InProcessBroker, build_broker
 
 REDIS_URL = os.environ.get("NC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -38,7 +38,7 @@ async def broker(request: pytest.FixtureRequest) -> AsyncIterator:
             if IN_CI:
                 pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
             pytest.skip(reason)
-        from channels.broker_redis import RedisBroker
+        from core.broker_redis import RedisBroker
 
         b = RedisBroker(REDIS_URL, prefix=f"nc-test-{uuid.uuid4().hex[:8]}:")
     yield b
@@ -88,8 +88,8 @@ async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listen
     import socket
     import subprocess
 
-    from channels.broker import RESYNC
-    from channels.broker_redis import RedisBroker
+    from core.broker import RESYNC
+    from core.broker_redis import RedisBroker
 
     if shutil.which("redis-server") is None:
         if IN_CI:

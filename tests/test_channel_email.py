@@ -408,8 +408,8 @@ async def test_an_smtp_host_that_does_not_resolve_is_refused_when_saved(tenant: 
 
 
 def test_the_allow_list_names_private_relays_in_any_spelling() -> None:
-    from api.settings import Settings
-    from channels.smtp_host import is_allowed
+    from core.settings import Settings
+    from core.smtp_host import is_allowed
 
     settings = Settings.from_env({"NC_SMTP_ALLOWED_HOSTS": " relay.corp.example , 10.0.0.25,::1"})
     assert settings.smtp_allowed_hosts == ("relay.corp.example", "10.0.0.25", "::1")
@@ -480,7 +480,7 @@ async def test_a_servers_banner_never_reaches_last_error(tenant: Tenant, first_l
 
 
 async def test_a_name_that_resolves_inside_is_refused_before_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from channels import smtp_host
+    from core import smtp_host
 
     async def answers(host: str, port: int) -> list[tuple[Any, ...]]:
         return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("64:ff9b::a00:19", port, 0, 0))]

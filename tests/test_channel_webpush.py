@@ -17,10 +17,10 @@ import httpx
 import pytest
 from tortoise.timezone import now
 
-from api.settings import Settings
 from channels.base import DeliveryRow, GiveUp, Job
 from channels.deps import ChannelDeps
 from channels.webpush import MAX_PAYLOAD_BYTES, WebPushChannel
+from core.settings import Settings
 from domain.keys import SecretBox
 from models.notification import Delivery, PushTarget
 from models.operator import Operator, PushSubscription

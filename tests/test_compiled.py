@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from api.settings import Limits
+from core.settings import Limits
 from domain.errors import BadUserInput, QueryTooCostly
 from resolvers.compiled import compile_subscription
 from resolvers.documents import InvalidDocument

@@ -23,12 +23,12 @@ import httpx
 import pytest
 from tortoise.timezone import now
 
-from api.db import db
-from api.settings import Settings, SettingsError
 from channels.deps import ChannelDeps, http_client
-from channels.queue import claim
 from channels.registry import build_channels
 from channels.runtime import Runtime
+from core.db import db
+from core.settings import Settings, SettingsError
+from models.claim import claim
 from models.notification import Delivery
 from tests.channel_support import publish
 from tests.cluster import Cluster, unavailable

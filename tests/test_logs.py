@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from api.logs import DELIVERY_ID, EVENT_ID, REQUEST_ID, JsonFormatter
+from core.logs import DELIVERY_ID, EVENT_ID, REQUEST_ID, JsonFormatter
 from tests.conftest import Tenant
 
 

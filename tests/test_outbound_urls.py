@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from channels import urls
-from channels.urls import UnsafeUrl, check_outbound, check_syntax, is_public, literal_address
+from core import urls
+from core.urls import UnsafeUrl, check_outbound, check_syntax, is_public, literal_address
 from domain.errors import BadUserInput
 from models.enums import ChannelKind
 from tests.conftest import Tenant

@@ -104,7 +104,7 @@ async def test_oversized_request_bodies_are_refused(http, tenant: Tenant) -> Non
 
 
 async def test_query_depth_is_limited_and_valid_documents_are_admitted_once() -> None:
-    from api.settings import Limits
+    from core.settings import Limits
     from resolvers.schema import build_schema
 
     schema = build_schema(Limits(query_depth=2))

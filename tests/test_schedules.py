@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from tortoise.timezone import now
 
-from api.db import db
-from channels.broker import user_topic
 from channels.panel import PanelChannels
-from channels.queue import claim
 from channels.runtime import Runtime
+from core.broker import user_topic
+from core.db import db
 from domain import live
 from domain.retention import prune
+from models.claim import claim
 from models.notification import Delivery, Notification, OperatorPresence, ToastRepeat
 from tests.conftest import Tenant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from channels.broker import user_topic
+from core.broker import user_topic
 from domain import live
 from tests.conftest import Tenant
 from tests.fakes.webhook_receiver import webhook_receiver
@@ -71,8 +71,8 @@ async def test_a_test_right_after_a_settings_change_reaches_the_new_address(tena
 
 async def test_a_change_announced_by_another_process_is_forgotten_at_once() -> None:
     # given a worker's bot cache listening on the broker, holding an instance's config
-    from channels.broker import InProcessBroker
     from channels.deps import BOTS_TOPIC, BotCache, BotConfig
+    from core.broker import InProcessBroker
     from models.enums import ChannelKind
 
     broker, cache = InProcessBroker(), BotCache(ttl_seconds=3600)

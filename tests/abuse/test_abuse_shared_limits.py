@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from api.auth import Principal
 from api.connections import WebSocketSlots
 from api.ratelimit import RateLimits
-from api.settings import Settings
+from core.settings import Settings
 from domain.errors import RateLimited
 from models.enums import Role
+from services.auth import Principal
 from tests.test_broker import IN_CI, REDIS_URL, redis_reachable
 
 

@@ -8,7 +8,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-from api.settings import Settings
+from core.settings import Settings
 from models import MODEL_MODULES
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 
-from api.settings import Settings
+from core.settings import Settings
 from domain.errors import Forbidden, Unauthenticated
 from models.enums import Role
 

@@ -1,6 +1,6 @@
 """The EMAIL channel's SMTP host: checked like every outbound address, then connected to as checked.
 
-An administrator's SMTP host must be a public name or address (channels/urls.py ``is_public``),
+An administrator's SMTP host must be a public name or address (core/urls.py ``is_public``),
 checked when it is saved and again before every send, since DNS may have changed since. Private
 relays are let through only when listed in ``NC_SMTP_ALLOWED_HOSTS`` (names or addresses).
 
@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from channels.urls import UnsafeUrl, check_host, is_public, literal_address, resolve
+from core.urls import UnsafeUrl, check_host, is_public, literal_address, resolve
 
 
 class SmtpHostRefused(UnsafeUrl):

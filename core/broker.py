@@ -134,7 +134,7 @@ class InProcessBroker:
 def build_broker(redis_url: str | None) -> Broker:
     """Redis when NC_REDIS_URL is set (many processes), else in-process (embedded)."""
     if redis_url:
-        from channels.broker_redis import RedisBroker
+        from core.broker_redis import RedisBroker
 
         return RedisBroker(redis_url)
     return InProcessBroker()

@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from channels.broker import RESYNC, Fanout, Subscription
+from core.broker import RESYNC, Fanout, Subscription
 
 log = logging.getLogger(__name__)
 
