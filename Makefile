@@ -32,8 +32,12 @@ test-sqlite: install tests/node/node_modules
 test-postgres: install tests/node/node_modules
 	NC_DATABASE_URL=$(NC_TEST_POSTGRES_URL) $(BIN)/python -m pytest
 
+# The build's rules: lint, format, the layers' import contracts (pyproject.toml [tool.importlinter]).
+CODE := api core services models resolvers channels domain tests bench
 check: install
-	$(BIN)/ruff check api core services models resolvers channels domain tests
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
 
 schema: install
 	$(BIN)/notification-center export-schema > schema.graphql

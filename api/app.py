@@ -9,7 +9,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from tortoise.functions import Count, Min
+from tortoise.timezone import now
 
 from api.graphql_http import NotificationCenterGraphQL
 from api.webhooks import webhook_routes
@@ -24,13 +26,21 @@ from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.broker import build_broker
-from core.db import close_db, db, init_db
 from core.logs import RequestIds
-from core.metrics import DATABASE_ERRORS, exposition, refresh
+from core.metrics import (
+    BROKER_ERRORS,
+    DATABASE_ERRORS,
+    LIVE_SUBSCRIPTIONS,
+    OLDEST_DUE_AGE,
+    QUEUE_DEPTH,
+    exposition,
+)
 from core.settings import Settings
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.policy import POLICY_TOPIC
+from models.db import close_db, db, init_db
+from models.notification import Delivery
 from resolvers.context import Services
 from services.auth import TokenCodec
 
@@ -139,9 +149,9 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(request: Request) -> Response:
         """The database (and Redis) checked at most once a second per process, however often
         it is asked: every caller within that second gets the same answer."""
-        now = time.monotonic()
-        if readiness["answer"] is None or now - readiness["at"] >= 1.0:
-            readiness["at"], readiness["answer"] = now, await _readiness()
+        moment = time.monotonic()
+        if readiness["answer"] is None or moment - readiness["at"] >= 1.0:
+            readiness["at"], readiness["answer"] = moment, await _readiness()
         ready, checks = readiness["answer"]
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
@@ -214,6 +224,28 @@ async def _forget_changed_policies(services: Services) -> None:
             instance_id = change.get("instance")
             if isinstance(instance_id, str):
                 services.policies.invalidate(instance_id)
+
+
+async def refresh(broker: Any) -> None:
+    """Answer the gauges that are questions to the database or the broker (at each scrape)."""
+    BROKER_ERRORS.broker = broker
+    LIVE_SUBSCRIPTIONS.set(broker.subscriber_count())
+    current = now()
+    try:
+        row = (
+            await Delivery.filter(status__in=("QUEUED", "RETRYING"), next_attempt_at__lte=current)
+            .annotate(depth=Count("id"), oldest=Min("next_attempt_at"))
+            .values("depth", "oldest")
+        )
+    except Exception:  # noqa: BLE001 - a scrape must answer even when the database does not
+        DATABASE_ERRORS.inc()
+        return
+    depth = row[0]["depth"] if row else 0
+    oldest = row[0]["oldest"] if row else None
+    QUEUE_DEPTH.set(depth or 0)
+    if isinstance(oldest, str):
+        oldest = datetime.fromisoformat(oldest)
+    OLDEST_DUE_AGE.set(max(0.0, (current - oldest).total_seconds()) if oldest else 0.0)
 
 
 __all__ = ["Unauthenticated", "create_app"]

@@ -23,7 +23,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
     if args.demo:
         from api.demo import demo_tokens, seed_demo
-        from core.db import close_db, init_db
+        from models.db import close_db, init_db
 
         async def seed() -> None:
             await init_db(settings, run_migrations=True)
@@ -69,7 +69,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from core.db import apply_migrations, close_db
+    from models.db import apply_migrations, close_db
 
     async def run() -> None:
         try:

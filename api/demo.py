@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.db import transaction
 from domain.operators import OperatorInput, upsert_operators
+from models.db import transaction
 from models.enums import Role
 from services.auth import TokenCodec
 

@@ -4,7 +4,7 @@ Used by ``make migrations`` to write a new versioned migration after a model cha
 itself applies migrations with ``notification-center migrate``.
 """
 
-from core.db import tortoise_config
 from core.settings import Settings
+from models.db import tortoise_config
 
 TORTOISE_ORM = tortoise_config(Settings.from_env())

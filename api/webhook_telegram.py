@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.db import transaction
 from domain.keys import SecretBox
 from domain.links import complete_link
 from models.catalog import text
+from models.db import transaction
 from models.enums import ChannelKind
 from models.instance import BotChannelConfig
 from resolvers.context import Services

@@ -29,9 +29,9 @@ from starlette.routing import Route
 
 from channels.deps import BotConfig, load_bot
 from channels.viber import sender
-from core.db import transaction
 from domain.links import complete_link
 from models.catalog import text
+from models.db import transaction
 from models.enums import ChannelKind
 from resolvers.context import Services
 

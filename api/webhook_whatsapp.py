@@ -37,9 +37,9 @@ from starlette.routing import Route
 from channels.base import Sent
 from channels.deps import BotConfig, http_client, load_bot
 from channels.whatsapp import parse_secret, send_text
-from core.db import transaction
 from domain.links import complete_link
 from models.catalog import text
+from models.db import transaction
 from models.enums import ChannelKind
 from models.operator import Operator
 from resolvers.context import Services

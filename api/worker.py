@@ -10,9 +10,9 @@ from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.broker import build_broker
-from core.db import close_db, init_db
 from core.settings import Settings
 from domain.keys import SecretBox
+from models.db import close_db, init_db
 
 log = logging.getLogger(__name__)
 

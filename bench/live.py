@@ -152,7 +152,7 @@ class LiveClients:
             async with gate:
                 try:
                     await ws.close()
-                except Exception:  # noqa: BLE001, S110 - closing anyway
+                except Exception:  # noqa: BLE001 - closing anyway
                     pass
 
         await asyncio.gather(*(one(ws) for ws in self.sockets))

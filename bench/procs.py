@@ -22,7 +22,7 @@ PY = sys.executable
 
 
 def _log_file(path: Path) -> IO[bytes]:
-    return open(path, "wb")  # noqa: SIM115 - the caller's with-block closes it
+    return open(path, "wb")
 
 
 @dataclass

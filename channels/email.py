@@ -206,4 +206,3 @@ def _outcome_for(exc: Exception, server: str, secret: str | None) -> Outcome:
 
 def _one_line(value: str, limit: int = 200) -> str:
     return " ".join(str(value).split())[:limit]
-

@@ -18,12 +18,12 @@ from tortoise.timezone import now
 from channels.base import GiveUp, Job, Outcome, Sent
 from channels.message import CHANNEL_NAMES, TEST_BODY, TEST_TITLE
 from core.broker import Broker, user_topic
-from core.db import db
 from domain import live
 from domain.bell import unread_count
 from models.bulk import upsert
 from models.catalog import text
 from models.claim import claim
+from models.db import db
 from models.enums import ChannelKind
 from models.notification import Notification, ToastRepeat
 from models.operator import Operator, TypeChoice

@@ -25,7 +25,6 @@ from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater
 from channels.http import given_up
 from channels.panel import fire_toast_repeats
 from core.broker import WORKERS, Broker
-from core.db import db
 from core.logs import DELIVERY_ID
 from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from core.settings import Settings
@@ -33,6 +32,7 @@ from domain.presence import fire_reminders
 from domain.retention import prune
 from models.bulk import upsert
 from models.claim import claim, extend
+from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery, Notification
 from models.operator import ChannelSwitch, Operator
@@ -149,7 +149,7 @@ class Runtime:
                 done = await step()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a database blip must not end the loop
+            except Exception:
                 DATABASE_ERRORS.inc()
                 log.exception("the %s loop failed; trying again in %.1f s", name, pause)
                 done = 0
@@ -283,7 +283,7 @@ class Runtime:
             self._sending.discard(job.delivery.id)
         try:
             await self._settle([(job, outcome)])
-        except Exception:  # noqa: BLE001 - its lease runs out and the job is taken again
+        except Exception:
             DATABASE_ERRORS.inc()
             log.exception("delivery %s was sent but its outcome could not be recorded", job.delivery.id)
 
@@ -350,7 +350,7 @@ class Runtime:
                 owner=self.worker_id,
                 lease_until=now() + timedelta(seconds=self.settings.lease_seconds),
             )
-        except Exception:  # noqa: BLE001 - the send deadline still ends each try in time
+        except Exception:
             DATABASE_ERRORS.inc()
             log.exception("could not extend the leases of %d deliveries", len(ids))
             return
@@ -391,11 +391,7 @@ class Runtime:
                     updated_at=current,
                 )
             else:
-                reason = (
-                    outcome.reason
-                    if isinstance(outcome, GiveUp)
-                    else given_up(outcome.reason, attempts)
-                )
+                reason = outcome.reason if isinstance(outcome, GiveUp) else given_up(outcome.reason, attempts)
                 await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                     status=DeliveryStatus.FAILED.value,
                     last_error=reason[:1000],
@@ -432,7 +428,7 @@ class Runtime:
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: base * 2^(attempts-1), +/- 25 %, capped at an hour."""
         delay = min(3600.0, self.settings.retry_base_seconds * 2.0 ** (attempts - 1))
-        return delay * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
+        return delay * random.uniform(0.75, 1.25)
 
     # -- schedulers --------------------------------------------------------------------------
     async def fire_toast_repeats(self) -> int:

@@ -61,10 +61,10 @@ from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import ChannelDeps
 from channels.http import RETRYABLE
 from channels.message import Message, message_for
-from core.db import db
 from core.urls import UnsafeUrl, check_outbound
 from domain.keys import vapid_private_pem
 from models.bulk import upsert
+from models.db import db
 from models.enums import ChannelKind, PushTargetStatus
 from models.notification import PushTarget
 from models.operator import PushSubscription

@@ -12,8 +12,6 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
-from tortoise.functions import Count, Min
-from tortoise.timezone import now
 
 REGISTRY = CollectorRegistry()
 
@@ -72,32 +70,6 @@ class BrokerErrors(Collector):
 
 BROKER_ERRORS = BrokerErrors()
 REGISTRY.register(BROKER_ERRORS)
-
-
-async def refresh(broker: Any) -> None:
-    """Answer the gauges that are questions to the database or the broker."""
-    from models.notification import Delivery
-
-    BROKER_ERRORS.broker = broker
-    LIVE_SUBSCRIPTIONS.set(broker.subscriber_count())
-    current = now()
-    try:
-        row = (
-            await Delivery.filter(status__in=("QUEUED", "RETRYING"), next_attempt_at__lte=current)
-            .annotate(depth=Count("id"), oldest=Min("next_attempt_at"))
-            .values("depth", "oldest")
-        )
-    except Exception:  # noqa: BLE001 - a scrape must answer even when the database does not
-        DATABASE_ERRORS.inc()
-        return
-    depth = row[0]["depth"] if row else 0
-    oldest = row[0]["oldest"] if row else None
-    QUEUE_DEPTH.set(depth or 0)
-    if isinstance(oldest, str):
-        from datetime import datetime
-
-        oldest = datetime.fromisoformat(oldest)
-    OLDEST_DUE_AGE.set(max(0.0, (current - oldest).total_seconds()) if oldest else 0.0)
 
 
 def exposition() -> tuple[bytes, str]:

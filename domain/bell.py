@@ -68,7 +68,7 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def _bell(operator: Operator, flt: BellFilter):  # noqa: ANN202 - a tortoise QuerySet
+def _bell(operator: Operator, flt: BellFilter):
     qs = Notification.filter(operator_id=operator.id, in_bell=True)
     if flt.category_codes is not None:
         qs = qs.filter(category_code__in=flt.category_codes)

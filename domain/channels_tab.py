@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.timezone import now
 
-from core.db import db
 from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert
 from models.catalog import MELODY_IDS
+from models.db import db
 from models.enums import ChannelKind, ChannelStatus
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription
 

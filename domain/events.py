@@ -14,7 +14,6 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from core.db import db
 from core.logs import EVENT_ID
 from core.settings import Limits
 from domain.errors import BadUserInput
@@ -24,6 +23,7 @@ from domain.resolution import Choice, RecipientPrefs, resolve
 from domain.templates import render
 from models.bulk import upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
+from models.db import db
 from models.enums import BOT_CHANNELS, ChannelKind, DeliveryStatus, Role, TypeAvailability
 from models.notification import Delivery, Notification, ProcessedEvent
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice

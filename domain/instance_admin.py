@@ -10,7 +10,6 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from core.db import db
 from core.smtp_host import SmtpHostRefused, checked_addresses
 from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
@@ -18,6 +17,7 @@ from domain.keys import SecretBox
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from models.bulk import placeholders, upsert
 from models.catalog import LISTED_TYPES, TYPES_BY_CODE, TypeDef
+from models.db import db
 from models.enums import BOT_CHANNELS, ChannelKind, TypeAvailability, sort_channels
 from models.instance import BotChannelConfig, Instance, TypePolicy
 from models.operator import Operator, TypeChoice

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.timezone import now
 
-from core.db import db
 from models.bulk import upsert
+from models.db import db
 from models.instance import DeploymentKey
 
 VAPID_PRIVATE_KEY = "vapid_private_pem"

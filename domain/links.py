@@ -31,10 +31,10 @@ from urllib.parse import quote
 
 from tortoise.timezone import now
 
-from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert
+from models.db import db
 from models.enums import ChannelKind
 from models.operator import ChannelLink, ChannelSwitch, Operator
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from tortoise.timezone import now
 
-from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs
 from models.bulk import upsert
+from models.db import db
 from models.enums import BOT_CHANNELS, ChannelKind, Role
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from core.db import db
 from models.bulk import upsert
 from models.catalog import TypeDef
+from models.db import db
 from models.enums import BOT_CHANNELS, PANEL_CHANNELS, ChannelKind, TypeAvailability, sort_channels
 from models.instance import BotChannelConfig, Instance, TypePolicy
 

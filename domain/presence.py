@@ -13,11 +13,11 @@ from typing import Any
 from tortoise.timezone import now
 
 from core.broker import Broker, user_topic
-from core.db import db
 from domain import live
 from models.bulk import upsert
 from models.catalog import text
 from models.claim import claim
+from models.db import db
 from models.notification import OperatorPresence
 from models.operator import Operator
 

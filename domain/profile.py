@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from tortoise.timezone import now
 
-from core.db import db
 from domain.errors import BadUserInput
 from models.bulk import upsert
 from models.catalog import SYSTEM_MESSAGE_CODES, SYSTEM_MESSAGES, SystemMessage
+from models.db import db
 from models.operator import Operator, SystemMessageSwitch
 
 REMINDER_RANGES = {

@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 
 from tortoise.timezone import now
 
-from core.db import db
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from domain.resolution import Choice, RecipientPrefs, TypeResolution, resolve
@@ -20,6 +19,7 @@ from models.catalog import (
     TypeDef,
     text,
 )
+from models.db import db
 from models.enums import BulkAction, ChannelKind, SkipReason, TypeAvailability, sort_channels
 from models.operator import Operator, TypeChoice
 

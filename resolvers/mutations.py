@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.broker import WORKERS, user_topic
-from core.db import transaction
 from domain import bell, live, profile
 from domain.channels_tab import (
     load_channels_tab,
@@ -30,6 +29,7 @@ from domain.operators import OperatorInput, upsert_operators
 from domain.test_send import queue_test, wait_final
 from domain.types_tab import bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
+from models.db import transaction
 from models.enums import Role
 from resolvers.context import Info
 from resolvers.inputs import at_most
@@ -201,7 +201,7 @@ class Mutation:
         return NotificationType.build(state.resolve(listed_type(type_code)), state.locale)
 
     @strawberry.mutation(description="The types tab's bulk actions: one round trip, one transaction.")
-    async def bulk_update_types(self, info: Info, input: BulkUpdateTypesInput) -> BulkUpdateTypesPayload:  # noqa: A002
+    async def bulk_update_types(self, info: Info, input: BulkUpdateTypesInput) -> BulkUpdateTypesPayload:
         ctx = info.context
         ctx.require_user()
         at_most(input.type_codes, ctx.settings.limits.ids_per_request, "bulkUpdateTypes(typeCodes)")
@@ -223,7 +223,7 @@ class Mutation:
         )
 
     @strawberry.mutation
-    async def update_channel_settings(self, info: Info, input: ChannelSettingsInput) -> ChannelSettings:  # noqa: A002
+    async def update_channel_settings(self, info: Info, input: ChannelSettingsInput) -> ChannelSettings:
         ctx = info.context
         ctx.require_user()
         at_most(input.channels, len(ChannelKind), "updateChannelSettings(channels)")
@@ -248,7 +248,7 @@ class Mutation:
         return await _channel_settings(info)
 
     @strawberry.mutation
-    async def register_push_subscription(self, info: Info, input: PushSubscriptionInput) -> PushSubscription:  # noqa: A002
+    async def register_push_subscription(self, info: Info, input: PushSubscriptionInput) -> PushSubscription:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -327,7 +327,7 @@ class Mutation:
     async def update_system_message_settings(
         self,
         info: Info,
-        input: list[SystemMessageSettingInput],  # noqa: A002
+        input: list[SystemMessageSettingInput],
     ) -> list[SystemMessageSetting]:
         ctx = info.context
         ctx.require_user()
@@ -344,7 +344,7 @@ class Mutation:
         ]
 
     @strawberry.mutation
-    async def update_reminder_settings(self, info: Info, input: ReminderSettingsInput) -> ReminderSettings:  # noqa: A002
+    async def update_reminder_settings(self, info: Info, input: ReminderSettingsInput) -> ReminderSettings:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -359,7 +359,7 @@ class Mutation:
         return ReminderSettings.build(operator)
 
     @strawberry.mutation
-    async def update_classic_settings(self, info: Info, input: ClassicSettingsInput) -> ClassicSettings:  # noqa: A002
+    async def update_classic_settings(self, info: Info, input: ClassicSettingsInput) -> ClassicSettings:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -373,7 +373,7 @@ class Mutation:
         return ClassicSettings.build(operator)
 
     @strawberry.mutation(description="ADMINISTRATOR only.")
-    async def update_instance_settings(self, info: Info, input: InstanceSettingsInput) -> InstanceSettings:  # noqa: A002
+    async def update_instance_settings(self, info: Info, input: InstanceSettingsInput) -> InstanceSettings:
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
         at_most(input.bot_channels, len(ChannelKind), "updateInstanceSettings(botChannels)")
@@ -407,7 +407,7 @@ class Mutation:
         return InstanceSettings.build(policy)
 
     @strawberry.mutation(description="ADMINISTRATOR only.")
-    async def set_type_policy(self, info: Info, input: TypePolicyInput) -> TypePolicy:  # noqa: A002
+    async def set_type_policy(self, info: Info, input: TypePolicyInput) -> TypePolicy:
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
         async with transaction():
@@ -425,7 +425,7 @@ class Mutation:
         return TypePolicy.build(policy, TYPES_BY_CODE[str(input.type_code)])
 
     @strawberry.mutation(description="SERVICE only: a producer publishes a domain event.")
-    async def publish_event(self, info: Info, input: EventInput) -> PublishResult:  # noqa: A002
+    async def publish_event(self, info: Info, input: EventInput) -> PublishResult:
         return (await _publish(info, [input]))[0]
 
     @strawberry.mutation(description="SERVICE only: many events in one round trip, each handled as publishEvent would.")

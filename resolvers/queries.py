@@ -131,7 +131,7 @@ class Query:
         info: Info,
         first: int | None = 20,
         after: str | None = None,
-        filter: NotificationFilter | None = None,  # noqa: A002 - the contract's name
+        filter: NotificationFilter | None = None,
     ) -> NotificationConnection:
         ctx = info.context
         ctx.require_user()

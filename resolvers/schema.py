@@ -97,7 +97,7 @@ class NotificationCenterSchema(strawberry.Schema):
             extensions.append(AdmittedDocuments(self.documents))
         return extensions
 
-    async def execute(  # noqa: PLR0917 - strawberry's signature
+    async def execute(
         self,
         query: str | None,
         variable_values: dict[str, Any] | None = None,
@@ -140,7 +140,7 @@ class NotificationCenterSchema(strawberry.Schema):
             operation_extensions,
         )
 
-    async def stream(  # noqa: PLR0917 - strawberry's signature
+    async def stream(
         self,
         query: str | None,
         variable_values: dict[str, Any] | None = None,

@@ -172,7 +172,7 @@ class Cluster:
         raise AssertionError(f"{name} did not start:\n{self.log(name).read_text()}")
 
     def _start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        log = open(self.log(name), "w")  # noqa: SIM115 - closed by stop_all
+        log = open(self.log(name), "w")
         self.logs.append(log)
         self.processes[name] = subprocess.Popen(
             [*CLI, *args], env={**self.env, **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT

@@ -109,7 +109,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Any]:
     if DATABASE_URL:
-        from core.db import apply_migrations, close_db
+        from models.db import apply_migrations, close_db
 
         await apply_migrations(settings)
         await close_db()

@@ -26,9 +26,9 @@ from tortoise.timezone import now
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
-from core.db import db
 from core.settings import Settings, SettingsError
 from models.claim import claim
+from models.db import db
 from models.notification import Delivery
 from tests.channel_support import publish
 from tests.cluster import Cluster, unavailable

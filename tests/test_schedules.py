@@ -11,10 +11,10 @@ from tortoise.timezone import now
 from channels.panel import PanelChannels
 from channels.runtime import Runtime
 from core.broker import user_topic
-from core.db import db
 from domain import live
 from domain.retention import prune
 from models.claim import claim
+from models.db import db
 from models.notification import Delivery, Notification, OperatorPresence, ToastRepeat
 from tests.conftest import Tenant
 

@@ -83,7 +83,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:
         env.update(NC_DATA_DIR=str(data_dir), NC_LOG_FORMAT="text", **overrides)
         port = free_port()
         log_path = data_dir / "serve.log"
-        log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+        log = open(log_path, "w")
         proc = subprocess.Popen(
             [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "info"],
             env=env,

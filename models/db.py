@@ -94,7 +94,7 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
-def transaction():  # noqa: ANN201 - tortoise's TransactionContext
+def transaction():
     """One transaction on the default connection: everything a mutation writes, or nothing."""
     from tortoise.transactions import in_transaction
 
