@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from core.broker import WORKERS, user_topic
+from core.broker import user_topic
 from domain import bell, live, profile
 from domain.channels_tab import (
     load_channels_tab,
@@ -16,7 +16,7 @@ from domain.channels_tab import (
     update_channel_settings,
 )
 from domain.errors import BadUserInput
-from domain.events import Event, publish
+from domain.events import Event
 from domain.instance_admin import (
     BotChannelInput,
     InstanceChanges,
@@ -26,7 +26,6 @@ from domain.instance_admin import (
 )
 from domain.links import start_link, unlink
 from domain.operators import OperatorInput, upsert_operators
-from domain.test_send import queue_test, wait_final
 from domain.types_tab import bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
@@ -53,6 +52,7 @@ from resolvers.types import (
     TypeAvailability,
     TypePolicy,
 )
+from services.dispatch import publish_events, send_test
 
 
 @strawberry.input
@@ -297,10 +297,8 @@ class Mutation:
     async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:  # type: ignore[valid-type]
         ctx = info.context
         ctx.require_user()
-        async with transaction():
-            queued = await queue_test(await ctx.policy(), await ctx.saved_operator(), channel)
-        await ctx.services.broker.publish(WORKERS, {})
-        return Delivery.build(await wait_final(queued.id, ctx.settings.test_send_timeout_seconds))
+        final = await send_test(ctx.services.broker, ctx.settings, await ctx.policy(), channel, ctx.saved_operator)
+        return Delivery.build(final)
 
     @strawberry.mutation
     async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkReadPayload:
@@ -471,17 +469,7 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
         )
         for i in inputs
     ]
-    async with transaction():
-        results = await publish(
-            p.instance_id,
-            events,
-            ctx.settings.limits,
-            policy=await ctx.policy(),
-            reminder_minute_seconds=ctx.settings.reminder_minute_seconds,
-        )
-    if any(r.deliveries_queued for r in results):
-        # After the commit: the rows are the jobs, this only says "look now".
-        await ctx.services.broker.publish(WORKERS, {})
+    results = await publish_events(ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy())
     return [
         PublishResult(
             event_id=strawberry.ID(r.event_id),
