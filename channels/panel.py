@@ -4,7 +4,7 @@ Nothing leaves the service: a send publishes a live message to the recipient's s
 through the broker. The bell item itself is the stored notification (written once by the
 publisher), so a retried BELL job can never make a second bell item. A banner of a notification
 that stays unread is shown again later: the next showing is a stored ToastRepeat row, fired by
-``fire_toast_repeats``, so a restart keeps the schedule.
+``channels.schedules.TOAST_REPEATS``, so a restart keeps the schedule.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from domain import live
 from domain.bell import unread_count
 from models.bulk import upsert
 from models.catalog import text
-from models.claim import claim
 from models.db import db
 from models.enums import ChannelKind
 from models.notification import Notification, ToastRepeat
@@ -142,45 +141,3 @@ async def schedule_repeat(operator: Operator, notification: Notification, *, rep
         conflict=["notification_id"],
         update=["repeat", "due_at", "lease_until"],
     )
-
-
-async def fire_toast_repeats(broker: Broker, *, lease_seconds: float, limit: int) -> int:
-    """Show again the banners that are due; reading a notification removed its row already."""
-    current = now()
-    claimed = await claim(
-        db(),
-        ToastRepeat._meta.db_table,
-        due_column="due_at",
-        now=current,
-        lease_until=current + timedelta(seconds=lease_seconds),
-        limit=limit,
-        returning="id, notification_id, operator_id, repeat",
-    )
-    if not claimed:
-        return 0
-    notifications = {n.id: n for n in await Notification.filter(id__in=[c["notification_id"] for c in claimed])}
-    operators = {o.id: o for o in await Operator.filter(id__in=[c["operator_id"] for c in claimed])}
-    done: list[int] = []
-    for row in claimed:
-        notification, operator = notifications.get(row["notification_id"]), operators.get(row["operator_id"])
-        if notification is None or operator is None or notification.read_at is not None:
-            done.append(row["id"])
-            continue
-        sound = (
-            await melody_for(operator, notification.type_code)
-            if ChannelKind.SOUND.value in notification.channels
-            else None
-        )
-        await broker.publish(
-            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
-            live.toast(
-                notification, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=row["repeat"]
-            ),
-        )
-        if row["repeat"] < operator.banner_repeat_count:
-            await schedule_repeat(operator, notification, repeat=row["repeat"] + 1, at=current)
-        else:
-            done.append(row["id"])
-    if done:
-        await ToastRepeat.filter(id__in=done).delete()
-    return len(claimed)

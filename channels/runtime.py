@@ -23,12 +23,11 @@ from tortoise.timezone import now
 
 from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent
 from channels.http import given_up
-from channels.panel import fire_toast_repeats
+from channels.schedules import TOAST_REPEATS, Schedule, reminders, run_due
 from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
 from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from core.settings import Settings
-from domain.presence import fire_reminders
 from domain.retention import prune
 from models.bulk import upsert
 from models.claim import claim, extend
@@ -100,8 +99,10 @@ class Runtime:
         self._heartbeat = asyncio.create_task(self._beat(), name="nc-heartbeat")
         self._tasks = [
             asyncio.create_task(self._loop("deliveries", self.deliver_due, wakeable=True), name="nc-deliveries"),
-            asyncio.create_task(self._loop("toast repeats", self.fire_toast_repeats), name="nc-toasts"),
-            asyncio.create_task(self._loop("reminders", self.fire_reminders), name="nc-reminders"),
+            *(
+                asyncio.create_task(self._loop(schedule.name, self._due(schedule)), name=f"nc-{schedule.name}")
+                for schedule in (TOAST_REPEATS, reminders(self.settings.reminder_minute_seconds))
+            ),
             asyncio.create_task(
                 self._loop("retention", self.prune, interval=RETENTION_EVERY_SECONDS), name="nc-retention"
             ),
@@ -431,18 +432,13 @@ class Runtime:
         return delay * random.uniform(0.75, 1.25)
 
     # -- schedulers --------------------------------------------------------------------------
-    async def fire_toast_repeats(self) -> int:
-        return await fire_toast_repeats(
-            self.broker, lease_seconds=self.settings.lease_seconds, limit=self.settings.claim_batch
-        )
+    def _due(self, schedule: Schedule) -> Callable[[], Awaitable[int]]:
+        async def step() -> int:
+            return await run_due(
+                schedule, self.broker, lease_seconds=self.settings.lease_seconds, limit=self.settings.claim_batch
+            )
 
-    async def fire_reminders(self) -> int:
-        return await fire_reminders(
-            self.broker,
-            minute_seconds=self.settings.reminder_minute_seconds,
-            lease_seconds=self.settings.lease_seconds,
-            limit=self.settings.claim_batch,
-        )
+        return step
 
     async def prune(self) -> int:
         await prune(self.settings.retention_days)

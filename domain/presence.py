@@ -1,8 +1,7 @@
 """Operator status from operator_status_changed events, and the not-ready reminder (SPEC 6).
 
-The next reminder of each not-ready operator is a stored time (OperatorPresence.next_reminder_at),
-claimed by a scheduler with a lease: a restart loses no due reminder and two workers never fire
-the same one.
+The next reminder of each not-ready operator is a stored time (OperatorPresence.next_reminder_at);
+``channels.schedules.reminders`` fires it.
 """
 
 from __future__ import annotations
@@ -12,11 +11,7 @@ from typing import Any
 
 from tortoise.timezone import now
 
-from core.broker import Broker, user_topic
-from domain import live
 from models.bulk import upsert
-from models.catalog import text
-from models.claim import claim
 from models.db import db
 from models.notification import OperatorPresence
 from models.operator import Operator
@@ -77,47 +72,3 @@ async def record_status(
         conflict=["operator_id"],
         update=["status", "not_ready_since", "next_reminder_at", "reminders_sent", "lease_until", "updated_at"],
     )
-
-
-async def fire_reminders(broker: Broker, *, minute_seconds: float, lease_seconds: float, limit: int) -> int:
-    current = now()
-    claimed = await claim(
-        db(),
-        OperatorPresence._meta.db_table,
-        due_column="next_reminder_at",
-        now=current,
-        lease_until=current + timedelta(seconds=lease_seconds),
-        limit=limit,
-        where="next_reminder_at IS NOT NULL",
-        returning="id, operator_id, not_ready_since, reminders_sent, next_reminder_at",
-    )
-    if not claimed:
-        return 0
-    operators = {o.id: o for o in await Operator.filter(id__in=[c["operator_id"] for c in claimed])}
-    for row in claimed:
-        operator = operators.get(row["operator_id"])
-        next_at = None
-        sent = row["reminders_sent"]
-        if operator is not None and operator.reminder_not_ready_enabled:
-            since = _as_datetime(row["not_ready_since"]) or current
-            minutes = max(1, round((current - since).total_seconds() / minute_seconds))
-            message = text(REMINDER_TEXT, operator.locale).format(minutes=minutes)
-            await broker.publish(
-                user_topic(operator.instance_id, operator.user_id, live.REMINDERS),
-                live.reminder("not_ready", message, current),
-            )
-            sent += 1
-            if operator.reminder_not_ready_repeat_minutes > 0:
-                next_at = current + timedelta(seconds=operator.reminder_not_ready_repeat_minutes * minute_seconds)
-        # Settle only if no status change rewrote the row meanwhile (it clears the lease).
-        await OperatorPresence.filter(id=row["id"], lease_until__isnull=False).update(
-            next_reminder_at=next_at, reminders_sent=sent, lease_until=None
-        )
-    return len(claimed)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed

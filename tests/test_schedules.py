@@ -10,6 +10,7 @@ from tortoise.timezone import now
 
 from channels.panel import PanelChannels
 from channels.runtime import Runtime
+from channels.schedules import reminders, run_due
 from core.broker import user_topic
 from domain import live
 from domain.retention import prune
@@ -165,12 +166,17 @@ async def test_two_workers_never_fire_the_same_reminder_twice(app, tenant: Tenan
             },
         )
         await asyncio.sleep(0.3)
-        runtimes = [Runtime(services.settings, services.broker, [PanelChannels(services.broker)]) for _ in range(2)]
+        schedule = reminders(services.settings.reminder_minute_seconds)
         listeners = [services.broker.subscribe(user_topic(tenant.id, u, live.REMINDERS)) for u in users]
         subscriptions = [await listener.__aenter__() for listener in listeners]
         try:
             # when both fire due reminders at the same moment
-            await asyncio.gather(*(r.fire_reminders() for r in runtimes))
+            await asyncio.gather(
+                *(
+                    run_due(schedule, services.broker, lease_seconds=60, limit=100)  # two schedulers at once
+                    for _ in range(2)
+                )
+            )
             await asyncio.sleep(0.2)
         finally:
             for user, sub, listener in zip(users, subscriptions, listeners, strict=True):

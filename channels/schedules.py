@@ -1,0 +1,152 @@
+"""Schedulers of stored due times: one shape for every "claim due rows, load, act, settle" loop.
+
+A schedule names its table, its due column and what it needs of each claimed row; ``run_due``
+claims due rows with a lease (``models.claim``: two workers never take the same row, a dead
+worker's rows are taken again when the lease ends), loads the operators the rows name in one
+query, and hands each row to the schedule's ``fire``, which publishes and says how to settle it.
+A restart loses no due row; what a schedule publishes is a live message (a repeat after a crash
+shows a banner or a reminder twice, never loses one).
+
+    TOAST_REPEATS   nc_toast_repeat.due_at              a still-unread banner shown again
+    REMINDERS       nc_operator_presence.next_reminder_at   the not-ready reminder (SPEC §6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.models import Model
+from tortoise.timezone import now
+
+from channels.panel import melody_for, schedule_repeat
+from core.broker import Broker, user_topic
+from domain import live
+from domain.presence import REMINDER_TEXT
+from models.catalog import text
+from models.claim import claim
+from models.db import db
+from models.enums import ChannelKind
+from models.notification import Notification, OperatorPresence, ToastRepeat
+from models.operator import Operator
+
+
+@dataclass(frozen=True)
+class Due:
+    """One claimed row with what it names: its operator (None when deleted meanwhile)."""
+
+    row: dict[str, Any]
+    operator: Operator | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What a scheduler claims; ``fire`` acts on the claimed rows and settles them."""
+
+    name: str
+    model: type[Model]
+    due_column: str
+    returning: str
+    fire: Callable[[Broker, list[Due]], Awaitable[None]]
+    where: str = ""
+
+
+async def run_due(schedule: Schedule, broker: Broker, *, lease_seconds: float, limit: int) -> int:
+    """Claim up to ``limit`` due rows of ``schedule`` and fire them; returns how many were claimed."""
+    current = now()
+    claimed = await claim(
+        db(),
+        schedule.model._meta.db_table,
+        due_column=schedule.due_column,
+        now=current,
+        lease_until=current + timedelta(seconds=lease_seconds),
+        limit=limit,
+        where=schedule.where,
+        returning=schedule.returning,
+    )
+    if not claimed:
+        return 0
+    operators = {o.id: o for o in await Operator.filter(id__in={row["operator_id"] for row in claimed})}
+    await schedule.fire(broker, [Due(row, operators.get(row["operator_id"]), current) for row in claimed])
+    return len(claimed)
+
+
+# -- banner repeats ---------------------------------------------------------------------------
+async def _fire_toast_repeats(broker: Broker, due: list[Due]) -> None:
+    """Show again the banners that are due; reading a notification removed its row already."""
+    notifications = {n.id: n for n in await Notification.filter(id__in={d.row["notification_id"] for d in due})}
+    done: list[int] = []
+    for d in due:
+        notification, operator, repeat = notifications.get(d.row["notification_id"]), d.operator, d.row["repeat"]
+        if notification is None or operator is None or notification.read_at is not None:
+            done.append(d.row["id"])
+            continue
+        sound = (
+            await melody_for(operator, notification.type_code)
+            if ChannelKind.SOUND.value in notification.channels
+            else None
+        )
+        await broker.publish(
+            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
+            live.toast(notification, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=repeat),
+        )
+        if repeat < operator.banner_repeat_count:
+            await schedule_repeat(operator, notification, repeat=repeat + 1, at=d.at)
+        else:
+            done.append(d.row["id"])
+    if done:
+        await ToastRepeat.filter(id__in=done).delete()
+
+
+TOAST_REPEATS = Schedule(
+    name="toast repeats",
+    model=ToastRepeat,
+    due_column="due_at",
+    returning="id, notification_id, operator_id, repeat",
+    fire=_fire_toast_repeats,
+)
+
+
+# -- not-ready reminders ------------------------------------------------------------------------
+def reminders(minute_seconds: float) -> Schedule:
+    """The not-ready reminder, with ``minute_seconds`` seconds to a minute (shorter in tests)."""
+
+    async def fire(broker: Broker, due: list[Due]) -> None:
+        for d in due:
+            operator, row = d.operator, d.row
+            next_at = None
+            sent = row["reminders_sent"]
+            if operator is not None and operator.reminder_not_ready_enabled:
+                since = _as_datetime(row["not_ready_since"]) or d.at
+                minutes = max(1, round((d.at - since).total_seconds() / minute_seconds))
+                message = text(REMINDER_TEXT, operator.locale).format(minutes=minutes)
+                await broker.publish(
+                    user_topic(operator.instance_id, operator.user_id, live.REMINDERS),
+                    live.reminder("not_ready", message, d.at),
+                )
+                sent += 1
+                if operator.reminder_not_ready_repeat_minutes > 0:
+                    next_at = d.at + timedelta(seconds=operator.reminder_not_ready_repeat_minutes * minute_seconds)
+            # Settle only if no status change rewrote the row meanwhile (it clears the lease).
+            await OperatorPresence.filter(id=row["id"], lease_until__isnull=False).update(
+                next_reminder_at=next_at, reminders_sent=sent, lease_until=None
+            )
+
+    return Schedule(
+        name="reminders",
+        model=OperatorPresence,
+        due_column="next_reminder_at",
+        where="next_reminder_at IS NOT NULL",
+        returning="id, operator_id, not_ready_since, reminders_sent, next_reminder_at",
+        fire=fire,
+    )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A claimed timestamp: SQLite's RETURNING gives text, PostgreSQL's a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
