@@ -39,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from core.metrics import REFUSED
 from domain.errors import ClientError, Forbidden, RateLimited, Unauthenticated
-from resolvers.compiled import compile_subscription
+from resolvers.compiled_subscriptions import compile_subscription
 from resolvers.context import Context
 from resolvers.schema import client_errors
 

@@ -16,7 +16,7 @@ from strawberry.types.graphql import OperationType
 from core.logs import loggable
 from core.settings import Limits
 from domain.errors import ClientError
-from resolvers.compiled_query import QueryCompiler
+from resolvers.compiled_queries import QueryCompiler
 from resolvers.context import Context
 from resolvers.documents import AdmittedDocuments, Documents, InvalidDocument
 from resolvers.mutations import Mutation
@@ -80,7 +80,7 @@ def client_errors(error: ClientError, scrub: Any = str) -> list[GraphQLError]:
 
 class NotificationCenterSchema(strawberry.Schema):
     """strawberry's schema with every operation admitted first (resolvers/documents.py) and the
-    panel's read queries answered by compiled plans (compiled_query.py)."""
+    panel's read queries answered by compiled plans (compiled_queries.py)."""
 
     documents: Documents | None = None  # set once strawberry has built the GraphQL schema
 

@@ -3,7 +3,7 @@
 Each subscription listens on its viewer's own topic (instance and user in the name), so nobody
 receives another user's or another instance's items. Leaving the stream — a client that completes
 the operation or disconnects — removes the listener; nothing outlives the connection. Over
-graphql-transport-ws the usual documents skip this execution path (see compiled.py).
+graphql-transport-ws the usual documents skip this execution path (see compiled_subscriptions.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 
 from core.settings import Limits
 from domain.errors import BadUserInput, QueryTooCostly
-from resolvers.compiled import compile_subscription
+from resolvers.compiled_subscriptions import compile_subscription
 from resolvers.documents import InvalidDocument
 from resolvers.schema import build_schema
 from tests.conftest import Tenant
