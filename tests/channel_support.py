@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.conftest import Caller, Tenant
+from tests.polling import eventually
 
 CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
   botChannels { channel enabled settings hasSecret } } }"""
@@ -43,10 +43,9 @@ async def latest_delivery(
 ) -> dict[str, Any]:
     """The delivery through ``channel`` of the operator's latest notification, once settled."""
     node = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+
+    async def read() -> dict[str, Any]:
         rows = (await operator.gql(DELIVERIES, {"id": node["id"]})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == channel)
-        if not final or row["status"] in ("SENT", "FAILED") or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
+        return next(r for r in rows if r["channel"] == channel)
+
+    return await eventually(read, lambda row: not final or row["status"] in ("SENT", "FAILED"), seconds=seconds)

@@ -21,6 +21,7 @@ from channels.email import SUBJECT_MAX, SUBJECT_MAX_OCTETS, _encoded_octets, sub
 from tests.channel_support import CONFIGURE, FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.smtp_server import smtp_server
+from tests.polling import eventually
 
 LATEST = "{ notifications { edges { node { id } } } }"
 DELIVERIES = """query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts lastError } }"""
@@ -68,13 +69,12 @@ async def publish(tenant: Tenant, operator: Caller, subject: str = "Printer on f
 
 async def settled(operator: Caller, notification_id: str, seconds: float = 10.0) -> dict[str, Any]:
     """The EMAIL delivery of the notification once final (or as it stands after ``seconds``)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+
+    async def read() -> dict[str, Any]:
         rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == "EMAIL")
-        if row["status"] in FINAL or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
+        return next(r for r in rows if r["channel"] == "EMAIL")
+
+    return await eventually(read, lambda row: row["status"] in FINAL, seconds=seconds)
 
 
 async def email_row(operator: Caller) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from channels.http import outcome_for
 from tests.channel_support import FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
 from tests.fakes.webhook_receiver import verify_webhook, webhook_receiver
+from tests.polling import eventually
 
 CONFIGURE = """mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) {
   botScenario botChannels { channel enabled settings hasSecret } } }"""
@@ -61,13 +62,12 @@ async def publish(tenant: Tenant, operator: Caller, event_id: str = "t-1") -> st
 
 async def settled(operator: Caller, notification_id: str, channel: str, seconds: float = 10.0) -> dict[str, Any]:
     """The channel's delivery of the notification once final (or as it stands after ``seconds``)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+
+    async def read() -> dict[str, Any]:
         rows = (await operator.gql(DELIVERIES, {"id": notification_id})).data["deliveries"]
-        row = next(r for r in rows if r["channel"] == channel)
-        if row["status"] in FINAL or asyncio.get_running_loop().time() > deadline:
-            return row
-        await asyncio.sleep(0.05)
+        return next(r for r in rows if r["channel"] == channel)
+
+    return await eventually(read, lambda row: row["status"] in FINAL, seconds=seconds)
 
 
 async def channel_row(operator: Caller, kind: str) -> dict[str, Any]:

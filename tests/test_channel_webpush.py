@@ -26,6 +26,7 @@ from models.notification import Delivery, PushTarget
 from models.operator import Operator, PushSubscription
 from tests.conftest import Caller, Tenant
 from tests.fakes.push_service import Answer, Browser, FakePushService, serve_push_service
+from tests.polling import eventually
 
 REGISTER = "mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }"
 CHOOSE = "mutation($type: ID!) { setTypeChannels(typeCode: $type, channels: [BELL, BROWSER]) { code } }"
@@ -71,12 +72,7 @@ async def publish(tenant: Tenant, operator: Caller, type_code: str = "ticket_cre
 
 async def until(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], seconds: float = 5.0) -> Any:
     """Poll ``read()`` until ``done(value)``; the last value either way (workers run beside the test)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await read()
-        if done(value) or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
+    return await eventually(read, done, seconds=seconds)
 
 
 def browser_delivery(

@@ -34,6 +34,7 @@ from tests.channel_support import publish
 from tests.cluster import Cluster, unavailable
 from tests.conftest import Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
+from tests.polling import eventually, until
 from tests.test_channel_telegram import linked_operator
 from tests.test_scaled import BOT_TOKEN, INSTANCE, PUBLISH, event, gql, setup_telegram
 
@@ -41,10 +42,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 async def wait_until(predicate: Callable[[], Any], seconds: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+    await until(predicate, seconds=seconds, every=0.02)
 
 
 # -- in process ------------------------------------------------------------------------------------
@@ -311,13 +309,14 @@ async def slow_bot_api() -> AsyncIterator[FakeBotApi]:
 
 async def wait_telegram(c: Cluster, count: int, seconds: float = 30.0) -> list[Any]:
     """The cluster's TELEGRAM delivery rows once ``count`` of them are final."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+
+    async def read() -> list[Any]:
         rows = await c.query("SELECT id, status, attempts, last_error FROM nc_delivery WHERE channel = 'TELEGRAM'")
-        final = [r for r in rows if r["status"] in ("SENT", "FAILED")]
-        if len(final) >= count or asyncio.get_running_loop().time() > deadline:
-            return sorted(rows, key=lambda r: r["id"])
-        await asyncio.sleep(0.1)
+        return sorted(rows, key=lambda r: r["id"])
+
+    return await eventually(
+        read, lambda rows: sum(r["status"] in ("SENT", "FAILED") for r in rows) >= count, seconds=seconds, every=0.1
+    )
 
 
 def most_in_flight(api: FakeBotApi, seconds_each: float) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from models.notification import Delivery, Notification, ProcessedEvent
+from tests import polling
 from tests.conftest import Tenant
 
 PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) {
@@ -15,12 +16,7 @@ PUBLISH_MANY = """mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inp
 
 async def eventually(read, expected, seconds: float = 5.0):
     """Poll ``read()`` until it returns ``expected`` (workers run beside the test)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await read()
-        if value == expected or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
+    return await polling.eventually(read, lambda value: value == expected, seconds=seconds)
 
 
 BELL = "{ notifications { edges { node { id typeCode title body entity { kind id } } } unreadCount } }"

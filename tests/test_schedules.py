@@ -18,6 +18,7 @@ from models.claim import claim
 from models.db import db
 from models.notification import Delivery, Notification, OperatorPresence, ToastRepeat
 from tests.conftest import Tenant
+from tests.polling import until
 
 PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
 
@@ -27,10 +28,7 @@ def ticket(event_id: str, recipients: list[str]) -> dict:
 
 
 async def wait_for(predicate, seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+    await until(predicate, seconds=seconds)
 
 
 class Stopped:
