@@ -90,7 +90,7 @@ UNREACHABLE: tuple[tuple[str, str], ...] = (
 
 def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
     """Telegram's answer: its JSON says what went wrong; anything else is judged by the status.
-    Known descriptions become the service's words; another is kept short and redacted."""
+    Known descriptions become the service's words; Telegram's own text only goes to the log, redacted."""
     try:
         data: Any = response.json()
     except ValueError:
@@ -124,8 +124,8 @@ def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outco
         return GiveUp(f"{PROVIDER} refused to write to the linked chat (HTTP 403): they must link Telegram again")
     if "too long" in lowered:
         return GiveUp(f"{PROVIDER} refused the message as too long (HTTP {code}): not retried")
-    detail = f': "{description}"' if description else ""
-    return GiveUp(f"{PROVIDER} refused the message (HTTP {code}{detail}): not retried")
+    # Telegram's own words stay in the log (redacted): an operator reads only the service's.
+    return GiveUp(f"{PROVIDER} refused the message (HTTP {code}): not retried; the log has Telegram's reason")
 
 
 class TelegramChannel:

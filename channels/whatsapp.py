@@ -27,8 +27,8 @@ when configuring the webhook in the Meta app dashboard.
 
 Errors: 429 and 5xx are retried (after Retry-After when given), and so are Meta's throttling
 codes (4, 80007, 130429, 131048, 131056) whatever the HTTP status; any other 4xx is permanent.
-Reasons are classified by Meta's ``{"error": {"code", "title"}}`` (``CODE_ADVICE``); of Meta's own
-text only a short, redacted title is kept for an unknown code, and the message goes to the log.
+Reasons are classified by Meta's ``{"error": {"code", "title"}}`` (``CODE_ADVICE``); Meta's own
+text (title and message) goes only to the log, redacted.
 
 WhatsApp delivers free-form text only within 24 hours of the operator's last message to the
 business number (outside it Meta answers code 131047, which fails the delivery with a hint).
@@ -47,7 +47,7 @@ from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import BotConfig, ChannelDeps
 from channels.http import RETRYABLE, log_answer, network_failure, outcome_for, retry_after, retrying
 from channels.message import cut, fit_lines, message_for
-from channels.redact import bot_secrets, remote_text
+from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
 from models.operator import ChannelLink
@@ -57,8 +57,6 @@ DEFAULT_API_BASE_URL = "https://graph.facebook.com/v21.0"
 #: A text message's body holds at most 4096 characters; a template's body 1024, parameters filled in.
 TEXT_MAX = 4096
 TEMPLATE_BODY_MAX = 1024
-#: Characters of Meta's error title a reason may keep (redacted, one line).
-MAX_TITLE = 80
 #: Meta's rate-limit error codes: retried even when the HTTP status is a 400.
 THROTTLING_CODES = frozenset({4, 80007, 130429, 131048, 131056})
 
@@ -144,7 +142,7 @@ def outcome_for_whatsapp(response: httpx.Response, secrets: tuple[str, ...] = ()
         return outcome_for(
             response, PROVIDER, secrets=secrets, credential="access token", where="the WhatsApp bot settings"
         )
-    log_answer(PROVIDER, status, f"code {code}: {message}", secrets)
+    log_answer(PROVIDER, status, f"code {code}: {title}: {message}" if title else f"code {code}: {message}", secrets)
     named = f"HTTP {status}, code {code}"
     after = retry_after(response)
     if code in THROTTLING_CODES or status == 429:
@@ -156,9 +154,8 @@ def outcome_for_whatsapp(response: httpx.Response, secrets: tuple[str, ...] = ()
         return GiveUp(advice.format(code=named))
     if status == 401:
         return GiveUp(CODE_ADVICE[190].format(code=named))
-    kept = remote_text(title, secrets, MAX_TITLE)
-    detail = f': "{kept}"' if kept else ""
-    return GiveUp(f"WhatsApp refused the message ({named}{detail}): not retried")
+    # Meta's own words stay in the log (redacted): an operator reads only the service's.
+    return GiveUp(f"WhatsApp refused the message ({named}): not retried; the log has WhatsApp's reason")
 
 
 def messages_url(bot: BotConfig) -> str:
