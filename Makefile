@@ -38,6 +38,7 @@ check: install
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 schema: install
 	$(BIN)/notification-center export-schema > schema.graphql

@@ -60,7 +60,7 @@ def error_response(status: int, error: ClientError, headers: dict[str, str] | No
 class NotificationCenterGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
-    websocket_adapter_class = LimitedWebSocket  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocket
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         settings = services.settings

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graphql import OperationType, get_operation_ast
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -41,9 +41,13 @@ from core.metrics import REFUSED
 from domain.errors import ClientError, Forbidden, RateLimited, Unauthenticated
 from resolvers.compiled_subscriptions import compile_subscription
 from resolvers.context import Context
-from resolvers.schema import client_errors
+from resolvers.documents import Documents
+from resolvers.schema import NotificationCenterSchema, client_errors
 
 if TYPE_CHECKING:
+    from strawberry.http.async_base_view import AsyncBaseHTTPView
+    from strawberry.schema import BaseSchema
+
     from api.graphql_http import NotificationCenterGraphQL
 
 logger = logging.getLogger("nc.websocket")
@@ -63,7 +67,7 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
     with 4429; JSON the decoder cannot take (nesting, 4,300-digit numbers) is an invalid message."""
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
-        limits = self.view.services.settings.limits  # type: ignore[attr-defined]
+        limits = cast("NotificationCenterGraphQL", self.view).services.settings.limits
         max_chars, rate = limits.websocket_message_bytes, float(limits.websocket_messages_per_second)
         allowance, last = 2 * rate, time.monotonic()
         try:
@@ -113,6 +117,11 @@ def operation_problem(message: Any, kind: str, stop: str) -> str | None:
     return None
 
 
+def _documents(schema: BaseSchema) -> Documents:
+    """The schema's document admission: NotificationCenterGraphQL serves a NotificationCenterSchema."""
+    return cast(NotificationCenterSchema, schema).admission
+
+
 def _too_many_operations(most: int) -> dict[str, Any]:
     return {
         "message": f"At most {most} operations run at once on one connection: complete one first",
@@ -123,9 +132,14 @@ def _too_many_operations(most: int) -> dict[str, Any]:
 class LiveSession:
     """What both protocols share: authenticate, hold one of the user's places, end with the token."""
 
-    view: NotificationCenterGraphQL
+    view: AsyncBaseHTTPView[Any, Any, Any, Any, Any, Context, None]
     context: Any
     websocket: Any
+
+    @property
+    def app(self) -> NotificationCenterGraphQL:
+        """The view these handlers belong to: only NotificationCenterGraphQL creates them."""
+        return cast("NotificationCenterGraphQL", self.view)
 
     def _session_init(self) -> None:
         self._slot: str | None = None
@@ -147,11 +161,11 @@ class LiveSession:
             if isinstance(error, Unauthenticated):  # a failed token costs the address, as over HTTP
                 ws = self.websocket.ws
                 try:
-                    await self.view.rate_limits.check_address(ws.client.host if ws.client else "unknown")
+                    await self.app.rate_limits.check_address(ws.client.host if ws.client else "unknown")
                 except RateLimited as limited:
                     return limited, CLOSE_TRY_AGAIN
             return error, CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
-        slots = self.view.websocket_slots
+        slots = self.app.websocket_slots
         slot = await slots.acquire(f"{principal.instance_id}:{principal.user_id}")
         if slot is None:
             REFUSED.labels("websockets_per_user").inc()
@@ -163,9 +177,9 @@ class LiveSession:
                 CLOSE_TOO_MANY,
             )
         self._slot = slot
-        self.view.settle_pending(self.websocket.ws)
+        self.app.settle_pending(self.websocket.ws)
         try:  # each connection costs its caller one request of their rate budget
-            await self.view.rate_limits.check_principal(principal)
+            await self.app.rate_limits.check_principal(principal)
         except RateLimited as error:
             return error, CLOSE_TRY_AGAIN  # 1013: graphql-ws clients retry it, with backoff
         if principal.expires_at is not None:
@@ -182,7 +196,7 @@ class LiveSession:
             self._expiry = None
         if self._slot is not None:
             slot, self._slot = self._slot, None
-            await self.view.websocket_slots.release(slot)
+            await self.app.websocket_slots.release(slot)
 
     def expired(self) -> bool:
         return self._expires_at is not None and time.time() >= self._expires_at
@@ -200,7 +214,7 @@ class LiveSession:
         if not isinstance(context, Context):
             return None
         try:
-            await self.view.rate_limits.check_principal(context.principal)
+            await self.app.rate_limits.check_principal(context.principal)
         except RateLimited as error:
             return error
         return None
@@ -269,11 +283,8 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
         context = self.context.for_operation() if isinstance(self.context, Context) else self.context
         compiled = None
         if isinstance(context, Context) and context.settings.compiled_subscriptions:
-            schema = self.schema
             try:
-                admitted = schema.documents.admit(  # type: ignore[attr-defined]
-                    operation.query, operation.variables, operation.operation_name
-                )
+                admitted = _documents(self.schema).admit(operation.query, operation.variables, operation.operation_name)
             except ClientError as error:
                 await operation.send_initial_errors(client_errors(error))
                 return
@@ -345,7 +356,7 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
             await self.close_session()
 
     async def _init_deadline(self) -> None:
-        await asyncio.sleep(self.view.services.settings.connection_init_timeout_seconds)
+        await asyncio.sleep(self.app.services.settings.connection_init_timeout_seconds)
         if not self.connection_acknowledged:
             with suppress(Exception):
                 await self.websocket.close(code=CLOSE_INIT_TIMEOUT, reason="Connection initialisation timeout")
@@ -387,7 +398,7 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
                 return
             payload = message["payload"]
             try:
-                admitted = self.schema.documents.admit(  # type: ignore[attr-defined]
+                admitted = _documents(self.schema).admit(
                     payload["query"], payload.get("variables"), payload.get("operationName")
                 )
             except ClientError as refused:

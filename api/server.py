@@ -49,7 +49,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     #: Open connections by peer address, shared by every connection of the process.
     open_by_address: Counter[str] = Counter()
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         self._deadline: TimerHandle | None = None
         self._head_seen = 0
         self._raw_head = 0
@@ -168,7 +168,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             _release(counts, address)
             lost(exc)
 
-        upgraded.connection_lost = connection_lost
+        upgraded.connection_lost = connection_lost  # type: ignore[method-assign]  # wraps this protocol's own
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

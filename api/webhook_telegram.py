@@ -89,8 +89,9 @@ async def telegram_update(request: Request, secret_box: SecretBox) -> Response:
     message = update.get("message") if isinstance(update, dict) else None
     if not isinstance(message, dict) or not isinstance(message.get("text"), str):
         return JSONResponse({})
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
-    sender = message.get("from") if isinstance(message.get("from"), dict) else chat
+    given_chat, given_sender = message.get("chat"), message.get("from")
+    chat = given_chat if isinstance(given_chat, dict) else {}
+    sender = given_sender if isinstance(given_sender, dict) else chat
     matched = START.match(message["text"].strip())
     # Only a private chat is the operator's own: a group's members would all read the notifications.
     if matched is None or chat.get("id") is None or chat.get("type", "private") != "private":

@@ -81,7 +81,8 @@ def routes(services: Services) -> list[Route]:
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
         if not isinstance(body, dict) or body.get("event") != "conversation_started":
             return JSONResponse({})
-        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        given_user = body.get("user")
+        user = given_user if isinstance(given_user, dict) else {}
         user_id = str(user.get("id") or "")
         name = str(user.get("name") or "").strip() or None
         code = body.get("context")

@@ -101,10 +101,12 @@ def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outco
         )
     if data.get("ok") is True:
         return Sent()
-    code = data.get("error_code") if isinstance(data.get("error_code"), int) else response.status_code
+    error_code = data.get("error_code")
+    code = error_code if isinstance(error_code, int) else response.status_code
     description = remote_text(data.get("description") or "", secrets, MAX_DESCRIPTION)
     log_answer(PROVIDER, code, description, secrets)
-    parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    given = data.get("parameters")
+    parameters = given if isinstance(given, dict) else {}
     if code == 429:
         after = parameters.get("retry_after")
         seconds = float(after) if isinstance(after, int | float) and after >= 0 else retry_after(response)

@@ -45,7 +45,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -175,7 +175,7 @@ class WebPushChannel:
                 content_encoding="aes128gcm",
                 ttl=ttl,
                 headers=headers,
-                timeout=TIMEOUT,  # type: ignore[arg-type] # passed on to aiohttp as is
+                timeout=TIMEOUT,  # passed on to aiohttp as is
                 aiohttp_session=session,
             )
         except WebPushException as exc:
@@ -327,7 +327,8 @@ async def _delete_gone(subscriptions: list[PushSubscription]) -> set[int]:
         return set()
     sent = [Q(id=s.id, endpoint=s.endpoint, p256dh=s.p256dh, auth=s.auth) for s in subscriptions]
     await PushSubscription.filter(Q(*sent, join_type=Q.OR)).delete()
-    return set(await PushSubscription.filter(id__in=[s.id for s in subscriptions]).values_list("id", flat=True))
+    kept = await PushSubscription.filter(id__in=[s.id for s in subscriptions]).values_list("id", flat=True)
+    return set(cast(list[int], kept))
 
 
 def _status(outcome: Outcome, *, gone: bool, last: bool) -> PushTargetStatus:

@@ -101,7 +101,7 @@ class RedisBroker:
         # the same, so every (re)connection after the first tells listeners to resync.
         # (redis-py keeps connect callbacks as weak bound methods: the hook object lives on self.)
         hook = _ReconnectHook(self, pubsub.on_connect)
-        pubsub.on_connect = hook.on_connect
+        pubsub.on_connect = hook.on_connect  # type: ignore[method-assign]  # a per-instance hook, on purpose
         try:
             # A placeholder channel keeps the connection in subscribed mode even with no topic yet.
             await pubsub.subscribe(self._prefix + "__alive__")

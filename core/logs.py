@@ -50,8 +50,9 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     """Root logging for a process: JSON lines (``fmt="json"``) or plain text."""
     handler = logging.StreamHandler()
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-        handler.formatter.converter = __import__("time").gmtime  # type: ignore[union-attr]
+        formatter = JsonFormatter()
+        formatter.converter = __import__("time").gmtime
+        handler.setFormatter(formatter)
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()

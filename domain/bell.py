@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import cast
 
 from tortoise.timezone import now
 
@@ -162,11 +163,8 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"No notification {missing[0]} in your bell", id=str(missing[0]))
-    changed = list(
-        await Notification.filter(operator_id=operator.id, id__in=wanted, read_at__isnull=True).values_list(
-            "id", flat=True
-        )
-    )
+    unread = Notification.filter(operator_id=operator.id, id__in=wanted, read_at__isnull=True)
+    changed = cast(list[int], list(await unread.values_list("id", flat=True)))
     await _set_read(changed)
     return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
 
@@ -186,7 +184,7 @@ async def mark_all_read(operator: Operator | None, category_code: str | None) ->
     qs = Notification.filter(operator_id=operator.id, read_at__isnull=True)
     if category_code is not None:
         qs = qs.filter(category_code=category_code)
-    changed = list(await qs.values_list("id", flat=True))
+    changed = cast(list[int], list(await qs.values_list("id", flat=True)))
     await _set_read(changed)
     return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
 

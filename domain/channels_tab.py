@@ -178,8 +178,8 @@ async def update_channel_settings(
     if default_melody is not None:
         changes["default_melody"] = default_melody
     if changes:
-        for name, value in changes.items():
-            setattr(operator, name, value)
+        for attr, new_value in changes.items():
+            setattr(operator, attr, new_value)
         await Operator.filter(id=operator.id).update(**changes, updated_at=now())
     if toggles:
         await upsert(

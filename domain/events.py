@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from tortoise.timezone import now
 
@@ -92,7 +92,7 @@ def validate(events: list[Event], limits: Limits) -> None:
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
 
 
-def _is_score(value: Any) -> bool:
+def _is_score(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
 
 
@@ -286,8 +286,8 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
             made, queued = counts[event.id]
             results.append(Published(event.id, True, made, queued))
         else:
-            row = earlier[event.id]
-            results.append(Published(event.id, True, row.notification_count, row.deliveries_queued))
+            prior = earlier[event.id]
+            results.append(Published(event.id, True, prior.notification_count, prior.deliveries_queued))
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from tortoise.timezone import now
 
@@ -106,7 +107,9 @@ async def load_reachable(operator: Operator) -> frozenset[ChannelKind]:
         return frozenset(reachable)
     if await PushSubscription.filter(operator_id=operator.id).exists():
         reachable.add(ChannelKind.BROWSER)
-    linked = await ChannelLink.filter(operator_id=operator.id, status="LINKED").values_list("channel", flat=True)
+    linked = cast(
+        list[str], await ChannelLink.filter(operator_id=operator.id, status="LINKED").values_list("channel", flat=True)
+    )
     reachable |= {ChannelKind(c) for c in linked if c in ChannelKind.__members__ and ChannelKind(c) in BOT_CHANNELS}
     return frozenset(reachable)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -44,9 +45,9 @@ BOT_CHANNELS: tuple[ChannelKind, ...] = (
 CHANNEL_ORDER: dict[ChannelKind, int] = {kind: i for i, kind in enumerate(ChannelKind)}
 
 
-def sort_channels(channels: object) -> list[ChannelKind]:
+def sort_channels(channels: Iterable[str]) -> list[ChannelKind]:
     """Channels in the catalog's display order, each once."""
-    return sorted({ChannelKind(c) for c in channels}, key=CHANNEL_ORDER.__getitem__)  # type: ignore[attr-defined]
+    return sorted({ChannelKind(c) for c in channels}, key=CHANNEL_ORDER.__getitem__)
 
 
 class TypeAvailability(StrEnum):

@@ -16,8 +16,8 @@ class Instance(Model):
     id = fields.CharField(max_length=64, primary_key=True)
     notification_center_enabled = fields.BooleanField(default=True, db_default=True)
     extended_types_enabled = fields.BooleanField(default=False, db_default=False)
-    mandatory_channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
-    default_channels: list[str] = fields.JSONField(default=_default_channels)  # type: ignore[assignment]
+    mandatory_channels: list[str] = fields.JSONField(default=list)
+    default_channels: list[str] = fields.JSONField(default=_default_channels)
     bot_scenario = fields.CharField(max_length=200, null=True)
     negative_csat_threshold = fields.IntField(default=2, db_default=2)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -34,7 +34,7 @@ class BotChannelConfig(Model):
     instance_id = fields.CharField(max_length=64)
     channel = fields.CharField(max_length=16)
     enabled = fields.BooleanField(default=False)
-    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    settings: dict[str, object] = fields.JSONField(default=dict)
     secret_sealed = fields.TextField(null=True)
     #: Telegram's webhook secret_token, sealed like the secret and as write-only (never returned).
     webhook_secret_sealed = fields.TextField(null=True)
@@ -52,11 +52,11 @@ class TypePolicy(Model):
     instance_id = fields.CharField(max_length=64)
     type_code = fields.CharField(max_length=64)
     mandatory = fields.BooleanField(default=False)
-    mandatory_channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    mandatory_channels: list[str] = fields.JSONField(default=list)
     #: None: the catalog's availability.
     availability = fields.CharField(max_length=16, null=True)
     #: None: the instance's default channels.
-    default_channels: list[str] | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    default_channels: list[str] | None = fields.JSONField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -24,9 +24,9 @@ class Notification(Model):
     body = fields.TextField()
     entity_kind = fields.CharField(max_length=32, null=True)
     entity_id = fields.CharField(max_length=128, null=True)
-    data: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    data: dict[str, object] = fields.JSONField(default=dict)
     #: The channels resolution chose (BELL among them puts it in the bell history).
-    channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    channels: list[str] = fields.JSONField(default=list)
     in_bell = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)

@@ -62,7 +62,7 @@ class TypeChoice(Model):
         "models.Operator", related_name="type_choices", on_delete=fields.CASCADE
     )
     type_code = fields.CharField(max_length=64)
-    channels: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    channels: list[str] = fields.JSONField(default=list)
     melody = fields.CharField(max_length=32, null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -115,6 +115,7 @@ class ChannelLink(Model):
     operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
         "models.Operator", related_name="channel_links", on_delete=fields.CASCADE
     )
+    operator_id: int
     channel = fields.CharField(max_length=16)
     #: PENDING while a one-time code waits to be used, LINKED once the bot confirmed it.
     status = fields.CharField(max_length=16, default="PENDING")

@@ -10,7 +10,7 @@ return None and take the ordinary execution path, which also reports their error
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ class Compiled:
     arguments: dict[str, Any]
     plan: Plan
 
-    def source(self, ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    def source(self, ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
         if self.root_field == "bell":
             return bell_messages(ctx, self.arguments.get("after"))
         if self.root_field == "toasts":

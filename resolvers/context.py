@@ -65,7 +65,8 @@ class Context:
         params = self.connection_params or {}
         # {"authorization": ...} as documented; also GraphiQL's headers pane ("Authorization"),
         # and clients that nest headers ({"headers": {"Authorization": ...}}).
-        nested = params.get("headers") if isinstance(params.get("headers"), dict) else {}
+        headers = params.get("headers")
+        nested = headers if isinstance(headers, dict) else {}
         value = next((v for src in (params, nested) for k, v in src.items() if k.lower() == "authorization"), None)
         if not isinstance(value, str):
             raise Unauthenticated('Send the token in connection_init: {"authorization": "Bearer <JWT>"}')
@@ -140,12 +141,12 @@ class Context:
         operator = await self.operator()
         if operator.id is None:
             p = self.principal
-            self._operator = await ensure_operator(
+            operator = self._operator = await ensure_operator(
                 p.instance_id, p.user_id, email=p.email, name=p.name, locale=p.locale
             )
             self._state = None
             self._loads.clear()
-        return self._operator  # type: ignore[return-value]
+        return operator
 
     async def viewer_state(self, *, with_reach: bool = False) -> ViewerState:
         if self._state is None or (with_reach and self._state.prefs.reachable is None):

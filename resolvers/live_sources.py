@@ -6,7 +6,7 @@ subscriptions.py) and the compiled path (compiled_subscriptions.py) that shapes 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from core.broker import RESYNC, user_topic
@@ -19,7 +19,7 @@ def _topic(ctx: Context, stream: str) -> str:
     return user_topic(p.instance_id, p.user_id, stream)
 
 
-async def bell_messages(ctx: Context, after: str | None) -> AsyncIterator[dict[str, Any]]:
+async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[str, Any], None]:
     """NotificationAdded and NotificationsRead messages; replays from ``after`` first, and again
     from the last item seen when the broker lost messages (a Redis reconnect)."""
     p = ctx.require_user()
@@ -48,14 +48,14 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncIterator[dict[s
                 yield message
 
 
-async def toast_messages(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+async def toast_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
     async with ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
         async for message in messages:
             if message["type"] == "Toast":
                 yield message
 
 
-async def reminder_messages(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+async def reminder_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
     async with ctx.services.broker.subscribe(_topic(ctx, live.REMINDERS)) as messages:
         async for message in messages:
             if message["type"] == "Reminder":

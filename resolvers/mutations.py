@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -59,8 +60,8 @@ from services.dispatch import publish_events, send_test
 class BulkUpdateTypesInput:
     type_codes: list[strawberry.ID] | None = None
     category_code: strawberry.ID | None = None
-    action: BulkAction  # type: ignore[valid-type]
-    channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    action: BulkAction
+    channels: list[ChannelKind] | None = None
 
 
 @strawberry.input
@@ -73,7 +74,7 @@ class BannerSettingsInput:
 
 @strawberry.input
 class ChannelToggleInput:
-    kind: ChannelKind  # type: ignore[valid-type]
+    kind: ChannelKind
     enabled: bool
 
 
@@ -113,7 +114,7 @@ class ClassicSettingsInput:
 
 @strawberry.input
 class BotChannelConfigInput:
-    channel: ChannelKind  # type: ignore[valid-type]
+    channel: ChannelKind
     enabled: bool
     settings: JSON | None = strawberry.field(
         default=None,
@@ -130,8 +131,8 @@ class BotChannelConfigInput:
 class InstanceSettingsInput:
     notification_center_enabled: bool | None = None
     extended_types_enabled: bool | None = None
-    mandatory_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
-    default_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    mandatory_channels: list[ChannelKind] | None = None
+    default_channels: list[ChannelKind] | None = None
     bot_scenario: str | None = None
     bot_channels: list[BotChannelConfigInput] | None = None
     negative_csat_threshold: int | None = None
@@ -141,9 +142,9 @@ class InstanceSettingsInput:
 class TypePolicyInput:
     type_code: strawberry.ID
     mandatory: bool | None = None
-    mandatory_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
-    availability: TypeAvailability | None = None  # type: ignore[valid-type]
-    default_channels: list[ChannelKind] | None = None  # type: ignore[valid-type]
+    mandatory_channels: list[ChannelKind] | None = None
+    availability: TypeAvailability | None = None
+    default_channels: list[ChannelKind] | None = None
 
 
 @strawberry.input
@@ -171,7 +172,7 @@ class OperatorInputGql:
     display_name: str | None = None
     email: str | None = None
     locale: str | None = None
-    role: Role | None = None  # type: ignore[valid-type]
+    role: Role | None = None
 
 
 async def _channel_settings(info: Info) -> ChannelSettings:
@@ -189,7 +190,7 @@ class Mutation:
         info: Info,
         type_code: strawberry.ID,
         channels: list[ChannelKind],
-        melody: strawberry.ID | None = None,  # type: ignore[valid-type]
+        melody: strawberry.ID | None = None,
     ) -> NotificationType:
         ctx = info.context
         ctx.require_user()
@@ -274,7 +275,7 @@ class Mutation:
             return await unregister_push_subscription(operator, endpoint)
 
     @strawberry.mutation(description="Starts linking TELEGRAM or VIBER (or another bot channel that links by code).")
-    async def start_channel_link(self, info: Info, channel: ChannelKind) -> ChannelLink:  # type: ignore[valid-type]
+    async def start_channel_link(self, info: Info, channel: ChannelKind) -> ChannelLink:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -282,7 +283,7 @@ class Mutation:
         return ChannelLink(channel=started.channel, code=started.code, url=started.url, expires_at=started.expires_at)
 
     @strawberry.mutation
-    async def unlink_channel(self, info: Info, channel: ChannelKind) -> ChannelSetting:  # type: ignore[valid-type]
+    async def unlink_channel(self, info: Info, channel: ChannelKind) -> ChannelSetting:
         ctx = info.context
         ctx.require_user()
         async with transaction():
@@ -294,7 +295,7 @@ class Mutation:
     @strawberry.mutation(
         description="Sends a test notification through one channel now; the returned delivery is final (SENT or FAILED)."
     )
-    async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:  # type: ignore[valid-type]
+    async def test_channel(self, info: Info, channel: ChannelKind) -> Delivery:
         ctx = info.context
         ctx.require_user()
         final = await send_test(ctx.services.broker, ctx.settings, await ctx.policy(), channel, ctx.saved_operator)
@@ -375,10 +376,14 @@ class Mutation:
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
         at_most(input.bot_channels, len(ChannelKind), "updateInstanceSettings(botChannels)")
+        bot_channels: list[BotChannelInput] | None = None
         if input.bot_channels is not None:
+            bot_channels = []
             for bot in input.bot_channels:
-                if bot.settings is not None and not isinstance(bot.settings, dict):
+                settings = bot.settings
+                if settings is not None and not isinstance(settings, dict):
                     raise BadUserInput(f"{bot.channel.value} settings must be a JSON object")
+                bot_channels.append(BotChannelInput(bot.channel, bot.enabled, settings, bot.secret))
         async with transaction():
             policy = await update_instance(
                 p.instance_id,
@@ -388,11 +393,7 @@ class Mutation:
                     mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
                     default_channels=list(input.default_channels) if input.default_channels is not None else None,
                     bot_scenario=input.bot_scenario,
-                    bot_channels=(
-                        [BotChannelInput(b.channel, b.enabled, b.settings, b.secret) for b in input.bot_channels]
-                        if input.bot_channels is not None
-                        else None
-                    ),
+                    bot_channels=bot_channels,
                     negative_csat_threshold=input.negative_csat_threshold,
                 ),
                 secret_box=ctx.services.secret_box,
@@ -464,7 +465,8 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
             actor_id=str(i.actor_id) if i.actor_id is not None else None,
             entity_kind=i.entity.kind if i.entity else None,
             entity_id=str(i.entity.id) if i.entity else None,
-            data=i.data if i.data is not None else {},
+            # JSON of any shape as given: publish refuses one that is not an object ("data must be a JSON object")
+            data=cast(dict[str, Any], i.data) if i.data is not None else {},
             occurred_at=i.occurred_at,
         )
         for i in inputs

@@ -90,6 +90,13 @@ class NotificationCenterSchema(strawberry.Schema):
         self.documents = Documents(self._schema, limits, introspection=introspection)
         self.compiler = QueryCompiler(self)
 
+    @property
+    def admission(self) -> Documents:
+        """The documents, once ``__init__`` has set them: every operation comes after it (only
+        ``get_extensions``, called by strawberry's ``__init__``, runs before and reads ``documents``)."""
+        assert self.documents is not None
+        return self.documents
+
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
         extensions = super().get_extensions(sync)
         if self.documents is not None:
@@ -113,7 +120,7 @@ class NotificationCenterSchema(strawberry.Schema):
         allowed_operation_types = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
         if query:
             try:
-                admitted = self.documents.admit(query, variable_values, operation_name)
+                admitted = self.admission.admit(query, variable_values, operation_name)
             except ClientError as error:
                 return self._refused(error)
             if (
@@ -153,9 +160,9 @@ class NotificationCenterSchema(strawberry.Schema):
         """WebSocket operations (and ``subscribe``): admitted first, like ``execute``."""
         if query:
             try:
-                self.documents.admit(query, variable_values, operation_name)
+                self.admission.admit(query, variable_values, operation_name)
             except ClientError as error:
-                return _once(PreExecutionError(data=None, errors=client_errors(error, self.documents.scrub)))
+                return _once(PreExecutionError(data=None, errors=client_errors(error, self.admission.scrub)))
         return await super().stream(
             query,
             variable_values,
@@ -167,13 +174,13 @@ class NotificationCenterSchema(strawberry.Schema):
         )
 
     def _refused(self, error: ClientError) -> ExecutionResult:
-        errors = client_errors(error, self.documents.scrub)
+        errors = client_errors(error, self.admission.scrub)
         self.process_errors(errors)
         return ExecutionResult(data=None, errors=errors)
 
     def _scrubbed(self, result: ExecutionResult) -> ExecutionResult:
         if result.errors:
-            coded(result.errors, self.documents.scrub)
+            coded(result.errors, self.admission.scrub)
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:

@@ -40,7 +40,7 @@ class Subscription:
         self,
         info: Info,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
-    ) -> AsyncGenerator[BellEvent, None]:  # type: ignore[valid-type]
+    ) -> AsyncGenerator[BellEvent, None]:
         async for message in bell_messages(info.context, after):
             if message["type"] == "NotificationAdded":
                 yield NotificationAdded(

@@ -21,15 +21,26 @@ from models.operator import Operator
 from models.operator import PushSubscription as PushSubscriptionRow
 from resolvers.context import Info
 
-Role = strawberry.enum(enums.Role)
-ChannelKind = strawberry.enum(enums.ChannelKind)
-TypeAvailability = strawberry.enum(enums.TypeAvailability)
-ChannelStatus = strawberry.enum(enums.ChannelStatus)
-BulkAction = strawberry.enum(enums.BulkAction)
-SkipReason = strawberry.enum(enums.SkipReason)
-DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
-PushTargetStatus = strawberry.enum(
-    enums.PushTargetStatus,
+# The GraphQL enums are the domain's enums themselves: strawberry.enum marks a class and returns
+# it, so these names are plain aliases of models.enums, which mypy takes as types.
+Role = enums.Role
+ChannelKind = enums.ChannelKind
+TypeAvailability = enums.TypeAvailability
+ChannelStatus = enums.ChannelStatus
+BulkAction = enums.BulkAction
+SkipReason = enums.SkipReason
+DeliveryStatus = enums.DeliveryStatus
+PushTargetStatus = enums.PushTargetStatus
+ChannelDecisionReason = enums.DecisionReason
+strawberry.enum(Role)
+strawberry.enum(ChannelKind)
+strawberry.enum(TypeAvailability)
+strawberry.enum(ChannelStatus)
+strawberry.enum(BulkAction)
+strawberry.enum(SkipReason)
+strawberry.enum(DeliveryStatus)
+strawberry.enum(
+    PushTargetStatus,
     description=(
         "What one browser push subscription's push came to within a BROWSER delivery: SENT (the push"
         " service accepted it), RETRYING (failed transiently: pushed again on the delivery's next try),"
@@ -37,8 +48,8 @@ PushTargetStatus = strawberry.enum(
         " subscription had expired, HTTP 404/410, and was removed)."
     ),
 )
-ChannelDecisionReason = strawberry.enum(
-    enums.DecisionReason,
+strawberry.enum(
+    ChannelDecisionReason,
     description="Why channel resolution turned a channel on or off for one type.",
 )
 
@@ -47,7 +58,7 @@ ChannelDecisionReason = strawberry.enum(
 class Viewer:
     id: strawberry.ID
     instance_id: strawberry.ID
-    role: Role  # type: ignore[valid-type]
+    role: Role
     display_name: str | None
     email: str | None
     locale: str = strawberry.field(description="BCP 47 language tag; at least 'en' and 'uk' are served.")
@@ -57,8 +68,8 @@ class Viewer:
 class NotificationCenter:
     enabled: bool
     extended_types_enabled: bool
-    available_channels: list[ChannelKind]  # type: ignore[valid-type]
-    mandatory_channels: list[ChannelKind]  # type: ignore[valid-type]
+    available_channels: list[ChannelKind]
+    mandatory_channels: list[ChannelKind]
     unavailable_types_notice: str | None
 
 
@@ -68,11 +79,11 @@ class NotificationType:
     category_code: strawberry.ID
     title: str
     description: str
-    availability: TypeAvailability  # type: ignore[valid-type]
+    availability: TypeAvailability
     mandatory: bool
-    mandatory_channels: list[ChannelKind]  # type: ignore[valid-type]
-    selectable_channels: list[ChannelKind]  # type: ignore[valid-type]
-    channels: list[ChannelKind]  # type: ignore[valid-type]
+    mandatory_channels: list[ChannelKind]
+    selectable_channels: list[ChannelKind]
+    channels: list[ChannelKind]
     melody: strawberry.ID | None
     editable: bool
 
@@ -104,9 +115,9 @@ class NotificationCategory:
 
 @strawberry.type(description="Why one channel is on or off for one type, for the viewer.")
 class ChannelDecision:
-    channel: ChannelKind  # type: ignore[valid-type]
+    channel: ChannelKind
     enabled: bool = strawberry.field(description="True when notifications of this type go to this channel.")
-    reason: ChannelDecisionReason  # type: ignore[valid-type]
+    reason: ChannelDecisionReason
     deliverable: bool = strawberry.field(
         description="False when the channel is on but can't deliver yet (not linked, no push subscription, no email)."
     )
@@ -137,11 +148,11 @@ class Melody:
 
 @strawberry.type
 class ChannelSetting:
-    kind: ChannelKind  # type: ignore[valid-type]
+    kind: ChannelKind
     enabled: bool
     mandatory: bool
     available: bool
-    status: ChannelStatus  # type: ignore[valid-type]
+    status: ChannelStatus
     target: str | None
     last_test_at: datetime | None
     last_error: str | None
@@ -216,7 +227,7 @@ class ChannelSettings:
 
 @strawberry.type
 class ChannelLink:
-    channel: ChannelKind  # type: ignore[valid-type]
+    channel: ChannelKind
     code: str
     url: str
     expires_at: datetime
@@ -254,7 +265,7 @@ class Notification:
             title=row.title,
             body=row.body,
             entity=entity,
-            data=row.data or {},
+            data=JSON(row.data or {}),
             created_at=row.created_at,
             read_at=row.read_at,
         )
@@ -275,7 +286,7 @@ def notification_from_payload(payload: dict) -> Notification:
         title=payload["title"],
         body=payload["body"],
         entity=entity,
-        data=payload.get("data") or {},
+        data=JSON(payload.get("data") or {}),
         created_at=datetime.fromisoformat(payload["createdAt"]),
         read_at=datetime.fromisoformat(read_at) if read_at else None,
     )
@@ -319,9 +330,7 @@ class PushTarget:
     push_service: str = strawberry.field(
         description="The push service's host name; the endpoint's path is never shown (it is the subscription's secret)."
     )
-    status: PushTargetStatus = strawberry.field(  # type: ignore[valid-type]
-        description="What the pushes to this subscription came to so far."
-    )
+    status: PushTargetStatus = strawberry.field(description="What the pushes to this subscription came to so far.")
     attempts: int = strawberry.field(description="Pushes sent to this subscription for this delivery.")
     last_error: str | None = strawberry.field(description="Why the last push was not accepted; null once SENT.")
     updated_at: datetime = strawberry.field(description="When the last push to this subscription was answered.")
@@ -342,8 +351,8 @@ class PushTarget:
 class Delivery:
     id: strawberry.ID
     notification_id: strawberry.ID | None
-    channel: ChannelKind  # type: ignore[valid-type]
-    status: DeliveryStatus  # type: ignore[valid-type]
+    channel: ChannelKind
+    status: DeliveryStatus
     attempts: int
     last_error: str | None
     updated_at: datetime
@@ -409,9 +418,9 @@ class ClassicSettings:
 class TypePolicy:
     type_code: strawberry.ID
     mandatory: bool
-    mandatory_channels: list[ChannelKind]  # type: ignore[valid-type]
-    availability: TypeAvailability  # type: ignore[valid-type]
-    default_channels: list[ChannelKind]  # type: ignore[valid-type]
+    mandatory_channels: list[ChannelKind]
+    availability: TypeAvailability
+    default_channels: list[ChannelKind]
 
     @staticmethod
     def build(policy: InstancePolicy, type_def: TypeDef) -> TypePolicy:
@@ -427,7 +436,7 @@ class TypePolicy:
 
 @strawberry.type
 class BotChannelConfig:
-    channel: ChannelKind  # type: ignore[valid-type]
+    channel: ChannelKind
     enabled: bool
     settings: JSON
     has_secret: bool
@@ -441,8 +450,8 @@ class BotChannelConfig:
 class InstanceSettings:
     notification_center_enabled: bool
     extended_types_enabled: bool
-    mandatory_channels: list[ChannelKind]  # type: ignore[valid-type]
-    default_channels: list[ChannelKind]  # type: ignore[valid-type]
+    mandatory_channels: list[ChannelKind]
+    default_channels: list[ChannelKind]
     bot_scenario: str | None
     bot_channels: list[BotChannelConfig]
     type_policies: list[TypePolicy]
@@ -462,7 +471,7 @@ class InstanceSettings:
                 BotChannelConfig(
                     channel=bot.channel,
                     enabled=bot.enabled,
-                    settings=bot.settings,
+                    settings=JSON(bot.settings),
                     has_secret=bot.has_secret,
                     has_webhook_secret_token=bot.has_webhook_secret_token,
                 )
@@ -476,7 +485,7 @@ class InstanceSettings:
 @strawberry.type
 class SkippedType:
     type_code: strawberry.ID
-    reason: SkipReason  # type: ignore[valid-type]
+    reason: SkipReason
 
 
 @strawberry.type
