@@ -16,15 +16,20 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from core.settings import Secret, Settings
 from services.auth import TokenCodec
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "api.cli"]
@@ -208,3 +213,22 @@ async def wait_port(port: int) -> None:
         except OSError:
             await asyncio.sleep(0.05)
     raise AssertionError(f"nothing listens on {port}")
+
+
+@asynccontextmanager
+async def deployment(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A cluster with its own database and Redis, torn down after; skipped (failed under CI=true)
+    when PostgreSQL or redis-server is missing."""
+    reason = await unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI=true the scale-out tests must run")
+        pytest.skip(reason)
+    c = Cluster(tmp_path)
+    await c.create_database()
+    await c.start_redis()
+    try:
+        yield c
+    finally:
+        await c.stop_all()
+        await c.drop_database()

@@ -11,7 +11,6 @@ Bot API; the `scaled` ones run two `notification-center worker` processes on Pos
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,14 +30,12 @@ from models.claim import claim
 from models.db import db
 from models.notification import Delivery
 from tests.channel_support import publish
-from tests.cluster import Cluster, unavailable
+from tests.cluster import Cluster, deployment
 from tests.conftest import Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
 from tests.polling import eventually, until
 from tests.test_channel_telegram import linked_operator
 from tests.test_scaled import BOT_TOKEN, INSTANCE, PUBLISH, event, gql, setup_telegram
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 async def wait_until(predicate: Callable[[], Any], seconds: float = 10.0) -> None:
@@ -286,19 +283,8 @@ async def test_a_last_try_cut_short_fails_without_another_send(
 
 @pytest.fixture
 async def cluster(tmp_path: Any) -> AsyncIterator[Cluster]:
-    reason = await unavailable()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"{reason}; under CI=true the scale-out tests must run")
-        pytest.skip(reason)
-    c = Cluster(tmp_path)
-    await c.create_database()
-    await c.start_redis()
-    try:
+    async with deployment(tmp_path) as c:
         yield c
-    finally:
-        await c.stop_all()
-        await c.drop_database()
 
 
 @pytest.fixture

@@ -8,19 +8,17 @@ nothing; a Redis restart loses nothing published after it and subscribers resume
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.cluster import Cluster, unavailable
+from tests.cluster import Cluster, deployment
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
 from tests.wsclient import GraphQLWS
 
 pytestmark = pytest.mark.scaled
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 INSTANCE = "acme"
 BOT_TOKEN = "4242:SCALED-TOKEN"
 BELL = """subscription($after: String) { bell(after: $after) { __typename
@@ -30,19 +28,8 @@ TOASTS = "subscription { toasts { durationSeconds notification { id title } } }"
 
 @pytest.fixture
 async def cluster(tmp_path) -> AsyncIterator[Cluster]:
-    reason = await unavailable()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"{reason}; under CI=true the scale-out tests must run")
-        pytest.skip(reason)
-    c = Cluster(tmp_path)
-    await c.create_database()
-    await c.start_redis()
-    try:
+    async with deployment(tmp_path) as c:
         yield c
-    finally:
-        await c.stop_all()
-        await c.drop_database()
 
 
 @pytest.fixture
