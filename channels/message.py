@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from channels.base import Job
 from models.catalog import text
@@ -58,7 +59,12 @@ def message_for(job: Job, panel_url: str) -> Message:
             link=panel_url,
         )
     path = ENTITY_PATHS.get((n.entity_kind or "").upper())
-    link = f"{panel_url}/{path}/{n.entity_id}" if path and n.entity_id else f"{panel_url}/notifications/{n.id}"
+    # percent-encoded: rows written before entity ids were restricted may hold anything
+    link = (
+        f"{panel_url}/{path}/{quote(n.entity_id, safe='')}"
+        if path and n.entity_id
+        else f"{panel_url}/notifications/{n.id}"
+    )
     type_def = TYPES_BY_CODE.get(n.type_code)
     return Message(
         notification_id=str(n.id),

@@ -6,6 +6,7 @@ the app, the database setup, the token signer and (later) the workers.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -313,6 +314,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number of seconds, got {raw!r}")
     if value <= 0:
         raise SettingsError(f"{name} must be above 0, got {value}")
     return value

@@ -10,6 +10,7 @@ from typing import cast
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
+from domain.input_text import shown
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.notification import Delivery, Notification, PushTarget, ToastRepeat
 from models.operator import Operator
@@ -24,10 +25,10 @@ class BellFilter:
     def validate(self) -> None:
         for code in self.category_codes or ():
             if code not in CATEGORIES_BY_CODE:
-                raise BadUserInput(f"Unknown category code {code!r} in filter.categoryCodes")
+                raise BadUserInput(f"Unknown category code {shown(code)} in filter.categoryCodes")
         for code in self.type_codes or ():
             if code not in TYPES_BY_CODE:
-                raise BadUserInput(f"Unknown type code {code!r} in filter.typeCodes")
+                raise BadUserInput(f"Unknown type code {shown(code)} in filter.typeCodes")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def parse_ids(ids: list[str]) -> list[int]:
     for raw in ids:
         number = row_id(raw)
         if number is None:
-            raise NotFound(f"No notification {raw[:64]!r} in your bell", id=raw[:64])
+            raise NotFound(f"No notification {shown(raw)} in your bell", id=raw[:64])
         out.append(number)
     return out
 
@@ -178,7 +179,7 @@ async def _set_read(ids: list[int]) -> None:
 
 async def mark_all_read(operator: Operator | None, category_code: str | None) -> tuple[list[str], int]:
     if category_code is not None and category_code not in CATEGORIES_BY_CODE:
-        raise BadUserInput(f"Unknown categoryCode {category_code!r}", field="categoryCode")
+        raise BadUserInput(f"Unknown categoryCode {shown(category_code)}", field="categoryCode")
     if operator is None or operator.id is None:
         return [], 0
     qs = Notification.filter(operator_id=operator.id, read_at__isnull=True)
@@ -195,14 +196,14 @@ async def deliveries(
     """The delivery log of one notification: the viewer's own, or any of the instance's."""
     nid = row_id(notification_id)
     if nid is None:
-        raise NotFound(f"No notification {notification_id[:64]!r}", id=notification_id[:64])
+        raise NotFound(f"No notification {shown(notification_id)}", id=notification_id[:64])
     qs = Notification.filter(id=nid, instance_id=instance_id)
     if not whole_instance:
         if operator is None or operator.id is None:
-            raise NotFound(f"No notification {notification_id!r}", id=notification_id)
+            raise NotFound(f"No notification {shown(notification_id)}", id=notification_id)
         qs = qs.filter(operator_id=operator.id)
     if not await qs.exists():
-        raise NotFound(f"No notification {notification_id!r}", id=notification_id)
+        raise NotFound(f"No notification {shown(notification_id)}", id=notification_id)
     return list(await Delivery.filter(notification_id=nid).order_by("id"))
 
 

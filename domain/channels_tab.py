@@ -14,6 +14,7 @@ from tortoise.timezone import now
 
 from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
+from domain.input_text import shown
 from domain.policy import InstancePolicy
 from models.bulk import upsert
 from models.catalog import MELODY_IDS
@@ -168,7 +169,7 @@ async def update_channel_settings(
             )
     if default_melody is not None and default_melody not in MELODY_IDS:
         raise BadUserInput(
-            f"Unknown defaultMelody {default_melody!r}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
+            f"Unknown defaultMelody {shown(default_melody)}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
             field="defaultMelody",
         )
 

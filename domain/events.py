@@ -8,6 +8,7 @@ inserts: a 1,000-recipient event is a handful of statements. Nothing is delivere
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -17,6 +18,7 @@ from tortoise.timezone import now
 from core.logs import EVENT_ID
 from core.settings import Limits
 from domain.errors import BadUserInput
+from domain.input_text import check_id, check_json, shown
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.resolution import Choice, RecipientPrefs, resolve
@@ -28,6 +30,9 @@ from models.enums import BOT_CHANNELS, ChannelKind, DeliveryStatus, Role, TypeAv
 from models.notification import Delivery, Notification, ProcessedEvent
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 
+#: What an event's entity may be: it becomes part of a link (channels/message.py) and of texts.
+ENTITY_KIND = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ENTITY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
 STATUS_TYPE = "operator_status_changed"
 
@@ -61,12 +66,13 @@ def validate(events: list[Event], limits: Limits) -> None:
     if len(events) > limits.events_per_batch:
         raise BadUserInput(f"At most {limits.events_per_batch} events per call, got {len(events)}: split the batch")
     for i, event in enumerate(events):
-        where = f"event {event.id!r}" if len(events) == 1 else f"inputs[{i}] (event {event.id!r})"
+        where = f"event {shown(event.id)}" if len(events) == 1 else f"inputs[{i}] (event {shown(event.id)})"
         if not event.id or len(event.id) > 200:
-            raise BadUserInput(f"{where}: id must be 1-200 characters")
+            raise BadUserInput(f"{where}: id must be 1-200 characters, got {len(event.id)}")
+        check_id(event.id, f"{where}: id")
         if event.type not in TYPES_BY_CODE:
             raise BadUserInput(
-                f"{where}: unknown type {event.type!r}; use a type code from the catalog, e.g. ticket_created",
+                f"{where}: unknown type {shown(event.type)}; use a type code from the catalog, e.g. ticket_created",
                 field="type",
             )
         if not event.recipients:
@@ -78,16 +84,26 @@ def validate(events: list[Event], limits: Limits) -> None:
         for r in event.recipients:
             if not r or len(r) > 128:
                 raise BadUserInput(f"{where}: recipient ids must be 1-128 characters")
+            check_id(r, f"{where}: recipient {shown(r)}")
+        if event.actor_id is not None:
+            check_id(event.actor_id, f"{where}: actorId")
         if not isinstance(event.data, dict):
             raise BadUserInput(f"{where}: data must be a JSON object")
+        check_json(event.data, limits, what=f"{where}: data")
         # UTF-8 bytes, as stored and sent (not \uXXXX escapes: Cyrillic counts 2 bytes, not 6)
         size = len(json.dumps(event.data, separators=(",", ":"), default=str, ensure_ascii=False).encode())
         if size > limits.event_data_bytes:
             raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
-        if event.entity_kind is not None and (not event.entity_kind or len(event.entity_kind) > 32):
-            raise BadUserInput(f"{where}: entity.kind must be 1-32 characters")
-        if event.entity_id is not None and (not event.entity_id or len(event.entity_id) > 128):
-            raise BadUserInput(f"{where}: entity.id must be 1-128 characters")
+        if event.entity_kind is not None and not ENTITY_KIND.fullmatch(event.entity_kind):
+            raise BadUserInput(
+                f"{where}: entity.kind {shown(event.entity_kind)} must be 1-32 letters, digits, _ or - "
+                "(e.g. TICKET, CHAT)"
+            )
+        if event.entity_id is not None and not ENTITY_ID.fullmatch(event.entity_id):
+            raise BadUserInput(
+                f"{where}: entity.id {shown(event.entity_id)} must be 1-128 letters, digits or . _ : - "
+                "(no spaces, slashes or control characters): it becomes part of a link"
+            )
         if event.type in CSAT_TYPES and "score" in event.data and not _is_score(event.data["score"]):
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
 

@@ -13,6 +13,7 @@ from tortoise.timezone import now
 from core.smtp_host import SmtpHostRefused, checked_addresses
 from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
+from domain.input_text import shown
 from domain.keys import SecretBox
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from models.bulk import placeholders, upsert
@@ -71,6 +72,11 @@ class TypePolicyChanges:
     default_channels: list[ChannelKind] | None = None
 
 
+def _is_int(value: Any, least: int, most: int) -> bool:
+    """A JSON integer in [least, most]; booleans are not integers (Python's ``True == 1``)."""
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= most
+
+
 def _validate_url(channel: ChannelKind, key: str, value: Any, allow_http: bool) -> None:
     if not isinstance(value, str):
         raise BadUserInput(f"{channel.value} settings.{key} must be a URL string")
@@ -123,8 +129,8 @@ def _validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_h
     settings.pop(WEBHOOK_SECRET_KEY, None)  # sealed apart: see webhook_secret_sealed
     for key in URL_KEYS & settings.keys():
         _validate_url(bot.channel, key, settings[key], allow_http)
-    if "port" in settings and (not isinstance(settings["port"], int) or not 1 <= settings["port"] <= 65535):
-        raise BadUserInput(f"{bot.channel.value} settings.port must be a number 1-65535")
+    if "port" in settings and not _is_int(settings["port"], 1, 65535):
+        raise BadUserInput(f"{bot.channel.value} settings.port must be a whole number 1-65535 (not true or a string)")
     if "starttls" in settings and not isinstance(settings["starttls"], bool):
         raise BadUserInput(f"{bot.channel.value} settings.starttls must be true or false")
     for key, value in settings.items():
@@ -347,7 +353,7 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
     type_def = TYPES_BY_CODE.get(changes.type_code)
     if type_def is None or not type_def.listed:
         raise BadUserInput(
-            f"Unknown type code {changes.type_code!r}: policies apply to the listed types of notificationTypes",
+            f"Unknown type code {shown(changes.type_code)}: policies apply to the listed types of notificationTypes",
             field="typeCode",
         )
     policy = await load_policy(instance_id)

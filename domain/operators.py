@@ -9,6 +9,7 @@ from typing import cast
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput
+from domain.input_text import shown
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs
 from models.bulk import upsert
@@ -125,12 +126,12 @@ def validate_operator_inputs(inputs: list[OperatorInput], limit: int) -> None:
         if not op.id or len(op.id) > 128:
             raise BadUserInput(f"{where}.id must be 1-128 characters")
         if op.id in seen:
-            raise BadUserInput(f"{where}.id {op.id!r} appears twice in the batch: send each operator once")
+            raise BadUserInput(f"{where}.id {shown(op.id)} appears twice in the batch: send each operator once")
         seen.add(op.id)
         if op.email is not None and (len(op.email) > 254 or not EMAIL_RE.match(op.email)):
-            raise BadUserInput(f"{where}.email {op.email!r} is not an email address")
+            raise BadUserInput(f"{where}.email {shown(op.email)} is not an email address")
         if op.locale is not None and not LOCALE_RE.match(op.locale):
-            raise BadUserInput(f"{where}.locale {op.locale!r} is not a language tag such as 'en' or 'uk-UA'")
+            raise BadUserInput(f"{where}.locale {shown(op.locale)} is not a language tag such as 'en' or 'uk-UA'")
         if op.display_name is not None and len(op.display_name) > 200:
             raise BadUserInput(f"{where}.displayName is longer than 200 characters")
         if op.role is Role.SERVICE:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput
+from domain.input_text import shown
 from models.bulk import upsert
 from models.catalog import SYSTEM_MESSAGE_CODES, SYSTEM_MESSAGES, SystemMessage
 from models.db import db
@@ -36,7 +37,7 @@ async def update_system_messages(operator: Operator, changes: list[tuple[str, bo
     for code, _ in changes:
         if code not in SYSTEM_MESSAGE_CODES:
             raise BadUserInput(
-                f"Unknown system message code {code!r}: use one of {', '.join(sorted(SYSTEM_MESSAGE_CODES))}",
+                f"Unknown system message code {shown(code)}: use one of {', '.join(sorted(SYSTEM_MESSAGE_CODES))}",
                 field="code",
             )
         if code in seen:

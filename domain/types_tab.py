@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput
+from domain.input_text import shown
 from domain.policy import InstancePolicy
 from domain.resolution import Choice, RecipientPrefs, TypeResolution, resolve
 from models.bulk import upsert
@@ -40,7 +41,7 @@ class ViewerState:
 def listed_types(state: ViewerState, *, search: str | None = None, category: str | None = None) -> list[TypeDef]:
     if category is not None and category not in {c.code for c in LISTED_CATEGORIES}:
         codes = ", ".join(c.code for c in LISTED_CATEGORIES)
-        raise BadUserInput(f"Unknown categoryCode {category!r}: use one of {codes}")
+        raise BadUserInput(f"Unknown categoryCode {shown(category)}: use one of {codes}")
     needle = (search or "").strip().casefold()
     out = []
     for t in LISTED_TYPES:
@@ -58,7 +59,7 @@ def listed_type(code: str) -> TypeDef:
     type_def = TYPES_BY_CODE.get(code)
     if type_def is None or not type_def.listed:
         raise BadUserInput(
-            f"Unknown type code {code!r}: use a code from notificationTypes, e.g. ticket_created",
+            f"Unknown type code {shown(code)}: use a code from notificationTypes, e.g. ticket_created",
             field="typeCode",
         )
     return type_def
@@ -105,7 +106,7 @@ async def set_type_channels(
     _check_channels(state, type_def, channels)
     if melody is not None and melody not in MELODY_IDS:
         raise BadUserInput(
-            f"Unknown melody {melody!r}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
+            f"Unknown melody {shown(melody)}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
             field="melody",
         )
     mandatory = set(state.resolve(type_def).mandatory_channels)
@@ -157,7 +158,7 @@ async def bulk_update_types(
     elif category_code is not None:
         if category_code not in CATEGORIES_BY_CODE or not any(t.category == category_code for t in LISTED_TYPES):
             codes = ", ".join(c.code for c in LISTED_CATEGORIES)
-            raise BadUserInput(f"Unknown categoryCode {category_code!r}: use one of {codes}")
+            raise BadUserInput(f"Unknown categoryCode {shown(category_code)}: use one of {codes}")
         rows = [t for t in LISTED_TYPES if t.category == category_code]
     else:
         rows = list(LISTED_TYPES)

@@ -37,8 +37,9 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from domain.errors import ClientError
+from domain.errors import BadUserInput, ClientError
 from resolvers.documents import Admitted
+from resolvers.inputs import check_value
 
 #: Root query fields the compiler answers: all read the viewer's own data through the context.
 ROOT_FIELDS = frozenset(
@@ -185,6 +186,10 @@ class QueryCompiler:
             value = value_from_ast(value_node, arg_type, variables)
             if value is Undefined:
                 raise _Unsupported
+            try:  # the executor's CheckedArguments (resolvers/schema.py) reports it
+                check_value(value, arg_type, call.field_node.name.value, self.strawberry.limits)
+            except BadUserInput:
+                raise _Unsupported from None
             arguments[python_name] = self._python_value(value, arg_type)
         return arguments
 

@@ -35,7 +35,6 @@ duplicated trees).
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -70,6 +69,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from core.settings import Limits
 from domain.errors import BadUserInput, ClientError, QueryTooCostly
+from domain.input_text import check_json, shown
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
@@ -133,7 +133,7 @@ class Documents:
             raise BadUserInput(
                 "operationName must be the name of an operation in the document (at most 128 characters)"
             )
-        check_json(variables, self.limits, what="variables")
+        check_json(variables, self.limits, what="variables", controls=False)
         known = self._cache.get(query)
         if known is not None:
             self._cache.move_to_end(query)
@@ -222,7 +222,7 @@ def _check_measure(measure: Measure, limits: Limits) -> None:
 def _check_operation_name(document: DocumentNode, operation_name: str | None) -> None:
     names = [d.name.value if d.name else None for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None and operation_name not in names:
-        raise BadUserInput(f"The document has no operation named {operation_name[:128]!r}: name one it defines")
+        raise BadUserInput(f"The document has no operation named {shown(operation_name)}: name one it defines")
     if operation_name is None and len(names) > 1:
         raise BadUserInput(f"The document defines {len(names)} operations: say which to run in operationName")
 
@@ -232,62 +232,6 @@ def _coded(error: GraphQLError, code: str) -> GraphQLError:
     return GraphQLError(
         error.message, nodes=error.nodes, source=error.source, positions=error.positions, extensions={"code": code}
     )
-
-
-# -- JSON in variables ---------------------------------------------------------------------------
-def check_json(value: Any, limits: Limits, *, what: str) -> None:
-    """Refuse JSON (already decoded) over the size, value-count or nesting limits, iteratively:
-    measuring it costs O(values) and no recursion."""
-    if value is None:
-        return
-    values = 0
-    size = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    max_values, max_bytes, max_depth = limits.variable_values, limits.variables_bytes, limits.json_depth
-    # a deployment that raises a domain list limit (recipients per event, say) raises this with it
-    max_items = max(
-        limits.list_items, limits.recipients_per_event, limits.operators_per_upsert, limits.events_per_batch
-    )
-    while stack:
-        item, depth = stack.pop()
-        values += 1
-        if isinstance(item, dict):
-            if depth > max_depth:
-                raise BadUserInput(f"The {what} nest objects and lists deeper than {max_depth} levels: flatten them")
-            size += 2 + len(item)
-            for key, inner in item.items():
-                size += len(key) + 3
-                stack.append((inner, depth + 1))
-        elif isinstance(item, list):
-            if depth > max_depth:
-                raise BadUserInput(f"The {what} nest objects and lists deeper than {max_depth} levels: flatten them")
-            if len(item) > max_items:
-                raise BadUserInput(
-                    f"A list in the {what} has {len(item):,} items; the most is {max_items:,}: send it in parts"
-                )
-            size += 2 + len(item)
-            stack.extend((inner, depth + 1) for inner in item)
-        elif isinstance(item, str):
-            size += len(item) + 2
-            if len(item) > limits.string_chars:
-                raise BadUserInput(
-                    f"A string in the {what} has {len(item):,} characters; the most is {limits.string_chars:,}"
-                )
-            if not item.isascii():
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise BadUserInput(
-                        f"A string in the {what} is not valid Unicode (a lone surrogate): send UTF-8 text"
-                    ) from None
-        else:
-            size += 8
-            if isinstance(item, float) and not math.isfinite(item):
-                raise BadUserInput(f"The {what} hold NaN or Infinity: JSON numbers must be finite")
-        if values > max_values:
-            raise BadUserInput(f"The {what} hold more than {max_values:,} values: send fewer items per request")
-        if size > max_bytes:
-            raise BadUserInput(f"The {what} are larger than {max_bytes:,} bytes: send fewer or smaller items")
 
 
 # -- the linear measure --------------------------------------------------------------------------

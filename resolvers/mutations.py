@@ -149,20 +149,27 @@ class TypePolicyInput:
 
 @strawberry.input
 class EntityRefInput:
-    kind: str
-    id: strawberry.ID
+    kind: str = strawberry.field(description="1-32 characters of A-Z, a-z, 0-9, _ and -: TICKET, CHAT, CLIENT link.")
+    id: strawberry.ID = strawberry.field(
+        description="1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-' (it becomes part of a link)."
+    )
 
 
 @strawberry.input
 class EventInput:
     id: strawberry.ID = strawberry.field(
-        description="Idempotency key, unique per instance: the same id again creates nothing."
+        description="Idempotency key, unique per instance: the same id again creates nothing. "
+        "1-200 characters, no control characters."
     )
     type: strawberry.ID
     recipients: list[strawberry.ID]
     actor_id: strawberry.ID | None = None
     entity: EntityRefInput | None = None
-    data: JSON | None = None
+    data: JSON | None = strawberry.field(
+        default=None,
+        description="A JSON object for the type's templates: finite numbers, at most 32 levels deep, "
+        "16 KiB of UTF-8 (NC_LIMIT_EVENT_DATA_BYTES).",
+    )
     occurred_at: datetime | None = None
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -19,6 +19,7 @@ from domain.errors import ClientError
 from resolvers.compiled_queries import QueryCompiler
 from resolvers.context import Context
 from resolvers.documents import AdmittedDocuments, Documents, InvalidDocument
+from resolvers.inputs import check_arguments
 from resolvers.mutations import Mutation
 from resolvers.queries import Query
 from resolvers.subscriptions import Subscription
@@ -78,6 +79,22 @@ def client_errors(error: ClientError, scrub: Any = str) -> list[GraphQLError]:
     return coded([GraphQLError(error.message, extensions=error.extensions)], scrub)
 
 
+class CheckedArguments(SchemaExtension):
+    """Every field's arguments, as coerced — from variables or written in the query text alike —
+    pass ``check_arguments`` (text, ids, JSON by type) before the resolver runs: the one place
+    every argument passes, so a refused value is never half-written."""
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def resolve(self, _next: Any, root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            definition = info.parent_type.fields[info.field_name]
+            check_arguments(info.field_name, kwargs, definition.args, self.limits)
+        return _next(root, info, *args, **kwargs)
+
+
 class NotificationCenterSchema(strawberry.Schema):
     """strawberry's schema with every operation admitted first (resolvers/documents.py) and the
     panel's read queries answered by compiled plans (compiled_queries.py)."""
@@ -102,6 +119,7 @@ class NotificationCenterSchema(strawberry.Schema):
         if self.documents is not None:
             extensions.append(CodedErrors(self.documents.scrub))
             extensions.append(AdmittedDocuments(self.documents))
+            extensions.append(CheckedArguments(self.limits))
         return extensions
 
     async def execute(

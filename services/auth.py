@@ -10,6 +10,7 @@ import jwt
 
 from core.settings import Settings
 from domain.errors import Forbidden, Unauthenticated
+from domain.input_text import shown
 from models.enums import Role
 
 ROLE_CLAIMS = {r.value.lower(): r for r in Role}
@@ -64,7 +65,7 @@ class TokenCodec:
             raise ValueError("tokens can only be issued with NC_JWT_SECRET (HS256)")
         role_value = role.value if isinstance(role, Role) else str(role)
         if role_value.lower() not in ROLE_CLAIMS:
-            raise ValueError(f"role must be one of {', '.join(ROLE_CLAIMS)}, got {role_value!r}")
+            raise ValueError(f"role must be one of {', '.join(ROLE_CLAIMS)}, got {shown(role_value)}")
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": user,
@@ -97,7 +98,7 @@ class TokenCodec:
             raise Unauthenticated("The token is not valid for this deployment") from None
         role = ROLE_CLAIMS.get(str(claims["role"]).lower())
         if role is None:
-            raise Unauthenticated(f"The token's role {claims['role']!r} is not one of {', '.join(ROLE_CLAIMS)}")
+            raise Unauthenticated(f"The token's role {shown(claims['role'])} is not one of {', '.join(ROLE_CLAIMS)}")
         user, instance = str(claims["sub"]), str(claims["instance"])
         if not user or not instance or len(user) > 128 or len(instance) > 64:
             raise Unauthenticated("The token's sub and instance claims must be 1-128 and 1-64 characters")

@@ -1,0 +1,142 @@
+"""What a client's text, ids and JSON may hold (SPEC §8): one rule for each, used wherever they enter.
+
+    check_text(value, where)   free text (String): no control characters but tab, line feed and
+                               carriage return; valid Unicode (no lone surrogates)
+    check_id(value, where)     identifiers (ID, JSON object keys): no control characters at all
+                               (C0, DEL, C1); valid Unicode
+    check_json(value, limits)  any JSON value, from variables or written in the query text: finite
+                               numbers, keys and strings as above, at most ``json_depth`` levels of
+                               nesting, ``variable_values`` values and ``variables_bytes`` bytes
+    shown(value)               a client's text as an error message quotes it: at most 40 characters
+
+Each raises BadUserInput naming where the fault is and what to change. PostgreSQL refuses NUL in
+text and jsonb and non-finite jsonb numbers, and a JSON reader refuses bare Infinity: refusing them
+here, for every source, keeps both databases and every reader of the stored data alike.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from core.settings import Limits
+from domain.errors import BadUserInput
+
+#: C0 controls but tab, line feed and carriage return.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Every control character: C0, DEL and C1.
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+#: How much of a client's text an error message quotes.
+SHOWN_CHARS = 40
+
+
+def shown(value: Any, most: int = SHOWN_CHARS) -> str:
+    """``value`` quoted for an error message, cut to ``most`` characters (with "…") so the message
+    still has room to say what is wrong."""
+    text = str(value)
+    return repr(text) if len(text) <= most else repr(text[:most]) + "…"
+
+
+def check_text(value: str, where: str) -> None:
+    """Free text: refused when it holds a control character other than tab and line breaks."""
+    found = _TEXT_CONTROL.search(value)
+    if found is not None:
+        raise BadUserInput(
+            f"{where} holds the control character U+{ord(found.group()):04X}: remove it "
+            "(text may hold tab and line breaks, no other control characters)"
+        )
+    _check_unicode(value, where)
+
+
+def check_id(value: str, where: str) -> None:
+    """An identifier: refused when it holds any control character."""
+    found = _ID_CONTROL.search(value)
+    if found is not None:
+        raise BadUserInput(
+            f"{where} holds the control character U+{ord(found.group()):04X}: remove it "
+            "(ids and keys may hold no control characters, no tab or line break either)"
+        )
+    _check_unicode(value, where)
+
+
+def _check_unicode(value: str, where: str) -> None:
+    if not value.isascii() and _SURROGATE.search(value) is not None:
+        raise BadUserInput(f"{where} is not valid Unicode (a lone surrogate): send UTF-8 text")
+
+
+def _path(trail: Any) -> str:
+    """``trail`` (nested (parent, key) pairs) as ``a.b[2].c``."""
+    parts: list[str] = []
+    while trail is not None:
+        trail, key = trail
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts))
+
+
+def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True) -> None:
+    """Refuse JSON (already decoded or coerced) that is not portable or over the size, value-count
+    or nesting limits — iteratively: O(values), no recursion. ``what`` names it in the message
+    ("variables", "publishEvent(input.data)"). ``controls=False`` leaves control characters to the
+    check by type (the variables as a whole: their ids and texts are told apart per argument)."""
+    text_check = check_text if controls else _check_unicode
+    key_check = check_id if controls else _check_unicode
+    if value is None:
+        return
+    values = 0
+    size = 0
+    stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
+    max_values, max_bytes, max_depth = limits.variable_values, limits.variables_bytes, limits.json_depth
+    # a deployment that raises a domain list limit (recipients per event, say) raises this with it
+    max_items = max(
+        limits.list_items, limits.recipients_per_event, limits.operators_per_upsert, limits.events_per_batch
+    )
+    while stack:
+        item, depth, trail = stack.pop()
+        values += 1
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise BadUserInput(f"{what}: objects and lists nest deeper than {max_depth} levels: flatten them")
+            size += 2 + len(item)
+            for key, inner in item.items():
+                if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
+                    raise BadUserInput(f"{what}{_path(trail)}: object keys must be strings")
+                size += len(key) + 3
+                if len(key) > limits.string_chars:
+                    raise BadUserInput(
+                        f"A key in {what}{_path(trail)} has {len(key):,} characters; the most is "
+                        f"{limits.string_chars:,}"
+                    )
+                key_check(key, f"The key {shown(key)} in {what}{_path(trail)}")
+                stack.append((inner, depth + 1, (trail, key)))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                raise BadUserInput(f"{what}: objects and lists nest deeper than {max_depth} levels: flatten them")
+            if len(item) > max_items:
+                raise BadUserInput(
+                    f"A list in {what}{_path(trail)} has {len(item):,} items; the most is {max_items:,}: "
+                    "send it in parts"
+                )
+            size += 2 + len(item)
+            stack.extend((inner, depth + 1, (trail, i)) for i, inner in enumerate(item))
+        elif isinstance(item, str):
+            size += len(item) + 2
+            if len(item) > limits.string_chars:
+                raise BadUserInput(
+                    f"A string in {what}{_path(trail)} has {len(item):,} characters; the most is "
+                    f"{limits.string_chars:,}"
+                )
+            text_check(item, f"The string {what}{_path(trail)}")
+        else:
+            size += 8
+            if isinstance(item, float) and not math.isfinite(item):
+                raise BadUserInput(
+                    f"{what}{_path(trail)} is NaN or Infinity: JSON numbers must be finite "
+                    "(1e999 and -1e400 overflow to Infinity)"
+                )
+        if values > max_values:
+            raise BadUserInput(f"{what}: more than {max_values:,} values; send fewer items per request")
+        if size > max_bytes:
+            raise BadUserInput(f"{what}: larger than {max_bytes:,} bytes; send fewer or smaller items")
