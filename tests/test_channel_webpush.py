@@ -216,7 +216,10 @@ async def test_a_permanent_refusal_fails_the_delivery_with_the_status(tenant: Te
     result = (await gus.gql(TEST_SEND)).data["testChannel"]
     # then it failed at once, saying what the push service answered, and the subscription is kept
     assert result["status"] == "FAILED"
-    assert result["lastError"].startswith("push service 127.0.0.1 answered HTTP 403")
+    assert result["lastError"] == (
+        "push service 127.0.0.1 refused the VAPID signature (HTTP 403): the browser must subscribe again "
+        "with the server's current webPushPublicKey"
+    )
     assert kiosk.name not in result["lastError"]
     assert len((await gus.gql(SUBSCRIPTIONS)).data["channelSettings"]["pushSubscriptions"]) == 1
 
@@ -341,7 +344,9 @@ async def test_each_subscription_gets_its_own_outcome_and_only_transient_failure
         flaky.name: ("SENT", 2),
     }
     targets = {t["subscriptionId"]: t for t in sent["targets"]}
-    assert targets[ids[big.endpoint]]["lastError"].startswith("push service 127.0.0.1 answered HTTP 413")
+    assert targets[ids[big.endpoint]]["lastError"] == (
+        "push service 127.0.0.1 refused the push as too large (HTTP 413): not retried"
+    )
     assert targets[ids[expired.endpoint]]["lastError"] == "subscription expired (HTTP 410)"
     assert {t["pushService"] for t in sent["targets"]} == {"127.0.0.1"}
     # each live browser decrypted exactly one push; the refused ones were not pushed again
