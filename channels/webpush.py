@@ -11,28 +11,42 @@ Protocol and limits:
     Urgency       high for urgent types (SLA, normatives), normal otherwise
     VAPID JWT     ES256; aud = the endpoint's origin, exp = 12 h (pywebpush), sub = a mailto:
     404, 410      the subscription is gone for good: its row is deleted
-    429, 5xx      transient (Retry-After honoured), as are network errors and timeouts
+    429, 5xx      transient (Retry-After honoured, up to an hour), as are network errors and
+                  timeouts, and a push not answered before the try's deadline
     other 4xx     permanent for that subscription (400 malformed, 403 VAPID mismatch, 413 size)
     3xx           refused: a push service never redirects, and a redirect could lead inside
 
 Each of the recipient's subscriptions is a target of the delivery, with its own outcome kept in
 ``nc_push_target`` (shown as ``Delivery.targets``):
     SENT          the push service accepted the push (201)
-    RETRYING      it failed transiently, or the subscription expired but was registered again
-                  (new keys, same row) while the push was under way: pushed again on the next try
+    RETRYING      it failed transiently, did not answer in time, or the subscription expired but
+                  was registered again (new keys, same row) while the push was under way; also
+                  while its push is under way: pushed again on the next try
     FAILED        refused for good (other 4xx, refused endpoint, unusable keys), or still failing
                   transiently when the delivery's last try ended
     GONE          404/410, the subscription deleted (or it was unregistered while waiting)
 Each try of a delivery pushes only to the recipient's current subscriptions whose target is not
-already SENT, FAILED or GONE: the ones still RETRYING and any registered since. The delivery is
-RetryLater while a target is RETRYING (after the largest Retry-After the push services asked for),
-unless this is its last try (``Job.last_try``); then Sent if any target was accepted, in this try
-or an earlier one, else GiveUp with a summary of the targets' reasons.
+already SENT, FAILED or GONE: the ones still RETRYING and any registered since, including a
+browser that registered (a new row) while the try was pushing: it is pushed in a further round of
+the same try while time is left, else it keeps the delivery RetryLater. The delivery is RetryLater
+while a target is RETRYING (after the largest Retry-After the push services asked for), unless
+this is its last try (``Job.last_try``); then Sent if any target was accepted, in this try or an
+earlier one, else GiveUp with a summary of the targets' reasons.
+
+The try ends before the runtime abandons it (``Job.deadline_at``): pushes are waited on until
+that deadline less a margin (``SETTLE_MARGIN_SECONDS``, at most a quarter of what is left), then
+cancelled and recorded RETRYING ("did not answer within N s"). A target's try is counted (its row
+written RETRYING with one more attempt) when its push starts, and its outcome written as soon as
+the push service answers, so a try cut short keeps every answer it got and pushes again only to the
+browsers that had not answered. These writes, and the compare-and-delete of gone subscriptions, run
+in a transaction that first checks the delivery is still leased to the sending worker
+(``Job.owner``, locked on PostgreSQL): a worker that lost the lease writes no target.
 
 A 404/410 deletes the subscription's row only if it still holds the endpoint and keys that were
-pushed to: a browser that registered again meanwhile keeps its fresh row. Target rows are written
-with one upsert per try. Reasons name the push service's host, never the endpoint's path (it is
-the subscription's bearer token).
+pushed to: a browser that registered again meanwhile keeps its fresh row. Reasons are classified
+(what failed and what to do) and name the push service's host, never the endpoint's path (it is the
+subscription's bearer token); the push service's own answer goes only to the log, with the
+endpoint, its path and the keys taken out.
 """
 
 from __future__ import annotations
@@ -88,6 +102,7 @@ MAX_ROUNDS = 3
 #: Endpoint parts shorter than this are not taken out of logged text (they would mask words).
 MIN_SECRET_CHARS = 8
 LOST_LEASE = "the delivery was taken over by another worker"
+REGISTERED_MEANWHILE = "a browser registered during this try: pushed on the next one"
 UPDATED = ["push_service", "status", "attempts", "last_error", "updated_at"]
 _URL = re.compile(r"\S+://\S+")
 
@@ -195,14 +210,17 @@ class _Targets:
         if accepted:
             await PushSubscription.filter(id__in=accepted).using_db(conn).update(last_success_at=stamp)
 
+    def unregistered(self, current: set[int]) -> list[int]:
+        """Targets waiting for a retry whose subscription was unregistered meanwhile."""
+        return [sid for sid in self.earlier if self.retrying(sid) and sid not in current and sid not in self.pushed]
+
     async def removed(self, current: set[int], conn: BaseDBAsyncClient) -> None:
-        """Targets waiting for a retry whose subscription was unregistered meanwhile: GONE."""
+        """Those targets are GONE: nothing is left to push to."""
         stamp = now()
         rows = []
-        for sid, before in self.earlier.items():
-            if self.retrying(sid) and sid not in current and sid not in self.pushed:
-                self.states[sid] = _State(PushTargetStatus.GONE, "the browser subscription was removed")
-                rows.append(self._row(sid, before.push_service, self.states[sid], stamp))
+        for sid in self.unregistered(current):
+            self.states[sid] = _State(PushTargetStatus.GONE, "the browser subscription was removed")
+            rows.append(self._row(sid, self.earlier[sid].push_service, self.states[sid], stamp))
         await self._write(rows, conn)
 
 
@@ -263,12 +281,13 @@ class WebPushChannel:
             subscriptions = list(await PushSubscription.filter(operator_id=job.operator.id).order_by("id"))
             current = {s.id for s in subscriptions}
             due = [s for s in subscriptions if s.id not in targets.states]
-        if not await _fenced(job, lambda conn: targets.removed(current - targets.pushed, conn)):
+        if targets.unregistered(current) and not await _fenced(job, lambda conn: targets.removed(current, conn)):
             return RetryLater(LOST_LEASE)
         states = dict(targets.states)
-        if due and not last:
+        if not last:
             for s in due:
-                states[s.id] = _State(PushTargetStatus.RETRYING, "registered during this try: pushed on the next one")
+                if s.id not in states:  # registered during this try, after its last round
+                    states[s.id] = _State(PushTargetStatus.RETRYING, REGISTERED_MEANWHILE)
         return _delivery_outcome([states[sid] for sid in sorted(states)], targets.waits)
 
     async def _pushed(self, job: Job, targets: _Targets, due: list[PushSubscription], until: float | None) -> bool:
