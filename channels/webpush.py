@@ -59,6 +59,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import partial
 from time import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -281,7 +282,7 @@ class WebPushChannel:
             subscriptions = list(await PushSubscription.filter(operator_id=job.operator.id).order_by("id"))
             current = {s.id for s in subscriptions}
             due = [s for s in subscriptions if s.id not in targets.states]
-        if targets.unregistered(current) and not await _fenced(job, lambda conn: targets.removed(current, conn)):
+        if targets.unregistered(current) and not await _fenced(job, partial(targets.removed, current)):
             return RetryLater(LOST_LEASE)
         states = dict(targets.states)
         if not last:
@@ -294,7 +295,7 @@ class WebPushChannel:
         """One round: count a try on each due target, push to them all at once, and record each
         outcome as it comes; pushes still unanswered at ``until`` are abandoned (RETRYING). False
         when the delivery is no longer this worker's lease (nothing more is written)."""
-        if not await _fenced(job, lambda conn: targets.started(due, conn)):
+        if not await _fenced(job, partial(targets.started, due)):
             return False
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -311,7 +312,7 @@ class WebPushChannel:
                 tries = [task.result() for task in done]
                 for task in done:
                     del pending[task]
-                held = await _fenced(job, lambda conn, tries=tries: targets.settled(tries, conn))
+                held = await _fenced(job, partial(targets.settled, tries))
         finally:
             for task in pending:
                 task.cancel()
@@ -323,7 +324,7 @@ class WebPushChannel:
                 for s in pending.values()
             ]
             log.warning("delivery %s: %d browser pushes abandoned after %g s", job.delivery.id, len(late), waited)
-            held = await _fenced(job, lambda conn: targets.settled(late, conn))
+            held = await _fenced(job, partial(targets.settled, late))
         return held
 
     def _push_all(self, job: Job, subscriptions: list[PushSubscription]) -> list[Coroutine[Any, Any, _Try]]:
@@ -494,7 +495,7 @@ async def _delete_gone(subscriptions: list[PushSubscription], conn: BaseDBAsyncC
     sent = [Q(id=s.id, endpoint=s.endpoint, p256dh=s.p256dh, auth=s.auth) for s in subscriptions]
     await PushSubscription.filter(Q(*sent, join_type=Q.OR)).using_db(conn).delete()
     ids = [s.id for s in subscriptions]
-    return set(await PushSubscription.filter(id__in=ids).using_db(conn).values_list("id", flat=True))
+    return {s.id for s in await PushSubscription.filter(id__in=ids).using_db(conn).only("id")}
 
 
 def _status(outcome: Outcome, *, gone: bool, last: bool) -> PushTargetStatus:
