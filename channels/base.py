@@ -55,6 +55,12 @@ class Job:
     delivery: DeliveryRow
     notification: Notification | None
     operator: Operator
+    #: Loop time (``asyncio`` clock) at which the runtime abandons this try: a channel that sends
+    #: to several targets bounds its waits by it, so it can record what it did before then.
+    deadline_at: float | None = None
+    #: The worker holding the delivery's lease (``locked_by``): a channel that writes rows of its
+    #: own for the delivery writes them only while the row is still leased to it.
+    owner: str | None = None
 
     @property
     def channel(self) -> ChannelKind:

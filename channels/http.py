@@ -18,6 +18,7 @@ well-known error codes (Telegram, Viber, WhatsApp) map those first and fall back
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -35,6 +36,14 @@ RETRYABLE = frozenset({408, 425, 429})
 
 #: A provider may not push a retry further out than this.
 MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def retry_delay(seconds: float | None) -> float | None:
+    """A provider's requested delay as it may be honoured: at most ``MAX_RETRY_AFTER_SECONDS``;
+    none (the backoff applies) when it is absent, negative or not a finite number."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, seconds)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -65,7 +74,12 @@ def given_up(reason: str, attempts: int) -> str:
     """A transient failure's reason once no try is left: "gave up after N attempts: ..." without
     the "retrying" it ended in."""
     tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-    return f"gave up after {tries}: {_RETRYING.sub('', reason)}"
+    return f"gave up after {tries}: {without_retrying(reason)}"
+
+
+def without_retrying(reason: str) -> str:
+    """A transient failure's reason without the "retrying ..." it ended in (no try follows)."""
+    return _RETRYING.sub("", reason)
 
 
 def log_answer(provider: str, status: int, text: str, secrets: Iterable[str | None]) -> None:

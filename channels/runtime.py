@@ -22,7 +22,7 @@ from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
 from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent
-from channels.http import given_up
+from channels.http import given_up, retry_delay
 from channels.schedules import TOAST_REPEATS, Schedule, reminders, run_due
 from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
@@ -194,12 +194,12 @@ class Runtime:
         live = await self._claim(live_kinds, self.settings.claim_batch) if live_kinds else []
         if not external and not live:
             return 0
-        jobs = await self._jobs([*external, *live])
+        deadline_at = claimed_at + self.settings.send_deadline
+        jobs = await self._jobs([*external, *live], deadline_at)
         spent = [job for job in jobs if job.delivery.attempts > self._tries_allowed(job)]
         if spent:
             await self._fail_spent(spent)
             jobs = [job for job in jobs if job.delivery.attempts <= self._tries_allowed(job)]
-        deadline_at = claimed_at + self.settings.send_deadline
         for job in jobs:
             if job.channel not in LIVE_CHANNELS:
                 self._start_send(job, deadline_at)
@@ -223,7 +223,7 @@ class Runtime:
             returning="id, instance_id, operator_id, notification_id, channel, attempts",
         )
 
-    async def _jobs(self, claimed: list[dict[str, Any]]) -> list[Job]:
+    async def _jobs(self, claimed: list[dict[str, Any]], deadline_at: float) -> list[Job]:
         # The claim returned what a job needs of its row: no second read, no datetime parsing.
         deliveries = [DeliveryRow(**row) for row in sorted(claimed, key=lambda r: r["id"])]
         notifications = {
@@ -234,7 +234,13 @@ class Runtime:
             o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
         return [
-            Job(delivery=d, notification=notifications.get(d.notification_id or 0), operator=operators[d.operator_id])
+            Job(
+                delivery=d,
+                notification=notifications.get(d.notification_id or 0),
+                operator=operators[d.operator_id],
+                deadline_at=deadline_at,
+                owner=self.worker_id,
+            )
             for d in deliveries
             if d.operator_id in operators
         ]
@@ -382,7 +388,9 @@ class Runtime:
                 continue
             attempts = job.delivery.attempts
             if isinstance(outcome, RetryLater) and not job.last_try(self.settings.retry_max_attempts):
-                delay = outcome.after_seconds if outcome.after_seconds is not None else self.backoff(attempts)
+                # Every channel's delay passes here: capped, and an unusable one is taken as absent.
+                after = retry_delay(outcome.after_seconds)
+                delay = after if after is not None else self.backoff(attempts)
                 await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                     status=DeliveryStatus.RETRYING.value,
                     last_error=outcome.reason[:1000],

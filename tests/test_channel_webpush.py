@@ -8,6 +8,9 @@ push service verifies the VAPID signature and decrypts every push with the brows
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -15,17 +18,25 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from tortoise.timezone import now
 
-from channels.base import DeliveryRow, GiveUp, Job
-from channels.deps import ChannelDeps
-from channels.webpush import MAX_PAYLOAD_BYTES, WebPushChannel
+from channels.base import DeliveryRow, GiveUp, Job, RetryLater
+from channels.deps import ChannelDeps, http_client
+from channels.message import Message
+from channels.registry import build_channels
+from channels.runtime import Runtime
+from channels.webpush import LOST_LEASE, MAX_PAYLOAD_BYTES, MAX_TITLE_CHARS, WebPushChannel, payload
 from core.settings import Settings
 from domain.keys import SecretBox
 from models.notification import Delivery, PushTarget
 from models.operator import Operator, PushSubscription
 from tests.conftest import Caller, Tenant
 from tests.fakes.push_service import Answer, Browser, FakePushService, serve_push_service
+from tests.fakes.serve import serve_asgi
 from tests.polling import eventually
 
 REGISTER = "mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }"
@@ -49,6 +60,30 @@ async def push(tenant: Tenant) -> AsyncIterator[FakePushService]:
     async with serve_push_service() as service:
         service.vapid_public_key = (await tenant.operator().gql("{ webPushPublicKey }")).data["webPushPublicKey"]
         yield service
+
+
+@pytest.fixture
+async def worker(app: Any) -> AsyncIterator[Callable[..., Runtime]]:
+    """Makes runtimes with settings of their own while the app's workers are stopped."""
+    services = app.state.services
+    await app.state.runtime.stop()
+    http = http_client()
+    made: list[Runtime] = []
+
+    def make(**settings: Any) -> Runtime:
+        tuned = replace(services.settings, **settings)
+        deps = ChannelDeps(settings=tuned, secret_box=services.secret_box, http=http)
+        runtime = Runtime(tuned, services.broker, build_channels(services.broker, deps), concurrency=4)
+        made.append(runtime)
+        return runtime
+
+    try:
+        yield make
+    finally:
+        for runtime in made:
+            await runtime.stop(grace_seconds=5)
+        await http.aclose()
+        await app.state.runtime.start()
 
 
 async def subscribe(operator: Caller, push: FakePushService, name: str) -> Browser:
@@ -216,7 +251,10 @@ async def test_a_permanent_refusal_fails_the_delivery_with_the_status(tenant: Te
     result = (await gus.gql(TEST_SEND)).data["testChannel"]
     # then it failed at once, saying what the push service answered, and the subscription is kept
     assert result["status"] == "FAILED"
-    assert result["lastError"].startswith("push service 127.0.0.1 answered HTTP 403")
+    assert result["lastError"] == (
+        "push service 127.0.0.1 refused the VAPID signature (HTTP 403): the browser must subscribe again "
+        "with the server's current webPushPublicKey"
+    )
     assert kiosk.name not in result["lastError"]
     assert len((await gus.gql(SUBSCRIPTIONS)).data["channelSettings"]["pushSubscriptions"]) == 1
 
@@ -341,7 +379,9 @@ async def test_each_subscription_gets_its_own_outcome_and_only_transient_failure
         flaky.name: ("SENT", 2),
     }
     targets = {t["subscriptionId"]: t for t in sent["targets"]}
-    assert targets[ids[big.endpoint]]["lastError"].startswith("push service 127.0.0.1 answered HTTP 413")
+    assert targets[ids[big.endpoint]]["lastError"] == (
+        "push service 127.0.0.1 refused the push as too large (HTTP 413): not retried"
+    )
     assert targets[ids[expired.endpoint]]["lastError"] == "subscription expired (HTTP 410)"
     assert {t["pushService"] for t in sent["targets"]} == {"127.0.0.1"}
     # each live browser decrypted exactly one push; the refused ones were not pushed again
@@ -483,3 +523,145 @@ async def test_a_channel_test_is_sent_when_one_browser_accepts_and_shows_the_oth
     assert sorted(t["status"] for t in targets) == ["FAILED", "SENT"]
     assert any((t["lastError"] or "").startswith("push service 127.0.0.1 answered HTTP 500") for t in targets)
     assert len(push.attempts(broken.name)) == 1
+
+
+async def test_a_browser_answering_after_the_send_deadline_leaves_the_other_browsers_pushed_once(
+    tenant: Tenant, push: FakePushService, worker: Callable[..., Runtime]
+) -> None:
+    # given a worker with a 4 s lease (a try is abandoned 3 s after its claim) allowed two tries,
+    # and an operator with a browser answering at once and one answering only after 3.3 s
+    runtime = worker(lease_seconds=4.0, retry_max_attempts=2, retry_base_seconds=0.05)
+    await runtime.start()
+    ola = tenant.operator()
+    fast = await subscribe(ola, push, "fast")
+    slow = await subscribe(ola, push, "slow")
+    loop = asyncio.get_running_loop()
+    answers = [asyncio.Event() for _ in range(2)]
+    push.script(slow.name, *(Answer(201, hold=answer) for answer in answers))
+    await ola.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, ola)
+    for number, answer in enumerate(answers, 1):
+        await push.wait_for(slow.name, number, accepted=False)
+        loop.call_later(3.3, answer.set)
+    # then each try stops waiting for the slow browser before the deadline and records both
+    # targets: the fast browser is pushed once, the slow one on each try
+    delivery = await until(browser_delivery(ola, nid, TARGETS), lambda d: d["status"] in ("SENT", "FAILED"), 15)
+    assert (delivery["status"], delivery["attempts"]) == ("SENT", 2), delivery
+    ids = await subscription_ids(ola)
+    assert by_browser(delivery, ids, fast, slow) == {fast.name: ("SENT", 1), slow.name: ("FAILED", 2)}
+    late = next(t for t in delivery["targets"] if t["subscriptionId"] == ids[slow.endpoint])
+    assert re.fullmatch(r"push service 127\.0\.0\.1 did not answer within 2\.\d s", late["lastError"]), late
+    assert len(push.received(fast.name)) == 1
+    assert len(push.attempts(slow.name)) == 2
+
+
+async def test_push_targets_are_not_written_for_a_delivery_another_worker_holds(
+    tenant: Tenant, push: FakePushService, settings: Settings
+) -> None:
+    # given a subscribed operator, and a delivery leased to another worker
+    rob = tenant.operator()
+    laptop = await subscribe(rob, push, "laptop")
+    operator = await Operator.get(instance_id=tenant.id, user_id=rob.user)
+    row = await Delivery.create(
+        instance_id=operator.instance_id,
+        operator_id=operator.id,
+        channel="BROWSER",
+        next_attempt_at=None,
+        locked_by="another-worker",
+    )
+    async with httpx.AsyncClient() as http:
+        channel = WebPushChannel(ChannelDeps(settings, SecretBox("test"), http))
+        # when this worker's try of it comes to push
+        job = Job(
+            DeliveryRow(row.id, operator.instance_id, operator.id, None, "BROWSER", 1), None, operator, owner="me"
+        )
+        outcome = await channel.send(job)
+    # then it pushes nothing and writes no target
+    assert outcome == RetryLater(LOST_LEASE)
+    assert push.attempts(laptop.name) == []
+    assert await PushTarget.filter(delivery_id=row.id).count() == 0
+
+
+async def test_the_push_services_answer_is_not_shown_only_a_classified_reason(
+    tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a push service whose refusal quotes the endpoint's path (the subscription's bearer token)
+    async def refuse(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"invalid token for subscription {request.url.path}", status_code=400)
+
+    token = f"SECRETBEARER{uuid.uuid4().hex}"
+    pia = tenant.operator()
+    app = Starlette(routes=[Route("/wpush/{token}", refuse, methods=["POST"])])
+    async with serve_push_service() as fake, serve_asgi(app) as base:
+        browser = fake.new_browser("echo")
+        assert (await pia.gql(REGISTER, {"input": {**browser.subscription, "endpoint": f"{base}/wpush/{token}"}})).data
+        with caplog.at_level(logging.INFO, logger="channels.webpush"):
+            # when a test is sent
+            result = (await pia.gql(TEST_SEND)).data["testChannel"]
+    # then the delivery, its target and the Channels tab say what failed and what to do
+    reason = "push service 127.0.0.1 refused the subscription (HTTP 400): the browser must subscribe again"
+    assert (result["status"], result["lastError"]) == ("FAILED", reason)
+    [subscription] = (await subscription_ids(pia)).values()
+    assert [t.last_error for t in await PushTarget.filter(subscription_id=subscription)] == [reason]
+    channels = (await pia.gql("{ channelSettings { channels { kind lastError } } }")).data["channelSettings"]
+    assert {c["kind"]: c["lastError"] for c in channels["channels"]}["BROWSER"] == reason
+    # and the answer itself is only logged, without the token
+    assert "push service 127.0.0.1 answered HTTP 400: invalid token for subscription ***" in caplog.text
+    assert token not in caplog.text
+
+
+async def test_a_rate_limiting_push_service_is_retried_after_its_retry_after_at_most_an_hour(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given a browser whose push service rate-limits, asking for a retry in 10^12 s
+    uma = tenant.operator()
+    tablet = await subscribe(uma, push, "tablet")
+    push.answer(tablet.name, 429, retry_after="1e12")
+    await uma.gql(CHOOSE, {"type": "ticket_created"})
+    before = now()
+    nid = await publish(tenant, uma)
+    # then the delivery waits an hour, saying why
+    delivery = await until(browser_delivery(uma, nid, TARGETS), lambda d: d["status"] != "QUEUED")
+    reason = "push service 127.0.0.1 is rate-limiting (HTTP 429): retrying after 3600 s"
+    assert (delivery["status"], delivery["lastError"]) == ("RETRYING", reason), delivery
+    row = await Delivery.get(id=delivery["id"])
+    assert row.next_attempt_at is not None
+    assert 3590 <= (row.next_attempt_at - before).total_seconds() <= 3610
+    await Delivery.filter(id=row.id).update(status="FAILED", next_attempt_at=None)
+
+
+async def test_a_browser_that_unregisters_and_registers_again_while_its_410_is_on_the_way_gets_the_push(
+    tenant: Tenant, push: FakePushService
+) -> None:
+    # given a browser whose push service answers 410, slowly
+    val = tenant.operator()
+    laptop = await subscribe(val, push, "laptop")
+    answered = asyncio.Event()
+    push.script(laptop.name, Answer(410, hold=answered), 201)
+    await val.gql(CHOOSE, {"type": "ticket_created"})
+    nid = await publish(tenant, val)
+    assert await push.wait_for(laptop.name, accepted=False)
+    # when the browser unsubscribes and subscribes again (a new row: same endpoint, new keys)
+    # before the 410 arrives
+    unregister = "mutation($e: String!) { unregisterPushSubscription(endpoint: $e) }"
+    assert (await val.gql(unregister, {"e": laptop.endpoint})).data
+    fresh = push.renew(laptop.name)
+    assert (await val.gql(REGISTER, {"input": fresh.subscription})).data
+    answered.set()
+    # then the fresh subscription is a target too: it gets the push, and the delivery is SENT
+    delivery = await until(browser_delivery(val, nid, TARGETS), lambda d: d["status"] in ("SENT", "FAILED"))
+    assert delivery["status"] == "SENT", delivery
+    ids = await subscription_ids(val)
+    statuses = {t["subscriptionId"]: t["status"] for t in delivery["targets"]}
+    assert statuses[ids[laptop.endpoint]] == "SENT"
+    assert sorted(statuses.values()) == ["GONE", "SENT"]
+    assert [p.status for p in push.attempts(laptop.name)] == [410, 201]
+    assert len(push.received(laptop.name)) == 1
+
+
+def test_a_long_title_is_cut_with_an_ellipsis() -> None:
+    message = Message("1", "ticket_created", "Заголовок " * 40, "body", "https://panel.example/tickets/1")
+    title = json.loads(payload(message))["title"]
+    assert len(title) <= MAX_TITLE_CHARS
+    assert title.endswith("…")
+    assert message.title.startswith(title[:-1])

@@ -23,6 +23,7 @@ import pytest
 from tortoise.timezone import now
 
 from channels.deps import ChannelDeps, http_client
+from channels.http import retry_delay
 from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.settings import Settings, SettingsError
@@ -394,6 +395,39 @@ async def test_a_try_killed_mid_send_is_counted_and_another_worker_completes_it(
     first, second = slow_bot_api.requests
     assert first.body == second.body
     assert second.at - first.at >= 3.0
+
+
+async def test_a_providers_retry_after_is_honoured_up_to_an_hour(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, worker: Callable[..., Runtime]
+) -> None:
+    # given a Bot API asking for a retry in 10^12 s (the runtime's settle caps every channel's delay)
+    await linked_operator(http, tenant, bot_api)
+    bot_api.fail_next(429, "Too Many Requests", retry_after=10**12)
+    runtime = worker()
+    await runtime.start()
+    before = now()
+    # when a ticket is created
+    await publish(tenant, "later")
+
+    # then the delivery is retried in an hour
+    async def retrying() -> bool:
+        return [r.status for r in await telegram_rows(tenant)] == ["RETRYING"]
+
+    await wait_until(retrying)
+    (row,) = await telegram_rows(tenant)
+    assert row.next_attempt_at is not None and row.locked_by is None
+    assert 3590 <= (row.next_attempt_at - before).total_seconds() <= 3610
+    await Delivery.filter(id=row.id).update(status="FAILED", next_attempt_at=None)
+
+
+@pytest.mark.parametrize(
+    ("asked", "honoured"),
+    [(None, None), (5.0, 5.0), (1e12, 3600.0), (float("inf"), None), (float("nan"), None), (-1.0, None)],
+)
+def test_a_requested_delay_is_capped_at_an_hour_and_an_unusable_one_ignored(
+    asked: float | None, honoured: float | None
+) -> None:
+    assert retry_delay(asked) == honoured
 
 
 def test_the_heartbeat_and_the_send_deadline_stay_inside_the_lease() -> None:
