@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.scalars import JSON
 
 from resolvers.enums import ChannelKind, TypeAvailability
+from resolvers.scalars import JSON
 
 
 @strawberry.input

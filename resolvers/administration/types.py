@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.scalars import JSON
 
 from domain.policy import InstancePolicy
 from models import enums
 from models.catalog import TypeDef
 from resolvers.enums import ChannelKind, TypeAvailability
+from resolvers.scalars import JSON
 
 
 @strawberry.type

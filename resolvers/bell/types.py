@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
 from domain.bell import encode_cursor
 from models.notification import Notification as NotificationRow
+from resolvers.scalars import JSON
 
 
 @strawberry.type

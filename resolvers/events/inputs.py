@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.scalars import JSON
 
 from resolvers.enums import Role
+from resolvers.scalars import JSON
 
 
 @strawberry.input
