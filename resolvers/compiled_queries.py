@@ -38,8 +38,8 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from domain.errors import BadUserInput, ClientError
+from resolvers.bounds import check_value
 from resolvers.documents import Admitted
-from resolvers.inputs import check_value
 
 #: Root query fields the compiler answers: all read the viewer's own data through the context.
 ROOT_FIELDS = frozenset(

@@ -1,7 +1,7 @@
 """The live streams of one viewer as flat messages (domain.live), before any GraphQL shaping.
 
 Both ways of answering a subscription read these: the GraphQL execution path (resolvers in
-subscriptions.py) and the compiled path (compiled_subscriptions.py) that shapes each message directly.
+bell/subscriptions.py) and the compiled path (compiled_subscriptions.py) that shapes each message directly.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The schema, composed from the query, mutation and subscription roots."""
+"""The schema, built from the query, mutation and subscription roots (resolvers/root.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ from strawberry.types.graphql import OperationType
 from core.logs import loggable
 from core.settings import Limits
 from domain.errors import ClientError
+from resolvers.bounds import check_arguments
 from resolvers.compiled_queries import QueryCompiler
 from resolvers.context import Context
 from resolvers.documents import AdmittedDocuments, Documents, InvalidDocument
-from resolvers.inputs import check_arguments
-from resolvers.mutations import Mutation
-from resolvers.queries import Query
-from resolvers.subscriptions import Subscription
+from resolvers.root import Mutation, Query, Subscription
 
 logger = logging.getLogger("nc.graphql")
 

@@ -3,7 +3,7 @@
 Each subscription listens on its viewer's own topic (instance and user in the name), so nobody
 receives another user's or another instance's items. Leaving the stream — a client that completes
 the operation or disconnects — removes the listener; nothing outlives the connection. Over
-graphql-transport-ws the usual documents skip this execution path (see compiled_subscriptions.py).
+graphql-transport-ws the usual documents skip this execution path (see resolvers/compiled_subscriptions.py).
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers.context import Info
-from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
-from resolvers.types import (
+from resolvers.bell.types import (
     BellEvent,
     NotificationAdded,
     NotificationsRead,
@@ -24,6 +22,8 @@ from resolvers.types import (
     Toast,
     notification_from_payload,
 )
+from resolvers.context import Info
+from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
 
 AFTER_DESCRIPTION = (
     "Resume cursor (a NotificationEdge cursor, or the id of the last item seen): items the client "
@@ -32,7 +32,7 @@ AFTER_DESCRIPTION = (
 
 
 @strawberry.type
-class Subscription:
+class BellSubscription:
     @strawberry.subscription(
         description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs."
     )

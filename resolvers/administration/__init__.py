@@ -1,0 +1,1 @@
+"""Instance administration: instance-wide settings, type policies and bot channels (ADMINISTRATOR only)."""

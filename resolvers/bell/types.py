@@ -1,0 +1,136 @@
+"""The bell's output types: notifications, their pages, read marks and the live messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from domain.bell import encode_cursor
+from models.notification import Notification as NotificationRow
+from resolvers.scalars import JSON
+
+
+@strawberry.type
+class EntityRef:
+    kind: str
+    id: strawberry.ID
+
+
+@strawberry.type
+class Notification:
+    id: strawberry.ID
+    type_code: strawberry.ID
+    category_code: strawberry.ID
+    title: str
+    body: str
+    entity: EntityRef | None
+    data: JSON
+    created_at: datetime
+    read_at: datetime | None
+
+    @staticmethod
+    def build(row: NotificationRow) -> Notification:
+        entity = (
+            EntityRef(kind=row.entity_kind, id=strawberry.ID(row.entity_id))
+            if row.entity_kind and row.entity_id is not None
+            else None
+        )
+        return Notification(
+            id=strawberry.ID(str(row.id)),
+            type_code=strawberry.ID(row.type_code),
+            category_code=strawberry.ID(row.category_code),
+            title=row.title,
+            body=row.body,
+            entity=entity,
+            data=JSON(row.data or {}),
+            created_at=row.created_at,
+            read_at=row.read_at,
+        )
+
+
+def notification_from_payload(payload: dict) -> Notification:
+    """A live message's notification (domain.live.notification_payload) as the GraphQL type."""
+    entity = (
+        EntityRef(kind=payload["entityKind"], id=strawberry.ID(payload["entityId"]))
+        if payload.get("entityKind") and payload.get("entityId") is not None
+        else None
+    )
+    read_at = payload.get("readAt")
+    return Notification(
+        id=strawberry.ID(payload["id"]),
+        type_code=strawberry.ID(payload["typeCode"]),
+        category_code=strawberry.ID(payload["categoryCode"]),
+        title=payload["title"],
+        body=payload["body"],
+        entity=entity,
+        data=JSON(payload.get("data") or {}),
+        created_at=datetime.fromisoformat(payload["createdAt"]),
+        read_at=datetime.fromisoformat(read_at) if read_at else None,
+    )
+
+
+@strawberry.type
+class NotificationEdge:
+    cursor: str
+    node: Notification
+
+    @staticmethod
+    def build(row: NotificationRow) -> NotificationEdge:
+        return NotificationEdge(cursor=encode_cursor(row.id), node=Notification.build(row))
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class NotificationConnection:
+    edges: list[NotificationEdge]
+    page_info: PageInfo
+    unread_count: int
+
+
+@strawberry.type
+class MarkReadPayload:
+    ids: list[strawberry.ID]
+    unread_count: int
+
+
+@strawberry.type
+class NotificationAdded:
+    notification: Notification
+    unread_count: int
+
+
+@strawberry.type
+class NotificationsRead:
+    ids: list[strawberry.ID]
+    unread_count: int
+
+
+BellEvent = Annotated[
+    NotificationAdded | NotificationsRead,
+    strawberry.union(
+        "BellEvent",
+        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs.",
+    ),
+]
+
+
+@strawberry.type
+class Toast:
+    notification: Notification
+    duration_seconds: int
+    sound: strawberry.ID | None
+    repeat: int
+
+
+@strawberry.type
+class Reminder:
+    kind: strawberry.ID
+    message: str
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Deliveries: what each channel did with a notification, and each browser push within one."""

@@ -1,0 +1,70 @@
+"""The delivery log's output types: a delivery, and its browser push targets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from models import enums
+from models.notification import Delivery as DeliveryRow
+from models.notification import PushTarget as PushTargetRow
+from resolvers.context import Info
+from resolvers.enums import ChannelKind, DeliveryStatus, PushTargetStatus
+
+
+@strawberry.type(description="One browser push subscription's outcome within a BROWSER delivery.")
+class PushTarget:
+    subscription_id: strawberry.ID = strawberry.field(
+        description="The push subscription's id (as in channelSettings.pushSubscriptions; it may have been removed since)."
+    )
+    push_service: str = strawberry.field(
+        description="The push service's host name; the endpoint's path is never shown (it is the subscription's secret)."
+    )
+    status: PushTargetStatus = strawberry.field(description="What the pushes to this subscription came to so far.")
+    attempts: int = strawberry.field(description="Pushes sent to this subscription for this delivery.")
+    last_error: str | None = strawberry.field(description="Why the last push was not accepted; null once SENT.")
+    updated_at: datetime = strawberry.field(description="When the last push to this subscription was answered.")
+
+    @staticmethod
+    def build(row: PushTargetRow) -> PushTarget:
+        return PushTarget(
+            subscription_id=strawberry.ID(str(row.subscription_id)),
+            push_service=row.push_service,
+            status=enums.PushTargetStatus(row.status),
+            attempts=row.attempts,
+            last_error=row.last_error,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class Delivery:
+    id: strawberry.ID
+    notification_id: strawberry.ID | None
+    channel: ChannelKind
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+    @strawberry.field(
+        description="BROWSER deliveries: each of the recipient's push subscriptions and what its pushes came to"
+        " (so a SENT delivery shows which browsers never got it); empty for the other channels."
+    )
+    async def targets(self, info: Info) -> list[PushTarget]:
+        if self.channel != enums.ChannelKind.BROWSER:
+            return []
+        return [PushTarget.build(row) for row in await info.context.push_targets.load(int(self.id))]
+
+    @staticmethod
+    def build(row: DeliveryRow) -> Delivery:
+        return Delivery(
+            id=strawberry.ID(str(row.id)),
+            notification_id=strawberry.ID(str(row.notification_id)) if row.notification_id else None,
+            channel=enums.ChannelKind(row.channel),
+            status=enums.DeliveryStatus(row.status),
+            attempts=row.attempts,
+            last_error=row.last_error,
+            updated_at=row.updated_at,
+        )

@@ -1,0 +1,1 @@
+"""The producers' API (SERVICE only): publishing domain events and upserting operators."""

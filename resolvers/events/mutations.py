@@ -1,0 +1,69 @@
+"""The producers' mutation fields: publishEvent(s) through services.dispatch, and upsertOperators."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import strawberry
+
+from domain.events import Event
+from domain.operators import OperatorInput, upsert_operators
+from models.db import transaction
+from models.enums import Role
+from resolvers.context import Info
+from resolvers.events.inputs import EventInput, OperatorInputGql
+from resolvers.events.types import PublishResult
+from services.dispatch import publish_events
+
+
+@strawberry.type
+class EventsMutation:
+    @strawberry.mutation(description="SERVICE only: a producer publishes a domain event.")
+    async def publish_event(self, info: Info, input: EventInput) -> PublishResult:
+        return (await _publish(info, [input]))[0]
+
+    @strawberry.mutation(description="SERVICE only: many events in one round trip, each handled as publishEvent would.")
+    async def publish_events(self, info: Info, inputs: list[EventInput]) -> list[PublishResult]:
+        return await _publish(info, inputs)
+
+    @strawberry.mutation(
+        description="SERVICE only: create or update operators' profiles (email, locale, name) ahead of their first login."
+    )
+    async def upsert_operators(self, info: Info, inputs: list[OperatorInputGql]) -> int:
+        ctx = info.context
+        p = ctx.require(Role.SERVICE)
+        async with transaction():
+            return await upsert_operators(
+                p.instance_id,
+                [OperatorInput(str(i.id), i.display_name, i.email, i.locale, i.role) for i in inputs],
+                ctx.settings.limits.operators_per_upsert,
+            )
+
+
+async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
+    ctx = info.context
+    p = ctx.require(Role.SERVICE)
+    events = [
+        Event(
+            id=str(i.id),
+            type=str(i.type),
+            recipients=[str(r) for r in i.recipients],
+            actor_id=str(i.actor_id) if i.actor_id is not None else None,
+            entity_kind=i.entity.kind if i.entity else None,
+            entity_id=str(i.entity.id) if i.entity else None,
+            # JSON of any shape as given: publish refuses one that is not an object ("data must be a JSON object")
+            data=cast(dict[str, Any], i.data) if i.data is not None else {},
+            occurred_at=i.occurred_at,
+        )
+        for i in inputs
+    ]
+    results = await publish_events(ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy())
+    return [
+        PublishResult(
+            event_id=strawberry.ID(r.event_id),
+            duplicate=r.duplicate,
+            notification_count=r.notification_count,
+            deliveries_queued=r.deliveries_queued,
+        )
+        for r in results
+    ]

@@ -1,0 +1,108 @@
+"""The settings tabs' query fields: types and categories, channel decisions, channels, profile settings."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain import profile
+from domain.channels_tab import load_channels_tab
+from domain.keys import application_server_key, vapid_private_pem
+from domain.types_tab import listed_type, listed_types
+from models.catalog import LISTED_CATEGORIES, text
+from resolvers.context import Info
+from resolvers.preferences.types import (
+    ChannelDecision,
+    ChannelSettings,
+    ClassicSettings,
+    Melody,
+    NotificationCategory,
+    NotificationType,
+    ReminderSettings,
+    SystemMessageSetting,
+)
+
+
+@strawberry.type
+class PreferencesQuery:
+    @strawberry.field
+    async def notification_categories(self, info: Info) -> list[NotificationCategory]:
+        ctx = info.context
+        ctx.require_user()
+        state = await ctx.viewer_state()
+        return [
+            NotificationCategory(
+                code=strawberry.ID(c.code),
+                title=text(c.title, state.locale),
+                position=c.position,
+                types=[
+                    NotificationType.build(state.resolve(t), state.locale) for t in listed_types(state, category=c.code)
+                ],
+            )
+            for c in LISTED_CATEGORIES
+        ]
+
+    @strawberry.field(
+        description="The types tab. search matches code, title and description, case-insensitively, in the viewer's locale."
+    )
+    async def notification_types(
+        self, info: Info, search: str | None = None, category_code: strawberry.ID | None = None
+    ) -> list[NotificationType]:
+        ctx = info.context
+        ctx.require_user()
+        state = await ctx.viewer_state()
+        rows = listed_types(state, search=search, category=category_code)
+        return [NotificationType.build(state.resolve(t), state.locale) for t in rows]
+
+    @strawberry.field(
+        description="Why each channel is on or off for one type: chosen, default, mandatory, switched off, not offered, not linked."
+    )
+    async def channel_decisions(self, info: Info, type_code: strawberry.ID) -> list[ChannelDecision]:
+        ctx = info.context
+        ctx.require_user()
+        state = await ctx.viewer_state(with_reach=True)
+        resolution = state.resolve(listed_type(type_code))
+        return [ChannelDecision.build(d, state.locale) for d in resolution.decisions.values()]
+
+    @strawberry.field
+    async def channel_settings(self, info: Info) -> ChannelSettings:
+        ctx = info.context
+        ctx.require_user()
+        operator = await ctx.operator()
+        tab = await load_channels_tab(await ctx.policy(), operator)
+        return ChannelSettings.build(operator, tab.channels, tab.push_subscriptions)
+
+    @strawberry.field
+    async def melodies(self, info: Info) -> list[Melody]:
+        ctx = info.context
+        ctx.require_user()
+        await ctx.operator()
+        return Melody.all(ctx.locale)
+
+    @strawberry.field(description="VAPID application server key (URL-safe base64) for PushManager.subscribe.")
+    async def web_push_public_key(self, info: Info) -> str:
+        info.context.require_user()
+        return application_server_key(await vapid_private_pem())
+
+    @strawberry.field
+    async def system_message_settings(self, info: Info) -> list[SystemMessageSetting]:
+        ctx = info.context
+        ctx.require_user()
+        rows = await profile.system_messages(await ctx.operator())
+        return [
+            SystemMessageSetting(
+                code=strawberry.ID(r.message.code), title=text(r.message.title, ctx.locale), enabled=r.enabled
+            )
+            for r in rows
+        ]
+
+    @strawberry.field
+    async def reminder_settings(self, info: Info) -> ReminderSettings:
+        ctx = info.context
+        ctx.require_user()
+        return ReminderSettings.build(await ctx.operator())
+
+    @strawberry.field
+    async def classic_settings(self, info: Info) -> ClassicSettings:
+        ctx = info.context
+        ctx.require_user()
+        return ClassicSettings.build(await ctx.operator())
