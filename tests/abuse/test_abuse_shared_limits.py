@@ -15,7 +15,7 @@ from core.settings import Settings
 from domain.errors import RateLimited
 from models.enums import Role
 from services.auth import Principal
-from tests.test_broker import IN_CI, REDIS_URL, redis_reachable
+from tests.core.test_broker import IN_CI, REDIS_URL, redis_reachable
 
 
 @pytest.fixture

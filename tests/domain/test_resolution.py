@@ -8,7 +8,7 @@ for the simplified screen) and asserts the exact set of channels that are on, wi
 types tab shows for each (``channelDecisions``), plus the reasons of the off channels the row is about.
 
 Not covered here, because ``resolve`` does not decide it: step 2 (the event's actor gets nothing) is
-applied while publishing (``domain.events._publish_batch``, a database path; see tests/test_publish.py).
+applied while publishing (``domain.events._publish_batch``, a database path; see tests/services/test_publish.py).
 """
 
 from __future__ import annotations

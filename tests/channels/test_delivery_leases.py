@@ -31,11 +31,11 @@ from models.claim import claim
 from models.db import db
 from models.notification import Delivery
 from tests.channel_support import publish
+from tests.channels.test_channel_telegram import linked_operator
 from tests.cluster import Cluster, deployment
 from tests.conftest import Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
 from tests.polling import eventually, until
-from tests.test_channel_telegram import linked_operator
 from tests.test_scaled import BOT_TOKEN, INSTANCE, PUBLISH, event, gql, setup_telegram
 
 

@@ -6,7 +6,7 @@ from graphql import build_schema, find_breaking_changes
 
 from resolvers.schema import sdl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schema_file_is_what_the_code_generates() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Tenant
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
 
 
