@@ -18,7 +18,7 @@ from domain.errors import Unauthenticated
 from domain.keys import SecretBox
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
 from domain.policy import POLICY_TOPIC, InstancePolicy, PolicyCache
-from domain.types_tab import ViewerState
+from domain.type_choices import ViewerState
 from models.enums import Role
 from models.notification import PushTarget
 from models.operator import Operator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.types_tab import unavailable_notice
+from domain.type_choices import unavailable_notice
 from resolvers.context import Info
 from resolvers.enums import ChannelKind, Role
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import strawberry
 
 from domain import profile
-from domain.channels_tab import (
+from domain.channel_settings import (
     load_channels_tab,
     register_push_subscription,
     unregister_push_subscription,
     update_channel_settings,
 )
 from domain.links import start_link, unlink
-from domain.types_tab import bulk_update_types, listed_type, set_type_channels
+from domain.type_choices import bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
 from resolvers.bounds import at_most

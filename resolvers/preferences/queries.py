@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from domain import profile
-from domain.channels_tab import load_channels_tab
+from domain.channel_settings import load_channels_tab
 from domain.keys import application_server_key, vapid_private_pem
-from domain.types_tab import listed_type, listed_types
+from domain.type_choices import listed_type, listed_types
 from models.catalog import LISTED_CATEGORIES, text
 from resolvers.context import Info
 from resolvers.preferences.types import (

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from domain.channels_tab import ChannelRow
+from domain.channel_settings import ChannelRow
 from domain.resolution import Decision, TypeResolution
 from models.catalog import MELODIES, text
 from models.operator import Operator

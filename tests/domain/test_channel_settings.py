@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from domain.channels_tab import validate_push_subscription
+from domain.channel_settings import validate_push_subscription
 from domain.errors import BadUserInput
 from tests.conftest import Tenant
 
