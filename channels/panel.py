@@ -28,8 +28,12 @@ from models.notification import Notification, ToastRepeat
 from models.operator import Operator, TypeChoice
 
 
-async def melody_for(operator: Operator, type_code: str) -> str:
-    choice = await TypeChoice.get_or_none(operator_id=operator.id, type_code=type_code).values("melody")
+async def melody_for(operator: Operator, notification: Notification) -> str:
+    """The melody publishing chose for the notification; for a row written before it was stored
+    there, the recipient's choice for the type, read once."""
+    if notification.melody:
+        return notification.melody
+    choice = await TypeChoice.get_or_none(operator_id=operator.id, type_code=notification.type_code).values("melody")
     return (choice or {}).get("melody") or operator.default_melody
 
 
@@ -61,7 +65,7 @@ class PanelChannels:
             return Sent()
         if job.channel is ChannelKind.SOUND and ChannelKind.BANNER.value in channels:
             return Sent()  # the sound rides with the banner's toast
-        sound = await melody_for(operator, notification.type_code) if ChannelKind.SOUND.value in channels else None
+        sound = await melody_for(operator, notification) if ChannelKind.SOUND.value in channels else None
         banner = job.channel is ChannelKind.BANNER
         await self.broker.publish(
             user_topic(operator.instance_id, operator.user_id, live.TOASTS),

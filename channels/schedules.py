@@ -84,11 +84,7 @@ async def _fire_toast_repeats(broker: Broker, due: list[Due]) -> None:
         if notification is None or operator is None or notification.read_at is not None:
             done.append(d.row["id"])
             continue
-        sound = (
-            await melody_for(operator, notification.type_code)
-            if ChannelKind.SOUND.value in notification.channels
-            else None
-        )
+        sound = await melody_for(operator, notification) if ChannelKind.SOUND.value in notification.channels else None
         await broker.publish(
             user_topic(operator.instance_id, operator.user_id, live.TOASTS),
             live.toast(notification, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=repeat),

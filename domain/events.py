@@ -55,8 +55,6 @@ class Published:
     duplicate: bool
     notification_count: int
     deliveries_queued: int
-    #: (operator pk, notification id) of each new notification, for the broker after commit.
-    notifications: list[tuple[int, int]] = field(default_factory=list)
 
 
 def validate(events: list[Event], limits: Limits) -> None:
@@ -234,6 +232,10 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
                 "entity_id": event.entity_id,
                 "data": event.data,
                 "channels": [c.value for c, _ in channels],
+                # What resolution chose travels with the notification: no job reads it again.
+                "melody": (resolution.melody or operator.default_melody)
+                if any(c is ChannelKind.SOUND for c, _ in channels)
+                else None,
                 "in_bell": any(c is ChannelKind.BELL for c, _ in channels),
                 "created_at": ts,
             }
@@ -248,11 +250,9 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
     )
     delivery_rows = []
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
-    created_by_event: dict[str, list[tuple[int, int]]] = {e.id: [] for e in claimed}
     for row in sorted(created, key=lambda r: r["id"]):
         event_id, channels = plans[(row["operator_id"], row["event_id"])]
         counts[event_id][0] += 1
-        created_by_event[event_id].append((row["operator_id"], row["id"]))
         for channel, deliverable in channels:
             counts[event_id][1] += deliverable
             delivery_rows.append(
@@ -297,7 +297,7 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
         if event.id in claimed_ids and event.id not in reported:
             reported.add(event.id)
             made, queued = counts[event.id]
-            results.append(Published(event.id, False, made, queued, created_by_event[event.id]))
+            results.append(Published(event.id, False, made, queued))
         elif event.id in claimed_ids:
             made, queued = counts[event.id]
             results.append(Published(event.id, True, made, queued))

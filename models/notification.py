@@ -28,6 +28,9 @@ class Notification(Model):
     #: The channels resolution chose (BELL among them puts it in the bell history).
     channels: list[str] = fields.JSONField(default=list)
     in_bell = fields.BooleanField(default=True)
+    #: The melody resolution chose when SOUND is among the channels (the toast and its repeats
+    #: play it without reading the recipient's choices again); None without SOUND.
+    melody = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
 
