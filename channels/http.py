@@ -38,12 +38,19 @@ RETRYABLE = frozenset({408, 425, 429})
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
-def retry_delay(seconds: float | None) -> float | None:
-    """A provider's requested delay as it may be honoured: at most ``MAX_RETRY_AFTER_SECONDS``;
-    none (the backoff applies) when it is absent, negative or not a finite number."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+def retry_delay(seconds: object) -> float | None:
+    """A provider's requested delay (any JSON value) as it may be honoured: at most
+    ``MAX_RETRY_AFTER_SECONDS``; none (the backoff applies) when it is absent, not a number,
+    negative, NaN or infinite. An integer too large for a float is capped like any long delay."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return None
-    return min(MAX_RETRY_AFTER_SECONDS, seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int past 1e308: a provider asking for "forever"
+        return MAX_RETRY_AFTER_SECONDS if seconds > 0 else None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, value)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -64,6 +71,7 @@ def retry_after(response: httpx.Response) -> float | None:
 
 def retrying(after: float | None) -> str:
     """How a retried failure ends its reason: "retrying" or "retrying after 30 s"."""
+    after = retry_delay(after)
     return "retrying" if after is None else f"retrying after {max(1, round(after))} s"
 
 

@@ -31,7 +31,7 @@ import httpx
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
 from channels.deps import ChannelDeps
-from channels.http import log_answer, network_failure, outcome_for, retry_after, retrying
+from channels.http import log_answer, network_failure, outcome_for, retry_after, retry_delay, retrying
 from channels.message import fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
 from core.urls import UnsafeUrl, check_outbound
@@ -109,7 +109,9 @@ def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outco
     parameters = given if isinstance(given, dict) else {}
     if code == 429:
         after = parameters.get("retry_after")
-        seconds = float(after) if isinstance(after, int | float) and after >= 0 else retry_after(response)
+        seconds = retry_delay(after)
+        if seconds is None:
+            seconds = retry_after(response)
         return RetryLater(f"{PROVIDER} is rate-limiting (HTTP 429): {retrying(seconds)}", seconds)
     if code >= 500 or code in (408, 425):
         return RetryLater(f"{PROVIDER} answered HTTP {code}: retrying")

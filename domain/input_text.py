@@ -23,8 +23,8 @@ from typing import Any
 from core.settings import Limits
 from domain.errors import BadUserInput
 
-#: C0 controls but tab, line feed and carriage return.
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: C0 controls but tab, line feed and carriage return; DEL and the C1 controls.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: Every control character: C0, DEL and C1.
 _ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -76,11 +76,18 @@ def _path(trail: Any) -> str:
     return "".join(reversed(parts))
 
 
-def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True) -> None:
+#: Levels the variables of a request may add around a JSON argument (the variables object, an
+#: input object, a list of them, the input object inside): the JSON value itself still gets
+#: ``Limits.json_depth`` levels of its own, checked by type per argument.
+VARIABLES_NESTING = 4
+
+
+def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, outer_levels: int = 0) -> None:
     """Refuse JSON (already decoded or coerced) that is not portable or over the size, value-count
     or nesting limits — iteratively: O(values), no recursion. ``what`` names it in the message
     ("variables", "publishEvent(input.data)"). ``controls=False`` leaves control characters to the
-    check by type (the variables as a whole: their ids and texts are told apart per argument)."""
+    check by type (the variables as a whole: their ids and texts are told apart per argument);
+    ``outer_levels`` are levels around the JSON values that the depth limit does not count."""
     text_check = check_text if controls else _check_unicode
     key_check = check_id if controls else _check_unicode
     if value is None:
@@ -88,7 +95,9 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True) 
     values = 0
     size = 0
     stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
-    max_values, max_bytes, max_depth = limits.variable_values, limits.variables_bytes, limits.json_depth
+    max_values, max_bytes = limits.variable_values, limits.variables_bytes
+    max_depth = limits.json_depth + outer_levels
+    deepest = f"{limits.json_depth} levels" + (f" (past the request's own {outer_levels})" if outer_levels else "")
     # a deployment that raises a domain list limit (recipients per event, say) raises this with it
     max_items = max(
         limits.list_items, limits.recipients_per_event, limits.operators_per_upsert, limits.events_per_batch
@@ -98,7 +107,7 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True) 
         values += 1
         if isinstance(item, dict):
             if depth > max_depth:
-                raise BadUserInput(f"{what}: objects and lists nest deeper than {max_depth} levels: flatten them")
+                raise BadUserInput(f"{what}: objects and lists nest deeper than {deepest}: flatten them")
             size += 2 + len(item)
             for key, inner in item.items():
                 if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
@@ -113,7 +122,7 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True) 
                 stack.append((inner, depth + 1, (trail, key)))
         elif isinstance(item, list):
             if depth > max_depth:
-                raise BadUserInput(f"{what}: objects and lists nest deeper than {max_depth} levels: flatten them")
+                raise BadUserInput(f"{what}: objects and lists nest deeper than {deepest}: flatten them")
             if len(item) > max_items:
                 raise BadUserInput(
                     f"A list in {what}{_path(trail)} has {len(item):,} items; the most is {max_items:,}: "

@@ -69,7 +69,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from core.settings import Limits
 from domain.errors import BadUserInput, ClientError, QueryTooCostly
-from domain.input_text import check_json, shown
+from domain.input_text import VARIABLES_NESTING, check_json, shown
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
@@ -133,7 +133,7 @@ class Documents:
             raise BadUserInput(
                 "operationName must be the name of an operation in the document (at most 128 characters)"
             )
-        check_json(variables, self.limits, what="variables", controls=False)
+        check_json(variables, self.limits, what="variables", controls=False, outer_levels=VARIABLES_NESTING)
         known = self._cache.get(query)
         if known is not None:
             self._cache.move_to_end(query)

@@ -524,3 +524,23 @@ def test_each_class_of_telegram_failure_has_its_reason(
         assert isinstance(outcome, RetryLater) and outcome.after_seconds == after
     else:
         assert isinstance(outcome, GiveUp)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "honoured", "reason"),
+    [
+        ("5", 5.0, "retrying after 5 s"),
+        ("1000000000000", 3600.0, "retrying after 3600 s"),
+        ("1" + "0" * 400, 3600.0, "retrying after 3600 s"),  # past a float: capped, not an OverflowError
+        ("1e999", None, "retrying"),  # Infinity once parsed: the backoff applies
+        ("Infinity", None, "retrying"),
+        ("-3", None, "retrying"),
+        ('"soon"', None, "retrying"),
+    ],
+)
+def test_telegrams_retry_after_is_honoured_up_to_an_hour_whatever_it_holds(
+    retry_after: str, honoured: float | None, reason: str
+) -> None:
+    body = f'{{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{{"retry_after":{retry_after}}}}}'
+    outcome = outcome_of(httpx.Response(429, content=body.encode()))
+    assert outcome == RetryLater(f"Telegram is rate-limiting (HTTP 429): {reason}", honoured)

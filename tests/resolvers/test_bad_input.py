@@ -179,6 +179,36 @@ async def test_data_nesting_written_in_the_query_text_has_the_same_limit(tenant:
     assert len(bell.data["notifications"]["edges"]) == 1
 
 
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_data_sent_in_variables_gets_its_32_levels_too(tenant: Tenant) -> None:
+    # given event data exactly 32 levels deep, sent in the variables of publishEvent and publishEvents
+    service = tenant.service()
+    single = await service.gql(PUBLISH, {"input": event(id="v32", recipients=["op-a"], data=nested(32))})
+    batch = await service.gql(
+        "mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { notificationCount } }",
+        {"inputs": [event(id="v32b", recipients=["op-a"], data=nested(32))]},
+    )
+    # then both are accepted (the variables' own levels do not count against the data's)
+    assert single.data == {"publishEvent": {"notificationCount": 1}}
+    assert batch.data == {"publishEvents": [{"notificationCount": 1}]}
+    # and 33 levels are refused, naming the data
+    refused = await service.gql(PUBLISH, {"input": event(id="v33", recipients=["op-a"], data=nested(33))})
+    assert refused.error_code == "BAD_USER_INPUT" and "publishEvent(input.data)" in refused.error_message
+
+
+@pytest.mark.parametrize("control", ["\u007f", "\u0085", "\u009b"])
+async def test_del_and_c1_controls_are_refused_in_text(tenant: Tenant, control: str) -> None:
+    text = json.loads(f'"a{control}b"')
+    refused = await tenant.admin().gql(SETTINGS, {"input": {"botScenario": text}})
+    assert refused.error_code == "BAD_USER_INPUT" and "control character" in refused.error_message
+
+
 # -- messages quote a shortened value --------------------------------------------------------------
 async def test_an_over_long_id_is_quoted_short_and_the_limit_is_said(tenant: Tenant) -> None:
     refused = await tenant.service().gql(PUBLISH, {"input": event(id="x" * 5_000)})
