@@ -66,7 +66,8 @@ class Delivery(Model):
 
     class Meta:
         table = "nc_delivery"
-        indexes = (("status", "next_attempt_at"), ("notification_id",))
+        # The claims pick due rows of a set of channels (panel and external apart): by status, channel, due time.
+        indexes = (("status", "channel", "next_attempt_at"), ("notification_id",))
 
 
 class PushTarget(Model):
