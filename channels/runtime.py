@@ -274,9 +274,19 @@ class Runtime:
 
             async def send(job: Job) -> Outcome:
                 async with self._live_slots:
-                    return await self._send(job, deadline_at)
+                    try:
+                        return await self.handlers[job.channel].send(job)
+                    except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
+                        return _unexpected(job, exc)
 
-            outcomes = await asyncio.gather(*(send(job) for job in jobs))
+            # One deadline for the batch (a timer per job cost more than the publish it guarded).
+            outcomes: list[Outcome]
+            try:
+                async with asyncio.timeout_at(deadline_at):
+                    outcomes = list(await asyncio.gather(*(send(job) for job in jobs)))
+            except TimeoutError:
+                late = RetryLater(f"the broker did not take the batch within {self.settings.send_deadline:g} s")
+                outcomes = [late for _ in jobs]
             await self._settle(list(zip(jobs, outcomes, strict=True)))
         finally:
             self._live_batch = []
