@@ -340,7 +340,7 @@ class Runtime:
             await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
                 status=DeliveryStatus.FAILED.value,
                 attempts=allowed,
-                last_error=f"gave up after {allowed} attempts: the last one was cut short before its outcome was known",
+                last_error=given_up("the last one was cut short before its outcome was known", allowed),
                 lease_until=None,
                 locked_by=None,
                 updated_at=current,
