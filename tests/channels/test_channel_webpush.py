@@ -25,9 +25,8 @@ from starlette.routing import Route
 from tortoise.timezone import now
 
 from channels.base import DeliveryRow, GiveUp, Job, RetryLater
-from channels.deps import ChannelDeps, http_client
+from channels.deps import ChannelDeps
 from channels.message import Message
-from channels.registry import build_channels
 from channels.runtime import Runtime
 from channels.webpush import LOST_LEASE, MAX_PAYLOAD_BYTES, MAX_TITLE_CHARS, WebPushChannel, payload
 from core.settings import Settings
@@ -60,30 +59,6 @@ async def push(tenant: Tenant) -> AsyncIterator[FakePushService]:
     async with serve_push_service() as service:
         service.vapid_public_key = (await tenant.operator().gql("{ webPushPublicKey }")).data["webPushPublicKey"]
         yield service
-
-
-@pytest.fixture
-async def worker(app: Any) -> AsyncIterator[Callable[..., Runtime]]:
-    """Makes runtimes with settings of their own while the app's workers are stopped."""
-    services = app.state.services
-    await app.state.runtime.stop()
-    http = http_client()
-    made: list[Runtime] = []
-
-    def make(**settings: Any) -> Runtime:
-        tuned = replace(services.settings, **settings)
-        deps = ChannelDeps(settings=tuned, secret_box=services.secret_box, http=http)
-        runtime = Runtime(tuned, services.broker, build_channels(services.broker, deps), concurrency=4)
-        made.append(runtime)
-        return runtime
-
-    try:
-        yield make
-    finally:
-        for runtime in made:
-            await runtime.stop(grace_seconds=5)
-        await http.aclose()
-        await app.state.runtime.start()
 
 
 async def subscribe(operator: Caller, push: FakePushService, name: str) -> Browser:
@@ -530,7 +505,7 @@ async def test_a_browser_answering_after_the_send_deadline_leaves_the_other_brow
 ) -> None:
     # given a worker with a 4 s lease (a try is abandoned 3 s after its claim) allowed two tries,
     # and an operator with a browser answering at once and one answering only after 3.3 s
-    runtime = worker(lease_seconds=4.0, retry_max_attempts=2, retry_base_seconds=0.05)
+    runtime = worker(concurrency=4, lease_seconds=4.0, retry_max_attempts=2, retry_base_seconds=0.05)
     await runtime.start()
     ola = tenant.operator()
     fast = await subscribe(ola, push, "fast")

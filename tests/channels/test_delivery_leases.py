@@ -14,7 +14,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +21,7 @@ import httpx
 import pytest
 from tortoise.timezone import now
 
-from channels.deps import ChannelDeps, http_client
 from channels.http import retry_delay
-from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.settings import Settings, SettingsError
 from models.claim import claim
@@ -50,30 +47,6 @@ async def wait_until(predicate: Callable[[], Any], seconds: float = 10.0) -> Non
 async def bot_api() -> AsyncIterator[FakeBotApi]:
     async with serve_bot_api(f"123:TOKEN{uuid.uuid4().hex}") as api:
         yield api
-
-
-@pytest.fixture
-async def worker(app: Any) -> AsyncIterator[Callable[..., Runtime]]:
-    """Makes runtimes with their own concurrency and clocks while the app's workers are stopped."""
-    services = app.state.services
-    await app.state.runtime.stop()
-    http = http_client()
-    made: list[Runtime] = []
-
-    def make(concurrency: int = 2, **settings: Any) -> Runtime:
-        tuned = replace(services.settings, **settings)
-        deps = ChannelDeps(settings=tuned, secret_box=services.secret_box, http=http)
-        runtime = Runtime(tuned, services.broker, build_channels(services.broker, deps), concurrency=concurrency)
-        made.append(runtime)
-        return runtime
-
-    try:
-        yield make
-    finally:
-        for runtime in made:
-            await runtime.stop(grace_seconds=5)
-        await http.aclose()
-        await app.state.runtime.start()
 
 
 async def telegram_rows(tenant: Tenant) -> list[Delivery]:
