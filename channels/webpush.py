@@ -418,14 +418,15 @@ class WebPushChannel:
 
 def payload(message: Message) -> str:
     """The JSON the service worker gets, at most MAX_PAYLOAD_BYTES of UTF-8: a body that does not
-    fit is cut to the longest prefix that does (with its ellipsis), found by bisection."""
+    fit is cut to the longest prefix that does, with its ellipsis (``message.cut`` by bisection)."""
+    title = cut(message.title, MAX_TITLE_CHARS)
 
     def encoded(body: str) -> str:
         return json.dumps(
             {
                 "id": message.notification_id,
                 "type": message.type_code,
-                "title": cut(message.title, MAX_TITLE_CHARS),
+                "title": title,
                 "body": body,
                 "link": message.link,
             },
@@ -433,19 +434,7 @@ def payload(message: Message) -> str:
             separators=(",", ":"),
         )
 
-    def fits(body: str) -> bool:
-        return len(encoded(body).encode()) <= MAX_PAYLOAD_BYTES
-
-    if fits(message.body):
-        return encoded(message.body)
-    low, high = 0, len(message.body)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits(message.body[:mid].rstrip() + "…"):
-            low = mid
-        else:
-            high = mid - 1
-    return encoded(message.body[:low].rstrip() + "…" if low else "")
+    return encoded(cut(message.body, MAX_PAYLOAD_BYTES, lambda body: len(encoded(body).encode())))
 
 
 async def _answered(subscription: PushSubscription, host: str, exc: WebPushException) -> _Try:
