@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run delivery workers and schedulers (no API)")
-    worker.add_argument("--concurrency", type=int, default=32, help="deliveries sent at once")
+    worker.add_argument("--concurrency", type=_slots, default=32, help="deliveries sent at once (1-10000)")
     worker.add_argument("--log-level", default="info")
     worker.set_defaults(func=_worker)
 
@@ -157,6 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"notification-center: {exc}", file=sys.stderr)
         return 2
+
+
+def _slots(raw: str) -> int:
+    """``--concurrency``: a whole number of sends at once, 1-10000 (argparse reports anything else)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be 1-10000, got {value}")
+    return value
 
 
 if __name__ == "__main__":

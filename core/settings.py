@@ -306,6 +306,10 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+#: The longest any seconds setting may be: past it, due times overflow a datetime long before.
+MAX_SECONDS = 30 * 86_400.0
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -318,6 +322,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a finite number of seconds, got {raw!r}")
     if value <= 0:
         raise SettingsError(f"{name} must be above 0, got {value}")
+    if value > MAX_SECONDS:
+        raise SettingsError(f"{name} must be at most {MAX_SECONDS:g} seconds (30 days), got {value:g}")
     return value
 
 

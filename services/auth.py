@@ -9,8 +9,8 @@ from typing import Any
 import jwt
 
 from core.settings import Settings
-from domain.errors import Forbidden, Unauthenticated
-from domain.input_text import shown
+from domain.errors import BadUserInput, Forbidden, Unauthenticated
+from domain.input_text import check_id, check_text, shown
 from models.enums import Role
 
 ROLE_CLAIMS = {r.value.lower(): r for r in Role}
@@ -99,16 +99,14 @@ class TokenCodec:
         role = ROLE_CLAIMS.get(str(claims["role"]).lower())
         if role is None:
             raise Unauthenticated(f"The token's role {shown(claims['role'])} is not one of {', '.join(ROLE_CLAIMS)}")
-        user, instance = str(claims["sub"]), str(claims["instance"])
-        if not user or not instance or len(user) > 128 or len(instance) > 64:
-            raise Unauthenticated("The token's sub and instance claims must be 1-128 and 1-64 characters")
+        user, instance = _identifier(claims["sub"], "sub", 128), _identifier(claims["instance"], "instance", 64)
         return Principal(
             user_id=user,
             instance_id=instance,
             role=role,
-            email=claims.get("email"),
-            name=claims.get("name"),
-            locale=claims.get("locale"),
+            email=_text(claims.get("email"), "email"),
+            name=_text(claims.get("name"), "name"),
+            locale=_text(claims.get("locale"), "locale"),
             expires_at=float(claims["exp"]),
         )
 
@@ -119,3 +117,31 @@ class TokenCodec:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("The Authorization header must be 'Bearer <JWT>'")
         return self.verify(token.strip())
+
+
+def _identifier(value: Any, claim: str, most: int) -> str:
+    """A signed claim used as an id: a string (or integer) of 1-``most`` characters, valid Unicode,
+    no control character; anything else makes the token unusable here (UNAUTHENTICATED)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Unauthenticated(f"The token's {claim} claim must be a string")
+    text = str(value)
+    if not 1 <= len(text) <= most:
+        raise Unauthenticated(f"The token's {claim} claim must be 1-{most} characters")
+    try:
+        check_id(text, f"The token's {claim} claim")
+    except BadUserInput as exc:
+        raise Unauthenticated(exc.message) from None
+    return text
+
+
+def _text(value: Any, claim: str, most: int = 320) -> str | None:
+    """An optional signed claim shown as text (email, name, locale): a string of valid Unicode."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > most:
+        raise Unauthenticated(f"The token's {claim} claim must be a string of at most {most} characters")
+    try:
+        check_text(value, f"The token's {claim} claim")
+    except BadUserInput as exc:
+        raise Unauthenticated(exc.message) from None
+    return value

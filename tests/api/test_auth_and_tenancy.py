@@ -121,3 +121,21 @@ async def test_health_and_readiness(http) -> None:
     ready = await http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_a_signed_token_whose_claims_are_not_usable_is_unauthenticated(tenant: Tenant) -> None:
+    # given correctly signed tokens whose claims are not valid text or not strings
+    caller = tenant.operator()
+    for user, instance, extra in (
+        ("op-\ud800", tenant.id, {}),
+        ("op-a", "de\ud800", {}),
+        ("op-\u0000", tenant.id, {}),
+        ("op-a", {"a": 1}, {}),
+        ("op-a", tenant.id, {"name": "x\udc00"}),
+        ("op-a", tenant.id, {"email": ["a@b.c"]}),
+    ):
+        caller.token = tenant.codec.issue(instance=instance, user=user, role="operator", **extra)
+        # when they are used
+        result = await caller.gql("{ unreadCount }")
+        # then the token is refused, not a server error
+        assert result.error_code == "UNAUTHENTICATED", (user, instance, extra, result.body)

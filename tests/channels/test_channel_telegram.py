@@ -25,7 +25,7 @@ from domain.policy import load_policy
 from models.enums import ChannelKind
 from models.instance import BotChannelConfig
 from models.operator import ChannelLink
-from tests.channel_support import CONFIGURE, SETTINGS, channel_row, latest_delivery, publish
+from tests.channel_support import CONFIGURE, PUBLISH, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
 
@@ -544,3 +544,25 @@ def test_telegrams_retry_after_is_honoured_up_to_an_hour_whatever_it_holds(
     body = f'{{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{{"retry_after":{retry_after}}}}}'
     outcome = outcome_of(httpx.Response(429, content=body.encode()))
     assert outcome == RetryLater(f"Telegram is rate-limiting (HTTP 429): {reason}", honoured)
+
+
+async def test_a_text_of_emoji_reaches_telegram_within_4096_utf16_units_with_an_ellipsis(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator, and a ticket whose subject is 3,900 emoji (7,800 UTF-16 units)
+    operator = await linked_operator(http, tenant, bot_api)
+    event = {
+        "id": "t-emoji",
+        "type": "ticket_created",
+        "recipients": ["olena"],
+        "entity": {"kind": "TICKET", "id": "42"},
+        "data": {"ticketNumber": 42, "subject": "😀" * 3_900},
+    }
+    assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
+    # then the Bot API (which counts UTF-16 units, as Telegram does) accepts one message, cut with "…"
+    delivery = await latest_delivery(channel="TELEGRAM", operator=operator)
+    assert (delivery["status"], delivery["attempts"]) == ("SENT", 1)
+    [sent] = [r for r in bot_api.requests if r.method == "sendMessage"]
+    text = sent.body["text"]
+    assert 4_000 < len(text.encode("utf-16-le")) // 2 <= 4_096
+    assert "…" in text and "😀" in text

@@ -113,7 +113,7 @@ class FakeBotApi:
             return _error(400, "Bad Request: chat_id is empty")
         if not isinstance(text, str) or not text.strip():
             return _error(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT:
+        if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:  # Bot API counts UTF-16 code units
             return _error(400, "Bad Request: message is too long")
         self._message_id += 1
         return JSONResponse(

@@ -270,6 +270,13 @@ def test_seconds_must_be_finite(name: str, raw: str) -> None:
         Settings.from_env({name: raw})
 
 
+def test_seconds_past_thirty_days_are_refused() -> None:
+    # a lease of 1e12 s would overflow every due time the workers compute
+    with pytest.raises(SettingsError, match="NC_LEASE_SECONDS must be at most"):
+        Settings.from_env({"NC_LEASE_SECONDS": "1e12"})
+    assert Settings.from_env({"NC_LEASE_SECONDS": str(30 * 86_400)}).lease_seconds == 30 * 86_400
+
+
 async def test_a_boolean_is_not_a_port(tenant: Tenant) -> None:
     settings = {"host": "smtp.example.com", "from": "nc@example.com", "port": True}
     refused = await tenant.admin().gql(
