@@ -41,8 +41,8 @@ from domain.keys import SecretBox
 from domain.policy import POLICY_TOPIC
 from models.db import close_db, db, init_db
 from models.notification import Delivery
-from resolvers.context import Services
 from services.auth import TokenCodec
+from services.shared import Services
 
 
 class BodySizeLimit:

@@ -42,9 +42,10 @@ from core.logs import loggable
 from core.metrics import REFUSED
 from domain.errors import ClientError, RateLimited, Unauthenticated
 from models.enums import Role
-from resolvers.context import Context, Services
+from resolvers.context import Context
 from resolvers.schema import build_schema
 from services.auth import Principal
+from services.shared import Services
 
 logger = logging.getLogger("nc.http")
 

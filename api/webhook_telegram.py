@@ -30,7 +30,7 @@ from models.catalog import text
 from models.db import transaction
 from models.enums import ChannelKind
 from models.instance import BotChannelConfig
-from resolvers.context import Services
+from services.shared import Services
 
 log = logging.getLogger(__name__)
 

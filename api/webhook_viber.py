@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from channels.deps import BotConfig, load_bot
 from channels.viber import sender
+from domain.bots import BotConfig, load_bot
 from domain.links import complete_link
 from models.catalog import text
 from models.db import transaction
 from models.enums import ChannelKind
-from resolvers.context import Services
+from services.shared import Services
 
 log = logging.getLogger(__name__)
 

@@ -35,14 +35,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from channels.base import Sent
-from channels.deps import BotConfig, http_client, load_bot
+from channels.deps import http_client
 from channels.whatsapp import parse_secret, send_text
+from domain.bots import BotConfig, load_bot
 from domain.links import complete_link
 from models.catalog import text
 from models.db import transaction
 from models.enums import ChannelKind
 from models.operator import Operator
-from resolvers.context import Services
+from services.shared import Services
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from api import webhook_telegram, webhook_viber, webhook_whatsapp
 from api.ratelimit import RateLimits
 from domain.errors import RateLimited
-from resolvers.context import Services
+from services.shared import Services
 
 MAX_INSTANCE_ID = 64
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from models.enums import ChannelKind
 from models.notification import Notification
-from models.operator import Operator
+from models.operator import ChannelLink, Operator
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class DeliveryRow:
     channel: str
     #: This try's number (1 for the first): the claim counts a try when it starts.
     attempts: int
+    #: Where a bot channel delivers (the linked chat publishing found); None for the others.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,15 @@ class Job:
         """No try follows this one if it fails transiently: the attempts are used up, or it is a
         test send (no notification), which reports at once."""
         return self.notification is None or self.delivery.attempts >= max_attempts
+
+
+async def linked_address(job: Job) -> str | None:
+    """Where a bot channel sends this job: the chat publishing found, carried on the delivery row.
+    A test send (written without one) reads the operator's current link; None when not linked."""
+    if job.delivery.address:
+        return job.delivery.address
+    link = await ChannelLink.get_or_none(operator_id=job.operator.id, channel=job.channel.value, status="LINKED")
+    return link.target if link is not None and link.target else None
 
 
 class Channel(Protocol):

@@ -30,12 +30,13 @@ from email.utils import formatdate, make_msgid, parseaddr
 import aiosmtplib
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
-from channels.deps import BotConfig, ChannelDeps
+from channels.deps import ChannelDeps
 from channels.message import Message, cut, message_for
 from channels.redact import redact
 from core import smtp_host
 from core.smtp_host import SmtpHostRefused
 from core.urls import UnsafeUrl
+from domain.bots import BotConfig
 from models.catalog import text
 from models.enums import ChannelKind
 

@@ -11,30 +11,28 @@ import asyncio
 import contextvars
 import logging
 import os
-import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
-from channels.base import Channel, DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent
-from channels.http import given_up, retry_delay
+from channels.base import Channel, DeliveryRow, Job, Outcome, RetryLater
 from channels.schedules import TOAST_REPEATS, Schedule, reminders, run_due
+from channels.settle import LIVE_CHANNELS, fail_spent, settle, tries_allowed, unexpected
 from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
-from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
+from core.metrics import DATABASE_ERRORS
 from core.settings import Settings
 from domain.retention import prune
-from models.bulk import upsert
 from models.claim import claim, extend
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery, Notification
-from models.operator import ChannelSwitch, Operator
+from models.operator import Operator
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +46,6 @@ OPERATOR_FIELDS = tuple(
     for name, f in Operator._meta.fields_map.items()
     if not isinstance(f, DatetimeField) and name in Operator._meta.db_fields
 )
-
-#: Channels that only reach open panels: nothing to report on the Channels tab.
-LIVE_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
 
 #: How often history is pruned.
 RETENTION_EVERY_SECONDS = 3600.0
@@ -196,10 +191,10 @@ class Runtime:
             return 0
         deadline_at = claimed_at + self.settings.send_deadline
         jobs = await self._jobs([*external, *live], deadline_at)
-        spent = [job for job in jobs if job.delivery.attempts > self._tries_allowed(job)]
+        spent = [job for job in jobs if job.delivery.attempts > tries_allowed(job, self.settings)]
         if spent:
-            await self._fail_spent(spent)
-            jobs = [job for job in jobs if job.delivery.attempts <= self._tries_allowed(job)]
+            await fail_spent(spent, self.worker_id, self.settings)
+            jobs = [job for job in jobs if job.delivery.attempts <= tries_allowed(job, self.settings)]
         for job in jobs:
             if job.channel not in LIVE_CHANNELS:
                 self._start_send(job, deadline_at)
@@ -220,7 +215,7 @@ class Runtime:
             where_values=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, *kinds),
             owner=self.worker_id,
             count_attempt=True,
-            returning="id, instance_id, operator_id, notification_id, channel, attempts",
+            returning="id, instance_id, operator_id, notification_id, channel, attempts, address",
         )
 
     async def _jobs(self, claimed: list[dict[str, Any]], deadline_at: float) -> list[Job]:
@@ -277,7 +272,7 @@ class Runtime:
                     try:
                         return await self.handlers[job.channel].send(job)
                     except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
-                        return _unexpected(job, exc)
+                        return unexpected(job, exc)
 
             # One deadline for the batch (a timer per job cost more than the publish it guarded).
             outcomes: list[Outcome]
@@ -287,7 +282,7 @@ class Runtime:
             except TimeoutError:
                 late = RetryLater(f"the broker did not take the batch within {self.settings.send_deadline:g} s")
                 outcomes = [late for _ in jobs]
-            await self._settle(list(zip(jobs, outcomes, strict=True)))
+            await settle(list(zip(jobs, outcomes, strict=True)), self.worker_id, self.settings)
         finally:
             self._live_batch = []
 
@@ -299,7 +294,7 @@ class Runtime:
         finally:
             self._sending.discard(job.delivery.id)
         try:
-            await self._settle([(job, outcome)])
+            await settle([(job, outcome)], self.worker_id, self.settings)
         except Exception:
             DATABASE_ERRORS.inc()
             log.exception("delivery %s was sent but its outcome could not be recorded", job.delivery.id)
@@ -316,7 +311,7 @@ class Runtime:
             raise
         except TimeoutError as exc:
             if not deadline.expired():
-                return _unexpected(job, exc)
+                return unexpected(job, exc)
             log.warning(
                 "delivery %s through %s abandoned: no answer within %g s",
                 job.delivery.id,
@@ -325,26 +320,7 @@ class Runtime:
             )
             return RetryLater(f"the provider did not answer within {self.settings.send_deadline:g} s")
         except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
-            return _unexpected(job, exc)
-
-    def _tries_allowed(self, job: Job) -> int:
-        return 1 if job.notification is None else self.settings.retry_max_attempts
-
-    async def _fail_spent(self, jobs: list[Job]) -> None:
-        """Jobs whose last allowed try was cut short (its worker died before settling it): the
-        claim counted one try too many, so they fail without another send."""
-        current = now()
-        for job in jobs:
-            allowed = self._tries_allowed(job)
-            DELIVERIES.labels(job.channel.value, "FAILED").inc()
-            await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
-                status=DeliveryStatus.FAILED.value,
-                attempts=allowed,
-                last_error=given_up("the last one was cut short before its outcome was known", allowed),
-                lease_until=None,
-                locked_by=None,
-                updated_at=current,
-            )
+            return unexpected(job, exc)
 
     async def _beat(self) -> None:
         """Extend the leases of every job in hand, in one statement per beat, fenced by
@@ -378,77 +354,6 @@ class Runtime:
                 log.warning("delivery %s was taken over by another worker: its send is cancelled", delivery_id)
                 task.cancel()
 
-    async def _settle(self, results: list[tuple[Job, Outcome]]) -> None:
-        """Record each try's outcome (fenced by ``locked_by``: only the lease holder settles).
-        The try was counted in ``attempts`` when it was claimed."""
-        current = now()
-        await self._record_channel_health(results, current)
-        _observe(results, current, self.settings.retry_max_attempts)
-        sent = [job.delivery.id for job, outcome in results if isinstance(outcome, Sent)]
-        if sent:
-            await Delivery.filter(id__in=sent, locked_by=self.worker_id).update(
-                status=DeliveryStatus.SENT.value,
-                last_error=None,
-                lease_until=None,
-                locked_by=None,
-                updated_at=current,
-            )
-        for job, outcome in results:
-            if isinstance(outcome, Sent):
-                continue
-            attempts = job.delivery.attempts
-            if isinstance(outcome, RetryLater) and not job.last_try(self.settings.retry_max_attempts):
-                # Every channel's delay passes here: capped, and an unusable one is taken as absent.
-                after = retry_delay(outcome.after_seconds)
-                delay = after if after is not None else self.backoff(attempts)
-                await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
-                    status=DeliveryStatus.RETRYING.value,
-                    last_error=outcome.reason[:1000],
-                    next_attempt_at=current + timedelta(seconds=delay),
-                    lease_until=None,
-                    locked_by=None,
-                    updated_at=current,
-                )
-            else:
-                reason = outcome.reason if isinstance(outcome, GiveUp) else given_up(outcome.reason, attempts)
-                await Delivery.filter(id=job.delivery.id, locked_by=self.worker_id).update(
-                    status=DeliveryStatus.FAILED.value,
-                    last_error=reason[:1000],
-                    lease_until=None,
-                    locked_by=None,
-                    updated_at=current,
-                )
-
-    async def _record_channel_health(self, results: list[tuple[Job, Outcome]], current: datetime) -> None:
-        """The Channels tab shows ERROR with the last failure until a send through it succeeds."""
-        # One row per (operator, channel), the batch's last outcome: PostgreSQL refuses an upsert
-        # that would touch the same row twice.
-        latest: dict[tuple[int, str], dict[str, Any]] = {}
-        for job, outcome in results:
-            if job.channel in LIVE_CHANNELS or isinstance(outcome, RetryLater) and job.notification is not None:
-                continue
-            latest[(job.operator.id, job.channel.value)] = {
-                "operator_id": job.operator.id,
-                "channel": job.channel.value,
-                "enabled": True,
-                "last_error": None if isinstance(outcome, Sent) else _reason(outcome)[:1000],
-                "last_test_at": current if job.notification is None else None,
-            }
-        rows = list(latest.values())
-        tests = [r for r in rows if r["last_test_at"] is not None]
-        others = [r for r in rows if r["last_test_at"] is None]
-        if tests:
-            await upsert(
-                db(), ChannelSwitch, tests, conflict=["operator_id", "channel"], update=["last_error", "last_test_at"]
-            )
-        if others:
-            await upsert(db(), ChannelSwitch, others, conflict=["operator_id", "channel"], update=["last_error"])
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential backoff with jitter: base * 2^(attempts-1), +/- 25 %, capped at an hour."""
-        delay = min(3600.0, self.settings.retry_base_seconds * 2.0 ** (attempts - 1))
-        return delay * random.uniform(0.75, 1.25)
-
     # -- schedulers --------------------------------------------------------------------------
     def _due(self, schedule: Schedule) -> Callable[[], Awaitable[int]]:
         async def step() -> int:
@@ -472,25 +377,3 @@ async def _finish(tasks: list[asyncio.Task[None]], until: float) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*done, *pending, return_exceptions=True)
-
-
-def _unexpected(job: Job, exc: Exception) -> Outcome:
-    log.exception("delivery %s through %s failed unexpectedly", job.delivery.id, job.channel.value, exc_info=exc)
-    return RetryLater(f"internal error: {type(exc).__name__}")
-
-
-def _reason(outcome: Outcome) -> str:
-    return getattr(outcome, "reason", "")
-
-
-def _observe(results: list[tuple[Job, Outcome]], current: datetime, max_attempts: int) -> None:
-    for job, outcome in results:
-        channel = job.channel.value
-        if isinstance(outcome, Sent):
-            DELIVERIES.labels(channel, "SENT").inc()
-            if job.notification is not None:
-                PUBLISH_TO_DELIVERED.labels(channel).observe((current - job.notification.created_at).total_seconds())
-        elif isinstance(outcome, RetryLater) and not job.last_try(max_attempts):
-            DELIVERIES.labels(channel, "RETRYING").inc()
-        else:
-            DELIVERIES.labels(channel, "FAILED").inc()

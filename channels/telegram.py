@@ -29,14 +29,13 @@ from urllib.parse import quote
 
 import httpx
 
-from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
 from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for, retry_after, retry_delay, retrying
 from channels.message import fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
 from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
-from models.operator import ChannelLink
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 MAX_TEXT = 4096
@@ -143,10 +142,8 @@ class TelegramChannel:
         config = await self.deps.bot(job.operator.instance_id, ChannelKind.TELEGRAM)
         if config is None or not config.secret:
             return GiveUp("TELEGRAM is not configured")
-        link = await ChannelLink.get_or_none(
-            operator_id=job.operator.id, channel=ChannelKind.TELEGRAM.value, status="LINKED"
-        )
-        if link is None or not link.target:
+        address = await linked_address(job)
+        if address is None:
             return GiveUp("not linked: link Telegram on the Channels tab first")
         base = str(config.setting("apiBaseUrl", DEFAULT_API_BASE_URL)).rstrip("/")
         try:
@@ -155,7 +152,7 @@ class TelegramChannel:
             return GiveUp(f"TELEGRAM apiBaseUrl {exc}")
         message = message_for(job, self.deps.panel_url)
         payload = {
-            "chat_id": link.target,
+            "chat_id": address,
             "text": message_text(message.title, message.body, message.link),
             "disable_web_page_preview": True,
         }

@@ -25,14 +25,14 @@ from typing import Any
 
 import httpx
 
-from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
-from channels.deps import BotConfig, ChannelDeps
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
+from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for
 from channels.message import Message, fit_lines, message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
+from domain.bots import BotConfig
 from models.enums import ChannelKind
-from models.operator import ChannelLink
 
 PROVIDER = "Viber"
 DEFAULT_API_BASE_URL = "https://chatapi.viber.com"
@@ -134,10 +134,8 @@ class ViberChannel:
         bot = await self.deps.bot(job.operator.instance_id, ChannelKind.VIBER)
         if bot is None or not bot.secret:
             return GiveUp("VIBER is not configured on this instance (no enabled bot with an auth token)")
-        link = await ChannelLink.get_or_none(
-            operator_id=job.operator.id, channel=ChannelKind.VIBER.value, status="LINKED"
-        )
-        if link is None or not link.target:
+        address = await linked_address(job)
+        if address is None:
             return GiveUp("not linked: the operator has not linked Viber (Channels tab, link Viber)")
         url = f"{api_base_url(bot)}/pa/send_message"
         try:
@@ -145,7 +143,7 @@ class ViberChannel:
         except UnsafeUrl as exc:
             return GiveUp(f"VIBER settings.apiBaseUrl {exc}")
         message = message_for(job, self.deps.panel_url)
-        payload = {"receiver": link.target, "type": "text", "sender": sender(bot), "text": message_text(message)}
+        payload = {"receiver": address, "type": "text", "sender": sender(bot), "text": message_text(message)}
         try:
             response = await self.deps.http.post(url, json=payload, headers={"X-Viber-Auth-Token": bot.secret})
         except httpx.HTTPError as exc:

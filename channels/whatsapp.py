@@ -43,14 +43,14 @@ from urllib.parse import quote
 
 import httpx
 
-from channels.base import GiveUp, Job, Outcome, RetryLater, Sent
-from channels.deps import BotConfig, ChannelDeps
+from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
+from channels.deps import ChannelDeps
 from channels.http import RETRYABLE, log_answer, network_failure, outcome_for, retry_after, retrying
 from channels.message import cut, fit_lines, message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
+from domain.bots import BotConfig
 from models.enums import ChannelKind
-from models.operator import ChannelLink
 
 PROVIDER = "WhatsApp"
 DEFAULT_API_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -199,13 +199,9 @@ class WhatsAppChannel:
         bot = await self.deps.bot(job.operator.instance_id, ChannelKind.WHATSAPP)
         if bot is None or not bot.secret:
             return GiveUp("WHATSAPP is not configured on this instance (no enabled bot with an access token)")
-        link = await ChannelLink.get_or_none(
-            operator_id=job.operator.id, channel=ChannelKind.WHATSAPP.value, status="LINKED"
-        )
-        if link is None or not link.target:
+        address = await linked_address(job)
+        if address is None:
             return GiveUp("not linked: the operator has not linked WhatsApp (Channels tab, link WhatsApp)")
         message = message_for(job, self.deps.panel_url)
         text = fit_lines(message.title, message.body, message.link, TEXT_MAX)
-        return await send_text(
-            self.deps.http, bot, link.target, text, allow_http=self.deps.settings.allow_http_endpoints
-        )
+        return await send_text(self.deps.http, bot, address, text, allow_http=self.deps.settings.allow_http_endpoints)

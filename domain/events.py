@@ -21,14 +21,14 @@ from domain.errors import BadUserInput
 from domain.input_text import check_id, check_json, shown
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
-from domain.resolution import Choice, RecipientPrefs, resolve
+from domain.recipients import recipient_prefs, recipients
+from domain.resolution import resolve
 from domain.templates import render
 from models.bulk import upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
 from models.db import db
-from models.enums import BOT_CHANNELS, ChannelKind, DeliveryStatus, Role, TypeAvailability
+from models.enums import ChannelKind, DeliveryStatus, TypeAvailability
 from models.notification import Delivery, Notification, ProcessedEvent
-from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 
 #: What an event's entity may be: it becomes part of a link (channels/message.py) and of texts.
 ENTITY_KIND = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -183,7 +183,7 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
     operators = (
         {
             o.user_id: o
-            for o in await _recipients(
+            for o in await recipients(
                 policy.instance_id, list(dict.fromkeys([r for e in events for r in e.recipients if r in wanted]))
             )
         }
@@ -199,7 +199,7 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
             EVENT_ID.reset(token)
 
     type_codes = sorted({c for e in delivered for c in _candidate_types(TYPES_BY_CODE[e.type])})
-    prefs = await _prefs_many(list(operators.values()), type_codes) if delivered else {}
+    prefs, addresses = await recipient_prefs(list(operators.values()), type_codes) if delivered else ({}, {})
     notification_rows: dict[tuple[int, str], dict[str, Any]] = {}
     plans: dict[tuple[int, str], tuple[str, list[tuple[ChannelKind, bool]]]] = {}
     for event in delivered:
@@ -261,6 +261,8 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
                     "operator_id": row["operator_id"],
                     "notification_id": row["id"],
                     "channel": channel.value,
+                    # The linked chat travels with the job: the bot channel does not read it again.
+                    "address": addresses.get((row["operator_id"], channel)),
                     "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
                     "attempts": 0,
                     "last_error": None if deliverable else _skip_reason(channel),
@@ -330,65 +332,6 @@ def _skip_reason(channel: ChannelKind) -> str:
     if channel is ChannelKind.EMAIL:
         return "not linked: the recipient has no profile email"
     return f"not linked: the recipient has not linked {channel.value}"
-
-
-async def _recipients(instance_id: str, user_ids: list[str]) -> list[Operator]:
-    """The recipients' rows, created with defaults for users never seen before (two statements)."""
-    ts = now()
-    await upsert(
-        db(),
-        Operator,
-        [
-            {
-                "instance_id": instance_id,
-                "user_id": u,
-                "role": Role.OPERATOR.value,
-                "locale": "en",
-                "created_at": ts,
-                "updated_at": ts,
-            }
-            for u in user_ids
-        ],
-        conflict=["instance_id", "user_id"],
-    )
-    rows = {o.user_id: o for o in await Operator.filter(instance_id=instance_id, user_id__in=user_ids)}
-    return [rows[u] for u in user_ids if u in rows]
-
-
-async def _prefs_many(operators: list[Operator], type_codes: list[str]) -> dict[int, RecipientPrefs]:
-    """Every recipient's switches, choices for these types and reachability: four reads in all."""
-    ids = [o.id for o in operators]
-    switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
-    for s in await ChannelSwitch.filter(operator_id__in=ids, enabled=False).values("operator_id", "channel"):
-        if s["channel"] in ChannelKind.__members__:
-            switched_off[s["operator_id"]].add(ChannelKind(s["channel"]))
-    choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
-    for c in await TypeChoice.filter(operator_id__in=ids, type_code__in=type_codes).values(
-        "operator_id", "type_code", "channels", "melody"
-    ):
-        channels = frozenset(ChannelKind(v) for v in c["channels"] or [] if v in ChannelKind.__members__)
-        choices[c["operator_id"]][c["type_code"]] = Choice(channels, c["melody"])
-    with_push = set(await PushSubscription.filter(operator_id__in=ids).distinct().values_list("operator_id", flat=True))
-    links: dict[int, set[ChannelKind]] = {i: set() for i in ids}
-    for link in await ChannelLink.filter(operator_id__in=ids, status="LINKED").values("operator_id", "channel"):
-        if link["channel"] in ChannelKind.__members__ and ChannelKind(link["channel"]) in BOT_CHANNELS:
-            links[link["operator_id"]].add(ChannelKind(link["channel"]))
-    out = {}
-    for o in operators:
-        reachable = {ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND, ChannelKind.ECHAT, ChannelKind.CUSTOM}
-        reachable |= links[o.id]
-        if o.id in with_push:
-            reachable.add(ChannelKind.BROWSER)
-        if o.email:
-            reachable.add(ChannelKind.EMAIL)
-        out[o.id] = RecipientPrefs(
-            switched_off=frozenset(switched_off[o.id]),
-            choices=choices[o.id],
-            classic_browser=o.classic_browser_enabled,
-            classic_sound=o.classic_sound_enabled,
-            reachable=frozenset(reachable),
-        )
-    return out
 
 
 __all__ = ["Event", "Published", "publish", "validate"]

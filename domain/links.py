@@ -16,6 +16,10 @@ Relinking a channel that is LINKED keeps it LINKED, delivering to the old chat, 
 arrives: an operator who starts a link and walks away must not lose a working channel. The new code
 replaces any older one, so only the latest link a user opened works.
 
+Each queued delivery carries the chat publishing found (``Delivery.address``), so the bot channels
+never read the link per job. Completing a link moves the channel's unsent deliveries to the new
+chat; unlinking skips them ("not linked"), in the same transaction as the link's change.
+
 WhatsApp's link needs the business phone number; the bot settings have no such key yet, so without
 a ``businessPhone`` setting the link is ``https://wa.me/?text=<code>``, where the user picks the
 business chat themselves.
@@ -29,13 +33,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from tortoise.queryset import QuerySet
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput
 from domain.policy import InstancePolicy
 from models.bulk import upsert
 from models.db import db
-from models.enums import ChannelKind
+from models.enums import ChannelKind, DeliveryStatus
+from models.notification import Delivery
 from models.operator import ChannelLink, ChannelSwitch, Operator
 
 LINKED_CHANNELS = frozenset({ChannelKind.TELEGRAM, ChannelKind.VIBER, ChannelKind.WHATSAPP})
@@ -136,6 +142,7 @@ async def complete_link(
     )
     if not changed:
         return None
+    await _unsent(link.operator_id, channel).update(address=target[:200])
     # The last error was about the old chat (a blocked bot, say): the new one has none yet.
     await ChannelSwitch.filter(operator_id=link.operator_id, channel=channel.value).update(last_error=None)
     return await Operator.get_or_none(id=link.operator_id)
@@ -147,4 +154,22 @@ async def unlink(policy: InstancePolicy, operator: Operator, channel: ChannelKin
     if operator.id is None:
         return
     await ChannelLink.filter(operator_id=operator.id, channel=channel.value).delete()
+    await _unsent(operator.id, channel).update(
+        status=DeliveryStatus.SKIPPED.value,
+        last_error="not linked: the channel was unlinked before it was sent",
+        address=None,
+        next_attempt_at=None,
+        lease_until=None,
+        locked_by=None,
+        updated_at=now(),
+    )
     await ChannelSwitch.filter(operator_id=operator.id, channel=channel.value).update(last_error=None)
+
+
+def _unsent(operator_id: int, channel: ChannelKind) -> QuerySet[Delivery]:
+    """The channel's deliveries to this operator that no worker has settled yet."""
+    return Delivery.filter(
+        operator_id=operator_id,
+        channel=channel.value,
+        status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value),
+    )

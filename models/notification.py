@@ -54,6 +54,9 @@ class Delivery(Model):
     )
     notification_id: int | None
     channel = fields.CharField(max_length=16)
+    #: Where a bot channel delivers (the linked chat), as publishing found it: the job carries it
+    #: instead of reading the link again. Relinking moves queued rows; unlinking skips them.
+    address = fields.CharField(max_length=200, null=True)
     status = fields.CharField(max_length=16, default="QUEUED")
     attempts = fields.IntField(default=0)
     last_error = fields.TextField(null=True)

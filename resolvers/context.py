@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
-from channels.deps import BotCache
-from core.broker import Broker
-from core.settings import Settings
 from domain.bell import push_targets
 from domain.errors import Unauthenticated
-from domain.keys import SecretBox
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
-from domain.policy import POLICY_TOPIC, InstancePolicy, PolicyCache
+from domain.policy import POLICY_TOPIC, InstancePolicy
 from domain.type_choices import ViewerState
 from models.enums import Role
 from models.notification import PushTarget
 from models.operator import Operator
-from services.auth import Principal, TokenCodec
-
-
-@dataclass
-class Services:
-    """What the app opened at start-up and every request shares (kept in lifespan state)."""
-
-    settings: Settings
-    tokens: TokenCodec
-    secret_box: SecretBox
-    broker: Broker
-    policies: PolicyCache = field(default_factory=PolicyCache)
-    #: The bot configurations this process's channels read (shared with the in-process workers).
-    bots: BotCache = field(default_factory=BotCache)
+from services.auth import Principal
+from services.shared import Services
 
 
 class Context:

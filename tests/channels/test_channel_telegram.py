@@ -7,6 +7,7 @@ producing service, POST /webhooks/telegram/{instance} for Telegram's updates, an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -28,6 +29,7 @@ from models.operator import ChannelLink
 from tests.channel_support import CONFIGURE, PUBLISH, SETTINGS, channel_row, latest_delivery, publish
 from tests.conftest import Caller, Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
+from tests.polling import eventually
 
 WEBHOOK_SECRET = "s3cret"
 START_LINK = "mutation { startChannelLink(channel: TELEGRAM) { channel code url expiresAt } }"
@@ -216,6 +218,46 @@ async def test_test_channel_sends_a_test_message_and_unlinking_stops_delivery(
     failed = (await operator.gql(TEST_SEND)).data["testChannel"]
     assert failed["status"] == "FAILED" and failed["lastError"].startswith("not linked")
     assert len(bot_api.sent()) == 1
+
+
+async def waiting_for_a_retry(tenant: Tenant, operator: Caller, bot_api: FakeBotApi, event_id: str) -> None:
+    """Publish a ticket whose first try Telegram answers with "retry after 2 s", and return once
+    the delivery waits for its second try."""
+    bot_api.fail_next(429, "Too Many Requests: retry after 2", retry_after=2)
+    await publish(tenant, event_id, "olena")
+    await eventually(
+        lambda: latest_delivery(operator, "TELEGRAM", final=False), lambda row: row["status"] == "RETRYING"
+    )
+
+
+async def test_a_queued_message_goes_to_the_chat_linked_last(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator whose ticket waits for a retry
+    operator = await linked_operator(http, tenant, bot_api)
+    await waiting_for_a_retry(tenant, operator, bot_api, "t-relink")
+    # when they link Telegram to another chat meanwhile
+    await link(http, tenant, operator, chat_id=555002)
+    # then the retry goes to the new chat (the first try, answered 429, went to the old one)
+    delivery = await latest_delivery(operator, "TELEGRAM")
+    assert (delivery["status"], delivery["attempts"]) == ("SENT", 2)
+    assert [m["chat_id"] for m in bot_api.sent()] == ["555001", "555002"]
+
+
+async def test_unlinking_skips_the_messages_not_yet_sent(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a linked operator whose ticket waits for a retry
+    operator = await linked_operator(http, tenant, bot_api)
+    await waiting_for_a_retry(tenant, operator, bot_api, "t-unlink")
+    # when they unlink Telegram meanwhile
+    assert "errors" not in (await operator.gql(UNLINK)).body
+    # then the delivery is skipped with the reason, and the chat never gets it
+    delivery = await latest_delivery(operator, "TELEGRAM", final=False)
+    assert delivery["status"] == "SKIPPED"
+    assert delivery["lastError"] == "not linked: the channel was unlinked before it was sent"
+    await asyncio.sleep(2.5)  # past the retry Telegram asked for
+    assert [m["chat_id"] for m in bot_api.sent()] == ["555001"]  # the try answered 429 only
 
 
 async def test_unknown_used_and_expired_codes_link_nobody(

@@ -71,8 +71,8 @@ async def test_a_test_right_after_a_settings_change_reaches_the_new_address(tena
 
 async def test_a_change_announced_by_another_process_is_forgotten_at_once() -> None:
     # given a worker's bot cache listening on the broker, holding an instance's config
-    from channels.deps import BOTS_TOPIC, BotCache, BotConfig
     from core.broker import InProcessBroker
+    from domain.bots import BOTS_TOPIC, BotCache, BotConfig
     from models.enums import ChannelKind
 
     broker, cache = InProcessBroker(), BotCache(ttl_seconds=3600)
