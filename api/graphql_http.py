@@ -36,7 +36,8 @@ from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
 from api.connections import WebSocketSlots
-from api.graphql_ws import LegacyWSHandler, LimitedWebSocket, TransportWSHandler
+from api.graphql_ws import LegacyWSHandler, TransportWSHandler
+from api.graphql_ws_messages import LimitedWebSocket
 from api.ratelimit import RateLimits
 from core.logs import loggable
 from core.metrics import REFUSED

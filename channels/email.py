@@ -1,6 +1,6 @@
 """EMAIL: a multipart (plain text + HTML) message to the operator's profile email, over SMTP.
 
-Settings (instance_admin.BOT_SETTINGS): host, port, starttls, username, from, header, footer; the
+Settings (bot_channels.BOT_SETTINGS): host, port, starttls, username, from, header, footer; the
 secret is the SMTP password (used only when a username is set).
 
     connection errors, timeouts, 4xx     RetryLater

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.bot_input import BotChannelInput
 from domain.errors import BadUserInput
-from domain.instance_admin import (
-    BotChannelInput,
-    InstanceChanges,
-    TypePolicyChanges,
-    set_type_policy,
-    update_instance,
-)
+from domain.instance_admin import InstanceChanges, TypePolicyChanges, set_type_policy, update_instance
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
 from models.enums import Role

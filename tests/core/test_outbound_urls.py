@@ -126,7 +126,8 @@ async def test_hosts_that_resolve_inside_are_refused_at_send_time(host: str) -> 
 
 async def test_an_administrator_cannot_point_a_webhook_inside(app, tenant: Tenant) -> None:
     # given a deployment that does not allow http endpoints (the test app does, for local servers)
-    from domain.instance_admin import BotChannelInput, InstanceChanges, update_instance
+    from domain.bot_input import BotChannelInput
+    from domain.instance_admin import InstanceChanges, update_instance
 
     changes = InstanceChanges(
         bot_channels=[BotChannelInput(ChannelKind.CUSTOM, True, {"url": "https://169.254.169.254/latest"}, "s")]
