@@ -37,8 +37,18 @@ def user_topic(instance_id: str, user_id: str, stream: str) -> str:
     return f"{stream}/{instance_id}/{user_id}"
 
 
+class BrokerUnavailable(Exception):
+    """``publish_many`` could not hand its messages over (some may have gone out)."""
+
+
 class Broker(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish ``(topic, message)`` pairs in order, in as few round trips as the broker allows.
+        Unlike ``publish`` it raises ``BrokerUnavailable`` when they could not be handed over, so
+        a caller with durable rows behind them leaves those for a worker."""
+        ...
 
     def subscribe(self, topic: str) -> Any:
         """An async context manager yielding an async iterator of the topic's messages."""
@@ -111,6 +121,11 @@ class InProcessBroker:
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         self._fanout.offer(topic, message)
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        offer = self._fanout.offer
+        for topic, message in messages:
+            offer(topic, message)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:

@@ -21,9 +21,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.broker import RESYNC, Fanout, Subscription
+from core.broker import RESYNC, BrokerUnavailable, Fanout, Subscription
 
 log = logging.getLogger(__name__)
+
+#: PUBLISH commands per pipeline round trip.
+PIPELINE_CHUNK = 1_000
 
 
 class RedisBroker:
@@ -52,6 +55,24 @@ class RedisBroker:
                 # The first try after a Redis restart meets a stale pooled connection: once more.
                 if attempt == 2:
                     log.warning("Redis publish to %s failed (%s): the message is dropped", topic, type(exc).__name__)
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """One pipeline of PUBLISH commands per ``PIPELINE_CHUNK`` messages (no MULTI: one round
+        trip, not one transaction); a chunk whose pipeline fails is tried once more."""
+        encoded = [(self._prefix + topic, json.dumps(message, separators=(",", ":"))) for topic, message in messages]
+        for start in range(0, len(encoded), PIPELINE_CHUNK):
+            chunk = encoded[start : start + PIPELINE_CHUNK]
+            for attempt in (1, 2):
+                try:
+                    async with self._publisher.pipeline(transaction=False) as pipe:
+                        for channel, data in chunk:
+                            pipe.publish(channel, data)
+                        await pipe.execute()
+                    break
+                except (RedisError, OSError) as exc:
+                    self.errors += 1
+                    if attempt == 2:
+                        raise BrokerUnavailable(f"Redis publish failed: {type(exc).__name__}") from exc
 
     # -- subscribing -------------------------------------------------------------------------
     @asynccontextmanager

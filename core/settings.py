@@ -127,6 +127,9 @@ class Settings:
     #: How long a worker waits on a provider before it abandons the try and retries it later
     #: (unset: three quarters of the lease). Counted from the claim; always shorter than the lease.
     send_timeout_seconds: float | None = None
+    #: The publisher sends the panel's live messages itself right after its commit; should it die
+    #: (or the broker fail) first, a worker sends them this many seconds after the commit.
+    live_fallback_seconds: float = 5.0
     #: Due jobs a worker claims at once.
     claim_batch: int = 100
     #: Delivery retries: exponential backoff from this many seconds, up to this many attempts.
@@ -228,6 +231,7 @@ class Settings:
             lease_seconds=lease_seconds,
             heartbeat_seconds=heartbeat_seconds,
             send_timeout_seconds=send_timeout_seconds,
+            live_fallback_seconds=_float(env, "NC_LIVE_FALLBACK_SECONDS", 5.0),
             claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
             retry_base_seconds=_float(env, "NC_RETRY_BASE_SECONDS", 2.0),
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),

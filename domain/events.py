@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from tortoise.timezone import now
@@ -19,6 +19,7 @@ from core.logs import EVENT_ID
 from core.settings import Limits
 from domain.errors import BadUserInput
 from domain.input_text import check_id, check_json, shown
+from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import recipient_prefs, recipients
@@ -55,6 +56,19 @@ class Published:
     duplicate: bool
     notification_count: int
     deliveries_queued: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a publishing call wrote: a result per event, in the order sent; the panel messages
+    for the publisher to hand to the broker after the commit (domain/panel.py); and whether any
+    external job (a worker's) was queued."""
+
+    results: list[Published]
+    panel: list[PanelItem] = field(default_factory=list)
+    external_queued: bool = False
+    #: When the notifications were written (their ``created_at``).
+    written_at: datetime | None = None
 
 
 def validate(events: list[Event], limits: Limits) -> None:
@@ -117,23 +131,30 @@ async def publish(
     *,
     policy: InstancePolicy | None = None,
     reminder_minute_seconds: float = 60.0,
-) -> list[Published]:
+    panel_fallback_seconds: float = 5.0,
+) -> Batch:
+    """Write everything the events create (in the caller's transaction). The panel's delivery rows
+    are due ``panel_fallback_seconds`` later: the publisher confirms them once it has handed the
+    returned ``Batch.panel`` to the broker, else a worker sends them then."""
     validate(events, limits)
     await ensure_instance(instance_id)
     if policy is None:
         policy = await load_policy(instance_id)
     token = EVENT_ID.set(events[0].id) if len(events) == 1 else None
     try:
-        return await _publish_batch(policy, events, reminder_minute_seconds)
+        return await _publish_batch(policy, events, reminder_minute_seconds, panel_fallback_seconds)
     finally:
         if token is not None:
             EVENT_ID.reset(token)
 
 
-async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_seconds: float) -> list[Published]:
+async def _publish_batch(
+    policy: InstancePolicy, events: list[Event], minute_seconds: float, fallback_seconds: float
+) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
     ts = now()
+    panel_due = ts + timedelta(seconds=fallback_seconds)
     # The unique (instance, event id) makes racing duplicates create exactly one set; an id sent
     # twice in one call counts once, like a second call would.
     first_of: dict[str, Event] = {}
@@ -248,13 +269,17 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
         conflict=["operator_id", "event_id"],
         returning=["id", "operator_id", "event_id"],
     )
+    created.sort(key=lambda r: r["id"])
     delivery_rows = []
+    external_queued = False
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
-    for row in sorted(created, key=lambda r: r["id"]):
+    for row in created:
         event_id, channels = plans[(row["operator_id"], row["event_id"])]
         counts[event_id][0] += 1
         for channel, deliverable in channels:
             counts[event_id][1] += deliverable
+            panel = channel in PANEL_CHANNELS
+            external_queued |= deliverable and not panel
             delivery_rows.append(
                 {
                     "instance_id": policy.instance_id,
@@ -266,7 +291,8 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
                     "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
                     "attempts": 0,
                     "last_error": None if deliverable else _skip_reason(channel),
-                    "next_attempt_at": ts if deliverable else None,
+                    # The publisher sends the panel's messages itself; a worker only if it did not.
+                    "next_attempt_at": (panel_due if panel else ts) if deliverable else None,
                     "created_at": ts,
                     "updated_at": ts,
                 }
@@ -292,6 +318,14 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
             update=["notification_count", "deliveries_queued"],
         )
 
+    keys = [(r["operator_id"], r["event_id"]) for r in created]
+    live = await panel_items(
+        policy.instance_id,
+        [(r["id"], notification_rows[k], plans[k][1]) for r, k in zip(created, keys, strict=True)],
+        {o.id: o for o in operators.values()},
+        ts,
+    )
+
     results = []
     claimed_ids = {e.id for e in claimed}
     reported: set[str] = set()
@@ -306,7 +340,7 @@ async def _publish_batch(policy: InstancePolicy, events: list[Event], minute_sec
         else:
             prior = earlier[event.id]
             results.append(Published(event.id, True, prior.notification_count, prior.deliveries_queued))
-    return results
+    return Batch(results, live, external_queued, ts)
 
 
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:
@@ -334,4 +368,4 @@ def _skip_reason(channel: ChannelKind) -> str:
     return f"not linked: the recipient has not linked {channel.value}"
 
 
-__all__ = ["Event", "Published", "publish", "validate"]
+__all__ = ["Batch", "Event", "Published", "publish", "validate"]

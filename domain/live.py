@@ -31,6 +31,22 @@ def notification_payload(row: Notification) -> dict[str, Any]:
     }
 
 
+def payload(notification_id: int, row: dict[str, Any], created_at: str) -> dict[str, Any]:
+    """``notification_payload`` of a row as publishing writes it (no model built): unread."""
+    return {
+        "id": str(notification_id),
+        "typeCode": row["type_code"],
+        "categoryCode": row["category_code"],
+        "title": row["title"],
+        "body": row["body"],
+        "entityKind": row["entity_kind"],
+        "entityId": row["entity_id"],
+        "data": row["data"] or {},
+        "createdAt": created_at,
+        "readAt": None,
+    }
+
+
 def bell_added(row: Notification, unread_count: int) -> dict[str, Any]:
     return {"type": "NotificationAdded", "notification": notification_payload(row), "unreadCount": unread_count}
 

@@ -1,9 +1,12 @@
 """The one dispatch seam: what a request hands to the delivery workers, and nothing else does.
 
 Each function validates, writes in one transaction (the notifications and their delivery rows,
-which are the durable job queue) and, only after the commit, tells the broker's ``workers`` topic
-to look now. The broker only wakes: a lost wake-up costs at most a poll interval, never a job.
-Resolvers never deliver and never wake the workers themselves.
+which are the durable job queue) and, only after the commit, hands off: the panel's live messages
+(bell, toast, sound) go to the broker from here, in one hop, and their rows are confirmed SENT in
+one statement; for external jobs the broker's ``workers`` topic is told to look now. A lost
+wake-up costs at most a poll interval, a lost hand-off (the process died, the broker failed) at
+most ``NC_LIVE_FALLBACK_SECONDS``: then a worker sends those rows (domain/panel.py). Resolvers
+never deliver and never wake the workers themselves.
 
     publish_events(...)  -> [Published]  SPEC §4: events in, notifications and deliveries out
     send_test(...)       -> Delivery     the Channels tab's Test: one delivery now, returned final
@@ -14,19 +17,26 @@ Errors: domain.errors.BadUserInput (a wrong event or channel: nothing written).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from tortoise.timezone import now
 
 from core.broker import WORKERS, Broker
+from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
 from core.settings import Settings
+from domain import panel
 from domain.errors import BadUserInput
 from domain.events import Event, Published, publish
+from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from models.db import transaction
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery
 from models.operator import Operator
+
+log = logging.getLogger(__name__)
 
 #: A test delivery is reported once it reaches one of these.
 FINAL = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.SKIPPED.value})
@@ -35,19 +45,55 @@ FINAL = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, Deliv
 async def publish_events(
     broker: Broker, settings: Settings, instance_id: str, events: list[Event], policy: InstancePolicy
 ) -> list[Published]:
-    """Publish a producer's events (all or none written), then wake the workers if any job was queued."""
+    """Publish a producer's events (all or none written); after the commit, send the panel's
+    messages and wake the workers if an external job was queued."""
     async with transaction():
-        results = await publish(
+        batch = await publish(
             instance_id,
             events,
             settings.limits,
             policy=policy,
             reminder_minute_seconds=settings.reminder_minute_seconds,
+            panel_fallback_seconds=settings.live_fallback_seconds,
         )
-    if any(r.deliveries_queued for r in results):
+    if batch.panel:
+        await hand_off(broker, batch.panel, batch.written_at)
+    if batch.external_queued:
         # After the commit: the rows are the jobs, this only says "look now".
         await broker.publish(WORKERS, {})
-    return results
+    return batch.results
+
+
+async def hand_off(broker: Broker, items: list[PanelItem], written_at: datetime | None = None) -> None:
+    """Send the panel's messages of committed notifications and confirm their rows SENT. On a
+    broker or database failure the rows stay due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
+    try:
+        await broker.publish_many(panel.messages(items))
+    except Exception:
+        log.exception("the panel messages of %d notifications go through the workers instead", len(items))
+        return
+    try:
+        await panel.confirm([int(item.notification["id"]) for item in items])
+    except Exception:
+        DATABASE_ERRORS.inc()
+        log.exception("the panel rows of %d notifications could not be confirmed", len(items))
+        return
+    _observe(items, written_at)
+
+
+def _observe(items: list[PanelItem], written_at: datetime | None) -> None:
+    """The deliveries counter and the publish-to-delivered histogram, as the workers record them."""
+    bell = sum(item.unread_count is not None for item in items)
+    banner = sum(item.banner for item in items)
+    sound = sum(item.sound is not None for item in items)
+    seconds = (now() - written_at).total_seconds() if written_at is not None else None
+    for channel, n in ((ChannelKind.BELL, bell), (ChannelKind.BANNER, banner), (ChannelKind.SOUND, sound)):
+        if n:
+            DELIVERIES.labels(channel.value, "SENT").inc(n)
+            if seconds is not None:
+                histogram = PUBLISH_TO_DELIVERED.labels(channel.value)
+                for _ in range(n):
+                    histogram.observe(seconds)
 
 
 async def send_test(

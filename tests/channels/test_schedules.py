@@ -48,7 +48,9 @@ async def test_a_dead_workers_job_is_taken_again_and_makes_no_second_bell_item(a
     alice = tenant.operator("alice")
     async with Stopped(app):
         await tenant.service().gql(PUBLISH, {"input": ticket("lease", ["alice"])})
-        # a worker claims the jobs and dies before settling them: its lease runs out
+        # the publisher's hand-off did not happen (its rows left for a worker) ...
+        await Delivery.filter(instance_id=tenant.id).update(status="QUEUED", attempts=0, next_attempt_at=now())
+        # ... and a worker claims the jobs and dies before settling them: its lease runs out
         current = now()
         taken = await claim(
             db(),
