@@ -131,7 +131,20 @@ class Procs:
             args.append("--with-workers")
         proc = await self.start(name, args, self.nc_env(data_dir, extra), port)
         await self.wait_http(proc, "/readyz")
+        await self.profile(proc)
         return proc
+
+    async def profile(self, proc: Proc) -> None:
+        """With BENCH_PYSPY=<dir>, py-spy samples the process until it exits and writes its
+        collapsed stacks to <dir>/<name>-<pid>.txt (`py-spy` from PATH or BENCH_PYSPY_BIN)."""
+        out_dir = os.environ.get("BENCH_PYSPY")
+        if not out_dir:
+            return
+        os.makedirs(out_dir, exist_ok=True)
+        binary = os.environ.get("BENCH_PYSPY_BIN", "py-spy")
+        output = Path(out_dir) / f"{proc.name}-{proc.pid}.txt"
+        args = [binary, "record", "--pid", str(proc.pid), "--rate", "250", "--nonblocking", "-f", "raw"]
+        await self.start(f"py-spy-{proc.name}", [*args, "-o", str(output)], self.env())
 
     async def cli(self, args: list[str], extra: dict[str, str], seconds: float = 120.0) -> str:
         process = await asyncio.create_subprocess_exec(

@@ -23,7 +23,7 @@ from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import recipient_prefs, recipients
-from domain.resolution import resolve
+from domain.resolution import RecipientPrefs, TypeResolution, resolve
 from domain.templates import render
 from models.bulk import upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
@@ -221,26 +221,50 @@ async def _publish_batch(
 
     type_codes = sorted({c for e in delivered for c in _candidate_types(TYPES_BY_CODE[e.type])})
     prefs, addresses = await recipient_prefs(list(operators.values()), type_codes) if delivered else ({}, {})
+    # Recipients with the same settings get the same answer: resolve once per distinct input.
+    answers: dict[tuple[Any, ...], TypeResolution] = {}
+    on_channels: dict[int, tuple[list[tuple[ChannelKind, bool]], list[str]]] = {}
+
+    def resolved(p: RecipientPrefs, type_def: TypeDef) -> TypeResolution:
+        key = (
+            type_def.code,
+            p.switched_off,
+            p.choices.get(type_def.code),
+            p.classic_browser,
+            p.classic_sound,
+            p.reachable,
+        )
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = resolve(policy, p, type_def)
+            on = [(c, d.deliverable) for c, d in answer.decisions.items() if d.on]
+            on_channels[id(answer)] = (on, [c.value for c, _ in on])
+        return answer
+
     notification_rows: dict[tuple[int, str], dict[str, Any]] = {}
     plans: dict[tuple[int, str], tuple[str, list[tuple[ChannelKind, bool]]]] = {}
     for event in delivered:
         type_def = TYPES_BY_CODE[event.type]
         negative = _is_negative(policy, type_def, event.data)
         key = _dedupe_key(type_def, event)
+        texts: dict[tuple[str, str], tuple[str, str]] = {}  # (type, locale) -> title, body
         for user_id in dict.fromkeys(event.recipients):
             operator = operators.get(user_id)
             if operator is None or user_id == event.actor_id or (operator.id, key) in notification_rows:
                 continue
             recipient_type = type_def
             if negative:
-                candidate = resolve(policy, prefs[operator.id], TYPES_BY_CODE["csat_negative"])
+                candidate = resolved(prefs[operator.id], TYPES_BY_CODE["csat_negative"])
                 if policy.availability(candidate.type_def) is not TypeAvailability.UNAVAILABLE and candidate.channels:
                     recipient_type = candidate.type_def
-            resolution = resolve(policy, prefs[operator.id], recipient_type)
-            channels = [(c, d.deliverable) for c, d in resolution.decisions.items() if d.on]
+            resolution = resolved(prefs[operator.id], recipient_type)
+            channels, values = on_channels[id(resolution)]
             if not channels:
                 continue
-            title, body = render(recipient_type, event.data, operator.locale)
+            text_key = (recipient_type.code, operator.locale)
+            if text_key not in texts:
+                texts[text_key] = render(recipient_type, event.data, operator.locale)
+            title, body = texts[text_key]
             notification_rows[(operator.id, key)] = {
                 "instance_id": policy.instance_id,
                 "operator_id": operator.id,
@@ -252,7 +276,7 @@ async def _publish_batch(
                 "entity_kind": event.entity_kind,
                 "entity_id": event.entity_id,
                 "data": event.data,
-                "channels": [c.value for c, _ in channels],
+                "channels": values,
                 # What resolution chose travels with the notification: no job reads it again.
                 "melody": (resolution.melody or operator.default_melody)
                 if any(c is ChannelKind.SOUND for c, _ in channels)

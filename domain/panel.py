@@ -31,11 +31,11 @@ from tortoise.timezone import now
 
 from core.broker import user_topic
 from domain import live
+from domain.recipients import Recipient
 from models.bulk import upsert
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery, Notification, ToastRepeat
-from models.operator import Operator
 
 #: The channels the publisher hands to the broker itself.
 PANEL_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
@@ -120,7 +120,7 @@ def as_of(bell_rows: Iterable[tuple[int, int]], totals: dict[int, int]) -> dict[
 async def panel_items(
     instance_id: str,
     created: list[tuple[int, dict[str, Any], list[tuple[ChannelKind, bool]]]],
-    operators: dict[int, Operator],
+    operators: dict[int, Recipient],
     ts: datetime,
 ) -> list[PanelItem]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id

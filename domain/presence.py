@@ -6,15 +6,15 @@ The next reminder of each not-ready operator is a stored time (OperatorPresence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.timezone import now
 
 from models.bulk import upsert
 from models.db import db
 from models.notification import OperatorPresence
-from models.operator import Operator
 
 #: Statuses that mean "not ready to receive new chats". "offline" ends reminders: the operator
 #: is not in the panel to see them. Any other status counts as ready.
@@ -27,13 +27,24 @@ REMINDER_TEXT = {
 }
 
 
+class Reminded(Protocol):
+    """What the reminder rule reads of an operator (an Operator row or a publishing Recipient)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def reminder_not_ready_enabled(self) -> bool: ...
+    @property
+    def reminder_not_ready_after_minutes(self) -> int: ...
+
+
 def status_of(data: dict[str, Any]) -> str:
     raw = data.get("status") if isinstance(data.get("status"), str) else data.get("toStatus")
     return str(raw or "").strip().lower().replace(" ", "_").replace("-", "_")
 
 
 async def record_status(
-    instance_id: str, operators: list[Operator], data: dict[str, Any], at: datetime, minute_seconds: float
+    instance_id: str, operators: Sequence[Reminded], data: dict[str, Any], at: datetime, minute_seconds: float
 ) -> None:
     """Two statements for any number of operators: read their presence, write it back."""
     status = status_of(data) or "unknown"

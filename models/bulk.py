@@ -9,9 +9,11 @@ ORM stores them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
@@ -25,16 +27,39 @@ def placeholders(conn: BaseDBAsyncClient, start: int, count: int) -> list[str]:
     return ["?"] * count
 
 
-def db_values(model: type[Model], row: Mapping[str, Any], columns: Sequence[str]) -> list[Any]:
-    fields = model._meta.fields_map
-    out = []
+#: Fields whose values go to the database as they are (``to_db_value`` would return them as is).
+PASSTHROUGH = (fields.CharField, fields.TextField, fields.IntField, fields.BigIntField)
+
+
+def _converter(model: type[Model], columns: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """A row -> database values function for these columns. A value shared by many rows (one
+    event's ``data`` for 1,000 recipients, the batch's timestamp) is converted once: conversions
+    are remembered by object identity for the converter's life (one statement's rows)."""
+    fields_map = model._meta.fields_map
+    plans: list[tuple[str, Any]] = []
     for column in columns:
-        field = fields.get(column) or fields.get(column.removesuffix("_id"))
-        value = row[column]
-        if field is not None and value is not None and not column.endswith("_id"):
-            value = field.to_db_value(value, model)
-        out.append(value)
-    return out
+        field = fields_map.get(column) or fields_map.get(column.removesuffix("_id"))
+        convert = None if field is None or column.endswith("_id") or isinstance(field, PASSTHROUGH) else field
+        plans.append((column, convert))
+    memo: dict[int, tuple[Any, Any]] = {}
+
+    def values(row: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for column, field in plans:
+            value = row[column]
+            if field is not None and value is not None:
+                if isinstance(value, (dict, list, datetime)):
+                    known = memo.get(id(value))
+                    if known is None or known[0] is not value:
+                        known = (value, field.to_db_value(value, model))
+                        memo[id(value)] = known
+                    value = known[1]
+                else:
+                    value = field.to_db_value(value, model)
+            out.append(value)
+        return out
+
+    return values
 
 
 async def upsert(
@@ -65,6 +90,7 @@ async def upsert(
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
     per_chunk = max(1, MAX_PARAMETERS // len(columns))
+    convert = _converter(model, columns)
     results: list[dict[str, Any]] = []
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
@@ -73,7 +99,7 @@ async def upsert(
         for row in chunk:
             marks = placeholders(conn, len(params), len(columns))
             groups.append(f"({', '.join(marks)})")
-            params.extend(db_values(model, row, columns))
+            params.extend(convert(row))
         sql = (
             f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join(groups)} '
             f"ON CONFLICT ({conflict_sql}) {action}{returning_sql}"
