@@ -11,8 +11,10 @@ from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
+from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
-from models.notification import Delivery, Notification, PushTarget, ToastRepeat
+from models.db import db
+from models.notification import BellUnread, Delivery, Notification, PushTarget, ToastRepeat
 from models.operator import Operator
 
 
@@ -37,6 +39,9 @@ class Page:
     has_next_page: bool
     unread_count: int
 
+
+#: Ids per marking statement (well under either database's bound parameters).
+MARK_CHUNK = 5_000
 
 #: Row ids are PostgreSQL BIGINTs (SQLite INTEGERs): anything past this names no row.
 MAX_ROW_ID = 2**63 - 1
@@ -87,7 +92,8 @@ async def page(operator: Operator | None, *, first: int, after: str | None, flt:
     if operator is None or operator.id is None:
         return Page([], False, 0)
     qs = _bell(operator, flt)
-    unread = await qs.filter(read_at__isnull=True).count()
+    filtered = flt.category_codes is not None or flt.type_codes is not None
+    unread = await qs.filter(read_at__isnull=True).count() if filtered else await unread_count(operator)
     if flt.unread_only:
         qs = qs.filter(read_at__isnull=True)
     if after_id is not None:
@@ -97,9 +103,12 @@ async def page(operator: Operator | None, *, first: int, after: str | None, flt:
 
 
 async def unread_count(operator: Operator | None, *, up_to_id: int | None = None) -> int:
-    """Unread bell items; with ``up_to_id``, as of that item (what a live NotificationAdded says)."""
+    """Unread bell items (the operator's counter); with ``up_to_id``, as of that item (what a live
+    NotificationAdded says: counted)."""
     if operator is None or operator.id is None:
         return 0
+    if up_to_id is None:
+        return await _counted(operator.id)
     qs = Notification.filter(operator_id=operator.id, in_bell=True, read_at__isnull=True)
     if up_to_id is not None:
         qs = qs.filter(id__lte=up_to_id)
@@ -164,17 +173,49 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"No notification {missing[0]} in your bell", id=str(missing[0]))
-    unread = Notification.filter(operator_id=operator.id, id__in=wanted, read_at__isnull=True)
-    changed = cast(list[int], list(await unread.values_list("id", flat=True)))
-    await _set_read(changed)
-    return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
+    return await _set_read(operator.id, wanted)
 
 
-async def _set_read(ids: list[int]) -> None:
-    """Mark read, and stop the banner repeats of those notifications."""
-    if ids:
-        await Notification.filter(id__in=ids).update(read_at=now())
-        await ToastRepeat.filter(notification_id__in=ids).delete()
+async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
+    """Mark those of ``ids`` still unread read, stop their banner repeats, and take the bell items
+    among them off the operator's counter: the ids changed (newest first) and the count after.
+    The statement reports the rows it changed, so two requests marking the same item count it once."""
+    changed: list[int] = []
+    in_bell = 0
+    conn = db()
+    table = Notification._meta.db_table
+    for start in range(0, len(ids), MARK_CHUNK):
+        chunk = ids[start : start + MARK_CHUNK]
+        marks = placeholders(conn, 1, len(chunk))
+        rows = await conn.execute_query_dict(
+            f'UPDATE "{table}" SET "read_at" = {placeholders(conn, 0, 1)[0]} '
+            f'WHERE "id" IN ({", ".join(marks)}) AND "read_at" IS NULL RETURNING "id", "in_bell"',
+            [Notification._meta.fields_map["read_at"].to_db_value(now(), Notification), *chunk],
+        )
+        changed += [row["id"] for row in rows]
+        in_bell += sum(1 for row in rows if row["in_bell"])
+    if changed:
+        await ToastRepeat.filter(notification_id__in=changed).delete()
+    await take_unread(operator_id, in_bell)
+    return [str(i) for i in sorted(changed, reverse=True)], await _counted(operator_id)
+
+
+async def take_unread(operator_id: int, n: int) -> None:
+    """Take ``n`` bell items off the operator's unread counter (never below 0)."""
+    if n > 0:
+        conn = db()
+        over, minus, who = placeholders(conn, 0, 3)
+        await conn.execute_query(
+            f'UPDATE "{BellUnread._meta.db_table}" SET "unread" = '
+            f'CASE WHEN "unread" > {over} THEN "unread" - {minus} ELSE 0 END WHERE "operator_id" = {who}',
+            [n, n, operator_id],
+        )
+
+
+async def _counted(operator_id: int) -> int:
+    """The operator's unread counter (0 for an operator who never had a bell item)."""
+    values = await BellUnread.filter(operator_id=operator_id).values("unread")
+    return int(values[0]["unread"]) if values else 0
 
 
 async def mark_all_read(operator: Operator | None, category_code: str | None) -> tuple[list[str], int]:
@@ -185,9 +226,7 @@ async def mark_all_read(operator: Operator | None, category_code: str | None) ->
     qs = Notification.filter(operator_id=operator.id, read_at__isnull=True)
     if category_code is not None:
         qs = qs.filter(category_code=category_code)
-    changed = cast(list[int], list(await qs.values_list("id", flat=True)))
-    await _set_read(changed)
-    return [str(i) for i in sorted(changed, reverse=True)], await unread_count(operator)
+    return await _set_read(operator.id, cast(list[int], list(await qs.values_list("id", flat=True))))
 
 
 async def deliveries(

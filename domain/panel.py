@@ -3,8 +3,9 @@
 Publishing writes the notifications and their BELL, BANNER and SOUND delivery rows in one
 transaction; right after the commit the publisher sends the live messages (``messages``) and
 confirms the rows SENT (``confirm``) in one statement. What the panel shows needs nothing that
-was not already in hand: the notification as written, the unread count as of it (``as_of``: one
-grouped count per batch), the melody and the banner settings resolution used.
+was not already in hand: the notification as written, the unread count as of it (``as_of``, from
+the operators' counters, models.notification.BellUnread, raised in one statement), the melody and
+the banner settings resolution used.
 
 The rows are written due ``NC_LIVE_FALLBACK_SECONDS`` after the commit, not at once: should the
 process die (or the broker fail) between the commit and the confirmation, a worker claims them
@@ -15,7 +16,7 @@ path never waits on a worker.
     panel_items(instance, rows, operators, ts) -> [PanelItem]   in the publishing transaction
     messages(items)                -> [(topic, message)]    bell first, then the toast
     as_of(rows, totals)            -> {notification id: unread count as of it}
-    unread_totals(operator_ids)    -> {operator id: unread bell items now}   one statement
+    add_unread(bell rows)          -> {operator id: unread bell items now}   one statement
     confirm(notification_ids)      -> rows confirmed SENT                    one statement per chunk
 """
 
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Count
 from tortoise.timezone import now
 
 from core.broker import user_topic
@@ -35,7 +35,7 @@ from domain.recipients import Recipient
 from models.bulk import upsert
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
-from models.notification import Delivery, Notification, ToastRepeat
+from models.notification import BellUnread, Delivery, ToastRepeat
 
 #: The channels the publisher hands to the broker itself.
 PANEL_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
@@ -88,18 +88,24 @@ def messages(items: Iterable[PanelItem]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-async def unread_totals(operator_ids: Iterable[int]) -> dict[int, int]:
-    """Each operator's unread bell items now (in the caller's transaction: with its new ones)."""
-    ids = list(dict.fromkeys(operator_ids))
-    if not ids:
+async def add_unread(bell_rows: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Count new bell items ``(id, operator id)`` into their operators' unread counters (one
+    statement, in the caller's transaction) and return each operator's count after them."""
+    added: dict[int, int] = {}
+    for _, operator_id in bell_rows:
+        added[operator_id] = added.get(operator_id, 0) + 1
+    if not added:
         return {}
-    rows = (
-        await Notification.filter(operator_id__in=ids, in_bell=True, read_at__isnull=True)
-        .group_by("operator_id")
-        .annotate(n=Count("id"))
-        .values_list("operator_id", "n")
+    table = BellUnread._meta.db_table
+    rows = await upsert(
+        db(),
+        BellUnread,
+        [{"operator_id": operator_id, "unread": n} for operator_id, n in sorted(added.items())],
+        conflict=["operator_id"],
+        update={"unread": f'"{table}"."unread" + excluded."unread"'},
+        returning=["operator_id", "unread"],
     )
-    return {operator_id: n for operator_id, n in rows}
+    return {row["operator_id"]: row["unread"] for row in rows}
 
 
 def as_of(bell_rows: Iterable[tuple[int, int]], totals: dict[int, int]) -> dict[int, int]:
@@ -127,7 +133,7 @@ async def panel_items(
     order — from what was just written: one grouped count for the unread counts; and the next
     showing of each banner that repeats, written as a durable due row (one statement)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
-    unread = as_of(bell, await unread_totals(operator_id for _, operator_id in bell)) if bell else {}
+    unread = as_of(bell, await add_unread(bell)) if bell else {}
     created_at = ts.isoformat()
     items: list[PanelItem] = []
     repeats: list[dict[str, Any]] = []

@@ -116,6 +116,23 @@ class ProcessedEvent(Model):
         indexes = (("created_at",),)
 
 
+class BellUnread(Model):
+    """An operator's unread bell items, kept by every write that changes them, in its transaction:
+    publishing adds its new bell items (an operator without a row had none: migration 0007 counted
+    the existing ones), marking read subtracts the rows it changed, pruning the unread rows it
+    deleted. The live bell's counts and ``unreadCount`` read it instead of counting rows."""
+
+    id = fields.IntField(primary_key=True)
+    operator: fields.OneToOneRelation[Operator] = fields.OneToOneField(
+        "models.Operator", related_name="bell_unread", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    unread = fields.IntField(default=0)
+
+    class Meta:
+        table = "nc_bell_unread"
+
+
 class ToastRepeat(Model):
     """The next repeat of a still-unread notification's banner: stored, so a restart keeps it."""
 

@@ -1,11 +1,13 @@
 """The bell history: pagination, filters, unread counts, marking read, and delivery logs.
 
-Events are published by a later release; until then these tests put notifications in the
-database the way the publisher will (one row per recipient, with its deliveries).
+These tests put notifications in the database the way the publisher does (one row per recipient,
+with its deliveries, counted into the operator's unread counter), with titles and entities of
+their own.
 """
 
 from __future__ import annotations
 
+from domain.panel import add_unread
 from models.notification import Delivery, Notification
 from models.operator import Operator
 from tests.conftest import Caller, Tenant
@@ -43,6 +45,7 @@ async def give(
             status="SENT",
             attempts=1,
         )
+        await add_unread([(row.id, operator.id)])
         ids.append(row.id)
     return ids
 

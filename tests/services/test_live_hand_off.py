@@ -91,3 +91,58 @@ async def test_when_the_hand_off_fails_a_worker_sends_the_panel_messages_after_t
     assert waited >= 0.3  # not before the fallback delay (less the worker's poll jitter)
     rows = await eventually(lambda: panel_rows(tenant), lambda r: all(s == "SENT" for _, s, _ in r))
     assert rows == [("BANNER", "SENT", 1), ("BELL", "SENT", 1)]
+
+
+async def counted_unread(tenant: Tenant, user: str) -> int:
+    from models.notification import Notification
+
+    return await Notification.filter(
+        instance_id=tenant.id, operator__user_id=user, in_bell=True, read_at__isnull=True
+    ).count()
+
+
+async def test_the_unread_counter_equals_the_rows_through_every_change(app, tenant: Tenant) -> None:
+    from datetime import timedelta
+
+    from tortoise.timezone import now
+
+    from domain.retention import prune
+    from models.notification import Notification
+
+    alice = tenant.operator("alice")
+    read_ids = "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }"
+
+    async def agrees() -> int:
+        shown = (await alice.gql("{ unreadCount }")).data["unreadCount"]
+        assert shown == await counted_unread(tenant, "alice")
+        return shown
+
+    # given six tickets and a rating published to alice (one event for two users, one batch of three)
+    await tenant.service().gql(PUBLISH, {"input": ticket("c-1", ["alice", "bob"])})
+    batch = [ticket(f"c-{i}", ["alice"], i) for i in range(2, 7)]
+    batch.append({"id": "c-r", "type": "csat_received", "recipients": ["alice"], "data": {"score": 5}})
+    many = "mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { notificationCount } }"
+    assert "errors" not in (await tenant.service().gql(many, {"inputs": batch})).body
+    assert await agrees() == 7
+    ids = [
+        str(i)
+        for i in await Notification.filter(instance_id=tenant.id, operator__user_id="alice")
+        .order_by("id")
+        .values_list("id", flat=True)
+    ]
+    # when ten tabs mark the same two read at once: they count once
+    marks = await asyncio.gather(*(alice.gql(read_ids, {"ids": ids[:2]}) for _ in range(10)))
+    assert sorted(len(m.data["markNotificationsRead"]["ids"]) for m in marks) == [0] * 9 + [2]
+    assert await agrees() == 5
+    # when a category is marked read
+    await alice.gql('mutation { markAllNotificationsRead(categoryCode: "csat") { unreadCount } }')
+    assert await agrees() == 4
+    # when retention prunes an unread item and a read one
+    await Notification.filter(id__in=[int(ids[0]), int(ids[3])]).update(created_at=now() - timedelta(days=400))
+    assert await prune(retention_days=90) >= 2  # (and what other tests left that old)
+    assert await agrees() == 3
+    # when everything is marked read, and a new ticket arrives
+    await alice.gql("mutation { markAllNotificationsRead { unreadCount } }")
+    assert await agrees() == 0
+    await tenant.service().gql(PUBLISH, {"input": ticket("c-7", ["alice"])})
+    assert await agrees() == 1
