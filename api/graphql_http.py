@@ -39,6 +39,7 @@ from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, TransportWSHandler
 from api.graphql_ws_messages import LimitedWebSocket
 from api.ratelimit import RateLimits
+from core.jsonenc import dumps
 from core.logs import loggable
 from core.metrics import REFUSED
 from domain.errors import ClientError, RateLimited, Unauthenticated
@@ -73,6 +74,10 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         self.pending_websockets: Counter[str] = Counter()
         #: Requests being handled per caller (instance, user).
         self.in_flight: Counter[tuple[str, str]] = Counter()
+
+    def encode_json(self, data: object) -> str:
+        """Every GraphQL answer, over HTTP and WebSocket alike (a str: WebSocket text frames)."""
+        return dumps(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.broker import RESYNC, BrokerUnavailable, Fanout, Subscription
+from core.jsonenc import dumps
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class RedisBroker:
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"))
+        data = dumps(message)
         for attempt in (1, 2):
             try:
                 await self._publisher.publish(self._prefix + topic, data)
@@ -59,7 +60,7 @@ class RedisBroker:
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """One pipeline of PUBLISH commands per ``PIPELINE_CHUNK`` messages (no MULTI: one round
         trip, not one transaction); a chunk whose pipeline fails is tried once more."""
-        encoded = [(self._prefix + topic, json.dumps(message, separators=(",", ":"))) for topic, message in messages]
+        encoded = [(self._prefix + topic, dumps(message)) for topic, message in messages]
         for start in range(0, len(encoded), PIPELINE_CHUNK):
             chunk = encoded[start : start + PIPELINE_CHUNK]
             for attempt in (1, 2):

@@ -1,0 +1,20 @@
+"""One JSON encoder for what the service sends: orjson (compact, UTF-8, several times faster than
+the standard library), falling back to ``json`` for what orjson refuses — integers beyond 64 bits,
+which event data may hold (valid JSON; the standard library writes them out in full).
+
+    dumps(value) -> str    compact, non-ASCII kept as is (WebSocket text frames need str)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
