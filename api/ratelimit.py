@@ -36,6 +36,30 @@ logger = logging.getLogger("nc.ratelimit")
 
 #: After Redis fails to answer, requests pass uncounted for this long before it is tried again.
 SKIP_SECONDS = 5
+#: How often the in-memory counters' expired keys are swept out.
+SWEEP_SECONDS = 5.0
+
+
+#: MemoryStorage's private "start a sweep" method, as Python mangles its name.
+_SCHEDULE_EXPIRY = "_MemoryStorage__schedule_expiry"
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """limits' in-memory storage, sweeping expired keys at most every ``SWEEP_SECONDS``.
+
+    The library starts a sweep of every key after each hit once the previous sweep is done: with
+    a thousand callers that is a pass over thousands of keys per request (a fifth of the process's
+    CPU in the types-tab benchmark). Reads expire their own key already (``get``), so the sweep
+    only returns memory, and once every few seconds does that."""
+
+    _swept_at = float("-inf")
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        current = time.monotonic()
+        if current - self._swept_at < SWEEP_SECONDS:
+            return
+        self._swept_at = current
+        await getattr(super(), _SCHEDULE_EXPIRY)()
 
 
 class RateLimits:
@@ -66,7 +90,7 @@ class RateLimits:
                     connection_pool=self._pool,
                 )
             else:
-                self._storage = MemoryStorage()
+                self._storage = SweptMemoryStorage()
             self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         return self._limiter
 
