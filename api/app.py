@@ -127,13 +127,14 @@ def create_app(settings: Settings) -> Starlette:
             await runtime.start()
         policy_listener = asyncio.create_task(_forget_changed_policies(services), name="nc-policy-listener")
         bots_listener = asyncio.create_task(services.bots.listen_for_changes(broker), name="nc-bots-listener")
+        viewers_listener = asyncio.create_task(services.viewers.listen_for_changes(broker), name="nc-viewers-listener")
         _tune_gc()
         try:
             yield
         finally:
-            policy_listener.cancel()
-            bots_listener.cancel()
-            await asyncio.gather(policy_listener, bots_listener, return_exceptions=True)
+            for listener in (policy_listener, bots_listener, viewers_listener):
+                listener.cancel()
+            await asyncio.gather(policy_listener, bots_listener, viewers_listener, return_exceptions=True)
             if runtime is not None:
                 await runtime.stop()
             await http.aclose()

@@ -13,6 +13,7 @@ from domain.bell import push_targets
 from domain.errors import Unauthenticated
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
 from domain.policy import POLICY_TOPIC, InstancePolicy
+from domain.resolution import RecipientPrefs
 from domain.type_choices import ViewerState
 from models.enums import Role
 from models.notification import PushTarget
@@ -34,6 +35,8 @@ class Context:
         #: Set by strawberry for WebSocket connections: the connection_init payload.
         self.connection_params: dict[str, Any] | None = None
         self._loads: dict[str, asyncio.Future[Any]] = {}
+        #: This request writes the viewer's own settings (it called ``saved_operator``).
+        self._writes_viewer = False
         self._push_targets: DataLoader[int, list[PushTarget]] | None = None
 
     # -- who is calling -------------------------------------------------------------------
@@ -95,6 +98,8 @@ class Context:
         instance_id = self.principal.instance_id
         self.services.policies.invalidate(instance_id)
         await self.services.broker.publish(POLICY_TOPIC, {"instance": instance_id})
+        # Turning the Notification Center on writes every operator's choices (materialize_defaults).
+        await self.services.viewers.changed(self.services.broker, instance_id)
         self._policy = None
         self._state = None
         self._loads.pop("policy", None)
@@ -109,9 +114,9 @@ class Context:
     async def operator(self) -> Operator:
         """The viewer's row, or an unsaved one with the defaults when they never wrote anything."""
         if self._operator is None:
-            p = self.principal
-            found = await self._once("operator", lambda: find_operator(p.instance_id, p.user_id))
+            found, _ = await self._viewer()
             if self._operator is None:
+                p = self.principal
                 self._operator = found or unsaved_operator(p.instance_id, p.user_id)
                 if found is None:
                     self._operator.email = p.email
@@ -119,8 +124,24 @@ class Context:
                     self._operator.locale = p.locale or "en"
         return self._operator
 
+    async def _viewer(self) -> tuple[Operator | None, RecipientPrefs]:
+        """The viewer's row and preferences: from the process's cache, unless this request writes
+        them (then from the database, and every process forgets its copy once it is done)."""
+        p = self.principal
+        if self._writes_viewer:
+            found = await self._once("operator", lambda: find_operator(p.instance_id, p.user_id))
+            return found, await self._once("prefs", lambda: load_prefs(found))
+        return await self._once("viewer", lambda: self.services.viewers.get(p.instance_id, p.user_id))
+
     async def saved_operator(self) -> Operator:
-        """The viewer's row, created from the token's claims if this is their first write."""
+        """The viewer's row, created from the token's claims if this is their first write. From
+        here on the request reads the viewer's settings from the database, not the cache."""
+        if not self._writes_viewer:
+            self._writes_viewer = True
+            self.services.viewers.forget(self.principal.instance_id, [self.principal.user_id])
+            self._operator = None
+            self._state = None
+            self._loads.clear()
         operator = await self.operator()
         if operator.id is None:
             p = self.principal
@@ -131,12 +152,22 @@ class Context:
             self._loads.clear()
         return operator
 
+    async def viewer_written(self) -> None:
+        """After the request that wrote the viewer's settings: every process forgets its copy."""
+        if self._writes_viewer:
+            p = self.principal
+            await self.services.viewers.changed(self.services.broker, p.instance_id, [p.user_id])
+
     async def viewer_state(self, *, with_reach: bool = False) -> ViewerState:
         if self._state is None or (with_reach and self._state.prefs.reachable is None):
             operator = await self.operator()
             policy = await self.policy()
-            key = "prefs+reach" if with_reach else "prefs"
-            prefs = await self._once(key, lambda: load_prefs(operator, with_reach=with_reach))
+            if with_reach:
+                prefs = await self._once("prefs+reach", lambda: load_prefs(operator, with_reach=True))
+            elif operator.id is None:
+                prefs = RecipientPrefs()
+            else:
+                prefs = (await self._viewer())[1]
             if self._state is None or (with_reach and self._state.prefs.reachable is None):
                 self._state = ViewerState(policy=policy, operator=operator, prefs=prefs, locale=self.locale)
         return self._state

@@ -153,15 +153,19 @@ class NotificationCenterSchema(strawberry.Schema):
                     else:
                         return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
         # errors of executed operations are coded by the CodedErrors extension
-        return await super().execute(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            allowed_operation_types,
-            operation_extensions,
-        )
+        try:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
+        finally:
+            if isinstance(context_value, Context):
+                await context_value.viewer_written()
 
     async def stream(
         self,

@@ -13,6 +13,7 @@ from core.settings import Settings
 from domain.bots import BotCache
 from domain.keys import SecretBox
 from domain.policy import PolicyCache
+from domain.viewers import ViewerCache
 from services.auth import TokenCodec
 
 
@@ -27,3 +28,5 @@ class Services:
     policies: PolicyCache = field(default_factory=PolicyCache)
     #: The bot configurations this process's channels read (shared with the in-process workers).
     bots: BotCache = field(default_factory=BotCache)
+    #: The viewers' own rows and preferences the settings screens read (domain/viewers.py).
+    viewers: ViewerCache = field(default_factory=ViewerCache)

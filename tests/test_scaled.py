@@ -246,3 +246,19 @@ async def test_a_worker_process_uses_a_bot_setting_changed_a_moment_ago(cluster:
     # then the worker process forgot the old settings when the API process announced the change
     assert second == {"status": "SENT", "lastError": None}
     assert (len(old.requests), len(new.requests)) == (1, 1)
+
+
+async def test_a_setting_saved_through_one_api_process_is_read_at_once_through_the_other(cluster: Cluster) -> None:
+    # given two API processes, and an operator whose types tab each has read (and keeps a copy of)
+    api_a, api_b = await cluster.serve("api-a"), await cluster.serve("api-b")
+    operator = cluster.tokens().issue(instance=INSTANCE, user="taras", role="operator")
+    tab = '{ notificationTypes(search: "ticket_created") { code channels } }'
+    before = (await gql(api_b, operator, tab))["notificationTypes"]
+    assert before == [{"code": "ticket_created", "channels": ["BELL", "BANNER"]}]
+    assert (await gql(api_a, operator, tab))["notificationTypes"] == before
+    # when they choose other channels through the first process
+    await gql(api_a, operator, 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL]) { code } }')
+    # then both processes answer with the new choice right away
+    for api in (api_a, api_b):
+        after = (await gql(api, operator, tab))["notificationTypes"]
+        assert after == [{"code": "ticket_created", "channels": ["BELL"]}], api

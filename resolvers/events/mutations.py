@@ -33,11 +33,14 @@ class EventsMutation:
         ctx = info.context
         p = ctx.require(Role.SERVICE)
         async with transaction():
-            return await upsert_operators(
+            count = await upsert_operators(
                 p.instance_id,
                 [OperatorInput(str(i.id), i.display_name, i.email, i.locale, i.role) for i in inputs],
                 ctx.settings.limits.operators_per_upsert,
             )
+        # Their profiles changed: every process forgets its copy of those viewers.
+        await ctx.services.viewers.changed(ctx.services.broker, p.instance_id, [str(i.id) for i in inputs])
+        return count
 
 
 async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
