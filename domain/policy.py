@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -158,19 +160,37 @@ class PolicyCache:
     def __init__(self, ttl_seconds: float = 5.0) -> None:
         self.ttl = ttl_seconds
         self._entries: dict[str, tuple[float, InstancePolicy]] = {}
+        #: One read per instance at a time: when an entry lapses under load, the requests that
+        #: find it gone wait for the same read instead of each reading the policy again.
+        self._loading: dict[str, asyncio.Future[InstancePolicy]] = {}
+        #: Bumped by every change: a read begun before it is neither stored nor shared.
+        self._generation: dict[str, int] = {}
 
     async def get(self, instance_id: str) -> InstancePolicy:
-        import time
-
         entry = self._entries.get(instance_id)
         if entry is not None and time.monotonic() - entry[0] < self.ttl:
             return entry[1]
-        policy = await load_policy(instance_id)
-        self._entries[instance_id] = (time.monotonic(), policy)
+        loading = self._loading.get(instance_id)
+        if loading is None:
+            loading = self._loading[instance_id] = asyncio.ensure_future(self._load(instance_id))
+        return await asyncio.shield(loading)
+
+    async def _load(self, instance_id: str) -> InstancePolicy:
+        generation = self._generation.get(instance_id, 0)
+        try:
+            policy = await load_policy(instance_id)
+        finally:
+            if self._loading.get(instance_id) is asyncio.current_task():  # invalidate() may have let it go
+                del self._loading[instance_id]
+        if self._generation.get(instance_id, 0) == generation:  # not changed while it was read
+            self._entries[instance_id] = (time.monotonic(), policy)
         return policy
 
     def invalidate(self, instance_id: str) -> None:
         self._entries.pop(instance_id, None)
+        # A read begun before the change must not be what the next request gets.
+        self._loading.pop(instance_id, None)
+        self._generation[instance_id] = self._generation.get(instance_id, 0) + 1
 
 
 #: Broker topic on which a process announces that an instance's policy changed.

@@ -4,15 +4,16 @@ request and they change only when the viewer (or an administrator) writes.
     ViewerCache.get(instance, user)      -> (Operator copy | None, RecipientPrefs)   two reads when not held
     ViewerCache.changed(broker, instance, users | None)   after a write: None means every viewer
 
-An entry lives ``ttl_seconds`` (5 s). A write forgets it at once in the process that made it and,
-through the broker's "viewers" topic, in every other (``listen_for_changes``); the TTL bounds
-staleness should that message be lost (pub/sub is at-most-once), and a read that began before a
-change never stores what it read. Reachability (links, push subscriptions, email) is not kept:
-``channelDecisions`` reads it fresh.
+An entry is fresh for ``ttl_seconds`` (5 s), then answered once more while it is read again. A
+write forgets it at once in the process that made it and, through the broker's "viewers" topic, in
+every other (``listen_for_changes``); the TTL bounds staleness should that message be lost (pub/sub
+is at-most-once), and a read that began before a change never stores what it read. Reachability
+(links, push subscriptions, email) is not kept: ``channelDecisions`` reads it fresh.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 
@@ -34,23 +35,45 @@ class ViewerCache:
         self._entries: dict[tuple[str, str], tuple[float, Operator | None, RecipientPrefs]] = {}
         #: Bumped by every change of an instance: a read that began before it must not be stored.
         self._generation: dict[str, int] = {}
+        #: One read per viewer at a time (a lapsed entry's renewal, or a first read).
+        self._renewing: dict[tuple[str, str], asyncio.Future[tuple[Operator | None, RecipientPrefs]]] = {}
 
     async def get(self, instance_id: str, user_id: str) -> tuple[Operator | None, RecipientPrefs]:
         """The viewer's row (a copy: a request may change its own) or None when they never
-        wrote anything, and their switches and choices."""
+        wrote anything, and their switches and choices. An entry past its TTL but not twice it
+        is still answered while one read renews it in the background: entries filled together
+        do not all lapse into one burst of reads."""
         key = (instance_id, user_id)
         entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl:
-            return copy.copy(entry[1]), entry[2]
+        if entry is not None:
+            age = time.monotonic() - entry[0]
+            if age < self.ttl:
+                return copy.copy(entry[1]), entry[2]
+            if age < 2 * self.ttl:
+                if key not in self._renewing:
+                    self._renewing[key] = asyncio.ensure_future(self._read(key))
+                return copy.copy(entry[1]), entry[2]
+        reading = self._renewing.get(key)
+        if reading is None:
+            reading = self._renewing[key] = asyncio.ensure_future(self._read(key))
+        operator, prefs = await asyncio.shield(reading)
+        return copy.copy(operator), prefs
+
+    async def _read(self, key: tuple[str, str]) -> tuple[Operator | None, RecipientPrefs]:
+        instance_id, user_id = key
         generation = self._generation.get(instance_id, 0)
-        operator = await find_operator(instance_id, user_id)
-        prefs = await load_prefs(operator)
+        try:
+            operator = await find_operator(instance_id, user_id)
+            prefs = await load_prefs(operator)
+        finally:
+            if self._renewing.get(key) is asyncio.current_task():  # forget() may have let it go
+                del self._renewing[key]
         if self._generation.get(instance_id, 0) == generation:
             self._entries.pop(key, None)
             if len(self._entries) >= self.max_entries:
                 del self._entries[next(iter(self._entries))]
             self._entries[key] = (time.monotonic(), operator, prefs)
-        return copy.copy(operator), prefs
+        return operator, prefs
 
     def forget(self, instance_id: str, user_ids: list[str] | None = None) -> None:
         self._generation[instance_id] = self._generation.get(instance_id, 0) + 1
@@ -60,6 +83,9 @@ class ViewerCache:
         else:
             for user_id in user_ids:
                 self._entries.pop((instance_id, user_id), None)
+        # Reads begun before the change are not waited for by later requests.
+        for key in [k for k in self._renewing if k[0] == instance_id and (user_ids is None or k[1] in user_ids)]:
+            del self._renewing[key]
 
     async def changed(self, broker: Broker, instance_id: str, user_ids: list[str] | None = None) -> None:
         """After a write: this process forgets now, the others when told."""
