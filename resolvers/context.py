@@ -165,7 +165,7 @@ class Context:
             if with_reach:
                 prefs = await self._once("prefs+reach", lambda: load_prefs(operator, with_reach=True))
             elif operator.id is None:
-                prefs = RecipientPrefs()
+                prefs = NO_PREFS
             else:
                 prefs = (await self._viewer())[1]
             if self._state is None or (with_reach and self._state.prefs.reachable is None):
@@ -182,5 +182,8 @@ class Context:
             return self.principal.locale
         return self._operator.locale if self._operator is not None else None
 
+
+#: The preferences of a viewer who never saved any (one object: what depends on it is kept once).
+NO_PREFS = RecipientPrefs()
 
 Info = StrawberryInfo[Context, None]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import strawberry
 
 from domain import profile
 from domain.channel_settings import load_channels_tab
 from domain.keys import application_server_key, vapid_private_pem
-from domain.type_choices import listed_type, listed_types
+from domain.type_choices import ViewerState, listed_type, listed_types
 from models.catalog import LISTED_CATEGORIES, text
 from resolvers.context import Info
 from resolvers.preferences.types import (
@@ -21,6 +23,35 @@ from resolvers.preferences.types import (
     SystemMessageSetting,
 )
 
+#: The types tab as last built for a (policy, preferences, locale): the policy and preference
+#: objects are replaced, never changed, when what they hold changes (caches forget, reads build
+#: new ones), so while a viewer's copies are cached their tab is answered from here.
+_TABS: OrderedDict[tuple[int, int, str | None], tuple[object, object, list[NotificationCategory]]] = OrderedDict()
+TABS_KEPT = 4_096
+
+
+def _types_tab(state: ViewerState) -> list[NotificationCategory]:
+    key = (id(state.policy), id(state.prefs), state.locale)
+    kept = _TABS.get(key)
+    if kept is not None and kept[0] is state.policy and kept[1] is state.prefs:
+        _TABS.move_to_end(key)
+        return kept[2]
+    tab = [
+        NotificationCategory(
+            code=strawberry.ID(c.code),
+            title=text(c.title, state.locale),
+            position=c.position,
+            types=[
+                NotificationType.build(state.resolve(t), state.locale) for t in listed_types(state, category=c.code)
+            ],
+        )
+        for c in LISTED_CATEGORIES
+    ]
+    _TABS[key] = (state.policy, state.prefs, tab)  # holding both keeps their ids from being reused
+    if len(_TABS) > TABS_KEPT:
+        _TABS.popitem(last=False)
+    return tab
+
 
 @strawberry.type
 class PreferencesQuery:
@@ -28,18 +59,7 @@ class PreferencesQuery:
     async def notification_categories(self, info: Info) -> list[NotificationCategory]:
         ctx = info.context
         ctx.require_user()
-        state = await ctx.viewer_state()
-        return [
-            NotificationCategory(
-                code=strawberry.ID(c.code),
-                title=text(c.title, state.locale),
-                position=c.position,
-                types=[
-                    NotificationType.build(state.resolve(t), state.locale) for t in listed_types(state, category=c.code)
-                ],
-            )
-            for c in LISTED_CATEGORIES
-        ]
+        return _types_tab(await ctx.viewer_state())
 
     @strawberry.field(
         description="The types tab. search matches code, title and description, case-insensitively, in the viewer's locale."
