@@ -266,6 +266,8 @@ async def http(args: argparse.Namespace) -> dict[str, Any]:
 
     async def worker(conn: Connection) -> None:
         nonlocal failures
+        if args.rate:
+            return  # open loop: requests are issued by the schedule below
         while True:
             started = clock()
             if started >= measure_to:
@@ -285,8 +287,36 @@ async def http(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, measure_from - clock()))
         cpu = _cpu_start(args)
 
+    async def open_loop() -> None:
+        """Requests issued at a fixed rate whether or not earlier ones have answered, each on a
+        free connection; latency counts from when the request was due (queueing included)."""
+        nonlocal failures
+        free: asyncio.Queue[Connection] = asyncio.Queue()
+        for conn in conns:
+            free.put_nowait(conn)
+
+        async def fire(due: float) -> None:
+            nonlocal failures
+            conn = await free.get()
+            try:
+                status, body = await conn.send(next(turn))
+            finally:
+                free.put_nowait(conn)
+            ended = clock()
+            if status != 200 or b'"errors"' in body:
+                failures += 1
+            if due >= measure_from:
+                latencies.append(ended - due)
+
+        started, k, fired = clock(), 0, []
+        while (due := started + k / args.rate) < measure_to:
+            await asyncio.sleep(max(0.0, due - clock()))
+            fired.append(asyncio.create_task(fire(due)))
+            k += 1
+        await asyncio.gather(*fired)
+
     sampler = asyncio.create_task(sample_cpu())
-    await asyncio.gather(*(worker(c) for c in conns))
+    await asyncio.gather(*(worker(c) for c in conns), *([open_loop()] if args.rate else []))
     await sampler
     result: dict[str, Any] = {
         "requests": len(latencies),
@@ -465,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="op-query")
     p.add_argument("--users", type=int, default=1000, help="operators whose tokens the requests take in turn")
     p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--rate", type=float, default=0.0, help="open loop: requests/s (0: closed loop)")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
 

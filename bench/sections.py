@@ -322,6 +322,27 @@ async def queries(ctx: Ctx) -> dict[str, Any]:
                     f"query {name:5} c={concurrency:2}: {out[f'{key}rps']} req/s (plain {out[f'{key}plain_rps']}),"
                     f" p99 {out[f'{key}p99_ms']} ms (plain {out[f'{key}plain_p99_ms']})"
                 )
+        # Open loop: the types tab asked 300 times a second (quick: 100), over 32 connections.
+        rate = 100 if ctx.quick else 300
+        for target, proc, path in (("", server, "/graphql"), ("plain_", plain, "/plain/types")):
+            r = await run_client(
+                ctx.procs,
+                "http",
+                *("--port", str(proc.port), "--path", path, "--document", TYPES_TAB),
+                *("--instance", instance, "--user", user, "--concurrency", "32", "--rate", str(rate)),
+                *("--seconds", str(seconds), "--warmup", str(warmup), "--server-pid", str(proc.pid)),
+                seconds=seconds + warmup + 60,
+            )
+            key = f"queries_types_open_{target}"
+            out[f"{key}rate"] = rate
+            for figure in ("rps", "p50_ms", "p99_ms", "max_ms"):
+                out[f"{key}{figure}"] = r.get(figure)
+            if r["failures"]:
+                out[f"{key}failures"] = r["failures"]
+        ctx.say(
+            f"query types open loop {rate}/s: p99 {out['queries_types_open_p99_ms']} ms"
+            f" (plain {out['queries_types_open_plain_p99_ms']})"
+        )
     finally:
         if plain is not None:
             await plain.stop()
