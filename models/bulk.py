@@ -17,8 +17,37 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-#: Both SQLite (>= 3.32) and PostgreSQL accept 32,766 bound parameters per statement.
+#: SQLite (>= 3.32) accepts 32,766 bound parameters per statement.
 MAX_PARAMETERS = 32_000
+#: PostgreSQL gets a column per parameter (an array): rows per statement, to bound its size.
+ROWS_PER_ARRAY_STATEMENT = 10_000
+
+#: PostgreSQL's type for a column's values, by tortoise field class (JSON travels as text).
+_PG_TYPES: tuple[tuple[type[fields.Field[Any]], str], ...] = (
+    (fields.BigIntField, "int8"),
+    (fields.SmallIntField, "int2"),
+    (fields.IntField, "int4"),
+    (fields.BooleanField, "bool"),
+    (fields.DatetimeField, "timestamptz"),
+    (fields.JSONField, "jsonb"),
+    (fields.FloatField, "float8"),
+    (fields.DecimalField, "numeric"),
+    (fields.CharField, "text"),
+    (fields.TextField, "text"),
+)
+
+
+def _array_type(model: type[Model], column: str) -> str:
+    fields_map = model._meta.fields_map
+    field = fields_map.get(column)
+    if field is None and column.endswith("_id"):
+        relation = fields_map.get(column.removesuffix("_id"))
+        related = getattr(relation, "related_model", None)
+        field = related._meta.pk if related is not None else None
+    for field_class, pg_type in _PG_TYPES:
+        if isinstance(field, field_class):
+            return pg_type
+    raise TypeError(f"no PostgreSQL array type for {model.__name__}.{column}")
 
 
 def placeholders(conn: BaseDBAsyncClient, start: int, count: int) -> list[str]:
@@ -73,6 +102,9 @@ async def upsert(
 ) -> list[dict[str, Any]]:
     """Insert ``rows``; on a ``conflict`` clash update ``update`` columns, or do nothing.
 
+    SQLite: multi-row VALUES, chunked under its bound-parameter limit. PostgreSQL: ``INSERT ...
+    SELECT * FROM unnest($1::type[], ...)``, one array per column.
+
     ``update`` is a list of columns to take from the new row, or a mapping of column to an SQL
     expression (``excluded.x`` is the new row, the table's name the old one).
     """
@@ -89,9 +121,26 @@ async def upsert(
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
-    per_chunk = max(1, MAX_PARAMETERS // len(columns))
     convert = _converter(model, columns)
     results: list[dict[str, Any]] = []
+    if conn.capabilities.dialect == "postgres":
+        # One array per column: the statement's text is the same for any number of rows, so
+        # PostgreSQL (and asyncpg's statement cache) prepares it once, not once per batch size.
+        types = [_array_type(model, c) for c in columns]
+        arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+        sql = (
+            f'INSERT INTO "{table}" ({quoted}) SELECT * FROM unnest({arrays}) '
+            f"ON CONFLICT ({conflict_sql}) {action}{returning_sql}"
+        )
+        for start in range(0, len(rows), ROWS_PER_ARRAY_STATEMENT):
+            values = [convert(row) for row in rows[start : start + ROWS_PER_ARRAY_STATEMENT]]
+            by_column = [list(column) for column in zip(*values, strict=True)]
+            if returning:
+                results.extend(await conn.execute_query_dict(sql, by_column))
+            else:
+                await conn.execute_query(sql, by_column)
+        return results
+    per_chunk = max(1, MAX_PARAMETERS // len(columns))
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
         params: list[Any] = []
