@@ -108,7 +108,7 @@ async def _live_setup(args: argparse.Namespace, users: list[str]) -> tuple[LiveC
     connect_s = await live.connect_all(args.connect_concurrency)
     if live.failed:
         raise RuntimeError(f"{len(live.failed)} of {len(users)} connections failed, e.g. {live.failed[0]}")
-    publisher = Publisher(args.mode, args.port, args.instance, connections=args.publishers)
+    publisher = Publisher(args.mode, args.publish_port or args.port, args.instance, connections=args.publishers)
     tag = uuid.uuid4().hex[:6]
 
     async def warmup(attempt: int) -> None:
@@ -484,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
         p.add_argument("--connect-concurrency", type=int, default=100)
         p.add_argument("--publishers", type=int, default=1 if name != "paced" else 32)
+        p.add_argument("--publish-port", type=int, help="publish through this port (another API process)")
     sub.choices["fanout"].add_argument("--events", type=int, required=True)
     sub.choices["paced"].add_argument("--rate", type=float, default=200.0)
     sub.choices["paced"].add_argument("--seconds", type=float, default=10.0)

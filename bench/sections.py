@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -23,6 +24,8 @@ from bench.common import BELL_PAGE, PUBLISH_EVENTS, TYPES_TAB, codec, rss_kb
 from bench.procs import PY, ROOT, Client, Proc, Procs, run_client
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The scaled run's broker (its topics and keys carry the run's own instance ids).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: The viewer's whole bell, as rows for the plain endpoint's store.
 HISTORY = (
     "{ notifications(first: 100) { edges { node { id typeCode categoryCode title body data createdAt readAt } } } }"
@@ -141,6 +144,78 @@ async def paced(ctx: Ctx) -> dict[str, Any]:
             f" p99 {r['p99_ms']} ms ({r['received']}/{r['expected']})"
         )
     return out
+
+
+async def paced_scaled(ctx: Ctx) -> dict[str, Any]:
+    """1b at scale: two API processes and a worker process on PostgreSQL and Redis; the panels
+    subscribe to one API process, the producer publishes through the other."""
+    n, seconds, rate = (100, 2.0, 200.0) if ctx.quick else (1000, 10.0, 200.0)
+    out: dict[str, Any] = {"paced_scaled_operators": n, "paced_scaled_target_events_per_s": rate}
+    reason = await _postgres_unreachable() or await _redis_unreachable()
+    if reason:
+        out["paced_scaled_skipped"] = reason
+        ctx.notes.append(f"Paced publishing at scale not measured: {reason}")
+        ctx.say(f"paced scaled: skipped ({reason})")
+        return out
+    database = f"nc_bench_{uuid.uuid4().hex[:10]}"
+    env = {
+        "NC_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "NC_REDIS_URL": REDIS_URL,
+    }
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    started: list[Proc] = []
+    try:
+        await ctx.procs.cli(["migrate"], env)
+        panels = await ctx.procs.serve("serve-scaled-panels", env)
+        producer = await ctx.procs.serve("serve-scaled-producer", env)
+        started += [panels, producer]
+        worker = await ctx.procs.start("worker-scaled", [PY, "-m", "api.cli", "worker"], ctx.procs.nc_env(ctx.tmp, env))
+        started.append(worker)
+        await ctx.procs.profile(worker)
+        args = ["--port", str(panels.port), "--publish-port", str(producer.port), "--mode", "ours"]
+        args += ["--users", str(n), "--deadline", "60", "--instance", f"bench-{uuid.uuid4().hex[:6]}"]
+        args += ["--rate", str(rate), "--seconds", str(seconds), "--per-event", "5"]
+        r = await run_client(ctx.procs, "paced", *args, seconds=seconds + 180)
+        for k in ("events_per_s", "received", "p50_ms", "p90_ms", "p99_ms", "max_ms", "publish_p50_ms"):
+            out[f"paced_scaled_{k}"] = r[k]
+        out["paced_scaled_publish_p99_ms"] = r["publish_p99_ms"]
+        out["paced_scaled_messages"] = r["expected"]
+        if r["errors"] or r["publish_failures"] or not r["complete"]:
+            out["paced_scaled_problems"] = {
+                k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
+            }
+        ctx.say(
+            f"paced scaled {n} ops @{rate:.0f}/s: {r['events_per_s']} ev/s, p50 {r['p50_ms']} ms,"
+            f" p99 {r['p99_ms']} ms ({r['received']}/{r['expected']})"
+        )
+    finally:
+        for proc in reversed(started):
+            await proc.stop()
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    return out
+
+
+async def _redis_unreachable() -> str | None:
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        return f"Redis at {REDIS_URL} is not reachable ({type(exc).__name__})"
+    finally:
+        await client.aclose()
+    return None
 
 
 # -- 2. ingestion --------------------------------------------------------------------------------
@@ -511,6 +586,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     # name, function, time limit quick (s), time limit full (s)
     ("fanout", fanout, 25, 420),
     ("paced", paced, 25, 150),
+    ("paced_scaled", paced_scaled, 45, 240),
     ("ingest", ingest, 30, 240),
     ("delivery", delivery, 20, 180),
     ("queries", queries, 30, 180),

@@ -6,6 +6,7 @@ bell/subscriptions.py) and the compiled path (compiled_subscriptions.py) that sh
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -19,31 +20,46 @@ def _topic(ctx: Context, stream: str) -> str:
     return user_topic(p.instance_id, p.user_id, stream)
 
 
+#: Bell item ids a subscription remembers having sent, so a replay and the live stream never send
+#: one twice. Not a "newest id" threshold: at scale notifications commit out of id order (two
+#: publishers' transactions), and an item with a smaller id may arrive after a larger one.
+SEEN_KEPT = 2_048
+
+
 async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[str, Any], None]:
     """NotificationAdded and NotificationsRead messages; replays from ``after`` first, and again
-    from the last item seen when the broker lost messages (a Redis reconnect)."""
+    from the newest item seen when the broker lost messages (a Redis reconnect)."""
     p = ctx.require_user()
     last_seen = bell.cursor_or_id(after) if after else None
+    seen: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(item_id: int) -> bool:
+        nonlocal last_seen
+        if item_id in seen:
+            return False
+        seen[item_id] = None
+        if len(seen) > SEEN_KEPT:
+            seen.popitem(last=False)
+        last_seen = item_id if last_seen is None else max(last_seen, item_id)
+        return True
+
     async with ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
         # Listening first, then reading the database: nothing falls between the two.
         if last_seen is not None:
             for row, unread in await bell.missed(p.instance_id, p.user_id, last_seen):
-                last_seen = row.id
-                yield live.bell_added(row, unread)
+                if first_time(row.id):
+                    yield live.bell_added(row, unread)
         async for message in messages:
             kind = message["type"]
             if kind == RESYNC["type"]:
                 if last_seen is None:
                     continue
                 for row, unread in await bell.missed(p.instance_id, p.user_id, last_seen):
-                    last_seen = row.id
-                    yield live.bell_added(row, unread)
+                    if first_time(row.id):
+                        yield live.bell_added(row, unread)
             elif kind == "NotificationAdded":
-                item_id = int(message["notification"]["id"])
-                if last_seen is not None and item_id <= last_seen:
-                    continue  # already replayed
-                last_seen = item_id
-                yield message
+                if first_time(int(message["notification"]["id"])):
+                    yield message
             elif kind == "NotificationsRead":
                 yield message
 

@@ -210,3 +210,37 @@ async def test_a_query_over_a_long_lived_socket_reads_current_settings(live_serv
         await ws.subscribe(types)
         after = (await ws.next())["notificationTypes"][0]["channels"]
     assert before != ["BELL", "SOUND"] and after == ["BELL", "SOUND"]
+
+
+async def test_items_committed_out_of_id_order_all_arrive_once(live_server: str, app, tenant: Tenant) -> None:
+    # At scale two publishers' transactions commit in either order: an item with a smaller id can
+    # reach the broker after a larger one. Neither may be dropped, and a repeat is not sent twice.
+    from core.broker import user_topic
+    from domain import live
+
+    def added(item_id: int, unread: int) -> dict:
+        row = {
+            "type_code": "ticket_created",
+            "category_code": "creation_and_messages",
+            "title": f"Ticket {item_id}",
+            "body": "",
+            "entity_kind": None,
+            "entity_id": None,
+            "data": {},
+        }
+        notification = live.payload(item_id, row, "2026-11-30T00:00:00+00:00")
+        return {"type": "NotificationAdded", "notification": notification, "unreadCount": unread}
+
+    alice = tenant.operator("alice")
+    broker = app.state.services.broker
+    topic = user_topic(tenant.id, "alice", live.BELL)
+    async with GraphQLWS(live_server, alice.token) as client:
+        await client.subscribe(BELL)
+        await asyncio.sleep(0.1)
+        # when the item committed second (id 9001) arrives before the one committed first (9000)
+        for message in (added(9001, 1), added(9000, 2), added(9001, 2)):
+            await broker.publish(topic, message)
+        # then both arrive, in the order they came, and the repeat of 9001 does not
+        ids = [(await client.next())["bell"]["notification"]["id"] for _ in range(2)]
+        assert ids == ["9001", "9000"]
+        await client.nothing_for(0.3)
