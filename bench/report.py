@@ -269,7 +269,83 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
             ],
         )
     )
+
+    rows = []
+    for n in sorted({int(k.split("_")[2]) for k in r if k.startswith("growth_fanout_")}):
+        p = f"growth_fanout_{n}_"
+        rows += [
+            Row(f"fan-out N={n:,}: server CPU per message", f"{p}cpu_us_per_message", unit="µs"),
+            Row(f"fan-out N={n:,}: publish→receipt p99", f"{p}p99_ms", unit="ms"),
+            Row(f"fan-out N={n:,}: messages/s", f"{p}messages_per_s"),
+        ]
+    for rate in sorted({int(k.split("_")[2]) for k in r if k.startswith("growth_paced_")}):
+        p = f"growth_paced_{rate}_"
+        rows += [
+            Row(f"paced {rate}/s: publish→bell p99", f"{p}p99_ms", unit="ms"),
+            Row(f"paced {rate}/s: events/s achieved", f"{p}events_per_s"),
+            Row(f"paced {rate}/s: server CPU per message", f"{p}cpu_us_per_message", unit="µs"),
+        ]
+    out.append(
+        (
+            "7. Growth",
+            "Where the curves bend: fan-out to N bell subscriptions (~20,000 messages each run) and paced "
+            "publishing at rising rates (1,000 operators, 5 recipients per event), each on a fresh `serve`. "
+            "Plots (written next to this report by `report.plots`, matplotlib): "
+            f"![fan-out by N]({PLOT_FANOUT}) ![paced by rate]({PLOT_PACED})",
+            rows,
+        )
+    )
     return out
+
+
+PLOT_FANOUT = "growth_fanout.svg"
+PLOT_PACED = "growth_paced.svg"
+
+
+def plots(r: dict[str, Any], out_dir: Path) -> list[str]:
+    """Draw the growth section's curves as SVG files in ``out_dir``; returns what was written
+    (nothing when the section did not run, or matplotlib is not installed: a note says so)."""
+    fanout = sorted(
+        (int(k.split("_")[2]), r[k], r.get(k.replace("cpu_us_per_message", "p99_ms")))
+        for k in r
+        if k.startswith("growth_fanout_") and k.endswith("cpu_us_per_message") and r[k] is not None
+    )
+    paced = sorted(
+        (int(k.split("_")[2]), r[k], r.get(k.replace("p99_ms", "cpu_us_per_message")))
+        for k in r
+        if k.startswith("growth_paced_") and k.endswith("p99_ms") and r[k] is not None
+    )
+    if not fanout and not paced:
+        return []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    for name, points, x_label, left_label, right_label in (
+        (PLOT_FANOUT, fanout, "subscriptions N (log)", "server CPU per message (µs)", "publish→receipt p99 (ms)"),
+        (PLOT_PACED, [(x, c, p) for x, p, c in paced], "events/s", "server CPU per message (µs)", "p99 (ms)"),
+    ):
+        if not points:
+            continue
+        figure, left = plt.subplots(figsize=(6.4, 3.6))
+        xs = [x for x, _, _ in points]
+        left.plot(xs, [y for _, y, _ in points], marker="o", color="tab:blue")
+        left.set_xlabel(x_label)
+        left.set_ylabel(left_label, color="tab:blue")
+        if name == PLOT_FANOUT:
+            left.set_xscale("log")
+        right = left.twinx()
+        right.plot(xs, [z if z is not None else float("nan") for _, _, z in points], marker="s", color="tab:red")
+        right.set_ylabel(right_label, color="tab:red")
+        figure.tight_layout()
+        figure.savefig(out_dir / name, format="svg")
+        plt.close(figure)
+        written.append(name)
+    return written
 
 
 SECTION_KEYS = {
@@ -281,13 +357,14 @@ SECTION_KEYS = {
     "4. Queries": ("queries_",),
     "5. Memory": ("memory_",),
     "6. SQL statements": ("sql_",),
+    "7. Growth": ("growth_",),
 }
 
 
 SECTION_NAMES = dict(
     zip(
         SECTION_KEYS,
-        ("fanout", "paced", "paced_scaled", "ingest", "delivery", "queries", "memory", "sql"),
+        ("fanout", "paced", "paced_scaled", "ingest", "delivery", "queries", "memory", "sql", "growth"),
         strict=True,
     )
 )

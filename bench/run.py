@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    if not report.plots(results, out) and any(k.startswith("growth_") for k in results):
+        notes.append("The growth plots were not drawn: matplotlib is not installed (it is in the dev extras).")
     (out / "REPORT.md").write_text(report.markdown(results, notes))
     print(f"\nNotification Center benchmark ({results['meta_mode']}, {results['meta_duration_s']} s)")
     for line in report.summary(results):

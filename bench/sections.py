@@ -488,6 +488,46 @@ async def _same_documents(ctx: Ctx, plain: Proc, instance: str, user: str, docs:
     return same
 
 
+# -- 7. growth ------------------------------------------------------------------------------------
+#: Fan-out sizes and paced rates the growth section walks (full mode; quick mode takes two of each).
+GROWTH_N = (100, 300, 1000, 3000, 10000)
+GROWTH_RATES = (50, 100, 200, 400)
+
+
+async def growth(ctx: Ctx) -> dict[str, Any]:
+    """Where the curves bend: server CPU per message and p99 as N grows (fan-out of ~20,000
+    messages to N bell subscriptions), and p99 as the event rate grows (paced, 1,000 operators,
+    5 recipients per event). ``report.plots`` draws them."""
+    sizes, rates = ((100, 300), (50, 100)) if ctx.quick else (GROWTH_N, GROWTH_RATES)
+    total = 2_000 if ctx.quick else 20_000
+    out: dict[str, Any] = {}
+    for n in sizes:
+        key = f"growth_fanout_{n}_"
+        try:
+            r = await _live_run(ctx, "fanout", "ours", n, ["--events", str(max(1, total // n))], deadline=120)
+        except Exception as exc:  # noqa: BLE001 - one point missing does not end the walk
+            out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        out[f"{key}messages_per_s"] = r["messages_per_s"]
+        out[f"{key}p99_ms"] = r["p99_ms"]
+        out[f"{key}cpu_us_per_message"] = _per(r["server_cpu_s"], r["received"], 1e6)
+        ctx.say(f"growth fan-out N={n}: {out[f'{key}cpu_us_per_message']} µs/msg, p99 {r['p99_ms']} ms")
+    users, seconds = (100, 2.0) if ctx.quick else (1000, 6.0)
+    for rate in rates:
+        key = f"growth_paced_{rate}_"
+        extra = ["--rate", str(rate), "--seconds", str(seconds), "--per-event", "5"]
+        try:
+            r = await _live_run(ctx, "paced", "ours", users, extra, deadline=60)
+        except Exception as exc:  # noqa: BLE001
+            out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        out[f"{key}events_per_s"] = r["events_per_s"]
+        out[f"{key}p99_ms"] = r["p99_ms"]
+        out[f"{key}cpu_us_per_message"] = _per(r["server_cpu_s"], r["received"], 1e6)
+        ctx.say(f"growth paced {rate}/s: {r['events_per_s']} ev/s, p99 {r['p99_ms']} ms")
+    return out
+
+
 # -- 5. memory -----------------------------------------------------------------------------------
 async def memory(ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -592,4 +632,5 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     ("queries", queries, 30, 180),
     ("memory", memory, 25, 240),
     ("sql", sql, 20, 120),
+    ("growth", growth, 40, 600),
 ]
