@@ -119,7 +119,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
-        http = http_client()
+        http = http_client(allow_private=settings.allow_http_endpoints)
         deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
         runtime = Runtime(settings, broker, build_channels(broker, deps)) if settings.run_workers else None
         app.state.runtime = runtime

@@ -83,7 +83,7 @@ def code_candidates(message: str) -> list[str]:
 
 async def _confirm(bot: BotConfig, linked: list[tuple[str, Operator]], allow_http: bool) -> None:
     """Tell each newly linked number it worked (best effort: the link stands either way)."""
-    async with http_client() as http:
+    async with http_client(allow_private=allow_http) as http:
         for number, operator in linked:
             message = text(LINKED, operator.locale).format(name=operator.display_name or operator.user_id)
             outcome = await send_text(http, bot, number, message, allow_http=allow_http)

@@ -22,7 +22,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
     assert settings.jwt_secret is not None
     await init_db(settings, run_migrations=settings.embedded)
     broker = build_broker(settings.redis_url)
-    http = http_client()
+    http = http_client(allow_private=settings.allow_http_endpoints)
     deps = ChannelDeps(settings=settings, secret_box=SecretBox(settings.jwt_secret.reveal()), http=http)
     runtime = Runtime(settings, broker, build_channels(broker, deps), concurrency=concurrency)
     stop = asyncio.Event()

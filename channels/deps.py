@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
-
+from channels.http_client import ProviderClient
 from core.settings import Settings
 from domain.bots import BotCache, BotConfig
 from domain.keys import SecretBox
@@ -16,7 +15,7 @@ from models.enums import ChannelKind
 class ChannelDeps:
     settings: Settings
     secret_box: SecretBox
-    http: httpx.AsyncClient
+    http: ProviderClient
     bots: BotCache = field(default_factory=BotCache)
 
     @property
@@ -28,11 +27,8 @@ class ChannelDeps:
         return await self.bots.get(self.secret_box, instance_id, channel)
 
 
-def http_client() -> httpx.AsyncClient:
-    """One pooled client for every provider; no redirects (a redirect could lead inside)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(10.0, connect=5.0),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        headers={"User-Agent": "notification-center/0.1"},
-    )
+def http_client(*, allow_private: bool) -> ProviderClient:
+    """One pooled client for every provider (channels/http_client.py); no redirects (a redirect
+    could lead inside). Unless ``allow_private`` (``Settings.allow_http_endpoints``), a name that
+    resolves to a non-public address is refused when the connection is made. Call it in the loop."""
+    return ProviderClient(allow_private=allow_private)

@@ -24,9 +24,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpx
-
 from channels.base import GiveUp, Outcome, RetryLater, Sent
+from channels.http_client import Answer, TransportError
 from channels.redact import remote_text
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def retry_delay(seconds: object) -> float | None:
     return min(MAX_RETRY_AFTER_SECONDS, value)
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: Answer) -> float | None:
     """Retry-After as seconds or as an HTTP date (RFC 9110), capped at an hour."""
     raw = response.headers.get("retry-after")
     if raw is None:
@@ -96,7 +95,7 @@ def log_answer(provider: str, status: int, text: str, secrets: Iterable[str | No
 
 
 def outcome_for(
-    response: httpx.Response,
+    response: Answer,
     provider: str,
     *,
     secrets: Iterable[str | None] = (),
@@ -130,7 +129,7 @@ def outcome_for(
     return GiveUp(f"{provider} refused the request (HTTP {status}): not retried; check {where}")
 
 
-def network_failure(exc: Exception, provider: str) -> Outcome:
-    """A request that got no answer: retried. The exception's text may carry the URL, so only
-    its kind goes into the reason."""
+def network_failure(exc: TransportError, provider: str) -> Outcome:
+    """A request that got no answer: retried. Only its kind goes into the reason ("ConnectError",
+    "ReadTimeout": channels/http_client.py)."""
     return RetryLater(f"{provider} could not be reached ({type(exc).__name__}): retrying")

@@ -15,23 +15,20 @@ makes sure of; a user who blocks the bot gets 403 from then on.
 
 Failures are classified (``outcome_of``): a refused token (401/404), a blocked bot or a vanished
 chat (403/400 with a known description), rate limiting (429), Telegram's own trouble (5xx). The
-bot token is part of the URL path: reasons never quote the URL or an httpx exception, Telegram's
-description is kept only short and redacted of the channel's secrets (channels/redact.py), and
-httpx's request log line is redacted too (see ``_RedactBotTokens``).
+bot token is part of the URL path: reasons never quote the URL, the client's exceptions carry no
+text of it (channels/http_client.py), Telegram's description is kept only short and redacted of
+the channel's secrets (channels/redact.py), and the client (aiohttp) logs no request URLs.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
 from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for, retry_after, retry_delay, retrying
+from channels.http_client import Answer, InvalidURL, TransportError
 from channels.message import fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
 from core.urls import UnsafeUrl, check_outbound
@@ -42,28 +39,6 @@ MAX_TEXT = 4096
 #: Characters of Telegram's own description a reason may keep (redacted, one line).
 MAX_DESCRIPTION = 80
 PROVIDER = "Telegram"
-
-_TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+/")
-
-
-class _RedactBotTokens(logging.Filter):
-    """httpx logs every request's full URL at INFO: masks the /bot<token>/ segment in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_PATH.sub("/bot***/", str(arg)) if isinstance(arg, httpx.URL | str) else arg
-                for arg in record.args
-            )
-        elif isinstance(record.msg, str) and "/bot" in record.msg:
-            record.msg = _TOKEN_IN_PATH.sub("/bot***/", record.msg)
-        return True
-
-
-def _install_log_redaction() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactBotTokens) for f in logger.filters):
-        logger.addFilter(_RedactBotTokens())
 
 
 def utf16_units(text: str) -> int:
@@ -87,7 +62,7 @@ UNREACHABLE: tuple[tuple[str, str], ...] = (
 )
 
 
-def outcome_of(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
+def outcome_of(response: Answer, secrets: tuple[str, ...] = ()) -> Outcome:
     """Telegram's answer: its JSON says what went wrong; anything else is judged by the status.
     Known descriptions become the service's words; Telegram's own text only goes to the log, redacted."""
     try:
@@ -136,7 +111,6 @@ class TelegramChannel:
 
     def __init__(self, deps: ChannelDeps) -> None:
         self.deps = deps
-        _install_log_redaction()
 
     async def send(self, job: Job) -> Outcome:
         config = await self.deps.bot(job.operator.instance_id, ChannelKind.TELEGRAM)
@@ -159,9 +133,10 @@ class TelegramChannel:
         url = f"{base}/bot{quote(config.secret, safe=':')}/sendMessage"
         try:
             response = await self.deps.http.post(url, json=payload)
-        except httpx.InvalidURL:
-            # Its message may quote the URL, token and all.
+        except InvalidURL:
             return GiveUp("TELEGRAM apiBaseUrl or bot token does not make a valid URL")
-        except httpx.HTTPError as exc:
+        except UnsafeUrl as exc:  # the name resolved inside the network when connecting
+            return GiveUp(f"TELEGRAM apiBaseUrl {exc}")
+        except TransportError as exc:
             return network_failure(exc, PROVIDER)
         return outcome_of(response, bot_secrets(config.secret, config.settings))

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
 from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for
+from channels.http_client import Answer, TransportError
 from channels.message import Message, fit_lines, message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
@@ -101,7 +100,7 @@ def message_text(message: Message) -> str:
     return fit_lines(message.title, message.body, message.link, TEXT_MAX)
 
 
-def outcome_for_viber(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
+def outcome_for_viber(response: Answer, secrets: tuple[str, ...] = ()) -> Outcome:
     """HTTP first (5xx, 429 ...), then Viber's own ``status`` in a 200 answer."""
     if not 200 <= response.status_code < 300:
         return outcome_for(response, PROVIDER, secrets=secrets, credential="auth token", where="the Viber bot settings")
@@ -146,6 +145,8 @@ class ViberChannel:
         payload = {"receiver": address, "type": "text", "sender": sender(bot), "text": message_text(message)}
         try:
             response = await self.deps.http.post(url, json=payload, headers={"X-Viber-Auth-Token": bot.secret})
-        except httpx.HTTPError as exc:
+        except UnsafeUrl as exc:  # the name resolved inside the network when connecting
+            return GiveUp(f"VIBER settings.apiBaseUrl {exc}")
+        except TransportError as exc:
             return network_failure(exc, PROVIDER)
         return outcome_for_viber(response, bot_secrets(bot.secret, bot.settings))

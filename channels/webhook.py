@@ -23,11 +23,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from channels.base import GiveUp, Job, Outcome
 from channels.deps import ChannelDeps
 from channels.http import network_failure, outcome_for
+from channels.http_client import TransportError
 from channels.message import message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
@@ -77,7 +76,9 @@ class WebhookChannel:
         provider = f"the {channel.value} webhook"
         try:
             response = await self.deps.http.post(str(url), content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except UnsafeUrl as exc:  # the name resolved inside the network when connecting
+            return GiveUp(f"{channel.value} url {exc}")
+        except TransportError as exc:
             return network_failure(exc, provider)
         return outcome_for(
             response,

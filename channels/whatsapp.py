@@ -41,11 +41,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
 from channels.deps import ChannelDeps
 from channels.http import RETRYABLE, log_answer, network_failure, outcome_for, retry_after, retrying
+from channels.http_client import Answer, ProviderClient, TransportError
 from channels.message import cut, fit_lines, message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
@@ -97,7 +96,7 @@ def parse_secret(raw: str | None) -> WhatsAppSecret | None:
     )
 
 
-def _error(response: httpx.Response) -> tuple[int | None, str, str]:
+def _error(response: Answer) -> tuple[int | None, str, str]:
     """Meta's error code, title (``error_user_title`` or ``title``) and message (with details),
     from ``{"error": {...}}``."""
     try:
@@ -133,7 +132,7 @@ CODE_ADVICE: dict[int, str] = {
 }
 
 
-def outcome_for_whatsapp(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Outcome:
+def outcome_for_whatsapp(response: Answer, secrets: tuple[str, ...] = ()) -> Outcome:
     status = response.status_code
     if 200 <= status < 300:
         return Sent()
@@ -163,7 +162,7 @@ def messages_url(bot: BotConfig) -> str:
     return f"{base}/{quote(str(bot.setting('phoneNumberId', '')), safe='')}/messages"
 
 
-async def send_text(http: httpx.AsyncClient, bot: BotConfig, to: str, body: str, *, allow_http: bool) -> Outcome:
+async def send_text(http: ProviderClient, bot: BotConfig, to: str, body: str, *, allow_http: bool) -> Outcome:
     """One text message to ``to`` through the instance's business number."""
     secret = parse_secret(bot.secret)
     if secret is None:
@@ -184,7 +183,9 @@ async def send_text(http: httpx.AsyncClient, bot: BotConfig, to: str, body: str,
     }
     try:
         response = await http.post(url, json=payload, headers={"Authorization": f"Bearer {secret.access_token}"})
-    except httpx.HTTPError as exc:
+    except UnsafeUrl as exc:  # the name resolved inside the network when connecting
+        return GiveUp(f"WHATSAPP settings.apiBaseUrl {exc}")
+    except TransportError as exc:
         return network_failure(exc, PROVIDER)
     return outcome_for_whatsapp(response, bot_secrets(bot.secret, bot.settings))
 

@@ -3,9 +3,10 @@
 Every URL the service sends to (push endpoints, provider base URLs, ECHAT/CUSTOM webhooks) must be
 https and resolve only to public addresses. ``NC_ALLOW_HTTP_ENDPOINTS=1`` lifts both rules for
 local testing (plain http, loopback and private addresses). The check runs again at send time,
-after DNS resolution, so a name that later points inside the network is still refused. The EMAIL
-channel's SMTP host goes through the same address check (``resolve_public``), lifted only for the
-hosts of ``NC_SMTP_ALLOWED_HOSTS``.
+after DNS resolution, so a name that later points inside the network is still refused; the HTTP
+providers' client checks the addresses once more when it connects (channels/http_client.py), since
+DNS may answer differently a second time. The EMAIL channel's SMTP host goes through the same
+address check (``resolve_public``), lifted only for the hosts of ``NC_SMTP_ALLOWED_HOSTS``.
 
 ``is_public`` is the one place that decides whether an address may be sent to: it takes only
 global unicast addresses, and unwraps the IPv6 forms that carry an IPv4 address (mapped,

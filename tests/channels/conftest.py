@@ -18,7 +18,7 @@ async def worker(app: Any) -> AsyncIterator[Callable[..., Runtime]]:
     """Makes runtimes with their own concurrency and settings while the app's workers are stopped."""
     services = app.state.services
     await app.state.runtime.stop()
-    http = http_client()
+    http = http_client(allow_private=services.settings.allow_http_endpoints)
     made: list[Runtime] = []
 
     def make(concurrency: int = 2, **settings: Any) -> Runtime:

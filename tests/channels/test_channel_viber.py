@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from channels.base import GiveUp, RetryLater
+from channels.http_client import Answer
 from channels.message import Message
 from channels.viber import TEXT_MAX, message_text, outcome_for_viber
 from models.operator import ChannelLink
@@ -325,7 +326,7 @@ def test_each_class_of_viber_failure_has_its_reason(
     status: int, answer: dict[str, Any], headers: dict[str, str], reason: str, retried: bool
 ) -> None:
     # when Viber's answer is classified
-    outcome = outcome_for_viber(httpx.Response(status, json=answer, headers=headers))
+    outcome = outcome_for_viber(Answer(status, json.dumps(answer).encode(), headers))
     # then the reason says what failed and what to do
     assert outcome.reason == reason  # type: ignore[union-attr]
     assert isinstance(outcome, RetryLater if retried else GiveUp)

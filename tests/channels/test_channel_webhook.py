@@ -9,17 +9,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 
-from channels.base import GiveUp, RetryLater
+from channels.base import DeliveryRow, GiveUp, Job, RetryLater
+from channels.deps import ChannelDeps
 from channels.http import outcome_for
+from channels.http_client import Answer, ProviderClient
+from channels.webhook import WebhookChannel
+from core import urls
+from core.settings import Settings
+from models.notification import Delivery
+from models.operator import Operator
 from tests.channel_support import FINAL, PUBLISH, SET_CHANNELS, TEST_CHANNEL
 from tests.conftest import Caller, Tenant
+from tests.fakes.dns import FixedResolver
 from tests.fakes.webhook_receiver import verify_webhook, webhook_receiver
 from tests.polling import eventually
 
@@ -301,6 +310,35 @@ async def test_a_receiver_answer_echoing_the_signing_secret_never_shows_it(
     assert "<html><p>rejected: secret=***</p><p>***</p></html>" in caplog.text
 
 
+async def test_a_name_that_resolves_inside_the_network_when_connecting_is_refused(
+    tenant: Tenant, app: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a CUSTOM webhook on a name the check before the send finds public (https-only settings)
+    await configure(tenant, "CUSTOM", "https://hooks.example.com/nc", new_secret())
+    caller = await operator_on(tenant, "CUSTOM")
+
+    async def public(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(urls, "resolve", public)
+    # and a DNS answer that has changed to a loopback address by the time the connection is made
+    resolver = FixedResolver("127.0.0.1")
+    strict = replace(settings, allow_http_endpoints=False)
+    operator = await Operator.get(instance_id=tenant.id, user_id=caller.user)
+    row = await Delivery.create(
+        instance_id=operator.instance_id, operator_id=operator.id, channel="CUSTOM", next_attempt_at=None
+    )
+    async with ProviderClient(allow_private=False, resolver=resolver) as http:
+        channel = WebhookChannel(ChannelDeps(strict, app.state.services.secret_box, http))
+        # when the channel sends a test event
+        outcome = await channel.send(
+            Job(DeliveryRow(row.id, operator.instance_id, operator.id, None, "CUSTOM", 1), None, operator)
+        )
+    # then the connection is refused, and the delivery gives up saying why
+    assert resolver.asked == ["hooks.example.com"]
+    assert outcome == GiveUp("CUSTOM url the host hooks.example.com resolves to a non-public address (127.0.0.1)")
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "reason", "retried"),
     [
@@ -334,7 +372,7 @@ def test_each_class_of_webhook_failure_has_its_reason(
     status: int, headers: dict[str, str], reason: str, retried: bool
 ) -> None:
     # when a receiver's answer is classified
-    response = httpx.Response(status, text="<html>anything at all</html>", headers=headers)
+    response = Answer(status, b"<html>anything at all</html>", headers)
     outcome = outcome_for(
         response,
         "the CUSTOM webhook",

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,7 +24,7 @@ from starlette.routing import Route
 from tortoise.timezone import now
 
 from channels.base import DeliveryRow, GiveUp, Job, RetryLater
-from channels.deps import ChannelDeps
+from channels.deps import ChannelDeps, http_client
 from channels.message import Message
 from channels.runtime import Runtime
 from channels.webpush import LOST_LEASE, MAX_PAYLOAD_BYTES, MAX_TITLE_CHARS, WebPushChannel, payload
@@ -300,7 +299,7 @@ async def test_an_endpoint_on_a_private_address_is_refused_at_send_time(
         instance_id=operator.instance_id, operator_id=operator.id, channel="BROWSER", next_attempt_at=None
     )
     strict = replace(settings, allow_http_endpoints=False)
-    async with httpx.AsyncClient() as http:
+    async with http_client(allow_private=False) as http:
         channel = WebPushChannel(ChannelDeps(strict, SecretBox("test"), http))
         # when the channel sends to it
         job = Job(DeliveryRow(row.id, operator.instance_id, operator.id, None, "BROWSER", 0), None, operator)
@@ -544,7 +543,7 @@ async def test_push_targets_are_not_written_for_a_delivery_another_worker_holds(
         next_attempt_at=None,
         locked_by="another-worker",
     )
-    async with httpx.AsyncClient() as http:
+    async with http_client(allow_private=settings.allow_http_endpoints) as http:
         channel = WebPushChannel(ChannelDeps(settings, SecretBox("test"), http))
         # when this worker's try of it comes to push
         job = Job(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from channels.base import GiveUp, RetryLater
+from channels.http_client import Answer
 from channels.whatsapp import TEXT_MAX, outcome_for_whatsapp
 from models.operator import ChannelLink
 from tests.channel_support import CONFIGURE, PUBLISH, SETTINGS, channel_row, latest_delivery, publish
@@ -377,12 +378,12 @@ def test_each_class_of_whatsapp_failure_has_its_reason(
 ) -> None:
     # when Meta's answer is classified
     answer = {"error": {"message": "whatever Meta says", "type": "OAuthException", "code": code}}
-    outcome = outcome_for_whatsapp(httpx.Response(status, json=answer, headers=headers))
+    outcome = outcome_for_whatsapp(Answer(status, json.dumps(answer).encode(), headers))
     # then the reason says what failed and what to do, without Meta's message
     assert outcome.reason == reason  # type: ignore[union-attr]
     assert isinstance(outcome, RetryLater if retried else GiveUp)
 
 
 def test_an_answer_that_is_not_metas_json_is_judged_by_its_status() -> None:
-    outcome = outcome_for_whatsapp(httpx.Response(502, text="<html>Bad Gateway</html>"))
+    outcome = outcome_for_whatsapp(Answer(502, b"<html>Bad Gateway</html>"))
     assert outcome == RetryLater("WhatsApp answered HTTP 502: retrying")
