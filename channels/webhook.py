@@ -31,7 +31,6 @@ from channels.message import message_for
 from channels.redact import bot_secrets
 from core.urls import UnsafeUrl, check_outbound
 from models.enums import ChannelKind
-from models.instance import Instance
 
 TIMESTAMP_HEADER = "X-NC-Timestamp"
 SIGNATURE_HEADER = "X-NC-Signature"
@@ -65,7 +64,7 @@ class WebhookChannel:
         except UnsafeUrl as exc:
             return GiveUp(f"{channel.value} url {exc}")
 
-        body = json.dumps(await self.payload(job), separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps(self.payload(job, bot.scenario), separators=(",", ":"), ensure_ascii=False).encode()
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -88,9 +87,9 @@ class WebhookChannel:
             where=f"the receiver and the {channel.value} bot settings (url, signing secret)",
         )
 
-    async def payload(self, job: Job) -> dict[str, Any]:
+    def payload(self, job: Job, scenario: str | None) -> dict[str, Any]:
+        """The webhook body; ``scenario`` is the instance's bot scenario (read with the bot's settings)."""
         instance_id = job.delivery.instance_id
-        scenario = await Instance.filter(id=instance_id).first().values_list("bot_scenario", flat=True)
         msg = message_for(job, self.deps.panel_url)
         n = job.notification
         operator = job.operator

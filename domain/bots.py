@@ -15,7 +15,7 @@ from typing import Any
 from core.broker import RESYNC, Broker
 from domain.keys import SecretBox
 from models.enums import ChannelKind
-from models.instance import BotChannelConfig
+from models.instance import BotChannelConfig, Instance
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ class BotConfig:
     channel: ChannelKind
     settings: dict[str, Any]
     secret: str | None
+    #: The instance's bot scenario (instance settings), sent in webhook bodies.
+    scenario: str | None = None
 
     def setting(self, key: str, default: Any = None) -> Any:
         value = self.settings.get(key)
@@ -100,4 +102,7 @@ async def load_bot(secret_box: SecretBox, instance_id: str, channel: ChannelKind
         except ValueError:
             log.warning("the %s secret of instance %s cannot be opened: set it again", channel.value, instance_id)
             return None
-    return BotConfig(channel=channel, settings=dict(row.settings or {}), secret=secret)
+    scenario = await Instance.filter(id=instance_id[:64]).first().values_list("bot_scenario", flat=True)
+    return BotConfig(
+        channel=channel, settings=dict(row.settings or {}), secret=secret, scenario=str(scenario) if scenario else None
+    )

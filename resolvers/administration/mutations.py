@@ -48,8 +48,8 @@ class AdministrationMutation:
                 allow_http=ctx.settings.allow_http_endpoints,
                 smtp_allowed_hosts=ctx.settings.smtp_allowed_hosts,
             )
-        if input.bot_channels is not None:
-            await ctx.bots_changed()
+        if input.bot_channels is not None or input.bot_scenario is not None:
+            await ctx.bots_changed()  # the bot scenario travels with the bots' configuration
         await ctx.policy_changed()
         return InstanceSettings.build(policy)
 

@@ -123,6 +123,21 @@ async def test_a_custom_delivery_arrives_signed_with_the_scenario_in_the_body(te
     assert notification["createdAt"].endswith("Z")
 
 
+async def test_a_new_bot_scenario_is_in_the_next_body_at_once(tenant: Tenant) -> None:
+    # given a CUSTOM webhook whose configuration a delivery has just read (and the worker keeps)
+    secret = new_secret()
+    async with webhook_receiver(secret) as hook:
+        await configure(tenant, "CUSTOM", hook.url, secret, scenario="night-shift")
+        operator = await operator_on(tenant, "CUSTOM")
+        await settled(operator, await publish(tenant, operator), "CUSTOM")
+        # when the administrator changes only the scenario, and the next ticket comes
+        changed = await tenant.admin().gql(CONFIGURE, {"input": {"botScenario": "day-shift"}})
+        assert "errors" not in changed.body
+        await settled(operator, await publish(tenant, operator, "t-day"), "CUSTOM")
+    # then its body carries the new scenario
+    assert [r.json["scenario"] for r in hook.requests] == ["night-shift", "day-shift"]
+
+
 async def test_an_echat_delivery_arrives_signed_likewise(tenant: Tenant) -> None:
     # given an ECHAT webhook (no scenario set) and an operator who chose ECHAT
     secret = new_secret()
