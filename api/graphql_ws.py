@@ -171,6 +171,10 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
             raise
+        finally:
+            if isinstance(context, Context):
+                # A mutation sent over the socket wrote the viewer's settings: every process forgets them.
+                await context.viewer_written()
 
 
 class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Topic workers listen on for "due jobs are waiting".
 WORKERS = "workers"
-#: Messages one subscriber may have waiting; past that the oldest are dropped (a slow client
-#: must not hold memory without bound or stall the others).
+#: Messages one subscriber may have waiting; past that they are dropped for a RESYNC (a slow
+#: client must not hold memory without bound or stall the others).
 QUEUE_SIZE = 256
 
 
@@ -67,12 +67,17 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, message: dict[str, Any]) -> None:
+        """Queue ``message``. A listener that fell ``QUEUE_SIZE`` messages behind (a slow client,
+        or one batch carrying that many for it) loses what it had waiting and gets RESYNC instead:
+        listeners that can (the bell) read what they missed from the database."""
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.queue.get_nowait()
+            self.dropped += self.queue.qsize()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
             self.queue.put_nowait(message)
-            self.dropped += 1
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         while True:

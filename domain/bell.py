@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -125,7 +126,7 @@ def cursor_or_id(value: str) -> int:
     return decode_cursor(value)
 
 
-#: At most this many missed items are replayed; older ones are in `notifications`.
+#: Missed items read per query when a subscription replays (missed_all reads them all, page by page).
 REPLAY_LIMIT = 200
 
 
@@ -148,6 +149,28 @@ async def missed(instance_id: str, user_id: str, after_id: int) -> list[tuple[No
             base += 1
         out.append((row, base))
     return out
+
+
+async def missed_all(instance_id: str, user_id: str, after_id: int) -> AsyncIterator[tuple[Notification, int]]:
+    """Every bell item after ``after_id``, oldest first, read ``REPLAY_LIMIT`` at a time."""
+    while True:
+        page = await missed(instance_id, user_id, after_id)
+        for row, unread in page:
+            yield row, unread
+        if len(page) < REPLAY_LIMIT:
+            return
+        after_id = page[-1][0].id
+
+
+async def newest_id(instance_id: str, user_id: str) -> int:
+    """The id of the user's newest bell item (0 when none): where a fresh subscription starts."""
+    rows = (
+        await Notification.filter(instance_id=instance_id, operator__user_id=user_id, in_bell=True)
+        .order_by("-id")
+        .limit(1)
+        .values("id")
+    )
+    return int(rows[0]["id"]) if rows else 0
 
 
 def parse_ids(ids: list[str]) -> list[int]:

@@ -69,6 +69,8 @@ class Batch:
     external_queued: bool = False
     #: When the notifications were written (their ``created_at``).
     written_at: datetime | None = None
+    #: Users this call created operator rows for (first seen as recipients).
+    new_users: list[str] = field(default_factory=list)
 
 
 def validate(events: list[Event], limits: Limits) -> None:
@@ -364,7 +366,8 @@ async def _publish_batch(
         else:
             prior = earlier[event.id]
             results.append(Published(event.id, True, prior.notification_count, prior.deliveries_queued))
-    return Batch(results, live, external_queued, ts)
+    new_users = [o.user_id for o in operators.values() if o.created]
+    return Batch(results, live, external_queued, ts, new_users)
 
 
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:

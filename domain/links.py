@@ -154,15 +154,21 @@ async def unlink(policy: InstancePolicy, operator: Operator, channel: ChannelKin
     if operator.id is None:
         return
     await ChannelLink.filter(operator_id=operator.id, channel=channel.value).delete()
-    await _unsent(operator.id, channel).update(
-        status=DeliveryStatus.SKIPPED.value,
-        last_error="not linked: the channel was unlinked before it was sent",
-        address=None,
-        next_attempt_at=None,
-        lease_until=None,
-        locked_by=None,
-        updated_at=now(),
+    # Waiting ones are skipped. One a worker is sending now finishes and is recorded as it went;
+    # should it need another try, it finds no chat on its row and reads the (gone) link.
+    await (
+        _unsent(operator.id, channel)
+        .filter(locked_by__isnull=True)
+        .update(
+            status=DeliveryStatus.SKIPPED.value,
+            last_error="not linked: the channel was unlinked before it was sent",
+            address=None,
+            next_attempt_at=None,
+            lease_until=None,
+            updated_at=now(),
+        )
     )
+    await _unsent(operator.id, channel).update(address=None)
     await ChannelSwitch.filter(operator_id=operator.id, channel=channel.value).update(last_error=None)
 
 

@@ -11,12 +11,13 @@ delivery row carries it and no job reads the link again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.timezone import now
 
 from domain.resolution import Choice, RecipientPrefs
 from models.bulk import upsert
-from models.db import db
+from models.db import db, is_postgres
 from models.enums import BOT_CHANNELS, ChannelKind, Role
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 
@@ -38,10 +39,12 @@ class Recipient:
     classic_sound_enabled: bool = True
     reminder_not_ready_enabled: bool = True
     reminder_not_ready_after_minutes: int = 10
+    #: Inserted by this publish (never seen before): caches that knew "no such operator" must hear.
+    created: bool = False
 
 
 #: The columns a Recipient holds (its defaults are the model's, for rows just inserted).
-RECIPIENT_FIELDS = tuple(Recipient.__dataclass_fields__)
+RECIPIENT_FIELDS = tuple(name for name in Recipient.__dataclass_fields__ if name != "created")
 
 
 async def recipients(instance_id: str, user_ids: list[str]) -> list[Recipient]:
@@ -71,7 +74,7 @@ async def recipients(instance_id: str, user_ids: list[str]) -> list[Recipient]:
         if len(created) < len(missing):  # another publisher created some of them meanwhile
             rows.update({r.user_id: r for r in await _read(instance_id, missing)})
         else:
-            rows.update({r["user_id"]: Recipient(id=r["id"], user_id=r["user_id"]) for r in created})
+            rows.update({r["user_id"]: Recipient(id=r["id"], user_id=r["user_id"], created=True) for r in created})
     return [rows[u] for u in user_ids if u in rows]
 
 
@@ -99,9 +102,7 @@ async def recipient_prefs(
     with_push = set(await PushSubscription.filter(operator_id__in=ids).distinct().values_list("operator_id", flat=True))
     links: dict[int, set[ChannelKind]] = {i: set() for i in ids}
     addresses: dict[tuple[int, ChannelKind], str] = {}
-    for link in await ChannelLink.filter(operator_id__in=ids, status="LINKED").values(
-        "operator_id", "channel", "target"
-    ):
+    for link in await _linked(ids):
         if link["channel"] in ChannelKind.__members__ and ChannelKind(link["channel"]) in BOT_CHANNELS:
             links[link["operator_id"]].add(ChannelKind(link["channel"]))
             if link["target"]:
@@ -122,3 +123,23 @@ async def recipient_prefs(
             reachable=frozenset(reachable),
         )
     return out, addresses
+
+
+async def _linked(operator_ids: list[int]) -> list[dict[str, Any]]:
+    """The operators' LINKED channels. On PostgreSQL the rows are share-locked until the publish
+    commits: an unlink or relink (which changes them, then moves or skips the unsent deliveries
+    that carry the chat) waits for it, so it also sees the rows this publish writes. SQLite's one
+    writer orders the two already."""
+    if not operator_ids:
+        return []
+    if is_postgres():
+        return await db().execute_query_dict(
+            f'SELECT "operator_id", "channel", "target" FROM "{ChannelLink._meta.db_table}" '
+            'WHERE "operator_id" = ANY($1::int4[]) AND "status" = \'LINKED\' FOR SHARE',
+            [operator_ids],
+        )
+    return list(
+        await ChannelLink.filter(operator_id__in=operator_ids, status="LINKED").values(
+            "operator_id", "channel", "target"
+        )
+    )

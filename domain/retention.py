@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tortoise.functions import Count
 from tortoise.timezone import now
 
 from domain.bell import take_unread
-from models.db import transaction
+from models.bulk import placeholders
+from models.db import db, transaction
 from models.notification import Notification, ProcessedEvent
 
 #: Rows deleted per statement, so a large backlog never holds one long write lock.
@@ -21,20 +21,13 @@ async def prune(retention_days: int) -> int:
     cutoff = now() - timedelta(days=retention_days)
     removed = 0
     while True:
-        ids = list(await Notification.filter(created_at__lt=cutoff).limit(CHUNK).values_list("id", flat=True))
+        ids = [r["id"] for r in await Notification.filter(created_at__lt=cutoff).limit(CHUNK).values("id")]
         if not ids:
             break
         async with transaction():
-            # Unread bell items leave their operators' counters with them.
-            unread = (
-                await Notification.filter(id__in=ids, in_bell=True, read_at__isnull=True)
-                .group_by("operator_id")
-                .annotate(n=Count("id"))
-                .values_list("operator_id", "n")
-            )
-            for operator_id, n in unread:
-                await take_unread(operator_id, n)
-            removed += await Notification.filter(id__in=ids).delete()
+            # Deleted first (locking the rows, as marking read does, then the counters: one lock
+            # order), and the unread bell items among what was deleted leave their counters.
+            removed += await _delete_counted(ids)
         if len(ids) < CHUNK:
             break
     while True:
@@ -45,3 +38,21 @@ async def prune(retention_days: int) -> int:
         if len(ids) < CHUNK:
             break
     return removed
+
+
+async def _delete_counted(ids: list[int]) -> int:
+    """Delete these notifications; take the unread bell items among the rows actually deleted
+    off their operators' counters. Returns how many were deleted."""
+    conn = db()
+    table = Notification._meta.db_table
+    marks = ", ".join(placeholders(conn, 0, len(ids)))
+    deleted = await conn.execute_query_dict(
+        f'DELETE FROM "{table}" WHERE "id" IN ({marks}) RETURNING "operator_id", "in_bell", "read_at"', ids
+    )
+    unread: dict[int, int] = {}
+    for row in deleted:
+        if row["in_bell"] and row["read_at"] is None:
+            unread[row["operator_id"]] = unread.get(row["operator_id"], 0) + 1
+    for operator_id in sorted(unread):
+        await take_unread(operator_id, unread[operator_id])
+    return len(deleted)

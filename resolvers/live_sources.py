@@ -20,15 +20,16 @@ def _topic(ctx: Context, stream: str) -> str:
     return user_topic(p.instance_id, p.user_id, stream)
 
 
-#: Bell item ids a subscription remembers having sent, so a replay and the live stream never send
+#: Bell item ids a subscription remembers having sent (~80 KiB when full), so a replay and the live stream never send
 #: one twice. Not a "newest id" threshold: at scale notifications commit out of id order (two
 #: publishers' transactions), and an item with a smaller id may arrive after a larger one.
-SEEN_KEPT = 2_048
+SEEN_KEPT = 512
 
 
 async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[str, Any], None]:
     """NotificationAdded and NotificationsRead messages; replays from ``after`` first, and again
-    from the newest item seen when the broker lost messages (a Redis reconnect)."""
+    from the newest item seen when the broker lost messages (a Redis reconnect, or a listener that
+    fell too far behind: RESYNC)."""
     p = ctx.require_user()
     last_seen = bell.cursor_or_id(after) if after else None
     seen: OrderedDict[int, None] = OrderedDict()
@@ -45,16 +46,17 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
 
     async with ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
         # Listening first, then reading the database: nothing falls between the two.
-        if last_seen is not None:
-            for row, unread in await bell.missed(p.instance_id, p.user_id, last_seen):
+        if last_seen is None:
+            # Where a replay starts should messages be lost before the first one arrives.
+            last_seen = await bell.newest_id(p.instance_id, p.user_id)
+        else:
+            async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
                 if first_time(row.id):
                     yield live.bell_added(row, unread)
         async for message in messages:
             kind = message["type"]
             if kind == RESYNC["type"]:
-                if last_seen is None:
-                    continue
-                for row, unread in await bell.missed(p.instance_id, p.user_id, last_seen):
+                async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
                     if first_time(row.id):
                         yield live.bell_added(row, unread)
             elif kind == "NotificationAdded":

@@ -31,6 +31,7 @@ from domain.errors import BadUserInput
 from domain.events import Event, Published, publish
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
+from domain.viewers import ViewerCache
 from models.db import transaction
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery
@@ -43,10 +44,16 @@ FINAL = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, Deliv
 
 
 async def publish_events(
-    broker: Broker, settings: Settings, instance_id: str, events: list[Event], policy: InstancePolicy
+    broker: Broker,
+    settings: Settings,
+    instance_id: str,
+    events: list[Event],
+    policy: InstancePolicy,
+    viewers: ViewerCache | None = None,
 ) -> list[Published]:
     """Publish a producer's events (all or none written); after the commit, send the panel's
-    messages and wake the workers if an external job was queued."""
+    messages, tell ``viewers`` about operators it created, and wake the workers if an external
+    job was queued."""
     async with transaction():
         batch = await publish(
             instance_id,
@@ -56,6 +63,9 @@ async def publish_events(
             reminder_minute_seconds=settings.reminder_minute_seconds,
             panel_fallback_seconds=settings.live_fallback_seconds,
         )
+    if batch.new_users and viewers is not None:
+        # Their panels may have asked before they existed: "no such operator" is no longer true.
+        await viewers.changed(broker, instance_id, batch.new_users)
     if batch.panel:
         await hand_off(broker, batch.panel, batch.written_at)
     if batch.external_queued:

@@ -262,3 +262,20 @@ async def test_a_setting_saved_through_one_api_process_is_read_at_once_through_t
     for api in (api_a, api_b):
         after = (await gql(api, operator, tab))["notificationTypes"]
         assert after == [{"code": "ticket_created", "channels": ["BELL"]}], api
+
+
+async def test_a_setting_saved_over_the_websocket_is_read_at_once_through_the_other_process(cluster: Cluster) -> None:
+    # given two API processes, and an operator whose types tab each has read (and keeps a copy of)
+    api_a, api_b = await cluster.serve("api-a"), await cluster.serve("api-b")
+    operator = cluster.tokens().issue(instance=INSTANCE, user="taras", role="operator")
+    tab = '{ notificationTypes(search: "ticket_created") { code channels } }'
+    before = (await gql(api_b, operator, tab))["notificationTypes"]
+    assert before == [{"code": "ticket_created", "channels": ["BELL", "BANNER"]}]
+    # when they choose other channels through the first process, over the panel's WebSocket
+    async with GraphQLWS(api_a.removeprefix("http://"), operator) as ws:
+        await ws.subscribe('mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL]) { code } }')
+        assert await ws.next() == {"setTypeChannels": {"code": "ticket_created"}}
+    await asyncio.sleep(0.3)  # far more than a Redis round trip
+    # then the other process answers with the new choice
+    after = (await gql(api_b, operator, tab))["notificationTypes"]
+    assert after == [{"code": "ticket_created", "channels": ["BELL"]}]

@@ -60,7 +60,9 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
         )
         for i in inputs
     ]
-    results = await publish_events(ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy())
+    results = await publish_events(
+        ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy(), ctx.services.viewers
+    )
     return [
         PublishResult(
             event_id=strawberry.ID(r.event_id),

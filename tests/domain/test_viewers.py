@@ -7,6 +7,9 @@ import uuid
 
 from domain.viewers import ViewerCache
 from models.operator import Operator, TypeChoice
+from tests.conftest import Tenant
+
+PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }"
 
 
 async def operator(instance: str, user: str) -> Operator:
@@ -51,3 +54,24 @@ async def test_forgetting_one_viewer_leaves_anothers_read_working(app) -> None:
     # then bob's next read sees it: the read begun before ann's change was neither kept nor reused
     assert set((await cache.get(instance, "bob"))[1].choices) == {"ticket_created"}
     assert (await cache.get(instance, "ann"))[0] is not None
+
+
+async def test_a_new_users_bell_shows_their_first_notification_at_once(app, tenant: Tenant) -> None:
+    # given alice, who never saved settings, has her panel open (the bell asked once: 0 unread)
+    alice = tenant.operator("alice")
+    assert (await alice.gql("{ unreadCount }")).data == {"unreadCount": 0}
+    # when a ticket is published to her (the publish creates her operator row)
+    result = await tenant.service().gql(
+        PUBLISH,
+        {"input": {"id": "first", "type": "ticket_created", "recipients": ["alice"], "data": {"ticketNumber": 1}}},
+    )
+    assert result.data == {"publishEvent": {"notificationCount": 1}}
+    # then (the live bell already said unreadCount 1) her bell query shows it, and she can read it
+    page = (await alice.gql("{ unreadCount notifications { edges { node { id } } } }")).data
+    marked = (await alice.gql("mutation { markAllNotificationsRead { ids unreadCount } }")).data
+    observed = (
+        page["unreadCount"],
+        len(page["notifications"]["edges"]),
+        len(marked["markAllNotificationsRead"]["ids"]),
+    )
+    assert observed == (1, 1, 1), f"unreadCount, bell items, ids marked read: {observed}"
