@@ -13,7 +13,8 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,51 +158,38 @@ async def paced_scaled(ctx: Ctx) -> dict[str, Any]:
         ctx.notes.append(f"Paced publishing at scale not measured: {reason}")
         ctx.say(f"paced scaled: skipped ({reason})")
         return out
-    database = f"nc_bench_{uuid.uuid4().hex[:10]}"
-    env = {
-        "NC_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-        "NC_REDIS_URL": REDIS_URL,
-    }
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await conn.close()
     started: list[Proc] = []
-    try:
-        await ctx.procs.cli(["migrate"], env)
-        panels = await ctx.procs.serve("serve-scaled-panels", env)
-        producer = await ctx.procs.serve("serve-scaled-producer", env)
-        started += [panels, producer]
-        worker = await ctx.procs.start("worker-scaled", [PY, "-m", "api.cli", "worker"], ctx.procs.nc_env(ctx.tmp, env))
-        started.append(worker)
-        await ctx.procs.profile(worker)
-        args = ["--port", str(panels.port), "--publish-port", str(producer.port), "--mode", "ours"]
-        args += ["--users", str(n), "--deadline", "60", "--instance", f"bench-{uuid.uuid4().hex[:6]}"]
-        args += ["--rate", str(rate), "--seconds", str(seconds), "--per-event", "5"]
-        r = await run_client(ctx.procs, "paced", *args, seconds=seconds + 180)
-        for k in ("events_per_s", "received", "p50_ms", "p90_ms", "p99_ms", "max_ms", "publish_p50_ms"):
-            out[f"paced_scaled_{k}"] = r[k]
-        out["paced_scaled_publish_p99_ms"] = r["publish_p99_ms"]
-        out["paced_scaled_messages"] = r["expected"]
-        if r["errors"] or r["publish_failures"] or not r["complete"]:
-            out["paced_scaled_problems"] = {
-                k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
-            }
-        ctx.say(
-            f"paced scaled {n} ops @{rate:.0f}/s: {r['events_per_s']} ev/s, p50 {r['p50_ms']} ms,"
-            f" p99 {r['p99_ms']} ms ({r['received']}/{r['expected']})"
-        )
-    finally:
-        for proc in reversed(started):
-            await proc.stop()
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    async with bench_database() as url:
+        env = {"NC_DATABASE_URL": url, "NC_REDIS_URL": REDIS_URL}
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await ctx.procs.cli(["migrate"], env)
+            panels = await ctx.procs.serve("serve-scaled-panels", env)
+            producer = await ctx.procs.serve("serve-scaled-producer", env)
+            started += [panels, producer]
+            worker = await ctx.procs.start(
+                "worker-scaled", [PY, "-m", "api.cli", "worker"], ctx.procs.nc_env(ctx.tmp, env)
+            )
+            started.append(worker)
+            await ctx.procs.profile(worker)
+            args = ["--port", str(panels.port), "--publish-port", str(producer.port), "--mode", "ours"]
+            args += ["--users", str(n), "--deadline", "60", "--instance", f"bench-{uuid.uuid4().hex[:6]}"]
+            args += ["--rate", str(rate), "--seconds", str(seconds), "--per-event", "5"]
+            r = await run_client(ctx.procs, "paced", *args, seconds=seconds + 180)
+            for k in ("events_per_s", "received", "p50_ms", "p90_ms", "p99_ms", "max_ms", "publish_p50_ms"):
+                out[f"paced_scaled_{k}"] = r[k]
+            out["paced_scaled_publish_p99_ms"] = r["publish_p99_ms"]
+            out["paced_scaled_messages"] = r["expected"]
+            if r["errors"] or r["publish_failures"] or not r["complete"]:
+                out["paced_scaled_problems"] = {
+                    k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
+                }
+            ctx.say(
+                f"paced scaled {n} ops @{rate:.0f}/s: {r['events_per_s']} ev/s, p50 {r['p50_ms']} ms,"
+                f" p99 {r['p99_ms']} ms ({r['received']}/{r['expected']})"
+            )
         finally:
-            await conn.close()
+            for proc in reversed(started):
+                await proc.stop()
     return out
 
 
@@ -264,26 +252,32 @@ async def ingest(ctx: Ctx) -> dict[str, Any]:
         ctx.notes.append(f"Ingestion on PostgreSQL not measured: {reason}")
         ctx.say(f"ingest postgres: skipped ({reason})")
         return out
-    database = f"nc_bench_{uuid.uuid4().hex[:10]}"
-    url = f"postgres://postgres@127.0.0.1:5432/{database}"
-    env = {"NC_DATABASE_URL": url}
+    async with bench_database() as url:
+        env = {"NC_DATABASE_URL": url}
+        await ctx.procs.cli(["migrate"], env)
+        await _with_server(ctx.procs.serve("serve-ingest-pg", env, with_workers=True), lambda s: measure("postgres", s))
+    return out
+
+
+@asynccontextmanager
+async def bench_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database ``nc_bench_<random>`` for one section (its URL), dropped after."""
     import asyncpg
 
+    database = f"nc_bench_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
     try:
         await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
     try:
-        await ctx.procs.cli(["migrate"], env)
-        await _with_server(ctx.procs.serve("serve-ingest-pg", env, with_workers=True), lambda s: measure("postgres", s))
+        yield f"postgres://postgres@127.0.0.1:5432/{database}"
     finally:
         conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         finally:
             await conn.close()
-    return out
 
 
 async def _postgres_unreachable() -> str | None:
