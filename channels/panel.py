@@ -60,7 +60,8 @@ class PanelChannels:
             if count is None:
                 count = await unread_count(operator, up_to_id=notification.id)
             await self.broker.publish(
-                user_topic(operator.instance_id, operator.user_id, live.BELL), live.bell_added(notification, count)
+                user_topic(operator.instance_id, operator.user_id, live.BELL),
+                live.bell_added(live.notification_payload(notification), count),
             )
             return Sent()
         if job.channel is ChannelKind.SOUND and ChannelKind.BANNER.value in channels:
@@ -70,7 +71,7 @@ class PanelChannels:
         await self.broker.publish(
             user_topic(operator.instance_id, operator.user_id, live.TOASTS),
             live.toast(
-                notification,
+                live.notification_payload(notification),
                 duration_seconds=operator.banner_duration_seconds if banner else 0,
                 sound=sound,
                 repeat=0,

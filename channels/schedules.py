@@ -87,7 +87,12 @@ async def _fire_toast_repeats(broker: Broker, due: list[Due]) -> None:
         sound = await melody_for(operator, notification) if ChannelKind.SOUND.value in notification.channels else None
         await broker.publish(
             user_topic(operator.instance_id, operator.user_id, live.TOASTS),
-            live.toast(notification, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=repeat),
+            live.toast(
+                live.notification_payload(notification),
+                duration_seconds=operator.banner_duration_seconds,
+                sound=sound,
+                repeat=repeat,
+            ),
         )
         if repeat < operator.banner_repeat_count:
             await schedule_repeat(operator, notification, repeat=repeat + 1, at=d.at)

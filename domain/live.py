@@ -47,18 +47,19 @@ def payload(notification_id: int, row: dict[str, Any], created_at: str) -> dict[
     }
 
 
-def bell_added(row: Notification, unread_count: int) -> dict[str, Any]:
-    return {"type": "NotificationAdded", "notification": notification_payload(row), "unreadCount": unread_count}
+def bell_added(notification: dict[str, Any], unread_count: int) -> dict[str, Any]:
+    """``notification``: a payload (``notification_payload`` of a row, or ``payload`` as written)."""
+    return {"type": "NotificationAdded", "notification": notification, "unreadCount": unread_count}
 
 
 def bell_read(ids: list[str], unread_count: int) -> dict[str, Any]:
     return {"type": "NotificationsRead", "ids": ids, "unreadCount": unread_count}
 
 
-def toast(row: Notification, *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
+def toast(notification: dict[str, Any], *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
     return {
         "type": "Toast",
-        "notification": notification_payload(row),
+        "notification": notification,
         "durationSeconds": duration_seconds,
         "sound": sound,
         "repeat": repeat,

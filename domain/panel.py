@@ -69,22 +69,17 @@ def messages(items: Iterable[PanelItem]) -> list[tuple[str, dict[str, Any]]]:
             out.append(
                 (
                     user_topic(item.instance_id, item.user_id, live.BELL),
-                    {"type": "NotificationAdded", "notification": item.notification, "unreadCount": item.unread_count},
+                    live.bell_added(item.notification, item.unread_count),
                 )
             )
         if item.banner or item.sound is not None:
-            out.append(
-                (
-                    user_topic(item.instance_id, item.user_id, live.TOASTS),
-                    {
-                        "type": "Toast",
-                        "notification": item.notification,
-                        "durationSeconds": item.duration_seconds if item.banner else 0,
-                        "sound": item.sound,
-                        "repeat": 0,
-                    },
-                )
+            toast = live.toast(
+                item.notification,
+                duration_seconds=item.duration_seconds if item.banner else 0,
+                sound=item.sound,
+                repeat=0,
             )
+            out.append((user_topic(item.instance_id, item.user_id, live.TOASTS), toast))
     return out
 
 

@@ -52,13 +52,13 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
         else:
             async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
                 if first_time(row.id):
-                    yield live.bell_added(row, unread)
+                    yield live.bell_added(live.notification_payload(row), unread)
         async for message in messages:
             kind = message["type"]
             if kind == RESYNC["type"]:
                 async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
                     if first_time(row.id):
-                        yield live.bell_added(row, unread)
+                        yield live.bell_added(live.notification_payload(row), unread)
             elif kind == "NotificationAdded":
                 if first_time(int(message["notification"]["id"])):
                     yield message
