@@ -1,4 +1,5 @@
-"""Events in, notifications out (SPEC section 4): validation, idempotency, CSAT rules, writes.
+"""Events in, notifications out (SPEC section 4): idempotency, CSAT rules, writes (the events are
+checked first by domain/event_input.py).
 
 Everything one event creates — its processed-event row, the recipients' notifications and their
 delivery rows (the durable job queue) — is written in the caller's transaction with multi-row
@@ -7,18 +8,15 @@ inserts: a 1,000-recipient event is a handful of statements. Nothing is delivere
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeGuard
+from typing import Any
 
 from tortoise.timezone import now
 
 from core.logs import EVENT_ID
 from core.settings import Limits
-from domain.errors import BadUserInput
-from domain.input_text import check_id, check_json, shown
+from domain.event_input import CSAT_TYPES, Event, is_score, validate
 from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
@@ -31,23 +29,7 @@ from models.db import db
 from models.enums import ChannelKind, DeliveryStatus, TypeAvailability
 from models.notification import Delivery, Notification, ProcessedEvent
 
-#: What an event's entity may be: it becomes part of a link (channels/message.py) and of texts.
-ENTITY_KIND = re.compile(r"[A-Za-z0-9_-]{1,32}")
-ENTITY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
 STATUS_TYPE = "operator_status_changed"
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    recipients: list[str]
-    actor_id: str | None = None
-    entity_kind: str | None = None
-    entity_id: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,59 +53,6 @@ class Batch:
     written_at: datetime | None = None
     #: Users this call created operator rows for (first seen as recipients).
     new_users: list[str] = field(default_factory=list)
-
-
-def validate(events: list[Event], limits: Limits) -> None:
-    """Reject the whole call, before anything is written, on the first wrong event."""
-    if not events:
-        raise BadUserInput("inputs is empty: send at least one event")
-    if len(events) > limits.events_per_batch:
-        raise BadUserInput(f"At most {limits.events_per_batch} events per call, got {len(events)}: split the batch")
-    for i, event in enumerate(events):
-        where = f"event {shown(event.id)}" if len(events) == 1 else f"inputs[{i}] (event {shown(event.id)})"
-        if not event.id or len(event.id) > 200:
-            raise BadUserInput(f"{where}: id must be 1-200 characters, got {len(event.id)}")
-        check_id(event.id, f"{where}: id")
-        if event.type not in TYPES_BY_CODE:
-            raise BadUserInput(
-                f"{where}: unknown type {shown(event.type)}; use a type code from the catalog, e.g. ticket_created",
-                field="type",
-            )
-        if not event.recipients:
-            raise BadUserInput(f"{where}: recipients is empty")
-        if len(event.recipients) > limits.recipients_per_event:
-            raise BadUserInput(
-                f"{where}: at most {limits.recipients_per_event} recipients per event, got {len(event.recipients)}"
-            )
-        for r in event.recipients:
-            if not r or len(r) > 128:
-                raise BadUserInput(f"{where}: recipient ids must be 1-128 characters")
-            check_id(r, f"{where}: recipient {shown(r)}")
-        if event.actor_id is not None:
-            check_id(event.actor_id, f"{where}: actorId")
-        if not isinstance(event.data, dict):
-            raise BadUserInput(f"{where}: data must be a JSON object")
-        check_json(event.data, limits, what=f"{where}: data")
-        # UTF-8 bytes, as stored and sent (not \uXXXX escapes: Cyrillic counts 2 bytes, not 6)
-        size = len(json.dumps(event.data, separators=(",", ":"), default=str, ensure_ascii=False).encode())
-        if size > limits.event_data_bytes:
-            raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
-        if event.entity_kind is not None and not ENTITY_KIND.fullmatch(event.entity_kind):
-            raise BadUserInput(
-                f"{where}: entity.kind {shown(event.entity_kind)} must be 1-32 letters, digits, _ or - "
-                "(e.g. TICKET, CHAT)"
-            )
-        if event.entity_id is not None and not ENTITY_ID.fullmatch(event.entity_id):
-            raise BadUserInput(
-                f"{where}: entity.id {shown(event.entity_id)} must be 1-128 letters, digits or . _ : - "
-                "(no spaces, slashes or control characters): it becomes part of a link"
-            )
-        if event.type in CSAT_TYPES and "score" in event.data and not _is_score(event.data["score"]):
-            raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
-
-
-def _is_score(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
 
 
 async def publish(
@@ -223,11 +152,13 @@ async def _publish_batch(
 
     type_codes = sorted({c for e in delivered for c in _candidate_types(TYPES_BY_CODE[e.type])})
     prefs, addresses = await recipient_prefs(list(operators.values()), type_codes) if delivered else ({}, {})
-    # Recipients with the same settings get the same answer: resolve once per distinct input.
-    answers: dict[tuple[Any, ...], TypeResolution] = {}
-    on_channels: dict[int, tuple[list[tuple[ChannelKind, bool]], list[str]]] = {}
+    # Recipients with the same settings get the same answer: resolve once per distinct input,
+    # with the channels it turns on (and their values, as the notification row stores them).
+    answers: dict[tuple[Any, ...], tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]] = {}
 
-    def resolved(p: RecipientPrefs, type_def: TypeDef) -> TypeResolution:
+    def resolved(
+        p: RecipientPrefs, type_def: TypeDef
+    ) -> tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]:
         key = (
             type_def.code,
             p.switched_off,
@@ -238,9 +169,9 @@ async def _publish_batch(
         )
         answer = answers.get(key)
         if answer is None:
-            answer = answers[key] = resolve(policy, p, type_def)
-            on = [(c, d.deliverable) for c, d in answer.decisions.items() if d.on]
-            on_channels[id(answer)] = (on, [c.value for c, _ in on])
+            resolution = resolve(policy, p, type_def)
+            on = [(c, d.deliverable) for c, d in resolution.decisions.items() if d.on]
+            answer = answers[key] = (resolution, on, [c.value for c, _ in on])
         return answer
 
     notification_rows: dict[tuple[int, str], dict[str, Any]] = {}
@@ -256,11 +187,10 @@ async def _publish_batch(
                 continue
             recipient_type = type_def
             if negative:
-                candidate = resolved(prefs[operator.id], TYPES_BY_CODE["csat_negative"])
+                candidate = resolved(prefs[operator.id], TYPES_BY_CODE["csat_negative"])[0]
                 if policy.availability(candidate.type_def) is not TypeAvailability.UNAVAILABLE and candidate.channels:
                     recipient_type = candidate.type_def
-            resolution = resolved(prefs[operator.id], recipient_type)
-            channels, values = on_channels[id(resolution)]
+            resolution, channels, values = resolved(prefs[operator.id], recipient_type)
             if not channels:
                 continue
             text_key = (recipient_type.code, operator.locale)
@@ -370,6 +300,10 @@ async def _publish_batch(
     return Batch(results, live, external_queued, ts, new_users)
 
 
+#: A resolution, the channels it turns on (deliverable or not), and their values as stored.
+_Answer = tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]
+
+
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:
     """One notification per recipient and key: a rating's id for CSAT, else the event's id."""
     rating = event.data.get("ratingId")
@@ -380,7 +314,7 @@ def _dedupe_key(type_def: TypeDef, event: Event) -> str:
 
 def _is_negative(policy: InstancePolicy, type_def: TypeDef, data: dict[str, Any]) -> bool:
     score = data.get("score")
-    return type_def.code == "csat_received" and _is_score(score) and score <= policy.negative_csat_threshold
+    return type_def.code == "csat_received" and is_score(score) and score <= policy.negative_csat_threshold
 
 
 def _candidate_types(type_def: TypeDef) -> list[str]:

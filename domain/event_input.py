@@ -1,0 +1,93 @@
+"""Events as producers send them (SPEC section 4): what an event is, and the rule that checks a
+call's events before anything is written.
+
+    Event                       one event of publishEvent(s): id, type, recipients, entity, data
+    validate(events, limits)    raises BadUserInput on the first wrong event (nothing written)
+
+Limits are settings (``Limits``): events per call, recipients per event, data size in UTF-8
+bytes and JSON depth; ids are checked like every id, entity kind and id are restricted because
+they become part of links.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeGuard
+
+from core.settings import Limits
+from domain.errors import BadUserInput
+from domain.input_text import check_id, check_json, shown
+from models.catalog import TYPES_BY_CODE
+
+#: What an event's entity may be: it becomes part of a link (channels/message.py) and of texts.
+ENTITY_KIND = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ENTITY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    recipients: list[str]
+    actor_id: str | None = None
+    entity_kind: str | None = None
+    entity_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+def validate(events: list[Event], limits: Limits) -> None:
+    """Reject the whole call, before anything is written, on the first wrong event."""
+    if not events:
+        raise BadUserInput("inputs is empty: send at least one event")
+    if len(events) > limits.events_per_batch:
+        raise BadUserInput(f"At most {limits.events_per_batch} events per call, got {len(events)}: split the batch")
+    for i, event in enumerate(events):
+        where = f"event {shown(event.id)}" if len(events) == 1 else f"inputs[{i}] (event {shown(event.id)})"
+        if not event.id or len(event.id) > 200:
+            raise BadUserInput(f"{where}: id must be 1-200 characters, got {len(event.id)}")
+        check_id(event.id, f"{where}: id")
+        if event.type not in TYPES_BY_CODE:
+            raise BadUserInput(
+                f"{where}: unknown type {shown(event.type)}; use a type code from the catalog, e.g. ticket_created",
+                field="type",
+            )
+        if not event.recipients:
+            raise BadUserInput(f"{where}: recipients is empty")
+        if len(event.recipients) > limits.recipients_per_event:
+            raise BadUserInput(
+                f"{where}: at most {limits.recipients_per_event} recipients per event, got {len(event.recipients)}"
+            )
+        for r in event.recipients:
+            if not r or len(r) > 128:
+                raise BadUserInput(f"{where}: recipient ids must be 1-128 characters")
+            check_id(r, f"{where}: recipient {shown(r)}")
+        if event.actor_id is not None:
+            check_id(event.actor_id, f"{where}: actorId")
+        if not isinstance(event.data, dict):
+            raise BadUserInput(f"{where}: data must be a JSON object")
+        check_json(event.data, limits, what=f"{where}: data")
+        # UTF-8 bytes, as stored and sent (not \uXXXX escapes: Cyrillic counts 2 bytes, not 6)
+        size = len(json.dumps(event.data, separators=(",", ":"), default=str, ensure_ascii=False).encode())
+        if size > limits.event_data_bytes:
+            raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
+        if event.entity_kind is not None and not ENTITY_KIND.fullmatch(event.entity_kind):
+            raise BadUserInput(
+                f"{where}: entity.kind {shown(event.entity_kind)} must be 1-32 letters, digits, _ or - "
+                "(e.g. TICKET, CHAT)"
+            )
+        if event.entity_id is not None and not ENTITY_ID.fullmatch(event.entity_id):
+            raise BadUserInput(
+                f"{where}: entity.id {shown(event.entity_id)} must be 1-128 letters, digits or . _ : - "
+                "(no spaces, slashes or control characters): it becomes part of a link"
+            )
+        if event.type in CSAT_TYPES and "score" in event.data and not is_score(event.data["score"]):
+            raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
+
+
+def is_score(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 5
