@@ -12,7 +12,7 @@ from tortoise.timezone import now
 
 from models.bulk import upsert
 from models.catalog import TypeDef
-from models.db import db
+from models.db import db, in_transaction_now
 from models.enums import BOT_CHANNELS, PANEL_CHANNELS, ChannelKind, TypeAvailability, sort_channels
 from models.instance import BotChannelConfig, Instance, TypePolicy
 
@@ -170,6 +170,10 @@ class PolicyCache:
         entry = self._entries.get(instance_id)
         if entry is not None and time.monotonic() - entry[0] < self.ttl:
             return entry[1]
+        if in_transaction_now():
+            # Read in place, not as a shared task: one started here would run on this transaction
+            # and could outlive it. Kept like any read (a change invalidates after its commit).
+            return await self._load(instance_id)
         loading = self._loading.get(instance_id)
         if loading is None:
             loading = self._loading[instance_id] = asyncio.ensure_future(self._load(instance_id))

@@ -20,6 +20,7 @@ import time
 from core.broker import RESYNC, Broker
 from domain.operators import find_operator, load_prefs
 from domain.resolution import RecipientPrefs
+from models.db import in_transaction_now
 from models.operator import Operator
 
 #: Broker topic on which a process announces "these viewers' settings changed".
@@ -44,6 +45,11 @@ class ViewerCache:
         is still answered while one read renews it in the background: entries filled together
         do not all lapse into one burst of reads."""
         key = (instance_id, user_id)
+        if in_transaction_now():
+            # A read started here would run on the caller's transaction and could outlive it:
+            # inside a transaction the viewer is read in place, and nothing is kept.
+            operator = await find_operator(instance_id, user_id)
+            return operator, await load_prefs(operator)
         entry = self._entries.get(key)
         if entry is not None:
             age = time.monotonic() - entry[0]

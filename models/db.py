@@ -69,6 +69,13 @@ def is_postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
 
 
+def in_transaction_now() -> bool:
+    """True inside ``transaction()``: what runs now uses that transaction's connection."""
+    from tortoise.backends.base.client import TransactionalDBClient
+
+    return isinstance(connections.get("default"), TransactionalDBClient)
+
+
 def db() -> BaseDBAsyncClient:
     return connections.get("default")
 

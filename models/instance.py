@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from tortoise import fields
 from tortoise.models import Model
+
+from core.jsonenc import dumps
 
 
 def _default_channels() -> list[str]:
@@ -34,7 +38,7 @@ class BotChannelConfig(Model):
     instance_id = fields.CharField(max_length=64)
     channel = fields.CharField(max_length=16)
     enabled = fields.BooleanField(default=False)
-    settings: dict[str, object] = fields.JSONField(default=dict)
+    settings: dict[str, object] = fields.JSONField(default=dict, encoder=dumps, decoder=json.loads)
     secret_sealed = fields.TextField(null=True)
     #: Telegram's webhook secret_token, sealed like the secret and as write-only (never returned).
     webhook_secret_sealed = fields.TextField(null=True)

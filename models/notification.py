@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from tortoise import fields
 from tortoise.models import Model
 
+from core.jsonenc import dumps
 from models.operator import Operator
 
 
@@ -24,7 +27,8 @@ class Notification(Model):
     body = fields.TextField()
     entity_kind = fields.CharField(max_length=32, null=True)
     entity_id = fields.CharField(max_length=128, null=True)
-    data: dict[str, object] = fields.JSONField(default=dict)
+    #: The producer's data: any JSON, integers beyond 64 bits included (the standard library reads them).
+    data: dict[str, object] = fields.JSONField(default=dict, encoder=dumps, decoder=json.loads)
     #: The channels resolution chose (BELL among them puts it in the bell history).
     channels: list[str] = fields.JSONField(default=list)
     in_bell = fields.BooleanField(default=True)

@@ -33,6 +33,7 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
     p = ctx.require_user()
     last_seen = bell.cursor_or_id(after) if after else None
     seen: OrderedDict[int, None] = OrderedDict()
+    read: OrderedDict[int, None] = OrderedDict()
 
     def first_time(item_id: int) -> bool:
         nonlocal last_seen
@@ -60,9 +61,16 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
                     if first_time(row.id):
                         yield live.bell_added(live.notification_payload(row), unread)
             elif kind == "NotificationAdded":
-                if first_time(int(message["notification"]["id"])):
+                item_id = int(message["notification"]["id"])
+                # An item this tab already heard was read (the hand-off of its publish came late,
+                # at scale) is not shown again as new.
+                if first_time(item_id) and item_id not in read:
                     yield message
             elif kind == "NotificationsRead":
+                for read_id in message["ids"]:
+                    read[int(read_id)] = None
+                while len(read) > SEEN_KEPT:
+                    read.popitem(last=False)
                 yield message
 
 

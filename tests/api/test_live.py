@@ -244,3 +244,31 @@ async def test_items_committed_out_of_id_order_all_arrive_once(live_server: str,
         ids = [(await client.next())["bell"]["notification"]["id"] for _ in range(2)]
         assert ids == ["9001", "9000"]
         await client.nothing_for(0.3)
+
+
+async def test_an_item_already_read_is_not_shown_again_when_its_hand_off_comes_late(
+    live_server: str, app, tenant: Tenant
+) -> None:
+    # At scale a publisher's hand-off can reach the broker after another tab marked the item read.
+    from core.broker import user_topic
+    from domain import live
+
+    row = {
+        "type_code": "ticket_created",
+        "category_code": "creation_and_messages",
+        "title": "Late",
+        "body": "",
+        "entity_kind": None,
+        "entity_id": None,
+        "data": {},
+    }
+    alice = tenant.operator("alice")
+    topic = user_topic(tenant.id, "alice", live.BELL)
+    async with GraphQLWS(live_server, alice.token) as client:
+        await client.subscribe(BELL)
+        await asyncio.sleep(0.1)
+        await app.state.services.broker.publish(topic, live.bell_read(["9100"], 0))
+        late = live.bell_added(live.payload(9100, row, "2026-11-30T00:00:00+00:00"), 1)
+        await app.state.services.broker.publish(topic, late)
+        assert (await client.next())["bell"]["__typename"] == "NotificationsRead"
+        await client.nothing_for(0.3)

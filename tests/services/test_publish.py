@@ -282,3 +282,23 @@ async def test_a_batch_of_single_recipient_events_is_a_handful_of_statements(ten
     result = await service.gql(PUBLISH_MANY, {"inputs": [ticket(f"b{i}", [f"v{i}"]) for i in range(300)]})
     assert all(r["notificationCount"] == 1 for r in result.data["publishEvents"])
     assert sql.count == small, [s[:80] for s in sql.statements]
+
+
+async def test_integers_beyond_64_bits_in_data_are_kept_whole(tenant: Tenant) -> None:
+    # valid JSON a producer may send: stored and read back as the number it was, not a 500
+    alice = tenant.operator("alice")
+    big = 123456789012345678901234567890
+    result = await tenant.service().gql(
+        "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }",
+        {
+            "input": {
+                "id": "big",
+                "type": "ticket_created",
+                "recipients": ["alice"],
+                "data": {"n": big, "m": -(2**63) - 1},
+            }
+        },
+    )
+    assert result.data == {"publishEvent": {"notificationCount": 1}}
+    data = (await alice.gql("{ notifications(first: 1) { edges { node { data } } } }")).data
+    assert data["notifications"]["edges"][0]["node"]["data"] == {"n": big, "m": -(2**63) - 1}
