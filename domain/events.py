@@ -103,7 +103,7 @@ async def _publish_batch(
                 "deliveries_queued": 0,
                 "created_at": ts,
             }
-            for event_id, event in first_of.items()
+            for event_id, event in sorted(first_of.items())  # one lock order for racing calls
         ],
         conflict=["instance_id", "event_id"],
         returning=["event_id"],

@@ -66,7 +66,7 @@ async def recipients(instance_id: str, user_ids: list[str]) -> list[Recipient]:
                     "created_at": ts,
                     "updated_at": ts,
                 }
-                for u in missing
+                for u in sorted(missing)  # one lock order for racing publishes
             ],
             conflict=["instance_id", "user_id"],
             returning=["id", "user_id"],
