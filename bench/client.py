@@ -2,6 +2,7 @@
 
     python -m bench.client fanout   --port P --mode ours|raw --users N --events E
     python -m bench.client paced    --port P --mode ours|raw --users N --rate R --seconds S
+    python -m bench.client spread   --port P --mode ours|raw --users N --events E --batch B --per-event K
     python -m bench.client hold     --port P --users N          (memory: waits for "close" on stdin)
     python -m bench.client http     --port P --path /graphql --document '{...}' --concurrency C --seconds S
     python -m bench.client ingest   --port P --shape 1x1000|1000x1 --requests R
@@ -74,16 +75,39 @@ class Publisher:
             payload = {"instance": self.instance, "recipients": recipients, "data": data}
         return json.dumps(payload, separators=(",", ":")).encode()
 
+    def batch_body(self, events: list[tuple[str, list[str], dict[str, Any]]]) -> bytes:
+        if self.mode == "ours":
+            inputs = [
+                {"id": event_id, "type": "ticket_created", "recipients": recipients, "data": data}
+                for event_id, recipients, data in events
+            ]
+            payload: dict[str, Any] = {"query": PUBLISH_EVENTS, "variables": {"inputs": inputs}}
+        else:
+            payload = {
+                "instance": self.instance,
+                "events": [{"recipients": recipients, "data": data} for _, recipients, data in events],
+            }
+        return json.dumps(payload, separators=(",", ":")).encode()
+
     async def publish(self, event_id: str, recipients: list[str], data: dict[str, Any]) -> None:
         # Stamped when the publish is due, before waiting for a free connection: time spent queued
         # behind slower publishes counts (no coordinated omission).
         data = dict(data)
         if "sentAt" in data:
             data["sentAt"] = time.time()
+        await self._post(lambda: self.body(event_id, recipients, data))
+
+    async def publish_many(self, events: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+        """Many events in one request: publishEvents on the service, one POST /broadcast on raw."""
+        now = time.time()
+        stamped = [(event_id, recipients, {**data, "sentAt": now}) for event_id, recipients, data in events]
+        await self._post(lambda: self.batch_body(stamped))
+
+    async def _post(self, build: Any) -> None:
         poster = await self.pool.get()
         try:
             started = time.perf_counter()
-            status, body = await poster.post(self.body(event_id, recipients, data))
+            status, body = await poster.post(build())
             self.durations.append(time.perf_counter() - started)
             if status not in (200, 202) or b'"errors"' in body:
                 self.failures.append(f"HTTP {status}: {body[:300]!r}")
@@ -200,6 +224,50 @@ async def paced(args: argparse.Namespace) -> dict[str, Any]:
         setup,
         events=count,
         events_per_s=rounded(count / publish_s),
+        publish_s=round(publish_s, 3),
+        **_cpu_report(args, cpu),
+    )
+    await publisher.close()
+    await live.close()
+    return result
+
+
+# -- spread: many events, a few recipients each, in batches ------------------------------------
+async def spread(args: argparse.Namespace) -> dict[str, Any]:
+    """``--events`` events, each to ``--per-event`` random operators of ``--users``, sent as
+    publishEvents requests of ``--batch`` events, ``--publishers`` requests in flight.
+
+    Every client counts the notification ids it received: the result says how many messages were
+    lost (expected - received) and how many arrived twice.
+    """
+    users = user_ids("op-", args.users)
+    live, publisher, setup = await _live_setup(args, users)
+    rng = random.Random(11)
+    events = [
+        (f"spread-{setup['tag']}-{i}", rng.sample(users, args.per_event), {"ticketNumber": i + 1, "subject": "Spread"})
+        for i in range(args.events)
+    ]
+    batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
+    expected = len(events) * args.per_event
+    cpu = _cpu_start(args)
+    first_publish = time.time()
+    started = time.perf_counter()
+    pending = iter(batches)
+
+    async def producer() -> None:
+        for batch in pending:
+            await publisher.publish_many(batch)
+
+    await asyncio.gather(*(producer() for _ in range(args.publishers)))
+    publish_s = time.perf_counter() - started
+    complete = await live.wait(expected, args.deadline)
+    await asyncio.sleep(0.5)  # a late duplicate would arrive now
+    result = _live_result(live, publisher, expected, first_publish, complete)
+    result.update(
+        setup,
+        events=len(events),
+        lost=max(0, expected - live.received),
+        duplicates=live.duplicates,
         publish_s=round(publish_s, 3),
         **_cpu_report(args, cpu),
     )
@@ -477,18 +545,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--deadline", type=float, default=60.0, help="seconds to wait for the last message")
         return p
 
-    for name in ("fanout", "paced", "hold"):
+    for name in ("fanout", "paced", "spread", "hold"):
         p = command(name)
         p.add_argument("--mode", choices=["ours", "raw"], default="ours")
         p.add_argument("--users", type=int, required=True)
         p.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
         p.add_argument("--connect-concurrency", type=int, default=100)
-        p.add_argument("--publishers", type=int, default=1 if name != "paced" else 32)
+        p.add_argument("--publishers", type=int, default={"paced": 32, "spread": 2}.get(name, 1))
         p.add_argument("--publish-port", type=int, help="publish through this port (another API process)")
     sub.choices["fanout"].add_argument("--events", type=int, required=True)
     sub.choices["paced"].add_argument("--rate", type=float, default=200.0)
     sub.choices["paced"].add_argument("--seconds", type=float, default=10.0)
     sub.choices["paced"].add_argument("--per-event", type=int, default=5)
+    sub.choices["spread"].add_argument("--events", type=int, required=True)
+    sub.choices["spread"].add_argument("--batch", type=int, default=100)
+    sub.choices["spread"].add_argument("--per-event", type=int, default=5)
 
     p = command("http")
     p.add_argument("--path", default="/graphql")
@@ -511,7 +582,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"fanout": fanout, "paced": paced, "hold": hold, "http": http, "ingest": ingest, "delivery": delivery}
+COMMANDS = {
+    "fanout": fanout,
+    "paced": paced,
+    "spread": spread,
+    "hold": hold,
+    "http": http,
+    "ingest": ingest,
+    "delivery": delivery,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,9 @@ class LiveClients:
         self.all_warm = asyncio.Event()
         self.closing = False
         self.unexpected_closes = 0
+        #: Notification ids each client received (counted items only): a second receipt is a duplicate.
+        self.seen: list[set[str]] = [set() for _ in tokens]
+        self.duplicates = 0
 
     # -- connecting ---------------------------------------------------------------------------
     async def connect_all(self, concurrency: int = 100) -> float:
@@ -99,6 +102,11 @@ class LiveClients:
                         if len(self.warm) >= len(self.sockets):
                             self.all_warm.set()
                         continue
+                    notification_id = bell["notification"]["id"]
+                    if notification_id in self.seen[index]:
+                        self.duplicates += 1
+                        continue
+                    self.seen[index].add(notification_id)
                     self.latencies.append(at - data["sentAt"])
                     self.received += 1
                     if self.first_receipt is None:

@@ -6,7 +6,8 @@ generator runs exactly the same code against both. ``POST /broadcast`` takes wha
 takes (recipients and data) and sends every connected socket of those recipients a ``next``
 message shaped like the bell's NotificationAdded, one json.dumps per socket (each recipient has
 its own unread count), from a background task: like the service, the POST answers before the
-fan-out is done.
+fan-out is done. A body with ``events`` (a list of such recipients-and-data objects) is what
+``publishEvents`` takes: the events go out in order.
 
     python -m bench.raw_server --port 8100
 """
@@ -87,10 +88,15 @@ class Hub:
     async def broadcast(self, request: Request) -> Response:
         body = await request.json()
         instance = body.get("instance", "")
-        task = asyncio.create_task(self._fan_out(instance, body["recipients"], body.get("data") or {}))
+        events = body["events"] if "events" in body else [body]
+        task = asyncio.create_task(self._fan_out_all(instance, events))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return JSONResponse({"accepted": len(body["recipients"])}, status_code=202)
+        return JSONResponse({"accepted": sum(len(e["recipients"]) for e in events)}, status_code=202)
+
+    async def _fan_out_all(self, instance: str, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            await self._fan_out(instance, event["recipients"], event.get("data") or {})
 
     async def _fan_out(self, instance: str, recipients: list[str], data: dict[str, Any]) -> None:
         title = f"New ticket #{data.get('ticketNumber', 0)}"

@@ -193,6 +193,50 @@ async def paced_scaled(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+# -- 1d. many events to a few operators each, against raw, alternated -----------------------------
+async def spread(ctx: Ctx) -> dict[str, Any]:
+    """The independent comparison: 1,000 operators, 5 recipients per event, events sent through
+    ``publishEvents`` in batches of 100, two requests in flight; the raw broadcast gets the same
+    batches. Rounds alternate ours / raw; each figure is the mean of its rounds."""
+    n, events, rounds = (100, 400, 1) if ctx.quick else (1000, 4000, 2)
+    out: dict[str, Any] = {"spread_operators": n, "spread_events": events, "spread_per_event": 5}
+    samples: dict[str, list[dict[str, Any]]] = {"ours": [], "raw": []}
+    for round_ in range(rounds):
+        for mode in ("ours", "raw"):
+            extra = ["--events", str(events), "--batch", "100", "--per-event", "5", "--publishers", "2"]
+            try:
+                r = await _live_run(ctx, "spread", mode, n, extra, deadline=30 if ctx.quick else 90)
+            except Exception as exc:  # noqa: BLE001 - recorded, the next round goes on
+                out[f"spread_{mode}_error"] = f"{type(exc).__name__}: {exc}"[:1500]
+                ctx.say(f"spread {mode} round {round_ + 1}: {exc}")
+                continue
+            samples[mode].append(r)
+            ctx.say(
+                f"spread {mode:4} round {round_ + 1}: {r['messages_per_s']} msg/s, p99 {r['p99_ms']} ms,"
+                f" lost {r['lost']}, duplicates {r['duplicates']}"
+            )
+    for mode, key in (("ours", "spread_"), ("raw", "spread_raw_")):
+        runs = samples[mode]
+        if not runs:
+            continue
+        for k in ("messages_per_s", "p50_ms", "p99_ms", "server_cpu_s"):
+            values = [r[k] for r in runs if r.get(k) is not None]
+            out[f"{key}{k}"] = round(sum(values) / len(values), 2) if values else None
+        out[f"{key}server_cpu_us_per_message"] = _per(
+            out.get(f"{key}server_cpu_s"), sum(r["received"] for r in runs) / len(runs), 1e6
+        )
+        out[f"{key}lost"] = sum(r["lost"] for r in runs)
+        out[f"{key}duplicates"] = sum(r["duplicates"] for r in runs)
+        out[f"{key}rounds"] = len(runs)
+        problems = [r for r in runs if r["errors"] or r["publish_failures"] or not r["complete"]]
+        if problems:
+            out[f"{key}problems"] = {k: problems[0][k] for k in ("complete", "errors", "publish_failures")}
+    out["spread_ratio_vs_raw"] = _ratio(out.get("spread_messages_per_s"), out.get("spread_raw_messages_per_s"))
+    out["spread_p99_vs_raw"] = _ratio(out.get("spread_p99_ms"), out.get("spread_raw_p99_ms"))
+    out["spread_exact"] = bool(samples["ours"]) and out.get("spread_lost") == 0 and out.get("spread_duplicates") == 0
+    return out
+
+
 async def _redis_unreachable() -> str | None:
     import redis.asyncio as redis
 
@@ -621,6 +665,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     ("fanout", fanout, 25, 420),
     ("paced", paced, 25, 150),
     ("paced_scaled", paced_scaled, 45, 240),
+    ("spread", spread, 40, 360),
     ("ingest", ingest, 30, 240),
     ("delivery", delivery, 20, 180),
     ("queries", queries, 30, 180),
