@@ -74,3 +74,19 @@ REGISTRY.register(BROKER_ERRORS)
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def observe_times(histogram: Any, amount: float, times: int) -> None:
+    """``histogram.observe(amount)`` done ``times`` times, at the cost of one (a batch's many
+    deliveries share one publish-to-delivered figure). Uses prometheus_client's Histogram child
+    internals (``_sum``, ``_buckets``, ``_upper_bounds``), and falls back to a loop without them."""
+    buckets, bounds, total = (getattr(histogram, a, None) for a in ("_buckets", "_upper_bounds", "_sum"))
+    if buckets is None or bounds is None or total is None:
+        for _ in range(times):
+            histogram.observe(amount)
+        return
+    total.inc(amount * times)
+    for i, bound in enumerate(bounds):
+        if amount <= bound:
+            buckets[i].inc(times)
+            break

@@ -67,6 +67,13 @@ def _check_unicode(value: str, where: str) -> None:
         raise BadUserInput(f"{where} is not valid Unicode (a lone surrogate): send UTF-8 text")
 
 
+def _clean(value: str, controls: re.Pattern[str] | None) -> bool:
+    """True when ``value`` passes: no character ``controls`` matches, no lone surrogate."""
+    return (controls is None or controls.search(value) is None) and (
+        value.isascii() or _SURROGATE.search(value) is None
+    )
+
+
 def _path(trail: Any) -> str:
     """``trail`` (nested (parent, key) pairs) as ``a.b[2].c``."""
     parts: list[str] = []
@@ -90,6 +97,9 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, 
     ``outer_levels`` are levels around the JSON values that the depth limit does not count."""
     text_check = check_text if controls else _check_unicode
     key_check = check_id if controls else _check_unicode
+    # The checks' messages (which walk the trail) are built only for a value that fails.
+    text_bad = _TEXT_CONTROL if controls else None
+    key_bad = _ID_CONTROL if controls else None
     if value is None:
         return
     values = 0
@@ -118,7 +128,8 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, 
                         f"A key in {what}{_path(trail)} has {len(key):,} characters; the most is "
                         f"{limits.string_chars:,}"
                     )
-                key_check(key, f"The key {shown(key)} in {what}{_path(trail)}")
+                if not _clean(key, key_bad):
+                    key_check(key, f"The key {shown(key)} in {what}{_path(trail)}")
                 stack.append((inner, depth + 1, (trail, key)))
         elif isinstance(item, list):
             if depth > max_depth:
@@ -137,7 +148,8 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, 
                     f"A string in {what}{_path(trail)} has {len(item):,} characters; the most is "
                     f"{limits.string_chars:,}"
                 )
-            text_check(item, f"The string {what}{_path(trail)}")
+            if not _clean(item, text_bad):
+                text_check(item, f"The string {what}{_path(trail)}")
         else:
             size += 8
             if isinstance(item, float) and not math.isfinite(item):

@@ -5,7 +5,9 @@
 
 Four reads for any number of recipients: switches, choices for the batch's types, push
 subscriptions and links. The linked chat each bot channel delivers to is returned with them, so the
-delivery row carries it and no job reads the link again.
+delivery row carries it and no job reads the link again. The reads are SQL whose text does not
+grow with the batch (the ids travel as one list parameter: ``models.bulk.one_of``): building the
+ORM's ``IN (…)`` for hundreds of ids cost more than running the statements.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from tortoise.timezone import now
 
 from domain.resolution import Choice, RecipientPrefs
-from models.bulk import upsert
+from models.bulk import json_value, list_param, one_of, param, upsert
 from models.db import db, is_postgres
 from models.enums import BOT_CHANNELS, ChannelKind, Role
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
@@ -45,6 +47,9 @@ class Recipient:
 
 #: The columns a Recipient holds (its defaults are the model's, for rows just inserted).
 RECIPIENT_FIELDS = tuple(name for name in Recipient.__dataclass_fields__ if name != "created")
+
+
+_BOOLEANS = frozenset(i for i, name in enumerate(RECIPIENT_FIELDS) if name.endswith("_enabled"))
 
 
 async def recipients(instance_id: str, user_ids: list[str]) -> list[Recipient]:
@@ -79,8 +84,22 @@ async def recipients(instance_id: str, user_ids: list[str]) -> list[Recipient]:
 
 
 async def _read(instance_id: str, user_ids: list[str]) -> list[Recipient]:
-    values = await Operator.filter(instance_id=instance_id, user_id__in=user_ids).values_list(*RECIPIENT_FIELDS)
-    return [Recipient(*row) for row in values]
+    conn = db()
+    columns = ", ".join(f'"{c}"' for c in RECIPIENT_FIELDS)
+    sql = (
+        f'SELECT {columns} FROM "{Operator._meta.db_table}" '
+        f'WHERE "instance_id" = {param(conn, 1)} AND {one_of(conn, "user_id", "text", 2)}'
+    )
+    _, rows = await conn.execute_query(sql, [instance_id, list_param(conn, user_ids)])
+    if is_postgres():
+        return [Recipient(*row) for row in rows]
+    out = []
+    for row in rows:  # SQLite keeps booleans as 0 / 1
+        values = list(row)
+        for i in _BOOLEANS:
+            values[i] = bool(values[i])
+        out.append(Recipient(*values))
+    return out
 
 
 async def recipient_prefs(
@@ -89,17 +108,30 @@ async def recipient_prefs(
     """Every recipient's switches, choices for these types and reachability, and where each linked
     bot channel delivers (by operator id and channel): four reads in all."""
     ids = [o.id for o in operators]
+    conn = db()
+    id_list = list_param(conn, ids)
+    in_ids = one_of(conn, "operator_id", "int4", 1)
     switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
-    for s in await ChannelSwitch.filter(operator_id__in=ids, enabled=False).values("operator_id", "channel"):
-        if s["channel"] in ChannelKind.__members__:
-            switched_off[s["operator_id"]].add(ChannelKind(s["channel"]))
+    _, switches = await conn.execute_query(
+        f'SELECT "operator_id", "channel" FROM "{ChannelSwitch._meta.db_table}" WHERE {in_ids} AND NOT "enabled"',
+        [id_list],
+    )
+    for operator_id, channel in switches:
+        if channel in ChannelKind.__members__:
+            switched_off[operator_id].add(ChannelKind(channel))
     choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
-    for c in await TypeChoice.filter(operator_id__in=ids, type_code__in=type_codes).values(
-        "operator_id", "type_code", "channels", "melody"
-    ):
-        channels = frozenset(ChannelKind(v) for v in c["channels"] or [] if v in ChannelKind.__members__)
-        choices[c["operator_id"]][c["type_code"]] = Choice(channels, c["melody"])
-    with_push = set(await PushSubscription.filter(operator_id__in=ids).distinct().values_list("operator_id", flat=True))
+    _, chosen = await conn.execute_query(
+        f'SELECT "operator_id", "type_code", "channels", "melody" FROM "{TypeChoice._meta.db_table}" '
+        f"WHERE {in_ids} AND {one_of(conn, 'type_code', 'text', 2)}",
+        [id_list, list_param(conn, type_codes)],
+    )
+    for operator_id, type_code, stored, melody in chosen:
+        channels = frozenset(ChannelKind(v) for v in json_value(stored) or [] if v in ChannelKind.__members__)
+        choices[operator_id][type_code] = Choice(channels, melody)
+    _, pushing = await conn.execute_query(
+        f'SELECT DISTINCT "operator_id" FROM "{PushSubscription._meta.db_table}" WHERE {in_ids}', [id_list]
+    )
+    with_push = {row[0] for row in pushing}
     links: dict[int, set[ChannelKind]] = {i: set() for i in ids}
     addresses: dict[tuple[int, ChannelKind], str] = {}
     for link in await _linked(ids):
@@ -132,14 +164,11 @@ async def _linked(operator_ids: list[int]) -> list[dict[str, Any]]:
     writer orders the two already."""
     if not operator_ids:
         return []
-    if is_postgres():
-        return await db().execute_query_dict(
-            f'SELECT "operator_id", "channel", "target" FROM "{ChannelLink._meta.db_table}" '
-            'WHERE "operator_id" = ANY($1::int4[]) AND "status" = \'LINKED\' FOR SHARE',
-            [operator_ids],
-        )
-    return list(
-        await ChannelLink.filter(operator_id__in=operator_ids, status="LINKED").values(
-            "operator_id", "channel", "target"
-        )
+    conn = db()
+    sql = (
+        f'SELECT "operator_id", "channel", "target" FROM "{ChannelLink._meta.db_table}" '
+        f"WHERE {one_of(conn, 'operator_id', 'int4', 1)} AND \"status\" = 'LINKED'"
+    )
+    return await conn.execute_query_dict(
+        sql + (" FOR SHARE" if is_postgres() else ""), [list_param(conn, operator_ids)]
     )

@@ -9,6 +9,7 @@ ORM stores them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,33 @@ def placeholders(conn: BaseDBAsyncClient, start: int, count: int) -> list[str]:
     return ["?"] * count
 
 
+def one_of(conn: BaseDBAsyncClient, column: str, pg_type: str, position: int) -> str:
+    """A condition: ``column`` is one of a list bound as the single parameter at ``position``
+    (1-based; bind ``list_param(conn, values)``). The statement's text is the same for any number
+    of values, so it is parsed and planned once and never grows with the list: PostgreSQL
+    ``"column" = ANY($n::type[])``, SQLite ``"column" IN (SELECT value FROM json_each(?))``."""
+    if conn.capabilities.dialect == "postgres":
+        return f'"{column}" = ANY(${position}::{pg_type}[])'
+    return f'"{column}" IN (SELECT value FROM json_each(?))'
+
+
+def list_param(conn: BaseDBAsyncClient, values: Iterable[Any]) -> Any:
+    """A list of ints or strings as ``one_of`` binds it: an array (PostgreSQL), JSON text (SQLite)."""
+    if conn.capabilities.dialect == "postgres":
+        return list(values)
+    return json.dumps(list(values))
+
+
+def param(conn: BaseDBAsyncClient, position: int) -> str:
+    """The placeholder of the bound parameter at ``position`` (1-based)."""
+    return f"${position}" if conn.capabilities.dialect == "postgres" else "?"
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column read by raw SQL: drivers hand it back as text (SQLite, asyncpg without a codec)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 #: Fields whose values go to the database as they are (``to_db_value`` would return them as is).
 PASSTHROUGH = (fields.CharField, fields.TextField, fields.IntField, fields.BigIntField)
 
@@ -65,27 +93,28 @@ def _converter(model: type[Model], columns: Sequence[str]) -> Callable[[Mapping[
     event's ``data`` for 1,000 recipients, the batch's timestamp) is converted once: conversions
     are remembered by object identity for the converter's life (one statement's rows)."""
     fields_map = model._meta.fields_map
-    plans: list[tuple[str, Any]] = []
-    for column in columns:
+    converted: list[tuple[int, Any]] = []
+    for index, column in enumerate(columns):
         field = fields_map.get(column) or fields_map.get(column.removesuffix("_id"))
-        convert = None if field is None or column.endswith("_id") or isinstance(field, PASSTHROUGH) else field
-        plans.append((column, convert))
+        if not (field is None or column.endswith("_id") or isinstance(field, PASSTHROUGH)):
+            converted.append((index, field))
     memo: dict[int, tuple[Any, Any]] = {}
+    names = tuple(columns)
 
     def values(row: Mapping[str, Any]) -> list[Any]:
-        out = []
-        for column, field in plans:
-            value = row[column]
-            if field is not None and value is not None:
-                if isinstance(value, (dict, list, datetime)):
-                    known = memo.get(id(value))
-                    if known is None or known[0] is not value:
-                        known = (value, field.to_db_value(value, model))
-                        memo[id(value)] = known
-                    value = known[1]
-                else:
-                    value = field.to_db_value(value, model)
-            out.append(value)
+        out = [row[c] for c in names]
+        for index, field in converted:
+            value = out[index]
+            if value is None:
+                continue
+            if isinstance(value, (dict, list, datetime)):
+                known = memo.get(id(value))
+                if known is None or known[0] is not value:
+                    known = (value, field.to_db_value(value, model))
+                    memo[id(value)] = known
+                out[index] = known[1]
+            else:
+                out[index] = field.to_db_value(value, model)
         return out
 
     return values
@@ -144,13 +173,11 @@ async def upsert(
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
         params: list[Any] = []
-        groups = []
         for row in chunk:
-            marks = placeholders(conn, len(params), len(columns))
-            groups.append(f"({', '.join(marks)})")
             params.extend(convert(row))
+        group = f"({', '.join(placeholders(conn, 0, len(columns)))})"  # SQLite: "?" whatever the position
         sql = (
-            f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join(groups)} '
+            f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join([group] * len(chunk))} '
             f"ON CONFLICT ({conflict_sql}) {action}{returning_sql}"
         )
         if returning:

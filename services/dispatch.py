@@ -24,7 +24,7 @@ from datetime import datetime
 from tortoise.timezone import now
 
 from core.broker import WORKERS, Broker
-from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED
+from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, observe_times
 from core.settings import Settings
 from domain import panel
 from domain.errors import BadUserInput
@@ -101,9 +101,7 @@ def _observe(items: list[PanelItem], written_at: datetime | None) -> None:
         if n:
             DELIVERIES.labels(channel.value, "SENT").inc(n)
             if seconds is not None:
-                histogram = PUBLISH_TO_DELIVERED.labels(channel.value)
-                for _ in range(n):
-                    histogram.observe(seconds)
+                observe_times(PUBLISH_TO_DELIVERED.labels(channel.value), seconds, n)
 
 
 async def send_test(
