@@ -85,6 +85,15 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
                 await self.websocket.close(code=code, reason=error.message[:120])
                 return
         await super().handle_connection_init(message)
+        task = self.connection_init_timeout_task
+        if self.connection_acknowledged and task is not None:
+            # The ack cancelled it: once finished, a task kept here would hold its CancelledError,
+            # traceback and frames for the connection's whole life (~1 KiB of each idle socket).
+            task.add_done_callback(self._forget_init_timeout)
+
+    def _forget_init_timeout(self, task: asyncio.Task[None]) -> None:
+        if self.connection_init_timeout_task is task:
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: Any) -> None:
         if self.connection_acknowledged:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -61,9 +62,53 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
+class Mailbox:
+    """A bounded FIFO for one reader: ``put_nowait`` / ``get_nowait`` / ``get`` / ``empty`` /
+    ``qsize`` as ``asyncio.Queue`` has them (QueueFull, QueueEmpty), at a fraction of its memory
+    (one deque and at most one waiting future instead of four deques and an Event): every live
+    subscription holds one, and 10,000 idle ones is the memory target."""
+
+    __slots__ = ("_items", "_maxsize", "_waiter")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[dict[str, Any]] = deque()
+        self._maxsize = maxsize
+        self._waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        if len(self._items) >= self._maxsize:
+            raise asyncio.QueueFull
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> dict[str, Any]:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
+
+    async def get(self) -> dict[str, Any]:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class Subscription:
+    __slots__ = ("queue", "dropped", "__weakref__")
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.queue = Mailbox(QUEUE_SIZE)
         self.dropped = 0
 
     def offer(self, message: dict[str, Any]) -> None:
