@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test run (CI has it on 127.0.0.1:5432, database `test`).
 NC_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres check schema migrations bench bench-quick
+.PHONY: install run test test-sqlite test-postgres check schema migrations bench bench-quick browser panel-vendor
 
 $(BIN)/notification-center: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,17 @@ tests/node/node_modules: tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund --silent
 	touch $@
 
-test-sqlite: install tests/node/node_modules
+# Debian's Chromium, which the panel's browser tests drive through Playwright (Playwright's own
+# browser download cannot run here). Without root or apt the tests skip; under CI=true that fails.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "Chromium not installed: the browser tests will skip"
+
+# The panel's vendored graphql-ws browser build, from the npm package pinned in tests/node.
+panel-vendor: tests/node/node_modules
+	cp tests/node/node_modules/graphql-ws/umd/graphql-ws.min.js panel/vendor/graphql-ws.min.js
+	cp tests/node/node_modules/graphql-ws/LICENSE.md panel/vendor/LICENSE-graphql-ws.md
+
+test-sqlite: install tests/node/node_modules browser
 	env -u NC_DATABASE_URL $(BIN)/python -m pytest
 
 test-postgres: install tests/node/node_modules

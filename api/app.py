@@ -21,6 +21,7 @@ from tortoise.functions import Count, Min
 from tortoise.timezone import now
 
 from api.graphql_http import NotificationCenterGraphQL
+from api.panel import panel_routes
 from api.webhooks import webhook_routes
 from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
@@ -187,6 +188,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *webhook_routes(services, graphql.rate_limits),
+            *panel_routes(settings, services.tokens),
         ],
         lifespan=lifespan,
     )

@@ -22,6 +22,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
     if args.demo:
+        settings = replace(settings, demo=True)
         from api.demo import demo_tokens, seed_demo
         from models.db import close_db, init_db
 
@@ -35,6 +36,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(seed())
         base = f"http://{args.host}:{args.port}"
         print("Demo instance 'demo' is ready. Tokens (valid 7 days):\n")
+        if settings.panel_enabled:
+            print(f"  Operator panel: {base}/panel/  (pick a demo user there)\n")
         for user, role, token in demo_tokens(TokenCodec(settings)):
             print(f"  {role:<13} {user:<12} {token}")
         print(

@@ -110,6 +110,10 @@ class Settings:
     panel_url: str = "http://127.0.0.1:8000"
     allowed_origins: tuple[str, ...] = ()
     graphiql: bool = True
+    #: Serve the operator panel page at /panel/; None: on when embedded (NC_PANEL).
+    panel: bool | None = None
+    #: Set by `serve --demo`: the panel page offers the demo users' tokens (never from the environment).
+    demo: bool = False
     allow_http_endpoints: bool = False
     #: SMTP hosts (names or addresses) the EMAIL channel may reach although they are not public.
     smtp_allowed_hosts: tuple[str, ...] = ()
@@ -177,6 +181,11 @@ class Settings:
         return self.send_timeout_seconds or self.lease_seconds * 0.75
 
     @property
+    def panel_enabled(self) -> bool:
+        """Whether /panel/ is served: NC_PANEL when set, else only in embedded mode."""
+        return self.embedded if self.panel is None else self.panel
+
+    @property
     def embedded(self) -> bool:
         """True when no database URL is set: one process, a SQLite file in the data dir."""
         return self.database_url is None
@@ -222,6 +231,7 @@ class Settings:
             panel_url=(env.get("NC_PANEL_URL") or env.get("NC_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
             allowed_origins=tuple(o.strip() for o in env.get("NC_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             graphiql=_bool(env, "NC_GRAPHIQL", True),
+            panel=_bool(env, "NC_PANEL", True) if env.get("NC_PANEL") else None,
             allow_http_endpoints=_bool(env, "NC_ALLOW_HTTP_ENDPOINTS", False),
             smtp_allowed_hosts=tuple(h.strip() for h in env.get("NC_SMTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),

@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The multi-process tests bring their own PostgreSQL database, and the abuse tests serve the
     # embedded default: one pass runs them.
     def once(item: pytest.Item) -> bool:
-        return item.get_closest_marker("scaled") is not None or "abuse" in item.path.parts
+        return any(item.get_closest_marker(m) is not None for m in ("scaled", "browser")) or "abuse" in item.path.parts
 
     scaled = [item for item in items if once(item)]
     if scaled:

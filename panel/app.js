@@ -1,0 +1,323 @@
+// The operator panel's reference page: the header bell, its history and the banners, over the
+// service's GraphQL API (HTTP for queries and mutations, graphql-transport-ws for live events).
+// No build step: a plain ES module, the graphql-ws client loaded beside it (window.graphqlWs).
+
+const STRINGS = {
+  en: {
+    brand: "Notification Center", language: "Language", notifications: "Notifications", signin: "Sign in",
+    "demo-pick": "Demo mode: choose who you are.", "token-label": "Access token (as your host panel passes it)",
+    "use-token": "Open", category: "Category", "all-categories": "All categories", "mark-all-read": "Mark all read",
+    "mark-category-read": "Mark category read", empty: "No notifications yet.", loading: "Loading…",
+    publisher: "Send a sample event (demo)", "publish-sample": "New ticket for me", live: "Live",
+    reconnecting: "Reconnecting…", "bad-token": "The token was refused: {message}", unread: "unread",
+    operator: "operator", supervisor: "supervisor", administrator: "administrator", service: "service",
+  },
+  uk: {
+    brand: "Центр сповіщень", language: "Мова", notifications: "Сповіщення", signin: "Вхід",
+    "demo-pick": "Демо-режим: оберіть, хто ви.", "token-label": "Токен доступу (як його передає ваша панель)",
+    "use-token": "Відкрити", category: "Категорія", "all-categories": "Усі категорії",
+    "mark-all-read": "Позначити всі прочитаними", "mark-category-read": "Позначити категорію прочитаною",
+    empty: "Сповіщень ще немає.", loading: "Завантаження…", publisher: "Надіслати тестову подію (демо)",
+    "publish-sample": "Нове звернення для мене", live: "Наживо", reconnecting: "Повторне з'єднання…",
+    "bad-token": "Токен відхилено: {message}", unread: "непрочитане",
+    operator: "оператор", supervisor: "супервізор", administrator: "адміністратор", service: "сервіс",
+  },
+};
+
+const PAGE_SIZE = 20;
+const MAX_TOASTS = 3;
+const NODE = "id typeCode categoryCode title body createdAt readAt";
+const PAGE = `query Page($after: String, $filter: NotificationFilter) {
+  notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
+    edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
+const START = `{ viewer { id role displayName locale } notificationCategories { code title } }`;
+const BELL = `subscription Bell($after: String) { bell(after: $after) { __typename
+  ... on NotificationAdded { unreadCount notification { ${NODE} } }
+  ... on NotificationsRead { ids unreadCount } } }`;
+const TOASTS = `subscription { toasts { durationSeconds sound repeat notification { ${NODE} } } }`;
+const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }`;
+const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
+const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: null, demo: null, viewer: null, locale: localStorage.getItem("nc.locale") || null,
+  items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
+};
+
+function t(key, vars = {}) {
+  const table = STRINGS[state.locale] || STRINGS.en;
+  return (table[key] ?? STRINGS.en[key] ?? key).replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? "");
+}
+
+function translate() {
+  document.documentElement.lang = state.locale || "en";
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("locale").value = state.locale || "en";
+}
+
+async function gql(query, variables = {}, token = state.token) {
+  const response = await fetch("/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors?.length) throw new Error(body.errors[0].message);
+  return body.data;
+}
+
+// -- signing in --------------------------------------------------------------------------------
+async function signIn() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) sessionStorage.setItem("nc.token", fromHash);
+  const token = fromHash || sessionStorage.getItem("nc.token");
+  const demo = await fetch("demo-users").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  state.demo = demo;
+  buildSignIn(demo);
+  if (token) return open(token);
+  $("signin").hidden = false;
+}
+
+// The demo picker (serve --demo) or the token form: shown at first, and again after a refused token.
+function buildSignIn(demo) {
+  if (demo) {
+    $("demo-users").hidden = false;
+    for (const user of demo.users) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.user = user.user;
+      button.textContent = `${user.name} (${t(user.role.toLowerCase())})`;
+      button.addEventListener("click", () => open(user.token));
+      li.append(button);
+      $("demo-list").append(li);
+    }
+  } else {
+    $("token-form").hidden = false;
+    $("token-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      open($("token-input").value.trim());
+    });
+  }
+}
+
+async function open(token) {
+  state.token = token;
+  let start;
+  try {
+    start = await gql(START);
+  } catch (error) {
+    sessionStorage.removeItem("nc.token");
+    $("signin").hidden = false;
+    status(t("bad-token", { message: error.message }));
+    return;
+  }
+  sessionStorage.setItem("nc.token", token);
+  state.viewer = start.viewer;
+  if (!localStorage.getItem("nc.locale")) state.locale = start.viewer.locale.startsWith("uk") ? "uk" : "en";
+  translate();
+  $("signin").hidden = true;
+  $("history").hidden = false;
+  $("bell").hidden = false;
+  $("who").textContent = `${start.viewer.displayName || start.viewer.id} · ${t(start.viewer.role.toLowerCase())}`;
+  for (const c of start.notificationCategories) {
+    const option = document.createElement("option");
+    option.value = c.code;
+    option.textContent = c.title;
+    $("category").append(option);
+  }
+  if (state.demo) $("publisher").hidden = false;
+  await loadPage(true);
+  goLive();
+}
+
+// -- the history -------------------------------------------------------------------------------
+async function loadPage(first = false) {
+  if (state.loading || (!first && !state.hasNext)) return;
+  state.loading = true;
+  $("more").hidden = false;
+  try {
+    const filter = state.category ? { categoryCodes: [state.category] } : null;
+    const data = await gql(PAGE, { after: first ? null : state.endCursor, filter });
+    const page = data.notifications;
+    if (first) {
+      state.items.clear();
+      $("items").replaceChildren();
+    }
+    for (const edge of page.edges) addItem(edge.node, false);
+    state.endCursor = page.pageInfo.endCursor;
+    state.hasNext = page.pageInfo.hasNextPage;
+    setBadge(page.unreadCount);
+    $("empty").hidden = state.items.size > 0;
+  } catch (error) {
+    status(error.message);
+  } finally {
+    state.loading = false;
+    $("more").hidden = true;
+  }
+}
+
+function addItem(node, atTop) {
+  if (state.items.has(node.id)) return;
+  if (state.newestId === null || Number(node.id) > Number(state.newestId)) state.newestId = node.id;
+  if (state.category && node.categoryCode !== state.category) return;
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "item" + (node.readAt ? "" : " unread");
+  button.dataset.id = node.id;
+  const title = document.createElement("span");
+  title.textContent = node.title;
+  const body = document.createElement("small");
+  body.textContent = `${node.body} · ${new Date(node.createdAt).toLocaleString(state.locale || "en")}`;
+  button.append(title, body);
+  button.setAttribute("aria-label", `${node.title}${node.readAt ? "" : ` (${t("unread")})`}`);
+  button.addEventListener("click", () => markRead([node.id]));
+  li.append(button);
+  state.items.set(node.id, { node, button });
+  if (atTop) $("items").prepend(li);
+  else $("items").append(li);
+  $("empty").hidden = true;
+}
+
+function showRead(ids) {
+  for (const id of ids) {
+    const item = state.items.get(String(id));
+    if (!item) continue;
+    item.node.readAt = item.node.readAt || new Date().toISOString();
+    item.button.classList.remove("unread");
+    item.button.setAttribute("aria-label", item.node.title);
+  }
+}
+
+function setBadge(count) {
+  $("badge").textContent = String(count);
+  $("badge").dataset.count = String(count);
+}
+
+async function markRead(ids) {
+  try {
+    const result = (await gql(MARK, { ids })).markNotificationsRead;
+    showRead(result.ids);
+    setBadge(result.unreadCount);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+async function markAllRead() {
+  try {
+    const result = (await gql(MARK_ALL, { category: state.category || null })).markAllNotificationsRead;
+    showRead(result.ids);
+    setBadge(result.unreadCount);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+// -- live: the bell and the banners ------------------------------------------------------------
+function goLive() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+  const client = window.graphqlWs.createClient({
+    url,
+    connectionParams: () => ({ authorization: `Bearer ${state.token}` }),
+    lazy: false,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    on: {
+      connected: () => status(t("live")),
+      closed: () => status(t("reconnecting")),
+    },
+  });
+  state.client = client;
+  // The resume cursor: after a reconnect the subscription is sent again with the newest id seen,
+  // and the server replays what was missed before going live.
+  const bell = { query: BELL, variables: { after: state.newestId } };
+  client.subscribe(bell, {
+    next: ({ data, errors }) => {
+      if (errors?.length) return status(errors[0].message);
+      const event = data.bell;
+      if (event.__typename === "NotificationAdded") {
+        addItem(event.notification, true);
+        bell.variables.after = state.newestId;
+      } else {
+        showRead(event.ids);
+      }
+      setBadge(event.unreadCount);
+    },
+    error: (error) => status(String(error?.message || error?.reason || error)),
+    complete: () => {},
+  });
+  client.subscribe({ query: TOASTS }, {
+    next: ({ data }) => data && showToast(data.toasts),
+    error: () => {},
+    complete: () => {},
+  });
+}
+
+function showToast(toast) {
+  const box = $("toasts");
+  while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
+  const div = document.createElement("div");
+  div.className = "toast";
+  div.setAttribute("role", "alert");
+  div.dataset.id = toast.notification.id;
+  const title = document.createElement("strong");
+  title.textContent = toast.notification.title;
+  const body = document.createElement("span");
+  body.textContent = toast.notification.body;
+  div.append(title, body);
+  div.addEventListener("click", () => {
+    markRead([toast.notification.id]);
+    div.remove();
+  });
+  box.append(div);
+  setTimeout(() => div.remove(), Math.max(1, toast.durationSeconds) * 1000);
+}
+
+// -- demo publisher ----------------------------------------------------------------------------
+let sampleNumber = Math.floor(Date.now() / 1000) % 100000;
+async function publishSample() {
+  sampleNumber += 1;
+  const input = {
+    id: `panel-sample-${state.viewer.id}-${Date.now()}-${sampleNumber}`,
+    type: "ticket_created",
+    recipients: [state.viewer.id],
+    data: { ticketNumber: sampleNumber, subject: "Sample from the panel" },
+  };
+  try {
+    await gql(PUBLISH, { input }, state.demo.service);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+// -- wiring --------------------------------------------------------------------------------------
+$("locale").addEventListener("change", () => {
+  state.locale = $("locale").value;
+  localStorage.setItem("nc.locale", state.locale);
+  translate();
+});
+$("read-all").addEventListener("click", markAllRead);
+$("category").addEventListener("change", () => {
+  state.category = $("category").value;
+  $("read-all").textContent = t(state.category ? "mark-category-read" : "mark-all-read");
+  loadPage(true);
+});
+$("items").addEventListener("scroll", () => {
+  const list = $("items");
+  if (list.scrollTop + list.clientHeight >= list.scrollHeight - 40) loadPage();
+});
+$("bell").addEventListener("click", () => {
+  const expanded = $("bell").getAttribute("aria-expanded") === "true";
+  $("bell").setAttribute("aria-expanded", String(!expanded));
+  $("history").scrollIntoView({ behavior: "smooth" });
+});
+$("publish-sample").addEventListener("click", publishSample);
+translate();
+signIn();

@@ -1,0 +1,168 @@
+"""The operator panel page in a real browser (Chromium through Playwright) against the real
+command, `notification-center serve --demo`: demo sign-in, the bell's history and badge, a banner
+and the bell live from publishEvent, and read state carried to a second tab of the same operator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("NC_TEST_CHROMIUM", "/usr/bin/chromium")
+#: Flags for Chromium in this sandbox: headless, as root, no network but loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CLI = [sys.executable, "-m", "api.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("panel")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
+    env.update(NC_DATA_DIR=str(data_dir))
+    port = _free_port()
+    log_path = data_dir / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, log_path.read_text()
+                time.sleep(0.2)
+            else:
+                pytest.fail("serve did not become ready in 30 s")
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (make install installs the dev extras)")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs Debian's chromium)")
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _publish(base: str, service_token: str, recipient: str, ticket: int) -> None:
+    event = {
+        "id": f"browser-{uuid.uuid4().hex}",
+        "type": "ticket_created",
+        "recipients": [recipient],
+        "data": {"ticketNumber": ticket, "subject": "Printer on fire"},
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{base}/graphql",
+            json={
+                "query": "mutation($i: EventInput!) { publishEvent(input: $i) { notificationCount } }",
+                "variables": {"i": event},
+            },
+            headers={"Authorization": f"Bearer {service_token}"},
+        )
+    assert response.json() == {"data": {"publishEvent": {"notificationCount": 1}}}
+
+
+async def test_demo_operator_sees_the_bell_and_banner_live_and_read_state_crosses_tabs(
+    panel_server: str, browser: object
+) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
+    olena = next(u for u in demo["users"] if u["user"] == "op-olena")
+    context = await browser.new_context()
+    first = await context.new_page()
+    await first.goto(f"{panel_server}/panel/")
+    # The demo picker signs in; Olena's locale is Ukrainian, so the page follows it.
+    await first.get_by_role("button", name="Olena Kovalenko").click()
+    await expect(first.locator("#history")).to_be_visible()
+    await expect(first.locator("html")).to_have_attribute("lang", "uk")
+    await expect(first.locator("#status")).to_have_text("Наживо")
+    await expect(first.locator("#badge")).to_have_attribute("data-count", "0")
+
+    await _publish(panel_server, demo["service"], "op-olena", 4711)
+    item = first.locator(".item", has_text="4711")
+    await expect(item).to_have_class("item unread")
+    await expect(first.locator("#badge")).to_have_text("1")
+    await expect(first.locator(".toast", has_text="4711")).to_be_visible()
+
+    # A second tab of the same operator (the host panel passes the token in the fragment).
+    second = await context.new_page()
+    await second.goto(f"{panel_server}/panel/#token={olena['token']}")
+    await expect(second.locator(".item.unread", has_text="4711")).to_be_visible()
+    await expect(second.locator("#badge")).to_have_text("1")
+
+    # Read in the second tab: the first tab hears it live.
+    await second.locator(".item", has_text="4711").click()
+    await expect(first.locator(".item", has_text="4711")).to_have_class("item")
+    await expect(first.locator("#badge")).to_have_attribute("data-count", "0")
+
+    # Two more, then "mark all read" in the first tab clears both tabs.
+    await _publish(panel_server, demo["service"], "op-olena", 4712)
+    await _publish(panel_server, demo["service"], "op-olena", 4713)
+    await expect(second.locator("#badge")).to_have_text("2")
+    await first.locator("#read-all").click()
+    await expect(second.locator("#badge")).to_have_attribute("data-count", "0")
+    await expect(second.locator(".item.unread")).to_have_count(0)
+    await context.close()
+
+
+async def test_the_english_switch_and_a_refused_token(panel_server: str, browser: object) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{panel_server}/panel/#token=not-a-token")
+    # Demo mode offers the picker again after a refused token, and says why.
+    await expect(page.locator("#status")).to_contain_text("refused")
+    await expect(page.get_by_role("button", name="Taras Melnyk")).to_be_visible()
+    await page.locator("#locale").select_option("uk")
+    await expect(page.locator("#signin h1")).to_have_text("Вхід")

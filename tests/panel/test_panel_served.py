@@ -1,0 +1,58 @@
+"""/panel/ as the app serves it (in-process): on by default embedded, off by setting, the demo
+endpoint only with --demo, and the vendored graphql-ws client equal to its npm package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDORED = ROOT / "panel" / "vendor" / "graphql-ws.min.js"
+NPM_PACKAGE = ROOT / "tests" / "node" / "node_modules" / "graphql-ws"
+
+
+async def _get(settings: Settings, path: str) -> httpx.Response:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://nc.test") as http:
+            return await http.get(path)
+
+
+async def test_the_page_is_served_embedded_and_the_demo_endpoint_only_with_demo(settings: Settings) -> None:
+    page = await _get(replace(settings, panel=True), "/panel/")
+    assert page.status_code == 200 and "graphql-ws.min.js" in page.text
+    assert (await _get(replace(settings, panel=True, demo=False), "/panel/demo-users")).status_code == 404
+    demo = (await _get(replace(settings, panel=True, demo=True), "/panel/demo-users")).json()
+    assert {u["user"] for u in demo["users"]} >= {"op-olena", "sup-iryna", "adm-petro"}
+    assert "svc-platform" not in {u["user"] for u in demo["users"]} and demo["service"]
+
+
+async def test_the_panel_setting_turns_it_off(settings: Settings) -> None:
+    assert (await _get(replace(settings, panel=False), "/panel/")).status_code == 404
+
+
+def test_the_vendored_client_is_the_npm_package_of_the_pinned_version() -> None:
+    if not NPM_PACKAGE.exists():
+        pytest.skip("tests/node/node_modules is missing: make tests/node/node_modules installs it")
+    pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"]["graphql-ws"]
+    installed = json.loads((NPM_PACKAGE / "package.json").read_text())["version"]
+    assert pinned == installed, "pin graphql-ws exactly in tests/node/package.json"
+    assert f"graphql-ws {installed} " in (ROOT / "panel" / "vendor" / "VERSIONS").read_text()
+    npm = (NPM_PACKAGE / "umd" / "graphql-ws.min.js").read_bytes()
+    assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == hashlib.sha256(npm).hexdigest()
+
+
+def test_the_panel_is_on_by_default_embedded_only() -> None:
+    assert Settings().panel_enabled
+    assert not Settings(database_url="postgres://db/nc").panel_enabled
+    assert Settings(database_url="postgres://db/nc", panel=True).panel_enabled
+    assert not Settings.from_env({"NC_PANEL": "0"}).panel_enabled
