@@ -190,7 +190,11 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         Python's 4,300 digits are bad JSON (400)."""
         try:
             return json.loads(data)
-        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        except RecursionError:
+            raise HTTPException(
+                400, "The request body nests deeper than the JSON reader goes: flatten its objects and lists"
+            ) from None
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise json.JSONDecodeError(f"not UTF-8 JSON ({type(exc).__name__})", "", 0) from None
 
     def parse_json(self, data: str | bytes) -> Any:

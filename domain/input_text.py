@@ -117,7 +117,7 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, 
         values += 1
         if isinstance(item, dict):
             if depth > max_depth:
-                raise BadUserInput(f"{what}: objects and lists nest deeper than {deepest}: flatten them")
+                raise BadUserInput(f"{what}{_path(trail)}: objects and lists nest deeper than {deepest}: flatten them")
             size += 2 + len(item)
             for key, inner in item.items():
                 if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
@@ -133,7 +133,7 @@ def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, 
                 stack.append((inner, depth + 1, (trail, key)))
         elif isinstance(item, list):
             if depth > max_depth:
-                raise BadUserInput(f"{what}: objects and lists nest deeper than {deepest}: flatten them")
+                raise BadUserInput(f"{what}{_path(trail)}: objects and lists nest deeper than {deepest}: flatten them")
             if len(item) > max_items:
                 raise BadUserInput(
                     f"A list in {what}{_path(trail)} has {len(item):,} items; the most is {max_items:,}: "

@@ -70,7 +70,11 @@ async function gql(query, variables = {}, token = state.token) {
 // -- signing in --------------------------------------------------------------------------------
 async function signIn() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromHash) sessionStorage.setItem("nc.token", fromHash);
+  if (fromHash) {
+    sessionStorage.setItem("nc.token", fromHash);
+    // Out of the address bar, so it stays out of history, bookmarks and shared screens.
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   const token = fromHash || sessionStorage.getItem("nc.token");
   const demo = await fetch("demo-users").then((r) => (r.ok ? r.json() : null)).catch(() => null);
   state.demo = demo;

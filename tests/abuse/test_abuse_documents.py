@@ -131,6 +131,7 @@ async def test_huge_variable_lists_and_deep_json_are_refused_before_any_work(ser
     assert cpu < 0.5, f"{cpu:.2f} s of server CPU for a refused 300k-item list"
     assert capped["extensions"]["code"] == "BAD_USER_INPUT" and "at most 1000 items; you sent 1001" in capped["message"]
     assert nested.status_code == 400 and nested.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "nests deeper than the JSON reader goes" in nested.json()["errors"][0]["message"]
     assert nested_shallower.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "deeper than 32 levels" in nested_shallower.json()["errors"][0]["message"]
 

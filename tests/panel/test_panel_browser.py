@@ -138,6 +138,7 @@ async def test_demo_operator_sees_the_bell_and_banner_live_and_read_state_crosse
     second = await context.new_page()
     await second.goto(f"{panel_server}/panel/#token={olena['token']}")
     await expect(second.locator(".item.unread", has_text="4711")).to_be_visible()
+    assert olena["token"] not in second.url  # read from the fragment, then taken out of the address bar
     await expect(second.locator("#badge")).to_have_text("1")
 
     # Read in the second tab: the first tab hears it live.

@@ -23,7 +23,7 @@ async def _get(settings: Settings, path: str) -> httpx.Response:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://nc.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
             return await http.get(path)
 
 
@@ -34,6 +34,23 @@ async def test_the_page_is_served_embedded_and_the_demo_endpoint_only_with_demo(
     demo = (await _get(replace(settings, panel=True, demo=True), "/panel/demo-users")).json()
     assert {u["user"] for u in demo["users"]} >= {"op-olena", "sup-iryna", "adm-petro"}
     assert "svc-platform" not in {u["user"] for u in demo["users"]} and demo["service"]
+
+
+async def test_demo_tokens_only_for_a_loopback_host_and_the_page_carries_security_headers(
+    settings: Settings,
+) -> None:
+    app = create_app(replace(settings, panel=True, demo=True, allowed_origins=("https://host.example",)))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+            rebound = await http.get("/panel/demo-users", headers={"Host": "attacker.example:8000"})
+            local = await http.get("/panel/demo-users", headers={"Host": "localhost:8000"})
+            page = await http.get("/panel/app.js")
+    assert rebound.status_code == 403 and "token" not in rebound.text.lower().replace("demo tokens", "")
+    assert local.status_code == 200 and local.json()["service"]
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'self' https://host.example" in policy
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
 
 
 async def test_the_panel_setting_turns_it_off(settings: Settings) -> None:
