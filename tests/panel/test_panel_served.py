@@ -20,11 +20,11 @@ NPM_PACKAGE = ROOT / "tests" / "node" / "node_modules" / "graphql-ws"
 
 
 async def _get(settings: Settings, path: str) -> httpx.Response:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-            return await http.get(path)
+    # No lifespan: the page and the demo endpoint need no database, and a second app's shutdown
+    # would close the session's shared one.
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        return await http.get(path)
 
 
 async def test_the_page_is_served_embedded_and_the_demo_endpoint_only_with_demo(settings: Settings) -> None:
@@ -40,12 +40,11 @@ async def test_demo_tokens_only_for_a_loopback_host_and_the_page_carries_securit
     settings: Settings,
 ) -> None:
     app = create_app(replace(settings, panel=True, demo=True, allowed_origins=("https://host.example",)))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-            rebound = await http.get("/panel/demo-users", headers={"Host": "attacker.example:8000"})
-            local = await http.get("/panel/demo-users", headers={"Host": "localhost:8000"})
-            page = await http.get("/panel/app.js")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        rebound = await http.get("/panel/demo-users", headers={"Host": "attacker.example:8000"})
+        local = await http.get("/panel/demo-users", headers={"Host": "localhost:8000"})
+        page = await http.get("/panel/app.js")
     assert rebound.status_code == 403 and "token" not in rebound.text.lower().replace("demo tokens", "")
     assert local.status_code == 200 and local.json()["service"]
     policy = page.headers["content-security-policy"]
