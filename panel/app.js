@@ -11,6 +11,9 @@ const STRINGS = {
     publisher: "Send a sample event (demo)", "publish-sample": "New ticket for me", live: "Live",
     reconnecting: "Reconnecting…", "bad-token": "The token was refused: {message}", unread: "unread",
     operator: "operator", supervisor: "supervisor", administrator: "administrator", service: "service",
+    types: "Notification types", search: "Search", "read-only": "set by your administrator",
+    BELL: "Bell", BANNER: "Banner", SOUND: "Sound", BROWSER: "Browser", TELEGRAM: "Telegram", VIBER: "Viber",
+    WHATSAPP: "WhatsApp", ECHAT: "E-chat", EMAIL: "Email", CUSTOM: "Webhook",
   },
   uk: {
     brand: "Центр сповіщень", language: "Мова", notifications: "Сповіщення", signin: "Вхід",
@@ -21,6 +24,9 @@ const STRINGS = {
     "publish-sample": "Нове звернення для мене", live: "Наживо", reconnecting: "Повторне з'єднання…",
     "bad-token": "Токен відхилено: {message}", unread: "непрочитане",
     operator: "оператор", supervisor: "супервізор", administrator: "адміністратор", service: "сервіс",
+    types: "Типи сповіщень", search: "Пошук", "read-only": "встановлює адміністратор",
+    BELL: "Дзвіночок", BANNER: "Банер", SOUND: "Звук", BROWSER: "Браузер", TELEGRAM: "Telegram", VIBER: "Viber",
+    WHATSAPP: "WhatsApp", ECHAT: "Е-чат", EMAIL: "Пошта", CUSTOM: "Вебхук",
   },
 };
 
@@ -37,12 +43,16 @@ const BELL = `subscription Bell($after: String) { bell(after: $after) { __typena
 const TOASTS = `subscription { toasts { durationSeconds sound repeat notification { ${NODE} } } }`;
 const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }`;
 const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
+const TYPE = "code categoryCode title mandatory mandatoryChannels selectableChannels channels editable";
+const TYPES = `query Types($search: String) { notificationTypes(search: $search) { ${TYPE} } }`;
+const SET_CHANNELS = `mutation($code: ID!, $channels: [ChannelKind!]!) {
+  setTypeChannels(typeCode: $code, channels: $channels) { ${TYPE} } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
 
 const $ = (id) => document.getElementById(id);
 const state = {
   token: null, demo: null, viewer: null, locale: localStorage.getItem("nc.locale") || null,
-  items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
+  categories: new Map(), items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
 };
 
 function t(key, vars = {}) {
@@ -126,13 +136,15 @@ async function open(token) {
   $("bell").hidden = false;
   $("who").textContent = `${start.viewer.displayName || start.viewer.id} · ${t(start.viewer.role.toLowerCase())}`;
   for (const c of start.notificationCategories) {
+    state.categories.set(c.code, c.title);
     const option = document.createElement("option");
     option.value = c.code;
     option.textContent = c.title;
     $("category").append(option);
   }
   if (state.demo) $("publisher").hidden = false;
-  await loadPage(true);
+  $("types").hidden = false;
+  await Promise.all([loadPage(true), loadTypes()]);
   goLive();
 }
 
@@ -280,6 +292,68 @@ function showToast(toast) {
   setTimeout(() => div.remove(), Math.max(1, toast.durationSeconds) * 1000);
 }
 
+// -- Profile → Notifications: the types tab ------------------------------------------------------
+async function loadTypes() {
+  const search = $("type-search").value.trim() || null;
+  try {
+    const types = (await gql(TYPES, { search })).notificationTypes;
+    const list = $("type-list");
+    list.replaceChildren();
+    let category = null;
+    for (const type of types) {
+      if (type.categoryCode !== category) {
+        category = type.categoryCode;
+        const h = document.createElement("h3");
+        h.className = "category-title";
+        h.textContent = state.categories.get(category) || category;
+        list.append(h);
+      }
+      list.append(typeRow(type));
+    }
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function typeRow(type) {
+  const row = document.createElement("fieldset");
+  row.className = "type-row";
+  row.dataset.code = type.code;
+  const legend = document.createElement("legend");
+  legend.textContent = type.title;
+  row.append(legend);
+  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels])];
+  for (const channel of offered) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = channel;
+    box.checked = type.channels.includes(channel);
+    box.disabled = !type.editable || type.mandatoryChannels.includes(channel);
+    box.addEventListener("change", () => saveChannels(type.code, row));
+    label.append(box, ` ${t(channel)}`);
+    row.append(label);
+  }
+  if (!type.editable) {
+    const note = document.createElement("span");
+    note.className = "note";
+    note.textContent = t("read-only");
+    row.append(note);
+  }
+  return row;
+}
+
+async function saveChannels(code, row) {
+  const channels = [...row.querySelectorAll("input:checked")].map((box) => box.value);
+  try {
+    const saved = (await gql(SET_CHANNELS, { code, channels })).setTypeChannels;
+    row.replaceWith(typeRow(saved));
+  } catch (error) {
+    status(error.message);
+    loadTypes();
+  }
+}
+
 // -- demo publisher ----------------------------------------------------------------------------
 let sampleNumber = Math.floor(Date.now() / 1000) % 100000;
 async function publishSample() {
@@ -306,6 +380,7 @@ $("locale").addEventListener("change", () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
+  if (state.token) loadTypes();
 });
 $("read-all").addEventListener("click", markAllRead);
 $("category").addEventListener("change", () => {
@@ -323,5 +398,10 @@ $("bell").addEventListener("click", () => {
   $("history").scrollIntoView({ behavior: "smooth" });
 });
 $("publish-sample").addEventListener("click", publishSample);
+let searching = null;
+$("type-search").addEventListener("input", () => {
+  clearTimeout(searching);
+  searching = setTimeout(loadTypes, 250);
+});
 translate();
 signIn();

@@ -167,3 +167,35 @@ async def test_the_english_switch_and_a_refused_token(panel_server: str, browser
     await expect(page.get_by_role("button", name="Taras Melnyk")).to_be_visible()
     await page.locator("#locale").select_option("uk")
     await expect(page.locator("#signin h1")).to_have_text("Вхід")
+
+
+async def test_the_types_tab_turns_the_banner_off_and_it_stays_off(panel_server: str, browser: object) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{panel_server}/panel/")
+    await page.get_by_role("button", name="Taras Melnyk").click()
+    row = page.locator('fieldset.type-row[data-code="ticket_created"]')
+    banner = row.get_by_label("Banner")
+    await expect(banner).to_be_checked()
+    await banner.uncheck()
+    await expect(
+        page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Banner")
+    ).not_to_be_checked()
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Bell")).to_be_checked()
+
+    # The service now sends Taras the bell item and no banner.
+    await _publish(panel_server, demo["service"], "op-taras", 5150)
+    await expect(page.locator(".item", has_text="5150")).to_be_visible()
+    await page.wait_for_timeout(500)  # a banner would have come with the bell item
+    await expect(page.locator(".toast")).to_have_count(0)
+
+    # Saved: a reload shows the same choice; the search narrows the list.
+    await page.reload()
+    await expect(
+        page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Banner")
+    ).not_to_be_checked()
+    await page.locator("#type-search").fill("zzz-no-such-type")
+    await expect(page.locator("fieldset.type-row")).to_have_count(0)
