@@ -11,6 +11,10 @@ const STRINGS = {
     publisher: "Send a sample event (demo)", "publish-sample": "New ticket for me", live: "Live",
     reconnecting: "Reconnecting…", "bad-token": "The token was refused: {message}", unread: "unread",
     operator: "operator", supervisor: "supervisor", administrator: "administrator", service: "service",
+    channels: "Channels", "banner-settings": "Banners", duration: "Shown for (seconds)",
+    "max-visible": "At most on screen", repeats: "Repeats while unread", interval: "Repeat every (seconds)",
+    save: "Save", saved: "Saved", READY: "ready", NOT_LINKED: "not linked", PENDING: "linking…", ERROR: "error",
+    mandatory: "required by your administrator", unavailable: "not available on this instance",
     types: "Notification types", search: "Search", "read-only": "set by your administrator",
     BELL: "Bell", BANNER: "Banner", SOUND: "Sound", BROWSER: "Browser", TELEGRAM: "Telegram", VIBER: "Viber",
     WHATSAPP: "WhatsApp", ECHAT: "E-chat", EMAIL: "Email", CUSTOM: "Webhook",
@@ -24,6 +28,10 @@ const STRINGS = {
     "publish-sample": "Нове звернення для мене", live: "Наживо", reconnecting: "Повторне з'єднання…",
     "bad-token": "Токен відхилено: {message}", unread: "непрочитане",
     operator: "оператор", supervisor: "супервізор", administrator: "адміністратор", service: "сервіс",
+    channels: "Канали", "banner-settings": "Банери", duration: "Показувати (секунд)",
+    "max-visible": "Не більше на екрані", repeats: "Повтори, доки не прочитано", interval: "Повторювати кожні (секунд)",
+    save: "Зберегти", saved: "Збережено", READY: "готово", NOT_LINKED: "не підключено", PENDING: "підключення…",
+    ERROR: "помилка", mandatory: "обов'язковий за рішенням адміністратора", unavailable: "недоступний у цьому екземплярі",
     types: "Типи сповіщень", search: "Пошук", "read-only": "встановлює адміністратор",
     BELL: "Дзвіночок", BANNER: "Банер", SOUND: "Звук", BROWSER: "Браузер", TELEGRAM: "Telegram", VIBER: "Viber",
     WHATSAPP: "WhatsApp", ECHAT: "Е-чат", EMAIL: "Пошта", CUSTOM: "Вебхук",
@@ -31,7 +39,6 @@ const STRINGS = {
 };
 
 const PAGE_SIZE = 20;
-const MAX_TOASTS = 3;
 const NODE = "id typeCode categoryCode title body createdAt readAt";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
@@ -47,12 +54,17 @@ const TYPE = "code categoryCode title mandatory mandatoryChannels selectableChan
 const TYPES = `query Types($search: String) { notificationTypes(search: $search) { ${TYPE} } }`;
 const SET_CHANNELS = `mutation($code: ID!, $channels: [ChannelKind!]!) {
   setTypeChannels(typeCode: $code, channels: $channels) { ${TYPE} } }`;
+const CHANNEL_SETTINGS = `channels { kind enabled mandatory available status }
+  banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds }`;
+const CHANNELS = `{ channelSettings { ${CHANNEL_SETTINGS} } }`;
+const UPDATE_CHANNELS = `mutation($input: ChannelSettingsInput!) {
+  updateChannelSettings(input: $input) { ${CHANNEL_SETTINGS} } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
 
 const $ = (id) => document.getElementById(id);
 const state = {
   token: null, demo: null, viewer: null, locale: localStorage.getItem("nc.locale") || null,
-  categories: new Map(), items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
+  banner: { maxVisible: 3 }, categories: new Map(), items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
 };
 
 function t(key, vars = {}) {
@@ -144,7 +156,8 @@ async function open(token) {
   }
   if (state.demo) $("publisher").hidden = false;
   $("types").hidden = false;
-  await Promise.all([loadPage(true), loadTypes()]);
+  $("channels").hidden = false;
+  await Promise.all([loadPage(true), loadTypes(), loadChannels()]);
   goLive();
 }
 
@@ -274,7 +287,7 @@ function goLive() {
 
 function showToast(toast) {
   const box = $("toasts");
-  while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
+  while (box.children.length >= Math.max(1, state.banner.maxVisible)) box.firstElementChild.remove();
   const div = document.createElement("div");
   div.className = "toast";
   div.setAttribute("role", "alert");
@@ -290,6 +303,47 @@ function showToast(toast) {
   });
   box.append(div);
   setTimeout(() => div.remove(), Math.max(1, toast.durationSeconds) * 1000);
+}
+
+// -- Profile → Notifications: the channels tab ---------------------------------------------------
+async function loadChannels() {
+  try {
+    showChannels((await gql(CHANNELS)).channelSettings);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function showChannels(settings) {
+  state.banner = settings.banner;
+  const list = $("channel-list");
+  list.replaceChildren();
+  for (const channel of settings.channels) {
+    const label = document.createElement("label");
+    label.dataset.kind = channel.kind;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = channel.enabled;
+    box.disabled = channel.mandatory || !channel.available;
+    box.addEventListener("change", () => updateChannels({ channels: [{ kind: channel.kind, enabled: box.checked }] }));
+    const why = channel.mandatory ? t("mandatory") : channel.available ? t(channel.status) : t("unavailable");
+    label.append(box, ` ${t(channel.kind)} (${why})`);
+    list.append(label);
+  }
+  for (const [name, value] of Object.entries(settings.banner)) {
+    const input = $("banner-form").elements.namedItem(name);
+    if (input) input.value = String(value);
+  }
+}
+
+async function updateChannels(input) {
+  try {
+    showChannels((await gql(UPDATE_CHANNELS, { input })).updateChannelSettings);
+    status(t("saved"));
+  } catch (error) {
+    status(error.message);
+    loadChannels();
+  }
 }
 
 // -- Profile → Notifications: the types tab ------------------------------------------------------
@@ -380,7 +434,10 @@ $("locale").addEventListener("change", () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
-  if (state.token) loadTypes();
+  if (state.token) {
+    loadTypes();
+    loadChannels();
+  }
 });
 $("read-all").addEventListener("click", markAllRead);
 $("category").addEventListener("change", () => {
@@ -398,6 +455,12 @@ $("bell").addEventListener("click", () => {
   $("history").scrollIntoView({ behavior: "smooth" });
 });
 $("publish-sample").addEventListener("click", publishSample);
+$("banner-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const banner = {};
+  for (const input of $("banner-form").querySelectorAll("input")) banner[input.name] = Number(input.value);
+  updateChannels({ banner });
+});
 let searching = null;
 $("type-search").addEventListener("input", () => {
   clearTimeout(searching);

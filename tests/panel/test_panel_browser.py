@@ -199,3 +199,38 @@ async def test_the_types_tab_turns_the_banner_off_and_it_stays_off(panel_server:
     ).not_to_be_checked()
     await page.locator("#type-search").fill("zzz-no-such-type")
     await expect(page.locator("fieldset.type-row")).to_have_count(0)
+
+
+async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_off(
+    panel_server: str, browser: object
+) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{panel_server}/panel/")
+    await page.get_by_role("button", name="Anna Shevchenko").click()
+    await expect(page.get_by_label("At most on screen")).to_have_value("3")  # the tab has loaded
+    await page.get_by_label("At most on screen").fill("1")
+    await page.get_by_label("Shown for (seconds)").fill("30")
+    await page.locator("#banner-form button[type=submit]").click()
+    await expect(page.locator("#status")).to_have_text("Saved")
+
+    # Two banners in a row, at most one on screen: the newer one stays.
+    await _publish(panel_server, demo["service"], "op-anna", 6001)
+    await expect(page.locator(".toast", has_text="6001")).to_be_visible()
+    await _publish(panel_server, demo["service"], "op-anna", 6002)
+    await expect(page.locator(".toast", has_text="6002")).to_be_visible()
+    await expect(page.locator(".toast")).to_have_count(1)
+
+    # The BANNER channel switched off: the next item reaches the bell only.
+    await page.locator('#channel-list label[data-kind="BANNER"] input').uncheck()
+    await expect(page.locator("#status")).to_have_text("Saved")
+    await page.locator(".toast").first.click()  # read and dismissed
+    await _publish(panel_server, demo["service"], "op-anna", 6003)
+    await expect(page.locator(".item", has_text="6003")).to_be_visible()
+    await page.wait_for_timeout(500)  # a banner would have come with the bell item
+    await expect(page.locator(".toast")).to_have_count(0)
+    await page.reload()
+    await expect(page.locator('#channel-list label[data-kind="BANNER"] input')).not_to_be_checked()
