@@ -15,6 +15,8 @@ const STRINGS = {
     "max-visible": "At most on screen", repeats: "Repeats while unread", interval: "Repeat every (seconds)",
     save: "Save", saved: "Saved", READY: "ready", NOT_LINKED: "not linked", PENDING: "linking…", ERROR: "error",
     mandatory: "required by your administrator", unavailable: "not available on this instance",
+    reminders: "Reminders", "not-ready-enabled": "Remind me when I stay not ready",
+    "not-ready-after": "After (minutes)", "not-ready-repeat": "Then every (minutes, 0: once)", dismiss: "OK",
     types: "Notification types", search: "Search", "read-only": "set by your administrator",
     BELL: "Bell", BANNER: "Banner", SOUND: "Sound", BROWSER: "Browser", TELEGRAM: "Telegram", VIBER: "Viber",
     WHATSAPP: "WhatsApp", ECHAT: "E-chat", EMAIL: "Email", CUSTOM: "Webhook",
@@ -32,6 +34,8 @@ const STRINGS = {
     "max-visible": "Не більше на екрані", repeats: "Повтори, доки не прочитано", interval: "Повторювати кожні (секунд)",
     save: "Зберегти", saved: "Збережено", READY: "готово", NOT_LINKED: "не підключено", PENDING: "підключення…",
     ERROR: "помилка", mandatory: "обов'язковий за рішенням адміністратора", unavailable: "недоступний у цьому екземплярі",
+    reminders: "Нагадування", "not-ready-enabled": "Нагадувати, коли я довго не готовий",
+    "not-ready-after": "Через (хвилин)", "not-ready-repeat": "Потім кожні (хвилин, 0: один раз)", dismiss: "Гаразд",
     types: "Типи сповіщень", search: "Пошук", "read-only": "встановлює адміністратор",
     BELL: "Дзвіночок", BANNER: "Банер", SOUND: "Звук", BROWSER: "Браузер", TELEGRAM: "Telegram", VIBER: "Viber",
     WHATSAPP: "WhatsApp", ECHAT: "Е-чат", EMAIL: "Пошта", CUSTOM: "Вебхук",
@@ -59,6 +63,11 @@ const CHANNEL_SETTINGS = `channels { kind enabled mandatory available status }
 const CHANNELS = `{ channelSettings { ${CHANNEL_SETTINGS} } }`;
 const UPDATE_CHANNELS = `mutation($input: ChannelSettingsInput!) {
   updateChannelSettings(input: $input) { ${CHANNEL_SETTINGS} } }`;
+const REMINDER_FIELDS = "notReadyEnabled notReadyAfterMinutes notReadyRepeatMinutes";
+const REMINDER_SETTINGS = `{ reminderSettings { ${REMINDER_FIELDS} } }`;
+const UPDATE_REMINDERS = `mutation($input: ReminderSettingsInput!) {
+  updateReminderSettings(input: $input) { ${REMINDER_FIELDS} } }`;
+const REMINDERS = `subscription { reminders { kind message createdAt } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
 
 const $ = (id) => document.getElementById(id);
@@ -157,7 +166,8 @@ async function open(token) {
   if (state.demo) $("publisher").hidden = false;
   $("types").hidden = false;
   $("channels").hidden = false;
-  await Promise.all([loadPage(true), loadTypes(), loadChannels()]);
+  $("reminders").hidden = false;
+  await Promise.all([loadPage(true), loadTypes(), loadChannels(), loadReminders()]);
   goLive();
 }
 
@@ -278,6 +288,11 @@ function goLive() {
     error: (error) => status(String(error?.message || error?.reason || error)),
     complete: () => {},
   });
+  client.subscribe({ query: REMINDERS }, {
+    next: ({ data }) => data && showReminder(data.reminders),
+    error: () => {},
+    complete: () => {},
+  });
   client.subscribe({ query: TOASTS }, {
     next: ({ data }) => data && showToast(data.toasts),
     error: () => {},
@@ -343,7 +358,45 @@ async function updateChannels(input) {
   } catch (error) {
     status(error.message);
     loadChannels();
+    loadReminders();
   }
+}
+
+// -- Profile → Notifications: the reminders tab, and the live prompt -----------------------------
+async function loadReminders() {
+  try {
+    showReminders((await gql(REMINDER_SETTINGS)).reminderSettings);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function showReminders(settings) {
+  const form = $("reminder-form").elements;
+  form.namedItem("notReadyEnabled").checked = settings.notReadyEnabled;
+  form.namedItem("notReadyAfterMinutes").value = String(settings.notReadyAfterMinutes);
+  form.namedItem("notReadyRepeatMinutes").value = String(settings.notReadyRepeatMinutes);
+}
+
+async function saveReminders() {
+  const form = $("reminder-form").elements;
+  const input = {
+    notReadyEnabled: form.namedItem("notReadyEnabled").checked,
+    notReadyAfterMinutes: Number(form.namedItem("notReadyAfterMinutes").value),
+    notReadyRepeatMinutes: Number(form.namedItem("notReadyRepeatMinutes").value),
+  };
+  try {
+    showReminders((await gql(UPDATE_REMINDERS, { input })).updateReminderSettings);
+    status(t("saved"));
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function showReminder(reminder) {
+  $("reminder-text").textContent = reminder.message;
+  $("reminder-prompt").hidden = false;
+  $("reminder-dismiss").focus();
 }
 
 // -- Profile → Notifications: the types tab ------------------------------------------------------
@@ -437,6 +490,7 @@ $("locale").addEventListener("change", () => {
   if (state.token) {
     loadTypes();
     loadChannels();
+    loadReminders();
   }
 });
 $("read-all").addEventListener("click", markAllRead);
@@ -455,6 +509,13 @@ $("bell").addEventListener("click", () => {
   $("history").scrollIntoView({ behavior: "smooth" });
 });
 $("publish-sample").addEventListener("click", publishSample);
+$("reminder-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  saveReminders();
+});
+$("reminder-dismiss").addEventListener("click", () => {
+  $("reminder-prompt").hidden = true;
+});
 $("banner-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const banner = {};

@@ -45,7 +45,8 @@ def _free_port() -> int:
 def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("panel")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
-    env.update(NC_DATA_DIR=str(data_dir))
+    # A reminder "minute" of half a second, so the not-ready prompt comes within the test.
+    env.update(NC_DATA_DIR=str(data_dir), NC_REMINDER_MINUTE_SECONDS="0.5")
     port = _free_port()
     log_path = data_dir / "serve.log"
     with open(log_path, "w") as log:
@@ -234,3 +235,44 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
     await expect(page.locator(".toast")).to_have_count(0)
     await page.reload()
     await expect(page.locator('#channel-list label[data-kind="BANNER"] input')).not_to_be_checked()
+
+
+async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str, browser: object) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{panel_server}/panel/")
+    await page.get_by_role("button", name="Petro Tkachenko").click()
+    after = page.get_by_label("After (minutes)")
+    await expect(after).not_to_have_value("")  # the tab has loaded
+    await after.fill("1")
+    await page.get_by_label("Then every (minutes, 0: once)").fill("0")
+    await page.locator("#reminder-form button[type=submit]").click()
+    await expect(page.locator("#status")).to_have_text("Saved")
+    await page.reload()
+    await expect(page.get_by_label("After (minutes)")).to_have_value("1")
+
+    # The platform says Petro went on a break; a "minute" later the panel prompts him.
+    event = {
+        "id": f"status-{uuid.uuid4().hex}",
+        "type": "operator_status_changed",
+        "recipients": ["adm-petro"],
+        "data": {"status": "break"},
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{panel_server}/graphql",
+            json={
+                "query": "mutation($i: EventInput!) { publishEvent(input: $i) { notificationCount } }",
+                "variables": {"i": event},
+            },
+            headers={"Authorization": f"Bearer {demo['service']}"},
+        )
+    assert "errors" not in response.json()
+    prompt = page.get_by_role("alertdialog")
+    await expect(prompt).to_be_visible(timeout=15_000)
+    await expect(prompt).not_to_have_text("")
+    await page.get_by_role("button", name="OK").click()
+    await expect(prompt).to_be_hidden()
