@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,47 +11,17 @@ import httpx
 import pytest
 import websockets
 
-CLI = [sys.executable, "-m", "api.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.cluster import CLI
+from tests.served import start_demo_serve
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    data_dir = tmp_path_factory.mktemp("served")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
-    env.update(NC_DATA_DIR=str(data_dir), NC_ALLOWED_ORIGINS="https://panel.example.com")
-    port = free_port()
-    log = open(Path(data_dir) / "serve.log", "w")
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    base = f"http://127.0.0.1:{port}"
+    demo = start_demo_serve(tmp_path_factory.mktemp("served"), NC_ALLOWED_ORIGINS="https://panel.example.com")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (Path(data_dir) / "serve.log").read_text()
-            time.sleep(0.2)
-        else:
-            pytest.fail("serve did not become ready in 30 s")
-        yield {"base": base, "env": env, "port": port, "log": Path(data_dir) / "serve.log"}
+        yield {"base": demo.base, "env": demo.env, "port": demo.port, "log": demo.log_path}
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        demo.stop()
 
 
 def cli_token(served: dict, *args: str) -> str:

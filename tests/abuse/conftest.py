@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.test_served_app import CLI, free_port
+from tests.cluster import CLI
+from tests.served import DemoServe, start_demo_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,41 +74,19 @@ def _low_soft_file_limit() -> None:
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[callable]:
     """serve(**env) starts a demo server with those NC_* settings; all stop with the module."""
-    procs: list[tuple[subprocess.Popen, object]] = []
+    started: list[DemoServe] = []
 
     def start(**overrides: str) -> Served:
-        data_dir = tmp_path_factory.mktemp("abuse")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
-        env.update(NC_DATA_DIR=str(data_dir), NC_LOG_FORMAT="text", **overrides)
-        port = free_port()
-        log_path = data_dir / "serve.log"
-        log = open(log_path, "w")
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "info"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+        demo = start_demo_serve(
+            tmp_path_factory.mktemp("abuse"),
+            log_level="info",
             preexec_fn=_low_soft_file_limit,
+            NC_LOG_FORMAT="text",
+            **overrides,
         )
-        procs.append((proc, log))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    return Served(base, port, proc.pid, env, log_path)
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log_path.read_text()
-            time.sleep(0.2)
-        pytest.fail("serve did not become ready in 30 s")
+        started.append(demo)
+        return Served(demo.base, demo.port, demo.proc.pid, demo.env, demo.log_path)
 
     yield start
-    for proc, log in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()  # type: ignore[attr-defined]
+    for demo in started:
+        demo.stop()

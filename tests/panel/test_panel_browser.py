@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.served import start_demo_serve
 
 pytestmark = pytest.mark.browser
 
@@ -29,51 +28,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CLI = [sys.executable, "-m", "api.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("panel")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
     # A reminder "minute" of half a second, so the not-ready prompt comes within the test.
-    env.update(NC_DATA_DIR=str(data_dir), NC_REMINDER_MINUTE_SECONDS="0.5")
-    port = _free_port()
-    log_path = data_dir / "serve.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--demo", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                time.sleep(0.2)
-            else:
-                pytest.fail("serve did not become ready in 30 s")
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    demo = start_demo_serve(tmp_path_factory.mktemp("panel"), NC_REMINDER_MINUTE_SECONDS="0.5")
+    try:
+        yield demo.base
+    finally:
+        demo.stop()
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +56,21 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-async def _publish(base: str, service_token: str, recipient: str, ticket: int) -> None:
+async def _publish(
+    base: str,
+    service_token: str,
+    recipient: str,
+    ticket: int = 0,
+    *,
+    type_code: str = "ticket_created",
+    data: dict | None = None,
+    notifications: int | None = 1,
+) -> None:
     event = {
         "id": f"browser-{uuid.uuid4().hex}",
-        "type": "ticket_created",
+        "type": type_code,
         "recipients": [recipient],
-        "data": {"ticketNumber": ticket, "subject": "Printer on fire"},
+        "data": data if data is not None else {"ticketNumber": ticket, "subject": "Printer on fire"},
     }
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.post(
@@ -108,7 +81,20 @@ async def _publish(base: str, service_token: str, recipient: str, ticket: int) -
             },
             headers={"Authorization": f"Bearer {service_token}"},
         )
-    assert response.json() == {"data": {"publishEvent": {"notificationCount": 1}}}
+    if notifications is None:
+        assert "errors" not in response.json(), response.text
+    else:
+        assert response.json() == {"data": {"publishEvent": {"notificationCount": notifications}}}
+
+
+async def _signed_in(browser: object, base: str, name: str) -> tuple[Any, dict[str, Any]]:
+    """A new browser context's page on /panel/, signed in through the demo picker as ``name``;
+    and the demo users' tokens."""
+    demo = httpx.get(f"{base}/panel/demo-users").json()
+    page = await (await browser.new_context()).new_page()  # type: ignore[attr-defined]
+    await page.goto(f"{base}/panel/")
+    await page.get_by_role("button", name=name).click()
+    return page, demo
 
 
 async def test_demo_operator_sees_the_bell_and_banner_live_and_read_state_crosses_tabs(
@@ -174,10 +160,7 @@ async def test_the_types_tab_turns_the_banner_off_and_it_stays_off(panel_server:
     from playwright.async_api import Browser, expect
 
     assert isinstance(browser, Browser)
-    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
-    page = await (await browser.new_context()).new_page()
-    await page.goto(f"{panel_server}/panel/")
-    await page.get_by_role("button", name="Taras Melnyk").click()
+    page, demo = await _signed_in(browser, panel_server, "Taras Melnyk")
     row = page.locator('fieldset.type-row[data-code="ticket_created"]')
     banner = row.get_by_label("Banner")
     await expect(banner).to_be_checked()
@@ -208,10 +191,7 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
     from playwright.async_api import Browser, expect
 
     assert isinstance(browser, Browser)
-    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
-    page = await (await browser.new_context()).new_page()
-    await page.goto(f"{panel_server}/panel/")
-    await page.get_by_role("button", name="Anna Shevchenko").click()
+    page, demo = await _signed_in(browser, panel_server, "Anna Shevchenko")
     await expect(page.get_by_label("At most on screen")).to_have_value("3")  # the tab has loaded
     await page.get_by_label("At most on screen").fill("1")
     await page.get_by_label("Shown for (seconds)").fill("30")
@@ -241,10 +221,7 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
     from playwright.async_api import Browser, expect
 
     assert isinstance(browser, Browser)
-    demo = httpx.get(f"{panel_server}/panel/demo-users").json()
-    page = await (await browser.new_context()).new_page()
-    await page.goto(f"{panel_server}/panel/")
-    await page.get_by_role("button", name="Petro Tkachenko").click()
+    page, demo = await _signed_in(browser, panel_server, "Petro Tkachenko")
     after = page.get_by_label("After (minutes)")
     await expect(after).not_to_have_value("")  # the tab has loaded
     await after.fill("1")
@@ -255,22 +232,14 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
     await expect(page.get_by_label("After (minutes)")).to_have_value("1")
 
     # The platform says Petro went on a break; a "minute" later the panel prompts him.
-    event = {
-        "id": f"status-{uuid.uuid4().hex}",
-        "type": "operator_status_changed",
-        "recipients": ["adm-petro"],
-        "data": {"status": "break"},
-    }
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(
-            f"{panel_server}/graphql",
-            json={
-                "query": "mutation($i: EventInput!) { publishEvent(input: $i) { notificationCount } }",
-                "variables": {"i": event},
-            },
-            headers={"Authorization": f"Bearer {demo['service']}"},
-        )
-    assert "errors" not in response.json()
+    await _publish(
+        panel_server,
+        demo["service"],
+        "adm-petro",
+        type_code="operator_status_changed",
+        data={"status": "break"},
+        notifications=None,
+    )
     prompt = page.get_by_role("alertdialog")
     await expect(prompt).to_be_visible(timeout=15_000)
     await expect(prompt).not_to_have_text("")
