@@ -247,6 +247,11 @@ async def spread(args: argparse.Namespace) -> dict[str, Any]:
         (f"spread-{setup['tag']}-{i}", rng.sample(users, args.per_event), {"ticketNumber": i + 1, "subject": "Spread"})
         for i in range(args.events)
     ]
+    position = {user: i for i, user in enumerate(users)}
+    live.wanted = [set() for _ in users]
+    for _, recipients, data in events:
+        for user in recipients:
+            live.wanted[position[user]].add(data["ticketNumber"])
     batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
     expected = len(events) * args.per_event
     cpu = _cpu_start(args)
@@ -268,6 +273,7 @@ async def spread(args: argparse.Namespace) -> dict[str, Any]:
         events=len(events),
         lost=max(0, expected - live.received),
         duplicates=live.duplicates,
+        misdelivered=live.misdelivered,
         publish_s=round(publish_s, 3),
         **_cpu_report(args, cpu),
     )

@@ -44,6 +44,9 @@ class LiveClients:
         #: Notification ids each client received (counted items only): a second receipt is a duplicate.
         self.seen: list[set[str]] = [set() for _ in tokens]
         self.duplicates = 0
+        #: When set, the ticket numbers each client is meant to get: any other is misdelivered.
+        self.wanted: list[set[int]] | None = None
+        self.misdelivered = 0
 
     # -- connecting ---------------------------------------------------------------------------
     async def connect_all(self, concurrency: int = 100) -> float:
@@ -107,6 +110,8 @@ class LiveClients:
                         self.duplicates += 1
                         continue
                     self.seen[index].add(notification_id)
+                    if self.wanted is not None and data.get("ticketNumber") not in self.wanted[index]:
+                        self.misdelivered += 1
                     self.latencies.append(at - data["sentAt"])
                     self.received += 1
                     if self.first_receipt is None:

@@ -153,8 +153,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()
-    # The same uvicorn settings as `notification-center serve` (uvloop, httptools, websockets).
-    uvicorn.run(create_app(os.environ[SECRET_ENV]), host="127.0.0.1", port=args.port, log_level="warning")
+    # The same uvicorn settings as `notification-center serve` (uvloop, httptools, websockets) —
+    # permessage-deflate off, as the service's default (NC_WS_PER_MESSAGE_DEFLATE=0) has it:
+    # uvicorn's own default would make the baseline compress every message and ours not.
+    uvicorn.run(
+        create_app(os.environ[SECRET_ENV]),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+    )
 
 
 if __name__ == "__main__":

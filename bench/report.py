@@ -147,7 +147,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                 f"{_fmt(r.get('spread_events'))} events, each to {_fmt(r.get('spread_per_event'))} random operators, "
                 "go through `publishEvents` in requests of 100 events, two requests in flight. Baseline: the raw "
                 "broadcast given the same batches. Rounds alternate ours / raw in this run; figures are the mean "
-                "of the rounds. Every client checks each notification id: lost and duplicated messages are "
+                "of the rounds. Every client checks each notification id and that the event listed "
+                "it: lost, duplicated and misdelivered messages are "
                 "counted. Targets: ratio ≥ 0.5, p99 ≤ 2× raw's, nothing lost or duplicated.",
                 [
                     Row(
@@ -172,6 +173,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                     ),
                     Row("messages lost", "spread_lost", "spread_raw_lost"),
                     Row("messages duplicated", "spread_duplicates", "spread_raw_duplicates"),
+                    Row("messages to the wrong operator", "spread_misdelivered", "spread_raw_misdelivered"),
                     Row("nothing lost or duplicated", "spread_exact"),
                 ],
             )
@@ -266,7 +268,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
             Row(
                 f"subscriptions held, {n:,}",
                 f"{p}subscriptions_held",
-                target=("≥", 10000, f"{p}subscriptions_held") if n == 10000 else None,
+                # The issue asks for 20,000 held; this machine's hard open-files limit is 20,000.
+                target=("≥", 20000, f"{p}subscriptions_held") if n == 10000 else None,
             ),
             Row(f"server RSS with {n:,} subscriptions", f"{p}rss_after_kb", f"{p}rss_before_kb", unit="KiB"),
         ]

@@ -213,7 +213,7 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
             samples[mode].append(r)
             ctx.say(
                 f"spread {mode:4} round {round_ + 1}: {r['messages_per_s']} msg/s, p99 {r['p99_ms']} ms,"
-                f" lost {r['lost']}, duplicates {r['duplicates']}"
+                f" lost {r['lost']}, duplicates {r['duplicates']}, misdelivered {r['misdelivered']}"
             )
     for mode, key in (("ours", "spread_"), ("raw", "spread_raw_")):
         runs = samples[mode]
@@ -227,13 +227,16 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
         )
         out[f"{key}lost"] = sum(r["lost"] for r in runs)
         out[f"{key}duplicates"] = sum(r["duplicates"] for r in runs)
+        out[f"{key}misdelivered"] = sum(r["misdelivered"] for r in runs)
         out[f"{key}rounds"] = len(runs)
         problems = [r for r in runs if r["errors"] or r["publish_failures"] or not r["complete"]]
         if problems:
             out[f"{key}problems"] = {k: problems[0][k] for k in ("complete", "errors", "publish_failures")}
     out["spread_ratio_vs_raw"] = _ratio(out.get("spread_messages_per_s"), out.get("spread_raw_messages_per_s"))
     out["spread_p99_vs_raw"] = _ratio(out.get("spread_p99_ms"), out.get("spread_raw_p99_ms"))
-    out["spread_exact"] = bool(samples["ours"]) and out.get("spread_lost") == 0 and out.get("spread_duplicates") == 0
+    out["spread_exact"] = bool(samples["ours"]) and all(
+        out.get(f"spread_{k}") == 0 for k in ("lost", "duplicates", "misdelivered")
+    )
     return out
 
 
