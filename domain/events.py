@@ -108,7 +108,9 @@ async def _publish_batch(
         conflict=["instance_id", "event_id"],
         returning=["event_id"],
     )
-    claimed = [first_of[r["event_id"]] for r in claimed_rows]
+    # The claims were written in key order (for the locks); the batch is handled in the producer's order.
+    won = {r["event_id"] for r in claimed_rows}
+    claimed = [event for event_id, event in first_of.items() if event_id in won]
     earlier = (
         {
             row.event_id: row

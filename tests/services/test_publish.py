@@ -76,6 +76,18 @@ async def test_the_same_id_again_is_a_duplicate_and_creates_nothing(tenant: Tena
     assert (await tenant.operator("b").gql("{ unreadCount }")).data == {"unreadCount": 0}
 
 
+async def test_a_batch_reaches_the_bell_in_the_order_the_producer_sent_it(tenant: Tenant) -> None:
+    # given event ids whose sort order differs from the order they are sent in
+    events = [
+        {**ticket(event_id, ["ordered"]), "data": {"ticketNumber": n, "subject": "s"}}
+        for n, event_id in enumerate(["zzz", "aaa", "mmm"])
+    ]
+    await tenant.service().gql(PUBLISH_MANY, {"inputs": events})
+    page = await tenant.operator("ordered").gql("{ notifications(first: 5) { edges { node { data } } } }")
+    newest_first = [edge["node"]["data"]["ticketNumber"] for edge in page.data["notifications"]["edges"]]
+    assert newest_first == [2, 1, 0]
+
+
 async def test_twenty_racing_identical_publishes_create_one_set(tenant: Tenant) -> None:
     service = tenant.service()
     results = await asyncio.gather(*(service.gql(PUBLISH, {"input": ticket("race", ["r1", "r2"])}) for _ in range(20)))
