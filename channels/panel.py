@@ -1,7 +1,9 @@
 """The operator panel's own channels: the bell, banners (toasts) and sound.
 
 Nothing leaves the service: a send publishes a live message to the recipient's subscriptions
-through the broker. The bell item itself is the stored notification (written once by the
+through the broker. Publishing hands a notification's panel messages to the broker itself
+(domain/panel.py) and writes no panel delivery rows; the jobs here are the Channels tab's tests and
+rows written by releases before the hand-off row. The bell item itself is the stored notification (written once by the
 publisher), so a retried BELL job can never make a second bell item. A banner of a notification
 that stays unread is shown again later: the next showing is a stored ToastRepeat row, fired by
 ``channels.schedules.TOAST_REPEATS``, so a restart keeps the schedule.
@@ -9,10 +11,8 @@ that stays unread is shown again later: the next showing is a stored ToastRepeat
 
 from __future__ import annotations
 
-import bisect
 from datetime import datetime, timedelta
 
-from tortoise.functions import Count
 from tortoise.timezone import now
 
 from channels.base import GiveUp, Job, Outcome, Sent
@@ -20,6 +20,7 @@ from channels.message import CHANNEL_NAMES, TEST_BODY, TEST_TITLE
 from core.broker import Broker, user_topic
 from domain import live
 from domain.bell import unread_count
+from domain.panel import unread_as_of
 from models.bulk import upsert
 from models.catalog import text
 from models.db import db
@@ -104,28 +105,6 @@ def _by_operator(jobs: list[Job]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     for job in jobs:
         out.setdefault(job.operator.id, []).append(job.notification.id)  # type: ignore[union-attr]
-    return out
-
-
-async def unread_as_of(ids_by_operator: dict[int, list[int]]) -> dict[int, int]:
-    """For each notification id, its operator's unread bell items up to and including it."""
-    if not ids_by_operator:
-        return {}
-    all_ids = [i for ids in ids_by_operator.values() for i in ids]
-    low, high = min(all_ids), max(all_ids)
-    unread = Notification.filter(operator_id__in=list(ids_by_operator), in_bell=True, read_at__isnull=True)
-    before = dict(
-        await unread.filter(id__lt=low).group_by("operator_id").annotate(n=Count("id")).values_list("operator_id", "n")
-    )
-    window: dict[int, list[int]] = {}
-    for operator_id, nid in await unread.filter(id__gte=low, id__lte=high).values_list("operator_id", "id"):
-        window.setdefault(operator_id, []).append(nid)
-    out = {}
-    for operator_id, ids in ids_by_operator.items():
-        seen = sorted(window.get(operator_id, []))
-        base = before.get(operator_id, 0)
-        for nid in ids:
-            out[nid] = base + bisect.bisect_right(seen, nid)
     return out
 
 

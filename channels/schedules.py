@@ -8,6 +8,7 @@ A restart loses no due row; what a schedule publishes is a live message (a repea
 shows a banner or a reminder twice, never loses one).
 
     TOAST_REPEATS   nc_toast_repeat.due_at              a still-unread banner shown again
+    PANEL_HAND_OFFS nc_panel_hand_off.due_at            panel messages a publisher did not send
     REMINDERS       nc_operator_presence.next_reminder_at   the not-ready reminder (SPEC §6)
 """
 
@@ -23,13 +24,13 @@ from tortoise.timezone import now
 
 from channels.panel import melody_for, schedule_repeat
 from core.broker import Broker, user_topic
-from domain import live
+from domain import live, panel
 from domain.presence import REMINDER_TEXT
 from models.catalog import text
 from models.claim import claim
 from models.db import db
 from models.enums import ChannelKind
-from models.notification import Notification, OperatorPresence, ToastRepeat
+from models.notification import Notification, OperatorPresence, PanelHandOff, ToastRepeat
 from models.operator import Operator
 
 
@@ -69,8 +70,9 @@ async def run_due(schedule: Schedule, broker: Broker, *, lease_seconds: float, l
     )
     if not claimed:
         return 0
-    operators = {o.id: o for o in await Operator.filter(id__in={row["operator_id"] for row in claimed})}
-    await schedule.fire(broker, [Due(row, operators.get(row["operator_id"]), current) for row in claimed])
+    named = {row["operator_id"] for row in claimed if "operator_id" in row}
+    operators = {o.id: o for o in await Operator.filter(id__in=named)} if named else {}
+    await schedule.fire(broker, [Due(row, operators.get(row.get("operator_id", 0)), current) for row in claimed])
     return len(claimed)
 
 
@@ -108,6 +110,27 @@ TOAST_REPEATS = Schedule(
     due_column="due_at",
     returning="id, notification_id, operator_id, repeat",
     fire=_fire_toast_repeats,
+)
+
+
+# -- panel hand-offs ----------------------------------------------------------------------------
+async def _fire_panel_hand_offs(broker: Broker, due: list[Due]) -> None:
+    """Send the panel messages of publishing calls whose publisher did not (it died, or its broker
+    failed), rebuilt from the stored notifications, then drop the rows. A publisher that was only
+    slow may have sent them too: a bell subscription skips an item it already sent, a toast shows twice."""
+    for d in due:
+        items = await panel.stored_items(panel.listed(d.row["notification_ids"]))
+        if items:
+            await broker.publish_many(panel.messages(items))
+        await panel.handed_off(d.row["id"])
+
+
+PANEL_HAND_OFFS = Schedule(
+    name="panel hand-offs",
+    model=PanelHandOff,
+    due_column="due_at",
+    returning="id, notification_ids",
+    fire=_fire_panel_hand_offs,
 )
 
 

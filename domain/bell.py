@@ -12,6 +12,7 @@ from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
+from domain.panel import PanelDelivery, panel_deliveries
 from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.db import db
@@ -254,8 +255,10 @@ async def mark_all_read(operator: Operator | None, category_code: str | None) ->
 
 async def deliveries(
     instance_id: str, operator: Operator | None, notification_id: str, *, whole_instance: bool
-) -> list[Delivery]:
-    """The delivery log of one notification: the viewer's own, or any of the instance's."""
+) -> list[Delivery | PanelDelivery]:
+    """The delivery log of one notification: the viewer's own, or any of the instance's. The panel
+    channels first (entries from the notification, domain.panel.panel_deliveries), then the rows
+    of the external channels in the order they were written."""
     nid = row_id(notification_id)
     if nid is None:
         raise NotFound(f"No notification {shown(notification_id)}", id=notification_id[:64])
@@ -264,9 +267,17 @@ async def deliveries(
         if operator is None or operator.id is None:
             raise NotFound(f"No notification {shown(notification_id)}", id=notification_id)
         qs = qs.filter(operator_id=operator.id)
-    if not await qs.exists():
+    notification = await qs.first()
+    if notification is None:
         raise NotFound(f"No notification {shown(notification_id)}", id=notification_id)
-    return list(await Delivery.filter(notification_id=nid).order_by("id"))
+    rows: list[Delivery | PanelDelivery] = list(await Delivery.filter(notification_id=nid).order_by("id"))
+    stored = {row.channel for row in rows}
+    # The panel channels have no rows (publishing hands them to the broker itself), except in
+    # notifications written before the hand-off row: those are listed as they are.
+    panel: list[Delivery | PanelDelivery] = [
+        d for d in await panel_deliveries(notification) if d.channel.value not in stored
+    ]
+    return panel + rows
 
 
 async def push_targets(delivery_ids: list[int]) -> list[list[PushTarget]]:

@@ -1,9 +1,10 @@
 """Events in, notifications out (SPEC section 4): idempotency, CSAT rules, writes (the events are
 checked first by domain/event_input.py).
 
-Everything one event creates — its processed-event row, the recipients' notifications and their
-delivery rows (the durable job queue) — is written in the caller's transaction with multi-row
-inserts: a 1,000-recipient event is a handful of statements. Nothing is delivered here.
+Everything one event creates — its processed-event row, the recipients' notifications, the delivery
+rows of external channels (the durable job queue) and one hand-off row for the panel's messages of
+the whole call (domain/panel.py) — is written in the caller's transaction with multi-row inserts: a
+1,000-recipient event is a handful of statements. Nothing is delivered here.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Batch:
     written_at: datetime | None = None
     #: Users this call created operator rows for (first seen as recipients).
     new_users: list[str] = field(default_factory=list)
+    #: The hand-off row of ``panel`` (deleted by the publisher once it sent them), if any.
+    hand_off_id: int | None = None
 
 
 async def publish(
@@ -64,9 +67,9 @@ async def publish(
     reminder_minute_seconds: float = 60.0,
     panel_fallback_seconds: float = 5.0,
 ) -> Batch:
-    """Write everything the events create (in the caller's transaction). The panel's delivery rows
-    are due ``panel_fallback_seconds`` later: the publisher confirms them once it has handed the
-    returned ``Batch.panel`` to the broker, else a worker sends them then."""
+    """Write everything the events create (in the caller's transaction). The panel's messages
+    (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
+    row is due ``panel_fallback_seconds`` later, when a worker sends them if the publisher did not."""
     validate(events, limits)
     await ensure_instance(instance_id)
     if policy is None:
@@ -236,8 +239,9 @@ async def _publish_batch(
         counts[event_id][0] += 1
         for channel, deliverable in channels:
             counts[event_id][1] += deliverable
-            panel = channel in PANEL_CHANNELS
-            external_queued |= deliverable and not panel
+            if channel in PANEL_CHANNELS:
+                continue  # the publisher sends these itself; one hand-off row covers the batch
+            external_queued |= deliverable
             delivery_rows.append(
                 {
                     "instance_id": policy.instance_id,
@@ -249,8 +253,7 @@ async def _publish_batch(
                     "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
                     "attempts": 0,
                     "last_error": None if deliverable else _skip_reason(channel),
-                    # The publisher sends the panel's messages itself; a worker only if it did not.
-                    "next_attempt_at": (panel_due if panel else ts) if deliverable else None,
+                    "next_attempt_at": ts if deliverable else None,
                     "created_at": ts,
                     "updated_at": ts,
                 }
@@ -277,11 +280,12 @@ async def _publish_batch(
         )
 
     keys = [(r["operator_id"], r["event_id"]) for r in created]
-    live = await panel_items(
+    live, hand_off_id = await panel_items(
         policy.instance_id,
         [(r["id"], notification_rows[k], plans[k][1]) for r, k in zip(created, keys, strict=True)],
         {o.id: o for o in operators.values()},
         ts,
+        due=panel_due,
     )
 
     results = []
@@ -299,7 +303,7 @@ async def _publish_batch(
             prior = earlier[event.id]
             results.append(Published(event.id, True, prior.notification_count, prior.deliveries_queued))
     new_users = [o.user_id for o in operators.values() if o.created]
-    return Batch(results, live, external_queued, ts, new_users)
+    return Batch(results, live, external_queued, ts, new_users, hand_off_id)
 
 
 #: A resolution, the channels it turns on (deliverable or not), and their values as stored.

@@ -1,33 +1,40 @@
 """The panel's live messages of a publishing batch, handed to the broker by the publisher itself.
 
-Publishing writes the notifications and their BELL, BANNER and SOUND delivery rows in one
-transaction; right after the commit the publisher sends the live messages (``messages``) and
-confirms the rows SENT (``confirm``) in one statement. What the panel shows needs nothing that
-was not already in hand: the notification as written, the unread count as of it (``as_of``, from
-the operators' counters, models.notification.BellUnread, raised in one statement), the melody and
-the banner settings resolution used.
+Publishing writes the notifications — the bell item *is* the stored notification — and, for the
+whole call, one hand-off row (models.notification.PanelHandOff) listing the notifications whose
+bell, banner or sound messages are still to be sent: no delivery row per recipient and panel
+channel. Right after the commit the publisher sends the live messages (``messages``) and deletes
+the hand-off row (``handed_off``). What the panel shows needs nothing that was not already in hand:
+the notification as written, the unread count as of it (``as_of``, from the operators' counters,
+models.notification.BellUnread, raised in one statement), the melody and the banner settings
+resolution used.
 
-The rows are written due ``NC_LIVE_FALLBACK_SECONDS`` after the commit, not at once: should the
-process die (or the broker fail) between the commit and the confirmation, a worker claims them
-then and sends them as any other job (``channels/panel.py``) — nothing is lost, and the normal
-path never waits on a worker.
+The hand-off row is due ``NC_LIVE_FALLBACK_SECONDS`` after the commit: should the process die (or
+the broker fail) between the commit and the hand-off, a worker claims it then and sends the same
+messages, rebuilt from the stored notifications (``stored_items``; channels/schedules.py) — nothing
+is lost, and the normal path never waits on a worker. The delivery log shows the panel channels of
+a notification from its stored channels (``panel_deliveries``): QUEUED while a hand-off row lists
+it, SENT after.
 
     PanelItem   one recipient's notification: what its bell, toast and sound messages carry
-    panel_items(instance, rows, operators, ts) -> [PanelItem]   in the publishing transaction
+    panel_items(instance, rows, operators, ts, due) -> ([PanelItem], hand-off id)   in the transaction
     messages(items)                -> [(topic, message)]    bell first, then the toast
     as_of(rows, totals)            -> {notification id: unread count as of it}
     add_unread(bell rows)          -> {operator id: unread bell items now}   one statement
-    confirm(notification_ids)      -> rows confirmed SENT                    one statement per chunk
+    handed_off(hand-off id)        -> the row deleted: the publisher sent its messages
+    stored_items(notification ids) -> [PanelItem]   the worker's fallback, from the stored rows
+    panel_deliveries(notification) -> [PanelDelivery]   the log's panel entries
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.timezone import now
+from tortoise.functions import Count
 
 from core.broker import user_topic
 from domain import live
@@ -35,13 +42,12 @@ from domain.recipients import Recipient
 from models.bulk import upsert
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
-from models.notification import BellUnread, Delivery, ToastRepeat
+from models.notification import BellUnread, Notification, PanelHandOff, ToastRepeat
+from models.operator import Operator
 
 #: The channels the publisher hands to the broker itself.
 PANEL_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
 PANEL_VALUES = tuple(sorted(c.value for c in PANEL_CHANNELS))
-#: Ids per confirming statement (well under either database's bound parameters).
-CONFIRM_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +129,13 @@ async def panel_items(
     created: list[tuple[int, dict[str, Any], list[tuple[ChannelKind, bool]]]],
     operators: dict[int, Recipient],
     ts: datetime,
-) -> list[PanelItem]:
+    *,
+    due: datetime,
+) -> tuple[list[PanelItem], int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
-    order — from what was just written: one grouped count for the unread counts; and the next
-    showing of each banner that repeats, written as a durable due row (one statement)."""
+    order — from what was just written: one grouped count for the unread counts; the next showing
+    of each banner that repeats, written as a durable due row (one statement); and the hand-off
+    row, due at ``due`` (one statement; its id, or None when no panel message is to be sent)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
     unread = as_of(bell, await add_unread(bell)) if bell else {}
     created_at = ts.isoformat()
@@ -161,18 +170,125 @@ async def panel_items(
                 }
             )
     await upsert(db(), ToastRepeat, repeats, conflict=["notification_id"])
+    if not items:
+        return items, None
+    [row] = await upsert(
+        db(),
+        PanelHandOff,
+        [
+            {
+                "instance_id": instance_id,
+                "notification_ids": ",".join(item.notification["id"] for item in items),
+                "due_at": due,
+                "lease_until": None,
+                "created_at": ts,
+            }
+        ],
+        conflict=["id"],
+        returning=["id"],
+    )
+    return items, int(row["id"])
+
+
+async def handed_off(hand_off_id: int) -> None:
+    """The publisher (or a worker) sent the row's messages: nothing is left to send for it."""
+    await PanelHandOff.filter(id=hand_off_id).delete()
+
+
+def listed(notification_ids: str) -> list[int]:
+    """A hand-off row's ids as numbers."""
+    return [int(i) for i in notification_ids.split(",") if i]
+
+
+async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
+    """The panel messages of stored notifications, as publishing would have sent them (the unread
+    counts as of each one; read ones are still sent with their ``readAt``): the fallback of a
+    hand-off that did not happen. Two queries for the rows, two for the counts."""
+    rows = await Notification.filter(id__in=notification_ids).order_by("id")
+    if not rows:
+        return []
+    operators = {o.id: o for o in await Operator.filter(id__in={r.operator_id for r in rows})}
+    unread = await unread_as_of(_group([(r.operator_id, r.id) for r in rows if r.in_bell]))
+    items = []
+    for row in rows:
+        operator = operators.get(row.operator_id)
+        on = set(row.channels) & set(PANEL_VALUES)
+        if operator is None or not on:
+            continue
+        items.append(
+            PanelItem(
+                instance_id=row.instance_id,
+                user_id=operator.user_id,
+                notification=live.notification_payload(row),
+                unread_count=unread.get(row.id),
+                duration_seconds=operator.banner_duration_seconds,
+                banner=ChannelKind.BANNER.value in on and row.read_at is None,
+                sound=(row.melody or operator.default_melody) if ChannelKind.SOUND.value in on else None,
+            )
+        )
     return items
 
 
-async def confirm(notification_ids: list[int]) -> int:
-    """Mark the panel rows of these notifications SENT, unless a worker took them meanwhile."""
-    changed = 0
-    current = now()
-    for start in range(0, len(notification_ids), CONFIRM_CHUNK):
-        changed += await Delivery.filter(
-            notification_id__in=notification_ids[start : start + CONFIRM_CHUNK],
-            channel__in=PANEL_VALUES,
-            status=DeliveryStatus.QUEUED.value,
-            locked_by__isnull=True,
-        ).update(status=DeliveryStatus.SENT.value, attempts=1, next_attempt_at=None, updated_at=current)
-    return changed
+def _group(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+async def unread_as_of(ids_by_operator: dict[int, list[int]]) -> dict[int, int]:
+    """For each notification id, its operator's unread bell items up to and including it."""
+    if not ids_by_operator:
+        return {}
+    all_ids = [i for ids in ids_by_operator.values() for i in ids]
+    low, high = min(all_ids), max(all_ids)
+    unread = Notification.filter(operator_id__in=list(ids_by_operator), in_bell=True, read_at__isnull=True)
+    before = dict(
+        await unread.filter(id__lt=low).group_by("operator_id").annotate(n=Count("id")).values_list("operator_id", "n")
+    )
+    window: dict[int, list[int]] = {}
+    for operator_id, nid in await unread.filter(id__gte=low, id__lte=high).values_list("operator_id", "id"):
+        window.setdefault(operator_id, []).append(nid)
+    out = {}
+    for operator_id, ids in ids_by_operator.items():
+        seen = sorted(window.get(operator_id, []))
+        base = before.get(operator_id, 0)
+        for nid in ids:
+            out[nid] = base + bisect.bisect_right(seen, nid)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PanelDelivery:
+    """A panel channel's entry in a notification's delivery log (no row of its own)."""
+
+    id: str
+    notification_id: int
+    channel: ChannelKind
+    status: DeliveryStatus
+    attempts: int
+    updated_at: datetime
+
+
+async def panel_deliveries(notification: Notification) -> list[PanelDelivery]:
+    """The notification's panel channels as delivery log entries: QUEUED while a hand-off row of
+    its instance still lists it, else SENT (the publisher or a worker handed it to the broker).
+    Rows of older releases (panel delivery rows) are listed by the caller as they are."""
+    on = [c for c in notification.channels if c in PANEL_VALUES]
+    if not on:
+        return []
+    wanted = str(notification.id)
+    lists = await PanelHandOff.filter(instance_id=notification.instance_id).values_list("notification_ids", flat=True)
+    pending = any(wanted in str(ids).split(",") for ids in lists)
+    status = DeliveryStatus.QUEUED if pending else DeliveryStatus.SENT
+    return [
+        PanelDelivery(
+            id=f"{notification.id}-{channel}",
+            notification_id=notification.id,
+            channel=ChannelKind(channel),
+            status=status,
+            attempts=0 if pending else 1,
+            updated_at=notification.created_at,
+        )
+        for channel in on
+    ]

@@ -137,6 +137,26 @@ class BellUnread(Model):
         table = "nc_bell_unread"
 
 
+class PanelHandOff(Model):
+    """The panel messages (bell, banner, sound) of one publishing call, until the publisher has
+    handed them to the broker: written in the publishing transaction, deleted right after the
+    hand-off. One row per call instead of a delivery row per recipient and panel channel; should
+    the process die (or the broker fail) between the commit and the hand-off, a worker claims the
+    row at ``due_at`` and sends those notifications' panel messages (channels.schedules)."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    #: The notifications' ids, comma-separated, ascending.
+    notification_ids = fields.TextField()
+    due_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "nc_panel_hand_off"
+        indexes = (("due_at",), ("instance_id",))
+
+
 class ToastRepeat(Model):
     """The next repeat of a still-unread notification's banner: stored, so a restart keeps it."""
 

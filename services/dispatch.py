@@ -1,12 +1,12 @@
 """The one dispatch seam: what a request hands to the delivery workers, and nothing else does.
 
-Each function validates, writes in one transaction (the notifications and their delivery rows,
-which are the durable job queue) and, only after the commit, hands off: the panel's live messages
-(bell, toast, sound) go to the broker from here, in one hop, and their rows are confirmed SENT in
-one statement; for external jobs the broker's ``workers`` topic is told to look now. A lost
-wake-up costs at most a poll interval, a lost hand-off (the process died, the broker failed) at
-most ``NC_LIVE_FALLBACK_SECONDS``: then a worker sends those rows (domain/panel.py). Resolvers
-never deliver and never wake the workers themselves.
+Each function validates, writes in one transaction (the notifications, the external channels'
+delivery rows, which are the durable job queue, and the call's one panel hand-off row) and, only
+after the commit, hands off: the panel's live messages (bell, toast, sound) go to the broker from
+here, in one hop, and the hand-off row is deleted in one statement; for external jobs the broker's
+``workers`` topic is told to look now. A lost wake-up costs at most a poll interval, a lost
+hand-off (the process died, the broker failed) at most ``NC_LIVE_FALLBACK_SECONDS``: then a worker
+sends those messages (domain/panel.py). Resolvers never deliver and never wake the workers themselves.
 
     publish_events(...)  -> [Published]  SPEC §4: events in, notifications and deliveries out
     send_test(...)       -> Delivery     the Channels tab's Test: one delivery now, returned final
@@ -66,27 +66,29 @@ async def publish_events(
     if batch.new_users and viewers is not None:
         # Their panels may have asked before they existed: "no such operator" is no longer true.
         await viewers.changed(broker, instance_id, batch.new_users)
-    if batch.panel:
-        await hand_off(broker, batch.panel, batch.written_at)
+    if batch.panel and batch.hand_off_id is not None:
+        await hand_off(broker, batch.panel, batch.hand_off_id, batch.written_at)
     if batch.external_queued:
         # After the commit: the rows are the jobs, this only says "look now".
         await broker.publish(WORKERS, {})
     return batch.results
 
 
-async def hand_off(broker: Broker, items: list[PanelItem], written_at: datetime | None = None) -> None:
-    """Send the panel's messages of committed notifications and confirm their rows SENT. On a
-    broker or database failure the rows stay due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
+async def hand_off(
+    broker: Broker, items: list[PanelItem], hand_off_id: int, written_at: datetime | None = None
+) -> None:
+    """Send the panel's messages of committed notifications and delete their hand-off row. On a
+    broker or database failure the row stays due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
     try:
         await broker.publish_many(panel.messages(items))
     except Exception:
         log.exception("the panel messages of %d notifications go through the workers instead", len(items))
         return
     try:
-        await panel.confirm([int(item.notification["id"]) for item in items])
+        await panel.handed_off(hand_off_id)
     except Exception:
         DATABASE_ERRORS.inc()
-        log.exception("the panel rows of %d notifications could not be confirmed", len(items))
+        log.exception("the hand-off row of %d notifications could not be deleted (they may show twice)", len(items))
         return
     _observe(items, written_at)
 

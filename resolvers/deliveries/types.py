@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from domain.panel import PanelDelivery
 from models import enums
 from models.notification import Delivery as DeliveryRow
 from models.notification import PushTarget as PushTargetRow
@@ -58,7 +59,17 @@ class Delivery:
         return [PushTarget.build(row) for row in await info.context.push_targets.load(int(self.id))]
 
     @staticmethod
-    def build(row: DeliveryRow) -> Delivery:
+    def build(row: DeliveryRow | PanelDelivery) -> Delivery:
+        if isinstance(row, PanelDelivery):
+            return Delivery(
+                id=strawberry.ID(row.id),
+                notification_id=strawberry.ID(str(row.notification_id)),
+                channel=row.channel,
+                status=row.status,
+                attempts=row.attempts,
+                last_error=None,
+                updated_at=row.updated_at,
+            )
         return Delivery(
             id=strawberry.ID(str(row.id)),
             notification_id=strawberry.ID(str(row.notification_id)) if row.notification_id else None,

@@ -16,7 +16,7 @@ from domain import live
 from domain.retention import prune
 from models.claim import claim
 from models.db import db
-from models.notification import Delivery, Notification, OperatorPresence, ToastRepeat
+from models.notification import Delivery, Notification, OperatorPresence, PanelHandOff, ToastRepeat
 from tests.conftest import Tenant
 from tests.polling import until
 
@@ -44,30 +44,34 @@ class Stopped:
         await self.runtime.start()
 
 
-async def test_a_dead_workers_job_is_taken_again_and_makes_no_second_bell_item(app, tenant: Tenant) -> None:
+async def test_a_dead_workers_hand_off_is_taken_again_and_makes_no_second_bell_item(app, tenant: Tenant) -> None:
     alice = tenant.operator("alice")
-    async with Stopped(app):
-        await tenant.service().gql(PUBLISH, {"input": ticket("lease", ["alice"])})
-        # the publisher's hand-off did not happen (its rows left for a worker) ...
-        await Delivery.filter(instance_id=tenant.id).update(status="QUEUED", attempts=0, next_attempt_at=now())
-        # ... and a worker claims the jobs and dies before settling them: its lease runs out
-        current = now()
-        taken = await claim(
-            db(),
-            Delivery._meta.db_table,
-            due_column="next_attempt_at",
-            now=current,
-            lease_until=current + timedelta(seconds=0.3),
-            limit=100,
-            where="instance_id = {}",
-            where_values=(tenant.id,),
-            owner="dead-worker",
-        )
-        assert len(taken) == 2
+    broker = app.state.services.broker
+    async with broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
+        async with Stopped(app):
+            await tenant.service().gql(PUBLISH, {"input": ticket("lease", ["alice"])})
+            first = await asyncio.wait_for(bell.queue.get(), 5)
+            # as if the publisher had died between its commit and its hand-off: the row is due ...
+            await PanelHandOff.create(instance_id=tenant.id, notification_ids=first["notification"]["id"], due_at=now())
+            # ... and a worker claims it and dies before sending: its lease runs out
+            current = now()
+            taken = await claim(
+                db(),
+                PanelHandOff._meta.db_table,
+                due_column="due_at",
+                now=current,
+                lease_until=current + timedelta(seconds=0.3),
+                limit=100,
+                where="instance_id = {}",
+                where_values=(tenant.id,),
+            )
+            assert len(taken) == 1
+        # the running workers take it over once the lease expired, and send the same bell item
+        again = await asyncio.wait_for(bell.queue.get(), 5)
+    assert again["notification"] == first["notification"] and again["unreadCount"] == 1
 
-    # the running workers take them over once the lease expired
     async def settled() -> bool:
-        return await Delivery.filter(instance_id=tenant.id, status="SENT").count() == 2
+        return await PanelHandOff.filter(instance_id=tenant.id).count() == 0
 
     await wait_for(settled)
     assert await Notification.filter(instance_id=tenant.id).count() == 1
@@ -136,12 +140,16 @@ async def test_retention_prunes_old_history_in_bulk(tenant: Tenant) -> None:
     await tenant.service().gql(PUBLISH, {"input": ticket("new", ["alice"])})
     old = now() - timedelta(days=91)
     await Notification.filter(instance_id=tenant.id, event_id__in=["old-1", "old-2"]).update(created_at=old)
+    for n in await Notification.filter(instance_id=tenant.id):  # an external job of each
+        await Delivery.create(
+            instance_id=tenant.id, operator_id=n.operator_id, notification_id=n.id, channel="CUSTOM", status="SENT"
+        )
     # when
     await prune(90)
     # then
     left = await Notification.filter(instance_id=tenant.id).values_list("event_id", flat=True)
     assert list(left) == ["new"]
-    assert await Delivery.filter(instance_id=tenant.id).count() == 2  # the old ones' rows went with them
+    assert await Delivery.filter(instance_id=tenant.id).count() == 1  # the old ones' rows went with them
 
 
 async def test_two_workers_never_fire_the_same_reminder_twice(app, tenant: Tenant) -> None:

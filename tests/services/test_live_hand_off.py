@@ -12,7 +12,7 @@ from core.broker_redis import RedisBroker
 from domain import live
 from domain.events import Event
 from domain.policy import load_policy
-from models.notification import Delivery, ToastRepeat
+from models.notification import Delivery, Notification, PanelHandOff, ToastRepeat
 from services.dispatch import publish_events
 from tests.channels.test_schedules import Stopped
 from tests.conftest import Tenant
@@ -25,8 +25,17 @@ def ticket(event_id: str, recipients: list[str], number: int = 7) -> dict[str, A
     return {"id": event_id, "type": "ticket_created", "recipients": recipients, "data": {"ticketNumber": number}}
 
 
+DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts } }"
+
+
 async def panel_rows(tenant: Tenant) -> list[tuple[str, str, int]]:
-    rows = await Delivery.filter(instance_id=tenant.id).order_by("id").values_list("channel", "status", "attempts")
+    """What the delivery log (a supervisor's `deliveries`) says of every notification of the tenant."""
+    ids = await Notification.filter(instance_id=tenant.id).values_list("id", flat=True)
+    supervisor = tenant.caller("supervisor", "sue")
+    rows = []
+    for nid in ids:
+        result = await supervisor.gql(DELIVERIES, {"id": str(nid)})
+        rows += [(d["channel"], d["status"], d["attempts"]) for d in result.data["deliveries"]]
     return sorted(rows)
 
 
@@ -55,8 +64,11 @@ async def test_the_bell_and_the_banner_go_out_with_the_publish_without_any_worke
     assert added["notification"]["title"] == "New ticket #7" and added["notification"]["readAt"] is None
     assert (toast["type"], toast["durationSeconds"], toast["repeat"]) == ("Toast", 8, 0)
     assert toast["notification"] == added["notification"]
-    # and the rows say so (one try each), and the banner's next showing is a stored due row
+    # and the delivery log says so (one try each), with no job row and no hand-off left behind;
+    # the banner's next showing is a stored due row
     assert await panel_rows(tenant) == [("BANNER", "SENT", 1)] * 2 + [("BELL", "SENT", 1)] * 2
+    assert await Delivery.filter(instance_id=tenant.id).count() == 0
+    assert await PanelHandOff.filter(instance_id=tenant.id).count() == 0
     assert await ToastRepeat.filter(instance_id=tenant.id).count() == 2
     # and the bell the panel reads agrees with the live count
     assert (await alice.gql("{ unreadCount }")).data == {"unreadCount": 2}
@@ -79,9 +91,10 @@ async def test_when_the_hand_off_fails_a_worker_sends_the_panel_messages_after_t
             [published] = await publish_events(down, settings, tenant.id, [event], policy)
             committed_at = loop.time()
             assert (published.duplicate, published.notification_count) == (False, 1)
-            # then nothing reached the panel yet, and the rows wait for a worker
+            # then nothing reached the panel yet, and the log shows the panel channels waiting for a worker
             assert bell.queue.empty()
             assert await panel_rows(tenant) == [("BANNER", "QUEUED", 0), ("BELL", "QUEUED", 0)]
+            assert await PanelHandOff.filter(instance_id=tenant.id).count() == 1
             # and the app's worker sends the bell item once the fallback delay has passed
             added = await asyncio.wait_for(bell.queue.get(), 5)
             waited = loop.time() - committed_at
@@ -91,11 +104,10 @@ async def test_when_the_hand_off_fails_a_worker_sends_the_panel_messages_after_t
     assert waited >= 0.3  # not before the fallback delay (less the worker's poll jitter)
     rows = await eventually(lambda: panel_rows(tenant), lambda r: all(s == "SENT" for _, s, _ in r))
     assert rows == [("BANNER", "SENT", 1), ("BELL", "SENT", 1)]
+    assert await PanelHandOff.filter(instance_id=tenant.id).count() == 0
 
 
 async def counted_unread(tenant: Tenant, user: str) -> int:
-    from models.notification import Notification
-
     return await Notification.filter(
         instance_id=tenant.id, operator__user_id=user, in_bell=True, read_at__isnull=True
     ).count()
@@ -107,7 +119,6 @@ async def test_the_unread_counter_equals_the_rows_through_every_change(app, tena
     from tortoise.timezone import now
 
     from domain.retention import prune
-    from models.notification import Notification
 
     alice = tenant.operator("alice")
     read_ids = "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }"
