@@ -44,6 +44,9 @@ class Limits:
 
     recipients_per_event: int = 5_000
     events_per_batch: int = 500
+    #: Recipients of all the events of one publishing call together: the notifications one request
+    #: may create (the write and the live messages of 20,000 take ~1 s of the embedded process).
+    recipients_per_call: int = 20_000
     event_data_bytes: int = 16_384
     operators_per_upsert: int = 5_000
     request_body_bytes: int = 4 * 1024 * 1024

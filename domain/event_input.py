@@ -46,6 +46,13 @@ def validate(events: list[Event], limits: Limits) -> None:
         raise BadUserInput("inputs is empty: send at least one event")
     if len(events) > limits.events_per_batch:
         raise BadUserInput(f"At most {limits.events_per_batch} events per call, got {len(events)}: split the batch")
+    total = sum(len(event.recipients) for event in events)
+    if total > limits.recipients_per_call:
+        raise BadUserInput(
+            f"At most {limits.recipients_per_call} recipients in one call (all its events together), got {total}:"
+            " split the batch",
+            field="recipients",
+        )
     for i, event in enumerate(events):
         where = f"event {shown(event.id)}" if len(events) == 1 else f"inputs[{i}] (event {shown(event.id)})"
         if not event.id or len(event.id) > 200:

@@ -46,3 +46,32 @@ async def test_a_list_over_its_cap_is_refused_with_its_name(
     assert result.error_code == "BAD_USER_INPUT"
     assert result.error_message.startswith(f"{where} takes at most ")
     assert f"you sent {len(items)}" in result.error_message
+
+
+async def test_one_call_may_not_create_more_than_its_recipients_per_call(tenant: Tenant) -> None:
+    # given five events of 4,001 recipients each: each within recipients per event, 20,005 together
+    from models.notification import Notification, ProcessedEvent
+
+    events = [
+        {
+            "id": f"wide-{e}",
+            "type": "ticket_created",
+            "recipients": [f"u{e}-{i}" for i in range(4_001)],
+            "data": {"ticketNumber": e},
+        }
+        for e in range(5)
+    ]
+    many = "mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { notificationCount } }"
+    # when they come in one call
+    result = await tenant.service().gql(many, {"inputs": events})
+    # then the call is refused before anything is written, saying what to change
+    [error] = result.errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == (
+        "At most 20000 recipients in one call (all its events together), got 20005: split the batch"
+    )
+    assert await ProcessedEvent.filter(instance_id=tenant.id).count() == 0
+    assert await Notification.filter(instance_id=tenant.id).count() == 0
+    # and four of them in one call go through
+    result = await tenant.service().gql(many, {"inputs": events[:4]})
+    assert [r["notificationCount"] for r in result.data["publishEvents"]] == [4_001] * 4
