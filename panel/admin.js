@@ -127,6 +127,13 @@ function checked(form, name) {
   return [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((box) => box.value);
 }
 
+/** Only what differs from what was loaded: a type's default channels stay the instance's until an
+ * administrator sets them, and an unchanged bot scenario does not restart the bots. */
+function changed(loaded, values) {
+  const same = (a, b) => (Array.isArray(a) ? [...a].sort().join() === [...b].sort().join() : a === b);
+  return Object.fromEntries(Object.entries(values).filter(([key, value]) => !same(value, loaded[key] ?? "")));
+}
+
 function offeredChannels(settings) {
   return [...PANEL_CHANNELS, ...settings.botChannels.filter((b) => b.enabled).map((b) => b.channel)];
 }
@@ -209,16 +216,15 @@ function instanceForm(settings) {
     if (!/^\d+$/.test(threshold.value.trim())) {
       return showErrors(form, { errors: [{ message: t("whole-number"), extensions: { field: "negativeCsatThreshold" } }] });
     }
-    await save(form, UPDATE, {
-      input: {
-        notificationCenterEnabled: form.elements.namedItem("notificationCenterEnabled").checked,
-        extendedTypesEnabled: form.elements.namedItem("extendedTypesEnabled").checked,
-        defaultChannels: checked(form, "defaultChannels"),
-        mandatoryChannels: checked(form, "mandatoryChannels"),
-        negativeCsatThreshold: Number(threshold.value),
-        botScenario: form.elements.namedItem("botScenario").value,
-      },
+    const input = changed(settings, {
+      notificationCenterEnabled: form.elements.namedItem("notificationCenterEnabled").checked,
+      extendedTypesEnabled: form.elements.namedItem("extendedTypesEnabled").checked,
+      defaultChannels: checked(form, "defaultChannels"),
+      mandatoryChannels: checked(form, "mandatoryChannels"),
+      negativeCsatThreshold: Number(threshold.value),
+      botScenario: form.elements.namedItem("botScenario").value,
     });
+    await save(form, UPDATE, { input });
   });
   return form;
 }
@@ -287,10 +293,12 @@ function policyRow(policy, title, settings, open) {
     clearErrors(form);
     const input = {
       typeCode: policy.typeCode,
-      availability: select.value,
-      mandatory: form.elements.namedItem("mandatory").checked,
-      mandatoryChannels: checked(form, "mandatoryChannels"),
-      defaultChannels: checked(form, "defaultChannels"),
+      ...changed(policy, {
+        availability: select.value,
+        mandatory: form.elements.namedItem("mandatory").checked,
+        mandatoryChannels: checked(form, "mandatoryChannels"),
+        defaultChannels: checked(form, "defaultChannels"),
+      }),
     };
     try {
       const saved = (await view.ctx.gql(SET_POLICY, { input })).setTypePolicy;

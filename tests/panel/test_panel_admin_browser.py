@@ -95,6 +95,13 @@ async def test_the_administrator_changes_instance_settings_and_a_type_policy_and
     assert stored["negativeCsatThreshold"] == 3 and "SOUND" in stored["defaultChannels"]
     chat = next(p for p in stored["typePolicies"] if p["typeCode"] == "chat_created")
     assert chat["mandatory"] is True and chat["availability"] == "VIEW_ONLY"
+    # The policy's save sent only what changed: the type's default channels still follow the instance's.
+    changed = _gql(
+        panel_server,
+        _token(demo, "adm-petro"),
+        "mutation { updateInstanceSettings(input: {defaultChannels: [BELL]}) { typePolicies { typeCode defaultChannels } } }",
+    )["data"]["updateInstanceSettings"]["typePolicies"]
+    assert next(p for p in changed if p["typeCode"] == "chat_created")["defaultChannels"] == ["BELL"]
 
     # and: in Ukrainian the screen is Ukrainian
     await page.locator("#locale").select_option("uk")
