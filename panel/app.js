@@ -94,7 +94,7 @@ async function gql(query, variables = {}, token = state.token) {
     body: JSON.stringify({ query, variables }),
   });
   const body = await response.json();
-  if (body.errors?.length) throw new Error(body.errors[0].message);
+  if (body.errors?.length) throw Object.assign(new Error(body.errors[0].message), { errors: body.errors });
   return body.data;
 }
 
@@ -164,6 +164,7 @@ async function open(token) {
     $("category").append(option);
   }
   if (state.demo) $("publisher").hidden = false;
+  $("admin-open").hidden = start.viewer.role !== "ADMINISTRATOR";
   $("types").hidden = false;
   $("channels").hidden = false;
   $("reminders").hidden = false;
@@ -527,5 +528,27 @@ $("type-search").addEventListener("input", () => {
   clearTimeout(searching);
   searching = setTimeout(loadTypes, 250);
 });
+// -- the administrator screen: panel/admin.js, imported when an administrator first opens it ----
+const ADMIN_ENTRY = { en: "Administration", uk: "Адміністрування" };
+let admin = null;
+async function showAdmin() {
+  admin = admin || (await import("./admin.js"));
+  await admin.mount($("admin"), { gql, t, locale: state.locale || "en" });
+}
+$("admin-open").addEventListener("click", async () => {
+  const opening = $("admin").hidden;
+  $("admin").hidden = !opening;
+  $("admin-open").setAttribute("aria-expanded", String(opening));
+  if (!opening) return;
+  await showAdmin();
+  $("admin-title")?.focus();
+});
+const adminEntry = () => ($("admin-open").textContent = ADMIN_ENTRY[state.locale] || ADMIN_ENTRY.en);
+$("locale").addEventListener("change", () => {
+  adminEntry();
+  if (admin && !$("admin").hidden) showAdmin();
+});
+
 translate();
+adminEntry();
 signIn();

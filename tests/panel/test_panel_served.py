@@ -1,10 +1,11 @@
 """/panel/ as the app serves it (in-process): on by default embedded, off by setting, the demo
-endpoint only with --demo, and the vendored graphql-ws client equal to its npm package."""
+endpoint only with --demo, and each vendored file equal to its pinned npm package's."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +16,18 @@ from api.app import create_app
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDORED = ROOT / "panel" / "vendor" / "graphql-ws.min.js"
-NPM_PACKAGE = ROOT / "tests" / "node" / "node_modules" / "graphql-ws"
+VENDOR = ROOT / "panel" / "vendor"
+NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: Each file in panel/vendor (but VERSIONS): the npm package and the file in it that it copies
+#: (make panel-vendor).
+VENDORED = {
+    "graphql-ws.min.js": ("graphql-ws", "umd/graphql-ws.min.js"),
+    "LICENSE-graphql-ws.md": ("graphql-ws", "LICENSE.md"),
+    "axe.min.js": ("axe-core", "axe.min.js"),
+    "LICENSE-axe-core.txt": ("axe-core", "LICENSE"),
+    "LICENSE-3RD-PARTY-axe-core.txt": ("axe-core", "LICENSE-3RD-PARTY.txt"),
+}
 
 
 async def _get(settings: Settings, path: str) -> httpx.Response:
@@ -56,15 +67,26 @@ async def test_the_panel_setting_turns_it_off(settings: Settings) -> None:
     assert (await _get(replace(settings, panel=False), "/panel/")).status_code == 404
 
 
-def test_the_vendored_client_is_the_npm_package_of_the_pinned_version() -> None:
-    if not NPM_PACKAGE.exists():
-        pytest.skip("tests/node/node_modules is missing: make tests/node/node_modules installs it")
-    pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"]["graphql-ws"]
-    installed = json.loads((NPM_PACKAGE / "package.json").read_text())["version"]
-    assert pinned == installed, "pin graphql-ws exactly in tests/node/package.json"
-    assert f"graphql-ws {installed} " in (ROOT / "panel" / "vendor" / "VERSIONS").read_text()
-    npm = (NPM_PACKAGE / "umd" / "graphql-ws.min.js").read_bytes()
-    assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == hashlib.sha256(npm).hexdigest()
+def test_every_vendored_file_is_listed_with_its_npm_package() -> None:
+    assert {p.name for p in VENDOR.iterdir()} - {"VERSIONS"} == set(VENDORED)
+
+
+@pytest.mark.parametrize("name", sorted(VENDORED))
+def test_the_vendored_file_is_the_npm_package_of_the_pinned_version(name: str) -> None:
+    package, inside = VENDORED[name]
+    if not (NODE_MODULES / package).exists():
+        reason = f"tests/node/node_modules/{package} is missing: make tests/node/node_modules installs it"
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI=true the vendored files must be checked")
+        pytest.skip(reason)
+    pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"][package]
+    installed = json.loads((NODE_MODULES / package / "package.json").read_text())["version"]
+    assert pinned == installed, f"pin {package} exactly in tests/node/package.json"
+    assert f"{package} {installed} " in (VENDOR / "VERSIONS").read_text()
+    npm = (NODE_MODULES / package / inside).read_bytes()
+    assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == hashlib.sha256(npm).hexdigest(), (
+        f"panel/vendor/{name} differs from {package} {installed}'s {inside}: run make panel-vendor"
+    )
 
 
 def test_the_panel_is_on_by_default_embedded_only() -> None:
