@@ -84,6 +84,7 @@ class RequestIds:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # A WebSocket's messages pass straight through: only an HTTP response carries the header.
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             REQUEST_ID.reset(token)
