@@ -122,7 +122,11 @@ def create_app(settings: Settings) -> Starlette:
         await init_db(settings, run_migrations=settings.embedded)
         http = http_client(allow_private=settings.allow_http_endpoints)
         deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
-        runtime = Runtime(settings, broker, build_channels(broker, deps)) if settings.run_workers else None
+        runtime = (
+            Runtime(settings, broker, build_channels(broker, deps), concurrency=settings.worker_concurrency)
+            if settings.run_workers
+            else None
+        )
         app.state.runtime = runtime
         if runtime is not None:
             await runtime.start()

@@ -67,7 +67,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, settings.log_format)
     raise_open_files_limit()
-    asyncio.run(run_worker(settings, concurrency=args.concurrency))
+    asyncio.run(run_worker(settings, concurrency=args.concurrency or settings.worker_concurrency))
     return 0
 
 
@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run delivery workers and schedulers (no API)")
-    worker.add_argument("--concurrency", type=_slots, default=32, help="deliveries sent at once (1-10000)")
+    worker.add_argument(
+        "--concurrency", type=_slots, default=None, help="deliveries sent at once (1-10000; NC_WORKER_CONCURRENCY, 100)"
+    )
     worker.add_argument("--log-level", default="info")
     worker.set_defaults(func=_worker)
 

@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +52,12 @@ OPERATOR_FIELDS = tuple(
 RETENTION_EVERY_SECONDS = 3600.0
 
 
+@dataclass
+class _SettleBatch:
+    results: list[tuple[Job, Outcome]]
+    done: asyncio.Future[None]
+
+
 class Runtime:
     def __init__(
         self, settings: Settings, broker: Broker, channels: Iterable[Channel], *, concurrency: int = 32
@@ -78,6 +85,8 @@ class Runtime:
         #: The last external claim took every free slot, so more may be due: freed slots wake
         #: the claim loop at once instead of at the next poll.
         self._backlog = False
+        #: Outcomes of external sends waiting to be recorded together (``_settle_together``).
+        self._settling: _SettleBatch | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -294,10 +303,35 @@ class Runtime:
         finally:
             self._sending.discard(job.delivery.id)
         try:
-            await settle([(job, outcome)], self.worker_id, self.settings)
+            await self._settle_together(job, outcome)
         except Exception:
             DATABASE_ERRORS.inc()
             log.exception("delivery %s was sent but its outcome could not be recorded", job.delivery.id)
+
+    async def _settle_together(self, job: Job, outcome: Outcome) -> None:
+        """Record an outcome with the others that come in within ``NC_SETTLE_WINDOW_SECONDS``: the
+        first one waits that long and settles them all (one statement for the sent ones, one for
+        the channels' health), the others wait for it. Returns once this outcome is recorded (the
+        job keeps its slot until then); a worker killed within the window leaves those jobs to be
+        taken again when their leases end, as a kill mid-send does."""
+        batch = self._settling
+        if batch is not None:
+            batch.results.append((job, outcome))
+            await asyncio.shield(batch.done)
+            return
+        batch = self._settling = _SettleBatch([(job, outcome)], asyncio.get_running_loop().create_future())
+        try:
+            await asyncio.sleep(self.settings.settle_window_seconds)
+        finally:
+            self._settling = None
+            try:
+                await settle(batch.results, self.worker_id, self.settings)
+            except BaseException as exc:
+                if not batch.done.done():
+                    batch.done.set_exception(exc)
+                    batch.done.exception()  # retrieved: the followers report it themselves
+                raise
+            batch.done.set_result(None)
 
     async def _send(self, job: Job, deadline_at: float) -> Outcome:
         """One try, abandoned at ``deadline_at`` (loop time), before the lease taken at the claim

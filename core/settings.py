@@ -139,6 +139,11 @@ class Settings:
     live_fallback_seconds: float = 5.0
     #: Due jobs a worker claims at once.
     claim_batch: int = 100
+    #: External deliveries a worker sends at once (``worker --concurrency`` overrides it): a send
+    #: mostly waits on its provider, so the slots, not the CPU, bound a worker's rate.
+    worker_concurrency: int = 100
+    #: External sends' outcomes returning within this many seconds are recorded in one go.
+    settle_window_seconds: float = 0.005
     #: Delivery retries: exponential backoff from this many seconds, up to this many attempts.
     retry_base_seconds: float = 2.0
     retry_max_attempts: int = 8
@@ -246,6 +251,8 @@ class Settings:
             send_timeout_seconds=send_timeout_seconds,
             live_fallback_seconds=_float(env, "NC_LIVE_FALLBACK_SECONDS", 5.0),
             claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
+            settle_window_seconds=_float(env, "NC_SETTLE_WINDOW_SECONDS", 0.005),
+            worker_concurrency=_int(env, "NC_WORKER_CONCURRENCY", 100, minimum=1),
             retry_base_seconds=_float(env, "NC_RETRY_BASE_SECONDS", 2.0),
             retry_max_attempts=_int(env, "NC_RETRY_MAX_ATTEMPTS", 8, minimum=1),
             run_workers=_bool(env, "NC_RUN_WORKERS", True),
