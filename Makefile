@@ -31,10 +31,12 @@ tests/node/node_modules: tests/node/package.json tests/node/package-lock.json
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "Chromium not installed: the browser tests will skip"
 
-# The panel's vendored graphql-ws browser build, from the npm package pinned in tests/node.
+# The panel's vendored browser libraries, from the npm packages pinned in tests/node: graphql-ws's
+# browser build, and qrcode-generator's ES module (its MIT notice is in the file's header).
 panel-vendor: tests/node/node_modules
 	cp tests/node/node_modules/graphql-ws/umd/graphql-ws.min.js panel/vendor/graphql-ws.min.js
 	cp tests/node/node_modules/graphql-ws/LICENSE.md panel/vendor/LICENSE-graphql-ws.md
+	cp tests/node/node_modules/qrcode-generator/dist/qrcode.mjs panel/vendor/qrcode.mjs
 
 test-sqlite: install tests/node/node_modules browser
 	env -u NC_DATABASE_URL $(BIN)/python -m pytest

@@ -1,5 +1,5 @@
 """/panel/ as the app serves it (in-process): on by default embedded, off by setting, the demo
-endpoint only with --demo, and the vendored graphql-ws client equal to its npm package."""
+endpoint only with --demo, and the vendored libraries (graphql-ws, qrcode-generator) equal to their npm packages."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from api.app import create_app
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDORED = ROOT / "panel" / "vendor" / "graphql-ws.min.js"
-NPM_PACKAGE = ROOT / "tests" / "node" / "node_modules" / "graphql-ws"
+VENDOR = ROOT / "panel" / "vendor"
+NPM_MODULES = ROOT / "tests" / "node" / "node_modules"
 
 
 async def _get(settings: Settings, path: str) -> httpx.Response:
@@ -56,15 +56,25 @@ async def test_the_panel_setting_turns_it_off(settings: Settings) -> None:
     assert (await _get(replace(settings, panel=False), "/panel/")).status_code == 404
 
 
-def test_the_vendored_client_is_the_npm_package_of_the_pinned_version() -> None:
-    if not NPM_PACKAGE.exists():
+@pytest.mark.parametrize(
+    ("package", "packaged", "vendored"),
+    [
+        ("graphql-ws", "umd/graphql-ws.min.js", "graphql-ws.min.js"),
+        ("qrcode-generator", "dist/qrcode.mjs", "qrcode.mjs"),
+    ],
+)
+def test_a_vendored_library_is_the_npm_package_of_the_pinned_version(
+    package: str, packaged: str, vendored: str
+) -> None:
+    npm_package = NPM_MODULES / package
+    if not npm_package.exists():
         pytest.skip("tests/node/node_modules is missing: make tests/node/node_modules installs it")
-    pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"]["graphql-ws"]
-    installed = json.loads((NPM_PACKAGE / "package.json").read_text())["version"]
-    assert pinned == installed, "pin graphql-ws exactly in tests/node/package.json"
-    assert f"graphql-ws {installed} " in (ROOT / "panel" / "vendor" / "VERSIONS").read_text()
-    npm = (NPM_PACKAGE / "umd" / "graphql-ws.min.js").read_bytes()
-    assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == hashlib.sha256(npm).hexdigest()
+    pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"][package]
+    installed = json.loads((npm_package / "package.json").read_text())["version"]
+    assert pinned == installed, f"pin {package} exactly in tests/node/package.json"
+    assert f"{package} {installed} {packaged} " in (VENDOR / "VERSIONS").read_text()
+    npm = (npm_package / packaged).read_bytes()
+    assert hashlib.sha256((VENDOR / vendored).read_bytes()).hexdigest() == hashlib.sha256(npm).hexdigest()
 
 
 def test_the_panel_is_on_by_default_embedded_only() -> None:
