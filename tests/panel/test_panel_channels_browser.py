@@ -1,17 +1,20 @@
 """The Channels tab in Chromium against `serve --demo`: the default melody and the sound a banner
 plays through the Web Audio API, the per-channel "Test", and the bot channels' linking (the deep
-link, its QR code, the link completed by the bot's webhook, unlinking).
+link, its QR code, the link completed by the bot's webhook, unlinking), and browser notifications
+(the service worker shows the browser channel's test push).
 
 This module's server has its own demo instance: an administrator configures bot channels here."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.fakes.push_service import serve_push_service
 from tests.panel.steps import gql, publish, signed_in, token_of
 from tests.served import DemoServe, start_demo_serve
 
@@ -160,3 +163,67 @@ async def test_bot_channels_link_with_a_deep_link_and_its_qr_code_then_unlink(
     await expect(page.locator('.bot-row[data-kind="TELEGRAM"]')).to_have_attribute("data-status", "NOT_LINKED")
     await expect(page.locator("#status")).to_have_text("Telegram відключено")
     assert page.errors == [], "\n".join(page.errors)
+
+
+REGISTER = "mutation($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }"
+NOTIFICATIONS = "async () => (await (await navigator.serviceWorker.ready).getNotifications()).map(n => n.title)"
+
+
+async def test_the_service_worker_shows_the_browser_channels_test_push_as_a_notification(
+    served: DemoServe, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    async with serve_push_service() as push:
+        # given Iryna's panel with the browser's permission to notify
+        page, demo = await signed_in(browser, served.base, "Iryna Bondar", permissions=["notifications"])
+        token = token_of(demo, "sup-iryna")
+        block = page.locator("#browser-block")
+        await expect(block.locator("#push-permission")).to_have_attribute("data-permission", "granted")
+        await expect(block.locator("#push-here")).to_have_text("Цей браузер не підписано.")
+
+        # when she subscribes this browser
+        await block.get_by_role("button", name="Підписати цей браузер").click()
+        # Chromium refuses PushManager.subscribe in Playwright's contexts (incognito-like: "Chrome
+        # does not support the Push API in incognito mode"), and has no push service to reach here
+        # (no internet) anyway: the page says that subscribing failed. The browser's subscription is then registered the API's way,
+        # with an endpoint at a local push service that checks VAPID and decrypts like a real one.
+        await expect(page.locator("#push-result")).to_contain_text("Не вдалося підписатися")
+        push.vapid_public_key = (await gql(served.base, token, "{ webPushPublicKey }"))["webPushPublicKey"]
+        await gql(served.base, token, REGISTER, {"input": push.new_browser("iryna-chromium").subscription})
+        await page.reload()
+        await expect(page.locator("#push-count")).to_have_text("Підписаних браузерів: 1")
+
+        # and sends the browser channel's test from the Channels tab
+        await page.get_by_role("button", name="Перевірити: Браузер").click()
+        result = page.locator('#channel-list [data-kind="BROWSER"] .test-result')
+        await expect(result).to_have_attribute("data-status", "SENT")
+        [received] = await push.wait_for("iryna-chromium")
+
+        # then that push, delivered to the page's service worker (through the DevTools protocol,
+        # as the push service would), shows as a browser notification with its title
+        cdp = await page.context.new_cdp_session(page)
+        registrations: list[dict] = []
+        cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+        await cdp.send("ServiceWorker.enable")
+        for _ in range(100):
+            if any(r["scopeURL"] == f"{served.base}/panel/" and not r["isDeleted"] for r in registrations):
+                break
+            await page.wait_for_timeout(50)
+        registration = next(r for r in registrations if r["scopeURL"] == f"{served.base}/panel/")
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": served.base,
+                "registrationId": registration["registrationId"],
+                "data": json.dumps(received.message),
+            },
+        )
+        titles: list[str] = []
+        for _ in range(100):
+            titles = await page.evaluate(NOTIFICATIONS)
+            if titles:
+                break
+            await page.wait_for_timeout(50)
+        assert received.message["title"] and titles == [received.message["title"]]
+        assert [e for e in page.errors if "Push API in incognito mode" not in e] == []
