@@ -14,7 +14,7 @@ import { loadChannels, wireChannels } from "./channels.js";
 import { browserBlock } from "./push.js";
 import { loadClassic, loadReminders, loadSystemMessages, showReminder, wireProfile } from "./profile.js";
 import { play, setMelodies } from "./sound.js";
-import { loadTypes, wireTypes } from "./types.js";
+import { loadTypes, showBulkChannels, wireTypes } from "./types.js";
 
 const PAGE_SIZE = 20;
 const NODE = "id typeCode categoryCode title body createdAt readAt";
@@ -22,7 +22,7 @@ const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
 const START = `{ viewer { id role displayName locale }
-  notificationCenter { enabled extendedTypesEnabled unavailableTypesNotice }
+  notificationCenter { enabled extendedTypesEnabled availableChannels unavailableTypesNotice }
   notificationCategories { code title }
   melodies { id title waveform notes { frequencyHz startMs durationMs } } }`;
 const BELL = `subscription Bell($after: String) { bell(after: $after) { __typename
@@ -107,6 +107,7 @@ async function open(token) {
   if (state.center.enabled) {
     $("profile").hidden = false;
     showUnavailableNotice();
+    showBulkChannels();
     selectTab(sessionStorage.getItem("nc.tab") || "channels");
     adminHook();
     reloaders.push(loadTypes, loadChannels, loadReminders, loadSystemMessages);
@@ -343,7 +344,9 @@ $("locale").addEventListener("change", () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
-  if (state.token) for (const load of reloaders) load();
+  if (!state.token) return;
+  if (state.center?.enabled) showBulkChannels();
+  for (const load of reloaders) load();
 });
 $("read-all").addEventListener("click", markAllRead);
 $("category").addEventListener("change", () => {
