@@ -225,6 +225,7 @@ function addItem(node, atTop) {
 
 function showRead(ids) {
   for (const id of ids) {
+    $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();  // read: its banner goes
     const item = bell.items.get(String(id));
     if (!item) continue;
     item.node.readAt = item.node.readAt || new Date().toISOString();
