@@ -4,6 +4,7 @@ and the bell live from publishEvent, and read state carried to a second tab of t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -176,3 +177,26 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
     await expect(prompt).not_to_have_text("")
     await page.get_by_role("button", name="OK").click()
     await expect(prompt).to_be_hidden()
+
+
+async def test_a_banner_comes_within_a_second_and_leaves_after_its_duration(panel_server: str, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Iryna's banners shown for 2 seconds
+    page, demo = await _signed_in(browser, panel_server, "Iryna Bondar")
+    await expect(page.get_by_label("Показувати (секунд)")).not_to_have_value("")  # the tab has loaded
+    await page.get_by_label("Показувати (секунд)").fill("2")
+    await page.locator("#banner-form button[type=submit]").click()
+    await expect(page.locator("#status")).to_have_text("Збережено")
+
+    # when a ticket is published for her
+    await _publish(panel_server, demo["service"], "sup-iryna", 6501)
+    started = time.monotonic()
+
+    # then its banner is on screen within a second, stays, and is gone after its 2 seconds
+    banner = page.locator(".toast", has_text="6501")
+    await expect(banner).to_be_visible(timeout=1_000)
+    await page.wait_for_timeout(1_000)
+    assert await banner.is_visible()  # a second later, still there
+    await expect(banner).to_be_hidden(timeout=3_000)
+    assert 1.9 <= time.monotonic() - started <= 3.5
