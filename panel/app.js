@@ -33,7 +33,7 @@ const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids un
 const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
 const REMINDERS = `subscription { reminders { kind message createdAt } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
-const PUSH_SUBSCRIPTIONS = `{ channelSettings { pushSubscriptions { id } } }`;
+const PUSH_SUBSCRIPTIONS = `{ channelSettings { pushSubscriptions { id endpoint userAgent createdAt } } }`;
 
 const bell = { items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null };
 

@@ -9,7 +9,7 @@ import qrcode from "./vendor/qrcode.mjs";
 
 const FIELDS = `channels { kind enabled mandatory available status target lastTestAt lastError }
   banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds }
-  sound { defaultMelody } pushSubscriptions { id }`;
+  sound { defaultMelody } pushSubscriptions { id endpoint userAgent createdAt }`;
 const CHANNELS = `{ channelSettings { ${FIELDS} } }`;
 const UPDATE = `mutation($input: ChannelSettingsInput!) { updateChannelSettings(input: $input) { ${FIELDS} } }`;
 const TEST = `mutation($channel: ChannelKind!) { testChannel(channel: $channel) { status lastError } }`;
@@ -112,10 +112,10 @@ export function wireChannels() {
 function botRow(channel) {
   const row = el("div", { className: "bot-row", dataset: { kind: channel.kind, status: channel.status } });
   const name = t(channel.kind);
-  const state = channel.status === "READY" && channel.target
+  const shown = channel.status === "READY" && channel.target
     ? (LINKED.includes(channel.kind) ? t("linked-to", { target: channel.target }) : t("delivers-to", { target: channel.target }))
     : t(channel.status);
-  row.append(el("strong", {}, name), ` — ${state}`);
+  row.append(el("strong", {}, name), ` — ${shown}`);
   if (channel.lastError) row.append(el("span", { className: "note" }, channel.lastError));
   if (!LINKED.includes(channel.kind)) return row;
   const actions = el("div", { className: "actions" });

@@ -38,6 +38,7 @@ export const STRINGS = {
     subscribe: "Subscribe this browser", unsubscribe: "Unsubscribe this browser",
     "push-subscribed": "This browser is subscribed.", "push-not-subscribed": "This browser is not subscribed.",
     "push-subscriptions": "Subscribed browsers: {count}", "push-failed": "Subscribing failed: {message}",
+    "this-browser": "this browser", remove: "Remove", "remove-browser": "Remove {browser}",
     // Types tab
     melody: "Melody", "default-melody-option": "Default melody",
     "bulk-actions": "Bulk actions for the selected types", "select-type": "Select {type}",
@@ -98,6 +99,7 @@ export const STRINGS = {
     subscribe: "Підписати цей браузер", unsubscribe: "Відписати цей браузер",
     "push-subscribed": "Цей браузер підписано.", "push-not-subscribed": "Цей браузер не підписано.",
     "push-subscriptions": "Підписаних браузерів: {count}", "push-failed": "Не вдалося підписатися: {message}",
+    "this-browser": "цей браузер", remove: "Прибрати", "remove-browser": "Прибрати: {browser}",
     melody: "Мелодія", "default-melody-option": "Типова мелодія",
     "bulk-actions": "Дії з вибраними типами", "select-type": "Вибрати: {type}", "bulk-selected": "Вибрано: {count}",
     ADD_CHANNELS: "Додати канали", REMOVE_CHANNELS: "Прибрати канали", SET_CHANNELS: "Встановити канали",

@@ -76,6 +76,27 @@ export async function browserBlock(settings, reload) {
       button.disabled = false;
     }
   });
-  box.append(permission, here, count, button, result);
+  box.append(permission, here, count, subscriptionList(settings.pushSubscriptions, mine, reload, result), button, result);
   return box;
+}
+
+// The viewer's subscribed browsers (by their user agent: an endpoint is the subscription's secret),
+// each with a button that removes it, for a browser that is lost or no longer used.
+function subscriptionList(subscriptions, mine, reload, result) {
+  return el("ul", { className: "push-list" }, ...subscriptions.map((subscription) => {
+    const here = mine?.endpoint === subscription.endpoint;
+    const name = `${subscription.userAgent || "?"}${here ? ` (${t("this-browser")})` : ""}`;
+    const since = new Date(subscription.createdAt).toLocaleString(document.documentElement.lang);
+    const remove = el("button", { type: "button", "aria-label": t("remove-browser", { browser: name }) }, t("remove"));
+    remove.addEventListener("click", async () => {
+      try {
+        if (here) await mine.unsubscribe();
+        await gql(UNREGISTER, { endpoint: subscription.endpoint });
+        await reload();
+      } catch (error) {
+        result.textContent = error.message;
+      }
+    });
+    return el("li", { dataset: { id: subscription.id } }, `${name} · ${since} `, remove);
+  }));
 }

@@ -190,7 +190,8 @@ async def test_the_service_worker_shows_the_browser_channels_test_push_as_a_noti
         # with an endpoint at a local push service that checks VAPID and decrypts like a real one.
         await expect(page.locator("#push-result")).to_contain_text("Не вдалося підписатися")
         push.vapid_public_key = (await gql(served.base, token, "{ webPushPublicKey }"))["webPushPublicKey"]
-        await gql(served.base, token, REGISTER, {"input": push.new_browser("iryna-chromium").subscription})
+        subscription = {**push.new_browser("iryna-chromium").subscription, "userAgent": "Chromium (test)"}
+        await gql(served.base, token, REGISTER, {"input": subscription})
         await page.reload()
         await expect(page.locator("#push-count")).to_have_text("Підписаних браузерів: 1")
 
@@ -226,4 +227,8 @@ async def test_the_service_worker_shows_the_browser_channels_test_push_as_a_noti
                 break
             await page.wait_for_timeout(50)
         assert received.message["title"] and titles == [received.message["title"]]
+
+        # and the subscribed browser can be removed from the list
+        await block.get_by_role("button", name="Прибрати: Chromium (test)").click()
+        await expect(page.locator("#push-count")).to_have_text("Підписаних браузерів: 0")
         assert [e for e in page.errors if "Push API in incognito mode" not in e] == []
