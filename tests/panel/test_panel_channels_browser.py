@@ -232,3 +232,35 @@ async def test_the_service_worker_shows_the_browser_channels_test_push_as_a_noti
         await block.get_by_role("button", name="Прибрати: Chromium (test)").click()
         await expect(page.locator("#push-count")).to_have_text("Підписаних браузерів: 0")
         assert [e for e in page.errors if "Push API in incognito mode" not in e] == []
+
+
+async def test_an_unread_banner_is_shown_again_as_many_times_as_saved_and_reading_it_stops_that(
+    served: DemoServe, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    # given Petro's banners: shown for a second, repeated twice every 2 seconds while unread
+    page, demo = await signed_in(browser, served.base, "Petro Tkachenko")
+    form = page.locator("#banner-form")
+    await expect(form.get_by_label("Shown for (seconds)")).not_to_have_value("")  # the tab has loaded
+    await form.get_by_label("Shown for (seconds)").fill("1")
+    await form.get_by_label("Repeats while unread").fill("2")
+    await form.get_by_label("Repeat every (seconds)").fill("2")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.locator("#status")).to_have_text("Saved")
+    await page.evaluate(
+        """() => { window.shown = [];
+        new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) => window.shown.push(n.textContent))))
+          .observe(document.getElementById("toasts"), { childList: true }); }"""
+    )
+
+    # when two tickets come and he reads the second at once
+    await publish(served.base, demo["service"], "adm-petro", 6601)
+    await publish(served.base, demo["service"], "adm-petro", 6602)
+    await page.locator(".item", has_text="#6602").click()
+
+    # then the unread one's banner came three times (once and two repeats), the read one's once
+    await page.wait_for_timeout(7_000)
+    shown = await page.evaluate("window.shown")
+    assert sum("#6601" in text for text in shown) == 3, shown
+    assert sum("#6602" in text for text in shown) == 1, shown
