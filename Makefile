@@ -31,11 +31,13 @@ tests/node/node_modules: tests/node/package.json tests/node/package-lock.json
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "Chromium not installed: the browser tests will skip"
 
-# The panel's vendored browser builds, from the npm packages pinned in tests/node: graphql-ws (the
-# page loads it) and axe-core (only the accessibility tests inject it; the page never loads it).
+# The panel's vendored browser libraries, from the npm packages pinned in tests/node: graphql-ws's
+# browser build and qrcode-generator's ES module (the page loads them), and axe-core (only the
+# accessibility tests inject it; the page never loads it).
 panel-vendor: tests/node/node_modules
 	cp tests/node/node_modules/graphql-ws/umd/graphql-ws.min.js panel/vendor/graphql-ws.min.js
 	cp tests/node/node_modules/graphql-ws/LICENSE.md panel/vendor/LICENSE-graphql-ws.md
+	cp tests/node/node_modules/qrcode-generator/dist/qrcode.mjs panel/vendor/qrcode.mjs
 	cp tests/node/node_modules/axe-core/axe.min.js panel/vendor/axe.min.js
 	cp tests/node/node_modules/axe-core/LICENSE panel/vendor/LICENSE-axe-core.txt
 	cp tests/node/node_modules/axe-core/LICENSE-3RD-PARTY.txt panel/vendor/LICENSE-3RD-PARTY-axe-core.txt

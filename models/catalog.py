@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.enums import ChannelKind, TypeAvailability
+from models.enums import ChannelKind, TypeAvailability, Waveform
 
 LOCALES = ("en", "uk")
 DEFAULT_LOCALE = "en"
@@ -338,17 +338,51 @@ CLASSIC_BROWSER_SOUND_TYPES = frozenset({"chat_created", "chat_message"})
 
 
 @dataclass(frozen=True)
+class Note:
+    """One tone of a melody: its pitch, when it starts after the melody's start, how long it sounds."""
+
+    frequency_hz: float
+    start_ms: int
+    duration_ms: int
+
+
+@dataclass(frozen=True)
 class Melody:
+    """A sound the panel plays for a banner when SOUND is on: a few tones on one oscillator shape,
+    short enough (under a second) to be played for every banner without a file to download."""
+
     id: str
     title: dict[str, str]
+    waveform: Waveform
+    notes: tuple[Note, ...]
 
 
+def _notes(*tones: tuple[float, int, int]) -> tuple[Note, ...]:
+    return tuple(Note(frequency, start, duration) for frequency, start, duration in tones)
+
+
+# Pitches in Hz: C5 523.25, E5 659.25, G5 783.99, A5 880, C6 1046.5, E6 1318.51, G6 1567.98.
 MELODIES: tuple[Melody, ...] = (
-    Melody("default", _t("Default", "Типова")),
-    Melody("chime", _t("Chime", "Дзвін")),
-    Melody("ping", _t("Ping", "Пінг")),
-    Melody("marimba", _t("Marimba", "Марімба")),
-    Melody("alert", _t("Alert", "Тривога")),
+    Melody("default", _t("Default", "Типова"), Waveform.SINE, _notes((659.25, 0, 180), (523.25, 200, 260))),
+    Melody(
+        "chime",
+        _t("Chime", "Дзвін"),
+        Waveform.TRIANGLE,
+        _notes((1046.5, 0, 160), (1318.51, 150, 160), (1567.98, 300, 320)),
+    ),
+    Melody("ping", _t("Ping", "Пінг"), Waveform.SINE, _notes((880.0, 0, 140))),
+    Melody(
+        "marimba",
+        _t("Marimba", "Марімба"),
+        Waveform.TRIANGLE,
+        _notes((783.99, 0, 90), (1046.5, 110, 90), (783.99, 220, 90), (1318.51, 330, 200)),
+    ),
+    Melody(
+        "alert",
+        _t("Alert", "Тривога"),
+        Waveform.SQUARE,
+        _notes((880.0, 0, 120), (659.25, 150, 120), (880.0, 300, 120), (659.25, 450, 120)),
+    ),
 )
 MELODY_IDS = frozenset(m.id for m in MELODIES)
 DEFAULT_MELODY = "default"

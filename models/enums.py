@@ -50,6 +50,15 @@ def sort_channels(channels: Iterable[str]) -> list[ChannelKind]:
     return sorted({ChannelKind(c) for c in channels}, key=CHANNEL_ORDER.__getitem__)
 
 
+class Waveform(StrEnum):
+    """A melody's oscillator shape, as the Web Audio API's OscillatorNode.type names it (lowercase)."""
+
+    SINE = "sine"
+    SQUARE = "square"
+    SAWTOOTH = "sawtooth"
+    TRIANGLE = "triangle"
+
+
 class TypeAvailability(StrEnum):
     AVAILABLE = "AVAILABLE"
     VIEW_ONLY = "VIEW_ONLY"

@@ -1,101 +1,47 @@
-// The operator panel's reference page: the header bell, its history and the banners, over the
-// service's GraphQL API (HTTP for queries and mutations, graphql-transport-ws for live events).
-// No build step: a plain ES module, the graphql-ws client loaded beside it (window.graphqlWs).
+// The operator panel's reference page: the header bell, its history and the banners, and
+// Profile → Notifications with its tabs, over the service's GraphQL API (HTTP for queries and
+// mutations, graphql-transport-ws for live events). No build step: plain ES modules, the graphql-ws
+// client loaded beside them (window.graphqlWs).
+//
+//   core.js      state, words, GraphQL over HTTP        channels.js  the Channels tab
+//   i18n.js      English and Ukrainian                  push.js      its browser block (sw.js)
+//   sound.js     melodies with the Web Audio API        types.js     the Notification types tab
+//   profile.js   System messages, Reminders, the simplified screen
+//   admin.js     the administrator screen, when that file is present (loaded for administrators only)
 
-const STRINGS = {
-  en: {
-    brand: "Notification Center", language: "Language", notifications: "Notifications", signin: "Sign in",
-    "demo-pick": "Demo mode: choose who you are.", "token-label": "Access token (as your host panel passes it)",
-    "use-token": "Open", category: "Category", "all-categories": "All categories", "mark-all-read": "Mark all read",
-    "mark-category-read": "Mark category read", empty: "No notifications yet.", loading: "Loading…",
-    publisher: "Send a sample event (demo)", "publish-sample": "New ticket for me", live: "Live",
-    reconnecting: "Reconnecting…", "bad-token": "The token was refused: {message}", unread: "unread",
-    operator: "operator", supervisor: "supervisor", administrator: "administrator", service: "service",
-    channels: "Channels", "banner-settings": "Banners", duration: "Shown for (seconds)",
-    "max-visible": "At most on screen", repeats: "Repeats while unread", interval: "Repeat every (seconds)",
-    save: "Save", saved: "Saved", READY: "ready", NOT_LINKED: "not linked", PENDING: "linking…", ERROR: "error",
-    mandatory: "required by your administrator", unavailable: "not available on this instance",
-    reminders: "Reminders", "not-ready-enabled": "Remind me when I stay not ready",
-    "not-ready-after": "After (minutes)", "not-ready-repeat": "Then every (minutes, 0: once)", dismiss: "OK",
-    types: "Notification types", search: "Search", "read-only": "set by your administrator",
-    BELL: "Bell", BANNER: "Banner", SOUND: "Sound", BROWSER: "Browser", TELEGRAM: "Telegram", VIBER: "Viber",
-    WHATSAPP: "WhatsApp", ECHAT: "E-chat", EMAIL: "Email", CUSTOM: "Webhook",
-  },
-  uk: {
-    brand: "Центр сповіщень", language: "Мова", notifications: "Сповіщення", signin: "Вхід",
-    "demo-pick": "Демо-режим: оберіть, хто ви.", "token-label": "Токен доступу (як його передає ваша панель)",
-    "use-token": "Відкрити", category: "Категорія", "all-categories": "Усі категорії",
-    "mark-all-read": "Позначити всі прочитаними", "mark-category-read": "Позначити категорію прочитаною",
-    empty: "Сповіщень ще немає.", loading: "Завантаження…", publisher: "Надіслати тестову подію (демо)",
-    "publish-sample": "Нове звернення для мене", live: "Наживо", reconnecting: "Повторне з'єднання…",
-    "bad-token": "Токен відхилено: {message}", unread: "непрочитане",
-    operator: "оператор", supervisor: "супервізор", administrator: "адміністратор", service: "сервіс",
-    channels: "Канали", "banner-settings": "Банери", duration: "Показувати (секунд)",
-    "max-visible": "Не більше на екрані", repeats: "Повтори, доки не прочитано", interval: "Повторювати кожні (секунд)",
-    save: "Зберегти", saved: "Збережено", READY: "готово", NOT_LINKED: "не підключено", PENDING: "підключення…",
-    ERROR: "помилка", mandatory: "обов'язковий за рішенням адміністратора", unavailable: "недоступний у цьому екземплярі",
-    reminders: "Нагадування", "not-ready-enabled": "Нагадувати, коли я довго не готовий",
-    "not-ready-after": "Через (хвилин)", "not-ready-repeat": "Потім кожні (хвилин, 0: один раз)", dismiss: "Гаразд",
-    types: "Типи сповіщень", search: "Пошук", "read-only": "встановлює адміністратор",
-    BELL: "Дзвіночок", BANNER: "Банер", SOUND: "Звук", BROWSER: "Браузер", TELEGRAM: "Telegram", VIBER: "Viber",
-    WHATSAPP: "WhatsApp", ECHAT: "Е-чат", EMAIL: "Пошта", CUSTOM: "Вебхук",
-  },
-};
+import { $, el, gql, reloaders, state, status, t } from "./core.js";
+import { loadChannels, wireChannels } from "./channels.js";
+import { browserBlock } from "./push.js";
+import { loadClassic, loadReminders, loadSystemMessages, showReminder, wireProfile } from "./profile.js";
+import { play, setMelodies } from "./sound.js";
+import { loadTypes, showBulkChannels, wireTypes } from "./types.js";
 
 const PAGE_SIZE = 20;
 const NODE = "id typeCode categoryCode title body createdAt readAt";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
-const START = `{ viewer { id role displayName locale } notificationCategories { code title } }`;
+const START = `{ viewer { id role displayName locale }
+  notificationCenter { enabled extendedTypesEnabled availableChannels unavailableTypesNotice }
+  notificationCategories { code title }
+  melodies { id title waveform notes { frequencyHz startMs durationMs } } }`;
 const BELL = `subscription Bell($after: String) { bell(after: $after) { __typename
   ... on NotificationAdded { unreadCount notification { ${NODE} } }
   ... on NotificationsRead { ids unreadCount } } }`;
 const TOASTS = `subscription { toasts { durationSeconds sound repeat notification { ${NODE} } } }`;
 const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }`;
 const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
-const TYPE = "code categoryCode title mandatory mandatoryChannels selectableChannels channels editable";
-const TYPES = `query Types($search: String) { notificationTypes(search: $search) { ${TYPE} } }`;
-const SET_CHANNELS = `mutation($code: ID!, $channels: [ChannelKind!]!) {
-  setTypeChannels(typeCode: $code, channels: $channels) { ${TYPE} } }`;
-const CHANNEL_SETTINGS = `channels { kind enabled mandatory available status }
-  banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds }`;
-const CHANNELS = `{ channelSettings { ${CHANNEL_SETTINGS} } }`;
-const UPDATE_CHANNELS = `mutation($input: ChannelSettingsInput!) {
-  updateChannelSettings(input: $input) { ${CHANNEL_SETTINGS} } }`;
-const REMINDER_FIELDS = "notReadyEnabled notReadyAfterMinutes notReadyRepeatMinutes";
-const REMINDER_SETTINGS = `{ reminderSettings { ${REMINDER_FIELDS} } }`;
-const UPDATE_REMINDERS = `mutation($input: ReminderSettingsInput!) {
-  updateReminderSettings(input: $input) { ${REMINDER_FIELDS} } }`;
 const REMINDERS = `subscription { reminders { kind message createdAt } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
+const PUSH_SUBSCRIPTIONS = `{ channelSettings { pushSubscriptions { id endpoint userAgent createdAt } } }`;
 
-const $ = (id) => document.getElementById(id);
-const state = {
-  token: null, demo: null, viewer: null, locale: localStorage.getItem("nc.locale") || null,
-  banner: { maxVisible: 3 }, categories: new Map(), items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, client: null,
-};
-
-function t(key, vars = {}) {
-  const table = STRINGS[state.locale] || STRINGS.en;
-  return (table[key] ?? STRINGS.en[key] ?? key).replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? "");
-}
+const bell = { items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null };
 
 function translate() {
   document.documentElement.lang = state.locale || "en";
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
   $("locale").value = state.locale || "en";
-}
-
-async function gql(query, variables = {}, token = state.token) {
-  const response = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors?.length) throw Object.assign(new Error(body.errors[0].message), { errors: body.errors });
-  return body.data;
 }
 
 // -- signing in --------------------------------------------------------------------------------
@@ -119,14 +65,9 @@ function buildSignIn(demo) {
   if (demo) {
     $("demo-users").hidden = false;
     for (const user of demo.users) {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.user = user.user;
-      button.textContent = `${user.name} (${t(user.role.toLowerCase())})`;
+      const button = el("button", { type: "button", dataset: { user: user.user } }, `${user.name} (${t(user.role.toLowerCase())})`);
       button.addEventListener("click", () => open(user.token));
-      li.append(button);
-      $("demo-list").append(li);
+      $("demo-list").append(el("li", {}, button));
     }
   } else {
     $("token-form").hidden = false;
@@ -150,6 +91,8 @@ async function open(token) {
   }
   sessionStorage.setItem("nc.token", token);
   state.viewer = start.viewer;
+  state.center = start.notificationCenter;
+  setMelodies(start.melodies);
   if (!localStorage.getItem("nc.locale")) state.locale = start.viewer.locale.startsWith("uk") ? "uk" : "en";
   translate();
   $("signin").hidden = true;
@@ -158,64 +101,132 @@ async function open(token) {
   $("who").textContent = `${start.viewer.displayName || start.viewer.id} · ${t(start.viewer.role.toLowerCase())}`;
   for (const c of start.notificationCategories) {
     state.categories.set(c.code, c.title);
-    const option = document.createElement("option");
-    option.value = c.code;
-    option.textContent = c.title;
-    $("category").append(option);
+    $("category").append(el("option", { value: c.code }, c.title));
   }
   if (state.demo) $("publisher").hidden = false;
-  $("admin-open").hidden = start.viewer.role !== "ADMINISTRATOR";
-  $("types").hidden = false;
-  $("channels").hidden = false;
-  $("reminders").hidden = false;
-  await Promise.all([loadPage(true), loadTypes(), loadChannels(), loadReminders()]);
+  if (state.center.enabled) {
+    $("profile").hidden = false;
+    showUnavailableNotice();
+    showBulkChannels();
+    selectTab(sessionStorage.getItem("nc.tab") || "channels");
+    adminHook();
+    reloaders.push(loadTypes, loadChannels, loadReminders, loadSystemMessages);
+  } else {
+    // The simplified screen (SPEC §3): the classic toggles, and the browser block they rely on.
+    $("classic").hidden = false;
+    reloaders.push(loadClassic, showClassicBrowser);
+  }
+  await Promise.all([loadPage(true), ...reloaders.map((load) => load().catch((error) => status(error.message)))]);
   goLive();
 }
 
+function showUnavailableNotice() {
+  const notice = state.center.unavailableTypesNotice;
+  $("unavailable-notice").textContent = notice || "";
+  $("unavailable-notice").hidden = !notice;
+}
+
+async function showClassicBrowser() {
+  const settings = (await gql(PUSH_SUBSCRIPTIONS)).channelSettings;
+  $("classic-browser-slot").replaceChildren(await browserBlock(settings, showClassicBrowser));
+}
+
+// -- the tabs ----------------------------------------------------------------------------------
+const TABS = ["channels", "types", "system", "reminders", "admin"];
+let adminMounted = false;
+
+function selectTab(name, focus = false) {
+  const tab = document.querySelector(`[role=tab][data-tab="${name}"]`);
+  if (!tab || tab.hidden) return selectTab("channels", focus);
+  for (const other of TABS) {
+    const button = $(`tab-${other}`);
+    const selected = other === name;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    $(other).hidden = !selected;
+  }
+  sessionStorage.setItem("nc.tab", name);
+  if (focus) tab.focus();
+  if (name === "admin" && !adminMounted) {
+    adminMounted = true;
+    mountAdmin();
+  }
+}
+
+let adminModule = null;
+// (Re)draws the administrator screen, in the page's language.
+async function mountAdmin() {
+  try {
+    adminModule = adminModule || (await import("./admin.js"));
+    await adminModule.mount($("admin"), { gql, t, el, state, status, reloaders, locale: state.locale || "en" });
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+// The administrator screen lives in admin.js, written separately; it is offered to administrators
+// when the file is there, and loaded the first time its tab is opened.
+async function adminHook() {
+  if (state.viewer.role !== "ADMINISTRATOR") return;
+  const present = await fetch("admin.js", { method: "HEAD" }).then((r) => r.ok).catch(() => false);
+  if (!present) return;
+  $("tab-admin").hidden = false;
+  if (sessionStorage.getItem("nc.tab") === "admin") selectTab("admin");
+}
+
+$("tabs").addEventListener("click", (e) => {
+  const tab = e.target.closest("[role=tab]");
+  if (tab) selectTab(tab.dataset.tab);
+});
+$("tabs").addEventListener("keydown", (e) => {
+  const shown = [...$("tabs").querySelectorAll("[role=tab]:not([hidden])")];
+  const at = shown.indexOf(document.activeElement);
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 }[e.key];
+  if (at < 0 || next === undefined) return;
+  e.preventDefault();
+  selectTab(shown[(next + shown.length) % shown.length].dataset.tab, true);
+});
+
 // -- the history -------------------------------------------------------------------------------
 async function loadPage(first = false) {
-  if (state.loading || (!first && !state.hasNext)) return;
-  state.loading = true;
+  if (bell.loading || (!first && !bell.hasNext)) return;
+  bell.loading = true;
   $("more").hidden = false;
   try {
-    const filter = state.category ? { categoryCodes: [state.category] } : null;
-    const data = await gql(PAGE, { after: first ? null : state.endCursor, filter });
+    const filter = bell.category ? { categoryCodes: [bell.category] } : null;
+    const data = await gql(PAGE, { after: first ? null : bell.endCursor, filter });
     const page = data.notifications;
     if (first) {
-      state.items.clear();
+      bell.items.clear();
       $("items").replaceChildren();
     }
     for (const edge of page.edges) addItem(edge.node, false);
-    state.endCursor = page.pageInfo.endCursor;
-    state.hasNext = page.pageInfo.hasNextPage;
+    bell.endCursor = page.pageInfo.endCursor;
+    bell.hasNext = page.pageInfo.hasNextPage;
     setBadge(page.unreadCount);
-    $("empty").hidden = state.items.size > 0;
+    $("empty").hidden = bell.items.size > 0;
   } catch (error) {
     status(error.message);
   } finally {
-    state.loading = false;
+    bell.loading = false;
     $("more").hidden = true;
   }
 }
 
 function addItem(node, atTop) {
-  if (state.items.has(node.id)) return;
-  if (state.newestId === null || Number(node.id) > Number(state.newestId)) state.newestId = node.id;
-  if (state.category && node.categoryCode !== state.category) return;
-  const li = document.createElement("li");
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "item" + (node.readAt ? "" : " unread");
-  button.dataset.id = node.id;
-  const title = document.createElement("span");
-  title.textContent = node.title;
-  const body = document.createElement("small");
-  body.textContent = `${node.body} · ${new Date(node.createdAt).toLocaleString(state.locale || "en")}`;
-  button.append(title, body);
-  button.setAttribute("aria-label", `${node.title}${node.readAt ? "" : ` (${t("unread")})`}`);
+  if (bell.items.has(node.id)) return;
+  if (bell.newestId === null || Number(node.id) > Number(bell.newestId)) bell.newestId = node.id;
+  if (bell.category && node.categoryCode !== bell.category) return;
+  const when = new Date(node.createdAt).toLocaleString(state.locale || "en");
+  const button = el("button", {
+    type: "button",
+    className: "item" + (node.readAt ? "" : " unread"),
+    dataset: { id: node.id },
+    "aria-label": `${node.title}${node.readAt ? "" : ` (${t("unread")})`}`,
+  }, el("span", {}, node.title), el("small", {}, `${node.body} · ${when}`));
   button.addEventListener("click", () => markRead([node.id]));
-  li.append(button);
-  state.items.set(node.id, { node, button });
+  const li = el("li", {}, button);
+  bell.items.set(node.id, { node, button });
   if (atTop) $("items").prepend(li);
   else $("items").append(li);
   $("empty").hidden = true;
@@ -223,7 +234,8 @@ function addItem(node, atTop) {
 
 function showRead(ids) {
   for (const id of ids) {
-    const item = state.items.get(String(id));
+    $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();  // read: its banner goes
+    const item = bell.items.get(String(id));
     if (!item) continue;
     item.node.readAt = item.node.readAt || new Date().toISOString();
     item.button.classList.remove("unread");
@@ -248,7 +260,7 @@ async function markRead(ids) {
 
 async function markAllRead() {
   try {
-    const result = (await gql(MARK_ALL, { category: state.category || null })).markAllNotificationsRead;
+    const result = (await gql(MARK_ALL, { category: bell.category || null })).markAllNotificationsRead;
     showRead(result.ids);
     setBadge(result.unreadCount);
   } catch (error) {
@@ -256,7 +268,7 @@ async function markAllRead() {
   }
 }
 
-// -- live: the bell and the banners ------------------------------------------------------------
+// -- live: the bell, the banners and the reminders ---------------------------------------------------
 function goLive() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
   const client = window.graphqlWs.createClient({
@@ -265,6 +277,8 @@ function goLive() {
     lazy: false,
     retryAttempts: Infinity,
     shouldRetry: () => true,
+    // Back off up to 5 s (graphql-ws's default grows without a cap): a restarted server is found soon.
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** retries) * (0.5 + Math.random() / 2))),
     on: {
       connected: () => status(t("live")),
       closed: () => status(t("reconnecting")),
@@ -273,14 +287,14 @@ function goLive() {
   state.client = client;
   // The resume cursor: after a reconnect the subscription is sent again with the newest id seen,
   // and the server replays what was missed before going live.
-  const bell = { query: BELL, variables: { after: state.newestId } };
-  client.subscribe(bell, {
+  const subscription = { query: BELL, variables: { after: bell.newestId } };
+  client.subscribe(subscription, {
     next: ({ data, errors }) => {
       if (errors?.length) return status(errors[0].message);
       const event = data.bell;
       if (event.__typename === "NotificationAdded") {
         addItem(event.notification, true);
-        bell.variables.after = state.newestId;
+        subscription.variables.after = bell.newestId;
       } else {
         showRead(event.ids);
       }
@@ -301,165 +315,21 @@ function goLive() {
   });
 }
 
+// A banner for `durationSeconds` (none for 0: a sound-only test), and its melody when SOUND is on.
 function showToast(toast) {
+  if (toast.sound) play(toast.sound);
+  if (toast.durationSeconds <= 0) return;
   const box = $("toasts");
+  box.querySelector(`.toast[data-id="${CSS.escape(toast.notification.id)}"]`)?.remove();
   while (box.children.length >= Math.max(1, state.banner.maxVisible)) box.firstElementChild.remove();
-  const div = document.createElement("div");
-  div.className = "toast";
-  div.setAttribute("role", "alert");
-  div.dataset.id = toast.notification.id;
-  const title = document.createElement("strong");
-  title.textContent = toast.notification.title;
-  const body = document.createElement("span");
-  body.textContent = toast.notification.body;
-  div.append(title, body);
+  const div = el("div", { className: "toast", role: "alert", dataset: { id: toast.notification.id } },
+    el("strong", {}, toast.notification.title), el("span", {}, toast.notification.body));
   div.addEventListener("click", () => {
-    markRead([toast.notification.id]);
+    if (toast.notification.id !== "test") markRead([toast.notification.id]);  // a channel test has no bell item
     div.remove();
   });
   box.append(div);
-  setTimeout(() => div.remove(), Math.max(1, toast.durationSeconds) * 1000);
-}
-
-// -- Profile → Notifications: the channels tab ---------------------------------------------------
-async function loadChannels() {
-  try {
-    showChannels((await gql(CHANNELS)).channelSettings);
-  } catch (error) {
-    status(error.message);
-  }
-}
-
-function showChannels(settings) {
-  state.banner = settings.banner;
-  const list = $("channel-list");
-  list.replaceChildren();
-  for (const channel of settings.channels) {
-    const label = document.createElement("label");
-    label.dataset.kind = channel.kind;
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.checked = channel.enabled;
-    box.disabled = channel.mandatory || !channel.available;
-    box.addEventListener("change", () => updateChannels({ channels: [{ kind: channel.kind, enabled: box.checked }] }));
-    const why = channel.mandatory ? t("mandatory") : channel.available ? t(channel.status) : t("unavailable");
-    label.append(box, ` ${t(channel.kind)} (${why})`);
-    list.append(label);
-  }
-  for (const [name, value] of Object.entries(settings.banner)) {
-    const input = $("banner-form").elements.namedItem(name);
-    if (input) input.value = String(value);
-  }
-}
-
-async function updateChannels(input) {
-  try {
-    showChannels((await gql(UPDATE_CHANNELS, { input })).updateChannelSettings);
-    status(t("saved"));
-  } catch (error) {
-    status(error.message);
-    loadChannels();
-    loadReminders();
-  }
-}
-
-// -- Profile → Notifications: the reminders tab, and the live prompt -----------------------------
-async function loadReminders() {
-  try {
-    showReminders((await gql(REMINDER_SETTINGS)).reminderSettings);
-  } catch (error) {
-    status(error.message);
-  }
-}
-
-function showReminders(settings) {
-  const form = $("reminder-form").elements;
-  form.namedItem("notReadyEnabled").checked = settings.notReadyEnabled;
-  form.namedItem("notReadyAfterMinutes").value = String(settings.notReadyAfterMinutes);
-  form.namedItem("notReadyRepeatMinutes").value = String(settings.notReadyRepeatMinutes);
-}
-
-async function saveReminders() {
-  const form = $("reminder-form").elements;
-  const input = {
-    notReadyEnabled: form.namedItem("notReadyEnabled").checked,
-    notReadyAfterMinutes: Number(form.namedItem("notReadyAfterMinutes").value),
-    notReadyRepeatMinutes: Number(form.namedItem("notReadyRepeatMinutes").value),
-  };
-  try {
-    showReminders((await gql(UPDATE_REMINDERS, { input })).updateReminderSettings);
-    status(t("saved"));
-  } catch (error) {
-    status(error.message);
-  }
-}
-
-function showReminder(reminder) {
-  $("reminder-text").textContent = reminder.message;
-  $("reminder-prompt").hidden = false;
-  $("reminder-dismiss").focus();
-}
-
-// -- Profile → Notifications: the types tab ------------------------------------------------------
-async function loadTypes() {
-  const search = $("type-search").value.trim() || null;
-  try {
-    const types = (await gql(TYPES, { search })).notificationTypes;
-    const list = $("type-list");
-    list.replaceChildren();
-    let category = null;
-    for (const type of types) {
-      if (type.categoryCode !== category) {
-        category = type.categoryCode;
-        const h = document.createElement("h3");
-        h.className = "category-title";
-        h.textContent = state.categories.get(category) || category;
-        list.append(h);
-      }
-      list.append(typeRow(type));
-    }
-  } catch (error) {
-    status(error.message);
-  }
-}
-
-function typeRow(type) {
-  const row = document.createElement("fieldset");
-  row.className = "type-row";
-  row.dataset.code = type.code;
-  const legend = document.createElement("legend");
-  legend.textContent = type.title;
-  row.append(legend);
-  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels])];
-  for (const channel of offered) {
-    const label = document.createElement("label");
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.value = channel;
-    box.checked = type.channels.includes(channel);
-    box.disabled = !type.editable || type.mandatoryChannels.includes(channel);
-    box.addEventListener("change", () => saveChannels(type.code, row));
-    label.append(box, ` ${t(channel)}`);
-    row.append(label);
-  }
-  if (!type.editable) {
-    const note = document.createElement("span");
-    note.className = "note";
-    note.textContent = t("read-only");
-    row.append(note);
-  }
-  return row;
-}
-
-async function saveChannels(code, row) {
-  const channels = [...row.querySelectorAll("input:checked")].map((box) => box.value);
-  try {
-    const saved = (await gql(SET_CHANNELS, { code, channels })).setTypeChannels;
-    row.replaceWith(typeRow(saved));
-  } catch (error) {
-    status(error.message);
-    loadTypes();
-  }
+  setTimeout(() => div.remove(), toast.durationSeconds * 1000);
 }
 
 // -- demo publisher ----------------------------------------------------------------------------
@@ -479,25 +349,20 @@ async function publishSample() {
   }
 }
 
-function status(text) {
-  $("status").textContent = text;
-}
-
 // -- wiring --------------------------------------------------------------------------------------
 $("locale").addEventListener("change", () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
-  if (state.token) {
-    loadTypes();
-    loadChannels();
-    loadReminders();
-  }
+  if (!state.token) return;
+  if (state.center?.enabled) showBulkChannels();
+  for (const load of reloaders) load();
+  if (adminMounted) mountAdmin();
 });
 $("read-all").addEventListener("click", markAllRead);
 $("category").addEventListener("change", () => {
-  state.category = $("category").value;
-  $("read-all").textContent = t(state.category ? "mark-category-read" : "mark-all-read");
+  bell.category = $("category").value;
+  $("read-all").textContent = t(bell.category ? "mark-category-read" : "mark-all-read");
   loadPage(true);
 });
 $("items").addEventListener("scroll", () => {
@@ -510,45 +375,8 @@ $("bell").addEventListener("click", () => {
   $("history").scrollIntoView({ behavior: "smooth" });
 });
 $("publish-sample").addEventListener("click", publishSample);
-$("reminder-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  saveReminders();
-});
-$("reminder-dismiss").addEventListener("click", () => {
-  $("reminder-prompt").hidden = true;
-});
-$("banner-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const banner = {};
-  for (const input of $("banner-form").querySelectorAll("input")) banner[input.name] = Number(input.value);
-  updateChannels({ banner });
-});
-let searching = null;
-$("type-search").addEventListener("input", () => {
-  clearTimeout(searching);
-  searching = setTimeout(loadTypes, 250);
-});
-// -- the administrator screen: panel/admin.js, imported when an administrator first opens it ----
-const ADMIN_ENTRY = { en: "Administration", uk: "Адміністрування" };
-let admin = null;
-async function showAdmin() {
-  admin = admin || (await import("./admin.js"));
-  await admin.mount($("admin"), { gql, t, locale: state.locale || "en" });
-}
-$("admin-open").addEventListener("click", async () => {
-  const opening = $("admin").hidden;
-  $("admin").hidden = !opening;
-  $("admin-open").setAttribute("aria-expanded", String(opening));
-  if (!opening) return;
-  await showAdmin();
-  $("admin-title")?.focus();
-});
-const adminEntry = () => ($("admin-open").textContent = ADMIN_ENTRY[state.locale] || ADMIN_ENTRY.en);
-$("locale").addEventListener("change", () => {
-  adminEntry();
-  if (admin && !$("admin").hidden) showAdmin();
-});
-
+wireChannels();
+wireTypes();
+wireProfile();
 translate();
-adminEntry();
 signIn();

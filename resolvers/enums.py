@@ -19,6 +19,7 @@ SkipReason = enums.SkipReason
 DeliveryStatus = enums.DeliveryStatus
 PushTargetStatus = enums.PushTargetStatus
 ChannelDecisionReason = enums.DecisionReason
+Waveform = enums.Waveform
 strawberry.enum(Role)
 strawberry.enum(ChannelKind)
 strawberry.enum(TypeAvailability)
@@ -26,6 +27,9 @@ strawberry.enum(ChannelStatus)
 strawberry.enum(BulkAction)
 strawberry.enum(SkipReason)
 strawberry.enum(DeliveryStatus)
+strawberry.enum(
+    Waveform, description="A melody's oscillator shape: the Web Audio API's OscillatorNode.type, in lowercase."
+)
 strawberry.enum(
     PushTargetStatus,
     description=(

@@ -40,17 +40,18 @@ def start_demo_serve(
     data_dir: Path,
     *,
     log_level: str = "warning",
+    port: int | None = None,
     preexec_fn: Callable[[], None] | None = None,
     **settings: str,
 ) -> DemoServe:
-    """Start `serve --demo` on a free port with a clean environment plus ``NC_DATA_DIR`` and
-    ``settings`` (NC_* variables), and wait until /readyz answers 200 (30 s, else the test fails
-    with the server's log)."""
+    """Start `serve --demo` on ``port`` (a free one by default) with a clean environment plus
+    ``NC_DATA_DIR`` and ``settings`` (NC_* variables), and wait until /readyz answers 200 (30 s,
+    else the test fails with the server's log). A restart on the same data dir appends to its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
     env.update(NC_DATA_DIR=str(data_dir), **settings)
-    port = free_port()
+    port = port or free_port()
     log_path = data_dir / "serve.log"
-    log = open(log_path, "w")
+    log = open(log_path, "a")
     proc = subprocess.Popen(
         [*CLI, "serve", "--demo", "--port", str(port), "--log-level", log_level],
         env=env,

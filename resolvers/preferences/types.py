@@ -11,7 +11,7 @@ from domain.resolution import Decision, TypeResolution
 from models.catalog import MELODIES, text
 from models.operator import Operator
 from models.operator import PushSubscription as PushSubscriptionRow
-from resolvers.enums import ChannelDecisionReason, ChannelKind, ChannelStatus, SkipReason, TypeAvailability
+from resolvers.enums import ChannelDecisionReason, ChannelKind, ChannelStatus, SkipReason, TypeAvailability, Waveform
 from resolvers.preferences.explanations import explain
 
 
@@ -88,14 +88,34 @@ class BulkUpdateTypesPayload:
     skipped: list[SkippedType]
 
 
-@strawberry.type
+@strawberry.type(description="One tone of a melody, for an OscillatorNode: its pitch, start and length.")
+class MelodyNote:
+    frequency_hz: float
+    start_ms: int = strawberry.field(description="When the tone starts, after the melody's start.")
+    duration_ms: int
+
+
+@strawberry.type(description="A banner's sound: tones the panel plays with the Web Audio API.")
 class Melody:
     id: strawberry.ID
     title: str
+    waveform: Waveform
+    notes: list[MelodyNote]
 
     @staticmethod
     def all(locale: str | None) -> list[Melody]:
-        return [Melody(id=strawberry.ID(m.id), title=text(m.title, locale)) for m in MELODIES]
+        return [
+            Melody(
+                id=strawberry.ID(m.id),
+                title=text(m.title, locale),
+                waveform=m.waveform,
+                notes=[
+                    MelodyNote(frequency_hz=n.frequency_hz, start_ms=n.start_ms, duration_ms=n.duration_ms)
+                    for n in m.notes
+                ],
+            )
+            for m in MELODIES
+        ]
 
 
 @strawberry.type

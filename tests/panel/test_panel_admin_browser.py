@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.panel.test_panel_browser import _signed_in, browser, panel_server  # noqa: F401  (fixtures)
+from tests.panel.steps import signed_in as _signed_in
+from tests.panel.test_panel_browser import panel_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,7 @@ def _token(demo: dict[str, Any], user: str) -> str:
 async def _open_admin(page: Any) -> Any:
     from playwright.async_api import expect
 
-    await page.get_by_role("button", name="Administration").click()
+    await page.get_by_role("tab", name="Administration").click()
     screen = page.locator("#admin")
     await expect(screen.locator('form[data-part="instance"]')).to_be_visible()
     return screen
@@ -47,7 +48,7 @@ async def _open_admin(page: Any) -> Any:
 
 async def test_the_administrator_changes_instance_settings_and_a_type_policy_and_they_persist(
     panel_server: str,  # noqa: F811
-    browser: object,  # noqa: F811
+    browser: object,
 ) -> None:
     from playwright.async_api import expect
 
@@ -111,7 +112,7 @@ async def test_the_administrator_changes_instance_settings_and_a_type_policy_and
 
 async def test_a_bot_secret_is_written_but_never_shown_back(
     panel_server: str,  # noqa: F811
-    browser: object,  # noqa: F811
+    browser: object,
 ) -> None:
     from playwright.async_api import expect
 
@@ -170,7 +171,7 @@ async def test_a_bot_secret_is_written_but_never_shown_back(
 
 async def test_an_operator_has_no_administrator_screen_and_the_api_refuses_them(
     panel_server: str,  # noqa: F811
-    browser: object,  # noqa: F811
+    browser: object,
 ) -> None:
     from playwright.async_api import expect
 
@@ -179,7 +180,7 @@ async def test_an_operator_has_no_administrator_screen_and_the_api_refuses_them(
     await expect(page.locator("#status")).to_have_text("Live")
 
     # then: no entry to the administrator screen
-    await expect(page.get_by_role("button", name="Administration")).to_have_count(0)
+    await expect(page.get_by_role("tab", name="Administration")).to_have_count(0)
     await expect(page.locator("#admin")).to_be_hidden()
 
     # and: the module loaded by hand, with the operator's token, shows the API's refusal

@@ -4,30 +4,17 @@ and the bell live from publishEvent, and read state carried to a second tab of t
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.panel.steps import publish as _publish
+from tests.panel.steps import signed_in as _signed_in
 from tests.served import start_demo_serve
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("NC_TEST_CHROMIUM", "/usr/bin/chromium")
-#: Flags for Chromium in this sandbox: headless, as root, no network but loopback.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -38,63 +25,6 @@ def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield demo.base
     finally:
         demo.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[object]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (make install installs the dev extras)")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs Debian's chromium)")
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _publish(
-    base: str,
-    service_token: str,
-    recipient: str,
-    ticket: int = 0,
-    *,
-    type_code: str = "ticket_created",
-    data: dict | None = None,
-    notifications: int | None = 1,
-) -> None:
-    event = {
-        "id": f"browser-{uuid.uuid4().hex}",
-        "type": type_code,
-        "recipients": [recipient],
-        "data": data if data is not None else {"ticketNumber": ticket, "subject": "Printer on fire"},
-    }
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(
-            f"{base}/graphql",
-            json={
-                "query": "mutation($i: EventInput!) { publishEvent(input: $i) { notificationCount } }",
-                "variables": {"i": event},
-            },
-            headers={"Authorization": f"Bearer {service_token}"},
-        )
-    if notifications is None:
-        assert "errors" not in response.json(), response.text
-    else:
-        assert response.json() == {"data": {"publishEvent": {"notificationCount": notifications}}}
-
-
-async def _signed_in(browser: object, base: str, name: str) -> tuple[Any, dict[str, Any]]:
-    """A new browser context's page on /panel/, signed in through the demo picker as ``name``;
-    and the demo users' tokens."""
-    demo = httpx.get(f"{base}/panel/demo-users").json()
-    page = await (await browser.new_context()).new_page()  # type: ignore[attr-defined]
-    await page.goto(f"{base}/panel/")
-    await page.get_by_role("button", name=name).click()
-    return page, demo
 
 
 async def test_demo_operator_sees_the_bell_and_banner_live_and_read_state_crosses_tabs(
@@ -161,6 +91,7 @@ async def test_the_types_tab_turns_the_banner_off_and_it_stays_off(panel_server:
 
     assert isinstance(browser, Browser)
     page, demo = await _signed_in(browser, panel_server, "Taras Melnyk")
+    await page.get_by_role("tab", name="Notification types").click()
     row = page.locator('fieldset.type-row[data-code="ticket_created"]')
     banner = row.get_by_label("Banner")
     await expect(banner).to_be_checked()
@@ -206,7 +137,7 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
     await expect(page.locator(".toast")).to_have_count(1)
 
     # The BANNER channel switched off: the next item reaches the bell only.
-    await page.locator('#channel-list label[data-kind="BANNER"] input').uncheck()
+    await page.locator('#channel-list [data-kind="BANNER"] input').uncheck()
     await expect(page.locator("#status")).to_have_text("Saved")
     await page.locator(".toast").first.click()  # read and dismissed
     await _publish(panel_server, demo["service"], "op-anna", 6003)
@@ -214,7 +145,7 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
     await page.wait_for_timeout(500)  # a banner would have come with the bell item
     await expect(page.locator(".toast")).to_have_count(0)
     await page.reload()
-    await expect(page.locator('#channel-list label[data-kind="BANNER"] input')).not_to_be_checked()
+    await expect(page.locator('#channel-list [data-kind="BANNER"] input')).not_to_be_checked()
 
 
 async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str, browser: object) -> None:
@@ -222,6 +153,7 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
 
     assert isinstance(browser, Browser)
     page, demo = await _signed_in(browser, panel_server, "Petro Tkachenko")
+    await page.get_by_role("tab", name="Reminders").click()
     after = page.get_by_label("After (minutes)")
     await expect(after).not_to_have_value("")  # the tab has loaded
     await after.fill("1")
@@ -245,3 +177,26 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
     await expect(prompt).not_to_have_text("")
     await page.get_by_role("button", name="OK").click()
     await expect(prompt).to_be_hidden()
+
+
+async def test_a_banner_comes_within_a_second_and_leaves_after_its_duration(panel_server: str, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Iryna's banners shown for 2 seconds
+    page, demo = await _signed_in(browser, panel_server, "Iryna Bondar")
+    await expect(page.get_by_label("Показувати (секунд)")).not_to_have_value("")  # the tab has loaded
+    await page.get_by_label("Показувати (секунд)").fill("2")
+    await page.locator("#banner-form button[type=submit]").click()
+    await expect(page.locator("#status")).to_have_text("Збережено")
+
+    # when a ticket is published for her
+    await _publish(panel_server, demo["service"], "sup-iryna", 6501)
+    started = time.monotonic()
+
+    # then its banner is on screen within a second, stays, and is gone after its 2 seconds
+    banner = page.locator(".toast", has_text="6501")
+    await expect(banner).to_be_visible(timeout=1_000)
+    await page.wait_for_timeout(1_000)
+    assert await banner.is_visible()  # a second later, still there
+    await expect(banner).to_be_hidden(timeout=3_000)
+    assert 1.9 <= time.monotonic() - started <= 3.5

@@ -24,6 +24,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 VENDORED = {
     "graphql-ws.min.js": ("graphql-ws", "umd/graphql-ws.min.js"),
     "LICENSE-graphql-ws.md": ("graphql-ws", "LICENSE.md"),
+    "qrcode.mjs": ("qrcode-generator", "dist/qrcode.mjs"),
     "axe.min.js": ("axe-core", "axe.min.js"),
     "LICENSE-axe-core.txt": ("axe-core", "LICENSE"),
     "LICENSE-3RD-PARTY-axe-core.txt": ("axe-core", "LICENSE-3RD-PARTY.txt"),

@@ -18,7 +18,7 @@ DOCUMENTS = [
     "node { id typeCode title body entity { kind id } data createdAt readAt __typename } } "
     "pageInfo { hasNextPage endCursor } unreadCount } unreadCount }",
     "{ viewer { id instanceId role locale email displayName } notificationCenter { enabled availableChannels "
-    "mandatoryChannels unavailableTypesNotice } melodies { id title } }",
+    "mandatoryChannels unavailableTypesNotice } melodies { id title waveform notes { frequencyHz startMs durationMs } } }",
     "fragment s on ChannelSetting { kind status target } { channelSettings { channels { ...s enabled } "
     "banner { durationSeconds maxVisible } sound { defaultMelody } pushSubscriptions { id endpoint createdAt } } }",
     '{ channelDecisions(typeCode: "chat_created") { channel enabled reason deliverable explanation } }',

@@ -1,0 +1,167 @@
+// Profile → Notifications → Channels: a switch and a "Test" per channel, the default melody, the
+// banner settings, the browser block (push.js) and the bot channels with their linking (the deep
+// link from startChannelLink and a QR code of it, drawn by the vendored qrcode-generator).
+
+import { $, el, gql, state, status, t } from "./core.js";
+import { browserBlock } from "./push.js";
+import { melodyList, play } from "./sound.js";
+import qrcode from "./vendor/qrcode.mjs";
+
+const FIELDS = `channels { kind enabled mandatory available status target lastTestAt lastError }
+  banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds }
+  sound { defaultMelody } pushSubscriptions { id endpoint userAgent createdAt }`;
+const CHANNELS = `{ channelSettings { ${FIELDS} } }`;
+const UPDATE = `mutation($input: ChannelSettingsInput!) { updateChannelSettings(input: $input) { ${FIELDS} } }`;
+const TEST = `mutation($channel: ChannelKind!) { testChannel(channel: $channel) { status lastError } }`;
+const START_LINK = `mutation($channel: ChannelKind!) { startChannelLink(channel: $channel) { channel url expiresAt } }`;
+const UNLINK = `mutation($channel: ChannelKind!) { unlinkChannel(channel: $channel) { kind status } }`;
+
+/** Bot channels an operator links by opening a deep link (domain/links.py). */
+const LINKED = ["TELEGRAM", "VIBER", "WHATSAPP"];
+const BOTS = [...LINKED, "ECHAT", "EMAIL", "CUSTOM"];
+/** The links started in this page, by channel, shown until they are used or replaced. */
+const links = new Map();
+
+export async function loadChannels() {
+  try {
+    await showChannels((await gql(CHANNELS)).channelSettings);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+async function update(input) {
+  try {
+    await showChannels((await gql(UPDATE, { input })).updateChannelSettings);
+    status(t("saved"));
+  } catch (error) {
+    status(error.message);
+    loadChannels();
+  }
+}
+
+async function showChannels(settings) {
+  state.banner = settings.banner;
+  $("channel-list").replaceChildren(...settings.channels.map(channelRow));
+  showMelody(settings.sound.defaultMelody);
+  for (const [name, value] of Object.entries(settings.banner)) {
+    const input = $("banner-form").elements.namedItem(name);
+    if (input) input.value = String(value);
+  }
+  $("browser-slot").replaceChildren(await browserBlock(settings, loadChannels));
+  const bots = settings.channels.filter((c) => BOTS.includes(c.kind) && c.available);
+  $("bot-list").replaceChildren(...(bots.length ? bots.map(botRow) : [el("p", { className: "muted" }, t("no-bots"))]));
+}
+
+function channelRow(channel) {
+  const row = el("div", { className: "channel-row", dataset: { kind: channel.kind } });
+  const box = el("input", { type: "checkbox", checked: channel.enabled, disabled: channel.mandatory || !channel.available });
+  box.addEventListener("change", () => update({ channels: [{ kind: channel.kind, enabled: box.checked }] }));
+  const why = channel.mandatory ? t("mandatory") : channel.available ? t(channel.status) : t("unavailable");
+  row.append(el("label", {}, box, ` ${t(channel.kind)} (${why})`));
+  if (channel.available && channel.kind !== "BELL") {
+    const result = el("span", { className: "note test-result", role: "status" });
+    const test = el("button", { type: "button", className: "test", "aria-label": t("test-channel", { channel: t(channel.kind) }) },
+      t("test"));
+    test.addEventListener("click", () => testChannel(channel.kind, test, result));
+    row.append(" ", test, result);
+  }
+  return row;
+}
+
+async function testChannel(kind, button, result) {
+  button.disabled = true;
+  const channel = t(kind);
+  try {
+    const delivery = (await gql(TEST, { channel: kind })).testChannel;
+    result.dataset.status = delivery.status;
+    result.textContent =
+      delivery.status === "SENT" ? t("test-sent", { channel })
+        : delivery.status === "FAILED" ? t("test-failed", { channel, reason: delivery.lastError || "" })
+          : t("test-pending", { channel });
+  } catch (error) {
+    result.dataset.status = "ERROR";
+    result.textContent = t("test-failed", { channel, reason: error.message });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- sound -----------------------------------------------------------------------------------------
+function showMelody(chosen) {
+  const select = $("default-melody");
+  select.replaceChildren(...melodyList().map((m) => el("option", { value: m.id, selected: m.id === chosen }, m.title)));
+  select.value = chosen;
+}
+
+export function wireChannels() {
+  $("default-melody").addEventListener("change", () => {
+    play($("default-melody").value);
+    update({ defaultMelody: $("default-melody").value });
+  });
+  $("play-melody").addEventListener("click", () => play($("default-melody").value));
+  $("banner-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const banner = {};
+    for (const input of $("banner-form").querySelectorAll("input")) banner[input.name] = Number(input.value);
+    update({ banner });
+  });
+}
+
+// -- bot channels ----------------------------------------------------------------------------------
+function botRow(channel) {
+  const row = el("div", { className: "bot-row", dataset: { kind: channel.kind, status: channel.status } });
+  const name = t(channel.kind);
+  const shown = channel.status === "READY" && channel.target
+    ? (LINKED.includes(channel.kind) ? t("linked-to", { target: channel.target }) : t("delivers-to", { target: channel.target }))
+    : t(channel.status);
+  row.append(el("strong", {}, name), ` — ${shown}`);
+  if (channel.lastError) row.append(el("span", { className: "note" }, channel.lastError));
+  if (!LINKED.includes(channel.kind)) return row;
+  const actions = el("div", { className: "actions" });
+  const start = el("button", { type: "button", className: "link", "aria-label": `${t(channel.status === "READY" ? "relink" : "link")}: ${name}` },
+    t(channel.status === "READY" ? "relink" : "link"));
+  start.addEventListener("click", () => startLink(channel.kind));
+  actions.append(start);
+  if (channel.status === "READY" || channel.status === "PENDING" || channel.status === "ERROR") {
+    const unlink = el("button", { type: "button", className: "unlink", "aria-label": `${t("unlink")}: ${name}` }, t("unlink"));
+    unlink.addEventListener("click", () => unlinkChannel(channel.kind));
+    actions.append(" ", unlink);
+  }
+  row.append(actions);
+  const started = links.get(channel.kind);
+  if (started && new Date(started.expiresAt) > new Date()) row.append(linkBox(started));
+  return row;
+}
+
+function linkBox(started) {
+  const name = t(started.channel);
+  const qr = qrcode(0, "M");
+  qr.addData(started.url);
+  qr.make();
+  const img = el("img", { className: "qr", src: qr.createDataURL(4, 8), alt: t("link-qr", { channel: name }) });
+  const anchor = el("a", { href: started.url, target: "_blank", rel: "noopener" }, started.url);
+  const until = new Date(started.expiresAt).toLocaleTimeString(state.locale || "en");
+  return el("div", { className: "link-box" },
+    el("p", {}, t("link-open")), el("p", {}, anchor), img, el("p", { className: "muted" }, t("link-expires", { time: until })));
+}
+
+async function startLink(kind) {
+  try {
+    links.set(kind, (await gql(START_LINK, { channel: kind })).startChannelLink);
+    await loadChannels();
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+async function unlinkChannel(kind) {
+  try {
+    await gql(UNLINK, { channel: kind });
+    links.delete(kind);
+    await loadChannels();
+    status(t("unlinked", { channel: t(kind) }));
+  } catch (error) {
+    status(error.message);
+  }
+}

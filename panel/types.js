@@ -1,0 +1,162 @@
+// Profile → Notifications → Notification types: the types by category with a checkbox per offered
+// channel and a melody when SOUND is chosen; search; bulk actions on the selected rows (one
+// bulkUpdateTypes), with the rows it skipped and why; read-only rows with their reason and each
+// channel's decision (channelDecisions); the "temporarily unavailable" notice.
+
+import { $, el, gql, state, status, t } from "./core.js";
+import { melodyList } from "./sound.js";
+
+const TYPE = "code categoryCode title availability mandatory mandatoryChannels selectableChannels channels melody editable";
+const TYPES = `query Types($search: String) { notificationTypes(search: $search) { ${TYPE} } }`;
+const SET_CHANNELS = `mutation($code: ID!, $channels: [ChannelKind!]!, $melody: ID) {
+  setTypeChannels(typeCode: $code, channels: $channels, melody: $melody) { ${TYPE} } }`;
+const BULK = `mutation($input: BulkUpdateTypesInput!) {
+  bulkUpdateTypes(input: $input) { updated { code } skipped { typeCode reason } } }`;
+/** The channels' decisions of several types in one request: an alias per type. */
+const decisionsQuery = (codes) =>
+  `{ ${codes.map((code, i) => `t${i}: channelDecisions(typeCode: ${JSON.stringify(code)}) { channel enabled explanation }`).join(" ")} }`;
+/** Bulk actions that take channels. */
+const WITH_CHANNELS = new Set(["SET_CHANNELS", "ADD_CHANNELS", "REMOVE_CHANNELS"]);
+
+const titles = new Map();
+const selected = new Set();
+
+export async function loadTypes() {
+  const search = $("type-search").value.trim() || null;
+  try {
+    const types = (await gql(TYPES, { search })).notificationTypes;
+    const list = $("type-list");
+    list.replaceChildren();
+    let category = null;
+    for (const type of types) {
+      titles.set(type.code, type.title);
+      if (type.categoryCode !== category) {
+        category = type.categoryCode;
+        list.append(el("h3", { className: "category-title" }, state.categories.get(category) || category));
+      }
+      list.append(typeRow(type));
+    }
+    for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
+    showBulkCount();
+    await explainReadOnly(types.filter((type) => !type.editable));
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+function typeRow(type) {
+  const row = el("fieldset", { className: "type-row", dataset: { code: type.code, availability: type.availability } });
+  const pick = el("input", { type: "checkbox", className: "select", checked: selected.has(type.code),
+    "aria-label": t("select-type", { type: type.title }) });
+  pick.addEventListener("change", () => {
+    if (pick.checked) selected.add(type.code);
+    else selected.delete(type.code);
+    showBulkCount();
+  });
+  row.append(el("legend", {}, pick, " ", type.title));
+  // A read-only row offers nothing to choose: it shows the channels it goes to, locked.
+  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels, ...type.channels])];
+  for (const channel of offered) {
+    const box = el("input", {
+      type: "checkbox",
+      value: channel,
+      className: "channel",
+      checked: type.channels.includes(channel),
+      disabled: !type.editable || type.mandatoryChannels.includes(channel),
+    });
+    box.addEventListener("change", () => saveChannels(type, row));
+    row.append(el("label", {}, box, ` ${t(channel)}`));
+  }
+  if (type.channels.includes("SOUND")) row.append(melodyChoice(type, row));
+  if (!type.editable) {
+    const why = type.availability !== "AVAILABLE" ? t(`why-${type.availability}`) : t("why-mandatory");
+    row.append(el("p", { className: "note reason" }, why));
+  }
+  return row;
+}
+
+function melodyChoice(type, row) {
+  const select = el("select", { className: "melody", disabled: !type.editable },
+    el("option", { value: "" }, t("default-melody-option")),
+    ...melodyList().map((m) => el("option", { value: m.id, selected: m.id === type.melody }, m.title)));
+  select.addEventListener("change", () => saveChannels(type, row));
+  return el("label", { className: "melody-choice" }, `${t("melody")} `, select);
+}
+
+async function saveChannels(type, row) {
+  const channels = [...row.querySelectorAll("input.channel:checked")].map((box) => box.value);
+  const melody = row.querySelector("select.melody")?.value || type.melody || null;
+  try {
+    const saved = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
+    row.replaceWith(typeRow(saved));
+    status(t("saved"));
+  } catch (error) {
+    status(error.message);
+    loadTypes();
+  }
+}
+
+// Read-only rows say why: the row's reason, then each channel's decision in the service's words.
+async function explainReadOnly(types) {
+  if (types.length === 0) return;
+  const answers = await gql(decisionsQuery(types.map((type) => type.code)));
+  const offered = new Set(state.center.availableChannels);  // the others are all "not offered"
+  types.forEach((type, i) => {
+    const row = $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
+    if (!row) return;
+    const list = el("ul", { className: "why" },
+      ...answers[`t${i}`].filter((d) => offered.has(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
+    row.append(list);
+  });
+}
+
+// -- bulk actions ----------------------------------------------------------------------------------
+function showBulkCount() {
+  $("bulk-count").textContent = t("bulk-selected", { count: selected.size });
+}
+
+export function showBulkChannels() {
+  const offered = state.center?.availableChannels || [];
+  $("bulk-channels").replaceChildren(...offered.map((channel) =>
+    el("label", {}, el("input", { type: "checkbox", name: "channel", value: channel }), ` ${t(channel)}`)));
+  $("bulk-channels").hidden = !WITH_CHANNELS.has($("bulk-action").value);
+}
+
+async function applyBulk() {
+  const action = $("bulk-action").value;
+  const result = $("bulk-result");
+  if (selected.size === 0) {
+    result.replaceChildren(t("bulk-none"));
+    return;
+  }
+  const input = { action, typeCodes: [...selected] };
+  if (WITH_CHANNELS.has(action)) {
+    input.channels = [...$("bulk-channels").querySelectorAll("input:checked")].map((box) => box.value);
+  }
+  try {
+    const { updated, skipped } = (await gql(BULK, { input })).bulkUpdateTypes;
+    result.replaceChildren(
+      el("p", {}, t("bulk-done", { updated: updated.length, skipped: skipped.length })),
+      el("ul", { className: "skipped" }, ...skipped.map((s) =>
+        el("li", { dataset: { code: s.typeCode, reason: s.reason } },
+          t(`skip-${s.reason}`, { type: titles.get(s.typeCode) || s.typeCode })))),
+    );
+    selected.clear();
+    await loadTypes();
+  } catch (error) {
+    result.replaceChildren(error.message);
+  }
+}
+
+export function wireTypes() {
+  let searching = null;
+  $("type-search").addEventListener("input", () => {
+    clearTimeout(searching);
+    searching = setTimeout(loadTypes, 250);
+  });
+  $("bulk-action").addEventListener("change", showBulkChannels);
+  $("bulk-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    applyBulk();
+  });
+}
