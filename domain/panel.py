@@ -278,7 +278,10 @@ async def panel_deliveries(notification: Notification) -> list[PanelDelivery]:
     if not on:
         return []
     wanted = str(notification.id)
-    lists = await PanelHandOff.filter(instance_id=notification.instance_id).values_list("notification_ids", flat=True)
+    # A hand-off row is written with its notifications' created_at: only that call's row can list it.
+    lists = await PanelHandOff.filter(
+        instance_id=notification.instance_id, created_at=notification.created_at
+    ).values_list("notification_ids", flat=True)
     pending = any(wanted in str(ids).split(",") for ids in lists)
     status = DeliveryStatus.QUEUED if pending else DeliveryStatus.SENT
     return [

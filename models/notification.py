@@ -150,11 +150,12 @@ class PanelHandOff(Model):
     notification_ids = fields.TextField()
     due_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
+    #: The publishing call's time: its notifications' ``created_at``.
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "nc_panel_hand_off"
-        indexes = (("due_at",), ("instance_id",))
+        indexes = (("due_at",), ("instance_id", "created_at"))
 
 
 class ToastRepeat(Model):
