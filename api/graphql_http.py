@@ -43,6 +43,7 @@ from core.jsonenc import dumps
 from core.logs import loggable
 from core.metrics import REFUSED
 from domain.errors import ClientError, RateLimited, Unauthenticated
+from models.catalog import LOCALES
 from models.enums import Role
 from resolvers.context import Context
 from resolvers.schema import build_schema
@@ -182,6 +183,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
                 self.services,
                 request.headers.get("authorization"),
                 principal=getattr(request.state, "principal", None),
+                language=asked_language(request.headers.get("accept-language")),
             )
         return Context(self.services, None)
 
@@ -225,3 +227,13 @@ def _explain(reason: str) -> str:
     if reason == "Unsupported content type":
         return "Send the request as Content-Type: application/json (or GET with ?query=)"
     return reason
+
+
+def asked_language(header: str | None) -> str | None:
+    """The first language of an Accept-Language header when the service serves it ('uk-UA,uk;q=0.9'
+    -> 'uk'), else None (the token's or the profile's locale then applies)."""
+    if not header:
+        return None
+    first = header.split(",", 1)[0].split(";", 1)[0].strip()[:35]
+    primary = first.replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in LOCALES else None

@@ -23,8 +23,17 @@ from services.shared import Services
 
 
 class Context:
-    def __init__(self, services: Services, authorization: str | None, *, principal: Principal | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        authorization: str | None,
+        *,
+        principal: Principal | None = None,
+        language: str | None = None,
+    ) -> None:
         self.services = services
+        #: The language the request asked for (Accept-Language), when the service serves it.
+        self.language = language
         self.settings = services.settings
         self._authorization = authorization
         #: Verified already by the HTTP gate (api/graphql_http.py), or on first use.
@@ -177,7 +186,10 @@ class Context:
 
     @property
     def locale(self) -> str | None:
-        """The token's locale (the panel's current language), else the stored profile's."""
+        """The language the request asked for (a page's language switch: Accept-Language, when it
+        names a served language), else the token's locale, else the stored profile's."""
+        if self.language:
+            return self.language
         if self.principal.locale:
             return self.principal.locale
         return self._operator.locale if self._operator is not None else None
