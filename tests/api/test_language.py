@@ -7,7 +7,9 @@ import pytest
 
 from tests.conftest import Tenant
 
-TYPES = '{ viewer { locale } notificationCategories { code title } notificationTypes(search: "ticket_created") { title } }'
+TYPES = (
+    '{ viewer { locale } notificationCategories { code title } notificationTypes(search: "ticket_created") { title } }'
+)
 
 
 async def ask(tenant: Tenant, user: str, language: str | None, **claims: object) -> dict:
