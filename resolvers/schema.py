@@ -17,6 +17,7 @@ from core.logs import loggable
 from core.settings import Limits
 from domain.errors import ClientError
 from resolvers.bounds import check_arguments
+from resolvers.compiled_mutations import PublishCompiler
 from resolvers.compiled_queries import QueryCompiler
 from resolvers.context import Context
 from resolvers.documents import AdmittedDocuments, Documents, InvalidDocument
@@ -104,6 +105,7 @@ class NotificationCenterSchema(strawberry.Schema):
         self.limits = limits
         self.documents = Documents(self._schema, limits, introspection=introspection)
         self.compiler = QueryCompiler(self)
+        self.publisher = PublishCompiler(self._schema, limits)
 
     @property
     def admission(self) -> Documents:
@@ -152,6 +154,17 @@ class NotificationCenterSchema(strawberry.Schema):
                         pass
                     else:
                         return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
+            if (
+                isinstance(context_value, Context)
+                and context_value.settings.compiled_queries
+                and OperationType.MUTATION in allowed_operation_types
+            ):
+                # A producer's publishEvent(s): it writes, so a failure is reported, never retried
+                # by the executor (a second try could publish twice).
+                publishing = self.publisher.compile(admitted, variable_values, operation_name)
+                if publishing is not None:
+                    data, errors = await publishing.run(context_value)
+                    return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
         # errors of executed operations are coded by the CodedErrors extension
         try:
             return await super().execute(

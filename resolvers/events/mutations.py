@@ -6,11 +6,11 @@ from typing import Any, cast
 
 import strawberry
 
-from domain.events import Event
+from domain.events import Event, Published
 from domain.operators import OperatorInput, upsert_operators
 from models.db import transaction
 from models.enums import Role
-from resolvers.context import Info
+from resolvers.context import Context, Info
 from resolvers.events.inputs import EventInput, OperatorInputGql
 from resolvers.events.types import PublishResult
 from services.dispatch import publish_events
@@ -44,8 +44,6 @@ class EventsMutation:
 
 
 async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
-    ctx = info.context
-    p = ctx.require(Role.SERVICE)
     events = [
         Event(
             id=str(i.id),
@@ -60,9 +58,6 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
         )
         for i in inputs
     ]
-    results = await publish_events(
-        ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy(), ctx.services.viewers
-    )
     return [
         PublishResult(
             event_id=strawberry.ID(r.event_id),
@@ -70,5 +65,14 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
             notification_count=r.notification_count,
             deliveries_queued=r.deliveries_queued,
         )
-        for r in results
+        for r in await publish(info.context, events)
     ]
+
+
+async def publish(ctx: Context, events: list[Event]) -> list[Published]:
+    """A producer's events through the dispatch seam (SERVICE only): what ``publishEvent(s)`` and
+    their compiled path (resolvers/compiled_mutations.py) both call."""
+    p = ctx.require(Role.SERVICE)
+    return await publish_events(
+        ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy(), ctx.services.viewers
+    )
