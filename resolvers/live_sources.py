@@ -57,7 +57,11 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
         async for message in messages:
             kind = message["type"]
             if kind == RESYNC["type"]:
-                async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
+                # From the oldest item still remembered, not the newest: at scale an item with a
+                # smaller id can commit after a larger one was sent, and its message may be among
+                # the lost ones; what was sent already is skipped by ``first_time``.
+                since = min(min(seen), last_seen) if seen and last_seen is not None else last_seen
+                async for row, unread in bell.missed_all(p.instance_id, p.user_id, since):
                     if first_time(row.id):
                         yield live.bell_added(live.notification_payload(row), unread)
             elif kind == "NotificationAdded":
