@@ -79,8 +79,9 @@ async def test_the_english_switch_and_a_refused_token(panel_server: str, browser
     assert isinstance(browser, Browser)
     page = await (await browser.new_context()).new_page()
     await page.goto(f"{panel_server}/panel/#token=not-a-token")
-    # Demo mode offers the picker again after a refused token, and says why.
-    await expect(page.locator("#status")).to_contain_text("refused")
+    # Demo mode offers the picker again after a refused token, and says why, on the sign-in screen.
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_contain_text("The token was refused")
     await expect(page.get_by_role("button", name="Taras Melnyk")).to_be_visible()
     await page.locator("#locale").select_option("uk")
     await expect(page.locator("#signin h1")).to_have_text("Вхід")
