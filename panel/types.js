@@ -83,17 +83,27 @@ function melodyChoice(type, row) {
   return el("label", { className: "melody-choice" }, `${t("melody")} `, select);
 }
 
+// One save at a time per row: the row is disabled while its save is under way, then replaced by
+// the server's answer; a failed save puts back the row as the server last said it was.
 async function saveChannels(type, row) {
   const channels = [...row.querySelectorAll("input.channel:checked")].map((box) => box.value);
   const melody = row.querySelector("select.melody")?.value || type.melody || null;
+  const focused = row.contains(document.activeElement) ? document.activeElement : null;
+  row.disabled = true;
+  row.setAttribute("aria-busy", "true");
+  let shown = type;
   try {
-    const saved = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
-    row.replaceWith(typeRow(saved));
+    shown = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
     status(t("saved"));
   } catch (error) {
     status(error.message);
-    loadTypes();
   }
+  // The row on screen now (a reload of the list may have drawn it again meanwhile).
+  const current = row.isConnected ? row : $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
+  const fresh = typeRow(shown);
+  if (current) current.replaceWith(fresh);
+  // Keep the keyboard where it was: on the same channel's box (or melody) in the new row.
+  if (focused) (focused.matches("select.melody") ? fresh.querySelector("select.melody") : fresh.querySelector(`input[value="${CSS.escape(focused.value)}"]`))?.focus();
 }
 
 // Read-only rows say why: the row's reason, then each channel's decision in the service's words.

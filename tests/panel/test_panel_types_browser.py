@@ -143,3 +143,42 @@ async def test_a_type_the_administrator_made_unavailable_brings_the_notice(serve
             served.base, admin, TYPE_POLICY, {"input": {"typeCode": "ticket_reopened", "availability": "AVAILABLE"}}
         )
     assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_types_row_shows_only_what_the_server_saved(served: DemoServe, browser: object) -> None:
+    import asyncio
+
+    from playwright.async_api import expect
+
+    page, demo = await signed_in(browser, served.base, "Taras Melnyk")
+    await page.get_by_role("tab", name="Notification types").click()
+    ticket = row(page, "ticket_created")
+    await expect(ticket.get_by_label("Sound")).not_to_be_checked()
+    await expect(ticket.get_by_label("Browser")).not_to_be_checked()
+
+    async def slow(route: object) -> None:
+        if "setTypeChannels" in (route.request.post_data or ""):  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)
+        await route.continue_()  # type: ignore[attr-defined]
+
+    # given a slow network, when Taras ticks Sound and then Browser at once
+    await page.route("**/graphql", slow)
+    await ticket.get_by_label("Sound").check()
+    await ticket.get_by_label("Browser").check()
+
+    # then the page ends up with what the server saved: both
+    await expect(ticket.get_by_label("Browser")).to_be_checked(timeout=5_000)
+    await expect(ticket.get_by_label("Sound")).to_be_checked()
+    await expect(ticket).not_to_have_attribute("aria-busy", "true")
+    types = await gql(served.base, token_of(demo, "op-taras"), "{ notificationTypes { code channels } }")
+    saved = next(t["channels"] for t in types["notificationTypes"] if t["code"] == "ticket_created")
+    assert "SOUND" in saved and "BROWSER" in saved, saved
+    await page.unroute("**/graphql")
+
+    # when the service cannot be reached, a change is refused and the row shows the saved state again
+    await page.route("**/graphql", lambda route: route.abort())
+    await ticket.get_by_label("Sound").click()
+    await expect(page.locator("#status")).to_have_text("The service cannot be reached. Try again in a moment.")
+    await expect(ticket.get_by_label("Sound")).to_be_checked()
+    await expect(ticket.get_by_label("Sound")).to_be_enabled()
+    await page.unroute("**/graphql")
