@@ -23,6 +23,7 @@ const PAGE = `query Page($after: String, $filter: NotificationFilter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
 const CATEGORIES = `{ notificationCategories { code title } }`;
 const VIEWER = `{ viewer { id role displayName locale } }`;
+const CENTER = `{ notificationCenter { unavailableTypesNotice } }`;
 const START = `{ viewer { id role displayName locale }
   notificationCenter { enabled extendedTypesEnabled availableChannels unavailableTypesNotice }
   notificationCategories { code title }
@@ -128,6 +129,7 @@ async function open(token) {
   // The Administration tab in both modes: an administrator who switched the Center off must be
   // able to switch it on again.
   adminHook(tab);
+  reloaders.push(reloadViewer, reloadCenter);
 
   await Promise.all([loadPage(true), ...reloaders.map((load) => load().catch((error) => status(error.message)))]);
   goLive();
@@ -153,6 +155,12 @@ function showCategories(categories) {
 
 async function reloadViewer() {
   showViewer((await gql(VIEWER)).viewer);
+}
+
+// The instance's state in the page's language (its "temporarily unavailable" notice).
+async function reloadCenter() {
+  state.center = { ...state.center, ...(await gql(CENTER)).notificationCenter };
+  if (state.center.enabled) showUnavailableNotice();
 }
 
 async function reloadCategories() {
@@ -402,12 +410,14 @@ async function publishSample() {
 }
 
 // -- wiring --------------------------------------------------------------------------------------
-$("locale").addEventListener("change", () => {
+$("locale").addEventListener("change", async () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
   if (!state.token) return;
   if (state.center?.enabled) showBulkChannels();
+  // What the API renders, again in the new language (the categories first: the types tab's headings).
+  await reloadCategories().catch(() => {});
   for (const load of reloaders) load().catch((error) => status(error.message));
   if (adminMounted) mountAdmin();
 });

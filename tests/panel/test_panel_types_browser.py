@@ -182,3 +182,24 @@ async def test_a_types_row_shows_only_what_the_server_saved(served: DemoServe, b
     await expect(ticket.get_by_label("Sound")).to_be_checked()
     await expect(ticket.get_by_label("Sound")).to_be_enabled()
     await page.unroute("**/graphql")
+
+
+async def test_the_language_switch_renders_the_apis_words_in_that_language(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Taras, whose token says English, on the Notification types tab
+    page, _ = await signed_in(browser, served.base, "Taras Melnyk")
+    await page.get_by_role("tab", name="Notification types").click()
+    await expect(row(page, "ticket_created").locator("legend")).to_have_text("Ticket created")
+
+    # when he switches the page to Ukrainian
+    await page.locator("#locale").select_option("uk")
+
+    # then the types' titles, the categories and the system messages come in Ukrainian
+    await expect(row(page, "ticket_created").locator("legend")).to_have_text("Створено тікет")
+    await expect(page.locator("#type-list h3").first).to_have_text("Створення та повідомлення")
+    await expect(page.locator('#category option[value="changes"]')).to_have_text("Зміни")
+    await expect(page.locator("#category option").first).to_have_text("Усі категорії")
+    await page.get_by_role("tab", name="Системні повідомлення в чаті").click()
+    await expect(page.locator('#system-list label[data-code="fastline_started"]')).to_have_text("Fast Line розпочав діалог")
+    assert page.errors == [], "\n".join(page.errors)
