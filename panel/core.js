@@ -53,8 +53,24 @@ export function signOut(message) {
   location.reload();
 }
 
+/** The connection's state and the history's errors, in the history's status line. */
 export function status(text) {
   $("status").textContent = text;
+}
+
+/** A message beside the part of the page it is about: `#${where}-status` (an error in red). The
+ * next message there replaces it; a load that succeeds clears an error left there. */
+export function say(where, text, error = false) {
+  const line = $(`${where}-status`);
+  if (!line) return;
+  line.textContent = text;
+  line.classList.toggle("error", error);
+}
+
+/** Clears an error left in `#${where}-status` (not a "Saved"). */
+export function clearError(where) {
+  const line = $(`${where}-status`);
+  if (line?.classList.contains("error")) say(where, "");
 }
 
 /** el("button", { type: "button", dataset: { kind } }, "text", child): attributes by property name. */

@@ -3,7 +3,7 @@
 // bulkUpdateTypes), with the rows it skipped and why; read-only rows with their reason and each
 // channel's decision (channelDecisions); the "temporarily unavailable" notice.
 
-import { $, el, gql, state, status, t } from "./core.js";
+import { $, clearError, el, gql, say, state, t } from "./core.js";
 import { melodyList } from "./sound.js";
 
 const TYPE = "code categoryCode title availability mandatory mandatoryChannels selectableChannels channels melody editable";
@@ -39,8 +39,9 @@ export async function loadTypes() {
     for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
     showBulkCount();
     await explainReadOnly(types.filter((type) => !type.editable));
+    clearError("types");
   } catch (error) {
-    status(error.message);
+    say("types", error.message, true);
   }
 }
 
@@ -92,15 +93,17 @@ async function saveChannels(type, row) {
   row.disabled = true;
   row.setAttribute("aria-busy", "true");
   let shown = type;
+  let outcome;
   try {
     shown = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
-    status(t("saved"));
+    outcome = el("span", { className: "row-status", role: "status" }, t("saved"));
   } catch (error) {
-    status(error.message);
+    outcome = el("span", { className: "row-status error", role: "alert" }, error.message);
   }
   // The row on screen now (a reload of the list may have drawn it again meanwhile).
   const current = row.isConnected ? row : $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
   const fresh = typeRow(shown);
+  fresh.querySelector("legend").after(outcome);  // the outcome beside the row, until its next save
   if (current) current.replaceWith(fresh);
   // Keep the keyboard where it was: on the same channel's box (or melody) in the new row.
   if (focused) (focused.matches("select.melody") ? fresh.querySelector("select.melody") : fresh.querySelector(`input[value="${CSS.escape(focused.value)}"]`))?.focus();

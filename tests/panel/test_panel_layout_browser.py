@@ -1,6 +1,7 @@
 """The panel's layout holds with what publishers send: a banner and a bell item stay a few lines
 high and inside their box for a very long or unbroken subject, and the banners' column does not
-cover the history's controls at a common laptop width. Its own server (module scope)."""
+cover the history's controls at a common laptop width; a tab's message stands beside its form, in the
+page's language. Its own server (module scope)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,37 @@ async def test_a_long_subject_keeps_the_banner_and_the_bell_item_small(served: D
     assert under == "read-all"
     await read_all.click(trial=True)  # no other element would receive the click
     assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_tabs_message_stands_beside_its_form_in_the_pages_language(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Olena (Ukrainian) on the Reminders tab
+    page, _ = await signed_in(browser, served.base, "Olena Kovalenko")
+    await page.get_by_role("tab", name="Нагадування").click()
+    after = page.get_by_label("Через (хвилин)")
+    await expect(after).not_to_have_value("")  # the tab has loaded
+    saved = page.locator("#reminder-form").get_by_role("status")
+
+    # when she asks for more than the service allows, the form says so before sending anything
+    await after.fill("481")
+    sent: list[str] = []
+    page.on("request", lambda r: "updateReminderSettings" in (r.post_data or "") and sent.append(r.url))
+    await page.locator("#reminder-form button[type=submit]").click()
+    assert await after.evaluate("i => i.validity.rangeOverflow")
+    await page.wait_for_timeout(300)
+    assert sent == []
+
+    # when the service cannot be reached, the form says so beside itself, in Ukrainian
+    await after.fill("5")
+    await page.route("**/graphql", lambda route: route.abort())
+    await page.locator("#reminder-form button[type=submit]").click()
+    await expect(saved).to_have_text("Сервіс недоступний. Спробуйте ще раз за мить.")
+    await expect(saved).to_be_visible()
+    await expect(page.locator("#status")).not_to_contain_text("Сервіс")
+
+    # and the next save that succeeds replaces the error
+    await page.unroute("**/graphql")
+    await page.locator("#reminder-form button[type=submit]").click()
+    await expect(saved).to_have_text("Збережено")
+    await expect(saved).not_to_have_class("tab-status error")

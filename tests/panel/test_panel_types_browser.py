@@ -96,14 +96,14 @@ async def test_a_melody_per_type_is_kept_and_played_with_its_banner(served: Demo
     sound = page.locator('#channel-list [data-kind="SOUND"] input')
     if not await sound.is_checked():
         await sound.check()
-        await expect(page.locator("#status")).to_have_text("Збережено")
+        await expect(page.locator("#channels-status")).to_have_text("Збережено")
     await page.get_by_role("tab", name="Типи сповіщень").click()
     await row(page, "ticket_created").get_by_label("Звук").check()
 
     # when she picks the "Marimba" melody for that type
     melody = row(page, "ticket_created").get_by_label("Мелодія")
     await melody.select_option(label="Марімба")
-    await expect(page.locator("#status")).to_have_text("Збережено")
+    await expect(row(page, "ticket_created").locator(".row-status")).to_have_text("Збережено")
     await page.reload()
     await expect(row(page, "ticket_created").get_by_label("Мелодія")).to_have_value("marimba")
     await expect(row(page, "ticket_created").get_by_label("Звук")).to_be_checked()  # the melody kept the channels
@@ -178,7 +178,7 @@ async def test_a_types_row_shows_only_what_the_server_saved(served: DemoServe, b
     # when the service cannot be reached, a change is refused and the row shows the saved state again
     await page.route("**/graphql", lambda route: route.abort())
     await ticket.get_by_label("Sound").click()
-    await expect(page.locator("#status")).to_have_text("The service cannot be reached. Try again in a moment.")
+    await expect(ticket.locator(".row-status")).to_have_text("The service cannot be reached. Try again in a moment.")
     await expect(ticket.get_by_label("Sound")).to_be_checked()
     await expect(ticket.get_by_label("Sound")).to_be_enabled()
     await page.unroute("**/graphql")
