@@ -36,6 +36,8 @@ async function update(input, where = "channels") {
   try {
     await showChannels((await gql(UPDATE, { input })).updateChannelSettings);
     say(where, t("saved"));
+    // A channel switched on or off changes what the types can choose: the Types tab redraws.
+    if (input.channels) document.dispatchEvent(new CustomEvent("nc:channels-changed"));
   } catch (error) {
     say(where, error.message, true);
     loadChannels();

@@ -38,7 +38,7 @@ export async function loadTypes() {
     }
     for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
     showBulkCount();
-    await explainReadOnly(types.filter((type) => !type.editable));
+    await explain(types);
     clearError("types");
   } catch (error) {
     say("types", error.message, true);
@@ -55,18 +55,21 @@ function typeRow(type) {
     showBulkCount();
   });
   row.append(el("legend", {}, pick, " ", type.title));
-  // A read-only row offers nothing to choose: it shows the channels it goes to, locked.
-  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels, ...type.channels])];
+  // A read-only row offers nothing to choose: it shows the channels it goes to, locked. An editable
+  // row shows every channel the instance offers: a mandatory one, or one switched off on the
+  // Channels tab, locked, with the reason beside it (explain).
+  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels, ...type.channels,
+    ...(type.editable ? state.center.availableChannels : [])])];
   for (const channel of offered) {
     const box = el("input", {
       type: "checkbox",
       value: channel,
       className: "channel",
       checked: type.channels.includes(channel),
-      disabled: !type.editable || type.mandatoryChannels.includes(channel),
+      disabled: locked(type, channel),
     });
     box.addEventListener("change", () => saveChannels(type, row));
-    row.append(el("label", {}, box, ` ${t(channel)}`));
+    row.append(el("label", { className: locked(type, channel) ? "locked" : "" }, box, ` ${t(channel)}`));
   }
   if (type.channels.includes("SOUND")) row.append(melodyChoice(type, row));
   if (!type.editable) {
@@ -105,20 +108,32 @@ async function saveChannels(type, row) {
   const fresh = typeRow(shown);
   fresh.querySelector("legend").after(outcome);  // the outcome beside the row, until its next save
   if (current) current.replaceWith(fresh);
+  explain([shown]).catch(() => {});
   // Keep the keyboard where it was: on the same channel's box (or melody) in the new row.
   if (focused) (focused.matches("select.melody") ? fresh.querySelector("select.melody") : fresh.querySelector(`input[value="${CSS.escape(focused.value)}"]`))?.focus();
 }
 
-// Read-only rows say why: the row's reason, then each channel's decision in the service's words.
-async function explainReadOnly(types) {
-  if (types.length === 0) return;
-  const answers = await gql(decisionsQuery(types.map((type) => type.code)));
+/** A channel the row cannot change: all of a read-only row's, a mandatory one, or one not selectable
+ * (switched off on the Channels tab). */
+function locked(type, channel) {
+  return !type.editable || type.mandatoryChannels.includes(channel) || !type.selectableChannels.includes(channel);
+}
+
+// Rows say why they cannot change something, in the service's words (channelDecisions): a read-only
+// row each offered channel's decision, an editable row its locked channels' decisions.
+async function explain(types) {
   const offered = new Set(state.center.availableChannels);  // the others are all "not offered"
-  types.forEach((type, i) => {
+  const wanted = types.map((type) => [type, type.editable
+    ? [...new Set([...type.mandatoryChannels, ...type.channels, ...offered])].filter((c) => locked(type, c))
+    : [...offered]]).filter(([, channels]) => channels.length > 0);
+  if (wanted.length === 0) return;
+  const answers = await gql(decisionsQuery(wanted.map(([type]) => type.code)));
+  wanted.forEach(([type, channels], i) => {
     const row = $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
     if (!row) return;
+    row.querySelector("ul.why")?.remove();
     const list = el("ul", { className: "why" },
-      ...answers[`t${i}`].filter((d) => offered.has(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
+      ...answers[`t${i}`].filter((d) => channels.includes(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
     row.append(list);
   });
 }
@@ -168,6 +183,7 @@ export function wireTypes() {
     searching = setTimeout(loadTypes, 250);
   });
   $("bulk-action").addEventListener("change", showBulkChannels);
+  document.addEventListener("nc:channels-changed", () => loadTypes());
   $("bulk-form").addEventListener("submit", (e) => {
     e.preventDefault();
     applyBulk();

@@ -203,3 +203,43 @@ async def test_the_language_switch_renders_the_apis_words_in_that_language(serve
     await page.get_by_role("tab", name="Системні повідомлення в чаті").click()
     await expect(page.locator('#system-list label[data-code="fastline_started"]')).to_have_text("Fast Line розпочав діалог")
     assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_row_locks_a_switched_off_or_mandatory_channel_and_says_why(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Petro with Sound switched on and chosen for new tickets
+    page, demo = await signed_in(browser, served.base, "Petro Tkachenko")
+    sound = page.locator('#channel-list [data-kind="SOUND"] input')
+    if not await sound.is_checked():
+        await sound.check()
+        await expect(page.locator("#channels-status")).to_have_text("Saved")
+    await page.get_by_role("tab", name="Notification types").click()
+    await row(page, "ticket_created").get_by_label("Sound").check()
+    await expect(row(page, "ticket_created").locator(".row-status")).to_have_text("Saved")
+    await expect(row(page, "ticket_created").locator(".why")).to_have_count(0)
+
+    # when he switches Sound off on the Channels tab
+    await page.get_by_role("tab", name="Channels").click()
+    await page.locator('#channel-list [data-kind="SOUND"] input').uncheck()
+    await expect(page.locator("#channels-status")).to_have_text("Saved")
+    await page.get_by_role("tab", name="Notification types").click()
+
+    # then the type's Sound is locked, and the row says it is off on the Channels tab
+    await expect(row(page, "ticket_created").get_by_label("Sound")).to_be_disabled()
+    await expect(row(page, "ticket_created").get_by_label("Sound")).not_to_be_checked()
+    await expect(row(page, "ticket_created").locator('.why li[data-channel="SOUND"]')).to_contain_text("Sound: Off")
+    await expect(row(page, "ticket_created").locator('.why li[data-channel="BELL"]')).to_have_count(0)
+
+    # and once an administrator makes "Chat closed" mandatory, its locked bell says why too
+    admin = token_of(demo, "adm-petro")
+    await gql(served.base, admin, TYPE_POLICY, {"input": {"typeCode": "chat_closed", "mandatory": True}})
+    try:
+        await page.reload()
+        closed = row(page, "chat_closed")
+        await expect(closed.get_by_label("Bell")).to_be_disabled()
+        await expect(closed.locator('.why li[data-channel="BELL"]')).to_contain_text("Bell: On")
+        await expect(closed.get_by_label("Banner")).to_be_enabled()
+    finally:
+        await gql(served.base, admin, TYPE_POLICY, {"input": {"typeCode": "chat_closed", "mandatory": False}})
+    assert page.errors == [], "\n".join(page.errors)
