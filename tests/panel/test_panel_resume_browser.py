@@ -4,11 +4,11 @@ data dir, the page reconnects by itself, and the bell shows what was published w
 
 from __future__ import annotations
 
-import pytest
-
 import base64
 import json
 import subprocess
+
+import pytest
 
 from tests.cluster import CLI
 from tests.panel.steps import demo_users, gql, publish, signed_in, token_of
@@ -37,7 +37,9 @@ async def test_after_a_restart_the_page_shows_what_was_published_meanwhile_witho
         meanwhile = start_demo_serve(data_dir)  # type: ignore[arg-type]
         try:
             # (and Taras reads everything from another device: the bell never replays reads)
-            await gql(meanwhile.base, token_of(demo, "op-taras"), "mutation { markAllNotificationsRead { unreadCount } }")
+            await gql(
+                meanwhile.base, token_of(demo, "op-taras"), "mutation { markAllNotificationsRead { unreadCount } }"
+            )
             await publish(meanwhile.base, demo["service"], "op-taras", 9002)
             await publish(meanwhile.base, demo["service"], "op-taras", 9003)
         finally:

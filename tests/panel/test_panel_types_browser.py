@@ -201,7 +201,9 @@ async def test_the_language_switch_renders_the_apis_words_in_that_language(serve
     await expect(page.locator('#category option[value="changes"]')).to_have_text("Зміни")
     await expect(page.locator("#category option").first).to_have_text("Усі категорії")
     await page.get_by_role("tab", name="Системні повідомлення в чаті").click()
-    await expect(page.locator('#system-list label[data-code="fastline_started"]')).to_have_text("Fast Line розпочав діалог")
+    await expect(page.locator('#system-list label[data-code="fastline_started"]')).to_have_text(
+        "Fast Line розпочав діалог"
+    )
     assert page.errors == [], "\n".join(page.errors)
 
 
