@@ -131,6 +131,7 @@ async function open(token) {
   adminHook(tab);
   reloaders.push(reloadViewer, reloadCenter);
 
+  $("history-title").focus();  // the keyboard starts at the page's main heading, not <body>
   await Promise.all([loadPage(true), ...reloaders.map((load) => load().catch((error) => status(error.message)))]);
   goLive();
 }
@@ -354,6 +355,7 @@ function goLive() {
       const event = data.bell;
       if (event.__typename === "NotificationAdded") {
         addItem(event.notification, true);
+        $("announce").textContent = event.notification.title;
         subscription.variables.after = bell.newestId;
       } else {
         showRead(event.ids);
@@ -382,8 +384,14 @@ function showToast(toast) {
   const box = $("toasts");
   box.querySelector(`.toast[data-id="${CSS.escape(toast.notification.id)}"]`)?.remove();
   while (box.children.length >= Math.max(1, state.banner.maxVisible)) box.firstElementChild.remove();
+  // A close button per banner, so the keyboard can dismiss it too (a click elsewhere on it reads it).
+  const close = el("button", { type: "button", className: "toast-close", "aria-label": t("dismiss-banner", { title: toast.notification.title }) }, "×");
   const div = el("div", { className: "toast", role: "alert", dataset: { id: toast.notification.id } },
-    el("strong", {}, toast.notification.title), el("span", {}, toast.notification.body));
+    close, el("strong", {}, toast.notification.title), el("span", {}, toast.notification.body));
+  close.addEventListener("click", (e) => {
+    e.stopPropagation();
+    div.remove();
+  });
   div.addEventListener("click", () => {
     if (toast.notification.id !== "test") markRead([toast.notification.id]);  // a channel test has no bell item
     div.remove();
@@ -394,13 +402,20 @@ function showToast(toast) {
 
 // -- demo publisher ----------------------------------------------------------------------------
 let sampleNumber = Math.floor(Date.now() / 1000) % 100000;
-async function publishSample() {
+/** The samples the demo publisher sends: a type and its data. */
+const SAMPLES = {
+  ticket: (n) => ["ticket_created", { ticketNumber: n, subject: "Sample from the panel" }],
+  csat: () => ["csat_received", { score: 2, clientName: "Sample client" }],
+  sla: (n) => ["sla_expired", { ticketNumber: n, subject: "Sample from the panel" }],
+};
+async function publishSample(kind) {
   sampleNumber += 1;
+  const [type, data] = SAMPLES[kind](sampleNumber);
   const input = {
     id: `panel-sample-${state.viewer.id}-${Date.now()}-${sampleNumber}`,
-    type: "ticket_created",
+    type,
     recipients: [state.viewer.id],
-    data: { ticketNumber: sampleNumber, subject: "Sample from the panel" },
+    data,
   };
   try {
     await gql(PUBLISH, { input }, state.demo.service);
@@ -432,11 +447,12 @@ $("items").addEventListener("scroll", () => {
   if (list.scrollTop + list.clientHeight >= list.scrollHeight - 40) loadPage();
 });
 $("bell").addEventListener("click", () => {
-  const expanded = $("bell").getAttribute("aria-expanded") === "true";
-  $("bell").setAttribute("aria-expanded", String(!expanded));
   $("history").scrollIntoView({ behavior: "smooth" });
+  $("history-title").focus({ preventScroll: true });
 });
-$("publish-sample").addEventListener("click", publishSample);
+for (const button of document.querySelectorAll("[data-sample]")) {
+  button.addEventListener("click", () => publishSample(button.dataset.sample));
+}
 wireChannels();
 wireTypes();
 wireProfile();

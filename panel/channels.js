@@ -59,7 +59,8 @@ async function showChannels(settings) {
 
 function channelRow(channel) {
   const row = el("div", { className: "channel-row", dataset: { kind: channel.kind } });
-  const box = el("input", { type: "checkbox", checked: channel.enabled, disabled: channel.mandatory || !channel.available });
+  // A channel the instance does not offer is shown off ("not available"), never ticked.
+  const box = el("input", { type: "checkbox", checked: channel.enabled && channel.available, disabled: channel.mandatory || !channel.available });
   box.addEventListener("change", () => update({ channels: [{ kind: channel.kind, enabled: box.checked }] }));
   const why = channel.mandatory ? t("mandatory") : channel.available ? t(channel.status) : t("unavailable");
   row.append(el("label", {}, box, ` ${t(channel.kind)} (${why})`));

@@ -117,6 +117,9 @@ export function wireProfile() {
   $("reminder-dismiss").addEventListener("click", () => {
     $("reminder-prompt").hidden = true;
   });
+  $("reminder-prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") $("reminder-prompt").hidden = true;
+  });
   for (const box of $("classic-form").querySelectorAll("input[type=checkbox]")) {
     box.addEventListener("change", () => saveClassic(box.name, box.checked));
   }

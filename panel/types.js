@@ -36,7 +36,9 @@ export async function loadTypes() {
       }
       list.append(typeRow(type));
     }
-    for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
+    // A search keeps the rows selected before it, shown or not; the full list drops only gone types.
+    if (!search) for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
+    if (types.length === 0) list.append(el("p", { className: "muted no-match" }, t("no-types-match", { search: search || "" })));
     showBulkCount();
     await explain(types);
     clearError("types");
@@ -160,6 +162,12 @@ async function applyBulk() {
   const input = { action, typeCodes: [...selected] };
   if (WITH_CHANNELS.has(action)) {
     input.channels = [...$("bulk-channels").querySelectorAll("input:checked")].map((box) => box.value);
+    if (input.channels.length === 0 && action !== "SET_CHANNELS") {
+      result.replaceChildren(t("bulk-no-channels"));
+      return;
+    }
+    // "Set" with no channel ticked turns every channel of those types off: only when confirmed.
+    if (input.channels.length === 0 && !window.confirm(t("bulk-confirm-none", { count: selected.size }))) return;
   }
   try {
     const { updated, skipped } = (await gql(BULK, { input })).bulkUpdateTypes;
@@ -183,6 +191,18 @@ export function wireTypes() {
     searching = setTimeout(loadTypes, 250);
   });
   $("bulk-action").addEventListener("change", showBulkChannels);
+  $("bulk-select-shown").addEventListener("click", () => {
+    for (const pick of $("type-list").querySelectorAll("fieldset.type-row input.select")) {
+      pick.checked = true;
+      selected.add(pick.closest("fieldset").dataset.code);
+    }
+    showBulkCount();
+  });
+  $("bulk-select-none").addEventListener("click", () => {
+    selected.clear();
+    for (const pick of $("type-list").querySelectorAll("input.select")) pick.checked = false;
+    showBulkCount();
+  });
   document.addEventListener("nc:channels-changed", () => loadTypes());
   $("bulk-form").addEventListener("submit", (e) => {
     e.preventDefault();

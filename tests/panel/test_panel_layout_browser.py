@@ -94,3 +94,67 @@ async def test_a_tabs_message_stands_beside_its_form_in_the_pages_language(serve
     await page.locator("#reminder-form button[type=submit]").click()
     await expect(saved).to_have_text("Збережено")
     await expect(saved).not_to_have_class("tab-status error")
+
+
+async def test_keyboard_and_screen_reader_details_and_the_demo_samples(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Anna signed in: the keyboard starts at the history's heading
+    page, demo = await signed_in(browser, served.base, "Anna Shevchenko")
+    await expect(page.locator("#history-title")).to_be_focused()
+    bell = page.locator("#bell")
+    assert await bell.get_attribute("aria-expanded") is None and await bell.locator("svg").count() == 1
+    assert await page.locator("#items").get_attribute("aria-live") is None
+
+    # a banner closes from the keyboard, and closing it does not read its item
+    await publish(served.base, demo["service"], "op-anna", 7201)
+    await expect(page.locator("#announce")).to_have_text("New ticket #7201")  # the live item is announced
+    close = page.get_by_role("button", name="Close: New ticket #7201")
+    await close.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".toast")).to_have_count(0)
+    await expect(page.locator(".item.unread", has_text="#7201")).to_have_count(1)
+
+    # the demo publisher sends a CSAT and an SLA sample too
+    await page.get_by_role("button", name="A CSAT rating of 2/5").click()
+    await page.get_by_role("button", name="An SLA breach").click()
+    await expect(page.locator(".item", has_text="2/5")).to_have_count(1)
+    await expect(page.locator(".item", has_text="SLA breached")).to_have_count(1)
+
+    # a channel the instance does not offer is shown off, not ticked
+    for kind in ("TELEGRAM", "VIBER", "WHATSAPP"):
+        box = page.locator(f'#channel-list [data-kind="{kind}"] input')
+        if await box.count():
+            await expect(box).not_to_be_checked()
+
+    # bulk actions: a search keeps the selection, "select all shown", a search with no match says so
+    await page.get_by_role("tab", name="Notification types").click()
+    await page.get_by_role("checkbox", name="Select Ticket created").check()
+    await page.locator("#type-search").fill("chat")
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]')).to_have_count(0)
+    await expect(page.locator("#bulk-count")).to_have_text("1 selected")
+    await page.get_by_role("button", name="Select all shown").click()
+    shown = await page.locator("fieldset.type-row").count()
+    await expect(page.locator("#bulk-count")).to_have_text(f"{shown + 1} selected")
+    await page.locator("#type-search").fill("zzz-no-such-type")
+    await expect(page.locator(".no-match")).to_have_text("No notification type matches “zzz-no-such-type”.")
+
+    # "Set channels" with none ticked asks first; declined, nothing changes
+    await page.locator("#type-search").fill("")
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]')).to_have_count(1)
+    asked: list[str] = []
+
+    async def decline(dialog: object) -> None:
+        asked.append(dialog.message)  # type: ignore[attr-defined]
+        await dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.once("dialog", decline)
+    await page.locator("#bulk-form").get_by_role("button", name="Apply").click()
+    await expect(page.locator("#bulk-result")).to_have_text("")
+    for _ in range(20):
+        if asked:
+            break
+        await page.wait_for_timeout(100)
+    assert "turn every channel off" in asked[0]
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Bell")).to_be_checked()
+    assert page.errors == [], "\n".join(page.errors)
