@@ -320,6 +320,16 @@ async function markAllRead() {
 }
 
 // -- live: the bell, the banners and the reminders ---------------------------------------------------
+// The Notification Center switched on or off on the instance meanwhile: the page becomes the other
+// screen (a fresh page). Checked after a reconnect and when the tab comes back into view.
+async function checkCenter() {
+  const enabled = await gql(`{ notificationCenter { enabled } }`).then((d) => d.notificationCenter.enabled).catch(() => null);
+  if (enabled !== null && state.center && enabled !== state.center.enabled) location.reload();
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && state.viewer) checkCenter();
+});
+
 let connections = 0;
 function goLive() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
@@ -336,7 +346,10 @@ function goLive() {
         status(t("live"));
         // The bell replays only the items added meanwhile, never what was read: after a
         // reconnect the first page and the unread count are read again.
-        if (connections++ > 0) loadPage(true, true);
+        if (connections++ > 0) {
+          loadPage(true, true);
+          checkCenter();
+        }
       },
       closed: (event) => {
         // 4401: the token expired (or was refused): back to signing in, with the server's words.

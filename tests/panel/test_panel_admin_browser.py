@@ -258,3 +258,25 @@ async def test_the_administrator_who_switches_the_center_off_keeps_the_administr
             _token(demo, "adm-petro"),
             "mutation { updateInstanceSettings(input: {notificationCenterEnabled: true}) { notificationCenterEnabled } }",
         )
+
+
+async def test_an_open_page_follows_the_center_switched_off_when_it_comes_back_into_view(
+    panel_server: str,  # noqa: F811
+    browser: object,
+) -> None:
+    from playwright.async_api import expect
+
+    # given Taras's page with the full screen
+    page, demo = await _signed_in(browser, panel_server, "Taras Melnyk")
+    await expect(page.get_by_role("tab", name="Notification types")).to_be_visible()
+    switch = "mutation($on: Boolean!) { updateInstanceSettings(input: {notificationCenterEnabled: $on}) { notificationCenterEnabled } }"
+    try:
+        # when an administrator switches the Notification Center off, and Taras comes back to the tab
+        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": False})
+        await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+        # then the page shows the simplified screen without a reload by hand
+        await expect(page.locator("#classic")).to_be_visible()
+        await expect(page.get_by_role("tab", name="Notification types")).to_be_hidden()
+    finally:
+        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": True})
