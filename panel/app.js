@@ -9,7 +9,7 @@
 //   profile.js   System messages, Reminders, the simplified screen
 //   admin.js     the administrator screen, when that file is present (loaded for administrators only)
 
-import { $, el, gql, reloaders, state, status, t } from "./core.js";
+import { $, el, gql, reloaders, signOut, state, status, t } from "./core.js";
 import { loadChannels, wireChannels } from "./channels.js";
 import { browserBlock } from "./push.js";
 import { loadClassic, loadReminders, loadSystemMessages, showReminder, wireProfile } from "./profile.js";
@@ -21,6 +21,9 @@ const NODE = "id typeCode categoryCode title body createdAt readAt";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
+const CATEGORIES = `{ notificationCategories { code title } }`;
+const VIEWER = `{ viewer { id role displayName locale } }`;
+const CENTER = `{ notificationCenter { unavailableTypesNotice } }`;
 const START = `{ viewer { id role displayName locale }
   notificationCenter { enabled extendedTypesEnabled availableChannels unavailableTypesNotice }
   notificationCategories { code title }
@@ -56,8 +59,17 @@ async function signIn() {
   const demo = await fetch("demo-users").then((r) => (r.ok ? r.json() : null)).catch(() => null);
   state.demo = demo;
   buildSignIn(demo);
+  const message = sessionStorage.getItem("nc.signin-message");
+  sessionStorage.removeItem("nc.signin-message");
   if (token) return open(token);
+  showSignIn(message);
+}
+
+// The sign-in screen, with why the last token was refused (an alert beside the form, not hidden).
+function showSignIn(message) {
   $("signin").hidden = false;
+  $("signin-error").textContent = message || "";
+  $("signin-error").hidden = !message;
 }
 
 // The demo picker (serve --demo) or the token form: shown at first, and again after a refused token.
@@ -85,8 +97,7 @@ async function open(token) {
     start = await gql(START);
   } catch (error) {
     sessionStorage.removeItem("nc.token");
-    $("signin").hidden = false;
-    status(t("bad-token", { message: error.message }));
+    showSignIn(t("bad-token", { message: error.message }));
     return;
   }
   sessionStorage.setItem("nc.token", token);
@@ -96,28 +107,65 @@ async function open(token) {
   if (!localStorage.getItem("nc.locale")) state.locale = start.viewer.locale.startsWith("uk") ? "uk" : "en";
   translate();
   $("signin").hidden = true;
+  $("signin-error").hidden = true;
   $("history").hidden = false;
   $("bell").hidden = false;
-  $("who").textContent = `${start.viewer.displayName || start.viewer.id} · ${t(start.viewer.role.toLowerCase())}`;
-  for (const c of start.notificationCategories) {
-    state.categories.set(c.code, c.title);
-    $("category").append(el("option", { value: c.code }, c.title));
-  }
+  showViewer(start.viewer);
+  showCategories(start.notificationCategories);
   if (state.demo) $("publisher").hidden = false;
+  const tab = sessionStorage.getItem("nc.tab") || "channels";
   if (state.center.enabled) {
     $("profile").hidden = false;
     showUnavailableNotice();
     showBulkChannels();
-    selectTab(sessionStorage.getItem("nc.tab") || "channels");
-    adminHook();
+    selectTab(tab);
     reloaders.push(loadTypes, loadChannels, loadReminders, loadSystemMessages);
   } else {
     // The simplified screen (SPEC §3): the classic toggles, and the browser block they rely on.
     $("classic").hidden = false;
+    for (const name of ["channels", "types", "system", "reminders"]) $(`tab-${name}`).hidden = true;
     reloaders.push(loadClassic, showClassicBrowser);
   }
+  // The Administration tab in both modes: an administrator who switched the Center off must be
+  // able to switch it on again.
+  adminHook(tab);
+  reloaders.push(reloadViewer, reloadCenter);
+
+  $("history-title").focus();  // the keyboard starts at the page's main heading, not <body>
   await Promise.all([loadPage(true), ...reloaders.map((load) => load().catch((error) => status(error.message)))]);
   goLive();
+}
+
+function showViewer(viewer) {
+  state.viewer = viewer;
+  $("who").textContent = `${viewer.displayName || viewer.id} · ${t(viewer.role.toLowerCase())}`;
+}
+
+// The bell's category filter, in the page's language (the choice is kept).
+function showCategories(categories) {
+  state.categories.clear();
+  const select = $("category");
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "", dataset: { i18n: "all-categories" } }, t("all-categories")));
+  for (const c of categories) {
+    state.categories.set(c.code, c.title);
+    select.append(el("option", { value: c.code }, c.title));
+  }
+  select.value = chosen;
+}
+
+async function reloadViewer() {
+  showViewer((await gql(VIEWER)).viewer);
+}
+
+// The instance's state in the page's language (its "temporarily unavailable" notice).
+async function reloadCenter() {
+  state.center = { ...state.center, ...(await gql(CENTER)).notificationCenter };
+  if (state.center.enabled) showUnavailableNotice();
+}
+
+async function reloadCategories() {
+  showCategories((await gql(CATEGORIES)).notificationCategories);
 }
 
 function showUnavailableNotice() {
@@ -136,8 +184,10 @@ const TABS = ["channels", "types", "system", "reminders", "admin"];
 let adminMounted = false;
 
 function selectTab(name, focus = false) {
-  const tab = document.querySelector(`[role=tab][data-tab="${name}"]`);
-  if (!tab || tab.hidden) return selectTab("channels", focus);
+  let tab = document.querySelector(`[role=tab][data-tab="${name}"]`);
+  if (!tab || tab.hidden) tab = document.querySelector("[role=tab]:not([hidden])");
+  if (!tab) return;
+  name = tab.dataset.tab;
   for (const other of TABS) {
     const button = $(`tab-${other}`);
     const selected = other === name;
@@ -166,12 +216,13 @@ async function mountAdmin() {
 
 // The administrator screen lives in admin.js, written separately; it is offered to administrators
 // when the file is there, and loaded the first time its tab is opened.
-async function adminHook() {
+async function adminHook(wanted) {
   if (state.viewer.role !== "ADMINISTRATOR") return;
   const present = await fetch("admin.js", { method: "HEAD" }).then((r) => r.ok).catch(() => false);
   if (!present) return;
   $("tab-admin").hidden = false;
-  if (sessionStorage.getItem("nc.tab") === "admin") selectTab("admin");
+  $("profile").hidden = false;
+  if (wanted === "admin" || !state.center.enabled) selectTab("admin");
 }
 
 $("tabs").addEventListener("click", (e) => {
@@ -188,8 +239,8 @@ $("tabs").addEventListener("keydown", (e) => {
 });
 
 // -- the history -------------------------------------------------------------------------------
-async function loadPage(first = false) {
-  if (bell.loading || (!first && !bell.hasNext)) return;
+async function loadPage(first = false, again = false) {
+  if ((bell.loading && !again) || (!first && !bell.hasNext)) return;
   bell.loading = true;
   $("more").hidden = false;
   try {
@@ -269,6 +320,17 @@ async function markAllRead() {
 }
 
 // -- live: the bell, the banners and the reminders ---------------------------------------------------
+// The Notification Center switched on or off on the instance meanwhile: the page becomes the other
+// screen (a fresh page). Checked after a reconnect and when the tab comes back into view.
+async function checkCenter() {
+  const enabled = await gql(`{ notificationCenter { enabled } }`).then((d) => d.notificationCenter.enabled).catch(() => null);
+  if (enabled !== null && state.center && enabled !== state.center.enabled) location.reload();
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && state.viewer) checkCenter();
+});
+
+let connections = 0;
 function goLive() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
   const client = window.graphqlWs.createClient({
@@ -280,8 +342,20 @@ function goLive() {
     // Back off up to 5 s (graphql-ws's default grows without a cap): a restarted server is found soon.
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** retries) * (0.5 + Math.random() / 2))),
     on: {
-      connected: () => status(t("live")),
-      closed: () => status(t("reconnecting")),
+      connected: () => {
+        status(t("live"));
+        // The bell replays only the items added meanwhile, never what was read: after a
+        // reconnect the first page and the unread count are read again.
+        if (connections++ > 0) {
+          loadPage(true, true);
+          checkCenter();
+        }
+      },
+      closed: (event) => {
+        // 4401: the token expired (or was refused): back to signing in, with the server's words.
+        if (event?.code === 4401) return signOut(event.reason || "");
+        status(t("reconnecting"));
+      },
     },
   });
   state.client = client;
@@ -294,6 +368,7 @@ function goLive() {
       const event = data.bell;
       if (event.__typename === "NotificationAdded") {
         addItem(event.notification, true);
+        $("announce").textContent = event.notification.title;
         subscription.variables.after = bell.newestId;
       } else {
         showRead(event.ids);
@@ -322,8 +397,14 @@ function showToast(toast) {
   const box = $("toasts");
   box.querySelector(`.toast[data-id="${CSS.escape(toast.notification.id)}"]`)?.remove();
   while (box.children.length >= Math.max(1, state.banner.maxVisible)) box.firstElementChild.remove();
+  // A close button per banner, so the keyboard can dismiss it too (a click elsewhere on it reads it).
+  const close = el("button", { type: "button", className: "toast-close", "aria-label": t("dismiss-banner", { title: toast.notification.title }) }, "×");
   const div = el("div", { className: "toast", role: "alert", dataset: { id: toast.notification.id } },
-    el("strong", {}, toast.notification.title), el("span", {}, toast.notification.body));
+    close, el("strong", {}, toast.notification.title), el("span", {}, toast.notification.body));
+  close.addEventListener("click", (e) => {
+    e.stopPropagation();
+    div.remove();
+  });
   div.addEventListener("click", () => {
     if (toast.notification.id !== "test") markRead([toast.notification.id]);  // a channel test has no bell item
     div.remove();
@@ -334,13 +415,20 @@ function showToast(toast) {
 
 // -- demo publisher ----------------------------------------------------------------------------
 let sampleNumber = Math.floor(Date.now() / 1000) % 100000;
-async function publishSample() {
+/** The samples the demo publisher sends: a type and its data. */
+const SAMPLES = {
+  ticket: (n) => ["ticket_created", { ticketNumber: n, subject: "Sample from the panel" }],
+  csat: () => ["csat_received", { score: 2, clientName: "Sample client" }],
+  sla: (n) => ["sla_expired", { ticketNumber: n, subject: "Sample from the panel" }],
+};
+async function publishSample(kind) {
   sampleNumber += 1;
+  const [type, data] = SAMPLES[kind](sampleNumber);
   const input = {
     id: `panel-sample-${state.viewer.id}-${Date.now()}-${sampleNumber}`,
-    type: "ticket_created",
+    type,
     recipients: [state.viewer.id],
-    data: { ticketNumber: sampleNumber, subject: "Sample from the panel" },
+    data,
   };
   try {
     await gql(PUBLISH, { input }, state.demo.service);
@@ -350,13 +438,15 @@ async function publishSample() {
 }
 
 // -- wiring --------------------------------------------------------------------------------------
-$("locale").addEventListener("change", () => {
+$("locale").addEventListener("change", async () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   translate();
   if (!state.token) return;
   if (state.center?.enabled) showBulkChannels();
-  for (const load of reloaders) load();
+  // What the API renders, again in the new language (the categories first: the types tab's headings).
+  await reloadCategories().catch(() => {});
+  for (const load of reloaders) load().catch((error) => status(error.message));
   if (adminMounted) mountAdmin();
 });
 $("read-all").addEventListener("click", markAllRead);
@@ -370,11 +460,12 @@ $("items").addEventListener("scroll", () => {
   if (list.scrollTop + list.clientHeight >= list.scrollHeight - 40) loadPage();
 });
 $("bell").addEventListener("click", () => {
-  const expanded = $("bell").getAttribute("aria-expanded") === "true";
-  $("bell").setAttribute("aria-expanded", String(!expanded));
   $("history").scrollIntoView({ behavior: "smooth" });
+  $("history-title").focus({ preventScroll: true });
 });
-$("publish-sample").addEventListener("click", publishSample);
+for (const button of document.querySelectorAll("[data-sample]")) {
+  button.addEventListener("click", () => publishSample(button.dataset.sample));
+}
 wireChannels();
 wireTypes();
 wireProfile();

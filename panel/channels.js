@@ -2,7 +2,7 @@
 // banner settings, the browser block (push.js) and the bot channels with their linking (the deep
 // link from startChannelLink and a QR code of it, drawn by the vendored qrcode-generator).
 
-import { $, el, gql, state, status, t } from "./core.js";
+import { $, clearError, el, gql, say, state, t } from "./core.js";
 import { browserBlock } from "./push.js";
 import { melodyList, play } from "./sound.js";
 import qrcode from "./vendor/qrcode.mjs";
@@ -25,17 +25,21 @@ const links = new Map();
 export async function loadChannels() {
   try {
     await showChannels((await gql(CHANNELS)).channelSettings);
+    clearError("channels");
   } catch (error) {
-    status(error.message);
+    say("channels", error.message, true);
   }
 }
 
-async function update(input) {
+// `where`: the part whose message line tells the outcome (channels, sound or banner).
+async function update(input, where = "channels") {
   try {
     await showChannels((await gql(UPDATE, { input })).updateChannelSettings);
-    status(t("saved"));
+    say(where, t("saved"));
+    // A channel switched on or off changes what the types can choose: the Types tab redraws.
+    if (input.channels) document.dispatchEvent(new CustomEvent("nc:channels-changed"));
   } catch (error) {
-    status(error.message);
+    say(where, error.message, true);
     loadChannels();
   }
 }
@@ -55,7 +59,8 @@ async function showChannels(settings) {
 
 function channelRow(channel) {
   const row = el("div", { className: "channel-row", dataset: { kind: channel.kind } });
-  const box = el("input", { type: "checkbox", checked: channel.enabled, disabled: channel.mandatory || !channel.available });
+  // A channel the instance does not offer is shown off ("not available"), never ticked.
+  const box = el("input", { type: "checkbox", checked: channel.enabled && channel.available, disabled: channel.mandatory || !channel.available });
   box.addEventListener("change", () => update({ channels: [{ kind: channel.kind, enabled: box.checked }] }));
   const why = channel.mandatory ? t("mandatory") : channel.available ? t(channel.status) : t("unavailable");
   row.append(el("label", {}, box, ` ${t(channel.kind)} (${why})`));
@@ -97,14 +102,14 @@ function showMelody(chosen) {
 export function wireChannels() {
   $("default-melody").addEventListener("change", () => {
     play($("default-melody").value);
-    update({ defaultMelody: $("default-melody").value });
+    update({ defaultMelody: $("default-melody").value }, "sound");
   });
   $("play-melody").addEventListener("click", () => play($("default-melody").value));
   $("banner-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const banner = {};
     for (const input of $("banner-form").querySelectorAll("input")) banner[input.name] = Number(input.value);
-    update({ banner });
+    update({ banner }, "banner");
   });
 }
 
@@ -150,8 +155,9 @@ async function startLink(kind) {
   try {
     links.set(kind, (await gql(START_LINK, { channel: kind })).startChannelLink);
     await loadChannels();
+    say("bots", "");
   } catch (error) {
-    status(error.message);
+    say("bots", error.message, true);
   }
 }
 
@@ -160,8 +166,8 @@ async function unlinkChannel(kind) {
     await gql(UNLINK, { channel: kind });
     links.delete(kind);
     await loadChannels();
-    status(t("unlinked", { channel: t(kind) }));
+    say("bots", t("unlinked", { channel: t(kind) }));
   } catch (error) {
-    status(error.message);
+    say("bots", error.message, true);
   }
 }

@@ -17,23 +17,60 @@ export function t(key, vars = {}) {
 
 /** A GraphQL error as an Error whose `code` is the error's extensions.code. */
 export async function gql(query, variables = {}, token = state.token) {
-  const response = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
+  let body;
+  try {
+    const response = await fetch("/graphql", {
+      method: "POST",
+      // The page's language picks the language of what the API renders (titles, reasons).
+      // ("*" before the page has a language, not the browser's own list: the token's locale decides,
+      // and the page follows it.)
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "accept-language": state.locale || "*" },
+      body: JSON.stringify({ query, variables }),
+    });
+    body = await response.json();
+  } catch {
+    // The browser's own words ("Failed to fetch") are neither the page's language nor helpful.
+    const error = new Error(t("unreachable"));
+    error.code = "UNREACHABLE";
+    throw error;
+  }
   if (body.errors?.length) {
     const error = new Error(body.errors[0].message);
     error.code = body.errors[0].extensions?.code;
     error.errors = body.errors; // every error, for forms that show each next to its field
+    // The signed-in token expired or was revoked: back to signing in, with the reason.
+    if (error.code === "UNAUTHENTICATED" && state.viewer && token === state.token) signOut(error.message);
     throw error;
   }
   return body.data;
 }
 
+/** Back to the sign-in screen (a fresh page), saying why. */
+export function signOut(message) {
+  sessionStorage.removeItem("nc.token");
+  sessionStorage.setItem("nc.signin-message", t("bad-token", { message }));
+  state.client?.dispose();
+  location.reload();
+}
+
+/** The connection's state and the history's errors, in the history's status line. */
 export function status(text) {
   $("status").textContent = text;
+}
+
+/** A message beside the part of the page it is about: `#${where}-status` (an error in red). The
+ * next message there replaces it; a load that succeeds clears an error left there. */
+export function say(where, text, error = false) {
+  const line = $(`${where}-status`);
+  if (!line) return;
+  line.textContent = text;
+  line.classList.toggle("error", error);
+}
+
+/** Clears an error left in `#${where}-status` (not a "Saved"). */
+export function clearError(where) {
+  const line = $(`${where}-status`);
+  if (line?.classList.contains("error")) say(where, "");
 }
 
 /** el("button", { type: "button", dataset: { kind } }, "text", child): attributes by property name. */

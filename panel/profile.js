@@ -2,7 +2,7 @@
 // in chat tab, and the simplified screen shown when the Notification Center is off on the instance
 // (the classic browser and sound toggles).
 
-import { $, el, gql, status, t } from "./core.js";
+import { $, clearError, el, gql, say, t } from "./core.js";
 
 const REMINDER_FIELDS = "notReadyEnabled notReadyAfterMinutes notReadyRepeatMinutes";
 const REMINDER_SETTINGS = `{ reminderSettings { ${REMINDER_FIELDS} } }`;
@@ -19,8 +19,9 @@ const UPDATE_CLASSIC = `mutation($input: ClassicSettingsInput!) {
 export async function loadReminders() {
   try {
     showReminders((await gql(REMINDER_SETTINGS)).reminderSettings);
+    clearError("reminders");
   } catch (error) {
-    status(error.message);
+    say("reminders", error.message, true);
   }
 }
 
@@ -40,9 +41,9 @@ async function saveReminders() {
   };
   try {
     showReminders((await gql(UPDATE_REMINDERS, { input })).updateReminderSettings);
-    status(t("saved"));
+    say("reminders", t("saved"));
   } catch (error) {
-    status(error.message);
+    say("reminders", error.message, true);
   }
 }
 
@@ -56,8 +57,9 @@ export function showReminder(reminder) {
 export async function loadSystemMessages() {
   try {
     showSystemMessages((await gql(SYSTEM)).systemMessageSettings);
+    clearError("system");
   } catch (error) {
-    status(error.message);
+    say("system", error.message, true);
   }
 }
 
@@ -74,9 +76,9 @@ function showSystemMessages(rows) {
 async function saveSystemMessage(code, enabled) {
   try {
     showSystemMessages((await gql(UPDATE_SYSTEM, { input: [{ code, enabled }] })).updateSystemMessageSettings);
-    status(t("saved"));
+    say("system", t("saved"));
   } catch (error) {
-    status(error.message);
+    say("system", error.message, true);
     loadSystemMessages();
   }
 }
@@ -85,8 +87,9 @@ async function saveSystemMessage(code, enabled) {
 export async function loadClassic() {
   try {
     showClassic((await gql(CLASSIC)).classicSettings);
+    clearError("classic");
   } catch (error) {
-    status(error.message);
+    say("classic", error.message, true);
   }
 }
 
@@ -99,9 +102,9 @@ function showClassic(settings) {
 async function saveClassic(name, value) {
   try {
     showClassic((await gql(UPDATE_CLASSIC, { input: { [name]: value } })).updateClassicSettings);
-    status(t("saved"));
+    say("classic", t("saved"));
   } catch (error) {
-    status(error.message);
+    say("classic", error.message, true);
     loadClassic();
   }
 }
@@ -113,6 +116,9 @@ export function wireProfile() {
   });
   $("reminder-dismiss").addEventListener("click", () => {
     $("reminder-prompt").hidden = true;
+  });
+  $("reminder-prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") $("reminder-prompt").hidden = true;
   });
   for (const box of $("classic-form").querySelectorAll("input[type=checkbox]")) {
     box.addEventListener("change", () => saveClassic(box.name, box.checked));

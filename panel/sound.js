@@ -5,6 +5,8 @@
 // is made (or resumed) on the first click or key press. When a melody has finished playing, the
 // page counts it on <body data-sounds-played data-last-melody>: what the browser tests check.
 
+import { $, t } from "./core.js";
+
 const melodies = new Map();
 let audio = null;
 
@@ -24,7 +26,17 @@ function context() {
 }
 
 for (const event of ["pointerdown", "keydown"]) {
-  document.addEventListener(event, () => context(), { capture: true, passive: true });
+  document.addEventListener(event, () => {
+    context();
+    $("sound-hint").hidden = true;
+  }, { capture: true, passive: true });
+}
+
+// A melody asked for before the user has touched the page (after a reload) stays silent: say so.
+function hintIfSilent(ctx) {
+  if (ctx.state !== "suspended") return;
+  $("sound-hint").textContent = t("sound-hint");
+  $("sound-hint").hidden = false;
 }
 
 /** Play a melody by id (the default one for an unknown id); resolves when it has finished. */
@@ -32,6 +44,7 @@ export function play(id) {
   const melody = melodies.get(id) || melodies.get("default");
   if (!melody || melody.notes.length === 0) return Promise.resolve(false);
   const ctx = context();
+  hintIfSilent(ctx);
   const start = ctx.currentTime + 0.03;
   const volume = ctx.createGain();
   volume.gain.value = 0.2;

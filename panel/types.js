@@ -3,7 +3,7 @@
 // bulkUpdateTypes), with the rows it skipped and why; read-only rows with their reason and each
 // channel's decision (channelDecisions); the "temporarily unavailable" notice.
 
-import { $, el, gql, state, status, t } from "./core.js";
+import { $, clearError, el, gql, say, state, t } from "./core.js";
 import { melodyList } from "./sound.js";
 
 const TYPE = "code categoryCode title availability mandatory mandatoryChannels selectableChannels channels melody editable";
@@ -36,11 +36,14 @@ export async function loadTypes() {
       }
       list.append(typeRow(type));
     }
-    for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
+    // A search keeps the rows selected before it, shown or not; the full list drops only gone types.
+    if (!search) for (const code of [...selected]) if (!types.some((type) => type.code === code)) selected.delete(code);
+    if (types.length === 0) list.append(el("p", { className: "muted no-match" }, t("no-types-match", { search: search || "" })));
     showBulkCount();
-    await explainReadOnly(types.filter((type) => !type.editable));
+    await explain(types);
+    clearError("types");
   } catch (error) {
-    status(error.message);
+    say("types", error.message, true);
   }
 }
 
@@ -54,18 +57,21 @@ function typeRow(type) {
     showBulkCount();
   });
   row.append(el("legend", {}, pick, " ", type.title));
-  // A read-only row offers nothing to choose: it shows the channels it goes to, locked.
-  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels, ...type.channels])];
+  // A read-only row offers nothing to choose: it shows the channels it goes to, locked. An editable
+  // row shows every channel the instance offers: a mandatory one, or one switched off on the
+  // Channels tab, locked, with the reason beside it (explain).
+  const offered = [...new Set([...type.mandatoryChannels, ...type.selectableChannels, ...type.channels,
+    ...(type.editable ? state.center.availableChannels : [])])];
   for (const channel of offered) {
     const box = el("input", {
       type: "checkbox",
       value: channel,
       className: "channel",
       checked: type.channels.includes(channel),
-      disabled: !type.editable || type.mandatoryChannels.includes(channel),
+      disabled: locked(type, channel),
     });
     box.addEventListener("change", () => saveChannels(type, row));
-    row.append(el("label", {}, box, ` ${t(channel)}`));
+    row.append(el("label", { className: locked(type, channel) ? "locked" : "" }, box, ` ${t(channel)}`));
   }
   if (type.channels.includes("SOUND")) row.append(melodyChoice(type, row));
   if (!type.editable) {
@@ -83,29 +89,53 @@ function melodyChoice(type, row) {
   return el("label", { className: "melody-choice" }, `${t("melody")} `, select);
 }
 
+// One save at a time per row: the row is disabled while its save is under way, then replaced by
+// the server's answer; a failed save puts back the row as the server last said it was.
 async function saveChannels(type, row) {
   const channels = [...row.querySelectorAll("input.channel:checked")].map((box) => box.value);
   const melody = row.querySelector("select.melody")?.value || type.melody || null;
+  const focused = row.contains(document.activeElement) ? document.activeElement : null;
+  row.disabled = true;
+  row.setAttribute("aria-busy", "true");
+  let shown = type;
+  let outcome;
   try {
-    const saved = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
-    row.replaceWith(typeRow(saved));
-    status(t("saved"));
+    shown = (await gql(SET_CHANNELS, { code: type.code, channels, melody })).setTypeChannels;
+    outcome = el("span", { className: "row-status", role: "status" }, t("saved"));
   } catch (error) {
-    status(error.message);
-    loadTypes();
+    outcome = el("span", { className: "row-status error", role: "alert" }, error.message);
   }
+  // The row on screen now (a reload of the list may have drawn it again meanwhile).
+  const current = row.isConnected ? row : $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
+  const fresh = typeRow(shown);
+  fresh.querySelector("legend").after(outcome);  // the outcome beside the row, until its next save
+  if (current) current.replaceWith(fresh);
+  explain([shown]).catch(() => {});
+  // Keep the keyboard where it was: on the same channel's box (or melody) in the new row.
+  if (focused) (focused.matches("select.melody") ? fresh.querySelector("select.melody") : fresh.querySelector(`input[value="${CSS.escape(focused.value)}"]`))?.focus();
 }
 
-// Read-only rows say why: the row's reason, then each channel's decision in the service's words.
-async function explainReadOnly(types) {
-  if (types.length === 0) return;
-  const answers = await gql(decisionsQuery(types.map((type) => type.code)));
+/** A channel the row cannot change: all of a read-only row's, a mandatory one, or one not selectable
+ * (switched off on the Channels tab). */
+function locked(type, channel) {
+  return !type.editable || type.mandatoryChannels.includes(channel) || !type.selectableChannels.includes(channel);
+}
+
+// Rows say why they cannot change something, in the service's words (channelDecisions): a read-only
+// row each offered channel's decision, an editable row its locked channels' decisions.
+async function explain(types) {
   const offered = new Set(state.center.availableChannels);  // the others are all "not offered"
-  types.forEach((type, i) => {
+  const wanted = types.map((type) => [type, type.editable
+    ? [...new Set([...type.mandatoryChannels, ...type.channels, ...offered])].filter((c) => locked(type, c))
+    : [...offered]]).filter(([, channels]) => channels.length > 0);
+  if (wanted.length === 0) return;
+  const answers = await gql(decisionsQuery(wanted.map(([type]) => type.code)));
+  wanted.forEach(([type, channels], i) => {
     const row = $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
     if (!row) return;
+    row.querySelector("ul.why")?.remove();
     const list = el("ul", { className: "why" },
-      ...answers[`t${i}`].filter((d) => offered.has(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
+      ...answers[`t${i}`].filter((d) => channels.includes(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
     row.append(list);
   });
 }
@@ -132,6 +162,12 @@ async function applyBulk() {
   const input = { action, typeCodes: [...selected] };
   if (WITH_CHANNELS.has(action)) {
     input.channels = [...$("bulk-channels").querySelectorAll("input:checked")].map((box) => box.value);
+    if (input.channels.length === 0 && action !== "SET_CHANNELS") {
+      result.replaceChildren(t("bulk-no-channels"));
+      return;
+    }
+    // "Set" with no channel ticked turns every channel of those types off: only when confirmed.
+    if (input.channels.length === 0 && !window.confirm(t("bulk-confirm-none", { count: selected.size }))) return;
   }
   try {
     const { updated, skipped } = (await gql(BULK, { input })).bulkUpdateTypes;
@@ -155,6 +191,19 @@ export function wireTypes() {
     searching = setTimeout(loadTypes, 250);
   });
   $("bulk-action").addEventListener("change", showBulkChannels);
+  $("bulk-select-shown").addEventListener("click", () => {
+    for (const pick of $("type-list").querySelectorAll("fieldset.type-row input.select")) {
+      pick.checked = true;
+      selected.add(pick.closest("fieldset").dataset.code);
+    }
+    showBulkCount();
+  });
+  $("bulk-select-none").addEventListener("click", () => {
+    selected.clear();
+    for (const pick of $("type-list").querySelectorAll("input.select")) pick.checked = false;
+    showBulkCount();
+  });
+  document.addEventListener("nc:channels-changed", () => loadTypes());
   $("bulk-form").addEventListener("submit", (e) => {
     e.preventDefault();
     applyBulk();

@@ -221,3 +221,62 @@ async def test_an_operator_has_no_administrator_screen_and_the_api_refuses_them(
             assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
     stored = _gql(panel_server, _token(demo, "adm-petro"), SETTINGS)["data"]["instanceSettings"]
     assert stored["negativeCsatThreshold"] != 1
+
+
+async def test_the_administrator_who_switches_the_center_off_keeps_the_administration_tab(
+    panel_server: str,  # noqa: F811
+    browser: object,
+) -> None:
+    from playwright.async_api import expect
+
+    # given: Petro on the administrator screen
+    page, demo = await _signed_in(browser, panel_server, "Petro Tkachenko")
+    screen = await _open_admin(page)
+    instance = screen.locator('form[data-part="instance"]')
+    try:
+        # when: he switches the Notification Center off and reloads
+        await instance.get_by_label("Notification Center on for this instance").uncheck()
+        await instance.get_by_role("button", name="Save").click()
+        await expect(screen.locator(".admin-status")).to_have_text("Saved")
+        await page.reload()
+
+        # then: the simplified screen, and still the Administration tab, opened, to switch it on again
+        await expect(page.locator("#classic")).to_be_visible()
+        await expect(page.get_by_role("tab", name="Administration")).to_be_visible()
+        await expect(page.get_by_role("tab", name="Notification types")).to_have_count(0)
+        instance = page.locator('#admin form[data-part="instance"]')
+        await expect(instance).to_be_visible()
+        await instance.get_by_label("Notification Center on for this instance").check()
+        await instance.get_by_role("button", name="Save").click()
+        await expect(page.locator("#admin .admin-status")).to_have_text("Saved")
+        await page.reload()
+        await expect(page.get_by_role("tab", name="Notification types")).to_be_visible()
+        await expect(page.locator("#classic")).to_be_hidden()
+    finally:
+        _gql(
+            panel_server,
+            _token(demo, "adm-petro"),
+            "mutation { updateInstanceSettings(input: {notificationCenterEnabled: true}) { notificationCenterEnabled } }",
+        )
+
+
+async def test_an_open_page_follows_the_center_switched_off_when_it_comes_back_into_view(
+    panel_server: str,  # noqa: F811
+    browser: object,
+) -> None:
+    from playwright.async_api import expect
+
+    # given Taras's page with the full screen
+    page, demo = await _signed_in(browser, panel_server, "Taras Melnyk")
+    await expect(page.get_by_role("tab", name="Notification types")).to_be_visible()
+    switch = "mutation($on: Boolean!) { updateInstanceSettings(input: {notificationCenterEnabled: $on}) { notificationCenterEnabled } }"
+    try:
+        # when an administrator switches the Notification Center off, and Taras comes back to the tab
+        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": False})
+        await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+        # then the page shows the simplified screen without a reload by hand
+        await expect(page.locator("#classic")).to_be_visible()
+        await expect(page.get_by_role("tab", name="Notification types")).to_be_hidden()
+    finally:
+        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": True})

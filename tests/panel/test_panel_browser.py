@@ -79,8 +79,9 @@ async def test_the_english_switch_and_a_refused_token(panel_server: str, browser
     assert isinstance(browser, Browser)
     page = await (await browser.new_context()).new_page()
     await page.goto(f"{panel_server}/panel/#token=not-a-token")
-    # Demo mode offers the picker again after a refused token, and says why.
-    await expect(page.locator("#status")).to_contain_text("refused")
+    # Demo mode offers the picker again after a refused token, and says why, on the sign-in screen.
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_contain_text("The token was refused")
     await expect(page.get_by_role("button", name="Taras Melnyk")).to_be_visible()
     await page.locator("#locale").select_option("uk")
     await expect(page.locator("#signin h1")).to_have_text("Вхід")
@@ -127,7 +128,7 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
     await page.get_by_label("At most on screen").fill("1")
     await page.get_by_label("Shown for (seconds)").fill("30")
     await page.locator("#banner-form button[type=submit]").click()
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#banner-status")).to_have_text("Saved")
 
     # Two banners in a row, at most one on screen: the newer one stays.
     await _publish(panel_server, demo["service"], "op-anna", 6001)
@@ -138,7 +139,7 @@ async def test_the_channels_tab_limits_banners_on_screen_and_switches_banners_of
 
     # The BANNER channel switched off: the next item reaches the bell only.
     await page.locator('#channel-list [data-kind="BANNER"] input').uncheck()
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#channels-status")).to_have_text("Saved")
     await page.locator(".toast").first.click()  # read and dismissed
     await _publish(panel_server, demo["service"], "op-anna", 6003)
     await expect(page.locator(".item", has_text="6003")).to_be_visible()
@@ -159,7 +160,7 @@ async def test_the_reminders_tab_and_the_live_not_ready_prompt(panel_server: str
     await after.fill("1")
     await page.get_by_label("Then every (minutes, 0: once)").fill("0")
     await page.locator("#reminder-form button[type=submit]").click()
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#reminders-status")).to_have_text("Saved")
     await page.reload()
     await expect(page.get_by_label("After (minutes)")).to_have_value("1")
 
@@ -187,7 +188,7 @@ async def test_a_banner_comes_within_a_second_and_leaves_after_its_duration(pane
     await expect(page.get_by_label("Показувати (секунд)")).not_to_have_value("")  # the tab has loaded
     await page.get_by_label("Показувати (секунд)").fill("2")
     await page.locator("#banner-form button[type=submit]").click()
-    await expect(page.locator("#status")).to_have_text("Збережено")
+    await expect(page.locator("#banner-status")).to_have_text("Збережено")
 
     # when a ticket is published for her
     await _publish(panel_server, demo["service"], "sup-iryna", 6501)

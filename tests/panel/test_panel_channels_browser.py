@@ -43,11 +43,11 @@ async def test_the_default_melody_is_saved_and_a_banner_with_sound_plays_it(serv
     sound = page.locator('#channel-list [data-kind="SOUND"] input')
     if not await sound.is_checked():
         await sound.check()
-        await expect(page.locator("#status")).to_have_text("Saved")
+        await expect(page.locator("#channels-status")).to_have_text("Saved")
 
     # when she picks "Chime" (the page plays it as a preview) and it is saved
     await melody.select_option(label="Chime")
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#sound-status")).to_have_text("Saved")
     await expect(page.locator("body")).to_have_attribute("data-last-melody", "chime")
     await page.reload()
     await expect(page.get_by_label("Default melody")).to_have_value("chime")
@@ -161,7 +161,7 @@ async def test_bot_channels_link_with_a_deep_link_and_its_qr_code_then_unlink(
     await expect(telegram).to_contain_text("@olena_tg")
     await telegram.get_by_role("button", name="Відключити: Telegram").click()
     await expect(page.locator('.bot-row[data-kind="TELEGRAM"]')).to_have_attribute("data-status", "NOT_LINKED")
-    await expect(page.locator("#status")).to_have_text("Telegram відключено")
+    await expect(page.locator("#bots-status")).to_have_text("Telegram відключено")
     assert page.errors == [], "\n".join(page.errors)
 
 
@@ -247,7 +247,7 @@ async def test_an_unread_banner_is_shown_again_as_many_times_as_saved_and_readin
     await form.get_by_label("Repeats while unread").fill("2")
     await form.get_by_label("Repeat every (seconds)").fill("2")
     await form.get_by_role("button", name="Save").click()
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#banner-status")).to_have_text("Saved")
     await page.evaluate(
         """() => { window.shown = [];
         new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) => window.shown.push(n.textContent))))

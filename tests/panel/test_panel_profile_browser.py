@@ -38,7 +38,7 @@ async def test_system_messages_in_chat_are_switched_per_user_and_kept(served: De
     await expect(failed).to_be_checked()
 
     await failed.uncheck()
-    await expect(page.locator("#status")).to_have_text("Saved")
+    await expect(page.locator("#system-status")).to_have_text("Saved")
     await page.reload()
     await expect(page.get_by_role("tab", name="System messages in chat")).to_have_attribute("aria-selected", "true")
     await expect(page.get_by_label("Fast Line could not answer")).not_to_be_checked()
@@ -81,7 +81,7 @@ async def test_without_the_notification_center_the_simplified_screen_has_the_cla
         sound = page.get_by_label("Sound for new dialogues and messages")
         await expect(sound).to_be_checked()
         await sound.uncheck()
-        await expect(page.locator("#status")).to_have_text("Saved")
+        await expect(page.locator("#classic-status")).to_have_text("Saved")
         await page.reload()
         await expect(page.get_by_label("Sound for new dialogues and messages")).not_to_be_checked()
 
@@ -95,7 +95,7 @@ async def test_without_the_notification_center_the_simplified_screen_has_the_cla
 
         # and once it is on again, the next chat comes with a sound
         await page.get_by_label("Sound for new dialogues and messages").check()
-        await expect(page.locator("#status")).to_have_text("Saved")
+        await expect(page.locator("#classic-status")).to_have_text("Saved")
         await publish(served.base, demo["service"], "op-anna", type_code="chat_created", data={"chatId": "c-2"})
         await expect(page.locator(".item")).to_have_count(2)
         await expect(page.locator("body")).to_have_attribute("data-sounds-played", "1")

@@ -96,14 +96,14 @@ async def test_a_melody_per_type_is_kept_and_played_with_its_banner(served: Demo
     sound = page.locator('#channel-list [data-kind="SOUND"] input')
     if not await sound.is_checked():
         await sound.check()
-        await expect(page.locator("#status")).to_have_text("Збережено")
+        await expect(page.locator("#channels-status")).to_have_text("Збережено")
     await page.get_by_role("tab", name="Типи сповіщень").click()
     await row(page, "ticket_created").get_by_label("Звук").check()
 
     # when she picks the "Marimba" melody for that type
     melody = row(page, "ticket_created").get_by_label("Мелодія")
     await melody.select_option(label="Марімба")
-    await expect(page.locator("#status")).to_have_text("Збережено")
+    await expect(row(page, "ticket_created").locator(".row-status")).to_have_text("Збережено")
     await page.reload()
     await expect(row(page, "ticket_created").get_by_label("Мелодія")).to_have_value("marimba")
     await expect(row(page, "ticket_created").get_by_label("Звук")).to_be_checked()  # the melody kept the channels
@@ -142,4 +142,106 @@ async def test_a_type_the_administrator_made_unavailable_brings_the_notice(serve
         await gql(
             served.base, admin, TYPE_POLICY, {"input": {"typeCode": "ticket_reopened", "availability": "AVAILABLE"}}
         )
+    assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_types_row_shows_only_what_the_server_saved(served: DemoServe, browser: object) -> None:
+    import asyncio
+
+    from playwright.async_api import expect
+
+    page, demo = await signed_in(browser, served.base, "Taras Melnyk")
+    await page.get_by_role("tab", name="Notification types").click()
+    ticket = row(page, "ticket_created")
+    await expect(ticket.get_by_label("Sound")).not_to_be_checked()
+    await expect(ticket.get_by_label("Browser")).not_to_be_checked()
+
+    async def slow(route: object) -> None:
+        if "setTypeChannels" in (route.request.post_data or ""):  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)
+        await route.continue_()  # type: ignore[attr-defined]
+
+    # given a slow network, when Taras ticks Sound and then Browser at once
+    await page.route("**/graphql", slow)
+    await ticket.get_by_label("Sound").check()
+    await ticket.get_by_label("Browser").check()
+
+    # then the page ends up with what the server saved: both
+    await expect(ticket.get_by_label("Browser")).to_be_checked(timeout=5_000)
+    await expect(ticket.get_by_label("Sound")).to_be_checked()
+    await expect(ticket).not_to_have_attribute("aria-busy", "true")
+    types = await gql(served.base, token_of(demo, "op-taras"), "{ notificationTypes { code channels } }")
+    saved = next(t["channels"] for t in types["notificationTypes"] if t["code"] == "ticket_created")
+    assert "SOUND" in saved and "BROWSER" in saved, saved
+    await page.unroute("**/graphql")
+
+    # when the service cannot be reached, a change is refused and the row shows the saved state again
+    await page.route("**/graphql", lambda route: route.abort())
+    await ticket.get_by_label("Sound").click()
+    await expect(ticket.locator(".row-status")).to_have_text("The service cannot be reached. Try again in a moment.")
+    await expect(ticket.get_by_label("Sound")).to_be_checked()
+    await expect(ticket.get_by_label("Sound")).to_be_enabled()
+    await page.unroute("**/graphql")
+
+
+async def test_the_language_switch_renders_the_apis_words_in_that_language(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Taras, whose token says English, on the Notification types tab
+    page, _ = await signed_in(browser, served.base, "Taras Melnyk")
+    await page.get_by_role("tab", name="Notification types").click()
+    await expect(row(page, "ticket_created").locator("legend")).to_have_text("Ticket created")
+
+    # when he switches the page to Ukrainian
+    await page.locator("#locale").select_option("uk")
+
+    # then the types' titles, the categories and the system messages come in Ukrainian
+    await expect(row(page, "ticket_created").locator("legend")).to_have_text("Створено тікет")
+    await expect(page.locator("#type-list h3").first).to_have_text("Створення та повідомлення")
+    await expect(page.locator('#category option[value="changes"]')).to_have_text("Зміни")
+    await expect(page.locator("#category option").first).to_have_text("Усі категорії")
+    await page.get_by_role("tab", name="Системні повідомлення в чаті").click()
+    await expect(page.locator('#system-list label[data-code="fastline_started"]')).to_have_text(
+        "Fast Line розпочав діалог"
+    )
+    assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_row_locks_a_switched_off_or_mandatory_channel_and_says_why(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Petro with Sound switched on and chosen for new tickets
+    page, demo = await signed_in(browser, served.base, "Petro Tkachenko")
+    sound = page.locator('#channel-list [data-kind="SOUND"] input')
+    if not await sound.is_checked():
+        await sound.check()
+        await expect(page.locator("#channels-status")).to_have_text("Saved")
+    await page.get_by_role("tab", name="Notification types").click()
+    await row(page, "ticket_created").get_by_label("Sound").check()
+    await expect(row(page, "ticket_created").locator(".row-status")).to_have_text("Saved")
+    await expect(row(page, "ticket_created").locator(".why")).to_have_count(0)
+
+    # when he switches Sound off on the Channels tab
+    await page.get_by_role("tab", name="Channels").click()
+    await page.locator('#channel-list [data-kind="SOUND"] input').uncheck()
+    await expect(page.locator("#channels-status")).to_have_text("Saved")
+    await page.get_by_role("tab", name="Notification types").click()
+
+    # then the type's Sound is locked, and the row says it is off on the Channels tab
+    await expect(row(page, "ticket_created").get_by_label("Sound")).to_be_disabled()
+    await expect(row(page, "ticket_created").get_by_label("Sound")).not_to_be_checked()
+    await expect(row(page, "ticket_created").locator('.why li[data-channel="SOUND"]')).to_contain_text("Sound: Off")
+    await expect(row(page, "ticket_created").locator('.why li[data-channel="BELL"]')).to_have_count(0)
+
+    # and once an administrator makes "Chat closed" mandatory, its locked bell says why too
+    admin = token_of(demo, "adm-petro")
+    await gql(served.base, admin, TYPE_POLICY, {"input": {"typeCode": "chat_closed", "mandatory": True}})
+    try:
+        await page.reload()
+        closed = row(page, "chat_closed")
+        await expect(closed.get_by_label("Bell")).to_be_disabled()
+        await expect(closed.locator('.why li[data-channel="BELL"]')).to_contain_text("Bell: On")
+        await expect(closed.get_by_label("Banner")).to_be_enabled()
+    finally:
+        await gql(served.base, admin, TYPE_POLICY, {"input": {"typeCode": "chat_closed", "mandatory": False}})
     assert page.errors == [], "\n".join(page.errors)

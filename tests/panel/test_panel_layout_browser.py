@@ -1,0 +1,160 @@
+"""The panel's layout holds with what publishers send: a banner and a bell item stay a few lines
+high and inside their box for a very long or unbroken subject, and the banners' column does not
+cover the history's controls at a common laptop width; a tab's message stands beside its form, in the
+page's language. Its own server (module scope)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.panel.steps import publish, signed_in
+from tests.served import DemoServe, start_demo_serve
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServe]:
+    demo = start_demo_serve(tmp_path_factory.mktemp("panel-layout"))
+    try:
+        yield demo
+    finally:
+        demo.stop()
+
+
+async def test_a_long_subject_keeps_the_banner_and_the_bell_item_small(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Taras's page at a laptop's width
+    page, demo = await signed_in(browser, served.base, "Taras Melnyk", viewport={"width": 1280, "height": 800})
+
+    # when a ticket comes with a 14,000-character subject of words, then one unbroken string
+    words = " ".join(["printer on fire"] * 900)[:14_000]
+    await publish(served.base, demo["service"], "op-taras", 7101, data={"ticketNumber": 7101, "subject": words})
+    await publish(served.base, demo["service"], "op-taras", 7102, data={"ticketNumber": 7102, "subject": "W" * 3000})
+
+    # then each banner is at most a few lines high and nothing runs out of it sideways
+    for number in (7101, 7102):
+        toast = page.locator(".toast", has_text=f"#{number}")
+        await expect(toast).to_be_visible()
+        box = await toast.bounding_box()
+        assert box is not None and box["height"] <= 200, box
+        assert box["x"] + box["width"] <= 1280, box
+        overflow = await toast.evaluate("t => [...t.querySelectorAll('*')].some(e => e.scrollWidth > t.clientWidth)")
+        assert overflow is False
+        item = page.locator(".item", has_text=f"#{number}")
+        item_box = await item.bounding_box()
+        assert item_box is not None and item_box["height"] <= 150, item_box
+        assert await item.evaluate("i => i.scrollWidth <= i.clientWidth")
+
+    # and the banners leave "Mark all read" reachable: the button is what is under its centre
+    read_all = page.locator("#read-all")
+    middle = await read_all.bounding_box()
+    assert middle is not None
+    under = await page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.id",
+        [middle["x"] + middle["width"] / 2, middle["y"] + middle["height"] / 2],
+    )
+    assert under == "read-all"
+    await read_all.click(trial=True)  # no other element would receive the click
+    assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_tabs_message_stands_beside_its_form_in_the_pages_language(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Olena (Ukrainian) on the Reminders tab
+    page, _ = await signed_in(browser, served.base, "Olena Kovalenko")
+    await page.get_by_role("tab", name="Нагадування").click()
+    after = page.get_by_label("Через (хвилин)")
+    await expect(after).not_to_have_value("")  # the tab has loaded
+    saved = page.locator("#reminder-form").get_by_role("status")
+
+    # when she asks for more than the service allows, the form says so before sending anything
+    await after.fill("481")
+    sent: list[str] = []
+    page.on("request", lambda r: "updateReminderSettings" in (r.post_data or "") and sent.append(r.url))
+    await page.locator("#reminder-form button[type=submit]").click()
+    assert await after.evaluate("i => i.validity.rangeOverflow")
+    await page.wait_for_timeout(300)
+    assert sent == []
+
+    # when the service cannot be reached, the form says so beside itself, in Ukrainian
+    await after.fill("5")
+    await page.route("**/graphql", lambda route: route.abort())
+    await page.locator("#reminder-form button[type=submit]").click()
+    await expect(saved).to_have_text("Сервіс недоступний. Спробуйте ще раз за мить.")
+    await expect(saved).to_be_visible()
+    await expect(page.locator("#status")).not_to_contain_text("Сервіс")
+
+    # and the next save that succeeds replaces the error
+    await page.unroute("**/graphql")
+    await page.locator("#reminder-form button[type=submit]").click()
+    await expect(saved).to_have_text("Збережено")
+    await expect(saved).not_to_have_class("tab-status error")
+
+
+async def test_keyboard_and_screen_reader_details_and_the_demo_samples(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Anna signed in: the keyboard starts at the history's heading
+    page, demo = await signed_in(browser, served.base, "Anna Shevchenko")
+    await expect(page.locator("#history-title")).to_be_focused()
+    bell = page.locator("#bell")
+    assert await bell.get_attribute("aria-expanded") is None and await bell.locator("svg").count() == 1
+    assert await page.locator("#items").get_attribute("aria-live") is None
+
+    # a banner closes from the keyboard, and closing it does not read its item
+    await publish(served.base, demo["service"], "op-anna", 7201)
+    await expect(page.locator("#announce")).to_have_text("New ticket #7201")  # the live item is announced
+    close = page.get_by_role("button", name="Close: New ticket #7201")
+    await close.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".toast")).to_have_count(0)
+    await expect(page.locator(".item.unread", has_text="#7201")).to_have_count(1)
+
+    # the demo publisher sends a CSAT and an SLA sample too
+    await page.get_by_role("button", name="A CSAT rating of 2/5").click()
+    await page.get_by_role("button", name="An SLA breach").click()
+    await expect(page.locator(".item", has_text="2/5")).to_have_count(1)
+    await expect(page.locator(".item", has_text="SLA breached")).to_have_count(1)
+
+    # a channel the instance does not offer is shown off, not ticked
+    for kind in ("TELEGRAM", "VIBER", "WHATSAPP"):
+        box = page.locator(f'#channel-list [data-kind="{kind}"] input')
+        if await box.count():
+            await expect(box).not_to_be_checked()
+
+    # bulk actions: a search keeps the selection, "select all shown", a search with no match says so
+    await page.get_by_role("tab", name="Notification types").click()
+    await page.get_by_role("checkbox", name="Select Ticket created").check()
+    await page.locator("#type-search").fill("chat")
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]')).to_have_count(0)
+    await expect(page.locator("#bulk-count")).to_have_text("1 selected")
+    await page.get_by_role("button", name="Select all shown").click()
+    shown = await page.locator("fieldset.type-row").count()
+    await expect(page.locator("#bulk-count")).to_have_text(f"{shown + 1} selected")
+    await page.locator("#type-search").fill("zzz-no-such-type")
+    await expect(page.locator(".no-match")).to_have_text("No notification type matches “zzz-no-such-type”.")
+
+    # "Set channels" with none ticked asks first; declined, nothing changes
+    await page.locator("#type-search").fill("")
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]')).to_have_count(1)
+    asked: list[str] = []
+
+    async def decline(dialog: object) -> None:
+        asked.append(dialog.message)  # type: ignore[attr-defined]
+        await dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.once("dialog", decline)
+    await page.locator("#bulk-form").get_by_role("button", name="Apply").click()
+    await expect(page.locator("#bulk-result")).to_have_text("")
+    for _ in range(20):
+        if asked:
+            break
+        await page.wait_for_timeout(100)
+    assert "turn every channel off" in asked[0]
+    await expect(page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Bell")).to_be_checked()
+    assert page.errors == [], "\n".join(page.errors)
