@@ -183,7 +183,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
                 self.services,
                 request.headers.get("authorization"),
                 principal=getattr(request.state, "principal", None),
-                language=asked_language(request.headers.get("accept-language")),
+                language=asked_language(request.headers.get("x-nc-locale")),
             )
         return Context(self.services, None)
 
@@ -230,8 +230,10 @@ def _explain(reason: str) -> str:
 
 
 def asked_language(header: str | None) -> str | None:
-    """The first language of an Accept-Language header when the service serves it ('uk-UA,uk;q=0.9'
-    -> 'uk'), else None (the token's or the profile's locale then applies)."""
+    """The language an ``X-NC-Locale`` header names (a page's language switch; also in
+    Accept-Language's form, 'uk-UA,uk;q=0.9' -> 'uk') when the service serves it, else None: the
+    token's or the profile's locale then applies. Not Accept-Language itself: browsers send their
+    own list with every request, which would override the platform's choice for the user."""
     if not header:
         return None
     first = header.split(",", 1)[0].split(";", 1)[0].strip()[:35]

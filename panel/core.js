@@ -21,10 +21,13 @@ export async function gql(query, variables = {}, token = state.token) {
   try {
     const response = await fetch("/graphql", {
       method: "POST",
-      // The page's language picks the language of what the API renders (titles, reasons).
-      // ("*" before the page has a language, not the browser's own list: the token's locale decides,
-      // and the page follows it.)
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "accept-language": state.locale || "*" },
+      // The page's language, once it has one, picks the language of what the API renders (titles,
+      // reasons); before that the token's locale decides, and the page follows it.
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+        ...(state.locale ? { "x-nc-locale": state.locale } : {}),
+      },
       body: JSON.stringify({ query, variables }),
     });
     body = await response.json();

@@ -32,7 +32,7 @@ class Context:
         language: str | None = None,
     ) -> None:
         self.services = services
-        #: The language the request asked for (Accept-Language), when the service serves it.
+        #: The language the request asked for (X-NC-Locale), when the service serves it.
         self.language = language
         self.settings = services.settings
         self._authorization = authorization
@@ -186,8 +186,8 @@ class Context:
 
     @property
     def locale(self) -> str | None:
-        """The language the request asked for (a page's language switch: Accept-Language, when it
-        names a served language), else the token's locale, else the stored profile's."""
+        """The language the request asked for (a page's language switch: X-NC-Locale, when it names
+        a served language), else the token's locale, else the stored profile's."""
         if self.language:
             return self.language
         if self.principal.locale:

@@ -1,5 +1,6 @@
-"""A page's language switch: the API answers in the language a request asks for (Accept-Language)
-when it serves it, else in the token's or the profile's locale."""
+"""A page's language switch: the API answers in the language a request asks for (X-NC-Locale)
+when it serves it, else in the token's or the profile's locale — never in a browser's own
+Accept-Language, which every browser request carries."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ TYPES = (
 
 async def ask(tenant: Tenant, user: str, language: str | None, **claims: object) -> dict:
     caller = tenant.operator(user, **claims)
-    headers = {"Authorization": f"Bearer {caller.token}"}
+    # as a browser sends every request: its own list, whatever the page chose
+    headers = {"Authorization": f"Bearer {caller.token}", "Accept-Language": "en-US,en;q=0.9"}
     if language is not None:
-        headers["Accept-Language"] = language
+        headers["X-NC-Locale"] = language
     response = await caller.http.post("/graphql", json={"query": TYPES}, headers=headers)
     body = response.json()
     assert "errors" not in body, body
@@ -30,6 +32,7 @@ async def ask(tenant: Tenant, user: str, language: str | None, **claims: object)
         ("uk", "en-GB,en;q=0.9", "en"),  # and back to English, as a browser sends it
         ("uk", "fr-FR", "uk"),  # a language not served: the token's
         ("en", None, "en"),  # nothing asked: the token's
+        ("uk", None, "uk"),  # nothing asked: the token's, not the browser's Accept-Language
         ("en", "x" * 5_000, "en"),  # nonsense: ignored
     ],
 )
