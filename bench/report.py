@@ -99,7 +99,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
         (
             "1b. Paced publishing",
             f"{n} operators connected; {_fmt(rate)} events/s for {_fmt(r.get('paced_seconds'))} s, each to 5 random "
-            "operators (open loop). Target: p99 ≤ 50 ms (the target is stated for 1,000 operators).",
+            "operators (open loop). Target: p99 ≤ 50 ms (the target is stated for 1,000 operators), keeping the "
+            "pace (≥ 99 % of the rate: a pacer over a fixed time ends a fraction short, the raw baseline too).",
             [
                 Row("publish→bell p50", "paced_p50_ms", "paced_raw_p50_ms", unit="ms"),
                 Row("publish→bell p99", "paced_p99_ms", "paced_raw_p99_ms", ("≤", 50, "paced_p99_ms"), unit="ms"),
@@ -108,7 +109,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                     "events/s achieved",
                     "paced_events_per_s",
                     "paced_raw_events_per_s",
-                    ("≥", rate or 200, "paced_events_per_s"),
+                    ("≥", round((rate or 200) * 0.99, 1), "paced_events_per_s"),
                 ),
                 Row("publish request p99", "paced_publish_p99_ms", "paced_raw_publish_p99_ms", unit="ms"),
                 Row("bell messages received", "paced_received", "paced_raw_received"),
