@@ -235,6 +235,8 @@ async function save(form, query, variables) {
     const settings = (await view.ctx.gql(query, variables)).updateInstanceSettings;
     showSettings(settings, form.dataset.channel);
     status(t("saved"));
+    // The Notification Center switched on or off: the page around this screen becomes the other one.
+    await view.ctx.checkCenter?.();
   } catch (error) {
     showErrors(form, error);
   }

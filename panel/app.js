@@ -22,9 +22,9 @@ const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
 const CATEGORIES = `{ notificationCategories { code title } }`;
-const VIEWER = `{ viewer { id role displayName locale } }`;
+const VIEWER = `{ viewer { id instanceId role displayName locale } }`;
 const CENTER = `{ notificationCenter { unavailableTypesNotice } }`;
-const START = `{ viewer { id role displayName locale }
+const START = `{ viewer { id instanceId role displayName locale }
   notificationCenter { enabled extendedTypesEnabled availableChannels unavailableTypesNotice }
   notificationCategories { code title }
   melodies { id title waveform notes { frequencyHz startMs durationMs } } }`;
@@ -93,10 +93,14 @@ function buildSignIn(demo) {
 async function open(token) {
   state.token = token;
   let start;
+  // The sign-in screen's language is this browser's last choice; a signed-in viewer's is their own
+  // (their choice on this browser, else their locale): the first request goes without one.
+  state.locale = null;
   try {
     start = await gql(START);
   } catch (error) {
     sessionStorage.removeItem("nc.token");
+    state.locale = localStorage.getItem("nc.locale") || null;
     showSignIn(t("bad-token", { message: error.message }));
     return;
   }
@@ -104,7 +108,10 @@ async function open(token) {
   state.viewer = start.viewer;
   state.center = start.notificationCenter;
   setMelodies(start.melodies);
-  if (!localStorage.getItem("nc.locale")) state.locale = start.viewer.locale.startsWith("uk") ? "uk" : "en";
+  const own = start.viewer.locale.startsWith("uk") ? "uk" : "en";
+  const chosen = localStorage.getItem(viewerLocaleKey());
+  state.locale = chosen || own;
+  if (chosen && chosen !== own) start = await gql(START); // the viewer's texts in the language they chose
   translate();
   $("signin").hidden = true;
   $("signin-error").hidden = true;
@@ -208,7 +215,8 @@ let adminModule = null;
 async function mountAdmin() {
   try {
     adminModule = adminModule || (await import("./admin.js"));
-    await adminModule.mount($("admin"), { gql, t, el, state, status, reloaders, locale: state.locale || "en" });
+    const ctx = { gql, t, el, state, status, reloaders, checkCenter, locale: state.locale || "en" };
+    await adminModule.mount($("admin"), ctx);
   } catch (error) {
     status(error.message);
   }
@@ -239,6 +247,11 @@ $("tabs").addEventListener("keydown", (e) => {
 });
 
 // -- the history -------------------------------------------------------------------------------
+/** Where this browser keeps a viewer's language choice (each user of a shared browser their own). */
+function viewerLocaleKey() {
+  return `nc.locale.${state.viewer.instanceId}.${state.viewer.id}`;
+}
+
 async function loadPage(first = false, again = false) {
   if ((bell.loading && !again) || (!first && !bell.hasNext)) return;
   bell.loading = true;
@@ -261,7 +274,11 @@ async function loadPage(first = false, again = false) {
   } finally {
     bell.loading = false;
     $("more").hidden = true;
+    $("load-more").hidden = !bell.hasNext;
   }
+  // A tall window shows the whole page without a scrollbar: nothing to scroll means load on.
+  const list = $("items");
+  if (bell.hasNext && list.scrollHeight <= list.clientHeight + 40 && !$("history").hidden) await loadPage();
 }
 
 function addItem(node, atTop) {
@@ -441,6 +458,7 @@ async function publishSample(kind) {
 $("locale").addEventListener("change", async () => {
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
+  if (state.viewer) localStorage.setItem(viewerLocaleKey(), state.locale);
   translate();
   if (!state.token) return;
   if (state.center?.enabled) showBulkChannels();
@@ -455,6 +473,7 @@ $("category").addEventListener("change", () => {
   $("read-all").textContent = t(bell.category ? "mark-category-read" : "mark-all-read");
   loadPage(true);
 });
+$("load-more").addEventListener("click", () => loadPage());
 $("items").addEventListener("scroll", () => {
   const list = $("items");
   if (list.scrollTop + list.clientHeight >= list.scrollHeight - 40) loadPage();

@@ -158,3 +158,83 @@ async def test_keyboard_and_screen_reader_details_and_the_demo_samples(served: D
     assert "turn every channel off" in asked[0]
     await expect(page.locator('fieldset.type-row[data-code="ticket_created"]').get_by_label("Bell")).to_be_checked()
     assert page.errors == [], "\n".join(page.errors)
+
+
+async def test_a_tall_window_still_reaches_every_older_notification(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    from tests.panel.steps import demo_users, gql, token_of
+
+    # given Anna with 70 tickets: three and a half pages of the history
+    demo = demo_users(served.base)
+    events = [
+        {"id": f"tall-{i}", "type": "ticket_created", "recipients": ["op-anna"], "data": {"ticketNumber": 8000 + i}}
+        for i in range(70)
+    ]
+    many = "mutation($e: [EventInput!]!) { publishEvents(inputs: $e) { notificationCount } }"
+    await gql(served.base, demo["service"], many, {"e": events})
+    listed = await gql(served.base, token_of(demo, "op-anna"), "{ notifications(first: 100) { edges { cursor } } }")
+    total = len(listed["notifications"]["edges"])
+    assert total >= 70
+
+    # when she opens the panel on a very tall window (the first page leaves no scrollbar)
+    page, _ = await signed_in(browser, served.base, "Anna Shevchenko", viewport={"width": 1400, "height": 2400})
+    items = page.locator("#items .item")
+    # then the page loads on until the list can scroll, and a button loads the rest by keyboard too
+    await expect(items.nth(20)).to_be_attached()
+    more = page.get_by_role("button", name="Load older notifications")
+    while await items.count() < total:
+        await expect(more).to_be_visible()
+        before = await items.count()
+        await more.focus()
+        await page.keyboard.press("Enter")
+        await expect(items).not_to_have_count(before)
+    await expect(items).to_have_count(total)
+    await expect(more).to_be_hidden()
+
+
+async def test_at_a_narrow_width_the_banners_leave_the_history_controls_reachable(
+    served: DemoServe, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    page, demo = await signed_in(browser, served.base, "Taras Melnyk", viewport={"width": 1000, "height": 800})
+    for number in (7201, 7202, 7203):
+        await publish(served.base, demo["service"], "op-taras", number)
+    await expect(page.locator(".toast")).to_have_count(3)
+    for control in ("#read-all", "#category"):
+        box = await page.locator(control).bounding_box()
+        assert box is not None
+        under = await page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y)?.id",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert under == control[1:], f"{control} is covered by {under}"
+
+
+async def test_each_user_of_a_shared_browser_keeps_their_own_language(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    # given Taras (an English locale) who switched this browser's page to Ukrainian
+    page, _ = await signed_in(browser, served.base, "Taras Melnyk")
+    await page.locator("#locale").select_option("uk")
+    await expect(page.locator("#tab-types")).to_have_text("Типи сповіщень")
+    context = page.context
+
+    async def sign_in_here(name: str) -> object:
+        other = await context.new_page()  # same browser: same storage, a fresh sign-in
+        await other.goto(f"{served.base}/panel/")
+        await other.get_by_role("button", name=name).click()
+        await expect(other.locator("#history")).to_be_visible()
+        return other
+
+    # when Anna (English, no choice of her own) signs in on the same browser: her own locale
+    anna = await sign_in_here("Anna Shevchenko")
+    await expect(anna.locator("#tab-types")).to_have_text("Notification types")
+    await expect(anna.locator("#locale")).to_have_value("en")
+    # and Olena (Ukrainian) gets Ukrainian, and Taras again his choice
+    olena = await sign_in_here("Olena Kovalenko")
+    await expect(olena.locator("#tab-types")).to_have_text("Типи сповіщень")
+    taras = await sign_in_here("Taras Melnyk")
+    await expect(taras.locator("#locale")).to_have_value("uk")
+    await expect(taras.locator("#tab-types")).to_have_text("Типи сповіщень")
