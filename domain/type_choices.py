@@ -67,7 +67,10 @@ def listed_type(code: str) -> TypeDef:
 
 def _check_editable(state: ViewerState, type_def: TypeDef) -> None:
     if not state.policy.notification_center_enabled:
-        raise BadUserInput("The Notification Center is disabled on this instance: use classicSettings instead")
+        raise BadUserInput(
+            "The Notification Center is disabled on this instance: use classicSettings instead",
+            reason="NOTIFICATION_CENTER_DISABLED",
+        )
     availability = state.policy.availability(type_def)
     if availability is TypeAvailability.UNAVAILABLE:
         raise BadUserInput(
@@ -133,7 +136,10 @@ async def bulk_update_types(
 ) -> BulkResult:
     """One read of the viewer's rows (already in ``state``) and at most two writes, for any rows."""
     if not state.policy.notification_center_enabled:
-        raise BadUserInput("The Notification Center is disabled on this instance: use classicSettings instead")
+        raise BadUserInput(
+            "The Notification Center is disabled on this instance: use classicSettings instead",
+            reason="NOTIFICATION_CENTER_DISABLED",
+        )
     if type_codes is not None and category_code is not None:
         raise BadUserInput("Give typeCodes or categoryCode, not both")
     if type_codes is not None and not type_codes:

@@ -343,6 +343,7 @@ async function checkCenter() {
   const enabled = await gql(`{ notificationCenter { enabled } }`).then((d) => d.notificationCenter.enabled).catch(() => null);
   if (enabled !== null && state.center && enabled !== state.center.enabled) location.reload();
 }
+document.addEventListener("nc-center-changed", () => checkCenter());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && state.viewer) checkCenter();
 });

@@ -43,6 +43,10 @@ export async function gql(query, variables = {}, token = state.token) {
     error.errors = body.errors; // every error, for forms that show each next to its field
     // The signed-in token expired or was revoked: back to signing in, with the reason.
     if (error.code === "UNAUTHENTICATED" && state.viewer && token === state.token) signOut(error.message);
+    // The Notification Center was switched off meanwhile: the page becomes the simplified screen.
+    if (body.errors.some((e) => e.extensions?.reason === "NOTIFICATION_CENTER_DISABLED")) {
+      document.dispatchEvent(new CustomEvent("nc-center-changed"));
+    }
     throw error;
   }
   return body.data;

@@ -238,3 +238,30 @@ async def test_each_user_of_a_shared_browser_keeps_their_own_language(served: De
     taras = await sign_in_here("Taras Melnyk")
     await expect(taras.locator("#locale")).to_have_value("uk")
     await expect(taras.locator("#tab-types")).to_have_text("Типи сповіщень")
+
+
+async def test_a_save_refused_because_the_center_was_switched_off_turns_the_page_simplified(
+    served: DemoServe, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    from tests.panel.steps import gql, token_of
+
+    center = """mutation($on: Boolean!) {
+      updateInstanceSettings(input: {notificationCenterEnabled: $on}) { notificationCenterEnabled } }"""
+    # given Anna on the Notification types tab, and then the administrator switching the Center off
+    page, demo = await signed_in(browser, served.base, "Anna Shevchenko")
+    await page.get_by_role("tab", name="Notification types").click()
+    row = page.locator('fieldset.type-row[data-code="ticket_created"]')
+    await expect(row).to_be_visible()
+    admin = token_of(demo, "adm-petro")
+    await gql(served.base, admin, center, {"on": False})
+    try:
+        # when she changes the type (the page has not heard of the switch yet)
+        await row.get_by_label("Banner").click()
+        # then the refusal turns the page into the simplified screen, without the developers' message
+        await expect(page.locator("#classic")).to_be_visible()
+        await expect(page.locator("#profile")).to_be_hidden()
+        await expect(page.get_by_text("use classicSettings instead")).to_have_count(0)
+    finally:
+        await gql(served.base, admin, center, {"on": True})
