@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo
@@ -141,11 +141,8 @@ class NotificationCenterSchema(strawberry.Schema):
                 admitted = self.admission.admit(query, variable_values, operation_name)
             except ClientError as error:
                 return self._refused(error)
-            if (
-                isinstance(context_value, Context)
-                and context_value.settings.compiled_queries
-                and OperationType.QUERY in allowed_operation_types
-            ):
+            compiling = isinstance(context_value, Context) and context_value.settings.compiled_queries
+            if compiling and OperationType.QUERY in allowed_operation_types:
                 compiled = self.compiler.compile(admitted, variable_values, operation_name)
                 if compiled is not None:
                     try:
@@ -154,16 +151,12 @@ class NotificationCenterSchema(strawberry.Schema):
                         pass
                     else:
                         return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
-            if (
-                isinstance(context_value, Context)
-                and context_value.settings.compiled_queries
-                and OperationType.MUTATION in allowed_operation_types
-            ):
+            if compiling and OperationType.MUTATION in allowed_operation_types:
                 # A producer's publishEvent(s): it writes, so a failure is reported, never retried
                 # by the executor (a second try could publish twice).
                 publishing = self.publisher.compile(admitted, variable_values, operation_name)
                 if publishing is not None:
-                    data, errors = await publishing.run(context_value)
+                    data, errors = await publishing.run(cast(Context, context_value))
                     return self._scrubbed(ExecutionResult(data=data, errors=errors or None))
         # errors of executed operations are coded by the CodedErrors extension
         try:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.panel.steps import signed_in as _signed_in
+from tests.panel.steps import token_of
 from tests.panel.test_panel_browser import panel_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
@@ -30,11 +31,6 @@ def _gql(base: str, token: str, query: str, variables: dict[str, Any] | None = N
     )
     body: dict[str, Any] = response.json()
     return body
-
-
-def _token(demo: dict[str, Any], user: str) -> str:
-    token: str = next(u["token"] for u in demo["users"] if u["user"] == user)
-    return token
 
 
 async def _open_admin(page: Any) -> Any:
@@ -92,14 +88,14 @@ async def test_the_administrator_changes_instance_settings_and_a_type_policy_and
     await expect(instance.get_by_label("A CSAT score at or below this is negative")).to_have_value("3")
     await expect(instance.locator('fieldset[data-field="defaultChannels"]').get_by_label("Sound")).to_be_checked()
     await expect(screen.locator('details[data-type="chat_created"] summary')).to_contain_text("mandatory")
-    stored = _gql(panel_server, _token(demo, "adm-petro"), SETTINGS)["data"]["instanceSettings"]
+    stored = _gql(panel_server, token_of(demo, "adm-petro"), SETTINGS)["data"]["instanceSettings"]
     assert stored["negativeCsatThreshold"] == 3 and "SOUND" in stored["defaultChannels"]
     chat = next(p for p in stored["typePolicies"] if p["typeCode"] == "chat_created")
     assert chat["mandatory"] is True and chat["availability"] == "VIEW_ONLY"
     # The policy's save sent only what changed: the type's default channels still follow the instance's.
     changed = _gql(
         panel_server,
-        _token(demo, "adm-petro"),
+        token_of(demo, "adm-petro"),
         "mutation { updateInstanceSettings(input: {defaultChannels: [BELL]}) { typePolicies { typeCode defaultChannels } } }",
     )["data"]["updateInstanceSettings"]["typePolicies"]
     assert next(p for p in changed if p["typeCode"] == "chat_created")["defaultChannels"] == ["BELL"]
@@ -163,7 +159,7 @@ async def test_a_bot_secret_is_written_but_never_shown_back(
         "nc_demo_bot"
     )
     assert secret not in await page.content() and hook not in await page.content()
-    stored = _gql(panel_server, _token(demo, "adm-petro"), SETTINGS)
+    stored = _gql(panel_server, token_of(demo, "adm-petro"), SETTINGS)
     telegram_config = next(b for b in stored["data"]["instanceSettings"]["botChannels"] if b["channel"] == "TELEGRAM")
     assert telegram_config["hasSecret"] and telegram_config["hasWebhookSecretToken"]
     assert secret not in str(stored) and hook not in str(stored)
@@ -205,7 +201,7 @@ async def test_an_operator_has_no_administrator_screen_and_the_api_refuses_them(
 
     # and: the API refuses operators and supervisors every administrator field
     for user in ("op-taras", "sup-iryna"):
-        token = _token(demo, user)
+        token = token_of(demo, user)
         for query, variables in (
             (SETTINGS, None),
             (
@@ -219,7 +215,7 @@ async def test_an_operator_has_no_administrator_screen_and_the_api_refuses_them(
         ):
             body = _gql(panel_server, token, query, variables)
             assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
-    stored = _gql(panel_server, _token(demo, "adm-petro"), SETTINGS)["data"]["instanceSettings"]
+    stored = _gql(panel_server, token_of(demo, "adm-petro"), SETTINGS)["data"]["instanceSettings"]
     assert stored["negativeCsatThreshold"] != 1
 
 
@@ -254,7 +250,7 @@ async def test_the_administrator_who_switches_the_center_off_keeps_the_administr
     finally:
         _gql(
             panel_server,
-            _token(demo, "adm-petro"),
+            token_of(demo, "adm-petro"),
             "mutation { updateInstanceSettings(input: {notificationCenterEnabled: true}) { notificationCenterEnabled } }",
         )
 
@@ -271,11 +267,11 @@ async def test_an_open_page_follows_the_center_switched_off_when_it_comes_back_i
     switch = "mutation($on: Boolean!) { updateInstanceSettings(input: {notificationCenterEnabled: $on}) { notificationCenterEnabled } }"
     try:
         # when an administrator switches the Notification Center off, and Taras comes back to the tab
-        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": False})
+        _gql(panel_server, token_of(demo, "adm-petro"), switch, {"on": False})
         await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
 
         # then the page shows the simplified screen without a reload by hand
         await expect(page.locator("#classic")).to_be_visible()
         await expect(page.get_by_role("tab", name="Notification types")).to_be_hidden()
     finally:
-        _gql(panel_server, _token(demo, "adm-petro"), switch, {"on": True})
+        _gql(panel_server, token_of(demo, "adm-petro"), switch, {"on": True})
