@@ -20,7 +20,8 @@ const PAGE_SIZE = 20;
 const NODE = "id typeCode categoryCode title body createdAt readAt";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
-    edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } unreadCount } }`;
+    edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } }
+  unreadCount }`;
 const CATEGORIES = `{ notificationCategories { code title } }`;
 const VIEWER = `{ viewer { id instanceId role displayName locale } }`;
 const CENTER = `{ notificationCenter { unavailableTypesNotice } }`;
@@ -56,10 +57,13 @@ async function signIn() {
     history.replaceState(null, "", location.pathname + location.search);
   }
   const token = fromHash || sessionStorage.getItem("nc.token");
-  const demo = await fetch("demo-users").then((r) => (r.ok ? r.json() : null)).catch(() => null);
-  state.demo = demo;
-  buildSignIn(demo);
-  const message = sessionStorage.getItem("nc.signin-message");
+  // 404 (or 403): not a demo — the token form. Anything else failing: say so, and offer the form.
+  const demo = await fetch("demo-users")
+    .then((r) => (r.ok ? r.json() : r.status === 404 || r.status === 403 ? null : Promise.reject(r.status)))
+    .catch(() => undefined);
+  state.demo = demo || null;
+  buildSignIn(demo || null);
+  const message = sessionStorage.getItem("nc.signin-message") || (demo === undefined ? t("demo-failed") : null);
   sessionStorage.removeItem("nc.signin-message");
   if (token) return open(token);
   showSignIn(message);
@@ -267,7 +271,7 @@ async function loadPage(first = false, again = false) {
     for (const edge of page.edges) addItem(edge.node, false);
     bell.endCursor = page.pageInfo.endCursor;
     bell.hasNext = page.pageInfo.hasNextPage;
-    setBadge(page.unreadCount);
+    setBadge(data.unreadCount); // every unread item, whatever the filter shows
     $("empty").hidden = bell.items.size > 0;
   } catch (error) {
     status(error.message);

@@ -265,3 +265,46 @@ async def test_a_save_refused_because_the_center_was_switched_off_turns_the_page
         await expect(page.get_by_text("use classicSettings instead")).to_have_count(0)
     finally:
         await gql(served.base, admin, center, {"on": True})
+
+
+async def test_a_phone_width_keeps_the_bell_and_its_badge_on_screen(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    page, _ = await signed_in(browser, served.base, "Olena Kovalenko", viewport={"width": 320, "height": 700})
+    bell = page.locator("#bell")
+    await expect(bell).to_be_visible()
+    box = await bell.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320, box
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+    # and the language control is named in the page's language
+    await expect(page.get_by_role("combobox", name="Мова")).to_be_visible()
+
+
+async def test_the_badge_counts_every_unread_item_whatever_the_filter(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    page, demo = await signed_in(browser, served.base, "Taras Melnyk")
+    await publish(served.base, demo["service"], "op-taras", 7301)
+    await publish(served.base, demo["service"], "op-taras", 0, type_code="csat_received", data={"score": 5})
+    badge = page.locator("#badge")
+    total = await gql_unread(served.base, demo)
+    await expect(badge).to_have_text(str(total))
+    await page.locator("#category").select_option("csat")
+    await expect(page.locator("#items .item").first).to_contain_text("New rating")
+    await expect(badge).to_have_text(str(total))
+
+
+async def gql_unread(base: str, demo: dict) -> int:
+    from tests.panel.steps import gql, token_of
+
+    return int((await gql(base, token_of(demo, "op-taras"), "{ unreadCount }"))["unreadCount"])
+
+
+async def test_demo_users_that_cannot_be_loaded_are_reported(served: DemoServe, browser: object) -> None:
+    from playwright.async_api import expect
+
+    page = await (await browser.new_context()).new_page()  # type: ignore[attr-defined]
+    await page.route("**/panel/demo-users", lambda route: route.fulfill(status=500, body="down"))
+    await page.goto(f"{served.base}/panel/")
+    await expect(page.get_by_text("The demo users could not be loaded")).to_be_visible()
+    await expect(page.locator("#token-input")).to_be_visible()
