@@ -40,6 +40,8 @@ class Message:
     body: str
     link: str
     urgent: bool = False
+    #: What the notification is about, as one key (``TICKET:123``), or None.
+    entity: str | None = None
 
     @property
     def plain(self) -> str:
@@ -73,6 +75,7 @@ def message_for(job: Job, panel_url: str) -> Message:
         body=n.body,
         link=link,
         urgent=bool(type_def and type_def.urgent),
+        entity=f"{n.entity_kind}:{n.entity_id}" if n.entity_kind and n.entity_id else None,
     )
 
 

@@ -9,6 +9,10 @@ Protocol and limits:
                   body is shortened to fit, as push services refuse a bigger one (413)
     TTL           24 h; 1 h for urgent types (a stale SLA alarm is noise); 10 min for a test
     Urgency       high for urgent types (SLA, normatives), normal otherwise
+    Topic         per entity (RFC 8030 §5.4: 32 characters of base64url, here of SHA-256 of the
+                  entity's key): a newer push about the same ticket or chat replaces one the push
+                  service still holds for an offline browser; the payload's ``tag`` (the same
+                  value) makes the service worker replace the shown notification
     VAPID JWT     ES256; aud = the endpoint's origin, exp = 12 h (pywebpush), sub = a mailto:
     404, 410      the subscription is gone for good: its row is deleted
     429, 5xx      transient (Retry-After honoured, up to an hour), as are network errors and
@@ -34,6 +38,8 @@ push service's own answer goes only to the log, with the endpoint, its path and 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -193,6 +199,8 @@ class WebPushChannel:
         else:
             ttl = URGENT_TTL_SECONDS if message.urgent else TTL_SECONDS
         headers = {"Urgency": "high" if message.urgent else "normal"}
+        if message.entity is not None:
+            headers["Topic"] = topic(message.entity)
         return [self._push(s, data, ttl, headers) for s in subscriptions]
 
     async def _push(self, subscription: PushSubscription, data: str, ttl: int, headers: dict[str, Any]) -> PushTry:
@@ -274,6 +282,11 @@ class WebPushChannel:
         return self._vapid[1]
 
 
+def topic(entity: str) -> str:
+    """The push ``Topic`` of an entity key: 32 characters of base64url (RFC 8030 §5.4)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(entity.encode()).digest()).decode()[:32]
+
+
 def payload(message: Message) -> str:
     """The JSON the service worker gets, at most MAX_PAYLOAD_BYTES of UTF-8: a body that does not
     fit is cut to the longest prefix that does, with its ellipsis (``message.cut`` by bisection)."""
@@ -287,6 +300,7 @@ def payload(message: Message) -> str:
                 "title": title,
                 "body": body,
                 "link": message.link,
+                "tag": topic(message.entity) if message.entity is not None else None,
             },
             ensure_ascii=False,  # \uXXXX would take 6 bytes a letter for Cyrillic
             separators=(",", ":"),

@@ -137,6 +137,9 @@ class Settings:
     #: The publisher sends the panel's live messages itself right after its commit; should it die
     #: (or the broker fail) first, a worker sends them this many seconds after the commit.
     live_fallback_seconds: float = 5.0
+    #: A collapsed bell item's banner and external channels fire at most once per this many
+    #: seconds however many events collapse into it (domain/collapse.py).
+    collapse_window_seconds: float = 60.0
     #: Due jobs a worker claims at once.
     claim_batch: int = 100
     #: External deliveries a worker sends at once (``worker --concurrency`` overrides it): a send
@@ -250,6 +253,7 @@ class Settings:
             heartbeat_seconds=heartbeat_seconds,
             send_timeout_seconds=send_timeout_seconds,
             live_fallback_seconds=_float(env, "NC_LIVE_FALLBACK_SECONDS", 5.0),
+            collapse_window_seconds=_float(env, "NC_COLLAPSE_WINDOW_SECONDS", 60.0),
             claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
             settle_window_seconds=_float(env, "NC_SETTLE_WINDOW_SECONDS", 0.005),
             worker_concurrency=_int(env, "NC_WORKER_CONCURRENCY", 100, minimum=1),

@@ -13,6 +13,7 @@ from tortoise.timezone import now
 from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
 from domain.panel import PanelDelivery, panel_deliveries
+from domain.retract import cancel_unsent
 from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.db import db
@@ -201,7 +202,8 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
 
 
 async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
-    """Mark those of ``ids`` still unread read, stop their banner repeats, and take the bell items
+    """Mark those of ``ids`` still unread read, stop their banner repeats, cancel their unsent
+    external deliveries, and take the bell items
     among them off the operator's counter: the ids changed (newest first) and the count after.
     The statement reports the rows it changed, so two requests marking the same item count it once."""
     changed: list[int] = []
@@ -220,6 +222,8 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
         in_bell += sum(1 for row in rows if row["in_bell"])
     if changed:
         await ToastRepeat.filter(notification_id__in=changed).delete()
+        # Read before a worker sent them: its external deliveries never go (domain.retract).
+        await cancel_unsent(changed, now())
     await take_unread(operator_id, in_bell)
     return [str(i) for i in sorted(changed, reverse=True)], await _counted(operator_id)
 

@@ -12,20 +12,20 @@ they become part of links.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
 
 from core.settings import Limits
+from domain.entities import ENTITY_ID, ENTITY_KIND, entity_of
 from domain.errors import BadUserInput
 from domain.input_text import check_id, check_json, shown
 from models.catalog import TYPES_BY_CODE
 
-#: What an event's entity may be: it becomes part of a link (channels/message.py) and of texts.
-ENTITY_KIND = re.compile(r"[A-Za-z0-9_-]{1,32}")
-ENTITY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CSAT_TYPES = frozenset({"csat_received", "csat_negative"})
+#: A producer's "this ticket or chat was handled": reads its recipients' (or, with no
+#: recipients, every operator's) unread notifications about the event's entity.
+RESOLVE_TYPE = "entity_resolved"
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def validate(events: list[Event], limits: Limits) -> None:
                 f"{where}: unknown type {shown(event.type)}; use a type code from the catalog, e.g. ticket_created",
                 field="type",
             )
-        if not event.recipients:
+        if not event.recipients and event.type != RESOLVE_TYPE:
             raise BadUserInput(f"{where}: recipients is empty")
         if len(event.recipients) > limits.recipients_per_event:
             raise BadUserInput(
@@ -92,6 +92,13 @@ def validate(events: list[Event], limits: Limits) -> None:
                 f"{where}: entity.id {shown(event.entity_id)} must be 1-128 letters, digits or . _ : - "
                 "(no spaces, slashes or control characters): it becomes part of a link"
             )
+        if event.type == RESOLVE_TYPE and (event.entity_kind is None or event.entity_id is None):
+            if entity_of(event.type, event.entity_kind, event.entity_id, event.data)[1] is None:
+                raise BadUserInput(
+                    f"{where}: entity_resolved needs the entity that was handled: send entity "
+                    "{kind, id} (or data.ticketNumber / data.chatId)",
+                    field="entity",
+                )
         if event.type in CSAT_TYPES and "score" in event.data and not is_score(event.data["score"]):
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
 

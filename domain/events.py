@@ -17,7 +17,10 @@ from tortoise.timezone import now
 
 from core.logs import EVENT_ID
 from core.settings import Limits
-from domain.event_input import CSAT_TYPES, Event, is_score, validate
+from domain.acknowledge import EntityRead, ReadMark, read_about
+from domain.collapse import collapse
+from domain.entities import CLOSING_TYPES, with_entity
+from domain.event_input import CSAT_TYPES, RESOLVE_TYPE, Event, is_score, validate
 from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
@@ -56,6 +59,8 @@ class Batch:
     new_users: list[str] = field(default_factory=list)
     #: The hand-off row of ``panel`` (deleted by the publisher once it sent them), if any.
     hand_off_id: int | None = None
+    #: Items read by entity_resolved (or closing) events: announced by the publisher after the commit.
+    read: list[ReadMark] = field(default_factory=list)
 
 
 async def publish(
@@ -66,24 +71,28 @@ async def publish(
     policy: InstancePolicy | None = None,
     reminder_minute_seconds: float = 60.0,
     panel_fallback_seconds: float = 5.0,
+    collapse_window_seconds: float = 60.0,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
     row is due ``panel_fallback_seconds`` later, when a worker sends them if the publisher did not."""
     validate(events, limits)
+    events = [with_entity(event) for event in events]
     await ensure_instance(instance_id)
     if policy is None:
         policy = await load_policy(instance_id)
     token = EVENT_ID.set(events[0].id) if len(events) == 1 else None
     try:
-        return await _publish_batch(policy, events, reminder_minute_seconds, panel_fallback_seconds)
+        return await _publish_batch(
+            policy, events, reminder_minute_seconds, panel_fallback_seconds, collapse_window_seconds
+        )
     finally:
         if token is not None:
             EVENT_ID.reset(token)
 
 
 async def _publish_batch(
-    policy: InstancePolicy, events: list[Event], minute_seconds: float, fallback_seconds: float
+    policy: InstancePolicy, events: list[Event], minute_seconds: float, fallback_seconds: float, window_seconds: float
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -124,6 +133,20 @@ async def _publish_batch(
         if len(claimed) < len(first_of)
         else {}
     )
+
+    # Handled tickets and chats: their unread items are read before this call's new ones are written.
+    handled = [
+        EntityRead(e.entity_kind, e.entity_id, tuple(e.recipients) or None)
+        for e in claimed
+        if e.type == RESOLVE_TYPE and e.entity_kind is not None and e.entity_id is not None
+    ]
+    if policy.read_on_entity_close:
+        handled += [
+            EntityRead(e.entity_kind, e.entity_id)
+            for e in claimed
+            if e.type in CLOSING_TYPES and e.entity_kind is not None and e.entity_id is not None
+        ]
+    read_marks = await read_about(policy.instance_id, handled, ts) if handled else []
 
     # Status events feed reminders; the others are delivered (unless unavailable or not delivered).
     status_events = [e for e in claimed if e.type == STATUS_TYPE]
@@ -220,8 +243,12 @@ async def _publish_batch(
                 else None,
                 "in_bell": any(c is ChannelKind.BELL for c, _ in channels),
                 "created_at": ts,
+                "count": 1,
             }
             plans[(operator.id, key)] = (event.id, channels)
+
+    # Unread items about the same entity collapse (domain/collapse.py): fewer rows, no new items.
+    collapsing = await collapse(policy, notification_rows, plans, ts, window_seconds)
 
     created = await upsert(
         conn,
@@ -234,9 +261,9 @@ async def _publish_batch(
     delivery_rows = []
     external_queued = False
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
-    for row in created:
-        event_id, channels = plans[(row["operator_id"], row["event_id"])]
-        counts[event_id][0] += 1
+
+    def queue(operator_id: int, notification_id: int, event_id: str, channels: list[tuple[ChannelKind, bool]]) -> None:
+        nonlocal external_queued
         for channel, deliverable in channels:
             counts[event_id][1] += deliverable
             if channel in PANEL_CHANNELS:
@@ -245,11 +272,11 @@ async def _publish_batch(
             delivery_rows.append(
                 {
                     "instance_id": policy.instance_id,
-                    "operator_id": row["operator_id"],
-                    "notification_id": row["id"],
+                    "operator_id": operator_id,
+                    "notification_id": notification_id,
                     "channel": channel.value,
                     # The linked chat travels with the job: the bot channel does not read it again.
-                    "address": addresses.get((row["operator_id"], channel)),
+                    "address": addresses.get((operator_id, channel)),
                     "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
                     "attempts": 0,
                     "last_error": None if deliverable else _skip_reason(channel),
@@ -258,6 +285,21 @@ async def _publish_batch(
                     "updated_at": ts,
                 }
             )
+
+    for row in created:
+        row_key = (row["operator_id"], row["event_id"])
+        event_id, channels = plans[row_key]
+        counts[event_id][0] += 1
+        for later in collapsing.into_new.get(row_key, ()):
+            counts[later][0] += 1
+        queue(row["operator_id"], row["id"], event_id, channels)
+    for item in collapsing.into_existing:
+        for event_id in item.event_ids:
+            counts[event_id][0] += 1
+        if item.alert:  # once per window: the banner, the sound and one message per external channel
+            queue(item.operator_id, item.notification_id, item.event_ids[-1], item.channels)
+        else:
+            counts[item.event_ids[-1]][1] += 1  # the bell item's update
     await upsert(conn, Delivery, delivery_rows, conflict=["id"])
     counted = [e for e in claimed if counts[e.id] != [0, 0]]
     if counted:
@@ -286,6 +328,7 @@ async def _publish_batch(
         {o.id: o for o in operators.values()},
         ts,
         due=panel_due,
+        collapsed=collapsing.into_existing,
     )
 
     results = []
@@ -303,7 +346,7 @@ async def _publish_batch(
             prior = earlier[event.id]
             results.append(Published(event.id, True, prior.notification_count, prior.deliveries_queued))
     new_users = [o.user_id for o in operators.values() if o.created]
-    return Batch(results, live, external_queued, ts, new_users, hand_off_id)
+    return Batch(results, live, external_queued, ts, new_users, hand_off_id, read_marks)
 
 
 #: A resolution, the channels it turns on (deliverable or not), and their values as stored.

@@ -38,6 +38,7 @@ class InstanceChanges:
     bot_scenario: str | None = None
     bot_channels: list[BotChannelInput] | None = None
     negative_csat_threshold: int | None = None
+    read_on_entity_close: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class TypePolicyChanges:
     mandatory_channels: list[ChannelKind] | None = None
     availability: TypeAvailability | None = None
     default_channels: list[ChannelKind] | None = None
+    collapse: bool | None = None
 
 
 def _offered_after(policy: InstancePolicy, bots: dict[ChannelKind, bool]) -> set[ChannelKind]:
@@ -128,6 +130,8 @@ async def update_instance(
         values["bot_scenario"] = changes.bot_scenario or None
     if threshold is not None:
         values["negative_csat_threshold"] = threshold
+    if changes.read_on_entity_close is not None:
+        values["read_on_entity_close"] = changes.read_on_entity_close
     if values:
         await Instance.filter(id=instance_id).update(**values, updated_at=now())
     if bot_writes:
@@ -201,7 +205,16 @@ async def materialize_defaults(policy: InstancePolicy) -> None:
 
 async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> InstancePolicy:
     type_def = TYPES_BY_CODE.get(changes.type_code)
-    if type_def is None or not type_def.listed:
+    only_collapse = (
+        changes.mandatory is None
+        and changes.mandatory_channels is None
+        and changes.availability is None
+        and changes.default_channels is None
+    )
+    # Unlisted delivered types (chat_message, operator_mentioned) take a collapse rule only.
+    if type_def is not None and not type_def.listed and type_def.delivered and only_collapse:
+        pass
+    elif type_def is None or not type_def.listed:
         raise BadUserInput(
             f"Unknown type code {shown(changes.type_code)}: policies apply to the listed types of notificationTypes",
             field="typeCode",
@@ -233,6 +246,7 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
             if changes.default_channels is not None
             else (current.default_channels if current else None)
         ),
+        "collapse": changes.collapse if changes.collapse is not None else (current.collapse if current else None),
         "updated_at": now(),
     }
     await upsert(
@@ -240,6 +254,6 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
         TypePolicy,
         [row],
         conflict=["instance_id", "type_code"],
-        update=["mandatory", "mandatory_channels", "availability", "default_channels", "updated_at"],
+        update=["mandatory", "mandatory_channels", "availability", "default_channels", "collapse", "updated_at"],
     )
     return await load_policy(instance_id)

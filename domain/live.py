@@ -28,11 +28,16 @@ def notification_payload(row: Notification) -> dict[str, Any]:
         "data": row.data or {},
         "createdAt": _iso(row.created_at),
         "readAt": _iso(row.read_at),
+        "count": row.count,
+        "updatedAt": _iso(row.updated_at or row.created_at),
     }
 
 
-def payload(notification_id: int, row: dict[str, Any], created_at: str) -> dict[str, Any]:
-    """``notification_payload`` of a row as publishing writes it (no model built): unread."""
+def payload(
+    notification_id: int, row: dict[str, Any], created_at: str, updated_at: str | None = None
+) -> dict[str, Any]:
+    """``notification_payload`` of a row as publishing writes it (no model built): unread. A
+    collapsed item (domain.collapse) keeps its own ``created_at`` and is updated at ``updated_at``."""
     return {
         "id": str(notification_id),
         "typeCode": row["type_code"],
@@ -44,6 +49,8 @@ def payload(notification_id: int, row: dict[str, Any], created_at: str) -> dict[
         "data": row["data"] or {},
         "createdAt": created_at,
         "readAt": None,
+        "count": row.get("count", 1),
+        "updatedAt": updated_at or created_at,
     }
 
 
@@ -52,8 +59,19 @@ def bell_added(notification: dict[str, Any], unread_count: int) -> dict[str, Any
     return {"type": "NotificationAdded", "notification": notification, "unreadCount": unread_count}
 
 
+def bell_collapsed(notification: dict[str, Any], unread_count: int) -> dict[str, Any]:
+    """An unread item that another event about the same entity collapsed into: its new count,
+    latest title and body, and ``updatedAt`` (domain.collapse)."""
+    return {"type": "NotificationCollapsed", "notification": notification, "unreadCount": unread_count}
+
+
 def bell_read(ids: list[str], unread_count: int) -> dict[str, Any]:
     return {"type": "NotificationsRead", "ids": ids, "unreadCount": unread_count}
+
+
+def toasts_dismissed(ids: list[str]) -> dict[str, Any]:
+    """These notifications were read: each ``toasts`` subscription takes back their banners."""
+    return {"type": "ToastsDismissed", "ids": ids}
 
 
 def toast(notification: dict[str, Any], *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
@@ -81,6 +99,8 @@ def test_toast(*, title: str, body: str, duration_seconds: int, sound: str | Non
             "data": {},
             "createdAt": _iso(at),
             "readAt": None,
+            "count": 1,
+            "updatedAt": _iso(at),
         },
         "durationSeconds": duration_seconds,
         "sound": sound,

@@ -38,6 +38,7 @@ from tortoise.functions import Count
 
 from core.broker import user_topic
 from domain import live
+from domain.collapse import Collapsed
 from domain.recipients import Recipient
 from models.bulk import upsert
 from models.db import db
@@ -64,6 +65,8 @@ class PanelItem:
     banner: bool
     #: The melody to play (SOUND on), else None.
     sound: str | None
+    #: An existing item that events collapsed into (domain.collapse): NotificationCollapsed.
+    collapsed: bool = False
 
 
 def messages(items: Iterable[PanelItem]) -> list[tuple[str, dict[str, Any]]]:
@@ -72,10 +75,11 @@ def messages(items: Iterable[PanelItem]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for item in items:
         if item.unread_count is not None:
+            bell_message = live.bell_collapsed if item.collapsed else live.bell_added
             out.append(
                 (
                     user_topic(item.instance_id, item.user_id, live.BELL),
-                    live.bell_added(item.notification, item.unread_count),
+                    bell_message(item.notification, item.unread_count),
                 )
             )
         if item.banner or item.sound is not None:
@@ -131,31 +135,43 @@ async def panel_items(
     ts: datetime,
     *,
     due: datetime,
+    collapsed: Iterable[Collapsed] = (),
 ) -> tuple[list[PanelItem], int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
-    order — from what was just written: one grouped count for the unread counts; the next showing
-    of each banner that repeats, written as a durable due row (one statement); and the hand-off
-    row, due at ``due`` (one statement; its id, or None when no panel message is to be sent)."""
+    order — and of the items events collapsed into, from what was just written: one grouped count
+    for the unread counts (one more read of the counters when items only collapsed); the next
+    showing of each banner that repeats, written as a durable due row (one statement); and the
+    hand-off row, due at ``due`` (one statement; its id, or None when no panel message is to be sent)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
-    unread = as_of(bell, await add_unread(bell)) if bell else {}
+    totals = await add_unread(bell) if bell else {}
+    unread = as_of(bell, totals) if bell else {}
+    collapsed = list(collapsed)
+    uncounted = sorted({c.operator_id for c in collapsed} - set(totals))
+    if uncounted:
+        totals.update(await BellUnread.filter(operator_id__in=uncounted).values_list("operator_id", "unread"))
     created_at = ts.isoformat()
     items: list[PanelItem] = []
     repeats: list[dict[str, Any]] = []
-    for nid, row, channels in created:
+    showings = [(nid, row, channels, True, unread.get(nid), created_at) for nid, row, channels in created] + [
+        (c.notification_id, c.row, c.channels, c.alert, totals.get(c.operator_id, 0), c.row["created_at"].isoformat())
+        for c in collapsed
+    ]
+    for nid, row, channels, alert, unread_count, since in showings:
         on = {channel for channel, _ in channels if channel in PANEL_CHANNELS}
         if not on:
             continue
         operator = operators[row["operator_id"]]
-        banner = ChannelKind.BANNER in on
+        banner = ChannelKind.BANNER in on and alert
         items.append(
             PanelItem(
                 instance_id=instance_id,
                 user_id=operator.user_id,
-                notification=live.payload(nid, row, created_at),
-                unread_count=unread.get(nid),
+                notification=live.payload(nid, row, since, created_at),
+                unread_count=unread_count,
                 duration_seconds=operator.banner_duration_seconds,
                 banner=banner,
-                sound=row["melody"] if ChannelKind.SOUND in on else None,
+                sound=row["melody"] if ChannelKind.SOUND in on and alert else None,
+                collapsed=since != created_at,
             )
         )
         if banner and operator.banner_repeat_count > 0:
@@ -169,7 +185,8 @@ async def panel_items(
                     "lease_until": None,
                 }
             )
-    await upsert(db(), ToastRepeat, repeats, conflict=["notification_id"])
+    # A collapsed item's banner that fires again starts its repeats over.
+    await upsert(db(), ToastRepeat, repeats, conflict=["notification_id"], update=["repeat", "due_at", "lease_until"])
     if not items:
         return items, None
     [row] = await upsert(
@@ -215,6 +232,7 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
         on = set(row.channels) & set(PANEL_VALUES)
         if operator is None or not on:
             continue
+        fired = row.alerted_at is None or row.alerted_at == row.updated_at
         items.append(
             PanelItem(
                 instance_id=row.instance_id,
@@ -222,8 +240,10 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
                 notification=live.notification_payload(row),
                 unread_count=unread.get(row.id),
                 duration_seconds=operator.banner_duration_seconds,
-                banner=ChannelKind.BANNER.value in on and row.read_at is None,
-                sound=(row.melody or operator.default_melody) if ChannelKind.SOUND.value in on else None,
+                # A collapsed item's banner fired with its last update only when alerted then.
+                banner=ChannelKind.BANNER.value in on and row.read_at is None and fired,
+                sound=(row.melody or operator.default_melody) if ChannelKind.SOUND.value in on and fired else None,
+                collapsed=row.count > 1,
             )
         )
     return items

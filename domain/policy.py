@@ -36,6 +36,8 @@ class TypeRule:
     mandatory_channels: frozenset[ChannelKind] = frozenset()
     availability: TypeAvailability | None = None
     default_channels: tuple[ChannelKind, ...] | None = None
+    #: Collapse unread items per entity (None: the catalog's ``TypeDef.collapse``).
+    collapse: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class InstancePolicy:
     default_channels: tuple[ChannelKind, ...] = DEFAULT_CHANNELS
     bot_scenario: str | None = None
     negative_csat_threshold: int = 2
+    read_on_entity_close: bool = False
     bot_channels: dict[ChannelKind, BotChannel] = field(default_factory=dict)
     type_rules: dict[str, TypeRule] = field(default_factory=dict)
 
@@ -74,6 +77,11 @@ class InstancePolicy:
         if type_def.extended and not self.extended_types_enabled:
             return TypeAvailability.VIEW_ONLY
         return TypeAvailability.AVAILABLE
+
+    def collapses(self, type_def: TypeDef) -> bool:
+        """Whether a recipient's unread items of the type about one entity collapse into one."""
+        rule = self.rule(type_def.code).collapse
+        return type_def.collapse if rule is None else rule
 
     def editable(self, type_def: TypeDef) -> bool:
         return type_def.listed and self.availability(type_def) is TypeAvailability.AVAILABLE
@@ -125,6 +133,7 @@ def policy_from_rows(
             default_channels=(
                 tuple(sort_channels(_channels(r.default_channels))) if r.default_channels is not None else None
             ),
+            collapse=r.collapse,
         )
         for r in rules
     }
@@ -138,6 +147,7 @@ def policy_from_rows(
         default_channels=tuple(sort_channels(_channels(instance.default_channels))),
         bot_scenario=instance.bot_scenario,
         negative_csat_threshold=instance.negative_csat_threshold,
+        read_on_entity_close=instance.read_on_entity_close,
         bot_channels=bot_channels,
         type_rules=type_rules,
     )

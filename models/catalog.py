@@ -50,6 +50,9 @@ class TypeDef:
     urgent: bool = False
     #: Input to other features only (reminders); never delivered.
     delivered: bool = True
+    #: A recipient's unread items of this type about one entity collapse into one bell item
+    #: (domain.collapse); an instance's type policy can change it.
+    collapse: bool = False
 
 
 CATEGORIES: tuple[Category, ...] = (
@@ -97,6 +100,7 @@ TYPES: tuple[TypeDef, ...] = (
             "en": ("New comment on ticket #{ticketNumber}", "{authorName}: {text}"),
             "uk": ("Новий коментар до тікета #{ticketNumber}", "{authorName}: {text}"),
         },
+        collapse=True,
     ),
     TypeDef(
         "ticket_message",
@@ -107,6 +111,7 @@ TYPES: tuple[TypeDef, ...] = (
             "en": ("New message in ticket #{ticketNumber}", "{clientName}: {text}"),
             "uk": ("Нове повідомлення в тікеті #{ticketNumber}", "{clientName}: {text}"),
         },
+        collapse=True,
     ),
     # Changes
     TypeDef(
@@ -312,12 +317,26 @@ TYPES: tuple[TypeDef, ...] = (
             "en": ("New message from {clientName}", "{text}"),
             "uk": ("Нове повідомлення від {clientName}", "{text}"),
         },
+        collapse=True,
     ),
     TypeDef(
         "operator_status_changed",
         "other",
         _t("Status changed", "Статус змінено"),
         _t("An operator's status changed (input for reminders).", "Статус оператора змінено (для нагадувань)."),
+        listed=False,
+        delivered=False,
+    ),
+    TypeDef(
+        "entity_resolved",
+        "other",
+        _t("Handled", "Опрацьовано"),
+        _t(
+            "A ticket or chat was handled: its recipients' unread notifications about it are read "
+            "(every operator's when recipients is empty).",
+            "Тікет або чат опрацьовано: непрочитані сповіщення одержувачів про нього стають прочитаними "
+            "(усіх операторів, коли список одержувачів порожній).",
+        ),
         listed=False,
         delivered=False,
     ),

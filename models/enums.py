@@ -95,6 +95,8 @@ class DeliveryStatus(StrEnum):
     RETRYING = "RETRYING"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
+    #: Read (or its entity handled) before it was sent: never sent.
+    CANCELLED = "CANCELLED"
 
 
 class PushTargetStatus(StrEnum):

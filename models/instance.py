@@ -24,6 +24,8 @@ class Instance(Model):
     default_channels: list[str] = fields.JSONField(default=_default_channels)
     bot_scenario = fields.CharField(max_length=200, null=True)
     negative_csat_threshold = fields.IntField(default=2, db_default=2)
+    # ticket_closed / chat_closed about an entity read every operator's unread items about it.
+    read_on_entity_close = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -61,6 +63,8 @@ class TypePolicy(Model):
     availability = fields.CharField(max_length=16, null=True)
     #: None: the instance's default channels.
     default_channels: list[str] | None = fields.JSONField(null=True)
+    # Whether unread items of the type about one entity collapse into one (None: the catalog's).
+    collapse = fields.BooleanField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -37,11 +37,24 @@ class Notification(Model):
     melody = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
+    # Events collapsed into this item (domain.collapse): 1 for an item of its own.
+    count = fields.IntField(default=1, db_default=1)
+    # When the last event collapsed into it (None: never, ``created_at``).
+    updated_at = fields.DatetimeField(null=True)
+    # When its banner and external channels last fired (None: at ``created_at``); a collapse
+    # fires them again only once NC_COLLAPSE_WINDOW_SECONDS have passed since.
+    alerted_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "nc_notification"
         unique_together = (("operator", "event_id"),)
-        indexes = (("operator_id", "in_bell", "id"), ("operator_id", "read_at"), ("created_at",))
+        indexes = (
+            ("operator_id", "in_bell", "id"),
+            ("operator_id", "read_at"),
+            ("created_at",),
+            # Collapse, markEntityRead and resolving an entity find an entity's items.
+            ("entity_id", "entity_kind"),
+        )
 
 
 class Delivery(Model):

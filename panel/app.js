@@ -17,7 +17,7 @@ import { play, setMelodies } from "./sound.js";
 import { loadTypes, showBulkChannels, wireTypes } from "./types.js";
 
 const PAGE_SIZE = 20;
-const NODE = "id typeCode categoryCode title body createdAt readAt";
+const NODE = "id typeCode categoryCode title body createdAt readAt count updatedAt";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } }
@@ -31,8 +31,9 @@ const START = `{ viewer { id instanceId role displayName locale }
   melodies { id title waveform notes { frequencyHz startMs durationMs } } }`;
 const BELL = `subscription Bell($after: String) { bell(after: $after) { __typename
   ... on NotificationAdded { unreadCount notification { ${NODE} } }
-  ... on NotificationsRead { ids unreadCount } } }`;
-const TOASTS = `subscription { toasts { durationSeconds sound repeat notification { ${NODE} } } }`;
+  ... on NotificationsRead { ids unreadCount }
+  ... on NotificationCollapsed { unreadCount notification { ${NODE} } } } }`;
+const TOASTS = `subscription { toasts { durationSeconds sound repeat dismissed notification { ${NODE} } } }`;
 const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }`;
 const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
 const REMINDERS = `subscription { reminders { kind message createdAt } }`;
@@ -289,13 +290,15 @@ function addItem(node, atTop) {
   if (bell.items.has(node.id)) return;
   if (bell.newestId === null || Number(node.id) > Number(bell.newestId)) bell.newestId = node.id;
   if (bell.category && node.categoryCode !== bell.category) return;
-  const when = new Date(node.createdAt).toLocaleString(state.locale || "en");
+  const when = new Date(node.updatedAt || node.createdAt).toLocaleString(state.locale || "en");
+  // Events about one ticket or chat collapse into one item that counts them.
+  const count = node.count > 1 ? ` ×${node.count}` : "";
   const button = el("button", {
     type: "button",
     className: "item" + (node.readAt ? "" : " unread"),
-    dataset: { id: node.id },
-    "aria-label": `${node.title}${node.readAt ? "" : ` (${t("unread")})`}`,
-  }, el("span", {}, node.title), el("small", {}, `${node.body} · ${when}`));
+    dataset: { id: node.id, count: String(node.count || 1) },
+    "aria-label": `${node.title}${count}${node.readAt ? "" : ` (${t("unread")})`}`,
+  }, el("span", {}, node.title + count), el("small", {}, `${node.body} · ${when}`));
   button.addEventListener("click", () => markRead([node.id]));
   const li = el("li", {}, button);
   bell.items.set(node.id, { node, button });
@@ -304,7 +307,25 @@ function addItem(node, atTop) {
   $("empty").hidden = true;
 }
 
+// Another event collapsed into an item: it shows its new count and texts at the top.
+function collapsedItem(node) {
+  bell.items.get(node.id)?.button.closest("li")?.remove();
+  bell.items.delete(node.id);
+  addItem(node, true);
+}
+
+// Browser notifications of items read anywhere are closed too (the service worker shows them).
+async function closeBrowserNotifications(ids) {
+  const registration = await navigator.serviceWorker?.getRegistration("/panel/").catch(() => null);
+  if (!registration) return;
+  const read = new Set(ids.map(String));
+  for (const shown of await registration.getNotifications()) {
+    if (read.has(String(shown.data?.id))) shown.close();
+  }
+}
+
 function showRead(ids) {
+  closeBrowserNotifications(ids).catch(() => {});
   for (const id of ids) {
     $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();  // read: its banner goes
     const item = bell.items.get(String(id));
@@ -392,6 +413,8 @@ function goLive() {
         addItem(event.notification, true);
         $("announce").textContent = event.notification.title;
         subscription.variables.after = bell.newestId;
+      } else if (event.__typename === "NotificationCollapsed") {
+        collapsedItem(event.notification);
       } else {
         showRead(event.ids);
       }
@@ -414,6 +437,10 @@ function goLive() {
 
 // A banner for `durationSeconds` (none for 0: a sound-only test), and its melody when SOUND is on.
 function showToast(toast) {
+  if (toast.dismissed) {  // read in some tab, or its ticket or chat was handled: the banner goes
+    $("toasts").querySelector(`.toast[data-id="${CSS.escape(toast.notification.id)}"]`)?.remove();
+    return;
+  }
   if (toast.sound) play(toast.sound);
   if (toast.durationSeconds <= 0) return;
   const box = $("toasts");

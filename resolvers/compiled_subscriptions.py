@@ -52,6 +52,10 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "ids": (lambda m: m["ids"], None),
         "unreadCount": (lambda m: m["unreadCount"], None),
     },
+    "NotificationCollapsed": {
+        "notification": (lambda m: m["notification"], "Notification"),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
     "Notification": {
         "id": (lambda n: n["id"], None),
         "typeCode": (lambda n: n["typeCode"], None),
@@ -62,6 +66,8 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "data": (lambda n: n.get("data") or {}, None),
         "createdAt": (lambda n: n["createdAt"], None),
         "readAt": (lambda n: n.get("readAt"), None),
+        "count": (lambda n: n.get("count", 1), None),
+        "updatedAt": (lambda n: n.get("updatedAt") or n["createdAt"], None),
     },
     "EntityRef": {
         "kind": (lambda e: e["kind"], None),
@@ -72,6 +78,7 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "durationSeconds": (lambda t: t["durationSeconds"], None),
         "sound": (lambda t: t.get("sound"), None),
         "repeat": (lambda t: t["repeat"], None),
+        "dismissed": (lambda t: bool(t.get("dismissed")), None),
     },
     "Reminder": {
         "kind": (lambda r: r["kind"], None),
@@ -80,7 +87,7 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
     },
 }
 #: Abstract types: the message's "type" names its concrete type.
-UNIONS = {"BellEvent": frozenset({"NotificationAdded", "NotificationsRead"})}
+UNIONS = {"BellEvent": frozenset({"NotificationAdded", "NotificationsRead", "NotificationCollapsed"})}
 ROOTS: dict[str, str] = {"bell": "BellEvent", "toasts": "Toast", "reminders": "Reminder"}
 
 #: A plan per concrete type: a tuple of (response key, field name, getter, sub-plans or None).

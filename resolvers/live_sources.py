@@ -70,6 +70,12 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
                 # at scale) is not shown again as new.
                 if first_time(item_id) and item_id not in read:
                     yield message
+            elif kind == "NotificationCollapsed":
+                # Another event about the same entity: the item (seen or not) shows its new count.
+                item_id = int(message["notification"]["id"])
+                first_time(item_id)
+                if item_id not in read:
+                    yield message
             elif kind == "NotificationsRead":
                 for read_id in message["ids"]:
                     read[int(read_id)] = None
@@ -78,11 +84,30 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
                 yield message
 
 
+#: Banners a toasts subscription remembers having shown, to take them back when they are read.
+SHOWN_KEPT = 64
+
+
 async def toast_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
+    """Toasts, and for a read notification whose banner this subscription showed (one of the last
+    ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract)."""
+    shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
     async with ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
         async for message in messages:
-            if message["type"] == "Toast":
+            kind = message["type"]
+            if kind == "Toast":
+                notification = message["notification"]
+                if message.get("durationSeconds"):
+                    shown[notification["id"]] = notification
+                    shown.move_to_end(notification["id"])
+                    if len(shown) > SHOWN_KEPT:
+                        shown.popitem(last=False)
                 yield message
+            elif kind == "ToastsDismissed":
+                for read_id in message["ids"]:
+                    notification = shown.pop(read_id, None)
+                    if notification is not None:
+                        yield {**live.toast(notification, duration_seconds=0, sound=None, repeat=0), "dismissed": True}
 
 
 async def reminder_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:

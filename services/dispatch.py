@@ -27,10 +27,12 @@ from core.broker import WORKERS, Broker
 from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, observe_times
 from core.settings import Settings
 from domain import panel
+from domain.acknowledge import ReadMark
 from domain.errors import BadUserInput
 from domain.events import Event, Published, publish
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
+from domain.retract import read_messages
 from domain.viewers import ViewerCache
 from models.db import transaction
 from models.enums import ChannelKind, DeliveryStatus
@@ -62,10 +64,13 @@ async def publish_events(
             policy=policy,
             reminder_minute_seconds=settings.reminder_minute_seconds,
             panel_fallback_seconds=settings.live_fallback_seconds,
+            collapse_window_seconds=settings.collapse_window_seconds,
         )
     if batch.new_users and viewers is not None:
         # Their panels may have asked before they existed: "no such operator" is no longer true.
         await viewers.changed(broker, instance_id, batch.new_users)
+    if batch.read:
+        await announce_read(broker, instance_id, batch.read)
     if batch.panel and batch.hand_off_id is not None:
         await hand_off(broker, batch.panel, batch.hand_off_id, batch.written_at)
     if batch.external_queued:
@@ -91,6 +96,18 @@ async def hand_off(
         log.exception("the hand-off row of %d notifications could not be deleted (they may show twice)", len(items))
         return
     _observe(items, written_at)
+
+
+async def announce_read(broker: Broker, instance_id: str, marks: list[ReadMark]) -> None:
+    """After the commit: every tab of each user whose items were read hears it (the bell's
+    NotificationsRead, the toasts' ToastsDismissed). At most once: a tab that missed it reads the
+    bell again when it reconnects."""
+    try:
+        await broker.publish_many(
+            [m for mark in marks for m in read_messages(instance_id, mark.user_id, mark.ids, mark.unread_count)]
+        )
+    except Exception:
+        log.exception("the read marks of %d users were not announced", len(marks))
 
 
 def _observe(items: list[PanelItem], written_at: datetime | None) -> None:

@@ -105,6 +105,8 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         smtp_allowed_hosts=("127.0.0.1",),
         # Short clocks so live tests run in a second: a reminder "minute" is 0.2 s.
         reminder_minute_seconds=0.2,
+        # A collapsed item's banner and external channels fire again after 1 s, not a minute.
+        collapse_window_seconds=1.0,
         poll_seconds=0.1,
         retry_base_seconds=0.05,
         test_send_timeout_seconds=10.0,

@@ -32,6 +32,9 @@ class InstanceSettingsInput:
     bot_scenario: str | None = None
     bot_channels: list[BotChannelConfigInput] | None = None
     negative_csat_threshold: int | None = None
+    read_on_entity_close: bool | None = strawberry.field(
+        default=None, description="Closing a ticket or chat (ticket_closed, chat_closed) reads its notifications."
+    )
 
 
 @strawberry.input
@@ -41,3 +44,8 @@ class TypePolicyInput:
     mandatory_channels: list[ChannelKind] | None = None
     availability: TypeAvailability | None = None
     default_channels: list[ChannelKind] | None = None
+    collapse: bool | None = strawberry.field(
+        default=None,
+        description="Collapse unread items of the type per ticket or chat. Unlisted delivered types "
+        "(chat_message, operator_mentioned) accept this field alone.",
+    )

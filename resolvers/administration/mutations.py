@@ -43,6 +43,7 @@ class AdministrationMutation:
                     bot_scenario=input.bot_scenario,
                     bot_channels=bot_channels,
                     negative_csat_threshold=input.negative_csat_threshold,
+                    read_on_entity_close=input.read_on_entity_close,
                 ),
                 secret_box=ctx.services.secret_box,
                 allow_http=ctx.settings.allow_http_endpoints,
@@ -66,6 +67,7 @@ class AdministrationMutation:
                     mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
                     availability=input.availability,
                     default_channels=list(input.default_channels) if input.default_channels is not None else None,
+                    collapse=input.collapse,
                 ),
             )
         await ctx.policy_changed()

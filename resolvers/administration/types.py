@@ -18,6 +18,10 @@ class TypePolicy:
     mandatory_channels: list[ChannelKind]
     availability: TypeAvailability
     default_channels: list[ChannelKind]
+    collapse: bool = strawberry.field(
+        description="Unread items of this type about one ticket or chat collapse into one bell item that counts; "
+        "its banner and external channels fire once per collapse window."
+    )
 
     @staticmethod
     def build(policy: InstancePolicy, type_def: TypeDef) -> TypePolicy:
@@ -28,6 +32,7 @@ class TypePolicy:
             mandatory_channels=enums.sort_channels(rule.mandatory_channels),
             availability=policy.availability(type_def),
             default_channels=list(policy.default_channels_for(type_def)),
+            collapse=policy.collapses(type_def),
         )
 
 
@@ -53,6 +58,10 @@ class InstanceSettings:
     bot_channels: list[BotChannelConfig]
     type_policies: list[TypePolicy]
     negative_csat_threshold: int
+    read_on_entity_close: bool = strawberry.field(
+        description="A ticket_closed or chat_closed event reads every operator's unread items about the ticket or "
+        "chat it closes (their banners taken back, unsent external deliveries CANCELLED)."
+    )
 
     @staticmethod
     def build(policy: InstancePolicy) -> InstanceSettings:
@@ -76,4 +85,5 @@ class InstanceSettings:
             ],
             type_policies=[TypePolicy.build(policy, t) for t in LISTED_TYPES],
             negative_csat_threshold=policy.negative_csat_threshold,
+            read_on_entity_close=policy.read_on_entity_close,
         )

@@ -17,6 +17,7 @@ import strawberry
 from resolvers.bell.types import (
     BellEvent,
     NotificationAdded,
+    NotificationCollapsed,
     NotificationsRead,
     Reminder,
     Toast,
@@ -47,12 +48,20 @@ class BellSubscription:
                     notification=notification_from_payload(message["notification"]),
                     unread_count=message["unreadCount"],
                 )
+            elif message["type"] == "NotificationCollapsed":
+                yield NotificationCollapsed(
+                    notification=notification_from_payload(message["notification"]),
+                    unread_count=message["unreadCount"],
+                )
             else:
                 yield NotificationsRead(
                     ids=[strawberry.ID(i) for i in message["ids"]], unread_count=message["unreadCount"]
                 )
 
-    @strawberry.subscription(description="Banners to show now, with their duration and melody; repeats of unread ones.")
+    @strawberry.subscription(
+        description="Banners to show now, with their duration and melody; repeats of unread ones; and "
+        "dismissed: true for a banner shown here whose notification was read meanwhile (take it back)."
+    )
     async def toasts(self, info: Info) -> AsyncGenerator[Toast, None]:
         async for message in toast_messages(info.context):
             yield Toast(
@@ -60,6 +69,7 @@ class BellSubscription:
                 duration_seconds=message["durationSeconds"],
                 sound=strawberry.ID(message["sound"]) if message.get("sound") else None,
                 repeat=message["repeat"],
+                dismissed=bool(message.get("dismissed")),
             )
 
     @strawberry.subscription(description="Prompts to change status while the viewer stays not ready.")

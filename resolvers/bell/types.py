@@ -29,6 +29,13 @@ class Notification:
     data: JSON
     created_at: datetime
     read_at: datetime | None
+    count: int = strawberry.field(
+        description="Events collapsed into this item (1: its own). Unread items of a collapsing type about "
+        "one entity collapse: the item takes the latest event's title, body and data."
+    )
+    updated_at: datetime = strawberry.field(
+        description="When the latest event collapsed into this item (createdAt when none did)."
+    )
 
     @staticmethod
     def build(row: NotificationRow) -> Notification:
@@ -47,6 +54,8 @@ class Notification:
             data=JSON(row.data or {}),
             created_at=row.created_at,
             read_at=row.read_at,
+            count=row.count,
+            updated_at=row.updated_at or row.created_at,
         )
 
 
@@ -58,6 +67,8 @@ def notification_from_payload(payload: dict) -> Notification:
         else None
     )
     read_at = payload.get("readAt")
+    created_at = datetime.fromisoformat(payload["createdAt"])
+    updated_at = payload.get("updatedAt")
     return Notification(
         id=strawberry.ID(payload["id"]),
         type_code=strawberry.ID(payload["typeCode"]),
@@ -66,8 +77,10 @@ def notification_from_payload(payload: dict) -> Notification:
         body=payload["body"],
         entity=entity,
         data=JSON(payload.get("data") or {}),
-        created_at=datetime.fromisoformat(payload["createdAt"]),
+        created_at=created_at,
         read_at=datetime.fromisoformat(read_at) if read_at else None,
+        count=payload.get("count", 1),
+        updated_at=datetime.fromisoformat(updated_at) if updated_at else created_at,
     )
 
 
@@ -112,8 +125,17 @@ class NotificationsRead:
     unread_count: int
 
 
+@strawberry.type(
+    description="An unread item that another event about the same entity collapsed into: show it with its "
+    "new count, title and body at the top (its id and createdAt stay; the unread count does not change)."
+)
+class NotificationCollapsed:
+    notification: Notification
+    unread_count: int
+
+
 BellEvent = Annotated[
-    NotificationAdded | NotificationsRead,
+    NotificationAdded | NotificationsRead | NotificationCollapsed,
     strawberry.union(
         "BellEvent",
         description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs.",
@@ -127,6 +149,11 @@ class Toast:
     duration_seconds: int
     sound: strawberry.ID | None
     repeat: int
+    dismissed: bool = strawberry.field(
+        default=False,
+        description="True: take back the banner this subscription showed for the notification (it was read "
+        "in some tab, or its ticket or chat was handled); nothing new to show or play.",
+    )
 
 
 @strawberry.type

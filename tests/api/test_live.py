@@ -103,6 +103,9 @@ async def test_banner_repeats_arrive_and_stop_when_read(live_server: str, tenant
         again = (await client.next(timeout=3))["toasts"]
         assert again["repeat"] == 1 and again["notification"]["id"] == first["notification"]["id"]
         await alice.gql("mutation { markAllNotificationsRead { unreadCount } }")
+        # Read: the banner shown is taken back (dismissed), and no repeat follows.
+        taken_back = (await client.next(timeout=3))["toasts"]
+        assert taken_back["notification"]["id"] == first["notification"]["id"] and taken_back["durationSeconds"] == 0
         await client.nothing_for(2.5)
 
 

@@ -8,6 +8,8 @@ push service verifies the VAPID signature and decrypts every push with the brows
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -94,6 +96,11 @@ def browser_delivery(
     return read
 
 
+def topic(entity_key: str) -> str:
+    """A push Topic as the BROWSER channel derives it: 32 base64url characters of SHA-256."""
+    return base64.urlsafe_b64encode(hashlib.sha256(entity_key.encode()).digest()).decode()[:32]
+
+
 async def subscription_ids(operator: Caller) -> dict[str, str]:
     """Each of the operator's browser endpoints, and its subscription id."""
     rows = (await operator.gql(SUBSCRIPTION_IDS)).data["channelSettings"]["pushSubscriptions"]
@@ -125,8 +132,10 @@ async def test_a_notification_reaches_the_browser_encrypted_as_the_expected_json
         "title": "New ticket #42",
         "body": "Printer",
         "link": f"{settings.panel_url}/tickets/42",
+        # The ticket's topic: the service worker's tag, so a newer push about it replaces this one.
+        "tag": topic("TICKET:42"),
     }
-    assert (received.ttl, received.urgency) == (24 * 3600, "normal")
+    assert (received.ttl, received.urgency, received.topic) == (24 * 3600, "normal", topic("TICKET:42"))
 
 
 async def test_pushes_are_signed_with_the_servers_vapid_key_for_the_push_services_origin(

@@ -63,8 +63,9 @@ SPEC_EXTENDED = {
     "normative_response_warning",
     "normative_response_overlimit",
 }
-SPEC_UNLISTED = {"operator_mentioned", "chat_message", "operator_status_changed", "sla_warning"}
-SPEC_NEVER_DELIVERED = {"operator_status_changed"}
+# entity_resolved: issue 14's acknowledgement by entity (a producer's "handled"), never delivered.
+SPEC_UNLISTED = {"operator_mentioned", "chat_message", "operator_status_changed", "sla_warning", "entity_resolved"}
+SPEC_NEVER_DELIVERED = {"operator_status_changed", "entity_resolved"}
 SPEC_UNAVAILABLE = {"sla_warning"}
 
 

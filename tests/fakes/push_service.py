@@ -22,6 +22,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,6 +103,8 @@ class Push:
     ttl: int
     urgency: str | None
     claims: dict[str, Any]
+    #: The Topic header (RFC 8030 §5.4), if any: a newer push with the same topic replaces this one.
+    topic: str | None = None
     at: float = field(default_factory=time.monotonic)
 
 
@@ -166,6 +169,9 @@ class FakePushService:
         ttl = request.headers.get("ttl", "")
         if not ttl.isdigit():
             return self._refuse(400, "TTL header missing")
+        topic = request.headers.get("topic")
+        if topic is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic):
+            return self._refuse(400, "Topic must be at most 32 characters of the URL-safe base64 alphabet")
         body = await request.body()
         if len(body) > MAX_BODY:
             return self._refuse(413, f"payload of {len(body)} bytes")
@@ -179,7 +185,16 @@ class FakePushService:
         script = self._answers.get(browser.name) or [Answer()]
         answer = script.pop(0) if len(script) > 1 else script[0]
         self.pushes.append(
-            Push(browser.name, answer.status, message, len(plain), int(ttl), request.headers.get("urgency"), claims)
+            Push(
+                browser.name,
+                answer.status,
+                message,
+                len(plain),
+                int(ttl),
+                request.headers.get("urgency"),
+                claims,
+                topic,
+            )
         )
         number = len(self.pushes)
         if answer.hold is not None:

@@ -1,0 +1,63 @@
+"""What reading a notification takes back: its unsent external deliveries and its open banners.
+
+When a notification is read — marked read by its recipient in any tab, by ``markEntityRead``, or
+because a producer resolved its entity (domain/acknowledge.py) — nothing about it should reach the
+recipient any more:
+
+- its external deliveries still QUEUED or RETRYING that no worker holds now become CANCELLED
+  (never sent; a job a worker is sending at that moment finishes as it goes);
+- its banner repeats stop (the caller deletes their rows);
+- every open tab of the recipient hears NotificationsRead on ``bell`` and, on ``toasts``, a
+  ToastsDismissed that makes each subscription take back the banners it is showing for them.
+
+    cancel_unsent(notification ids, at) -> deliveries cancelled      one statement per 5,000 ids
+    read_messages(instance, user, ids, unread) -> [(topic, message)] for the broker, after the commit
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from core.broker import user_topic
+from domain import live
+from models.enums import DeliveryStatus
+from models.notification import Delivery
+
+#: Ids per cancelling statement (well under either database's bound parameters).
+CHUNK = 5_000
+CANCELLED_REASON = "cancelled: the notification was read before it was sent"
+
+
+async def cancel_unsent(notification_ids: list[int], at: datetime) -> int:
+    """CANCEL the unsent external deliveries of these (just read) notifications; returns how many."""
+    cancelled = 0
+    for start in range(0, len(notification_ids), CHUNK):
+        chunk = notification_ids[start : start + CHUNK]
+        cancelled += await (
+            Delivery.filter(
+                notification_id__in=chunk,
+                status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value),
+            )
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=at))
+            .update(
+                status=DeliveryStatus.CANCELLED.value, last_error=CANCELLED_REASON, next_attempt_at=None, updated_at=at
+            )
+        )
+    return cancelled
+
+
+def read_messages(instance_id: str, user_id: str, ids: list[str], unread: int) -> list[tuple[str, dict[str, Any]]]:
+    """The live messages of a read mark: the bell's NotificationsRead (with the exact unread
+    count) and the toasts' ToastsDismissed, to every tab the user has open."""
+    if not ids:
+        return []
+    return [
+        (user_topic(instance_id, user_id, live.BELL), live.bell_read(ids, unread)),
+        (user_topic(instance_id, user_id, live.TOASTS), live.toasts_dismissed(ids)),
+    ]
+
+
+__all__ = ["CANCELLED_REASON", "cancel_unsent", "read_messages"]
