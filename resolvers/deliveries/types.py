@@ -13,7 +13,7 @@ from models.notification import Delivery as DeliveryRow
 from models.notification import PushTarget as PushTargetRow
 from resolvers.bell.types import PageInfo
 from resolvers.context import Info
-from resolvers.enums import ChannelKind, DeliveryStatus, PushTargetStatus
+from resolvers.enums import ChannelKind, ChannelStatus, DeliveryStatus, PushTargetStatus
 
 
 @strawberry.type(description="One browser push subscription's outcome within a BROWSER delivery.")
@@ -138,3 +138,36 @@ class DeliveryCount:
 @strawberry.type
 class RetryDeliveriesPayload:
     ids: list[strawberry.ID] = strawberry.field(description="The deliveries queued again (ascending ids).")
+
+
+@strawberry.type(description="One of an operator's channels whose last send failed.")
+class ChannelProblem:
+    channel: ChannelKind
+    status: ChannelStatus = strawberry.field(
+        description="ERROR: still linked (or subscribed) but the last send failed; NOT_LINKED: nothing left to"
+        " deliver to (the link is gone, or every browser push subscription expired and was removed)."
+    )
+    last_error: str = strawberry.field(description="Why the last send through it failed, as the worker recorded it.")
+    last_test_at: datetime | None = strawberry.field(description="The operator's last test send through it.")
+    push_subscriptions: int | None = strawberry.field(
+        description="BROWSER: the operator's push subscriptions left; null for the other channels."
+    )
+
+
+@strawberry.type(description="An operator with at least one failing channel.")
+class OperatorChannelHealth:
+    user_id: strawberry.ID
+    operator_name: str | None
+    problems: list[ChannelProblem] = strawberry.field(description="The failing channels, in the channels' order.")
+
+
+@strawberry.type
+class OperatorChannelHealthEdge:
+    cursor: str
+    node: OperatorChannelHealth
+
+
+@strawberry.type(description="A page of operators with failing channels, those first known to the instance first.")
+class OperatorChannelHealthConnection:
+    edges: list[OperatorChannelHealthEdge]
+    page_info: PageInfo
