@@ -1,11 +1,20 @@
-"""Instance administration's query field."""
+"""Instance administration's query fields: the settings, and what a change of them would do."""
 
 from __future__ import annotations
 
 import strawberry
 
+from domain.instance_admin import plan_instance, plan_type_policy, policy_with_type
+from domain.policy_preview import preview
+from models.catalog import TYPES, TYPES_BY_CODE
 from models.enums import Role
-from resolvers.administration.types import InstanceSettings
+from resolvers.administration.inputs import (
+    InstanceSettingsInput,
+    TypePolicyInput,
+    instance_changes,
+    type_policy_changes,
+)
+from resolvers.administration.types import InstanceSettings, PolicyPreview
 from resolvers.context import Info
 
 
@@ -16,3 +25,35 @@ class AdministrationQuery:
         ctx = info.context
         ctx.require(Role.ADMINISTRATOR)
         return InstanceSettings.build(await ctx.policy())
+
+    @strawberry.field(
+        description="ADMINISTRATOR only: what updateInstanceSettings with this input would do to every delivered type's"
+        " effective channels, operator by operator; checked as saving checks it (the same errors), nothing written."
+    )
+    async def preview_instance_settings(self, info: Info, input: InstanceSettingsInput) -> PolicyPreview:
+        ctx = info.context
+        p = ctx.require(Role.ADMINISTRATOR)
+        plan = await plan_instance(
+            p.instance_id,
+            instance_changes(input, "previewInstanceSettings"),
+            secret_box=ctx.services.secret_box,
+            allow_http=ctx.settings.allow_http_endpoints,
+            smtp_allowed_hosts=ctx.settings.smtp_allowed_hosts,
+        )
+        types = [t for t in TYPES if t.delivered]
+        result = await preview(plan.policy, plan.policy_after(), types, sample=ctx.settings.limits.preview_sample)
+        return PolicyPreview.build(result)
+
+    @strawberry.field(
+        description="ADMINISTRATOR only: what setTypePolicy with this input would do to the type's effective channels,"
+        " operator by operator; checked as saving checks it (the same errors), nothing written."
+    )
+    async def preview_type_policy(self, info: Info, input: TypePolicyInput) -> PolicyPreview:
+        ctx = info.context
+        p = ctx.require(Role.ADMINISTRATOR)
+        policy, row = await plan_type_policy(p.instance_id, type_policy_changes(input))
+        after = policy_with_type(policy, row)
+        result = await preview(
+            policy, after, [TYPES_BY_CODE[row["type_code"]]], sample=ctx.settings.limits.preview_sample
+        )
+        return PolicyPreview.build(result)

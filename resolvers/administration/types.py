@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from domain.policy import InstancePolicy
+from domain.policy_preview import Preview
 from models import enums
 from models.catalog import TypeDef
 from resolvers.enums import ChannelKind, TypeAvailability
@@ -76,4 +77,49 @@ class InstanceSettings:
             ],
             type_policies=[TypePolicy.build(policy, t) for t in LISTED_TYPES],
             negative_csat_threshold=policy.negative_csat_threshold,
+        )
+
+
+@strawberry.type(
+    description="One type and channel whose effective channel a policy change turns on or off for some operators."
+)
+class PolicyChannelChange:
+    type_code: strawberry.ID
+    channel: ChannelKind
+    turned_on: int = strawberry.field(description="Operators for whom the channel would turn on for this type.")
+    turned_off: int = strawberry.field(description="Operators for whom the channel would turn off for this type.")
+    turned_on_sample: list[strawberry.ID] = strawberry.field(
+        description="Up to the deployment's preview sample (20 unless set) of their user ids, sorted."
+    )
+    turned_off_sample: list[strawberry.ID] = strawberry.field(
+        description="Up to the deployment's preview sample (20 unless set) of their user ids, sorted."
+    )
+
+
+@strawberry.type(
+    description="What saving a policy change would do, computed with the same resolution as delivery; nothing"
+    " is written. Operators are the instance's known ones (upsertOperators, their first change, or a notification)."
+)
+class PolicyPreview:
+    operators: int = strawberry.field(description="Operators resolved under the policy before and after.")
+    changes: list[PolicyChannelChange] = strawberry.field(
+        description="Only the type and channel pairs that change for somebody, in the catalog's type and channel order."
+    )
+
+    @staticmethod
+    def build(preview: Preview) -> PolicyPreview:
+        n = preview.sample
+        return PolicyPreview(
+            operators=preview.operators,
+            changes=[
+                PolicyChannelChange(
+                    type_code=strawberry.ID(c.type_code),
+                    channel=c.channel,
+                    turned_on=len(c.turned_on),
+                    turned_off=len(c.turned_off),
+                    turned_on_sample=[strawberry.ID(u) for u in sorted(c.turned_on)[:n]],
+                    turned_off_sample=[strawberry.ID(u) for u in sorted(c.turned_off)[:n]],
+                )
+                for c in preview.changes
+            ],
         )
