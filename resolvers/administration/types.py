@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from domain.policy import InstancePolicy
 from domain.policy_preview import Preview
 from models import enums
+from models.audit import AuditEntry
 from models.catalog import TypeDef
-from resolvers.enums import ChannelKind, TypeAvailability
+from resolvers.bell.types import PageInfo
+from resolvers.enums import ChannelKind, Role, TypeAvailability
 from resolvers.scalars import JSON
 
 
@@ -123,3 +127,52 @@ class PolicyPreview:
                 for c in preview.changes
             ],
         )
+
+
+@strawberry.type(description="One settings change: who made it, when, from which client, and what it changed.")
+class AuditLogEntry:
+    id: strawberry.ID
+    action: str = strawberry.field(
+        description="The mutation: updateInstanceSettings, setTypePolicy, setTypeChannels, bulkUpdateTypes,"
+        " updateChannelSettings, updateSystemMessageSettings, updateReminderSettings, updateClassicSettings or"
+        " retryDeliveries."
+    )
+    subject: str = strawberry.field(
+        description='What it changed: "instance", "type:<code>", "operator:<user id>" (their own settings) or "deliveries".'
+    )
+    actor_user_id: strawberry.ID = strawberry.field(description="Who: the caller's user id.")
+    actor_role: Role
+    client: str | None = strawberry.field(
+        description="From which client: its X-NC-Client header, else its User-Agent; null when it sent neither."
+    )
+    before: JSON = strawberry.field(
+        description="The parts that changed, as they were (an object; a secret only ever shows as changed or cleared)."
+    )
+    after: JSON = strawberry.field(description="The parts that changed, as they became.")
+    created_at: datetime
+
+    @staticmethod
+    def build(row: AuditEntry) -> AuditLogEntry:
+        return AuditLogEntry(
+            id=strawberry.ID(str(row.id)),
+            action=row.action,
+            subject=row.subject,
+            actor_user_id=strawberry.ID(row.actor),
+            actor_role=enums.Role(row.actor_role),
+            client=row.client,
+            before=JSON(row.before),
+            after=JSON(row.after),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class AuditLogEdge:
+    cursor: str
+    node: AuditLogEntry
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditLogConnection:
+    edges: list[AuditLogEdge]
+    page_info: PageInfo
