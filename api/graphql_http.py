@@ -184,6 +184,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
                 request.headers.get("authorization"),
                 principal=getattr(request.state, "principal", None),
                 language=asked_language(request.headers.get("x-nc-locale")),
+                client=client_name(request.headers.get("x-nc-client"), request.headers.get("user-agent")),
             )
         return Context(self.services, None)
 
@@ -227,6 +228,14 @@ def _explain(reason: str) -> str:
     if reason == "Unsupported content type":
         return "Send the request as Content-Type: application/json (or GET with ?query=)"
     return reason
+
+
+def client_name(name: str | None, user_agent: str | None) -> str | None:
+    """Which client sent a request, as the audit log records it: the X-NC-Client header a host
+    panel or script names itself with, else the User-Agent; printable characters, at most 200."""
+    value = (name or "").strip() or (user_agent or "").strip()
+    shown = "".join(ch for ch in value if ch.isprintable())[:200]
+    return shown or None
 
 
 def asked_language(header: str | None) -> str | None:

@@ -98,6 +98,10 @@ class Limits:
     #: document takes ~150 bytes per character: 250,000 characters are ~40 MiB at most).
     document_cache_entries: int = 256
     document_cache_chars: int = 250_000
+    #: FAILED deliveries one retryDeliveries may queue again (by ids or by filter).
+    deliveries_per_retry: int = 1_000
+    #: Operators a policy preview names for each type and channel that turns on or off.
+    preview_sample: int = 20
 
 
 @dataclass(frozen=True)

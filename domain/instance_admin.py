@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise.timezone import now
@@ -20,7 +20,7 @@ from domain.bot_input import BotChannelInput, validate_bot, validate_smtp_host, 
 from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.keys import SecretBox
-from domain.policy import InstancePolicy, ensure_instance, load_policy
+from domain.policy import BotChannel, InstancePolicy, TypeRule, ensure_instance, load_policy
 from models.bulk import placeholders, upsert
 from models.catalog import LISTED_TYPES, TYPES_BY_CODE, TypeDef
 from models.db import db
@@ -71,15 +71,59 @@ def _check_offered(channels: list[ChannelKind], offered: set[ChannelKind], field
             )
 
 
-async def update_instance(
+@dataclass(frozen=True)
+class InstancePlan:
+    """A checked ``InstanceChanges``: the policy it applies to, the instance columns it sets, and
+    the bot channel rows it upserts (secrets sealed)."""
+
+    policy: InstancePolicy
+    values: dict[str, Any]
+    bot_rows: list[dict[str, Any]]
+    turns_on: bool
+
+    def policy_after(self) -> InstancePolicy:
+        """The policy as it would be once written (nothing is written)."""
+        bots = dict(self.policy.bot_channels)
+        for row in self.bot_rows:
+            channel = ChannelKind(row["channel"])
+            bots[channel] = BotChannel(
+                channel=channel,
+                enabled=row["enabled"],
+                settings={k: v for k, v in (row["settings"] or {}).items() if k != "webhookSecretToken"},
+                has_secret=bool(row["secret_sealed"]),
+                has_webhook_secret_token=bool(row["webhook_secret_sealed"]),
+            )
+        v = self.values
+        return replace(
+            self.policy,
+            notification_center_enabled=v.get("notification_center_enabled", self.policy.notification_center_enabled),
+            extended_types_enabled=v.get("extended_types_enabled", self.policy.extended_types_enabled),
+            mandatory_channels=(
+                frozenset(ChannelKind(c) for c in v["mandatory_channels"])
+                if "mandatory_channels" in v
+                else self.policy.mandatory_channels
+            ),
+            default_channels=(
+                tuple(ChannelKind(c) for c in v["default_channels"])
+                if "default_channels" in v
+                else self.policy.default_channels
+            ),
+            bot_scenario=v.get("bot_scenario", self.policy.bot_scenario),
+            negative_csat_threshold=v.get("negative_csat_threshold", self.policy.negative_csat_threshold),
+            read_on_entity_close=v.get("read_on_entity_close", self.policy.read_on_entity_close),
+            bot_channels=bots,
+        )
+
+
+async def plan_instance(
     instance_id: str,
     changes: InstanceChanges,
     *,
     secret_box: SecretBox,
     allow_http: bool,
     smtp_allowed_hosts: Iterable[str] = (),
-) -> InstancePolicy:
-    """Validate every part, then write in the caller's transaction."""
+) -> InstancePlan:
+    """Check every part of ``changes`` against the stored policy; write nothing."""
     policy = await load_policy(instance_id)
     stored_bots = {
         ChannelKind(b.channel): b
@@ -116,7 +160,6 @@ async def update_instance(
     if changes.bot_scenario is not None and len(changes.bot_scenario) > 200:
         raise BadUserInput("botScenario is longer than 200 characters", field="botScenario")
 
-    await ensure_instance(instance_id)
     values: dict[str, Any] = {}
     if changes.notification_center_enabled is not None:
         values["notification_center_enabled"] = changes.notification_center_enabled
@@ -132,38 +175,54 @@ async def update_instance(
         values["negative_csat_threshold"] = threshold
     if changes.read_on_entity_close is not None:
         values["read_on_entity_close"] = changes.read_on_entity_close
-    if values:
-        await Instance.filter(id=instance_id).update(**values, updated_at=now())
-    if bot_writes:
-        rows = []
-        for bot, settings, hook_secret in bot_writes:
-            stored = stored_bots.get(bot.channel)
-            sealed = (
-                secret_box.seal(bot.secret)
-                if bot.secret
-                else (None if bot.secret == "" else stored.secret_sealed if stored else None)
-            )
-            rows.append(
-                {
-                    "instance_id": instance_id,
-                    "channel": bot.channel.value,
-                    "enabled": bot.enabled,
-                    "settings": settings,
-                    "secret_sealed": sealed,
-                    "webhook_secret_sealed": hook_secret,
-                    "updated_at": now(),
-                }
-            )
+    rows = []
+    for bot, settings, hook_secret in bot_writes:
+        stored = stored_bots.get(bot.channel)
+        sealed = (
+            secret_box.seal(bot.secret)
+            if bot.secret
+            else (None if bot.secret == "" else stored.secret_sealed if stored else None)
+        )
+        rows.append(
+            {
+                "instance_id": instance_id,
+                "channel": bot.channel.value,
+                "enabled": bot.enabled,
+                "settings": settings,
+                "secret_sealed": sealed,
+                "webhook_secret_sealed": hook_secret,
+                "updated_at": now(),
+            }
+        )
+    turns_on = changes.notification_center_enabled is True and not policy.notification_center_enabled
+    return InstancePlan(policy=policy, values=values, bot_rows=rows, turns_on=turns_on)
+
+
+async def update_instance(
+    instance_id: str,
+    changes: InstanceChanges,
+    *,
+    secret_box: SecretBox,
+    allow_http: bool,
+    smtp_allowed_hosts: Iterable[str] = (),
+) -> InstancePolicy:
+    """Validate every part (``plan_instance``), then write in the caller's transaction."""
+    plan = await plan_instance(
+        instance_id, changes, secret_box=secret_box, allow_http=allow_http, smtp_allowed_hosts=smtp_allowed_hosts
+    )
+    await ensure_instance(instance_id)
+    if plan.values:
+        await Instance.filter(id=instance_id).update(**plan.values, updated_at=now())
+    if plan.bot_rows:
         await upsert(
             db(),
             BotChannelConfig,
-            rows,
+            plan.bot_rows,
             conflict=["instance_id", "channel"],
             update=["enabled", "settings", "secret_sealed", "webhook_secret_sealed", "updated_at"],
         )
-    turned_on = changes.notification_center_enabled is True and not policy.notification_center_enabled
     new_policy = await load_policy(instance_id)
-    if turned_on:
+    if plan.turns_on:
         await materialize_defaults(new_policy)
     return new_policy
 
@@ -203,7 +262,8 @@ async def materialize_defaults(policy: InstancePolicy) -> None:
     )
 
 
-async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> InstancePolicy:
+async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tuple[InstancePolicy, dict[str, Any]]:
+    """Check ``changes`` against the stored policy: the policy and the type policy row it writes."""
     type_def = TYPES_BY_CODE.get(changes.type_code)
     only_collapse = (
         changes.mandatory is None
@@ -225,8 +285,7 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
         _check_offered(changes.mandatory_channels, offered, "mandatoryChannels")
     if changes.default_channels is not None:
         _check_offered(changes.default_channels, offered, "defaultChannels")
-    await ensure_instance(instance_id)
-    current = await TypePolicy.get_or_none(instance_id=instance_id, type_code=type_def.code)
+    current = policy.type_rules.get(type_def.code)
     row = {
         "instance_id": instance_id,
         "type_code": type_def.code,
@@ -234,21 +293,45 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
         "mandatory_channels": (
             [c.value for c in sort_channels(changes.mandatory_channels)]
             if changes.mandatory_channels is not None
-            else (current.mandatory_channels if current else [])
+            else ([c.value for c in sort_channels(current.mandatory_channels)] if current else [])
         ),
         "availability": (
             changes.availability.value
             if changes.availability is not None
-            else (current.availability if current else None)
+            else (current.availability.value if current and current.availability else None)
         ),
         "default_channels": (
             [c.value for c in sort_channels(changes.default_channels)]
             if changes.default_channels is not None
-            else (current.default_channels if current else None)
+            else (
+                [c.value for c in current.default_channels]
+                if current and current.default_channels is not None
+                else None
+            )
         ),
         "collapse": changes.collapse if changes.collapse is not None else (current.collapse if current else None),
         "updated_at": now(),
     }
+    return policy, row
+
+
+def policy_with_type(policy: InstancePolicy, row: dict[str, Any]) -> InstancePolicy:
+    """The policy with one type policy row in place (nothing is written)."""
+    rule = TypeRule(
+        mandatory=row["mandatory"],
+        mandatory_channels=frozenset(ChannelKind(c) for c in row["mandatory_channels"]),
+        availability=TypeAvailability(row["availability"]) if row["availability"] else None,
+        default_channels=(
+            tuple(ChannelKind(c) for c in row["default_channels"]) if row["default_channels"] is not None else None
+        ),
+        collapse=row["collapse"],
+    )
+    return replace(policy, type_rules={**policy.type_rules, row["type_code"]: rule})
+
+
+async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> InstancePolicy:
+    _, row = await plan_type_policy(instance_id, changes)
+    await ensure_instance(instance_id)
     await upsert(
         db(),
         TypePolicy,

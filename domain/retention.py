@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from tortoise.timezone import now
 
+from domain import audit
 from domain.bell import take_unread
 from models.bulk import placeholders
 from models.db import db, transaction
@@ -17,7 +18,7 @@ CHUNK = 5_000
 
 async def prune(retention_days: int) -> int:
     """Delete notifications (their deliveries and repeats cascade; unread bell items come off the
-    operators' counters in the same transaction) and event ids past retention."""
+    operators' counters in the same transaction), event ids and audit entries past retention."""
     cutoff = now() - timedelta(days=retention_days)
     removed = 0
     while True:
@@ -37,6 +38,7 @@ async def prune(retention_days: int) -> int:
         await ProcessedEvent.filter(id__in=ids).delete()
         if len(ids) < CHUNK:
             break
+    await audit.prune(cutoff, CHUNK)
     return removed
 
 

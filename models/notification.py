@@ -87,7 +87,8 @@ class Delivery(Model):
     class Meta:
         table = "nc_delivery"
         # The claims pick due rows of a set of channels (panel and external apart): by status, channel, due time.
-        indexes = (("status", "channel", "next_attempt_at"), ("notification_id",))
+        # The instance's delivery log pages by id within an instance.
+        indexes = (("status", "channel", "next_attempt_at"), ("notification_id",), ("instance_id", "id"))
 
 
 class PushTarget(Model):

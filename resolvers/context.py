@@ -9,6 +9,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from domain.audit import Actor
 from domain.bell import push_targets
 from domain.errors import Unauthenticated
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
@@ -30,10 +31,13 @@ class Context:
         *,
         principal: Principal | None = None,
         language: str | None = None,
+        client: str | None = None,
     ) -> None:
         self.services = services
         #: The language the request asked for (X-NC-Locale), when the service serves it.
         self.language = language
+        #: The client the request came from (X-NC-Client, else User-Agent), for the audit log.
+        self.client = client
         self.settings = services.settings
         self._authorization = authorization
         #: Verified already by the HTTP gate (api/graphql_http.py), or on first use.
@@ -74,6 +78,11 @@ class Context:
         fresh = Context(self.services, self._authorization, principal=self._principal)
         fresh.connection_params = self.connection_params
         return fresh
+
+    def actor(self) -> Actor:
+        """The caller as the audit log names them."""
+        p = self.principal
+        return Actor(user_id=p.user_id, role=p.role.value, client=self.client)
 
     def require(self, *roles: Role) -> Principal:
         return self.principal.require(*roles)

@@ -14,6 +14,7 @@ from resolvers.administration.queries import AdministrationQuery
 from resolvers.bell.mutations import BellMutation
 from resolvers.bell.queries import BellQuery
 from resolvers.bell.subscriptions import BellSubscription
+from resolvers.deliveries.mutations import DeliveriesMutation
 from resolvers.deliveries.queries import DeliveriesQuery
 from resolvers.events.mutations import EventsMutation
 from resolvers.preferences.mutations import PreferencesMutation
@@ -27,7 +28,7 @@ class Query(ViewerQuery, PreferencesQuery, BellQuery, DeliveriesQuery, Administr
 
 
 @strawberry.type
-class Mutation(PreferencesMutation, BellMutation, AdministrationMutation, EventsMutation):
+class Mutation(PreferencesMutation, BellMutation, AdministrationMutation, DeliveriesMutation, EventsMutation):
     pass
 
 

@@ -10,6 +10,7 @@ sends those messages (domain/panel.py). Resolvers never deliver and never wake t
 
     publish_events(...)  -> [Published]  SPEC §4: events in, notifications and deliveries out
     send_test(...)       -> Delivery     the Channels tab's Test: one delivery now, returned final
+    retry_deliveries(...) -> [ids]       the delivery log's dead letters queued again
 
 Errors: domain.errors.BadUserInput (a wrong event or channel: nothing written).
 """
@@ -26,7 +27,7 @@ from tortoise.timezone import now
 from core.broker import WORKERS, Broker
 from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, observe_times
 from core.settings import Settings
-from domain import panel
+from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
 from domain.errors import BadUserInput
 from domain.events import Event, Published, publish
@@ -121,6 +122,28 @@ def _observe(items: list[PanelItem], written_at: datetime | None) -> None:
             DELIVERIES.labels(channel.value, "SENT").inc(n)
             if seconds is not None:
                 observe_times(PUBLISH_TO_DELIVERED.labels(channel.value), seconds, n)
+
+
+async def retry_deliveries(
+    broker: Broker,
+    settings: Settings,
+    instance_id: str,
+    *,
+    ids: list[str] | None,
+    flt: delivery_log.LogFilter | None,
+    audit: Callable[[list[int]], Awaitable[None]] | None = None,
+) -> list[int]:
+    """Queue the instance's FAILED deliveries (by ids or by filter, at most
+    ``settings.limits.deliveries_per_retry``) again with a fresh attempt count, in one transaction
+    (``audit`` writes its record in it), then wake the workers. BadUserInput: nothing written."""
+    async with transaction():
+        queued = await delivery_log.retry(instance_id, ids=ids, flt=flt, most=settings.limits.deliveries_per_retry)
+        if audit is not None:
+            await audit(queued)
+    if queued:
+        # After the commit: the rows are the jobs, this only says "look now".
+        await broker.publish(WORKERS, {})
+    return queued
 
 
 async def send_test(

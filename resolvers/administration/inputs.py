@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 
+from core.settings import Limits
+from domain.audit import AuditFilter
+from domain.bot_input import BotChannelInput
+from domain.errors import BadUserInput
+from domain.instance_admin import InstanceChanges, TypePolicyChanges
+from resolvers.bounds import at_most
 from resolvers.enums import ChannelKind, TypeAvailability
 from resolvers.scalars import JSON
 
@@ -48,4 +56,78 @@ class TypePolicyInput:
         default=None,
         description="Collapse unread items of the type per ticket or chat. Unlisted delivered types "
         "(chat_message, operator_mentioned) accept this field alone.",
+    )
+
+
+def instance_changes(input: InstanceSettingsInput, field: str) -> InstanceChanges:
+    """The domain's changes from the client's input (botChannels bounded, settings a JSON object)."""
+    at_most(input.bot_channels, len(ChannelKind), f"{field}(botChannels)")
+    bot_channels: list[BotChannelInput] | None = None
+    if input.bot_channels is not None:
+        bot_channels = []
+        for bot in input.bot_channels:
+            settings = bot.settings
+            if settings is not None and not isinstance(settings, dict):
+                raise BadUserInput(f"{bot.channel.value} settings must be a JSON object")
+            bot_channels.append(BotChannelInput(bot.channel, bot.enabled, settings, bot.secret))
+    return InstanceChanges(
+        notification_center_enabled=input.notification_center_enabled,
+        extended_types_enabled=input.extended_types_enabled,
+        mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
+        default_channels=list(input.default_channels) if input.default_channels is not None else None,
+        bot_scenario=input.bot_scenario,
+        bot_channels=bot_channels,
+        negative_csat_threshold=input.negative_csat_threshold,
+        read_on_entity_close=input.read_on_entity_close,
+    )
+
+
+def type_policy_changes(input: TypePolicyInput) -> TypePolicyChanges:
+    return TypePolicyChanges(
+        type_code=str(input.type_code),
+        mandatory=input.mandatory,
+        mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
+        availability=input.availability,
+        default_channels=list(input.default_channels) if input.default_channels is not None else None,
+        collapse=input.collapse,
+    )
+
+
+@strawberry.input(description="Which entries of the audit log: each part left out (or null) does not filter.")
+class AuditLogFilter:
+    actions: list[str] | None = strawberry.field(
+        default=None, description="Any of these mutations (AuditLogEntry.action)."
+    )
+    actor_user_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Made by any of these users."
+    )
+    subjects: list[str] | None = strawberry.field(
+        default=None, description='About any of these subjects ("instance", "type:sla_expired", "operator:olena" ...).'
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="At or after (ISO 8601; without an offset: UTC)."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Before (ISO 8601; without an offset: UTC); later than since."
+    )
+
+
+def audit_filter(flt: AuditLogFilter | None, limits: Limits) -> AuditFilter:
+    """The domain's filter, each list bounded by the ids per request."""
+    if flt is None:
+        return AuditFilter()
+    most = limits.ids_per_request
+    at_most(flt.actions, most, "auditLog(filter.actions)")
+    at_most(flt.actor_user_ids, most, "auditLog(filter.actorUserIds)")
+    at_most(flt.subjects, most, "auditLog(filter.subjects)")
+
+    def utc(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    return AuditFilter(
+        actions=list(flt.actions) if flt.actions is not None else None,
+        actors=[str(a) for a in flt.actor_user_ids] if flt.actor_user_ids is not None else None,
+        subjects=list(flt.subjects) if flt.subjects is not None else None,
+        since=utc(flt.since),
+        until=utc(flt.until),
     )

@@ -4,71 +4,65 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.bot_input import BotChannelInput
-from domain.errors import BadUserInput
-from domain.instance_admin import InstanceChanges, TypePolicyChanges, set_type_policy, update_instance
+from domain import audit
+from domain.instance_admin import set_type_policy, update_instance
+from domain.policy import load_policy
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
 from models.enums import Role
-from resolvers.administration.inputs import InstanceSettingsInput, TypePolicyInput
+from resolvers.administration.inputs import (
+    InstanceSettingsInput,
+    TypePolicyInput,
+    instance_changes,
+    type_policy_changes,
+)
 from resolvers.administration.types import InstanceSettings, TypePolicy
-from resolvers.bounds import at_most
 from resolvers.context import Info
-from resolvers.enums import ChannelKind
 
 
 @strawberry.type
 class AdministrationMutation:
-    @strawberry.mutation(description="ADMINISTRATOR only.")
+    @strawberry.mutation(
+        description="ADMINISTRATOR only. Leaves one auditLog entry (secrets shown only as changed or cleared)."
+    )
     async def update_instance_settings(self, info: Info, input: InstanceSettingsInput) -> InstanceSettings:
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
-        at_most(input.bot_channels, len(ChannelKind), "updateInstanceSettings(botChannels)")
-        bot_channels: list[BotChannelInput] | None = None
-        if input.bot_channels is not None:
-            bot_channels = []
-            for bot in input.bot_channels:
-                settings = bot.settings
-                if settings is not None and not isinstance(settings, dict):
-                    raise BadUserInput(f"{bot.channel.value} settings must be a JSON object")
-                bot_channels.append(BotChannelInput(bot.channel, bot.enabled, settings, bot.secret))
+        changes = instance_changes(input, "updateInstanceSettings")
         async with transaction():
+            before = audit.instance_state(await load_policy(p.instance_id))
             policy = await update_instance(
                 p.instance_id,
-                InstanceChanges(
-                    notification_center_enabled=input.notification_center_enabled,
-                    extended_types_enabled=input.extended_types_enabled,
-                    mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
-                    default_channels=list(input.default_channels) if input.default_channels is not None else None,
-                    bot_scenario=input.bot_scenario,
-                    bot_channels=bot_channels,
-                    negative_csat_threshold=input.negative_csat_threshold,
-                    read_on_entity_close=input.read_on_entity_close,
-                ),
+                changes,
                 secret_box=ctx.services.secret_box,
                 allow_http=ctx.settings.allow_http_endpoints,
                 smtp_allowed_hosts=ctx.settings.smtp_allowed_hosts,
             )
+            after = audit.instance_state(policy)
+            secrets = audit.secrets_given([(b.channel, b.secret, b.settings) for b in changes.bot_channels or ()])
+            for channel, given in secrets.items():
+                after["botChannels"].setdefault(channel, {}).update(given)
+            await audit.record(p.instance_id, ctx.actor(), "updateInstanceSettings", "instance", before, after)
         if input.bot_channels is not None or input.bot_scenario is not None:
             await ctx.bots_changed()  # the bot scenario travels with the bots' configuration
         await ctx.policy_changed()
         return InstanceSettings.build(policy)
 
-    @strawberry.mutation(description="ADMINISTRATOR only.")
+    @strawberry.mutation(description="ADMINISTRATOR only. Leaves one auditLog entry.")
     async def set_type_policy(self, info: Info, input: TypePolicyInput) -> TypePolicy:
         ctx = info.context
         p = ctx.require(Role.ADMINISTRATOR)
+        code = str(input.type_code)
         async with transaction():
-            policy = await set_type_policy(
+            before = await load_policy(p.instance_id)
+            policy = await set_type_policy(p.instance_id, type_policy_changes(input))
+            await audit.record(
                 p.instance_id,
-                TypePolicyChanges(
-                    type_code=str(input.type_code),
-                    mandatory=input.mandatory,
-                    mandatory_channels=list(input.mandatory_channels) if input.mandatory_channels is not None else None,
-                    availability=input.availability,
-                    default_channels=list(input.default_channels) if input.default_channels is not None else None,
-                    collapse=input.collapse,
-                ),
+                ctx.actor(),
+                "setTypePolicy",
+                f"type:{code}",
+                audit.type_rule_state(before, code),
+                audit.type_rule_state(policy, code),
             )
         await ctx.policy_changed()
         return TypePolicy.build(policy, TYPES_BY_CODE[str(input.type_code)])

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from domain.policy import InstancePolicy
+from domain.policy_preview import Preview
 from models import enums
+from models.audit import AuditEntry
 from models.catalog import TypeDef
-from resolvers.enums import ChannelKind, TypeAvailability
+from resolvers.bell.types import PageInfo
+from resolvers.enums import ChannelKind, Role, TypeAvailability
 from resolvers.scalars import JSON
 
 
@@ -87,3 +92,97 @@ class InstanceSettings:
             negative_csat_threshold=policy.negative_csat_threshold,
             read_on_entity_close=policy.read_on_entity_close,
         )
+
+
+@strawberry.type(
+    description="One type and channel whose effective channel a policy change turns on or off for some operators."
+)
+class PolicyChannelChange:
+    type_code: strawberry.ID
+    channel: ChannelKind
+    turned_on: int = strawberry.field(description="Operators for whom the channel would turn on for this type.")
+    turned_off: int = strawberry.field(description="Operators for whom the channel would turn off for this type.")
+    turned_on_sample: list[strawberry.ID] = strawberry.field(
+        description="Up to the deployment's preview sample (20 unless set) of their user ids, sorted."
+    )
+    turned_off_sample: list[strawberry.ID] = strawberry.field(
+        description="Up to the deployment's preview sample (20 unless set) of their user ids, sorted."
+    )
+
+
+@strawberry.type(
+    description="What saving a policy change would do, computed with the same resolution as delivery; nothing"
+    " is written. Operators are the instance's known ones (upsertOperators, their first change, or a notification)."
+)
+class PolicyPreview:
+    operators: int = strawberry.field(description="Operators resolved under the policy before and after.")
+    changes: list[PolicyChannelChange] = strawberry.field(
+        description="Only the type and channel pairs that change for somebody, in the catalog's type and channel order."
+    )
+
+    @staticmethod
+    def build(preview: Preview) -> PolicyPreview:
+        n = preview.sample
+        return PolicyPreview(
+            operators=preview.operators,
+            changes=[
+                PolicyChannelChange(
+                    type_code=strawberry.ID(c.type_code),
+                    channel=c.channel,
+                    turned_on=len(c.turned_on),
+                    turned_off=len(c.turned_off),
+                    turned_on_sample=[strawberry.ID(u) for u in sorted(c.turned_on)[:n]],
+                    turned_off_sample=[strawberry.ID(u) for u in sorted(c.turned_off)[:n]],
+                )
+                for c in preview.changes
+            ],
+        )
+
+
+@strawberry.type(description="One settings change: who made it, when, from which client, and what it changed.")
+class AuditLogEntry:
+    id: strawberry.ID
+    action: str = strawberry.field(
+        description="The mutation: updateInstanceSettings, setTypePolicy, setTypeChannels, bulkUpdateTypes,"
+        " updateChannelSettings, updateSystemMessageSettings, updateReminderSettings, updateClassicSettings or"
+        " retryDeliveries."
+    )
+    subject: str = strawberry.field(
+        description='What it changed: "instance", "type:<code>", "operator:<user id>" (their own settings) or "deliveries".'
+    )
+    actor_user_id: strawberry.ID = strawberry.field(description="Who: the caller's user id.")
+    actor_role: Role
+    client: str | None = strawberry.field(
+        description="From which client: its X-NC-Client header, else its User-Agent; null when it sent neither."
+    )
+    before: JSON = strawberry.field(
+        description="The parts that changed, as they were (an object; a secret only ever shows as changed or cleared)."
+    )
+    after: JSON = strawberry.field(description="The parts that changed, as they became.")
+    created_at: datetime
+
+    @staticmethod
+    def build(row: AuditEntry) -> AuditLogEntry:
+        return AuditLogEntry(
+            id=strawberry.ID(str(row.id)),
+            action=row.action,
+            subject=row.subject,
+            actor_user_id=strawberry.ID(row.actor),
+            actor_role=enums.Role(row.actor_role),
+            client=row.client,
+            before=JSON(row.before),
+            after=JSON(row.after),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class AuditLogEdge:
+    cursor: str
+    node: AuditLogEntry
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditLogConnection:
+    edges: list[AuditLogEdge]
+    page_info: PageInfo

@@ -6,12 +6,14 @@ from datetime import datetime
 
 import strawberry
 
+from domain.delivery_log import LogEntry
 from domain.panel import PanelDelivery
 from models import enums
 from models.notification import Delivery as DeliveryRow
 from models.notification import PushTarget as PushTargetRow
+from resolvers.bell.types import PageInfo
 from resolvers.context import Info
-from resolvers.enums import ChannelKind, DeliveryStatus, PushTargetStatus
+from resolvers.enums import ChannelKind, ChannelStatus, DeliveryStatus, PushTargetStatus
 
 
 @strawberry.type(description="One browser push subscription's outcome within a BROWSER delivery.")
@@ -79,3 +81,93 @@ class Delivery:
             last_error=row.last_error,
             updated_at=row.updated_at,
         )
+
+
+@strawberry.type(description="One delivery in the instance's delivery log (an external channel or a test send).")
+class DeliveryLogEntry:
+    id: strawberry.ID = strawberry.field(description="The delivery's id (as retryDeliveries(ids) takes it).")
+    notification_id: strawberry.ID | None = strawberry.field(description="Its notification; null for a test send.")
+    type_code: strawberry.ID | None = strawberry.field(description="Its notification's type; null for a test send.")
+    user_id: strawberry.ID = strawberry.field(description="The recipient's user id.")
+    operator_name: str | None = strawberry.field(description="The recipient's display name, when known.")
+    channel: ChannelKind
+    status: DeliveryStatus
+    attempts: int = strawberry.field(description="Tries so far (retryDeliveries starts them again from 0).")
+    last_error: str | None = strawberry.field(description="Why the last try failed; null once SENT.")
+    next_attempt_at: datetime | None = strawberry.field(description="When a QUEUED or RETRYING delivery is due.")
+    created_at: datetime = strawberry.field(description="When it was queued.")
+    updated_at: datetime = strawberry.field(description="When its status last changed.")
+
+    @staticmethod
+    def build(entry: LogEntry) -> DeliveryLogEntry:
+        return DeliveryLogEntry(
+            id=strawberry.ID(str(entry.id)),
+            notification_id=strawberry.ID(str(entry.notification_id)) if entry.notification_id else None,
+            type_code=strawberry.ID(entry.type_code) if entry.type_code else None,
+            user_id=strawberry.ID(entry.user_id),
+            operator_name=entry.operator_name,
+            channel=entry.channel,
+            status=entry.status,
+            attempts=entry.attempts,
+            last_error=entry.last_error,
+            next_attempt_at=entry.next_attempt_at,
+            created_at=entry.created_at,
+            updated_at=entry.updated_at,
+        )
+
+
+@strawberry.type
+class DeliveryLogEdge:
+    cursor: str
+    node: DeliveryLogEntry
+
+
+@strawberry.type(description="A page of the delivery log, newest first.")
+class DeliveryLogConnection:
+    edges: list[DeliveryLogEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="How many deliveries of one channel have one status.")
+class DeliveryCount:
+    channel: ChannelKind
+    status: DeliveryStatus
+    count: int
+
+
+@strawberry.type
+class RetryDeliveriesPayload:
+    ids: list[strawberry.ID] = strawberry.field(description="The deliveries queued again (ascending ids).")
+
+
+@strawberry.type(description="One of an operator's channels whose last send failed.")
+class ChannelProblem:
+    channel: ChannelKind
+    status: ChannelStatus = strawberry.field(
+        description="ERROR: still linked (or subscribed) but the last send failed; NOT_LINKED: nothing left to"
+        " deliver to (the link is gone, or every browser push subscription expired and was removed)."
+    )
+    last_error: str = strawberry.field(description="Why the last send through it failed, as the worker recorded it.")
+    last_test_at: datetime | None = strawberry.field(description="The operator's last test send through it.")
+    push_subscriptions: int | None = strawberry.field(
+        description="BROWSER: the operator's push subscriptions left; null for the other channels."
+    )
+
+
+@strawberry.type(description="An operator with at least one failing channel.")
+class OperatorChannelHealth:
+    user_id: strawberry.ID
+    operator_name: str | None
+    problems: list[ChannelProblem] = strawberry.field(description="The failing channels, in the channels' order.")
+
+
+@strawberry.type
+class OperatorChannelHealthEdge:
+    cursor: str
+    node: OperatorChannelHealth
+
+
+@strawberry.type(description="A page of operators with failing channels, those first known to the instance first.")
+class OperatorChannelHealthConnection:
+    edges: list[OperatorChannelHealthEdge]
+    page_info: PageInfo

@@ -3,9 +3,11 @@ test sends, system messages, reminders and classic settings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
-from domain import profile
+from domain import audit, profile
 from domain.channel_settings import (
     load_channels_tab,
     register_push_subscription,
@@ -13,7 +15,7 @@ from domain.channel_settings import (
     update_channel_settings,
 )
 from domain.links import start_link, unlink
-from domain.type_choices import bulk_update_types, listed_type, set_type_channels
+from domain.type_choices import ViewerState, bulk_update_types, listed_type, set_type_channels
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
 from resolvers.bounds import at_most
@@ -50,6 +52,34 @@ async def _channel_settings(info: Info) -> ChannelSettings:
     return ChannelSettings.build(operator, tab.channels, tab.push_subscriptions)
 
 
+async def _settings_before(info: Info) -> dict[str, Any]:
+    """The viewer's settings before their change, read in its transaction (their row saved first)."""
+    return await audit.operator_state((await info.context.saved_operator()).id)
+
+
+async def _audit(info: Info, action: str, before: dict[str, Any]) -> None:
+    """The change's audit entry, in its transaction: what of the viewer's settings it changed."""
+    ctx = info.context
+    operator = await ctx.saved_operator()
+    p = ctx.principal
+    after = await audit.operator_state(operator.id)
+    await audit.record(p.instance_id, ctx.actor(), action, f"operator:{p.user_id}", before, after)
+
+
+async def _audit_types(info: Info, action: str, before: ViewerState, after: ViewerState) -> None:
+    """A types tab change's audit entry, from the choices the request read and wrote (no read)."""
+    ctx = info.context
+    p = ctx.principal
+    await audit.record(
+        p.instance_id,
+        ctx.actor(),
+        action,
+        f"operator:{p.user_id}",
+        {"types": audit.choices_state(before.prefs.choices)},
+        {"types": audit.choices_state(after.prefs.choices)},
+    )
+
+
 @strawberry.type
 class PreferencesMutation:
     @strawberry.mutation
@@ -65,7 +95,9 @@ class PreferencesMutation:
         at_most(channels, len(ChannelKind), "setTypeChannels(channels)")
         async with transaction():
             await ctx.saved_operator()
-            state = await set_type_channels(await ctx.viewer_state(), type_code, list(channels), melody)
+            viewer = await ctx.viewer_state()
+            state = await set_type_channels(viewer, type_code, list(channels), melody)
+            await _audit_types(info, "setTypeChannels", viewer, state)
         ctx.set_state(state)
         return NotificationType.build(state.resolve(listed_type(type_code)), state.locale)
 
@@ -77,13 +109,15 @@ class PreferencesMutation:
         at_most(input.channels, len(ChannelKind), "bulkUpdateTypes(channels)")
         async with transaction():
             await ctx.saved_operator()
+            viewer = await ctx.viewer_state()
             result = await bulk_update_types(
-                await ctx.viewer_state(),
+                viewer,
                 action=input.action,
                 type_codes=[str(c) for c in input.type_codes] if input.type_codes is not None else None,
                 category_code=input.category_code,
                 channels=list(input.channels) if input.channels is not None else None,
             )
+            await _audit_types(info, "bulkUpdateTypes", viewer, result.state)
         state = result.state
         ctx.set_state(state)
         return BulkUpdateTypesPayload(
@@ -97,6 +131,7 @@ class PreferencesMutation:
         ctx.require_user()
         at_most(input.channels, len(ChannelKind), "updateChannelSettings(channels)")
         async with transaction():
+            before = await _settings_before(info)
             operator = await ctx.saved_operator()
             await update_channel_settings(
                 await ctx.policy(),
@@ -114,6 +149,7 @@ class PreferencesMutation:
                 ),
                 default_melody=input.default_melody,
             )
+            await _audit(info, "updateChannelSettings", before)
         return await _channel_settings(info)
 
     @strawberry.mutation
@@ -179,9 +215,11 @@ class PreferencesMutation:
         ctx.require_user()
         at_most(input, ctx.settings.limits.ids_per_request, "updateSystemMessageSettings(input)")
         async with transaction():
+            before = await _settings_before(info)
             rows = await profile.update_system_messages(
                 await ctx.saved_operator(), [(str(i.code), i.enabled) for i in input]
             )
+            await _audit(info, "updateSystemMessageSettings", before)
         return [
             SystemMessageSetting(
                 code=strawberry.ID(r.message.code), title=_title(r.message.title, ctx.locale), enabled=r.enabled
@@ -194,6 +232,7 @@ class PreferencesMutation:
         ctx = info.context
         ctx.require_user()
         async with transaction():
+            before = await _settings_before(info)
             operator = await profile.update_reminders(
                 await ctx.saved_operator(),
                 {
@@ -202,6 +241,7 @@ class PreferencesMutation:
                     "reminder_not_ready_repeat_minutes": input.not_ready_repeat_minutes,
                 },
             )
+            await _audit(info, "updateReminderSettings", before)
         return ReminderSettings.build(operator)
 
     @strawberry.mutation
@@ -209,6 +249,7 @@ class PreferencesMutation:
         ctx = info.context
         ctx.require_user()
         async with transaction():
+            before = await _settings_before(info)
             operator = await profile.update_classic(
                 await ctx.saved_operator(),
                 {
@@ -216,6 +257,7 @@ class PreferencesMutation:
                     "classic_sound_enabled": input.sound_enabled,
                 },
             )
+            await _audit(info, "updateClassicSettings", before)
         return ClassicSettings.build(operator)
 
 

@@ -1,0 +1,65 @@
+"""What a policy change would do to the operators, before it is saved (nothing is written).
+
+The administrator's input is checked exactly as saving checks it (domain/instance_admin.py's plans),
+the policy after it is built as a value, and every known operator of the instance (a row of theirs:
+upsertOperators, their first change, or a notification) is resolved with the one resolution
+function (domain/resolution.py) under the policy before and after, for every type the change can
+touch. A channel turns *on* for an operator and a type when it is among the effective channels
+after and not before, *off* the other way round; whether something is linked to deliver to
+(reachability) does not enter.
+
+    preview(before, after, types, sample) -> Preview   five reads for any number of operators
+
+A change is counted per type and channel, with up to ``sample`` user ids each way (sorted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from domain.policy import InstancePolicy
+from domain.recipients import RECIPIENT_FIELDS, Recipient, recipient_prefs
+from domain.resolution import resolve
+from models.catalog import TypeDef
+from models.enums import ChannelKind
+from models.operator import Operator
+
+
+@dataclass
+class ChannelChange:
+    type_code: str
+    channel: ChannelKind
+    turned_on: list[str] = field(default_factory=list)
+    turned_off: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Preview:
+    operators: int
+    #: Only the type and channel pairs that change for somebody, in type then channel order.
+    changes: list[ChannelChange]
+    sample: int
+
+
+async def preview(before: InstancePolicy, after: InstancePolicy, types: Iterable[TypeDef], *, sample: int) -> Preview:
+    """Resolve every known operator of the instance under both policies for ``types``."""
+    type_defs = list(types)
+    rows = await Operator.filter(instance_id=before.instance_id).order_by("user_id").values(*RECIPIENT_FIELDS)
+    operators = [Recipient(**row) for row in rows]
+    prefs, _ = await recipient_prefs(operators, [t.code for t in type_defs]) if operators else ({}, {})
+    changes: dict[tuple[str, ChannelKind], ChannelChange] = {}
+    for type_def in type_defs:
+        for operator in operators:
+            mine = prefs[operator.id]
+            was = set(resolve(before, mine, type_def).channels)
+            will = set(resolve(after, mine, type_def).channels)
+            for channel in was ^ will:
+                change = changes.get((type_def.code, channel))
+                if change is None:
+                    change = changes[(type_def.code, channel)] = ChannelChange(type_def.code, channel)
+                (change.turned_on if channel in will else change.turned_off).append(operator.user_id)
+    order = {c: i for i, c in enumerate(ChannelKind)}
+    type_order = {t.code: i for i, t in enumerate(type_defs)}
+    listed = sorted(changes.values(), key=lambda c: (type_order[c.type_code], order[c.channel]))
+    return Preview(operators=len(operators), changes=listed, sample=sample)
