@@ -72,6 +72,40 @@ async def test_toasts_give_the_same_data_both_ways(live_server: str, tenant: Ten
     assert first == second and first["toasts"]["notification"]["entity"] is None
 
 
+async def test_collapsed_items_and_taken_back_banners_give_the_same_data_both_ways(
+    live_server: str, tenant: Tenant
+) -> None:
+    alice = tenant.operator("alice")
+    bell = """subscription { bell { __typename ... on NotificationCollapsed { unreadCount
+        notification { id title body count updatedAt createdAt entity { kind id } } }
+        ... on NotificationAdded { notification { count updatedAt } } } }"""
+    toasts = "subscription { toasts { dismissed durationSeconds notification { id count readAt } } }"
+    message = {"type": "chat_message", "recipients": ["alice"], "data": {"chatId": 5, "text": "hi"}}
+    async with (
+        GraphQLWS(live_server, alice.token) as compiled,
+        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
+        GraphQLWS(live_server, alice.token) as compiled_toasts,
+        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed_toasts,
+    ):
+        for client, document in (
+            (compiled, bell),
+            (executed, bell),
+            (compiled_toasts, toasts),
+            (executed_toasts, toasts),
+        ):
+            await client.subscribe(document)
+        await asyncio.sleep(0.1)
+        for event_id in ("chat-1", "chat-2"):
+            await tenant.service().gql(PUBLISH, {"input": {**message, "id": event_id}})
+        assert await compiled.next() == await executed.next()  # added
+        collapsed = await compiled.next()
+        assert collapsed == await executed.next() and collapsed["bell"]["notification"]["count"] == 2
+        assert await compiled_toasts.next() == await executed_toasts.next()  # the banner, once per window
+        await alice.gql('mutation { markEntityRead(entity: {kind: "CHAT", id: "5"}) { ids } }')
+        taken_back = await compiled_toasts.next()
+        assert taken_back == await executed_toasts.next() and taken_back["toasts"]["dismissed"] is True
+
+
 def test_documents_the_compiler_leaves_to_the_executor() -> None:
     schema = build_schema()
     for document in (
