@@ -410,13 +410,32 @@ async def http(args: argparse.Namespace) -> dict[str, Any]:
 # -- ingestion -----------------------------------------------------------------------------------
 async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     events_per_request, recipients_per_event = (int(x) for x in args.shape.split("x"))
-    users = user_ids("ing-", max(recipients_per_event, events_per_request))
-    token = codec(secret()).issue(instance=args.instance, user="svc-bench", role="service", ttl_seconds=7200)
+    users = user_ids("ing-", max(recipients_per_event, events_per_request, 1000 if args.chats else 0))
+    c = codec(secret())
+    token = c.issue(instance=args.instance, user="svc-bench", role="service", ttl_seconds=7200)
     poster = GraphQLPoster(HOST, args.port, token)
     tag = uuid.uuid4().hex[:6]
+    if args.chats and args.collapse == "off":
+        admin = GraphQLPoster(HOST, args.port, c.issue(instance=args.instance, user="adm", role="administrator"))
+        await admin.gql('mutation { setTypePolicy(input: {typeCode: "chat_message", collapse: false}) { collapse } }')
+        await admin.close()
 
     def request(r: int) -> bytes:
-        if events_per_request == 1 or r < 0:
+        if args.chats and r >= 0:
+            # chat messages: event j of every request is about chat j % chats, to ten operators each
+            # (the same ones every request), so most of them find an unread item to collapse into
+            inputs = [
+                {
+                    "id": f"{tag}-{r}-{j}",
+                    "type": "chat_message",
+                    "recipients": [
+                        users[(j * recipients_per_event + k) % len(users)] for k in range(recipients_per_event)
+                    ],
+                    "data": {"chatId": j % args.chats, "clientName": "Bench", "text": f"message {r}"},
+                }
+                for j in range(events_per_request)
+            ]
+        elif events_per_request == 1 or r < 0:
             inputs = [{"id": f"{tag}-{r}", "type": "ticket_created", "recipients": users, "data": {"ticketNumber": r}}]
         else:
             inputs = [
@@ -578,8 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=1.0)
 
     p = command("ingest")
-    p.add_argument("--shape", choices=["1x1000", "1000x1"], required=True)
+    p.add_argument("--shape", choices=["1x1000", "1000x1", "100x10"], required=True)
     p.add_argument("--requests", type=int, default=10)
+    p.add_argument("--chats", type=int, default=0, help="chat_message events about this many chats (0: tickets)")
+    p.add_argument("--collapse", choices=["on", "off"], default="on", help="chat_message's collapse rule")
 
     p = command("delivery")
     p.add_argument("--receiver-port", type=int, required=True)

@@ -306,6 +306,45 @@ async def ingest(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+# -- 2b. collapse: the same chat messages with chat_message's collapse on and off ---------------------
+async def collapse(ctx: Ctx) -> dict[str, Any]:
+    """Requests of 100 chat_message events x 10 recipients about 50 chats (so most events find an
+    unread item to collapse into), on one embedded server: instances with collapse off and on,
+    alternated; the figure is notifications (recipient-events) per second, and CPU per one."""
+    requests, rounds = (3, 1) if ctx.quick else (20, 2)
+    samples: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+
+    async def measure(server: Proc) -> None:
+        for _ in range(rounds):
+            for mode in ("off", "on"):
+                r = await run_client(
+                    ctx.procs,
+                    "ingest",
+                    *("--port", str(server.port), "--shape", "100x10", "--requests", str(requests)),
+                    *("--chats", "50", "--collapse", mode, "--server-pid", str(server.pid)),
+                    *("--instance", f"collapse-{mode}-{uuid.uuid4().hex[:6]}"),
+                    seconds=180,
+                )
+                samples[mode].append(r)
+                ctx.say(f"collapse {mode:3}: {r['notifications_per_s']} notifications/s")
+
+    await _with_server(ctx.procs.serve("serve-collapse"), measure)
+    out: dict[str, Any] = {}
+    for mode, runs in samples.items():
+        if not runs:
+            continue
+        rates = [r["notifications_per_s"] for r in runs if r.get("notifications_per_s")]
+        out[f"collapse_{mode}_notifications_per_s"] = round(sum(rates) / len(rates), 1) if rates else None
+        cpu = sum(r.get("server_cpu_s") or 0 for r in runs)
+        made = sum(r["notifications"] for r in runs)
+        out[f"collapse_{mode}_server_cpu_us_per_notification"] = _per(cpu, made, 1e6)
+    # the cost of collapsing: time per notification with it on, over time per notification without
+    out["collapse_cost_ratio"] = _ratio(
+        out.get("collapse_off_notifications_per_s"), out.get("collapse_on_notifications_per_s")
+    )
+    return out
+
+
 @asynccontextmanager
 async def bench_database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database ``nc_bench_<random>`` for one section (its URL), dropped after."""
@@ -670,6 +709,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     ("paced_scaled", paced_scaled, 45, 240),
     ("spread", spread, 40, 360),
     ("ingest", ingest, 30, 240),
+    ("collapse", collapse, 30, 180),
     ("delivery", delivery, 20, 180),
     ("queries", queries, 30, 180),
     ("memory", memory, 25, 240),

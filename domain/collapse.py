@@ -20,6 +20,7 @@ event starts a new item.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,19 +94,9 @@ async def collapse(
     if not groups:
         return out
     existing: dict[tuple[int, str, str, str], dict[str, Any]] = {}
-    for found in (
-        await Notification.filter(
-            operator_id__in=sorted({g[0] for g in groups}),
-            entity_id__in=sorted({g[3] for g in groups}),
-            type_code__in=sorted({g[1] for g in groups}),
-            read_at__isnull=True,
-            in_bell=True,
-        )
-        .order_by("id")
-        .values("id", "operator_id", "type_code", "entity_kind", "entity_id", "event_id", "created_at", "alerted_at")
-    ):
+    for found in await _unread_items(sorted({(g[3], g[0], g[1]) for g in groups})):
         group = (found["operator_id"], found["type_code"], found["entity_kind"], found["entity_id"])
-        if group in groups:
+        if group in groups and found["in_bell"]:
             existing[group] = found  # the newest unread one, should there be several
     window = timedelta(seconds=window_seconds)
     writes: list[dict[str, Any]] = []
@@ -154,6 +145,49 @@ async def collapse(
         for collapsed in out.into_existing:
             collapsed.row["count"] = counted.get(collapsed.notification_id, collapsed.row["count"])
     return out
+
+
+_COLUMNS = (
+    "id",
+    "operator_id",
+    "type_code",
+    "entity_kind",
+    "entity_id",
+    "event_id",
+    "created_at",
+    "alerted_at",
+    "in_bell",
+)
+
+
+async def _unread_items(wanted: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """The unread items of each ``(entity id, operator id, type code)``, oldest first: one
+    statement whose text does not depend on the number of pairs, one index seek per pair
+    (index ``entity_id, operator_id, read_at``)."""
+    conn = db()
+    table = Notification._meta.db_table
+    columns = ", ".join(f'n."{c}"' for c in _COLUMNS)
+    if conn.capabilities.dialect == "postgres":
+        sql = (
+            f'SELECT {columns} FROM unnest($1::text[], $2::int8[], $3::text[]) AS p("entity_id", "operator_id", '
+            f'"type_code") JOIN "{table}" AS n ON n."entity_id" = p."entity_id" AND n."operator_id" = p."operator_id" '
+            f'AND n."type_code" = p."type_code" WHERE n."read_at" IS NULL ORDER BY n."id"'
+        )
+        params: list[Any] = [[w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]]
+    else:
+        # CROSS JOIN: SQLite loops over the pairs and seeks each one.
+        sql = (
+            f'SELECT {columns} FROM json_each(?) AS p CROSS JOIN "{table}" AS n WHERE n."entity_id" = p.value ->> 0 '
+            f'AND n."operator_id" = p.value ->> 1 AND n."read_at" IS NULL AND n."type_code" = p.value ->> 2 '
+            'ORDER BY n."id"'
+        )
+        params = [json.dumps(wanted)]
+    rows = await conn.execute_query_dict(sql, params)
+    to_time = Notification._meta.fields_map["created_at"].to_python_value
+    for row in rows:
+        row["created_at"] = to_time(row["created_at"])
+        row["alerted_at"] = to_time(row["alerted_at"]) if row["alerted_at"] is not None else None
+    return rows
 
 
 __all__ = ["Collapsed", "Collapsing", "collapse"]

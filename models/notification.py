@@ -52,8 +52,9 @@ class Notification(Model):
             ("operator_id", "in_bell", "id"),
             ("operator_id", "read_at"),
             ("created_at",),
-            # Collapse, markEntityRead and resolving an entity find an entity's items.
-            ("entity_id", "entity_kind"),
+            # Collapse finds a recipient's unread item about an entity (one seek per recipient and
+            # entity); markEntityRead and resolving an entity find an entity's items.
+            ("entity_id", "operator_id", "read_at"),
         )
 
 

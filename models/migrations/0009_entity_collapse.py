@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Notification',
-            index=Index(fields=['entity_id', 'entity_kind']),
+            index=Index(fields=['entity_id', 'operator_id', 'read_at']),
         ),
         ops.AddField(
             model_name='TypePolicy',
