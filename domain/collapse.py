@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.policy import InstancePolicy
@@ -183,11 +183,17 @@ async def _unread_items(wanted: list[tuple[str, int, str]]) -> list[dict[str, An
         )
         params = [json.dumps(wanted)]
     rows = await conn.execute_query_dict(sql, params)
-    to_time = Notification._meta.fields_map["created_at"].to_python_value
     for row in rows:
-        row["created_at"] = to_time(row["created_at"])
-        row["alerted_at"] = to_time(row["alerted_at"]) if row["alerted_at"] is not None else None
+        row["created_at"] = _aware(row["created_at"])
+        row["alerted_at"] = _aware(row["alerted_at"]) if row["alerted_at"] is not None else None
     return rows
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A timestamp as the driver returns it (asyncpg: a datetime; SQLite: tortoise's ISO text) as
+    an aware datetime (naive ones are UTC, as tortoise stores them)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 __all__ = ["Collapsed", "Collapsing", "collapse"]
