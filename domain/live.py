@@ -28,6 +28,8 @@ def notification_payload(row: Notification) -> dict[str, Any]:
         "data": row.data or {},
         "createdAt": _iso(row.created_at),
         "readAt": _iso(row.read_at),
+        "archivedAt": _iso(row.archived_at),
+        "snoozedUntil": _iso(row.snoozed_until),
     }
 
 
@@ -44,6 +46,8 @@ def payload(notification_id: int, row: dict[str, Any], created_at: str) -> dict[
         "data": row["data"] or {},
         "createdAt": created_at,
         "readAt": None,
+        "archivedAt": None,
+        "snoozedUntil": None,
     }
 
 
@@ -54,6 +58,27 @@ def bell_added(notification: dict[str, Any], unread_count: int) -> dict[str, Any
 
 def bell_read(ids: list[str], unread_count: int) -> dict[str, Any]:
     return {"type": "NotificationsRead", "ids": ids, "unreadCount": unread_count}
+
+
+def bell_unread(ids: list[str], unread_count: int) -> dict[str, Any]:
+    """Items marked unread again (in any tab of the viewer)."""
+    return {"type": "NotificationsUnread", "ids": ids, "unreadCount": unread_count}
+
+
+def bell_archived(ids: list[str], unread_count: int) -> dict[str, Any]:
+    """Items archived: they leave the bell."""
+    return {"type": "NotificationsArchived", "ids": ids, "unreadCount": unread_count}
+
+
+def bell_snoozed(ids: list[str], until: datetime, unread_count: int) -> dict[str, Any]:
+    """Items snoozed until ``until``: they leave the bell until then."""
+    return {"type": "NotificationsSnoozed", "ids": ids, "snoozedUntil": _iso(until), "unreadCount": unread_count}
+
+
+def bell_restored(kind: str, notifications: list[dict[str, Any]], unread_count: int) -> dict[str, Any]:
+    """Items back in the bell (``notification_payload`` each, newest first): ``kind`` is
+    "NotificationsUnarchived" or "NotificationsReturned" (a snooze's end: unread again)."""
+    return {"type": kind, "notifications": notifications, "unreadCount": unread_count}
 
 
 def toast(notification: dict[str, Any], *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
@@ -81,6 +106,8 @@ def test_toast(*, title: str, body: str, duration_seconds: int, sound: str | Non
             "data": {},
             "createdAt": _iso(at),
             "readAt": None,
+            "archivedAt": None,
+            "snoozedUntil": None,
         },
         "durationSeconds": duration_seconds,
         "sound": sound,

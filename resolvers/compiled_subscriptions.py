@@ -52,6 +52,27 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "ids": (lambda m: m["ids"], None),
         "unreadCount": (lambda m: m["unreadCount"], None),
     },
+    "NotificationsUnread": {
+        "ids": (lambda m: m["ids"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsArchived": {
+        "ids": (lambda m: m["ids"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsSnoozed": {
+        "ids": (lambda m: m["ids"], None),
+        "snoozedUntil": (lambda m: m["snoozedUntil"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsUnarchived": {
+        "notifications": (lambda m: m["notifications"], "Notification"),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsReturned": {
+        "notifications": (lambda m: m["notifications"], "Notification"),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
     "Notification": {
         "id": (lambda n: n["id"], None),
         "typeCode": (lambda n: n["typeCode"], None),
@@ -62,6 +83,8 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "data": (lambda n: n.get("data") or {}, None),
         "createdAt": (lambda n: n["createdAt"], None),
         "readAt": (lambda n: n.get("readAt"), None),
+        "archivedAt": (lambda n: n.get("archivedAt"), None),
+        "snoozedUntil": (lambda n: n.get("snoozedUntil"), None),
     },
     "EntityRef": {
         "kind": (lambda e: e["kind"], None),
@@ -80,7 +103,19 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
     },
 }
 #: Abstract types: the message's "type" names its concrete type.
-UNIONS = {"BellEvent": frozenset({"NotificationAdded", "NotificationsRead"})}
+UNIONS = {
+    "BellEvent": frozenset(
+        {
+            "NotificationAdded",
+            "NotificationsRead",
+            "NotificationsUnread",
+            "NotificationsArchived",
+            "NotificationsSnoozed",
+            "NotificationsUnarchived",
+            "NotificationsReturned",
+        }
+    )
+}
 ROOTS: dict[str, str] = {"bell": "BellEvent", "toasts": "Toast", "reminders": "Reminder"}
 
 #: A plan per concrete type: a tuple of (response key, field name, getter, sub-plans or None).
@@ -118,7 +153,10 @@ def _apply(plan: Plan, typename: str, value: dict[str, Any]) -> dict[str, Any]:
         result = getter(value)  # type: ignore[misc]
         if sub is not None and result is not None:
             sub_plan, sub_type = sub
-            result = _apply(sub_plan, sub_type, result)
+            if isinstance(result, list):
+                result = [_apply(sub_plan, sub_type, item) for item in result]
+            else:
+                result = _apply(sub_plan, sub_type, result)
         out[key] = result
     return out
 

@@ -26,8 +26,12 @@ def _topic(ctx: Context, stream: str) -> str:
 SEEN_KEPT = 512
 
 
+#: Bell messages of the inbox actions passed on as they are (domain.live).
+INBOX_CHANGES = frozenset({"NotificationsUnread", "NotificationsUnarchived", "NotificationsReturned"})
+
+
 async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[str, Any], None]:
-    """NotificationAdded and NotificationsRead messages; replays from ``after`` first, and again
+    """NotificationAdded, NotificationsRead and the inbox actions' messages; replays from ``after`` first, and again
     from the newest item seen when the broker lost messages (a Redis reconnect, or a listener that
     fell too far behind: RESYNC)."""
     p = ctx.require_user()
@@ -70,11 +74,14 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
                 # at scale) is not shown again as new.
                 if first_time(item_id) and item_id not in read:
                     yield message
-            elif kind == "NotificationsRead":
+            elif kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
+                # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
                 for read_id in message["ids"]:
                     read[int(read_id)] = None
                 while len(read) > SEEN_KEPT:
                     read.popitem(last=False)
+                yield message
+            elif kind in INBOX_CHANGES:
                 yield message
 
 

@@ -17,7 +17,12 @@ import strawberry
 from resolvers.bell.types import (
     BellEvent,
     NotificationAdded,
+    NotificationsArchived,
     NotificationsRead,
+    NotificationsReturned,
+    NotificationsSnoozed,
+    NotificationsUnarchived,
+    NotificationsUnread,
     Reminder,
     Toast,
     notification_from_payload,
@@ -34,7 +39,8 @@ AFTER_DESCRIPTION = (
 @strawberry.type
 class BellSubscription:
     @strawberry.subscription(
-        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs."
+        description="What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
+        "items archived, unarchived or snoozed there, and snoozed items coming back."
     )
     async def bell(
         self,
@@ -42,15 +48,7 @@ class BellSubscription:
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[BellEvent, None]:
         async for message in bell_messages(info.context, after):
-            if message["type"] == "NotificationAdded":
-                yield NotificationAdded(
-                    notification=notification_from_payload(message["notification"]),
-                    unread_count=message["unreadCount"],
-                )
-            else:
-                yield NotificationsRead(
-                    ids=[strawberry.ID(i) for i in message["ids"]], unread_count=message["unreadCount"]
-                )
+            yield bell_event(message)
 
     @strawberry.subscription(description="Banners to show now, with their duration and melody; repeats of unread ones.")
     async def toasts(self, info: Info) -> AsyncGenerator[Toast, None]:
@@ -70,3 +68,25 @@ class BellSubscription:
                 message=message["message"],
                 created_at=datetime.fromisoformat(message["createdAt"]),
             )
+
+
+def bell_event(message: dict) -> BellEvent:
+    """A live bell message (domain.live) as its BellEvent member."""
+    kind, unread = message["type"], message["unreadCount"]
+    if kind == "NotificationAdded":
+        return NotificationAdded(notification=notification_from_payload(message["notification"]), unread_count=unread)
+    if kind in ("NotificationsUnarchived", "NotificationsReturned"):
+        restored = NotificationsUnarchived if kind == "NotificationsUnarchived" else NotificationsReturned
+        return restored(
+            notifications=[notification_from_payload(n) for n in message["notifications"]], unread_count=unread
+        )
+    ids = [strawberry.ID(i) for i in message["ids"]]
+    if kind == "NotificationsSnoozed":
+        return NotificationsSnoozed(
+            ids=ids, snoozed_until=datetime.fromisoformat(message["snoozedUntil"]), unread_count=unread
+        )
+    if kind == "NotificationsUnread":
+        return NotificationsUnread(ids=ids, unread_count=unread)
+    if kind == "NotificationsArchived":
+        return NotificationsArchived(ids=ids, unread_count=unread)
+    return NotificationsRead(ids=ids, unread_count=unread)

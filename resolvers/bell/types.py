@@ -29,6 +29,14 @@ class Notification:
     data: JSON
     created_at: datetime
     read_at: datetime | None
+    archived_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the viewer archived it: archived items are out of the bell (filter.archived lists them).",
+    )
+    snoozed_until: datetime | None = strawberry.field(
+        default=None,
+        description="Until when the viewer snoozed it: out of the bell until then, when it comes back unread with a banner.",
+    )
 
     @staticmethod
     def build(row: NotificationRow) -> Notification:
@@ -47,6 +55,8 @@ class Notification:
             data=JSON(row.data or {}),
             created_at=row.created_at,
             read_at=row.read_at,
+            archived_at=row.archived_at,
+            snoozed_until=row.snoozed_until,
         )
 
 
@@ -58,6 +68,8 @@ def notification_from_payload(payload: dict) -> Notification:
         else None
     )
     read_at = payload.get("readAt")
+    archived_at = payload.get("archivedAt")
+    snoozed_until = payload.get("snoozedUntil")
     return Notification(
         id=strawberry.ID(payload["id"]),
         type_code=strawberry.ID(payload["typeCode"]),
@@ -68,6 +80,8 @@ def notification_from_payload(payload: dict) -> Notification:
         data=JSON(payload.get("data") or {}),
         created_at=datetime.fromisoformat(payload["createdAt"]),
         read_at=datetime.fromisoformat(read_at) if read_at else None,
+        archived_at=datetime.fromisoformat(archived_at) if archived_at else None,
+        snoozed_until=datetime.fromisoformat(snoozed_until) if snoozed_until else None,
     )
 
 
@@ -100,6 +114,35 @@ class MarkReadPayload:
     unread_count: int
 
 
+@strawberry.type(description="What an inbox action (mark unread, archive, unarchive) changed.")
+class InboxPayload:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="The notifications it changed, newest first (those already in that state are left out)."
+    )
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="What snoozeNotifications changed.")
+class SnoozePayload:
+    ids: list[strawberry.ID] = strawberry.field(description="The notifications snoozed, newest first.")
+    snoozed_until: datetime = strawberry.field(description="When they come back into the bell, unread.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Unread items of one category in the bell.")
+class CategoryUnreadCount:
+    category_code: strawberry.ID = strawberry.field(description="The category (a notificationCategories code).")
+    unread: int = strawberry.field(description="Its unread items the bell shows.")
+
+
+@strawberry.type(description="The bell's unread items in all and per category, counted in one query.")
+class UnreadCounts:
+    total: int = strawberry.field(description="Unread items the bell shows (archived and snoozed ones not counted).")
+    categories: list[CategoryUnreadCount] = strawberry.field(
+        description="Per category, in the catalog's order; a category with no unread item is not listed."
+    )
+
+
 @strawberry.type
 class NotificationAdded:
     notification: Notification
@@ -112,11 +155,52 @@ class NotificationsRead:
     unread_count: int
 
 
+@strawberry.type(description="Items marked unread again in one of the viewer's tabs.")
+class NotificationsUnread:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Items archived in one of the viewer's tabs: they leave the bell.")
+class NotificationsArchived:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Archived items brought back into the bell in one of the viewer's tabs.")
+class NotificationsUnarchived:
+    notifications: list[Notification] = strawberry.field(description="The items, newest first, as they are now.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Items snoozed in one of the viewer's tabs: they leave the bell until snoozedUntil.")
+class NotificationsSnoozed:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    snoozed_until: datetime = strawberry.field(description="When they come back into the bell, unread.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Snoozed items whose time came: back in the bell, unread (a banner shows each on toasts).")
+class NotificationsReturned:
+    notifications: list[Notification] = strawberry.field(description="The items, newest first, as they are now.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
 BellEvent = Annotated[
-    NotificationAdded | NotificationsRead,
+    NotificationAdded
+    | NotificationsRead
+    | NotificationsUnread
+    | NotificationsArchived
+    | NotificationsUnarchived
+    | NotificationsSnoozed
+    | NotificationsReturned,
     strawberry.union(
         "BellEvent",
-        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs.",
+        description=(
+            "What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
+            "items archived, unarchived or snoozed there, and snoozed items coming back. A client that "
+            "does not know a member may ignore it (and read the first page and unreadCount again)."
+        ),
     ),
 ]
 
