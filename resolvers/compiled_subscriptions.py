@@ -30,7 +30,7 @@ from graphql import (
 from core.settings import Limits
 from resolvers.context import Context
 from resolvers.documents import Admitted
-from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
+from resolvers.live_sources import CONTRACT_EVENTS, bell_members, bell_messages, reminder_messages, toast_messages
 
 #: What each GraphQL type's fields read from a live message (or a nested part of one).
 Getter = Callable[[dict[str, Any]], Any]
@@ -132,10 +132,12 @@ class Compiled:
     root_field: str
     arguments: dict[str, Any]
     plan: Plan
+    #: The bell events the document names (live_sources.bell_members).
+    members: frozenset[str] = CONTRACT_EVENTS
 
     def source(self, ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
         if self.root_field == "bell":
-            return bell_messages(ctx, self.arguments.get("after"))
+            return bell_messages(ctx, self.arguments.get("after"), self.members)
         if self.root_field == "toasts":
             return toast_messages(ctx)
         return reminder_messages(ctx)
@@ -213,6 +215,7 @@ def _compile(document: DocumentNode, variables: dict[str, Any], operation_name: 
         root_field=root.name.value,
         arguments=arguments,
         plan=plan,
+        members=bell_members(root.selection_set, fragments),
     )
 
 

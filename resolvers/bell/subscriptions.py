@@ -28,7 +28,7 @@ from resolvers.bell.types import (
     notification_from_payload,
 )
 from resolvers.context import Info
-from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
+from resolvers.live_sources import bell_members, bell_messages, reminder_messages, toast_messages
 
 AFTER_DESCRIPTION = (
     "Resume cursor (a NotificationEdge cursor, or the id of the last item seen): items the client "
@@ -40,14 +40,18 @@ AFTER_DESCRIPTION = (
 class BellSubscription:
     @strawberry.subscription(
         description="What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
-        "items archived, unarchived or snoozed there, and snoozed items coming back."
+        "and, to a document that names them in a fragment, items archived, unarchived, marked unread or "
+        "snoozed there and snoozed items coming back (documents naming only NotificationAdded and "
+        "NotificationsRead receive only those)."
     )
     async def bell(
         self,
         info: Info,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[BellEvent, None]:
-        async for message in bell_messages(info.context, after):
+        raw = info._raw_info
+        members = bell_members(raw.field_nodes[0].selection_set, raw.fragments)
+        async for message in bell_messages(info.context, after, members):
             yield bell_event(message)
 
     @strawberry.subscription(description="Banners to show now, with their duration and melody; repeats of unread ones.")

@@ -198,8 +198,10 @@ BellEvent = Annotated[
         "BellEvent",
         description=(
             "What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
-            "items archived, unarchived or snoozed there, and snoozed items coming back. A client that "
-            "does not know a member may ignore it (and read the first page and unreadCount again)."
+            "items archived, unarchived, marked unread or snoozed there, and snoozed items coming back. "
+            "The inbox members are sent only to a subscription whose document names them in a fragment "
+            "(... on NotificationsArchived { ... }): documents written for NotificationAdded and "
+            "NotificationsRead alone receive only those."
         ),
     ),
 ]

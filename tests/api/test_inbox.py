@@ -295,3 +295,38 @@ async def test_a_snoozed_item_returns_unread_with_a_banner_in_every_tab(live_ser
     assert await ids_of(alice) == ids
     assert await assert_counts_match_the_pages(alice) == 2
     assert await every_item(alice, snoozed=True) == []
+
+
+async def test_documents_that_name_only_the_contracts_events_get_only_those(live_server: str, tenant: Tenant) -> None:
+    # given tabs subscribed as before the inbox events existed (both protocols), and one that names them
+    contract = """subscription { bell { __typename ... on NotificationAdded { unreadCount }
+      ... on NotificationsRead { ids unreadCount } } }"""
+    alice = tenant.operator("alice")
+    await publish(tenant, "old-1")
+    [item] = await ids_of(alice)
+    async with (
+        GraphQLWS(live_server, alice.token) as compiled,
+        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
+        GraphQLWS(live_server, alice.token) as inbox,
+    ):
+        await compiled.subscribe(contract)
+        await executed.subscribe(contract)
+        await inbox.subscribe(BELL)
+        await asyncio.sleep(0.3)
+        # when the item is archived, brought back, marked unread and snoozed, then read
+        await alice.gql(ARCHIVE, {"ids": [item]})
+        await alice.gql(UNARCHIVE, {"ids": [item]})
+        await alice.gql(SNOOZE, {"ids": [item], "until": in_seconds(600)})
+        await alice.gql(READ, {"ids": [item]})
+        # then the older documents hear only the read, the newer one everything
+        for tab in (compiled, executed):
+            event = (await tab.next())["bell"]
+            assert event == {"__typename": "NotificationsRead", "ids": [item], "unreadCount": 0}
+            await tab.nothing_for(0.2)
+        heard = [(await inbox.next())["bell"]["__typename"] for _ in range(4)]
+        assert heard == [
+            "NotificationsArchived",
+            "NotificationsUnarchived",
+            "NotificationsSnoozed",
+            "NotificationsRead",
+        ]
