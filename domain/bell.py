@@ -224,16 +224,18 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
     return await _set_read(operator_id, wanted)
 
 
-async def owned(operator: Operator | None, ids: list[str]) -> tuple[int, list[int]]:
+async def owned(operator: Operator | None, ids: list[str], *, bell_only: bool = False) -> tuple[int, list[int]]:
     """The viewer's operator id and ``ids`` as row ids (each once): NOT_FOUND for an id that is not
-    one of the viewer's notifications (another user's or instance's included), before any write."""
+    one of the viewer's notifications (another user's or instance's included; with ``bell_only``,
+    one that never joined the bell too), before any write."""
     wanted = list(dict.fromkeys(parse_ids(ids)))
     if operator is None or operator.id is None:
         raise NotFound(f"No notification {wanted[0]} in your bell", id=str(wanted[0]))
     found: set[int] = set()
     for start in range(0, len(wanted), MARK_CHUNK):
         chunk = wanted[start : start + MARK_CHUNK]
-        rows = await Notification.filter(operator_id=operator.id, id__in=chunk).values_list("id", flat=True)
+        qs = Notification.filter(operator_id=operator.id, id__in=chunk)
+        rows = await (qs.filter(in_bell=True) if bell_only else qs).values_list("id", flat=True)
         found.update(cast(list[int], rows))
     missing = [i for i in wanted if i not in found]
     if missing:

@@ -53,7 +53,7 @@ class BellMutation:
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "markNotificationsUnread(ids)")
         async with transaction():
-            operator_id, rows = await bell.owned(await ctx.operator(), wanted)
+            operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             changed, unread = await inbox.mark_unread(operator_id, rows)
         await _announce(info, changed, live.bell_unread(changed, unread))
         return InboxPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
@@ -68,7 +68,7 @@ class BellMutation:
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "archiveNotifications(ids)")
         async with transaction():
-            operator_id, rows = await bell.owned(await ctx.operator(), wanted)
+            operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             changed, unread = await inbox.archive(operator_id, rows, now())
         await _announce(info, changed, live.bell_archived(changed, unread))
         return InboxPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
@@ -82,7 +82,7 @@ class BellMutation:
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "unarchiveNotifications(ids)")
         async with transaction():
-            operator_id, rows = await bell.owned(await ctx.operator(), wanted)
+            operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             back, unread = await inbox.unarchive(operator_id, rows)
         changed = [str(row.id) for row in back]
         await _announce(
@@ -113,7 +113,7 @@ class BellMutation:
         inbox.check_snooze(until, now(), ctx.settings.limits.snooze_seconds)
         async with transaction():
             operator = await ctx.operator()
-            _, rows = await bell.owned(operator, wanted)
+            _, rows = await bell.owned(operator, wanted, bell_only=True)
             changed, unread = await inbox.snooze(operator, rows, until)
         await _announce(info, changed, live.bell_snoozed(changed, until, unread))
         return SnoozePayload(ids=[strawberry.ID(i) for i in changed], snoozed_until=until, unread_count=unread)

@@ -330,3 +330,17 @@ async def test_documents_that_name_only_the_contracts_events_get_only_those(live
             "NotificationsSnoozed",
             "NotificationsRead",
         ]
+
+
+async def test_a_notification_that_never_joined_the_bell_has_no_inbox_actions(tenant: Tenant) -> None:
+    from models.notification import Notification
+
+    alice = tenant.operator("alice")
+    await alice.gql('mutation { setTypeChannels(typeCode: "ticket_closed", channels: [BANNER]) { code } }')
+    await publish(tenant, "banner-only", kind=1)
+    [row] = await Notification.filter(instance_id=tenant.id)
+    assert not row.in_bell
+    for document in (ARCHIVE, UNARCHIVE, UNREAD):
+        assert (await alice.gql(document, {"ids": [str(row.id)]})).error_code == "NOT_FOUND"
+    result = await alice.gql(SNOOZE, {"ids": [str(row.id)], "until": in_seconds(60)})
+    assert result.error_code == "NOT_FOUND" and "in your bell" in result.error_message
