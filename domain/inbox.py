@@ -22,7 +22,7 @@ already checked are the viewer's (``domain.bell.owned``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.bell import counted, take_unread, visible
@@ -146,6 +146,8 @@ async def snooze(operator: Operator, ids: list[int], until: datetime) -> tuple[l
     one leaves the archive; a snoozed one gets the new time), their banners stop repeating, and a
     due row brings each back then. The ids changed (newest first) and the unread count after."""
     assert operator.id is not None
+    # Stored in UTC like every time here: SQLite keeps the text, and due times compare as text.
+    until = until.astimezone(UTC)
     shown = await _update(
         ids,
         {"snoozed_until": until},

@@ -3,7 +3,7 @@ snooze), each announced to every tab the viewer has open."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -111,6 +111,7 @@ class BellMutation:
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "snoozeNotifications(ids)")
         inbox.check_snooze(until, now(), ctx.settings.limits.snooze_seconds)
+        until = until.astimezone(UTC)
         async with transaction():
             operator = await ctx.operator()
             _, rows = await bell.owned(operator, wanted, bell_only=True)

@@ -4,7 +4,7 @@ unreadCounts; live in every tab of the operator (real WebSocket clients against 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tests.conftest import Caller, Tenant
@@ -82,8 +82,10 @@ async def assert_counts_match_the_pages(caller: Caller) -> int:
     return len(unread)
 
 
-def in_seconds(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+def in_seconds(seconds: float, utc_offset_hours: int = 0) -> str:
+    """A time ``seconds`` from now, written with that UTC offset."""
+    zone = timezone(timedelta(hours=utc_offset_hours))
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(zone).isoformat()
 
 
 async def next_bell(tab: GraphQLWS, typename: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -276,8 +278,10 @@ async def test_a_snoozed_item_returns_unread_with_a_banner_in_every_tab(live_ser
             await tab.subscribe(BELL)
         await banners.subscribe(TOASTS)
         await asyncio.sleep(0.3)
-        # when a read item is snoozed for 2 s
-        snoozed = (await alice.gql(SNOOZE, {"ids": [ids[0]], "until": in_seconds(2)})).data["snoozeNotifications"]
+        # when a read item is snoozed for 2 s (the time written in Kyiv's winter offset)
+        until = in_seconds(2, utc_offset_hours=2)
+        snoozed = (await alice.gql(SNOOZE, {"ids": [ids[0]], "until": until})).data["snoozeNotifications"]
+        assert datetime.fromisoformat(snoozed["snoozedUntil"]) == datetime.fromisoformat(until)
         assert snoozed["unreadCount"] == 1
         for tab in (tab1, tab2):
             await next_bell(tab, "NotificationsSnoozed")
