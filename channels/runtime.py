@@ -22,7 +22,7 @@ from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
 from channels.base import Channel, DeliveryRow, Job, Outcome, RetryLater
-from channels.schedules import PANEL_HAND_OFFS, TOAST_REPEATS, Schedule, reminders, run_due
+from channels.schedules import PANEL_HAND_OFFS, SNOOZE_RETURNS, TOAST_REPEATS, Schedule, reminders, run_due
 from channels.settle import LIVE_CHANNELS, fail_spent, settle, tries_allowed, unexpected
 from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
@@ -105,7 +105,12 @@ class Runtime:
             asyncio.create_task(self._loop("deliveries", self.deliver_due, wakeable=True), name="nc-deliveries"),
             *(
                 asyncio.create_task(self._loop(schedule.name, self._due(schedule)), name=f"nc-{schedule.name}")
-                for schedule in (PANEL_HAND_OFFS, TOAST_REPEATS, reminders(self.settings.reminder_minute_seconds))
+                for schedule in (
+                    PANEL_HAND_OFFS,
+                    TOAST_REPEATS,
+                    SNOOZE_RETURNS,
+                    reminders(self.settings.reminder_minute_seconds),
+                )
             ),
             asyncio.create_task(
                 self._loop("retention", self.prune, interval=RETENTION_EVERY_SECONDS), name="nc-retention"

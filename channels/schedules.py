@@ -9,6 +9,7 @@ shows a banner or a reminder twice, never loses one).
 
     TOAST_REPEATS   nc_toast_repeat.due_at              a still-unread banner shown again
     PANEL_HAND_OFFS nc_panel_hand_off.due_at            panel messages a publisher did not send
+    SNOOZE_RETURNS  nc_bell_snooze.due_at               a snoozed bell item back, unread, with a banner
     REMINDERS       nc_operator_presence.next_reminder_at   the not-ready reminder (SPEC §6)
 """
 
@@ -24,13 +25,13 @@ from tortoise.timezone import now
 
 from channels.panel import melody_for, schedule_repeat
 from core.broker import Broker, user_topic
-from domain import live, panel
+from domain import inbox, live, panel
 from domain.presence import REMINDER_TEXT
 from models.catalog import text
 from models.claim import claim
-from models.db import db
+from models.db import db, transaction
 from models.enums import ChannelKind
-from models.notification import Notification, OperatorPresence, PanelHandOff, ToastRepeat
+from models.notification import BellSnooze, Notification, OperatorPresence, PanelHandOff, ToastRepeat
 from models.operator import Operator
 
 
@@ -131,6 +132,47 @@ PANEL_HAND_OFFS = Schedule(
     due_column="due_at",
     returning="id, notification_ids",
     fire=_fire_panel_hand_offs,
+)
+
+
+# -- snooze returns -----------------------------------------------------------------------------
+async def _fire_snooze_returns(broker: Broker, due: list[Due]) -> None:
+    """Bring back the snoozed items that are due: unread in the bell again (the counter raised and
+    the due rows deleted in one transaction, so a second worker or a retry finds nothing to do),
+    then every open tab hears it (NotificationsReturned) and a banner shows each one, repeated
+    while unread as the operator saved. A crash between the commit and the messages loses only
+    the messages: the item is back, and the next page read shows it."""
+    operators = {d.operator.id: d.operator for d in due if d.operator is not None}
+    async with transaction():
+        returned = await inbox.return_snoozed([d.row for d in due], due[0].at)
+    for back in returned:
+        operator = operators.get(back.operator_id)
+        if operator is None:
+            continue
+        payloads = [live.notification_payload(n) for n in back.notifications]
+        messages = [
+            (
+                user_topic(operator.instance_id, operator.user_id, live.BELL),
+                live.bell_restored("NotificationsReturned", payloads, back.unread_count),
+            )
+        ]
+        for notification, payload in zip(back.notifications, payloads, strict=True):
+            sound = (
+                await melody_for(operator, notification) if ChannelKind.SOUND.value in notification.channels else None
+            )
+            toast = live.toast(payload, duration_seconds=operator.banner_duration_seconds, sound=sound, repeat=0)
+            messages.append((user_topic(operator.instance_id, operator.user_id, live.TOASTS), toast))
+            if operator.banner_repeat_count > 0:
+                await schedule_repeat(operator, notification, repeat=1, at=due[0].at)
+        await broker.publish_many(messages)
+
+
+SNOOZE_RETURNS = Schedule(
+    name="snooze returns",
+    model=BellSnooze,
+    due_column="due_at",
+    returning="id, notification_id, operator_id",
+    fire=_fire_snooze_returns,
 )
 
 

@@ -75,8 +75,10 @@ class Limits:
     #: Static cost of one operation: every field counts 1, a list field with ``first`` multiplies
     #: what it selects by ``first`` (by the most a page may hold when it comes from a variable).
     query_cost: int = 5_000
-    #: Notification ids in one markNotificationsRead.
+    #: Notification ids in one markNotificationsRead (and in one mark unread, archive, unarchive or snooze).
     ids_per_request: int = 1_000
+    #: How far ahead a snooze may end, in seconds (snoozeNotifications' ``until``).
+    snooze_seconds: int = 30 * 86_400
     #: Open WebSockets of one user (same instance and user id) across the deployment.
     websockets_per_user: int = 16
     #: WebSockets from one client address that have not authenticated yet (per process).

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.bell import MARK_CHUNK
+from domain.bell import MARK_CHUNK, visible
 from domain.retract import cancel_unsent
 from models.bulk import list_param, one_of, param, placeholders
 from models.db import db
@@ -71,9 +71,10 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
                 f" AND {one_of(conn, 'user_id', 'text', 6)})"
             )
             values += [instance_id, list_param(conn, sorted(set(entity.users)))]
-        for row in await conn.execute_query_dict(sql + ' RETURNING "id", "operator_id", "in_bell"', values):
+        returning = ' RETURNING "id", "operator_id", "in_bell", "archived_at", "snoozed_until"'
+        for row in await conn.execute_query_dict(sql + returning, values):
             changed.setdefault(row["operator_id"], []).append(row["id"])
-            if row["in_bell"]:
+            if visible(row):  # archived and snoozed items are not on the counter
                 in_bell[row["operator_id"]] = in_bell.get(row["operator_id"], 0) + 1
     if not changed:
         return []

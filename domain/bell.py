@@ -1,4 +1,9 @@
-"""The bell: a recipient's notification history, unread counts, marking read, delivery logs."""
+"""The bell: a recipient's notification history, unread counts, marking read, delivery logs.
+
+What the bell shows (and ``unreadCount`` counts) is the recipient's bell items that are neither
+archived nor snoozed (``VISIBLE``); archived and snoozed ones have views of their own
+(``BellFilter.archived`` / ``snoozed``). The inbox actions that move items in and out of it are in
+domain/inbox.py."""
 
 from __future__ import annotations
 
@@ -20,14 +25,33 @@ from models.db import db
 from models.notification import BellUnread, Delivery, Notification, PushTarget, ToastRepeat
 from models.operator import Operator
 
+#: The ORM filter of what the bell shows: bell items not archived and not snoozed.
+VISIBLE: dict[str, object] = {"in_bell": True, "archived_at__isnull": True, "snoozed_until__isnull": True}
+
+
+def visible(row: dict[str, object]) -> bool:
+    """Whether a row (as a RETURNING gives it: ``in_bell``, ``archived_at``, ``snoozed_until``)
+    is in the bell, so its unread state counts."""
+    return bool(row["in_bell"]) and row["archived_at"] is None and row["snoozed_until"] is None
+
 
 @dataclass(frozen=True)
 class BellFilter:
     unread_only: bool = False
     category_codes: list[str] | None = None
     type_codes: list[str] | None = None
+    #: The archived items instead of the bell.
+    archived: bool = False
+    #: The snoozed items (until they come back) instead of the bell.
+    snoozed: bool = False
 
     def validate(self) -> None:
+        if self.archived and self.snoozed:
+            raise BadUserInput(
+                "filter.archived and filter.snoozed are both true, but a snoozed item is never archived: "
+                "ask for one of them",
+                field="filter",
+            )
         for code in self.category_codes or ():
             if code not in CATEGORIES_BY_CODE:
                 raise BadUserInput(f"Unknown category code {shown(code)} in filter.categoryCodes")
@@ -79,7 +103,12 @@ def decode_cursor(cursor: str) -> int:
 
 
 def _bell(operator: Operator, flt: BellFilter):
-    qs = Notification.filter(operator_id=operator.id, in_bell=True)
+    if flt.archived:
+        qs = Notification.filter(operator_id=operator.id, in_bell=True, archived_at__isnull=False)
+    elif flt.snoozed:
+        qs = Notification.filter(operator_id=operator.id, in_bell=True, snoozed_until__isnull=False)
+    else:
+        qs = Notification.filter(operator_id=operator.id, **VISIBLE)
     if flt.category_codes is not None:
         qs = qs.filter(category_code__in=flt.category_codes)
     if flt.type_codes is not None:
@@ -95,7 +124,7 @@ async def page(operator: Operator | None, *, first: int, after: str | None, flt:
     if operator is None or operator.id is None:
         return Page([], False, 0)
     qs = _bell(operator, flt)
-    filtered = flt.category_codes is not None or flt.type_codes is not None
+    filtered = flt.category_codes is not None or flt.type_codes is not None or flt.archived or flt.snoozed
     unread = await qs.filter(read_at__isnull=True).count() if filtered else await unread_count(operator)
     if flt.unread_only:
         qs = qs.filter(read_at__isnull=True)
@@ -111,8 +140,8 @@ async def unread_count(operator: Operator | None, *, up_to_id: int | None = None
     if operator is None or operator.id is None:
         return 0
     if up_to_id is None:
-        return await _counted(operator.id)
-    qs = Notification.filter(operator_id=operator.id, in_bell=True, read_at__isnull=True)
+        return await counted(operator.id)
+    qs = Notification.filter(operator_id=operator.id, read_at__isnull=True, **VISIBLE)
     if up_to_id is not None:
         qs = qs.filter(id__lte=up_to_id)
     return await qs.count()
@@ -133,12 +162,13 @@ REPLAY_LIMIT = 200
 
 
 async def missed(instance_id: str, user_id: str, after_id: int) -> list[tuple[Notification, int]]:
-    """Bell items after ``after_id`` (oldest first), each with the unread count as of it."""
+    """Bell items after ``after_id`` (oldest first), each with the unread count as of it; archived
+    and snoozed ones are not in the bell, so not replayed."""
     operator = await Operator.get_or_none(instance_id=instance_id, user_id=user_id)
     if operator is None:
         return []
     rows = list(
-        await Notification.filter(operator_id=operator.id, in_bell=True, id__gt=after_id)
+        await Notification.filter(operator_id=operator.id, id__gt=after_id, **VISIBLE)
         .order_by("id")
         .limit(REPLAY_LIMIT)
     )
@@ -191,20 +221,33 @@ async def mark_read(operator: Operator | None, ids: list[str]) -> tuple[list[str
         raise BadUserInput("ids is empty: send the ids to mark read, or use markAllNotificationsRead")
     if len(ids) > 1000:
         raise BadUserInput("At most 1000 ids per call")
+    operator_id, wanted = await owned(operator, ids)
+    return await _set_read(operator_id, wanted)
+
+
+async def owned(operator: Operator | None, ids: list[str], *, bell_only: bool = False) -> tuple[int, list[int]]:
+    """The viewer's operator id and ``ids`` as row ids (each once): NOT_FOUND for an id that is not
+    one of the viewer's notifications (another user's or instance's included; with ``bell_only``,
+    one that never joined the bell too), before any write."""
     wanted = list(dict.fromkeys(parse_ids(ids)))
     if operator is None or operator.id is None:
         raise NotFound(f"No notification {wanted[0]} in your bell", id=str(wanted[0]))
-    found = set(await Notification.filter(operator_id=operator.id, id__in=wanted).values_list("id", flat=True))
+    found: set[int] = set()
+    for start in range(0, len(wanted), MARK_CHUNK):
+        chunk = wanted[start : start + MARK_CHUNK]
+        qs = Notification.filter(operator_id=operator.id, id__in=chunk)
+        rows = await (qs.filter(in_bell=True) if bell_only else qs).values_list("id", flat=True)
+        found.update(cast(list[int], rows))
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"No notification {missing[0]} in your bell", id=str(missing[0]))
-    return await _set_read(operator.id, wanted)
+    return operator.id, wanted
 
 
 async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
     """Mark those of ``ids`` still unread read, stop their banner repeats, cancel their unsent
-    external deliveries, and take the bell items
-    among them off the operator's counter: the ids changed (newest first) and the count after.
+    external deliveries (domain.retract), and take the items among them the bell shows off the
+    operator's counter: the ids changed (newest first) and the count after.
     The statement reports the rows it changed, so two requests marking the same item count it once."""
     changed: list[int] = []
     in_bell = 0
@@ -215,17 +258,18 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
         marks = placeholders(conn, 1, len(chunk))
         rows = await conn.execute_query_dict(
             f'UPDATE "{table}" SET "read_at" = {placeholders(conn, 0, 1)[0]} '
-            f'WHERE "id" IN ({", ".join(marks)}) AND "read_at" IS NULL RETURNING "id", "in_bell"',
+            f'WHERE "id" IN ({", ".join(marks)}) AND "read_at" IS NULL '
+            'RETURNING "id", "in_bell", "archived_at", "snoozed_until"',
             [Notification._meta.fields_map["read_at"].to_db_value(now(), Notification), *chunk],
         )
         changed += [row["id"] for row in rows]
-        in_bell += sum(1 for row in rows if row["in_bell"])
+        in_bell += sum(1 for row in rows if visible(row))
     if changed:
         await ToastRepeat.filter(notification_id__in=changed).delete()
         # Read before a worker sent them: its external deliveries never go (domain.retract).
         await cancel_unsent(changed, now())
     await take_unread(operator_id, in_bell)
-    return [str(i) for i in sorted(changed, reverse=True)], await _counted(operator_id)
+    return [str(i) for i in sorted(changed, reverse=True)], await counted(operator_id)
 
 
 async def take_unread(operator_id: int, n: int) -> None:
@@ -240,7 +284,7 @@ async def take_unread(operator_id: int, n: int) -> None:
         )
 
 
-async def _counted(operator_id: int) -> int:
+async def counted(operator_id: int) -> int:
     """The operator's unread counter (0 for an operator who never had a bell item)."""
     values = await BellUnread.filter(operator_id=operator_id).values("unread")
     return int(values[0]["unread"]) if values else 0

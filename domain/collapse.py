@@ -1,6 +1,7 @@
 """Collapse: one bell item per recipient, type and entity while it is unread.
 
-A busy chat is one item that counts, not a hundred. For a type that collapses (the catalog's
+A busy chat is one item that counts, not a hundred (items the recipient archived or snoozed are
+left alone: a new event about them is a new item). For a type that collapses (the catalog's
 ``TypeDef.collapse``: comment_created, ticket_message, chat_message; an instance's type policy can
 turn it on or off for any type) an event about an entity (domain.entities) that finds the
 recipient's unread bell item of the same type and entity does not add an item: the item's
@@ -171,7 +172,8 @@ async def _unread_items(wanted: list[tuple[str, int, str]]) -> list[dict[str, An
         sql = (
             f'SELECT {columns} FROM unnest($1::text[], $2::int8[], $3::text[]) AS p("entity_id", "operator_id", '
             f'"type_code") JOIN "{table}" AS n ON n."entity_id" = p."entity_id" AND n."operator_id" = p."operator_id" '
-            f'AND n."type_code" = p."type_code" WHERE n."read_at" IS NULL ORDER BY n."id"'
+            f'AND n."type_code" = p."type_code" WHERE n."read_at" IS NULL AND n."archived_at" IS NULL '
+            'AND n."snoozed_until" IS NULL ORDER BY n."id"'
         )
         params: list[Any] = [[w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]]
     else:
@@ -179,7 +181,7 @@ async def _unread_items(wanted: list[tuple[str, int, str]]) -> list[dict[str, An
         sql = (
             f'SELECT {columns} FROM json_each(?) AS p CROSS JOIN "{table}" AS n WHERE n."entity_id" = p.value ->> 0 '
             f'AND n."operator_id" = p.value ->> 1 AND n."read_at" IS NULL AND n."type_code" = p.value ->> 2 '
-            'ORDER BY n."id"'
+            'AND n."archived_at" IS NULL AND n."snoozed_until" IS NULL ORDER BY n."id"'
         )
         params = [json.dumps(wanted)]
     rows = await conn.execute_query_dict(sql, params)

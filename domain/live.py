@@ -30,6 +30,8 @@ def notification_payload(row: Notification) -> dict[str, Any]:
         "readAt": _iso(row.read_at),
         "count": row.count,
         "updatedAt": _iso(row.updated_at or row.created_at),
+        "archivedAt": _iso(row.archived_at),
+        "snoozedUntil": _iso(row.snoozed_until),
     }
 
 
@@ -51,6 +53,8 @@ def payload(
         "readAt": None,
         "count": row.get("count", 1),
         "updatedAt": updated_at or created_at,
+        "archivedAt": None,
+        "snoozedUntil": None,
     }
 
 
@@ -72,6 +76,27 @@ def bell_read(ids: list[str], unread_count: int) -> dict[str, Any]:
 def toasts_dismissed(ids: list[str]) -> dict[str, Any]:
     """These notifications were read: each ``toasts`` subscription takes back their banners."""
     return {"type": "ToastsDismissed", "ids": ids}
+
+
+def bell_unread(ids: list[str], unread_count: int) -> dict[str, Any]:
+    """Items marked unread again (in any tab of the viewer)."""
+    return {"type": "NotificationsUnread", "ids": ids, "unreadCount": unread_count}
+
+
+def bell_archived(ids: list[str], unread_count: int) -> dict[str, Any]:
+    """Items archived: they leave the bell."""
+    return {"type": "NotificationsArchived", "ids": ids, "unreadCount": unread_count}
+
+
+def bell_snoozed(ids: list[str], until: datetime, unread_count: int) -> dict[str, Any]:
+    """Items snoozed until ``until``: they leave the bell until then."""
+    return {"type": "NotificationsSnoozed", "ids": ids, "snoozedUntil": _iso(until), "unreadCount": unread_count}
+
+
+def bell_restored(kind: str, notifications: list[dict[str, Any]], unread_count: int) -> dict[str, Any]:
+    """Items back in the bell (``notification_payload`` each, newest first): ``kind`` is
+    "NotificationsUnarchived" or "NotificationsReturned" (a snooze's end: unread again)."""
+    return {"type": kind, "notifications": notifications, "unreadCount": unread_count}
 
 
 def toast(notification: dict[str, Any], *, duration_seconds: int, sound: str | None, repeat: int) -> dict[str, Any]:
@@ -101,6 +126,8 @@ def test_toast(*, title: str, body: str, duration_seconds: int, sound: str | Non
             "readAt": None,
             "count": 1,
             "updatedAt": _iso(at),
+            "archivedAt": None,
+            "snoozedUntil": None,
         },
         "durationSeconds": duration_seconds,
         "sound": sound,

@@ -262,7 +262,13 @@ async def unread_as_of(ids_by_operator: dict[int, list[int]]) -> dict[int, int]:
         return {}
     all_ids = [i for ids in ids_by_operator.values() for i in ids]
     low, high = min(all_ids), max(all_ids)
-    unread = Notification.filter(operator_id__in=list(ids_by_operator), in_bell=True, read_at__isnull=True)
+    unread = Notification.filter(
+        operator_id__in=list(ids_by_operator),
+        in_bell=True,
+        read_at__isnull=True,
+        archived_at__isnull=True,
+        snoozed_until__isnull=True,
+    )
     before = dict(
         await unread.filter(id__lt=low).group_by("operator_id").annotate(n=Count("id")).values_list("operator_id", "n")
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from tortoise.timezone import now
 
 from domain import audit
-from domain.bell import take_unread
+from domain.bell import take_unread, visible
 from models.bulk import placeholders
 from models.db import db, transaction
 from models.notification import Notification, ProcessedEvent
@@ -17,8 +17,9 @@ CHUNK = 5_000
 
 
 async def prune(retention_days: int) -> int:
-    """Delete notifications (their deliveries and repeats cascade; unread bell items come off the
-    operators' counters in the same transaction), event ids and audit entries past retention."""
+    """Delete notifications (their deliveries, repeats and snoozes cascade; unread items the bell
+    shows come off the operators' counters in the same transaction), event ids and audit entries
+    past retention. Archived and snoozed items follow the same retention as the rest of the history."""
     cutoff = now() - timedelta(days=retention_days)
     removed = 0
     while True:
@@ -49,11 +50,13 @@ async def _delete_counted(ids: list[int]) -> int:
     table = Notification._meta.db_table
     marks = ", ".join(placeholders(conn, 0, len(ids)))
     deleted = await conn.execute_query_dict(
-        f'DELETE FROM "{table}" WHERE "id" IN ({marks}) RETURNING "operator_id", "in_bell", "read_at"', ids
+        f'DELETE FROM "{table}" WHERE "id" IN ({marks}) '
+        'RETURNING "operator_id", "in_bell", "read_at", "archived_at", "snoozed_until"',
+        ids,
     )
     unread: dict[int, int] = {}
     for row in deleted:
-        if row["in_bell"] and row["read_at"] is None:
+        if visible(row) and row["read_at"] is None:
             unread[row["operator_id"]] = unread.get(row["operator_id"], 0) + 1
     for operator_id in sorted(unread):
         await take_unread(operator_id, unread[operator_id])

@@ -44,6 +44,11 @@ class Notification(Model):
     # When its banner and external channels last fired (None: at ``created_at``); a collapse
     # fires them again only once NC_COLLAPSE_WINDOW_SECONDS have passed since.
     alerted_at = fields.DatetimeField(null=True)
+    # When the recipient archived it: it left the bell (``filter.archived`` shows it); None: not archived.
+    archived_at = fields.DatetimeField(null=True)
+    # Until when the recipient snoozed it: it is out of the bell until then and comes back unread
+    # (its due row: BellSnooze); None: not snoozed. Never set together with ``archived_at``.
+    snoozed_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "nc_notification"
@@ -139,7 +144,9 @@ class BellUnread(Model):
     """An operator's unread bell items, kept by every write that changes them, in its transaction:
     publishing adds its new bell items (an operator without a row had none: migration 0007 counted
     the existing ones), marking read subtracts the rows it changed, pruning the unread rows it
-    deleted. The live bell's counts and ``unreadCount`` read it instead of counting rows."""
+    deleted. Archived and snoozed items are out of the bell and not counted: archiving, snoozing,
+    unarchiving, marking unread and a snooze's return move the count by the rows they changed
+    (domain/inbox.py). The live bell's counts and ``unreadCount`` read it instead of counting rows."""
 
     id = fields.IntField(primary_key=True)
     operator: fields.OneToOneRelation[Operator] = fields.OneToOneField(
@@ -171,6 +178,29 @@ class PanelHandOff(Model):
     class Meta:
         table = "nc_panel_hand_off"
         indexes = (("due_at",), ("instance_id", "created_at"))
+
+
+class BellSnooze(Model):
+    """A snoozed notification's return: due at the snooze's end, claimed with a lease by
+    ``channels.schedules.SNOOZE_RETURNS`` (so a restart keeps it, and two workers never return
+    it twice); the notification then comes back into the bell unread, with a banner."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "models.Operator", related_name="bell_snoozes", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    notification: fields.ForeignKeyRelation[Notification] = fields.OneToOneField(
+        "models.Notification", related_name="bell_snooze", on_delete=fields.CASCADE
+    )
+    notification_id: int
+    due_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "nc_bell_snooze"
+        indexes = (("due_at",),)
 
 
 class ToastRepeat(Model):

@@ -17,7 +17,7 @@ import { play, setMelodies } from "./sound.js";
 import { loadTypes, showBulkChannels, wireTypes } from "./types.js";
 
 const PAGE_SIZE = 20;
-const NODE = "id typeCode categoryCode title body createdAt readAt count updatedAt";
+const NODE = "id typeCode categoryCode title body createdAt readAt count updatedAt snoozedUntil";
 const PAGE = `query Page($after: String, $filter: NotificationFilter) {
   notifications(first: ${PAGE_SIZE}, after: $after, filter: $filter) {
     edges { cursor node { ${NODE} } } pageInfo { hasNextPage endCursor } }
@@ -32,15 +32,29 @@ const START = `{ viewer { id instanceId role displayName locale }
 const BELL = `subscription Bell($after: String) { bell(after: $after) { __typename
   ... on NotificationAdded { unreadCount notification { ${NODE} } }
   ... on NotificationsRead { ids unreadCount }
-  ... on NotificationCollapsed { unreadCount notification { ${NODE} } } } }`;
+  ... on NotificationCollapsed { unreadCount notification { ${NODE} } }
+  ... on NotificationsUnread { ids unreadCount }
+  ... on NotificationsArchived { ids unreadCount }
+  ... on NotificationsSnoozed { ids unreadCount }
+  ... on NotificationsUnarchived { unreadCount notifications { ${NODE} } }
+  ... on NotificationsReturned { unreadCount notifications { ${NODE} } } } }`;
 const TOASTS = `subscription { toasts { durationSeconds sound repeat dismissed notification { ${NODE} } } }`;
 const MARK = `mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }`;
 const MARK_ALL = `mutation($category: ID) { markAllNotificationsRead(categoryCode: $category) { ids unreadCount } }`;
+// The inbox actions of one item (the bell's live events bring their outcome to every tab, this one included).
+const INBOX = {
+  unread: `mutation($ids: [ID!]!) { r: markNotificationsUnread(ids: $ids) { ids unreadCount } }`,
+  archive: `mutation($ids: [ID!]!) { r: archiveNotifications(ids: $ids) { ids unreadCount } }`,
+  unarchive: `mutation($ids: [ID!]!) { r: unarchiveNotifications(ids: $ids) { ids unreadCount } }`,
+  snooze: `mutation($ids: [ID!]!, $until: DateTime!) { r: snoozeNotifications(ids: $ids, until: $until) { ids unreadCount } }`,
+};
+const SNOOZE_MINUTES = 60;
 const REMINDERS = `subscription { reminders { kind message createdAt } }`;
 const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount } }`;
 const PUSH_SUBSCRIPTIONS = `{ channelSettings { pushSubscriptions { id endpoint userAgent createdAt } } }`;
 
-const bell = { items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null };
+// view: "" the bell, "archived" or "snoozed" (their own lists, with their own actions).
+const bell = { items: new Map(), endCursor: null, hasNext: false, loading: false, category: "", newestId: null, view: "" };
 
 function translate() {
   document.documentElement.lang = state.locale || "en";
@@ -262,7 +276,7 @@ async function loadPage(first = false, again = false) {
   bell.loading = true;
   $("more").hidden = false;
   try {
-    const filter = bell.category ? { categoryCodes: [bell.category] } : null;
+    const filter = { ...(bell.category ? { categoryCodes: [bell.category] } : {}), ...(bell.view ? { [bell.view]: true } : {}) };
     const data = await gql(PAGE, { after: first ? null : bell.endCursor, filter });
     const page = data.notifications;
     if (first) {
@@ -288,7 +302,7 @@ async function loadPage(first = false, again = false) {
 
 function addItem(node, atTop) {
   if (bell.items.has(node.id)) return;
-  if (bell.newestId === null || Number(node.id) > Number(bell.newestId)) bell.newestId = node.id;
+  if (!bell.view && (bell.newestId === null || Number(node.id) > Number(bell.newestId))) bell.newestId = node.id;
   if (bell.category && node.categoryCode !== bell.category) return;
   const when = new Date(node.updatedAt || node.createdAt).toLocaleString(state.locale || "en");
   // Events about one ticket or chat collapse into one item that counts them.
@@ -300,11 +314,77 @@ function addItem(node, atTop) {
     "aria-label": `${node.title}${count}${node.readAt ? "" : ` (${t("unread")})`}`,
   }, el("span", {}, node.title + count), el("small", {}, `${node.body} · ${when}`));
   button.addEventListener("click", () => markRead([node.id]));
-  const li = el("li", {}, button);
-  bell.items.set(node.id, { node, button });
-  if (atTop) $("items").prepend(li);
+  const li = el("li", { dataset: { id: node.id } }, button, itemActions(node));
+  bell.items.set(node.id, { node, button, li });
+  if (atTop === "ordered") {
+    // Back in the bell (unarchived, or a snooze ended): in its place among the newer and older ones.
+    const older = [...$("items").children].find((other) => Number(other.dataset.id) < Number(node.id));
+    $("items").insertBefore(li, older || null);
+  } else if (atTop) $("items").prepend(li);
   else $("items").append(li);
   $("empty").hidden = true;
+  showActions(node.id);
+}
+
+// Under each item: mark unread (once read), archive and snooze in the bell; unarchive in the archive.
+function itemActions(node) {
+  const action = (key, run) => {
+    const button = el("button", { type: "button", dataset: { action: key },
+      "aria-label": t(`${key}-item`, { title: node.title }) }, t(key));
+    button.addEventListener("click", run);
+    return button;
+  };
+  const ids = [node.id];
+  if (bell.view === "archived") return el("div", { className: "item-actions" }, action("unarchive", () => inbox("unarchive", { ids })));
+  const until = () => new Date(Date.now() + SNOOZE_MINUTES * 60_000).toISOString();
+  const buttons = [
+    action("mark-unread", () => inbox("unread", { ids })),
+    action("archive", () => inbox("archive", { ids })),
+    action("snooze", () => inbox("snooze", { ids, until: until() })),
+  ];
+  const row = el("div", { className: "item-actions" }, ...buttons);
+  if (node.snoozedUntil) {
+    row.prepend(el("small", { className: "muted" }, t("snoozed-until", { when: new Date(node.snoozedUntil).toLocaleString(state.locale || "en") })));
+  }
+  return row;
+}
+
+// "Mark unread" only on read items.
+function showActions(id) {
+  const item = bell.items.get(String(id));
+  const unread = item?.li.querySelector('[data-action="mark-unread"]');
+  if (unread) unread.hidden = !item.node.readAt;
+}
+
+async function inbox(action, variables) {
+  try {
+    const result = (await gql(INBOX[action], variables)).r;
+    setBadge(result.unreadCount);
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+// Items that left what this list shows (archived, snoozed; or, in the archive, unarchived).
+function dropItems(ids) {
+  for (const id of ids) {
+    const item = bell.items.get(String(id));
+    if (!item) continue;
+    item.li.remove();
+    bell.items.delete(String(id));
+  }
+  $("empty").hidden = bell.items.size > 0;
+}
+
+function showUnread(ids) {
+  for (const id of ids) {
+    const item = bell.items.get(String(id));
+    if (!item) continue;
+    item.node.readAt = null;
+    item.button.classList.add("unread");
+    item.button.setAttribute("aria-label", `${item.node.title} (${t("unread")})`);
+    showActions(id);
+  }
 }
 
 // Another event collapsed into an item: it shows its new count and texts at the top.
@@ -333,6 +413,7 @@ function showRead(ids) {
     item.node.readAt = item.node.readAt || new Date().toISOString();
     item.button.classList.remove("unread");
     item.button.setAttribute("aria-label", item.node.title);
+    showActions(id);
   }
 }
 
@@ -409,14 +490,25 @@ function goLive() {
     next: ({ data, errors }) => {
       if (errors?.length) return status(errors[0].message);
       const event = data.bell;
-      if (event.__typename === "NotificationAdded") {
-        addItem(event.notification, true);
+      const kind = event.__typename;
+      if (kind === "NotificationAdded") {
+        if (!bell.view) addItem(event.notification, true);
         $("announce").textContent = event.notification.title;
+        if (bell.newestId === null || Number(event.notification.id) > Number(bell.newestId)) bell.newestId = event.notification.id;
         subscription.variables.after = bell.newestId;
-      } else if (event.__typename === "NotificationCollapsed") {
-        collapsedItem(event.notification);
-      } else {
+      } else if (kind === "NotificationCollapsed") {
+        if (!bell.view) collapsedItem(event.notification);
+      } else if (kind === "NotificationsRead") {
         showRead(event.ids);
+      } else if (kind === "NotificationsUnread") {
+        showUnread(event.ids);
+      } else if (kind === "NotificationsArchived" || kind === "NotificationsSnoozed") {
+        if (bell.view) loadPage(true, true);  // the archive or the snoozed list gains it
+        else dropItems(event.ids);
+        if (kind === "NotificationsSnoozed") for (const id of event.ids) $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();
+      } else if (kind === "NotificationsUnarchived" || kind === "NotificationsReturned") {
+        if (bell.view) loadPage(true, true);
+        else for (const node of event.notifications) addItem(node, "ordered");
       }
       setBadge(event.unreadCount);
     },
@@ -500,6 +592,11 @@ $("locale").addEventListener("change", async () => {
   if (adminMounted) mountAdmin();
 });
 $("read-all").addEventListener("click", markAllRead);
+$("view").addEventListener("change", () => {
+  bell.view = $("view").value;
+  $("read-all").hidden = Boolean(bell.view);
+  loadPage(true);
+});
 $("category").addEventListener("change", () => {
   bell.category = $("category").value;
   $("read-all").textContent = t(bell.category ? "mark-category-read" : "mark-all-read");

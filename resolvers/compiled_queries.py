@@ -52,6 +52,7 @@ ROOT_FIELDS = frozenset(
         "melodies",
         "notifications",
         "unreadCount",
+        "unreadCounts",
         "systemMessageSettings",
         "reminderSettings",
         "classicSettings",

@@ -30,7 +30,7 @@ from graphql import (
 from core.settings import Limits
 from resolvers.context import Context
 from resolvers.documents import Admitted
-from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
+from resolvers.live_sources import CONTRACT_EVENTS, bell_members, bell_messages, reminder_messages, toast_messages
 
 #: What each GraphQL type's fields read from a live message (or a nested part of one).
 Getter = Callable[[dict[str, Any]], Any]
@@ -56,6 +56,27 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "notification": (lambda m: m["notification"], "Notification"),
         "unreadCount": (lambda m: m["unreadCount"], None),
     },
+    "NotificationsUnread": {
+        "ids": (lambda m: m["ids"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsArchived": {
+        "ids": (lambda m: m["ids"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsSnoozed": {
+        "ids": (lambda m: m["ids"], None),
+        "snoozedUntil": (lambda m: m["snoozedUntil"], None),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsUnarchived": {
+        "notifications": (lambda m: m["notifications"], "Notification"),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
+    "NotificationsReturned": {
+        "notifications": (lambda m: m["notifications"], "Notification"),
+        "unreadCount": (lambda m: m["unreadCount"], None),
+    },
     "Notification": {
         "id": (lambda n: n["id"], None),
         "typeCode": (lambda n: n["typeCode"], None),
@@ -68,6 +89,8 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
         "readAt": (lambda n: n.get("readAt"), None),
         "count": (lambda n: n.get("count", 1), None),
         "updatedAt": (lambda n: n.get("updatedAt") or n["createdAt"], None),
+        "archivedAt": (lambda n: n.get("archivedAt"), None),
+        "snoozedUntil": (lambda n: n.get("snoozedUntil"), None),
     },
     "EntityRef": {
         "kind": (lambda e: e["kind"], None),
@@ -87,7 +110,20 @@ FIELDS: dict[str, dict[str, tuple[Getter, str | None]]] = {
     },
 }
 #: Abstract types: the message's "type" names its concrete type.
-UNIONS = {"BellEvent": frozenset({"NotificationAdded", "NotificationsRead", "NotificationCollapsed"})}
+UNIONS = {
+    "BellEvent": frozenset(
+        {
+            "NotificationAdded",
+            "NotificationsRead",
+            "NotificationCollapsed",
+            "NotificationsUnread",
+            "NotificationsArchived",
+            "NotificationsSnoozed",
+            "NotificationsUnarchived",
+            "NotificationsReturned",
+        }
+    )
+}
 ROOTS: dict[str, str] = {"bell": "BellEvent", "toasts": "Toast", "reminders": "Reminder"}
 
 #: A plan per concrete type: a tuple of (response key, field name, getter, sub-plans or None).
@@ -104,10 +140,12 @@ class Compiled:
     root_field: str
     arguments: dict[str, Any]
     plan: Plan
+    #: The bell events the document names (live_sources.bell_members).
+    members: frozenset[str] = CONTRACT_EVENTS
 
     def source(self, ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
         if self.root_field == "bell":
-            return bell_messages(ctx, self.arguments.get("after"))
+            return bell_messages(ctx, self.arguments.get("after"), self.members)
         if self.root_field == "toasts":
             return toast_messages(ctx)
         return reminder_messages(ctx)
@@ -125,7 +163,10 @@ def _apply(plan: Plan, typename: str, value: dict[str, Any]) -> dict[str, Any]:
         result = getter(value)  # type: ignore[misc]
         if sub is not None and result is not None:
             sub_plan, sub_type = sub
-            result = _apply(sub_plan, sub_type, result)
+            if isinstance(result, list):
+                result = [_apply(sub_plan, sub_type, item) for item in result]
+            else:
+                result = _apply(sub_plan, sub_type, result)
         out[key] = result
     return out
 
@@ -182,6 +223,7 @@ def _compile(document: DocumentNode, variables: dict[str, Any], operation_name: 
         root_field=root.name.value,
         arguments=arguments,
         plan=plan,
+        members=bell_members(root.selection_set, fragments),
     )
 
 

@@ -10,6 +10,8 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from graphql import FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+
 from core.broker import RESYNC, user_topic
 from domain import bell, live
 from resolvers.context import Context
@@ -26,8 +28,45 @@ def _topic(ctx: Context, stream: str) -> str:
 SEEN_KEPT = 512
 
 
-async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[str, Any], None]:
-    """NotificationAdded and NotificationsRead messages; replays from ``after`` first, and again
+#: The bell events of the contract: every bell subscription gets them.
+CONTRACT_EVENTS = frozenset({"NotificationAdded", "NotificationsRead"})
+#: Bell messages of the inbox actions passed on as they are (domain.live).
+INBOX_CHANGES = frozenset({"NotificationsUnread", "NotificationsUnarchived", "NotificationsReturned"})
+
+
+def bell_members(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> frozenset[str]:
+    """The BellEvent members a ``bell`` selection asks for: the contract's two, and those it names
+    in a type condition (an inline fragment or a fragment, nested ones too). A document written
+    before the inbox events existed names none of them and receives the stream it always did;
+    a client that wants them says so (``... on NotificationsArchived { ids unreadCount }``)."""
+    named: set[str] = set(CONTRACT_EVENTS)
+    spread: set[str] = set()
+
+    def walk(selections: SelectionSetNode) -> None:
+        for selection in selections.selections:
+            if isinstance(selection, InlineFragmentNode):
+                if selection.type_condition is not None:
+                    named.add(selection.type_condition.name.value)
+                walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
+                spread.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    named.add(fragment.type_condition.name.value)
+                    walk(fragment.selection_set)
+
+    if selection_set is not None:
+        walk(selection_set)
+    return frozenset(named)
+
+
+async def bell_messages(
+    ctx: Context, after: str | None, members: frozenset[str] = CONTRACT_EVENTS
+) -> AsyncGenerator[dict[str, Any], None]:
+    """NotificationAdded, NotificationsRead and, of the inbox actions' messages, those whose type is
+    among ``members`` (``bell_members``); replays from ``after`` first, and again
     from the newest item seen when the broker lost messages (a Redis reconnect, or a listener that
     fell too far behind: RESYNC)."""
     p = ctx.require_user()
@@ -71,16 +110,21 @@ async def bell_messages(ctx: Context, after: str | None) -> AsyncGenerator[dict[
                 if first_time(item_id) and item_id not in read:
                     yield message
             elif kind == "NotificationCollapsed":
-                # Another event about the same entity: the item (seen or not) shows its new count.
+                # Another event about the same entity: the item (seen or not) shows its new count
+                # (to subscriptions that name the member, like the other additions to the contract).
                 item_id = int(message["notification"]["id"])
                 first_time(item_id)
-                if item_id not in read:
+                if item_id not in read and kind in members:
                     yield message
-            elif kind == "NotificationsRead":
+            elif kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
+                # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
                 for read_id in message["ids"]:
                     read[int(read_id)] = None
                 while len(read) > SEEN_KEPT:
                     read.popitem(last=False)
+                if kind in members:
+                    yield message
+            elif kind in INBOX_CHANGES and kind in members:
                 yield message
 
 

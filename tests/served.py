@@ -42,10 +42,11 @@ def start_demo_serve(
     log_level: str = "warning",
     port: int | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    args: tuple[str, ...] = (),
     **settings: str,
 ) -> DemoServe:
     """Start `serve --demo` on ``port`` (a free one by default) with a clean environment plus
-    ``NC_DATA_DIR`` and ``settings`` (NC_* variables), and wait until /readyz answers 200 (30 s,
+    ``NC_DATA_DIR`` and ``settings`` (NC_* variables), ``args`` added to the command, and wait until /readyz answers 200 (30 s,
     else the test fails with the server's log). A restart on the same data dir appends to its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
     env.update(NC_DATA_DIR=str(data_dir), **settings)
@@ -53,7 +54,7 @@ def start_demo_serve(
     log_path = data_dir / "serve.log"
     log = open(log_path, "a")
     proc = subprocess.Popen(
-        [*CLI, "serve", "--demo", "--port", str(port), "--log-level", log_level],
+        [*CLI, "serve", "--demo", "--port", str(port), "--log-level", log_level, *args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import bell
+from domain import bell, inbox
 from resolvers.bell.inputs import NotificationFilter
-from resolvers.bell.types import NotificationConnection, NotificationEdge, PageInfo
+from resolvers.bell.types import CategoryUnreadCount, NotificationConnection, NotificationEdge, PageInfo, UnreadCounts
 from resolvers.bounds import at_most
 from resolvers.context import Info
 
@@ -33,6 +33,8 @@ class BellQuery:
             if filter and filter.category_codes is not None
             else None,
             type_codes=[str(c) for c in filter.type_codes] if filter and filter.type_codes is not None else None,
+            archived=bool(filter and filter.archived),
+            snoozed=bool(filter and filter.snoozed),
         )
         result = await bell.page(
             await ctx.operator(),
@@ -56,3 +58,16 @@ class BellQuery:
         ctx = info.context
         ctx.require_user()
         return await bell.unread_count(await ctx.operator())
+
+    @strawberry.field(
+        description="The viewer's unread bell items in all and per category, in one query "
+        "(total equals unreadCount; archived and snoozed items are not counted)."
+    )
+    async def unread_counts(self, info: Info) -> UnreadCounts:
+        ctx = info.context
+        ctx.require_user()
+        total, categories = await inbox.unread_counts(await ctx.operator())
+        return UnreadCounts(
+            total=total,
+            categories=[CategoryUnreadCount(category_code=strawberry.ID(c), unread=n) for c, n in categories],
+        )

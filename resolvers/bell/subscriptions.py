@@ -18,13 +18,18 @@ from resolvers.bell.types import (
     BellEvent,
     NotificationAdded,
     NotificationCollapsed,
+    NotificationsArchived,
     NotificationsRead,
+    NotificationsReturned,
+    NotificationsSnoozed,
+    NotificationsUnarchived,
+    NotificationsUnread,
     Reminder,
     Toast,
     notification_from_payload,
 )
 from resolvers.context import Info
-from resolvers.live_sources import bell_messages, reminder_messages, toast_messages
+from resolvers.live_sources import bell_members, bell_messages, reminder_messages, toast_messages
 
 AFTER_DESCRIPTION = (
     "Resume cursor (a NotificationEdge cursor, or the id of the last item seen): items the client "
@@ -35,28 +40,20 @@ AFTER_DESCRIPTION = (
 @strawberry.type
 class BellSubscription:
     @strawberry.subscription(
-        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs."
+        description="What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
+        "and, to a document that names them in a fragment, items archived, unarchived, marked unread or "
+        "snoozed there and snoozed items coming back (documents naming only NotificationAdded and "
+        "NotificationsRead receive only those)."
     )
     async def bell(
         self,
         info: Info,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[BellEvent, None]:
-        async for message in bell_messages(info.context, after):
-            if message["type"] == "NotificationAdded":
-                yield NotificationAdded(
-                    notification=notification_from_payload(message["notification"]),
-                    unread_count=message["unreadCount"],
-                )
-            elif message["type"] == "NotificationCollapsed":
-                yield NotificationCollapsed(
-                    notification=notification_from_payload(message["notification"]),
-                    unread_count=message["unreadCount"],
-                )
-            else:
-                yield NotificationsRead(
-                    ids=[strawberry.ID(i) for i in message["ids"]], unread_count=message["unreadCount"]
-                )
+        raw = info._raw_info
+        members = bell_members(raw.field_nodes[0].selection_set, raw.fragments)
+        async for message in bell_messages(info.context, after, members):
+            yield bell_event(message)
 
     @strawberry.subscription(
         description="Banners to show now, with their duration and melody; repeats of unread ones; and "
@@ -80,3 +77,29 @@ class BellSubscription:
                 message=message["message"],
                 created_at=datetime.fromisoformat(message["createdAt"]),
             )
+
+
+def bell_event(message: dict) -> BellEvent:
+    """A live bell message (domain.live) as its BellEvent member."""
+    kind, unread = message["type"], message["unreadCount"]
+    if kind == "NotificationAdded":
+        return NotificationAdded(notification=notification_from_payload(message["notification"]), unread_count=unread)
+    if kind == "NotificationCollapsed":
+        return NotificationCollapsed(
+            notification=notification_from_payload(message["notification"]), unread_count=unread
+        )
+    if kind in ("NotificationsUnarchived", "NotificationsReturned"):
+        restored = NotificationsUnarchived if kind == "NotificationsUnarchived" else NotificationsReturned
+        return restored(
+            notifications=[notification_from_payload(n) for n in message["notifications"]], unread_count=unread
+        )
+    ids = [strawberry.ID(i) for i in message["ids"]]
+    if kind == "NotificationsSnoozed":
+        return NotificationsSnoozed(
+            ids=ids, snoozed_until=datetime.fromisoformat(message["snoozedUntil"]), unread_count=unread
+        )
+    if kind == "NotificationsUnread":
+        return NotificationsUnread(ids=ids, unread_count=unread)
+    if kind == "NotificationsArchived":
+        return NotificationsArchived(ids=ids, unread_count=unread)
+    return NotificationsRead(ids=ids, unread_count=unread)

@@ -36,6 +36,14 @@ class Notification:
     updated_at: datetime = strawberry.field(
         description="When the latest event collapsed into this item (createdAt when none did)."
     )
+    archived_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the viewer archived it: archived items are out of the bell (filter.archived lists them).",
+    )
+    snoozed_until: datetime | None = strawberry.field(
+        default=None,
+        description="Until when the viewer snoozed it: out of the bell until then, when it comes back unread with a banner.",
+    )
 
     @staticmethod
     def build(row: NotificationRow) -> Notification:
@@ -56,6 +64,8 @@ class Notification:
             read_at=row.read_at,
             count=row.count,
             updated_at=row.updated_at or row.created_at,
+            archived_at=row.archived_at,
+            snoozed_until=row.snoozed_until,
         )
 
 
@@ -69,6 +79,8 @@ def notification_from_payload(payload: dict) -> Notification:
     read_at = payload.get("readAt")
     created_at = datetime.fromisoformat(payload["createdAt"])
     updated_at = payload.get("updatedAt")
+    archived_at = payload.get("archivedAt")
+    snoozed_until = payload.get("snoozedUntil")
     return Notification(
         id=strawberry.ID(payload["id"]),
         type_code=strawberry.ID(payload["typeCode"]),
@@ -81,6 +93,8 @@ def notification_from_payload(payload: dict) -> Notification:
         read_at=datetime.fromisoformat(read_at) if read_at else None,
         count=payload.get("count", 1),
         updated_at=datetime.fromisoformat(updated_at) if updated_at else created_at,
+        archived_at=datetime.fromisoformat(archived_at) if archived_at else None,
+        snoozed_until=datetime.fromisoformat(snoozed_until) if snoozed_until else None,
     )
 
 
@@ -113,6 +127,35 @@ class MarkReadPayload:
     unread_count: int
 
 
+@strawberry.type(description="What an inbox action (mark unread, archive, unarchive) changed.")
+class InboxPayload:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="The notifications it changed, newest first (those already in that state are left out)."
+    )
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="What snoozeNotifications changed.")
+class SnoozePayload:
+    ids: list[strawberry.ID] = strawberry.field(description="The notifications snoozed, newest first.")
+    snoozed_until: datetime = strawberry.field(description="When they come back into the bell, unread.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Unread items of one category in the bell.")
+class CategoryUnreadCount:
+    category_code: strawberry.ID = strawberry.field(description="The category (a notificationCategories code).")
+    unread: int = strawberry.field(description="Its unread items the bell shows.")
+
+
+@strawberry.type(description="The bell's unread items in all and per category, counted in one query.")
+class UnreadCounts:
+    total: int = strawberry.field(description="Unread items the bell shows (archived and snoozed ones not counted).")
+    categories: list[CategoryUnreadCount] = strawberry.field(
+        description="Per category, in the catalog's order; a category with no unread item is not listed."
+    )
+
+
 @strawberry.type
 class NotificationAdded:
     notification: Notification
@@ -125,6 +168,37 @@ class NotificationsRead:
     unread_count: int
 
 
+@strawberry.type(description="Items marked unread again in one of the viewer's tabs.")
+class NotificationsUnread:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Items archived in one of the viewer's tabs: they leave the bell.")
+class NotificationsArchived:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Archived items brought back into the bell in one of the viewer's tabs.")
+class NotificationsUnarchived:
+    notifications: list[Notification] = strawberry.field(description="The items, newest first, as they are now.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Items snoozed in one of the viewer's tabs: they leave the bell until snoozedUntil.")
+class NotificationsSnoozed:
+    ids: list[strawberry.ID] = strawberry.field(description="The items, newest first.")
+    snoozed_until: datetime = strawberry.field(description="When they come back into the bell, unread.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
+@strawberry.type(description="Snoozed items whose time came: back in the bell, unread (a banner shows each on toasts).")
+class NotificationsReturned:
+    notifications: list[Notification] = strawberry.field(description="The items, newest first, as they are now.")
+    unread_count: int = strawberry.field(description="The viewer's unread bell items after it (as unreadCount).")
+
+
 @strawberry.type(
     description="An unread item that another event about the same entity collapsed into: show it with its "
     "new count, title and body at the top (its id and createdAt stay; the unread count does not change)."
@@ -135,10 +209,23 @@ class NotificationCollapsed:
 
 
 BellEvent = Annotated[
-    NotificationAdded | NotificationsRead | NotificationCollapsed,
+    NotificationAdded
+    | NotificationsRead
+    | NotificationCollapsed
+    | NotificationsUnread
+    | NotificationsArchived
+    | NotificationsUnarchived
+    | NotificationsSnoozed
+    | NotificationsReturned,
     strawberry.union(
         "BellEvent",
-        description="What the bell shows live: new items, and read-state changes made in any of the viewer's tabs.",
+        description=(
+            "What the bell shows live: new items, read-state changes made in any of the viewer's tabs, "
+            "items archived, unarchived, marked unread or snoozed there, and snoozed items coming back. "
+            "The inbox members are sent only to a subscription whose document names them in a fragment "
+            "(... on NotificationsArchived { ... }): documents written for NotificationAdded and "
+            "NotificationsRead alone receive only those."
+        ),
     ),
 ]
 

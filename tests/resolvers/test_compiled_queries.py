@@ -23,6 +23,9 @@ DOCUMENTS = [
     "banner { durationSeconds maxVisible } sound { defaultMelody } pushSubscriptions { id endpoint createdAt } } }",
     '{ channelDecisions(typeCode: "chat_created") { channel enabled reason deliverable explanation } }',
     "{ systemMessageSettings { code title enabled } reminderSettings { notReadyEnabled } classicSettings { soundEnabled } }",
+    "{ unreadCounts { total categories { categoryCode unread } } a: notifications(filter: {archived: true}) { "
+    "edges { node { id archivedAt snoozedUntil } } unreadCount } s: notifications(filter: {snoozed: true}) { "
+    "unreadCount } n: notifications { edges { node { id readAt archivedAt snoozedUntil } } } }",
     '{ notificationTypes(categoryCode: "nope") { code } }',  # an error
     '{ channelDecisions(typeCode: "nope") { channel } unreadCount }',  # an error beside a good field
 ]
@@ -39,6 +42,13 @@ async def test_same_answer_compiled_or_executed(app, tenant: Tenant, document: s
         'mutation { publishEvent(input: {id: "q1", type: "ticket_created", recipients: ["alice"], '
         'entity: {kind: "TICKET", id: "5"}, data: {ticketNumber: 5}}) { notificationCount } }'
     )
+    await tenant.service().gql(
+        'mutation { publishEvent(input: {id: "q2", type: "sla_expired", recipients: ["alice"], '
+        "data: {ticketNumber: 6}}) { notificationCount } }"
+    )
+    newest = (await operator.gql("{ notifications(first: 1) { edges { node { id } } } }")).data
+    archived = {"ids": [newest["notifications"]["edges"][0]["node"]["id"]]}
+    await operator.gql("mutation($ids: [ID!]!) { archiveNotifications(ids: $ids) { ids } }", archived)
     services = app.state.services
     executed_services = replace(services, settings=replace(services.settings, compiled_queries=False))
     schema = build_schema(services.settings.limits)

@@ -7,6 +7,7 @@ message; the same documents through both must give the same data.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,3 +129,54 @@ def test_limits_apply_before_compiling() -> None:
     aliased = "subscription { toasts { " + " ".join(f"a{i}: repeat" for i in range(5)) + " } }"
     with pytest.raises(QueryTooCostly, match="5 aliases"):
         build_schema(Limits(query_aliases=4)).documents.admit(aliased)
+
+
+INBOX = """subscription { bell { __typename
+  ... on NotificationsUnread { ids unreadCount }
+  ... on NotificationsArchived { ids count: unreadCount }
+  ... on NotificationsSnoozed { ids snoozedUntil unreadCount }
+  ... on NotificationsUnarchived { unreadCount notifications { id title readAt archivedAt snoozedUntil entity { id } } }
+  ... on NotificationsReturned { unreadCount notifications { id readAt snoozedUntil __typename } } } }"""
+
+
+async def test_inbox_events_give_the_same_data_both_ways(live_server: str, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    assert compile_subscription(build_schema().documents.admit(INBOX), None, None, Limits()) is not None
+    await tenant.service().gql(
+        PUBLISH,
+        {"input": {"id": "inbox-1", "type": "ticket_created", "recipients": ["alice"], "data": {"ticketNumber": 3}}},
+    )
+    [edge] = (await alice.gql("{ notifications { edges { node { id } } } }")).data["notifications"]["edges"]
+    ids = {"ids": [edge["node"]["id"]]}
+    until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    async with (
+        GraphQLWS(live_server, alice.token) as compiled,
+        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
+    ):
+        await compiled.subscribe(INBOX)
+        await executed.subscribe(INBOX)
+        await asyncio.sleep(0.1)
+        for mutation, variables in (
+            ("mutation($ids: [ID!]!) { archiveNotifications(ids: $ids) { ids } }", ids),
+            ("mutation($ids: [ID!]!) { unarchiveNotifications(ids: $ids) { ids } }", ids),
+            ("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids } }", ids),
+            ("mutation($ids: [ID!]!) { markNotificationsUnread(ids: $ids) { ids } }", ids),
+            (
+                "mutation($ids: [ID!]!, $u: DateTime!) { snoozeNotifications(ids: $ids, until: $u) { ids } }",
+                {**ids, "u": until},
+            ),
+        ):
+            assert (await alice.gql(mutation, variables)).data
+        seen = []
+        for _ in range(6):  # five actions, then the snooze's return
+            first, second = await compiled.next(), await executed.next()
+            assert first == second
+            seen.append(first["bell"]["__typename"])
+    assert seen == [
+        "NotificationsArchived",
+        "NotificationsUnarchived",
+        "NotificationsRead",
+        "NotificationsUnread",
+        "NotificationsSnoozed",
+        "NotificationsReturned",
+    ]
