@@ -142,9 +142,9 @@ async def test_a_supervisor_filters_the_log_reads_its_summary_and_retries_the_fa
     table = log.locator('[data-part="log"] tbody')
 
     # then: a first page of the whole log and "Load more" for the rest; the summary counts them all
-    await expect(table.locator("tr")).to_have_count(25)
+    await expect(table.locator("tr")).to_have_count(25, timeout=15_000)
     summary = log.locator('[data-part="summary"]')
-    await expect(summary.locator("[data-total]")).to_have_attribute("data-total", str(len(rows)))
+    await expect(summary.locator("[data-total]")).to_have_attribute("data-total", str(len(rows)), timeout=15_000)
     await log.get_by_role("button", name="Load more").click()
     await expect(table.locator("tr")).to_have_count(len(rows))
     await expect(log.get_by_role("button", name="Load more")).to_be_hidden()
