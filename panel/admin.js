@@ -4,7 +4,9 @@
 // time an administrator opens the screen and calls mount(container, ctx) with
 // ctx = { gql(query, variables), t(key), locale }; gql throws an Error whose `errors` are the
 // response's GraphQL errors. Secrets are write-only: the page shows whether one is set, takes a
-// new one, and clears the field once sent; the API never returns them.
+// new one, and clears the field once sent; the API never returns them. Before saving, each policy
+// form's Preview sends the same input to previewInstanceSettings / previewTypePolicy and shows, per
+// type and channel, how many operators it turns on and off and a sample of them (nothing written).
 
 const STRINGS = {
   en: {

@@ -97,10 +97,9 @@ async function load(first) {
 function row(entry) {
   return el("tr", { "data-id": entry.id, "data-action": entry.action, "data-subject": entry.subject },
     el("td", { text: when(entry.createdAt, view.ctx.locale) }),
-    el("td", { text: `${entry.actorUserId} · ${t(entry.actorRole.toLowerCase())}` }),
-    el("td", { class: "client", text: entry.client || "—" }),
-    el("td", {}, el("code", { text: entry.action })),
-    el("td", {}, el("code", { text: entry.subject })),
+    el("td", {}, `${entry.actorUserId} · ${t(entry.actorRole.toLowerCase())}`,
+      el("small", { class: "client", text: entry.client || "—" })),
+    el("td", {}, el("code", { class: "action", text: entry.action }), el("small", {}, el("code", { text: entry.subject }))),
     el("td", { class: "before" }, changes(entry.before)),
     el("td", { class: "after" }, changes(entry.after)));
 }
@@ -111,7 +110,7 @@ export async function mount(container, ctx) {
   container.setAttribute("aria-labelledby", "audit-title");
   const more = el("button", { type: "button", "data-action": "audit-more", hidden: true, text: t("load-more-rows") });
   more.addEventListener("click", () => load(false));
-  const headers = ["audit-when", "audit-actor", "audit-client", "audit-action", "audit-subject", "audit-before", "audit-after"];
+  const headers = ["audit-when", "audit-who-client", "audit-action-subject", "audit-before", "audit-after"];
   container.replaceChildren(
     el("div", { class: "history-head" }, el("h2", { id: "audit-title", tabindex: -1, text: t("audit-log") })),
     el("p", { class: "muted", text: t("audit-intro") }),
@@ -119,7 +118,7 @@ export async function mount(container, ctx) {
     el("section", { class: "staff-part", "data-part": "audit", "aria-labelledby": "audit-rows-title" },
       el("h3", { id: "audit-rows-title", class: "category-title", text: t("audit-rows") }),
       el("div", { class: "table-scroll", tabindex: 0, role: "group", "aria-label": t("audit-rows") },
-        el("table", { class: "staff-table", hidden: true },
+        el("table", { class: "staff-table audit-table", hidden: true },
           el("caption", { class: "sr", text: t("audit-rows") }),
           el("thead", {}, el("tr", {}, ...headers.map((key) => el("th", { scope: "col", text: t(key) })))),
           view.rows)),

@@ -230,8 +230,7 @@ async function retrySelected() {
       el("strong", { class: "outcome", text: statusWord("QUEUED") }), el("span", { class: "last-error" })));
   }
   result.replaceChildren(el("p", { text: t("retry-done", { count: ids.length }) }), list);
-  await load();
-  result.replaceChildren(el("p", { text: t("retry-done", { count: ids.length }) }), list);
+  await load(); // the log and the summary as they are now (the retried rows are QUEUED)
   follow(queued, list);
 }
 
@@ -275,7 +274,7 @@ function healthPart() {
     el("p", { class: "muted", text: t("health-intro") }), refresh,
     el("table", { class: "staff-table", hidden: true },
       el("caption", { class: "sr", text: t("health") }),
-      el("thead", {}, el("tr", {}, ...["log-operator", "log-channel", "health-state", "health-error", "health-push", "health-test"]
+      el("thead", {}, el("tr", {}, ...["operator-column", "log-channel", "health-state", "health-error", "health-push", "health-test"]
         .map((key) => el("th", { scope: "col", text: t(key) })))),
       el("tbody", {})),
     el("p", { class: "muted", "data-health-empty": "", hidden: true, text: t("health-none") }),
@@ -332,7 +331,7 @@ export async function mount(container, ctx) {
   view.rows = el("tbody", {});
   const more = el("button", { type: "button", "data-action": "more", hidden: true, text: t("load-more-rows") });
   more.addEventListener("click", loadMore);
-  const headers = ["retry-column", "log-when", "log-operator", "log-type", "log-channel", "log-status", "log-attempts", "log-error"];
+  const headers = ["retry-column", "log-when", "operator-column", "log-type", "log-channel", "log-status", "log-attempts", "log-error"];
   container.append(
     filterForm(categories),
     el("section", { class: "staff-part", "data-part": "summary", "aria-labelledby": "summary-title" },

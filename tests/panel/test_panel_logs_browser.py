@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.fakes.telegram_bot_api import FakeBotApi, serve_bot_api
-from tests.panel.steps import demo_users, gql, signed_in, token_of
+from tests.panel.steps import SCREENSHOTS, demo_users, gql, signed_in, token_of
 from tests.panel.test_panel_accessibility_browser import _serious_violations
 from tests.served import DemoServe, start_demo_serve
 
@@ -170,6 +170,9 @@ async def test_a_supervisor_filters_the_log_reads_its_summary_and_retries_the_fa
     )
     await expect(health.locator('tr[data-user="op-taras"]')).to_have_count(0)
 
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / "delivery-log-en.png", full_page=True)
+
     # and: axe finds nothing serious in the view with its rows and a filter's error
     await log.get_by_label("From").fill("2026-01-02T10:00")
     await log.get_by_label("Until").fill("2026-01-01T10:00")
@@ -252,6 +255,8 @@ async def test_an_administrator_previews_a_type_policy_then_finds_the_change_in_
     assert "TELEGRAM" not in sla["mandatoryChannels"]
     found = await _serious_violations(page, "#admin")
     assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await policy.screenshot(path=SCREENSHOTS / "policy-preview-en.png")
 
     # and: an instance preview the service refuses shows its error beside the field, as saving does
     instance = screen.locator('form[data-part="instance"]')
@@ -285,6 +290,7 @@ async def test_an_administrator_previews_a_type_policy_then_finds_the_change_in_
     await expect(entries.first).to_have_attribute("data-action", "updateInstanceSettings")
     await expect(audit.locator('[data-part="audit"] tbody')).to_contain_text("changed")  # the bot's secret
     assert telegram.token not in await page.content()
+    await page.screenshot(path=SCREENSHOTS / "audit-log-en.png", full_page=True)
     found = await _serious_violations(page, "#audit")
     assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
 
