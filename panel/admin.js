@@ -4,7 +4,9 @@
 // time an administrator opens the screen and calls mount(container, ctx) with
 // ctx = { gql(query, variables), t(key), locale }; gql throws an Error whose `errors` are the
 // response's GraphQL errors. Secrets are write-only: the page shows whether one is set, takes a
-// new one, and clears the field once sent; the API never returns them.
+// new one, and clears the field once sent; the API never returns them. Before saving, each policy
+// form's Preview sends the same input to previewInstanceSettings / previewTypePolicy and shows, per
+// type and channel, how many operators it turns on and off and a sample of them (nothing written).
 
 const STRINGS = {
   en: {
@@ -73,13 +75,17 @@ const SETTINGS = `notificationCenterEnabled extendedTypesEnabled mandatoryChanne
 const LOAD = `{ instanceSettings { ${SETTINGS} } notificationCategories { code title types { code title } } }`;
 const UPDATE = `mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) { ${SETTINGS} } }`;
 const SET_POLICY = `mutation($input: TypePolicyInput!) { setTypePolicy(input: $input) { ${POLICY} } }`;
+const PREVIEW_FIELDS = "operators changes { typeCode channel turnedOn turnedOff turnedOnSample turnedOffSample }";
+const PREVIEW_INSTANCE = `query($input: InstanceSettingsInput!) { previewInstanceSettings(input: $input) { ${PREVIEW_FIELDS} } }`;
+const PREVIEW_POLICY = `query($input: TypePolicyInput!) { previewTypePolicy(input: $input) { ${PREVIEW_FIELDS} } }`;
 
 let view = null; // { container, ctx, settings, categories }
 let serial = 0;
 
-function t(key) {
+/** The screen's own words, else the page's (i18n.js: the preview's, with their {vars}). */
+function t(key, vars) {
   const table = STRINGS[view.ctx.locale] || STRINGS.en;
-  return table[key] ?? STRINGS.en[key] ?? view.ctx.t(key);
+  return table[key] ?? STRINGS.en[key] ?? view.ctx.t(key, vars);
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -207,16 +213,19 @@ function instanceForm(settings) {
         value: settings.negativeCsatThreshold })),
     field("botScenario", t("bot-scenario"),
       el("input", { type: "text", name: "botScenario", maxlength: 200, autocomplete: "off", value: settings.botScenario ?? "" })),
-    el("button", { type: "submit", text: t("save") }),
-    formError());
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+    el("button", { type: "submit", text: t("save") }), " ",
+    previewButton(),
+    formError(),
+    previewPart());
+  /** What the form holds, as updateInstanceSettings takes it; null (and the error shown) when not whole. */
+  const input = () => {
     clearErrors(form);
     const threshold = form.elements.namedItem("negativeCsatThreshold");
     if (!/^\d+$/.test(threshold.value.trim())) {
-      return showErrors(form, { errors: [{ message: t("whole-number"), extensions: { field: "negativeCsatThreshold" } }] });
+      showErrors(form, { errors: [{ message: t("whole-number"), extensions: { field: "negativeCsatThreshold" } }] });
+      return null;
     }
-    const input = changed(settings, {
+    return changed(settings, {
       notificationCenterEnabled: form.elements.namedItem("notificationCenterEnabled").checked,
       extendedTypesEnabled: form.elements.namedItem("extendedTypesEnabled").checked,
       defaultChannels: checked(form, "defaultChannels"),
@@ -224,9 +233,74 @@ function instanceForm(settings) {
       negativeCsatThreshold: Number(threshold.value),
       botScenario: form.elements.namedItem("botScenario").value,
     });
-    await save(form, UPDATE, { input });
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const given = input();
+    if (given) await save(form, UPDATE, { input: given });
   });
+  wirePreview(form, input, PREVIEW_INSTANCE, "previewInstanceSettings");
   return form;
+}
+
+// -- the preview: what saving would do, before saving ----------------------------------------------------
+function previewButton() {
+  return el("button", { type: "button", "data-action": "preview", text: t("preview") });
+}
+
+function previewPart() {
+  return el("div", { class: "preview", "data-preview": "" }, el("p", { class: "preview-summary", role: "status" }));
+}
+
+/** The form's Preview button: the preview query with the input saving would send; its errors beside
+ * the fields as saving's are. An edit after a preview takes the preview away (it no longer says what
+ * saving would do). */
+function wirePreview(form, input, query, name) {
+  const part = form.querySelector(":scope > [data-preview]");
+  const clear = () => {
+    part.querySelector(".preview-summary").textContent = "";
+    part.querySelector(":scope > table")?.remove();
+    delete part.dataset.operators;
+  };
+  form.addEventListener("input", clear);
+  form.addEventListener("change", clear);
+  form.querySelector('[data-action="preview"]').addEventListener("click", async () => {
+    const given = input();
+    if (!given) return;
+    clear();
+    part.querySelector(".preview-summary").textContent = t("loading");
+    try {
+      showPreview(part, (await view.ctx.gql(query, { input: given }))[name]);
+    } catch (error) {
+      clear();
+      showErrors(form, error);
+    }
+  });
+}
+
+function showPreview(part, preview) {
+  const titles = new Map(view.categories.flatMap((c) => c.types.map((type) => [type.code, type.title])));
+  part.dataset.operators = String(preview.operators);
+  const summary = preview.changes.length
+    ? t("preview-changes", { changes: preview.changes.length, operators: preview.operators })
+    : t("preview-nothing", { operators: preview.operators });
+  part.querySelector(".preview-summary").textContent = summary;
+  if (!preview.changes.length) return;
+  const who = (sample, count) => (count > sample.length ? `${sample.join(", ")} … (+${count - sample.length})` : sample.join(", "));
+  const rows = preview.changes.map((c) => el("tr", { "data-type": c.typeCode, "data-channel": c.channel },
+    el("th", { scope: "row", text: titles.get(c.typeCode) || c.typeCode }),
+    el("td", { text: view.ctx.t(c.channel) }),
+    el("td", { "data-turned": "on", text: String(c.turnedOn) }),
+    el("td", { "data-turned": "off", text: String(c.turnedOff) }),
+    el("td", { class: "sample" },
+      c.turnedOn ? el("span", { class: "sample-on", text: `${t("preview-on-who")}: ${who(c.turnedOnSample, c.turnedOn)}` }) : null,
+      c.turnedOn && c.turnedOff ? el("br") : null,
+      c.turnedOff ? el("span", { class: "sample-off", text: `${t("preview-off-who")}: ${who(c.turnedOffSample, c.turnedOff)}` }) : null)));
+  part.append(el("table", { class: "staff-table" },
+    el("caption", { text: t("preview-title") }),
+    el("thead", {}, el("tr", {}, ...["preview-type", "preview-channel", "preview-on", "preview-off", "preview-sample"]
+      .map((key) => el("th", { scope: "col", text: t(key) })))),
+    el("tbody", {}, ...rows)));
 }
 
 /** Send an instance update; on success show the whole new state (bots change what is offered). */
@@ -287,13 +361,14 @@ function policyRow(policy, title, settings, open) {
     field("mandatory", t("type-mandatory"), el("input", { type: "checkbox", name: "mandatory", checked: policy.mandatory }), { inline: true }),
     channelBoxes("mandatoryChannels", t("type-mandatory-channels"), policy.mandatoryChannels, offered),
     channelBoxes("defaultChannels", t("type-default-channels"), policy.defaultChannels, offered),
-    el("button", { type: "submit", text: t("save") }),
-    formError());
+    el("button", { type: "submit", text: t("save") }), " ",
+    previewButton(),
+    formError(),
+    previewPart());
   const details = el("details", { class: "policy", "data-type": policy.typeCode, open }, summary, form);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const given = () => {
     clearErrors(form);
-    const input = {
+    return {
       typeCode: policy.typeCode,
       ...changed(policy, {
         availability: select.value,
@@ -302,6 +377,11 @@ function policyRow(policy, title, settings, open) {
         defaultChannels: checked(form, "defaultChannels"),
       }),
     };
+  };
+  wirePreview(form, given, PREVIEW_POLICY, "previewTypePolicy");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = given();
     try {
       const saved = (await view.ctx.gql(SET_POLICY, { input })).setTypePolicy;
       view.settings.typePolicies = view.settings.typePolicies.map((p) => (p.typeCode === saved.typeCode ? saved : p));

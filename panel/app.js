@@ -8,6 +8,8 @@
 //   sound.js     melodies with the Web Audio API        types.js     the Notification types tab
 //   profile.js   System messages, Reminders, the simplified screen
 //   admin.js     the administrator screen, when that file is present (loaded for administrators only)
+//   deliveries.js  the delivery log and channel health (supervisors and administrators)
+//   audit.js     the audit log (administrators)           forms.js  what those two share
 
 import { $, el, gql, reloaders, signOut, state, status, t } from "./core.js";
 import { loadChannels, wireChannels } from "./channels.js";
@@ -152,9 +154,9 @@ async function open(token) {
     for (const name of ["channels", "types", "system", "reminders"]) $(`tab-${name}`).hidden = true;
     reloaders.push(loadClassic, showClassicBrowser);
   }
-  // The Administration tab in both modes: an administrator who switched the Center off must be
-  // able to switch it on again.
-  adminHook(tab);
+  // The Administration tab (and the logs) in both modes: an administrator who switched the Center off
+  // must be able to switch it on again.
+  staffHook(tab);
   reloaders.push(reloadViewer, reloadCenter);
 
   $("history-title").focus();  // the keyboard starts at the page's main heading, not <body>
@@ -206,8 +208,15 @@ async function showClassicBrowser() {
 }
 
 // -- the tabs ----------------------------------------------------------------------------------
-const TABS = ["channels", "types", "system", "reminders", "admin"];
-let adminMounted = false;
+const TABS = ["channels", "types", "system", "reminders", "deliveries", "admin", "audit"];
+//: The tabs a module of their own draws, loaded the first time they are opened, and who is offered them
+//: (the API refuses everybody else anyway).
+const SCREENS = {
+  deliveries: { file: "./deliveries.js", roles: ["SUPERVISOR", "ADMINISTRATOR"] },
+  admin: { file: "./admin.js", roles: ["ADMINISTRATOR"] },
+  audit: { file: "./audit.js", roles: ["ADMINISTRATOR"] },
+};
+const mounted = new Set();
 
 function selectTab(name, focus = false) {
   let tab = document.querySelector(`[role=tab][data-tab="${name}"]`);
@@ -223,33 +232,39 @@ function selectTab(name, focus = false) {
   }
   sessionStorage.setItem("nc.tab", name);
   if (focus) tab.focus();
-  if (name === "admin" && !adminMounted) {
-    adminMounted = true;
-    mountAdmin();
+  if (SCREENS[name] && !mounted.has(name)) {
+    mounted.add(name);
+    mountScreen(name);
   }
 }
 
-let adminModule = null;
-// (Re)draws the administrator screen, in the page's language.
-async function mountAdmin() {
+const modules = new Map();
+// (Re)draws a supervisor's or administrator's screen, in the page's language.
+async function mountScreen(name) {
   try {
-    adminModule = adminModule || (await import("./admin.js"));
+    if (!modules.has(name)) modules.set(name, await import(SCREENS[name].file));
     const ctx = { gql, t, el, state, status, reloaders, checkCenter, locale: state.locale || "en" };
-    await adminModule.mount($("admin"), ctx);
+    await modules.get(name).mount($(name), ctx);
   } catch (error) {
     status(error.message);
   }
 }
 
-// The administrator screen lives in admin.js, written separately; it is offered to administrators
-// when the file is there, and loaded the first time its tab is opened.
-async function adminHook(wanted) {
-  if (state.viewer.role !== "ADMINISTRATOR") return;
-  const present = await fetch("admin.js", { method: "HEAD" }).then((r) => r.ok).catch(() => false);
-  if (!present) return;
-  $("tab-admin").hidden = false;
+// The supervisors' and administrators' screens live in modules of their own (admin.js was written
+// separately): each is offered to its roles when its file is there, and loaded the first time its
+// tab is opened. With the Center switched off they are all the profile shows (an administrator must
+// be able to switch it on again): the administrator screen first.
+async function staffHook(wanted) {
+  const offered = Object.keys(SCREENS).filter((name) => SCREENS[name].roles.includes(state.viewer.role));
+  if (!offered.length) return;
+  const present = await Promise.all(offered.map((name) =>
+    fetch(SCREENS[name].file, { method: "HEAD" }).then((r) => r.ok).catch(() => false)));
+  const shown = offered.filter((_, i) => present[i]);
+  for (const name of shown) $(`tab-${name}`).hidden = false;
+  if (!shown.length) return;
   $("profile").hidden = false;
-  if (wanted === "admin" || !state.center.enabled) selectTab("admin");
+  if (shown.includes(wanted)) selectTab(wanted);
+  else if (!state.center.enabled) selectTab(shown.includes("admin") ? "admin" : shown[0]);
 }
 
 $("tabs").addEventListener("click", (e) => {
@@ -589,7 +604,7 @@ $("locale").addEventListener("change", async () => {
   // What the API renders, again in the new language (the categories first: the types tab's headings).
   await reloadCategories().catch(() => {});
   for (const load of reloaders) load().catch((error) => status(error.message));
-  if (adminMounted) mountAdmin();
+  for (const name of mounted) mountScreen(name);
 });
 $("read-all").addEventListener("click", markAllRead);
 $("view").addEventListener("change", () => {

@@ -5,6 +5,9 @@ import { STRINGS } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
+/** The page's name in the audit log's "client" (the X-NC-Client header). */
+export const CLIENT = "notification-center-panel";
+
 export const state = {
   token: null, demo: null, viewer: null, center: null, locale: localStorage.getItem("nc.locale") || null,
   banner: { maxVisible: 3 }, categories: new Map(), client: null,
@@ -26,6 +29,8 @@ export async function gql(query, variables = {}, token = state.token) {
       headers: {
         "content-type": "application/json",
         authorization: `Bearer ${token}`,
+        // Who made a change, in the audit log: this page (else the API records the browser's User-Agent).
+        "x-nc-client": CLIENT,
         ...(state.locale ? { "x-nc-locale": state.locale } : {}),
       },
       body: JSON.stringify({ query, variables }),

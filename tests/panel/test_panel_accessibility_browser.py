@@ -1,5 +1,6 @@
 """axe-core's checks on every screen of the panel in Chromium: the sign-in picker, each of the
-operator's tabs, and the administrator screen (with a field's error showing). No violation of
+operator's tabs, the administrator screen (with a field's error showing), and the supervisors' and
+administrators' views: the delivery log, the policy preview and the audit log. No violation of
 impact serious or critical may remain.
 
 The page never loads axe: the test injects the vendored build (panel/vendor/axe.min.js, checked
@@ -106,3 +107,51 @@ async def test_the_administrator_screen_passes_axe(
     found = await _serious_violations(page, "#admin")
     assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
     assert await _serious_violations(page) == []
+
+
+async def test_the_delivery_log_the_policy_preview_and_the_audit_log_pass_axe(
+    panel_server: str,  # noqa: F811
+    browser: object,
+) -> None:
+    from playwright.async_api import expect
+
+    from tests.panel.steps import demo_users, gql, token_of
+
+    # Rows for the views: Taras's browser test send fails (he has no push subscription), and his
+    # own settings change leaves an audit entry.
+    demo = demo_users(panel_server)
+    taras = token_of(demo, "op-taras")
+    await gql(panel_server, taras, "mutation { testChannel(channel: BROWSER) { status } }")
+    await gql(
+        panel_server, taras, 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL]) { code } }'
+    )
+
+    # The supervisor's delivery log, with its rows, its summary and a filter's error showing.
+    page = await _page(browser, panel_server)
+    await page.get_by_role("button", name="Iryna Bondar").click()
+    await page.locator("#tab-deliveries").click()
+    log = page.locator("#deliveries")
+    await expect(log.locator('[data-part="log"] tbody tr').first).to_be_visible()
+    await expect(log.locator('[data-part="summary"] table')).to_be_visible()
+    await log.locator('input[name="since"]').fill("2026-01-02T10:00")
+    await log.locator('input[name="until"]').fill("2026-01-01T10:00")
+    await log.locator('[data-part="log-filter"] button[type="submit"]').click()
+    await expect(log.locator('[data-field="filter.until"] .field-error')).to_be_visible()
+    found = {"deliveries": await _serious_violations(page, "#deliveries")}
+
+    # The administrator's policy preview (a change that turns a channel on for the operators) and
+    # the audit log.
+    page = await _page(browser, panel_server)
+    await page.get_by_role("button", name="Petro Tkachenko").click()
+    await page.get_by_role("tab", name="Administration").click()
+    policy = page.locator('#admin details[data-type="sla_expired"]')
+    await policy.locator("summary").click()
+    await policy.locator('fieldset[data-field="mandatoryChannels"]').get_by_label("Browser").check()
+    await policy.get_by_role("button", name="Preview").click()
+    await expect(policy.locator("[data-preview] table")).to_be_visible()
+    found["admin"] = await _serious_violations(page, "#admin")
+    await page.get_by_role("tab", name="Audit log").click()
+    await expect(page.locator('#audit [data-part="audit"] tbody tr').first).to_be_visible()
+    found["audit"] = await _serious_violations(page, "#audit")
+    found["page"] = await _serious_violations(page)
+    assert found == {name: [] for name in found}, json.dumps(found, indent=1, ensure_ascii=False)
