@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.bell import MARK_CHUNK, visible
-from domain.retract import cancel_unsent
+from domain.retract import cancel_unsent, end_snoozes
 from models.bulk import list_param, one_of, param, placeholders
 from models.db import db
 from models.notification import BellUnread, Notification, ToastRepeat
@@ -60,17 +60,26 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
     for entity in entities:
         if entity.users is not None and not entity.users:
             continue
-        sql = (
-            f'UPDATE "{table}" SET "read_at" = {param(conn, 1)} WHERE "instance_id" = {param(conn, 2)} '
-            f'AND "entity_id" = {param(conn, 3)} AND "entity_kind" = {param(conn, 4)} AND "read_at" IS NULL'
+        # Parameter 1 is the read time (the UPDATE's); the conditions use 2 onwards.
+        where = (
+            f'"instance_id" = {param(conn, 2)} AND "entity_id" = {param(conn, 3)} '
+            f'AND "entity_kind" = {param(conn, 4)} AND "read_at" IS NULL'
         )
         values: list[object] = [read_at, instance_id, entity.id, entity.kind]
         if entity.users is not None:
-            sql += (
+            where += (
                 f' AND "operator_id" IN (SELECT "id" FROM "{operators}" WHERE "instance_id" = {param(conn, 5)}'
                 f" AND {one_of(conn, 'user_id', 'text', 6)})"
             )
             values += [instance_id, list_param(conn, sorted(set(entity.users)))]
+        if conn.capabilities.dialect == "postgres":
+            # The rows in id order first, as every other writer of notifications takes them
+            # (domain.bell.lock_in_order): concurrent writers queue instead of deadlocking.
+            await conn.execute_query(
+                f'SELECT 1 FROM "{table}" WHERE $1::timestamptz IS NOT NULL AND {where} ORDER BY "id" FOR UPDATE',
+                values,
+            )
+        sql = f'UPDATE "{table}" SET "read_at" = {param(conn, 1)} WHERE {where}'
         returning = ' RETURNING "id", "operator_id", "in_bell", "archived_at", "snoozed_until"'
         for row in await conn.execute_query_dict(sql + returning, values):
             changed.setdefault(row["operator_id"], []).append(row["id"])
@@ -82,6 +91,7 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
     for start in range(0, len(ids), MARK_CHUNK):
         await ToastRepeat.filter(notification_id__in=ids[start : start + MARK_CHUNK]).delete()
     await cancel_unsent(ids, at)
+    await end_snoozes(ids)
     await _take_unread(in_bell)
     counters = dict(await BellUnread.filter(operator_id__in=sorted(changed)).values_list("operator_id", "unread"))
     users = dict(await Operator.filter(id__in=sorted(changed)).values_list("id", "user_id"))

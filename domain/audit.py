@@ -31,6 +31,7 @@ from typing import Any
 
 from domain.bell import row_id
 from domain.errors import BadUserInput
+from domain.input_text import check_lengths
 from domain.policy import InstancePolicy
 from domain.resolution import Choice
 from models.audit import AuditEntry
@@ -222,6 +223,9 @@ async def page(instance_id: str, flt: AuditFilter, *, first: int, after: str | N
         raise BadUserInput(f"first must be between 1 and {max_first}, got {first}", field="first")
     if flt.since is not None and flt.until is not None and flt.until <= flt.since:
         raise BadUserInput("filter.until must be later than filter.since", field="filter.until")
+    check_lengths(flt.actions, 64, "filter.actions")
+    check_lengths(flt.actors, 128, "filter.actorUserIds")
+    check_lengths(flt.subjects, 200, "filter.subjects")
     qs = AuditEntry.filter(instance_id=instance_id)
     if flt.actions is not None:
         qs = qs.filter(action__in=flt.actions)

@@ -18,7 +18,7 @@ from tortoise.timezone import now
 from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
 from domain.panel import PanelDelivery, panel_deliveries
-from domain.retract import cancel_unsent
+from domain.retract import cancel_unsent, end_snoozes
 from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.db import db
@@ -244,6 +244,18 @@ async def owned(operator: Operator | None, ids: list[str], *, bell_only: bool = 
     return operator.id, wanted
 
 
+async def lock_in_order(ids: list[int]) -> None:
+    """PostgreSQL: lock these notifications in id order before changing them, so writers of
+    overlapping sets (two tabs, a producer resolving an entity) queue instead of waiting on each
+    other in a cycle (a deadlock). SQLite writers take turns already."""
+    conn = db()
+    if ids and conn.capabilities.dialect == "postgres":
+        await conn.execute_query(
+            f'SELECT 1 FROM "{Notification._meta.db_table}" WHERE "id" = ANY($1::int8[]) ORDER BY "id" FOR UPDATE',
+            [sorted(ids)],
+        )
+
+
 async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
     """Mark those of ``ids`` still unread read, stop their banner repeats, cancel their unsent
     external deliveries (domain.retract), and take the items among them the bell shows off the
@@ -253,6 +265,7 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
     in_bell = 0
     conn = db()
     table = Notification._meta.db_table
+    await lock_in_order(ids)
     for start in range(0, len(ids), MARK_CHUNK):
         chunk = ids[start : start + MARK_CHUNK]
         marks = placeholders(conn, 1, len(chunk))
@@ -268,6 +281,7 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
         await ToastRepeat.filter(notification_id__in=changed).delete()
         # Read before a worker sent them: its external deliveries never go (domain.retract).
         await cancel_unsent(changed, now())
+        await end_snoozes(changed)
     await take_unread(operator_id, in_bell)
     return [str(i) for i in sorted(changed, reverse=True)], await counted(operator_id)
 

@@ -21,6 +21,7 @@ event starts a new item.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,7 @@ async def collapse(
             )
     if not groups:
         return out
+    await _serialize(policy.instance_id, {(g[2], g[3]) for g in groups})
     existing: dict[tuple[int, str, str, str], dict[str, Any]] = {}
     for found in await _unread_items(sorted({(g[3], g[0], g[1]) for g in groups})):
         group = (found["operator_id"], found["type_code"], found["entity_kind"], found["entity_id"])
@@ -101,6 +103,9 @@ async def collapse(
             existing[group] = found  # the newest unread one, should there be several
     window = timedelta(seconds=window_seconds)
     writes: list[dict[str, Any]] = []
+    #: Each collapse with its group's keys and the first event's row, should the item turn out to
+    #: have been read (archived, snoozed) by a transaction that committed meanwhile.
+    pending: list[tuple[Collapsed, list[RowKey], dict[str, Any]]] = []
     for group, keys in groups.items():
         item = existing.get(group)
         latest = rows[keys[-1]]
@@ -124,28 +129,74 @@ async def collapse(
             "alerted_at": ts if alert else item["alerted_at"],
         }
         writes.append(merged)
-        out.into_existing.append(
-            Collapsed(
-                notification_id=item["id"],
-                operator_id=item["operator_id"],
-                row=merged,
-                channels=plans[keys[-1]][1],
-                alert=alert,
-                event_ids=[plans[k][0] for k in keys],
-            )
+        collapsed = Collapsed(
+            notification_id=item["id"],
+            operator_id=item["operator_id"],
+            row=merged,
+            channels=plans[keys[-1]][1],
+            alert=alert,
+            event_ids=[plans[k][0] for k in keys],
         )
+        pending.append((collapsed, keys, rows[keys[0]]))
         for key in keys:
             del rows[key]
     if writes:
+        writes.sort(key=lambda w: w["id"])  # rows locked in id order, as every writer takes them
+        # Only into an item still unread and in the bell when the row is written (a concurrent
+        # read, archive or snooze holds the row until it commits; then the item is left alone).
         counted = {
             r["id"]: r["count"]
             for r in await upsert(
-                db(), Notification, writes, conflict=["id"], update=_UPDATE, returning=["id", "count"]
+                db(),
+                Notification,
+                writes,
+                conflict=["id"],
+                update=_UPDATE,
+                update_where=_STILL_UNREAD,
+                returning=["id", "count"],
             )
         }
-        for collapsed in out.into_existing:
-            collapsed.row["count"] = counted.get(collapsed.notification_id, collapsed.row["count"])
+        for collapsed, keys, first in pending:
+            if collapsed.notification_id in counted:
+                collapsed.row["count"] = counted[collapsed.notification_id]
+                out.into_existing.append(collapsed)
+                continue
+            latest = collapsed.row
+            rows[keys[0]] = {
+                **first,
+                "count": len(keys),
+                "title": latest["title"],
+                "body": latest["body"],
+                "data": latest["data"],
+            }
+            if len(keys) > 1:
+                out.into_new[keys[0]] = collapsed.event_ids[1:]
     return out
+
+
+_STILL_UNREAD = (
+    '"nc_notification"."read_at" IS NULL AND "nc_notification"."archived_at" IS NULL '
+    'AND "nc_notification"."snoozed_until" IS NULL'
+)
+#: Lock buckets per instance: concurrent publishing calls about entities of one bucket take turns.
+LOCK_BUCKETS = 256
+
+
+async def _serialize(instance_id: str, entities: set[tuple[str, str]]) -> None:
+    """PostgreSQL: one transaction-scoped advisory lock per bucket of the call's entities, taken in
+    one order, so concurrent calls about one entity take turns (each then sees the other's new item
+    and collapses into it instead of making a second one). SQLite writers already take turns."""
+    conn = db()
+    if conn.capabilities.dialect != "postgres":
+        return
+    buckets = sorted({_bucket(instance_id, kind, entity_id) for kind, entity_id in entities})
+    await conn.execute_query("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", [buckets])
+
+
+def _bucket(instance_id: str, kind: str, entity_id: str) -> int:
+    """A stable lock key (the same in every process) for an entity's bucket."""
+    digest = hashlib.blake2b(f"{instance_id}\n{kind}\n{entity_id}".encode(), digest_size=8).digest()
+    return 0x4E43_0000_0000_0000 + int.from_bytes(digest, "big") % LOCK_BUCKETS
 
 
 _COLUMNS = (

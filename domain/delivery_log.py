@@ -31,7 +31,9 @@ from tortoise.timezone import now
 
 from domain.bell import row_id
 from domain.errors import BadUserInput
+from domain.input_text import check_lengths, shown
 from domain.panel import PANEL_CHANNELS, PANEL_VALUES
+from models.catalog import TYPES_BY_CODE
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery
 
@@ -74,6 +76,10 @@ class LogFilter:
                 )
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise BadUserInput("filter.until must be later than filter.since", field="filter.until")
+        for code in self.type_codes or ():
+            if code not in TYPES_BY_CODE:
+                raise BadUserInput(f"Unknown type code {shown(code)} in filter.typeCodes", field="filter.typeCodes")
+        check_lengths(self.user_ids, 128, "filter.userIds")
         return self
 
 
@@ -134,6 +140,9 @@ def _rows(instance_id: str, flt: LogFilter) -> QuerySet[Delivery]:
     return qs
 
 
+_PENDING = frozenset({DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value})
+
+
 def _entry(row: dict[str, Any]) -> LogEntry:
     return LogEntry(
         id=row["id"],
@@ -142,7 +151,8 @@ def _entry(row: dict[str, Any]) -> LogEntry:
         status=DeliveryStatus(row["status"]),
         attempts=row["attempts"],
         last_error=row["last_error"],
-        next_attempt_at=row["next_attempt_at"],
+        # Only a job still to be tried has a due time (a settled row keeps the last one it had).
+        next_attempt_at=row["next_attempt_at"] if row["status"] in _PENDING else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         user_id=row["operator__user_id"],
@@ -185,9 +195,10 @@ async def retry(instance_id: str, *, ids: list[str] | None, flt: LogFilter | Non
     instance's log, or more than ``most`` deliveries (retry them in parts, narrowing the filter)."""
     if (ids is None) == (flt is None):
         raise BadUserInput("Give either ids or filter to retryDeliveries, not both or neither", field="ids")
-    # Test sends (no notification) get one try by design: they are not queued again.
+    # Test sends (no notification) get one try by design: they are not queued again; nor are the
+    # deliveries of notifications read since (reading takes back what was not sent: domain.retract).
     qs = _rows(instance_id, (flt or LogFilter()).check()).filter(
-        status=DeliveryStatus.FAILED.value, notification_id__isnull=False
+        status=DeliveryStatus.FAILED.value, notification_id__isnull=False, notification__read_at__isnull=True
     )
     if ids is not None:
         wanted = {row_id(i) for i in ids}
@@ -199,7 +210,7 @@ async def retry(instance_id: str, *, ids: list[str] | None, flt: LogFilter | Non
         missing = sorted(i for i in wanted - set(found) if i is not None)
         raise BadUserInput(
             f"{len(missing)} of the ids are not FAILED deliveries of this instance's log (first: {missing[0]}): "
-            "only dead letters can be retried",
+            "only dead letters of notifications not read yet can be retried",
             field="ids",
         )
     if len(found) > most:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.bell import counted, take_unread, visible
+from domain.bell import counted, lock_in_order, take_unread, visible
 from domain.errors import BadUserInput
 from models.bulk import list_param, one_of, upsert
 from models.catalog import CATEGORIES
@@ -52,6 +52,7 @@ async def _update(
     """``UPDATE nc_notification SET sets WHERE id is one of ids AND where RETURNING returning``
     (``where`` has ``{}`` for each of ``where_values``): one statement whatever the number of ids;
     the rows it changed."""
+    await lock_in_order(ids)
     conn = db()
     p = Params(conn)
     assignments = ", ".join(

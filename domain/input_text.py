@@ -51,6 +51,15 @@ def check_text(value: str, where: str) -> None:
     _check_unicode(value, where)
 
 
+def check_lengths(values: list[str] | None, most: int, where: str) -> None:
+    """Each of a filter's values at most ``most`` characters (what the column holds), and an id:
+    BadUserInput naming ``where`` (e.g. "filter.userIds") otherwise."""
+    for value in values or ():
+        if len(value) > most:
+            raise BadUserInput(f"{where} holds a value of {len(value)} characters; at most {most}", field=where)
+        check_id(value, where)
+
+
 def check_id(value: str, where: str) -> None:
     """An identifier: refused when it holds any control character."""
     found = _ID_CONTROL.search(value)

@@ -15,6 +15,7 @@ A change is counted per type and channel, with up to ``sample`` user ids each wa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,11 +26,17 @@ from models.catalog import TypeDef
 from models.enums import ChannelKind
 from models.operator import Operator
 
+#: Operators resolved between two yields to the event loop.
+YIELD_EVERY = 500
+
 
 @dataclass
 class ChannelChange:
     type_code: str
     channel: ChannelKind
+    #: How many operators the channel turns on (off) for, and the first ``sample`` of them by user id.
+    on: int = 0
+    off: int = 0
     turned_on: list[str] = field(default_factory=list)
     turned_off: list[str] = field(default_factory=list)
 
@@ -49,16 +56,42 @@ async def preview(before: InstancePolicy, after: InstancePolicy, types: Iterable
     operators = [Recipient(**row) for row in rows]
     prefs, _ = await recipient_prefs(operators, [t.code for t in type_defs]) if operators else ({}, {})
     changes: dict[tuple[str, ChannelKind], ChannelChange] = {}
+    # Operators who set the same things get the same answers: resolved once per distinct input
+    # (most keep the defaults), and the process yields to other requests between operators' chunks.
+    answers: dict[tuple[object, ...], tuple[set[ChannelKind], set[ChannelKind]]] = {}
     for type_def in type_defs:
-        for operator in operators:
+        for position, operator in enumerate(operators):
+            if position % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             mine = prefs[operator.id]
-            was = set(resolve(before, mine, type_def).channels)
-            will = set(resolve(after, mine, type_def).channels)
+            key = (
+                type_def.code,
+                mine.switched_off,
+                mine.choices.get(type_def.code),
+                mine.classic_browser,
+                mine.classic_sound,
+                mine.reachable,
+            )
+            answer = answers.get(key)
+            if answer is None:
+                answer = answers[key] = (
+                    set(resolve(before, mine, type_def).channels),
+                    set(resolve(after, mine, type_def).channels),
+                )
+            was, will = answer
             for channel in was ^ will:
                 change = changes.get((type_def.code, channel))
                 if change is None:
                     change = changes[(type_def.code, channel)] = ChannelChange(type_def.code, channel)
-                (change.turned_on if channel in will else change.turned_off).append(operator.user_id)
+                # operators come in user id order: the first ``sample`` of each way are the sample
+                if channel in will:
+                    change.on += 1
+                    if len(change.turned_on) < sample:
+                        change.turned_on.append(operator.user_id)
+                else:
+                    change.off += 1
+                    if len(change.turned_off) < sample:
+                        change.turned_off.append(operator.user_id)
     order = {c: i for i, c in enumerate(ChannelKind)}
     type_order = {t.code: i for i, t in enumerate(type_defs)}
     listed = sorted(changes.values(), key=lambda c: (type_order[c.type_code], order[c.channel]))

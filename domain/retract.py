@@ -6,11 +6,13 @@ recipient any more:
 
 - its external deliveries still QUEUED or RETRYING that no worker holds now become CANCELLED
   (never sent; a job a worker is sending at that moment finishes as it goes);
-- its banner repeats stop (the caller deletes their rows);
+- its banner repeats stop (the caller deletes their rows), and a snooze it was under ends: a read
+  item does not come back unread when the snooze's time comes;
 - every open tab of the recipient hears NotificationsRead on ``bell`` and, on ``toasts``, a
   ToastsDismissed that makes each subscription take back the banners it is showing for them.
 
     cancel_unsent(notification ids, at) -> deliveries cancelled      one statement per 5,000 ids
+    end_snoozes(notification ids)                                      two statements per 5,000 ids
     read_messages(instance, user, ids, unread) -> [(topic, message)] for the broker, after the commit
 """
 
@@ -24,7 +26,7 @@ from tortoise.expressions import Q
 from core.broker import user_topic
 from domain import live
 from models.enums import DeliveryStatus
-from models.notification import Delivery
+from models.notification import BellSnooze, Delivery, Notification
 
 #: Ids per cancelling statement (well under either database's bound parameters).
 CHUNK = 5_000
@@ -49,6 +51,15 @@ async def cancel_unsent(notification_ids: list[int], at: datetime) -> int:
     return cancelled
 
 
+async def end_snoozes(notification_ids: list[int]) -> None:
+    """The snoozes of these (just read) notifications end: no return is due, and they are in the
+    bell again, read (their unread state was not counted while snoozed, nor is it now)."""
+    for start in range(0, len(notification_ids), CHUNK):
+        chunk = notification_ids[start : start + CHUNK]
+        await BellSnooze.filter(notification_id__in=chunk).delete()
+        await Notification.filter(id__in=chunk, snoozed_until__isnull=False).update(snoozed_until=None)
+
+
 def read_messages(instance_id: str, user_id: str, ids: list[str], unread: int) -> list[tuple[str, dict[str, Any]]]:
     """The live messages of a read mark: the bell's NotificationsRead (with the exact unread
     count) and the toasts' ToastsDismissed, to every tab the user has open."""
@@ -60,4 +71,4 @@ def read_messages(instance_id: str, user_id: str, ids: list[str], unread: int) -
     ]
 
 
-__all__ = ["CANCELLED_REASON", "cancel_unsent", "read_messages"]
+__all__ = ["CANCELLED_REASON", "cancel_unsent", "end_snoozes", "read_messages"]

@@ -127,6 +127,7 @@ async def upsert(
     *,
     conflict: Sequence[str],
     update: Mapping[str, str] | Sequence[str] = (),
+    update_where: str | None = None,
     returning: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Insert ``rows``; on a ``conflict`` clash update ``update`` columns, or do nothing.
@@ -135,7 +136,8 @@ async def upsert(
     SELECT * FROM unnest($1::type[], ...)``, one array per column.
 
     ``update`` is a list of columns to take from the new row, or a mapping of column to an SQL
-    expression (``excluded.x`` is the new row, the table's name the old one).
+    expression (``excluded.x`` is the new row, the table's name the old one); ``update_where``, an
+    SQL condition on the old row, leaves the rows it does not hold for unchanged (and unreturned).
     """
     rows = list(rows)
     if not rows:
@@ -149,6 +151,8 @@ async def upsert(
         sets = [f'"{c}" = excluded."{c}"' for c in update]
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    if sets and update_where:
+        action += f" WHERE {update_where}"
     returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
     convert = _converter(model, columns)
     results: list[dict[str, Any]] = []

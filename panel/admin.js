@@ -8,6 +8,8 @@
 // form's Preview sends the same input to previewInstanceSettings / previewTypePolicy and shows, per
 // type and channel, how many operators it turns on and off and a sample of them (nothing written).
 
+import { checked, clearErrors, el, formError, showErrors as showFieldErrors } from "./forms.js";
+
 const STRINGS = {
   en: {
     title: "Administration", instance: "Instance settings", "nc-enabled": "Notification Center on for this instance",
@@ -88,17 +90,6 @@ function t(key, vars) {
   return table[key] ?? STRINGS.en[key] ?? view.ctx.t(key, vars);
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
-
 /** A control with its label and the place its errors are shown, tied by aria-describedby. */
 function field(name, labelText, control, { inline = false } = {}) {
   const id = `admin-${++serial}`;
@@ -129,10 +120,6 @@ function channelBoxes(name, legendText, chosen, offered) {
   return set;
 }
 
-function checked(form, name) {
-  return [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((box) => box.value);
-}
-
 /** Only what differs from what was loaded: a type's default channels stay the instance's until an
  * administrator sets them, and an unchanged bot scenario does not restart the bots. */
 function changed(loaded, values) {
@@ -145,40 +132,10 @@ function offeredChannels(settings) {
 }
 
 // -- errors next to their fields -------------------------------------------------------------------
-function clearErrors(form) {
-  for (const p of form.querySelectorAll(".field-error")) {
-    p.hidden = true;
-    p.textContent = "";
-  }
-  for (const bad of form.querySelectorAll("[aria-invalid]")) bad.removeAttribute("aria-invalid");
-}
-
-/** Each GraphQL error under the field its extensions.field names (the nearest one this form has,
- * else the form's own line), with its extensions.code. */
+/** The shared placement of each GraphQL error beside its field (forms.js), then the status line cleared. */
 function showErrors(form, error) {
-  const errors = error.errors?.length ? error.errors : [{ message: error.message, extensions: {} }];
-  let first = null;
-  for (const e of errors) {
-    let name = e.extensions?.field || "";
-    let place = null;
-    while (name && !(place = form.querySelector(`[data-field="${CSS.escape(name)}"]`))) {
-      name = name.includes(".") ? name.slice(0, name.lastIndexOf(".")) : "";
-    }
-    place = place || form.querySelector('[data-field=""]');
-    const p = place.querySelector(":scope > .field-error");
-    p.textContent = e.extensions?.code ? `${e.message} (${e.extensions.code})` : e.message;
-    p.hidden = false;
-    // A fieldset tells its error through aria-describedby; aria-invalid is for the controls themselves.
-    if (!place.matches("fieldset")) place.querySelector(":scope > input, :scope > select")?.setAttribute("aria-invalid", "true");
-    first = first || place.querySelector("input:not([disabled]), select") || null;
-  }
-  if (first) first.focus();
+  showFieldErrors(form, error);
   status("");
-}
-
-/** The form's own error line, for errors that name no field of it. */
-function formError() {
-  return el("div", { "data-field": "" }, el("p", { class: "field-error", role: "alert", hidden: true }));
 }
 
 function status(text) {

@@ -1,7 +1,8 @@
 // What the supervisors' and administrators' views share (deliveries.js, audit.js): an element
 // builder by attribute, labelled fields whose errors stand beside them, filters sent as the API's
-// input, and a time in the page's language. The administrator screen (admin.js) keeps its own copy
-// of the field helpers it was written with; these follow the same markup (data-field, .field-error).
+// input, and a time in the page's language. The administrator screen (admin.js) shares the element
+// builder and the errors' placement; its fields take an inline option of their own (same markup:
+// data-field, .field-error).
 
 let serial = 0;
 

@@ -129,8 +129,8 @@ class PolicyPreview:
                 PolicyChannelChange(
                     type_code=strawberry.ID(c.type_code),
                     channel=c.channel,
-                    turned_on=len(c.turned_on),
-                    turned_off=len(c.turned_off),
+                    turned_on=c.on,
+                    turned_off=c.off,
                     turned_on_sample=[strawberry.ID(u) for u in sorted(c.turned_on)[:n]],
                     turned_off_sample=[strawberry.ID(u) for u in sorted(c.turned_off)[:n]],
                 )

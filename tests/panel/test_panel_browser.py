@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.panel.steps import gql as _gql
 from tests.panel.steps import publish as _publish
 from tests.panel.steps import signed_in as _signed_in
 from tests.served import start_demo_serve
@@ -201,3 +202,33 @@ async def test_a_banner_comes_within_a_second_and_leaves_after_its_duration(pane
     assert await banner.is_visible()  # a second later, still there
     await expect(banner).to_be_hidden(timeout=3_000)
     assert 1.9 <= time.monotonic() - started <= 3.5
+
+
+async def test_messages_in_one_chat_are_one_counting_item_and_reading_the_chat_takes_its_banner_back(
+    panel_server: str, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    page, demo = await _signed_in(browser, panel_server, "Taras Melnyk")
+    chat = {"chatId": 8801, "clientName": "Iryna", "text": "Hello"}
+    # when three messages arrive in one chat
+    for text in ("Hello", "Are you there?", "Printer still on fire"):
+        await _publish(panel_server, demo["service"], "op-taras", type_code="chat_message", data={**chat, "text": text})
+    # then the bell shows one item that counts them, with the latest message, and one banner
+    item = page.locator(".item", has_text="Printer still on fire")
+    await expect(item).to_contain_text("×3")
+    await expect(page.locator(".item", has_text="Hello")).to_have_count(0)
+    await expect(page.locator("#badge")).to_have_text("1")
+    await expect(page.locator(".toast")).to_have_count(1)
+    # when the chat is handled in another tab (markEntityRead through the API with her token)
+    taras = next(u for u in demo["users"] if u["user"] == "op-taras")
+    await _gql(
+        panel_server,
+        taras["token"],
+        'mutation { markEntityRead(entity: {kind: "CHAT", id: "8801"}) { ids } }',
+    )
+    # then the banner is taken back and the item is read here too
+    await expect(page.locator(".toast")).to_have_count(0)
+    await expect(item).to_have_class("item")
+    await expect(page.locator("#badge")).to_have_attribute("data-count", "0")
+    assert page.errors == []

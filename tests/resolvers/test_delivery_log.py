@@ -273,3 +273,17 @@ async def test_retrying_three_dead_letters_sends_each_once_after_telegram_recove
     # and a retry of what is no longer FAILED is refused, changing nothing
     again = await admin.gql(RETRY, {"ids": [dead[0]["id"]]})
     assert again.error_code == "BAD_USER_INPUT" and "not FAILED" in again.error_message
+
+
+async def test_filter_values_longer_than_their_columns_are_refused_with_the_field(tenant: Tenant) -> None:
+    admin = tenant.admin()
+    cases = [
+        (LOG, {"filter": {"userIds": ["x" * 129]}, "first": 5}, "filter.userIds"),
+        (SUMMARY, {"filter": {"userIds": ["y" * 500]}}, "filter.userIds"),
+        (LOG, {"filter": {"typeCodes": ["x" * 10_000]}, "first": 5}, "filter.typeCodes"),
+        (RETRY, {"filter": {"userIds": ["z" * 500]}}, "filter.userIds"),
+    ]
+    for document, variables, field in cases:
+        [error] = (await admin.gql(document, variables)).errors
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        assert error["extensions"].get("field") == field and "x" * 200 not in error["message"], error
