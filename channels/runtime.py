@@ -110,6 +110,8 @@ class Runtime:
                     TOAST_REPEATS,
                     SNOOZE_RETURNS,
                     reminders(self.settings.reminder_minute_seconds),
+                    # a channel's own due rows (TELEGRAM: the edits of handled notifications' messages)
+                    *{id(s): s for ch in self.handlers.values() for s in getattr(ch, "schedules", ())}.values(),
                 )
             ),
             asyncio.create_task(

@@ -13,6 +13,16 @@ answers 429 with ``retry_after``.
 A bot can only write to a chat whose user started it, which is what linking (domain/links.py)
 makes sure of; a user who blocks the bot gets 403 from then on.
 
+With the bot's ``editWhenHandled`` setting, each message sent is kept (models.TelegramSent: chat
+and message id), and once its notification is read or its ticket or chat handled (domain.retract)
+a worker edits it (``TELEGRAM_EDITS``) to start with "✓ Handled" in the recipient's language:
+
+    POST {apiBaseUrl}/bot{token}/editMessageText
+         {"chat_id": ..., "message_id": ..., "text": "✓ Handled\ntitle\nbody\nlink", ...}
+
+An edit is tried up to ``EDIT_ATTEMPTS`` times (429, 5xx and network failures again after 2^n
+seconds); a refusal (the message is gone, too old to edit, unchanged) drops it.
+
 Failures are classified (``outcome_of``): a refused token (401/404), a blocked bot or a vanished
 chat (403/400 with a known description), rate limiting (429), Telegram's own trouble (5xx). The
 bot token is part of the URL path: reasons never quote the URL, the client's exceptions carry no
@@ -22,17 +32,25 @@ the channel's secrets (channels/redact.py), and the client (aiohttp) logs no req
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from channels.base import GiveUp, Job, Outcome, RetryLater, Sent, linked_address
+from channels.base import DeliveryRow, GiveUp, Job, Outcome, RetryLater, Sent, linked_address
 from channels.deps import ChannelDeps
 from channels.http import log_answer, network_failure, outcome_for, retry_after, retry_delay, retrying
 from channels.http_client import Answer, InvalidURL, TransportError
 from channels.message import fit_lines, message_for
 from channels.redact import bot_secrets, remote_text
+from channels.schedules import Due, Schedule
+from core.broker import Broker
 from core.urls import UnsafeUrl, check_outbound
+from models.catalog import text
 from models.enums import ChannelKind
+from models.notification import Notification, TelegramSent
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 MAX_TEXT = 4096
@@ -139,4 +157,94 @@ class TelegramChannel:
             return GiveUp(f"TELEGRAM apiBaseUrl {exc}")
         except TransportError as exc:
             return network_failure(exc, PROVIDER)
+        outcome = outcome_of(response, bot_secrets(config.secret, config.settings))
+        if isinstance(outcome, Sent) and job.notification is not None and config.setting("editWhenHandled") is True:
+            await _keep(job, address, response)
+        return outcome
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """The runtime runs these beside the deliveries: the edits of handled notifications' messages."""
+        return (
+            Schedule(
+                name="telegram edits",
+                model=TelegramSent,
+                due_column="edit_due_at",
+                returning="id, instance_id, operator_id, notification_id, chat_id, message_id, attempts",
+                fire=self._fire_edits,
+            ),
+        )
+
+    async def _fire_edits(self, broker: Broker, due: list[Due]) -> None:
+        notifications = {n.id: n for n in await Notification.filter(id__in={d.row["notification_id"] for d in due})}
+        done: list[int] = []
+        for d in due:
+            notification = notifications.get(d.row["notification_id"])
+            if notification is None or d.operator is None:
+                done.append(d.row["id"])
+                continue
+            outcome = await self._edit(d, notification)
+            attempts = int(d.row["attempts"]) + 1
+            if isinstance(outcome, RetryLater) and attempts < EDIT_ATTEMPTS:
+                delay = outcome.after_seconds if outcome.after_seconds is not None else float(2**attempts)
+                await TelegramSent.filter(id=d.row["id"]).update(
+                    edit_due_at=d.at + timedelta(seconds=delay), lease_until=None, attempts=attempts
+                )
+                continue
+            if isinstance(outcome, GiveUp):
+                log.info("the Telegram message of notification %s was not edited: %s", notification.id, outcome.reason)
+            done.append(d.row["id"])
+        if done:
+            await TelegramSent.filter(id__in=done).delete()
+
+    async def _edit(self, d: Due, notification: Notification) -> Outcome:
+        assert d.operator is not None
+        config = await self.deps.bot(d.row["instance_id"], ChannelKind.TELEGRAM)
+        if config is None or not config.secret:
+            return GiveUp("TELEGRAM is not configured")
+        base = str(config.setting("apiBaseUrl", DEFAULT_API_BASE_URL)).rstrip("/")
+        try:
+            await check_outbound(base, allow_http=self.deps.settings.allow_http_endpoints)
+        except UnsafeUrl as exc:
+            return GiveUp(f"TELEGRAM apiBaseUrl {exc}")
+        job = Job(delivery=_EDITED, notification=notification, operator=d.operator)
+        message = message_for(job, self.deps.panel_url)
+        handled = f"✓ {text(HANDLED, d.operator.locale)}: {message.title}"
+        payload = {
+            "chat_id": d.row["chat_id"],
+            "message_id": int(d.row["message_id"]),
+            "text": message_text(handled, message.body, message.link),
+            "disable_web_page_preview": True,
+        }
+        url = f"{base}/bot{quote(config.secret, safe=':')}/editMessageText"
+        try:
+            response = await self.deps.http.post(url, json=payload)
+        except (InvalidURL, UnsafeUrl):
+            return GiveUp("TELEGRAM apiBaseUrl or bot token does not make a valid URL")
+        except TransportError as exc:
+            return network_failure(exc, PROVIDER)
         return outcome_of(response, bot_secrets(config.secret, config.settings))
+
+
+#: Tries of one edit before it is dropped.
+EDIT_ATTEMPTS = 5
+HANDLED = {"en": "Handled", "uk": "Опрацьовано"}
+#: The delivery row an edit's message is built as (message_for reads only its notification and operator).
+_EDITED = DeliveryRow(id=0, instance_id="", operator_id=0, notification_id=None, channel="TELEGRAM", attempts=1)
+
+
+async def _keep(job: Job, chat_id: str, response: Answer) -> None:
+    """Keep a sent message's chat and id, for the edit once its notification is handled."""
+    try:
+        message_id = response.json()["result"]["message_id"]
+    except (ValueError, KeyError, TypeError):
+        return
+    if not isinstance(message_id, int) or isinstance(message_id, bool) or job.notification is None:
+        return
+    await TelegramSent.create(
+        instance_id=job.operator.instance_id,
+        operator_id=job.operator.id,
+        notification_id=job.notification.id,
+        chat_id=str(chat_id),
+        message_id=message_id,
+    )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.bell import MARK_CHUNK, visible
-from domain.retract import cancel_unsent, end_snoozes
+from domain.retract import take_back
 from models.bulk import list_param, one_of, param, placeholders
 from models.db import db
 from models.notification import BellUnread, Notification, ToastRepeat
@@ -90,8 +90,7 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
     ids = sorted(i for read in changed.values() for i in read)
     for start in range(0, len(ids), MARK_CHUNK):
         await ToastRepeat.filter(notification_id__in=ids[start : start + MARK_CHUNK]).delete()
-    await cancel_unsent(ids, at)
-    await end_snoozes(ids)
+    await take_back(ids, at)
     await _take_unread(in_bell)
     counters = dict(await BellUnread.filter(operator_id__in=sorted(changed)).values_list("operator_id", "unread"))
     users = dict(await Operator.filter(id__in=sorted(changed)).values_list("id", "user_id"))

@@ -18,7 +18,7 @@ from tortoise.timezone import now
 from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
 from domain.panel import PanelDelivery, panel_deliveries
-from domain.retract import cancel_unsent, end_snoozes
+from domain.retract import take_back
 from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.db import db
@@ -280,8 +280,7 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
     if changed:
         await ToastRepeat.filter(notification_id__in=changed).delete()
         # Read before a worker sent them: its external deliveries never go (domain.retract).
-        await cancel_unsent(changed, now())
-        await end_snoozes(changed)
+        await take_back(changed, now())
     await take_unread(operator_id, in_bell)
     return [str(i) for i in sorted(changed, reverse=True)], await counted(operator_id)
 

@@ -14,6 +14,8 @@ against what the channel takes, before anything is written.
                           without a username
     webhookSecretToken    TELEGRAM's: 1-256 characters of A-Z, a-z, 0-9, _ and -, stored sealed
                           in its own column (``webhook_secret_sealed``) and never returned
+    editWhenHandled       TELEGRAM's: true or false; true: a message already sent is edited to say
+                          its notification was read or its ticket or chat handled
 
 Each fault is a BadUserInput naming the setting (``field``) and what to change.
 domain/instance_admin.py runs ``validate_bot`` (and ``validate_smtp_host`` for EMAIL) on each bot
@@ -36,7 +38,10 @@ from models.instance import BotChannelConfig
 
 #: Settings keys each bot channel accepts (SPEC section 5), and those it needs when enabled.
 BOT_SETTINGS: dict[ChannelKind, tuple[frozenset[str], frozenset[str]]] = {
-    ChannelKind.TELEGRAM: (frozenset({"botUsername", "apiBaseUrl", "webhookSecretToken"}), frozenset({"botUsername"})),
+    ChannelKind.TELEGRAM: (
+        frozenset({"botUsername", "apiBaseUrl", "webhookSecretToken", "editWhenHandled"}),
+        frozenset({"botUsername"}),
+    ),
     ChannelKind.VIBER: (frozenset({"botUri", "apiBaseUrl"}), frozenset({"botUri"})),
     # businessPhone (optional, international format) makes the wa.me link open the business chat.
     ChannelKind.WHATSAPP: (frozenset({"phoneNumberId", "apiBaseUrl", "businessPhone"}), frozenset({"phoneNumberId"})),
@@ -122,10 +127,11 @@ def validate_bot(bot: BotChannelInput, stored: BotChannelConfig | None, allow_ht
         _validate_url(bot.channel, key, settings[key], allow_http)
     if "port" in settings and not _is_int(settings["port"], 1, 65535):
         raise BadUserInput(f"{bot.channel.value} settings.port must be a whole number 1-65535 (not true or a string)")
-    if "starttls" in settings and not isinstance(settings["starttls"], bool):
-        raise BadUserInput(f"{bot.channel.value} settings.starttls must be true or false")
+    for flag in ("starttls", "editWhenHandled"):
+        if flag in settings and not isinstance(settings[flag], bool):
+            raise BadUserInput(f"{bot.channel.value} settings.{flag} must be true or false")
     for key, value in settings.items():
-        if key not in URL_KEYS | {"port", "starttls"} and not isinstance(value, str):
+        if key not in URL_KEYS | {"port", "starttls", "editWhenHandled"} and not isinstance(value, str):
             raise BadUserInput(f"{bot.channel.value} settings.{key} must be a string")
     if bot.enabled:
         missing = required - {k for k, v in settings.items() if v not in (None, "")}

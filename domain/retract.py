@@ -6,6 +6,8 @@ recipient any more:
 
 - its external deliveries still QUEUED or RETRYING that no worker holds now become CANCELLED
   (never sent; a job a worker is sending at that moment finishes as it goes);
+- a Telegram message it already sent is edited to say it was handled, when the bot's settings say
+  so (``editWhenHandled``; channels/telegram.py);
 - its banner repeats stop (the caller deletes their rows), and a snooze it was under ends: a read
   item does not come back unread when the snooze's time comes;
 - every open tab of the recipient hears NotificationsRead on ``bell`` and, on ``toasts``, a
@@ -13,6 +15,8 @@ recipient any more:
 
     cancel_unsent(notification ids, at) -> deliveries cancelled      one statement per 5,000 ids
     end_snoozes(notification ids)                                      two statements per 5,000 ids
+    edit_sent_messages(notification ids, at)                           one statement per 5,000 ids
+    take_back(notification ids, at)                                    the three above
     read_messages(instance, user, ids, unread) -> [(topic, message)] for the broker, after the commit
 """
 
@@ -26,7 +30,7 @@ from tortoise.expressions import Q
 from core.broker import user_topic
 from domain import live
 from models.enums import DeliveryStatus
-from models.notification import BellSnooze, Delivery, Notification
+from models.notification import BellSnooze, Delivery, Notification, TelegramSent
 
 #: Ids per cancelling statement (well under either database's bound parameters).
 CHUNK = 5_000
@@ -51,6 +55,22 @@ async def cancel_unsent(notification_ids: list[int], at: datetime) -> int:
     return cancelled
 
 
+async def take_back(notification_ids: list[int], at: datetime) -> None:
+    """All a read takes back from these (just read) notifications but their banner repeats: unsent
+    deliveries CANCELLED, snoozes ended, Telegram messages already sent due to be edited."""
+    await cancel_unsent(notification_ids, at)
+    await end_snoozes(notification_ids)
+    await edit_sent_messages(notification_ids, at)
+
+
+async def edit_sent_messages(notification_ids: list[int], at: datetime) -> None:
+    """Telegram messages these notifications sent (kept when the bot's ``editWhenHandled`` is on)
+    are due to be edited to say they were handled (channels/telegram.py's TELEGRAM_EDITS)."""
+    for start in range(0, len(notification_ids), CHUNK):
+        chunk = notification_ids[start : start + CHUNK]
+        await TelegramSent.filter(notification_id__in=chunk, edit_due_at__isnull=True).update(edit_due_at=at)
+
+
 async def end_snoozes(notification_ids: list[int]) -> None:
     """The snoozes of these (just read) notifications end: no return is due, and they are in the
     bell again, read (their unread state was not counted while snoozed, nor is it now)."""
@@ -71,4 +91,4 @@ def read_messages(instance_id: str, user_id: str, ids: list[str], unread: int) -
     ]
 
 
-__all__ = ["CANCELLED_REASON", "cancel_unsent", "end_snoozes", "read_messages"]
+__all__ = ["CANCELLED_REASON", "cancel_unsent", "edit_sent_messages", "end_snoozes", "read_messages", "take_back"]

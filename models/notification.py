@@ -245,3 +245,31 @@ class OperatorPresence(Model):
     class Meta:
         table = "nc_operator_presence"
         indexes = (("next_reminder_at",),)
+
+
+class TelegramSent(Model):
+    """A Telegram message a delivery sent, kept while its bot edits messages of handled notifications
+    (TELEGRAM settings ``editWhenHandled``): once the notification is read (or its ticket or chat
+    handled), ``edit_due_at`` is set and a worker edits the message to say so (editMessageText)."""
+
+    id = fields.BigIntField(primary_key=True)
+    instance_id = fields.CharField(max_length=64)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "models.Operator", related_name="telegram_sent", on_delete=fields.CASCADE
+    )
+    operator_id: int
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="telegram_sent", on_delete=fields.CASCADE
+    )
+    notification_id: int
+    chat_id = fields.CharField(max_length=200)
+    message_id = fields.BigIntField()
+    # Due once the notification is read; null until then.
+    edit_due_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "nc_telegram_sent"
+        indexes = (("notification_id",), ("edit_due_at",))

@@ -11,7 +11,16 @@ import httpx
 
 from channels.runtime import Runtime
 from tests.channel_support import DELIVERIES, LATEST, PUBLISH
-from tests.channels.test_channel_telegram import bot_api, linked_operator, waiting_for_a_retry
+from tests.channels.test_channel_telegram import (
+    SET_CHANNELS,
+    START_LINK,
+    bot_api,
+    configure,
+    linked_operator,
+    start_update,
+    waiting_for_a_retry,
+    webhook,
+)
 from tests.channels.test_channel_webpush import CHOOSE, push, subscribe, topic
 from tests.conftest import Caller, Tenant
 from tests.fakes.push_service import FakePushService
@@ -95,3 +104,50 @@ async def test_pushes_about_one_ticket_share_a_topic_so_the_newer_replaces_the_o
 
 async def _received(push: FakePushService, browser: str) -> list[Any]:
     return push.received(browser)
+
+
+async def test_a_sent_telegram_message_is_edited_to_say_it_was_handled(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given a bot that edits the messages of handled notifications, and a linked operator
+    assert "errors" not in await configure(tenant, bot_api, editWhenHandled=True)
+    operator = tenant.operator("olena", locale="uk")
+    code = (await operator.gql(START_LINK)).data["startChannelLink"]["code"]
+    assert (await webhook(http, tenant, start_update(f"/start {code}"))).status_code == 200
+    assert "errors" not in (await operator.gql(SET_CHANNELS)).body
+    event = {"type": "ticket_created", "recipients": ["olena"], "data": {"ticketNumber": 77, "subject": "Paper jam"}}
+    await tenant.service().gql(PUBLISH, {"input": {**event, "id": "e-1"}})
+    await tenant.service().gql(PUBLISH, {"input": {**event, "id": "e-2", "data": {"ticketNumber": 78}}})
+    await bot_api.wait_for(2)
+    # when the producer says ticket 77 was handled
+    resolved = {"id": "e-3", "type": "entity_resolved", "recipients": [], "entity": {"kind": "TICKET", "id": "77"}}
+    await tenant.service().gql(PUBLISH, {"input": resolved})
+    # then its message (only its) is edited in her language, keeping the rest of the text
+    [edited] = await eventually(lambda: _edits(bot_api), lambda got: len(got) == 1)
+    first = bot_api.sent()[0]
+    assert (edited["chat_id"], edited["text"].splitlines()[0]) == (first["chat_id"], "✓ Опрацьовано: Новий тікет #77")
+    assert edited["text"].splitlines()[1:] == first["text"].splitlines()[1:]
+    await asyncio.sleep(0.5)
+    assert len(bot_api.edited()) == 1
+
+
+async def test_a_bot_without_edit_when_handled_leaves_sent_messages_alone(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    operator = await linked_operator(http, tenant, bot_api)
+    event = {"id": "n-1", "type": "ticket_created", "recipients": ["olena"], "data": {"ticketNumber": 90}}
+    await tenant.service().gql(PUBLISH, {"input": event})
+    await bot_api.wait_for(1)
+    await operator.gql(MARK_ENTITY, {"e": {"kind": "TICKET", "id": "90"}})
+    await asyncio.sleep(0.6)
+    assert bot_api.edited() == []
+    # and the setting takes only true or false
+    wrong = await configure(tenant, bot_api, editWhenHandled="yes")
+    assert (
+        wrong["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        and "editWhenHandled" in wrong["errors"][0]["message"]
+    )
+
+
+async def _edits(bot_api: FakeBotApi) -> list[dict[str, Any]]:
+    return bot_api.edited()

@@ -36,6 +36,8 @@ class Received:
     token_ok: bool
     body: dict[str, Any]
     at: float
+    #: An edit that changed a message.
+    applied: bool = False
 
 
 @dataclass
@@ -45,6 +47,8 @@ class FakeBotApi:
     requests: list[Received] = field(default_factory=list)
     _script: deque[tuple[int, dict[str, Any] | str]] = field(default_factory=deque)
     _message_id: int = 0
+    #: (chat id, message id) -> the text Telegram holds now (sent, then edited).
+    messages: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Seconds each request takes to answer (a slow provider, for kill-mid-job tests).
     delay: float = 0.0
     _hangs: int = 0
@@ -68,6 +72,31 @@ class FakeBotApi:
     def fail_raw(self, status: int, text: str) -> None:
         """The next request not yet answered gets ``text`` as an HTML page with this status."""
         self._script.append((status, text))
+
+    def edited(self) -> list[dict[str, Any]]:
+        """Bodies of the editMessageText requests that carried the right token and were applied."""
+        return [r.body for r in self.requests if r.method == "editMessageText" and r.token_ok and r.applied]
+
+    def _edit(self, body: Any) -> JSONResponse:
+        """editMessageText as Telegram answers it: the message must exist in that chat, and the new
+        text differ from the old."""
+        if not isinstance(body, dict):
+            return _error(400, "Bad Request: the body is not JSON")
+        message_id = body.get("message_id")
+        if not isinstance(message_id, int):
+            return _error(400, "Bad Request: message_id is not a number")
+        key = (str(body.get("chat_id")), message_id)
+        old = self.messages.get(key)
+        if old is None:
+            return _error(400, "Bad Request: message to edit not found")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if text == old:
+            return _error(400, "Bad Request: message is not modified")
+        self.messages[key] = text
+        self.requests[-1].applied = True
+        return JSONResponse({"ok": True, "result": {"message_id": key[1], "chat": {"id": key[0]}, "text": text}})
 
     def sent(self, chat_id: str | None = None) -> list[dict[str, Any]]:
         """Bodies of the sendMessage requests that carried the right token (to one chat)."""
@@ -99,6 +128,8 @@ class FakeBotApi:
             await asyncio.sleep(self.delay)
         if token != self.token:
             return _error(401, "Unauthorized")
+        if method == "editMessageText":
+            return self._edit(body)
         if method != "sendMessage":
             return _error(404, "Not Found: method not found")
         if not isinstance(body, dict):
@@ -116,6 +147,7 @@ class FakeBotApi:
         if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:  # Bot API counts UTF-16 code units
             return _error(400, "Bad Request: message is too long")
         self._message_id += 1
+        self.messages[(str(body["chat_id"]), self._message_id)] = text
         return JSONResponse(
             {
                 "ok": True,
