@@ -482,6 +482,7 @@ function goLive() {
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** retries) * (0.5 + Math.random() / 2))),
     on: {
       connected: () => {
+        state.connection = "live";
         status(t("live"));
         // The bell replays only the items added meanwhile, never what was read: after a
         // reconnect the first page and the unread count are read again.
@@ -493,6 +494,7 @@ function goLive() {
       closed: (event) => {
         // 4401: the token expired (or was refused): back to signing in, with the server's words.
         if (event?.code === 4401) return signOut(event.reason || "");
+        state.connection = "reconnecting";
         status(t("reconnecting"));
       },
     },
@@ -595,10 +597,13 @@ async function publishSample(kind) {
 
 // -- wiring --------------------------------------------------------------------------------------
 $("locale").addEventListener("change", async () => {
+  // The connection's state ("Live") follows the language, unless an error replaced it meanwhile.
+  const showsConnection = Boolean(state.connection) && $("status").textContent === t(state.connection);
   state.locale = $("locale").value;
   localStorage.setItem("nc.locale", state.locale);
   if (state.viewer) localStorage.setItem(viewerLocaleKey(), state.locale);
   translate();
+  if (showsConnection) status(t(state.connection));
   if (!state.token) return;
   if (state.center?.enabled) showBulkChannels();
   // What the API renders, again in the new language (the categories first: the types tab's headings).

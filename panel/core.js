@@ -11,6 +11,8 @@ export const CLIENT = "notification-center-panel";
 export const state = {
   token: null, demo: null, viewer: null, center: null, locale: localStorage.getItem("nc.locale") || null,
   banner: { maxVisible: 3 }, categories: new Map(), client: null,
+  // The live connection's state as a text key ("live", "reconnecting"): the status line follows the language.
+  connection: null,
 };
 
 export function t(key, vars = {}) {

@@ -46,6 +46,11 @@ async def test_demo_operator_sees_the_bell_and_banner_live_and_read_state_crosse
     await expect(first.locator("html")).to_have_attribute("lang", "uk")
     await expect(first.locator("#status")).to_have_text("Наживо")
     await expect(first.locator("#badge")).to_have_attribute("data-count", "0")
+    # the connection's state follows the language switch, and back
+    await first.locator("#locale").select_option("en")
+    await expect(first.locator("#status")).to_have_text("Live")
+    await first.locator("#locale").select_option("uk")
+    await expect(first.locator("#status")).to_have_text("Наживо")
 
     await _publish(panel_server, demo["service"], "op-olena", 4711)
     item = first.locator(".item", has_text="4711")
