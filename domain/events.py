@@ -25,7 +25,7 @@ from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import recipient_prefs, recipients
-from domain.resolution import RecipientPrefs, TypeResolution, resolve
+from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolve
 from domain.templates import render
 from models.bulk import upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
@@ -187,14 +187,7 @@ async def _publish_batch(
     def resolved(
         p: RecipientPrefs, type_def: TypeDef
     ) -> tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]:
-        key = (
-            type_def.code,
-            p.switched_off,
-            p.choices.get(type_def.code),
-            p.classic_browser,
-            p.classic_sound,
-            p.reachable,
-        )
+        key = answer_key(p, type_def.code)
         answer = answers.get(key)
         if answer is None:
             resolution = resolve(policy, p, type_def)

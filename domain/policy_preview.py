@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from domain.policy import InstancePolicy
 from domain.recipients import RECIPIENT_FIELDS, Recipient, recipient_prefs
-from domain.resolution import resolve
+from domain.resolution import answer_key, resolve
 from models.catalog import TypeDef
 from models.enums import ChannelKind
 from models.operator import Operator
@@ -64,14 +64,7 @@ async def preview(before: InstancePolicy, after: InstancePolicy, types: Iterable
             if position % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
             mine = prefs[operator.id]
-            key = (
-                type_def.code,
-                mine.switched_off,
-                mine.choices.get(type_def.code),
-                mine.classic_browser,
-                mine.classic_sound,
-                mine.reachable,
-            )
+            key = answer_key(mine, type_def.code)
             answer = answers.get(key)
             if answer is None:
                 answer = answers[key] = (

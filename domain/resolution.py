@@ -64,6 +64,19 @@ class TypeResolution:
         return [c for c, d in self.decisions.items() if d.on and d.deliverable]
 
 
+def answer_key(prefs: RecipientPrefs, type_code: str) -> tuple[object, ...]:
+    """What ``resolve``'s answer for one recipient and type depends on besides the policy:
+    recipients with equal keys get equal answers, so many are resolved once (publishing, previews)."""
+    return (
+        type_code,
+        prefs.switched_off,
+        prefs.choices.get(type_code),
+        prefs.classic_browser,
+        prefs.classic_sound,
+        prefs.reachable,
+    )
+
+
 def resolve(policy: InstancePolicy, prefs: RecipientPrefs, type_def: TypeDef) -> TypeResolution:
     availability = policy.availability(type_def)
     editable = policy.editable(type_def)
