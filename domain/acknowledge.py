@@ -25,7 +25,8 @@ from datetime import datetime
 
 from domain.bell import MARK_CHUNK, visible
 from domain.retract import take_back
-from models.bulk import list_param, one_of, param, placeholders
+from domain.unread import take_from_counters
+from models.bulk import list_param, one_of, param
 from models.db import db
 from models.notification import BellUnread, Notification, ToastRepeat
 from models.operator import Operator
@@ -91,7 +92,7 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
     for start in range(0, len(ids), MARK_CHUNK):
         await ToastRepeat.filter(notification_id__in=ids[start : start + MARK_CHUNK]).delete()
     await take_back(ids, at)
-    await _take_unread(in_bell)
+    await take_from_counters(in_bell)
     counters = dict(await BellUnread.filter(operator_id__in=sorted(changed)).values_list("operator_id", "unread"))
     users = dict(await Operator.filter(id__in=sorted(changed)).values_list("id", "user_id"))
     marks = [
@@ -104,31 +105,6 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
         if operator_id in users
     ]
     return sorted(marks, key=lambda m: m.user_id)
-
-
-async def _take_unread(taken: dict[int, int]) -> None:
-    """Take each operator's read bell items off their unread counter (never below 0): one statement."""
-    if not taken:
-        return
-    conn = db()
-    table = BellUnread._meta.db_table
-    everything = sorted(taken.items())
-    for start in range(0, len(everything), MARK_CHUNK):
-        pairs = everything[start : start + MARK_CHUNK]
-        if conn.capabilities.dialect == "postgres":
-            source = "unnest($1::int8[], $2::int4[])"
-            values: list[object] = [[p[0] for p in pairs], [p[1] for p in pairs]]
-        else:
-            marks = placeholders(conn, 0, 2)
-            source = "(VALUES " + ", ".join(f"({marks[0]}, {marks[1]})" for _ in pairs) + ")"
-            values = [v for p in pairs for v in p]
-        await conn.execute_query(
-            f'WITH "taken"("operator_id", "n") AS (SELECT * FROM {source}) '
-            f'UPDATE "{table}" SET "unread" = CASE WHEN "{table}"."unread" > "taken"."n" '
-            f'THEN "{table}"."unread" - "taken"."n" ELSE 0 END FROM "taken" '
-            f'WHERE "{table}"."operator_id" = "taken"."operator_id"',
-            values,
-        )
 
 
 __all__ = ["EntityRead", "ReadMark", "read_about"]

@@ -19,6 +19,7 @@ from domain.errors import BadUserInput, NotFound
 from domain.input_text import shown
 from domain.panel import PanelDelivery, panel_deliveries
 from domain.retract import take_back
+from domain.unread import take_from_counters
 from models.bulk import placeholders
 from models.catalog import CATEGORIES_BY_CODE, TYPES_BY_CODE
 from models.db import db
@@ -287,14 +288,7 @@ async def _set_read(operator_id: int, ids: list[int]) -> tuple[list[str], int]:
 
 async def take_unread(operator_id: int, n: int) -> None:
     """Take ``n`` bell items off the operator's unread counter (never below 0)."""
-    if n > 0:
-        conn = db()
-        over, minus, who = placeholders(conn, 0, 3)
-        await conn.execute_query(
-            f'UPDATE "{BellUnread._meta.db_table}" SET "unread" = '
-            f'CASE WHEN "unread" > {over} THEN "unread" - {minus} ELSE 0 END WHERE "operator_id" = {who}',
-            [n, n, operator_id],
-        )
+    await take_from_counters({operator_id: n})
 
 
 async def counted(operator_id: int) -> int:

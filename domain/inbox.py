@@ -27,11 +27,12 @@ from typing import Any
 
 from domain.bell import counted, lock_in_order, take_unread, visible
 from domain.errors import BadUserInput
+from domain.unread import add_to_counters
 from models.bulk import list_param, one_of, upsert
 from models.catalog import CATEGORIES
 from models.claim import Params
 from models.db import db
-from models.notification import BellSnooze, BellUnread, Notification, ToastRepeat
+from models.notification import BellSnooze, Notification, ToastRepeat
 from models.operator import Operator
 
 #: The rows' timestamps as the ORM stores them (SQLite keeps text; the format must match).
@@ -69,17 +70,8 @@ async def _update(
 
 
 async def give_unread(operator_id: int, n: int) -> None:
-    """Add ``n`` items to the operator's unread counter (creating it: an operator whose items were
-    all read when migration 0007 counted them has none)."""
-    if n > 0:
-        table = BellUnread._meta.db_table
-        await upsert(
-            db(),
-            BellUnread,
-            [{"operator_id": operator_id, "unread": n}],
-            conflict=["operator_id"],
-            update={"unread": f'"{table}"."unread" + excluded."unread"'},
-        )
+    """Add ``n`` items to the operator's unread counter (domain.unread)."""
+    await add_to_counters({operator_id: n})
 
 
 def _newest_first(rows: list[dict[str, Any]]) -> list[str]:
@@ -220,8 +212,7 @@ async def return_snoozed(due: list[dict[str, Any]], at: datetime) -> list[Return
     back: dict[int, int] = {}
     for row in rows:
         back[int(row["operator_id"])] = back.get(int(row["operator_id"]), 0) + (1 if row["in_bell"] else 0)
-    for operator_id in sorted(back):
-        await give_unread(operator_id, back[operator_id])
+    await add_to_counters(back)
     notifications = await Notification.filter(id__in=[int(row["id"]) for row in rows]).order_by("-id")
     return [
         Returned(

@@ -40,6 +40,7 @@ from core.broker import user_topic
 from domain import live
 from domain.collapse import Collapsed
 from domain.recipients import Recipient
+from domain.unread import add_to_counters
 from models.bulk import upsert
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
@@ -99,18 +100,7 @@ async def add_unread(bell_rows: Iterable[tuple[int, int]]) -> dict[int, int]:
     added: dict[int, int] = {}
     for _, operator_id in bell_rows:
         added[operator_id] = added.get(operator_id, 0) + 1
-    if not added:
-        return {}
-    table = BellUnread._meta.db_table
-    rows = await upsert(
-        db(),
-        BellUnread,
-        [{"operator_id": operator_id, "unread": n} for operator_id, n in sorted(added.items())],
-        conflict=["operator_id"],
-        update={"unread": f'"{table}"."unread" + excluded."unread"'},
-        returning=["operator_id", "unread"],
-    )
-    return {row["operator_id"]: row["unread"] for row in rows}
+    return await add_to_counters(added)
 
 
 def as_of(bell_rows: Iterable[tuple[int, int]], totals: dict[int, int]) -> dict[int, int]:

@@ -7,7 +7,8 @@ from datetime import timedelta
 from tortoise.timezone import now
 
 from domain import audit
-from domain.bell import take_unread, visible
+from domain.bell import visible
+from domain.unread import take_from_counters
 from models.bulk import placeholders
 from models.db import db, transaction
 from models.notification import Notification, ProcessedEvent
@@ -58,6 +59,5 @@ async def _delete_counted(ids: list[int]) -> int:
     for row in deleted:
         if visible(row) and row["read_at"] is None:
             unread[row["operator_id"]] = unread.get(row["operator_id"], 0) + 1
-    for operator_id in sorted(unread):
-        await take_unread(operator_id, unread[operator_id])
+    await take_from_counters(unread)
     return len(deleted)

@@ -83,12 +83,28 @@ async def end_snoozes(notification_ids: list[int]) -> None:
 def read_messages(instance_id: str, user_id: str, ids: list[str], unread: int) -> list[tuple[str, dict[str, Any]]]:
     """The live messages of a read mark: the bell's NotificationsRead (with the exact unread
     count) and the toasts' ToastsDismissed, to every tab the user has open."""
+    return bell_messages(instance_id, user_id, ids, live.bell_read(ids, unread), take_back_banners=True)
+
+
+def bell_messages(
+    instance_id: str, user_id: str, ids: list[str], message: dict[str, Any], *, take_back_banners: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """``message`` for the user's ``bell`` (none when no item changed: ``ids`` empty) and, for items
+    that were read or left the bell, the ``toasts`` message that takes their banners back."""
     if not ids:
         return []
-    return [
-        (user_topic(instance_id, user_id, live.BELL), live.bell_read(ids, unread)),
-        (user_topic(instance_id, user_id, live.TOASTS), live.toasts_dismissed(ids)),
-    ]
+    out = [(user_topic(instance_id, user_id, live.BELL), message)]
+    if take_back_banners:
+        out.append((user_topic(instance_id, user_id, live.TOASTS), live.toasts_dismissed(ids)))
+    return out
 
 
-__all__ = ["CANCELLED_REASON", "cancel_unsent", "edit_sent_messages", "end_snoozes", "read_messages", "take_back"]
+__all__ = [
+    "CANCELLED_REASON",
+    "bell_messages",
+    "cancel_unsent",
+    "edit_sent_messages",
+    "end_snoozes",
+    "read_messages",
+    "take_back",
+]

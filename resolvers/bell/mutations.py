@@ -9,12 +9,11 @@ from typing import Annotated, Any
 import strawberry
 from tortoise.timezone import now
 
-from core.broker import user_topic
 from domain import bell, inbox, live
 from domain.acknowledge import EntityRead, read_about
 from domain.entities import checked_entity
 from domain.errors import BadUserInput
-from domain.retract import read_messages
+from domain.retract import bell_messages
 from models.db import transaction
 from resolvers.bell.types import InboxPayload, MarkReadPayload, SnoozePayload
 from resolvers.bounds import at_most
@@ -33,7 +32,7 @@ class BellMutation:
         at_most(ids, ctx.settings.limits.ids_per_request, "markNotificationsRead(ids)")
         async with transaction():
             changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
-        await _announce_read(info, changed, unread)
+        await _announce(info, changed, live.bell_read(changed, unread), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -53,7 +52,7 @@ class BellMutation:
         if not marks:
             return MarkReadPayload(ids=[], unread_count=await bell.unread_count(operator))
         mark = marks[0]
-        await _announce_read(info, mark.ids, mark.unread_count)
+        await _announce(info, mark.ids, live.bell_read(mark.ids, mark.unread_count), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in mark.ids], unread_count=mark.unread_count)
 
     @strawberry.mutation
@@ -64,7 +63,7 @@ class BellMutation:
         ctx.require_user()
         async with transaction():
             changed, unread = await bell.mark_all_read(await ctx.operator(), category_code)
-        await _announce_read(info, changed, unread)
+        await _announce(info, changed, live.bell_read(changed, unread), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -152,20 +151,11 @@ def _ids(ids: list[strawberry.ID], most: int, what: str) -> list[str]:
     return [str(i) for i in ids]
 
 
-async def _announce_read(info: Info, ids: list[str], unread: int) -> None:
-    """Every tab the viewer has open learns what was read, with the exact unread count, and takes
-    back the banners it shows for them (domain.retract)."""
-    if ids:
-        p = info.context.principal
-        await info.context.services.broker.publish_many(read_messages(p.instance_id, p.user_id, ids, unread))
-
-
 async def _announce(info: Info, ids: list[str], message: dict[str, Any], *, take_back_banners: bool = False) -> None:
-    """Every tab the viewer has open gets ``message`` (when anything changed: ``ids``); items that
-    left the bell (archived, snoozed) also have their banners taken back (ToastsDismissed)."""
+    """Every tab the viewer has open gets ``message`` (when anything changed: ``ids``); items read or
+    out of the bell (archived, snoozed) also have their banners taken back (ToastsDismissed)."""
     if ids:
         p = info.context.principal
-        messages = [(user_topic(p.instance_id, p.user_id, live.BELL), message)]
-        if take_back_banners:
-            messages.append((user_topic(p.instance_id, p.user_id, live.TOASTS), live.toasts_dismissed(ids)))
-        await info.context.services.broker.publish_many(messages)
+        await info.context.services.broker.publish_many(
+            bell_messages(p.instance_id, p.user_id, ids, message, take_back_banners=take_back_banners)
+        )
