@@ -234,6 +234,8 @@ def client_name(name: str | None, user_agent: str | None) -> str | None:
     """Which client sent a request, as the audit log records it: the X-NC-Client header a host
     panel or script names itself with, else the User-Agent; printable characters, at most 200."""
     value = (name or "").strip() or (user_agent or "").strip()
+    # Starlette hands headers over as Latin-1: a client's UTF-8 name ("Панель") is read as UTF-8.
+    value = value.encode("latin-1", errors="ignore").decode("utf-8", errors="replace")
     shown = "".join(ch for ch in value if ch.isprintable())[:200]
     return shown or None
 

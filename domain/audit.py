@@ -35,6 +35,7 @@ from domain.input_text import check_lengths
 from domain.policy import InstancePolicy
 from domain.resolution import Choice
 from models.audit import AuditEntry
+from models.catalog import TYPES_BY_CODE
 from models.enums import ChannelKind, sort_channels
 from models.operator import ChannelSwitch, Operator, SystemMessageSwitch, TypeChoice
 
@@ -156,7 +157,8 @@ def type_rule_state(policy: InstancePolicy, code: str) -> dict[str, Any]:
         "mandatoryChannels": sorted(c.value for c in rule.mandatory_channels),
         "availability": rule.availability.value if rule.availability else None,
         "defaultChannels": [c.value for c in rule.default_channels] if rule.default_channels is not None else None,
-        "collapse": rule.collapse,
+        # the effective rule (the catalog's when the instance set none), so before/after say what changed
+        "collapse": policy.collapses(TYPES_BY_CODE[code]) if code in TYPES_BY_CODE else rule.collapse,
     }
 
 

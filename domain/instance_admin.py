@@ -274,6 +274,12 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
     # Unlisted delivered types (chat_message, operator_mentioned) take a collapse rule only.
     if type_def is not None and not type_def.listed and type_def.delivered and only_collapse:
         pass
+    elif type_def is not None and not type_def.listed and type_def.delivered:
+        raise BadUserInput(
+            f"{type_def.code} is not in the types tab: its policy takes collapse alone; leave out mandatory, "
+            "mandatoryChannels, availability and defaultChannels",
+            field="typeCode",
+        )
     elif type_def is None or not type_def.listed:
         raise BadUserInput(
             f"Unknown type code {shown(changes.type_code)}: policies apply to the listed types of notificationTypes",

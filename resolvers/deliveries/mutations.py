@@ -35,8 +35,6 @@ class DeliveriesMutation:
         actor = ctx.actor()
 
         async def audited(queued: list[int]) -> None:
-            if not queued:
-                return  # nothing changed: nothing to audit
             await audit.record(
                 p.instance_id,
                 actor,

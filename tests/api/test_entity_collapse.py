@@ -118,6 +118,7 @@ async def test_an_instance_can_turn_collapse_off_for_a_type(tenant: Tenant) -> N
         'mutation { setTypePolicy(input: {typeCode: "chat_message", mandatory: true}) { typeCode } }'
     )
     assert refused.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "takes collapse alone" in refused.errors[0]["message"]
     await publish(tenant, chat_message("c1", ["alice"], "one"), chat_message("c2", ["alice"], "two"))
     data = await page(alice)
     assert [n["node"]["count"] for n in data["notifications"]["edges"]] == [1, 1] and data["unreadCount"] == 2

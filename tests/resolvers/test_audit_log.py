@@ -57,7 +57,9 @@ OPERATOR_MUTATIONS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-async def send(caller: Caller, query: str, variables: dict[str, Any] | None = None, **headers: str) -> GraphQLResult:
+async def send(
+    caller: Caller, query: str, variables: dict[str, Any] | None = None, **headers: str | bytes
+) -> GraphQLResult:
     """A request with the client's own headers (X-NC-Client, User-Agent)."""
     response = await caller.http.post(
         "/graphql",
@@ -149,7 +151,7 @@ async def test_each_operator_settings_mutation_leaves_one_entry_with_what_it_cha
     assert len(await entries(admin)) == len(OPERATOR_MUTATIONS)
 
 
-async def test_a_bulk_action_leaves_one_entry_and_a_retry_that_queues_nothing_none(tenant: Tenant) -> None:
+async def test_a_bulk_action_and_a_retry_each_leave_one_entry(tenant: Tenant) -> None:
     olena = tenant.operator("olena")
     admin = tenant.admin()
     bulk = """mutation { bulkUpdateTypes(input: {action: ADD_CHANNELS, typeCodes: ["ticket_created", "ticket_closed"],
@@ -157,8 +159,9 @@ async def test_a_bulk_action_leaves_one_entry_and_a_retry_that_queues_nothing_no
     # when the operator adds SOUND to two types at once and the administrator retries the dead letters
     assert "errors" not in (await olena.gql(bulk)).body
     assert (await admin.gql(RETRY, {"filter": {"statuses": ["FAILED"]}})).data["retryDeliveries"] == {"ids": []}
-    # then the bulk action left one entry; the retry that queued nothing left none
-    [bulk_entry] = await entries(admin)
+    # then each left one entry
+    retry, bulk_entry = await entries(admin)
+    assert (retry["action"], retry["subject"], retry["after"]) == ("retryDeliveries", "deliveries", {"queued": []})
     assert bulk_entry["action"] == "bulkUpdateTypes"
     assert set(bulk_entry["after"]["types"]) == {"ticket_created", "ticket_closed"}
     assert all("SOUND" in t["channels"] for t in bulk_entry["after"]["types"].values())
@@ -213,3 +216,14 @@ async def test_filter_values_longer_than_their_columns_are_refused_with_the_fiel
     ):
         [error] = (await admin.gql(LOG, {"filter": {name: ["x" * 300]}, "first": 5})).errors
         assert (error["extensions"]["code"], error["extensions"].get("field")) == ("BAD_USER_INPUT", field), error
+
+
+async def test_a_collapse_rule_is_audited_as_it_takes_effect_and_the_client_keeps_its_letters(tenant: Tenant) -> None:
+    admin = tenant.admin()
+    panel = "Панель адміна".encode()  # a header of UTF-8 bytes, as a browser page's fetch sends it
+    policy = 'mutation { setTypePolicy(input: {typeCode: "chat_message", collapse: false}) { collapse } }'
+    assert (await send(admin, policy, **{"X-NC-Client": panel})).data["setTypePolicy"] == {"collapse": False}
+    [entry] = await entries(admin, {"subjects": ["type:chat_message"]})
+    # chat_message collapses by the catalog: the entry says it was on, and is off now
+    assert (entry["before"], entry["after"]) == ({"collapse": True}, {"collapse": False})
+    assert entry["client"] == "Панель адміна"
