@@ -33,14 +33,14 @@ async def test_marking_read_while_retention_prunes_the_same_item_counts_it_once(
 
     # when retention has deleted the old item (not yet committed), and alice marks it read just then
     counted, go = asyncio.Event(), asyncio.Event()
-    original = domain.retention.take_unread
+    original = domain.retention.take_from_counters
 
-    async def take_unread(operator_id: int, n: int) -> None:
+    async def take_from_counters(taken: dict[int, int]) -> None:
         counted.set()
         await go.wait()
-        await original(operator_id, n)
+        await original(taken)
 
-    monkeypatch.setattr(domain.retention, "take_unread", take_unread)
+    monkeypatch.setattr(domain.retention, "take_from_counters", take_from_counters)
     pruning = asyncio.create_task(prune(retention_days=90))
     await asyncio.wait_for(counted.wait(), 10)
     marking = asyncio.create_task(
@@ -69,14 +69,14 @@ async def test_marking_all_read_while_retention_prunes_does_not_deadlock(app, te
     # when retention has deleted it and taken it off her counter (locks: the row, then
     # nc_bell_unread) and, before it commits, alice marks all read (the same locks, in the same order)
     taken, go = asyncio.Event(), asyncio.Event()
-    original = domain.retention.take_unread
+    original = domain.retention.take_from_counters
 
-    async def take_unread(operator_id: int, n: int) -> None:
-        await original(operator_id, n)
+    async def take_from_counters(counters: dict[int, int]) -> None:
+        await original(counters)
         taken.set()
         await go.wait()
 
-    monkeypatch.setattr(domain.retention, "take_unread", take_unread)
+    monkeypatch.setattr(domain.retention, "take_from_counters", take_from_counters)
     pruning = asyncio.create_task(prune(retention_days=90))
     await asyncio.wait_for(taken.wait(), 10)
     marking = asyncio.create_task(alice.gql("mutation { markAllNotificationsRead { ids unreadCount } }"))
