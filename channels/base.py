@@ -48,6 +48,8 @@ class DeliveryRow:
     attempts: int
     #: Where a bot channel delivers (the linked chat publishing found); None for the others.
     address: str | None = None
+    #: The routing that shaped it (Delivery.route): "DIGEST" for a digest's own row.
+    route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,14 @@ class Job:
     #: The worker holding the delivery's lease (``locked_by``): a channel that writes rows of its
     #: own for the delivery writes them only while the row is still leased to it.
     owner: str | None = None
+    #: A digest (domain/digests.py): its title and body, and its members' delivery ids.
+    digest: tuple[str, str] | None = None
+    members: tuple[int, ...] = ()
+
+    @property
+    def is_test(self) -> bool:
+        """The Channels tab's Test (no notification, not a digest): one try, recorded as a test."""
+        return self.notification is None and self.digest is None
 
     @property
     def channel(self) -> ChannelKind:

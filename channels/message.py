@@ -52,6 +52,14 @@ def message_for(job: Job, panel_url: str) -> Message:
     from models.catalog import TYPES_BY_CODE
 
     n = job.notification
+    if n is None and job.digest is not None:
+        return Message(
+            notification_id=None,
+            type_code="digest",
+            title=job.digest[0],
+            body=job.digest[1],
+            link=f"{panel_url}/notifications",
+        )
     if n is None:
         return Message(
             notification_id=None,

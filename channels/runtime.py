@@ -28,10 +28,13 @@ from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
 from core.metrics import DATABASE_ERRORS
 from core.settings import Settings
+from domain.digests import digest_member, digest_text
 from domain.retention import prune
+from domain.retract import CANCELLED_REASON
+from domain.routing import DIGEST
 from models.claim import claim, extend
 from models.db import db
-from models.enums import ChannelKind, DeliveryStatus
+from models.enums import ChannelKind, DeliveryStatus, RoutingMode
 from models.notification import Delivery, Notification
 from models.operator import Operator
 
@@ -227,34 +230,76 @@ class Runtime:
             now=current,
             lease_until=current + timedelta(seconds=self.settings.lease_seconds),
             limit=limit,
-            where="status IN ({}, {}) AND channel IN (" + ", ".join("{}" for _ in kinds) + ")",
-            where_values=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, *kinds),
+            where="status IN ({}, {}, {}) AND channel IN (" + ", ".join("{}" for _ in kinds) + ")",
+            where_values=(
+                DeliveryStatus.QUEUED.value,
+                DeliveryStatus.RETRYING.value,
+                DeliveryStatus.HELD.value,  # released at its due time: the working hours opened
+                *kinds,
+            ),
             owner=self.worker_id,
             count_attempt=True,
-            returning="id, instance_id, operator_id, notification_id, channel, attempts, address",
+            returning="id, instance_id, operator_id, notification_id, channel, attempts, address, route",
         )
 
     async def _jobs(self, claimed: list[dict[str, Any]], deadline_at: float) -> list[Job]:
         # The claim returned what a job needs of its row: no second read, no datetime parsing.
         deliveries = [DeliveryRow(**row) for row in sorted(claimed, key=lambda r: r["id"])]
-        notifications = {
-            n.id: n
-            for n in await Notification.filter(id__in={d.notification_id for d in deliveries if d.notification_id})
-        }
+        # Digests (domain/digests.py): their members still QUEUED, in the order they came.
+        members: dict[int, list[tuple[int, int]]] = {}
+        leads = [d.id for d in deliveries if d.route == DIGEST]
+        if leads:
+            for member_id, digest_id, notification_id in await (
+                Delivery.filter(digest_id__in=leads, status=DeliveryStatus.QUEUED.value)
+                .order_by("id")
+                .values_list("id", "digest_id", "notification_id")
+            ):
+                members.setdefault(digest_id, []).append((member_id, notification_id))
+        wanted = {d.notification_id for d in deliveries if d.notification_id}
+        wanted |= {n for listed in members.values() for _, n in listed}
+        notifications = {n.id: n for n in await Notification.filter(id__in=wanted)} if wanted else {}
         operators = {
             o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
-        return [
-            Job(
-                delivery=d,
-                notification=notifications.get(d.notification_id or 0),
-                operator=operators[d.operator_id],
-                deadline_at=deadline_at,
-                owner=self.worker_id,
+        jobs, void = [], []
+        for d in deliveries:
+            operator = operators.get(d.operator_id)
+            if operator is None:
+                continue
+            notification = notifications.get(d.notification_id or 0)
+            digest: tuple[str, str] | None = None
+            listed: tuple[int, ...] = ()
+            if d.route == DIGEST:
+                shown = [(m, notifications[n]) for m, n in members.get(d.id, ()) if n in notifications]
+                if not shown:
+                    void.append(d.id)  # every notification in it was read meanwhile
+                    continue
+                listed = tuple(m for m, _ in shown)
+                digest = digest_text([digest_member(n) for _, n in shown], operator.locale)
+            elif d.route == RoutingMode.ESCALATE_AFTER.value and notification is not None and notification.read_at:
+                void.append(d.id)  # read at the deadline (after the claim's look): not escalated
+                continue
+            jobs.append(
+                Job(
+                    delivery=d,
+                    notification=notification,
+                    operator=operator,
+                    deadline_at=deadline_at,
+                    owner=self.worker_id,
+                    digest=digest,
+                    members=listed,
+                )
             )
-            for d in deliveries
-            if d.operator_id in operators
-        ]
+        if void:
+            await Delivery.filter(id__in=void, locked_by=self.worker_id).update(
+                status=DeliveryStatus.CANCELLED.value,
+                last_error=CANCELLED_REASON,
+                lease_until=None,
+                locked_by=None,
+                next_attempt_at=None,
+                updated_at=now(),
+            )
+        return jobs
 
     def _start_send(self, job: Job, deadline_at: float) -> None:
         delivery_id = job.delivery.id

@@ -38,7 +38,7 @@ LIVE_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOU
 
 def tries_allowed(job: Job, settings: Settings) -> int:
     """A test send (no notification) gets one try; a notification's delivery ``retry_max_attempts``."""
-    return 1 if job.notification is None else settings.retry_max_attempts
+    return 1 if job.is_test else settings.retry_max_attempts
 
 
 async def settle(results: list[tuple[Job, Outcome]], owner: str, settings: Settings) -> None:
@@ -80,6 +80,24 @@ async def settle(results: list[tuple[Job, Outcome]], owner: str, settings: Setti
                 locked_by=None,
                 updated_at=current,
             )
+    await _settle_members(results, current, settings.retry_max_attempts)
+
+
+async def _settle_members(results: list[tuple[Job, Outcome]], current: datetime, max_attempts: int) -> None:
+    """A digest's members take its outcome once it is final (SENT or FAILED); while it is retried
+    they wait with it. Members read meanwhile stay CANCELLED."""
+    for job, outcome in results:
+        if not job.members:
+            continue
+        if isinstance(outcome, Sent):
+            status, reason = DeliveryStatus.SENT, None
+        elif isinstance(outcome, RetryLater) and not job.last_try(max_attempts):
+            continue
+        else:
+            status, reason = DeliveryStatus.FAILED, f"its digest (delivery {job.delivery.id}) failed: {outcome.reason}"
+        await Delivery.filter(
+            id__in=list(job.members), digest_id=job.delivery.id, status=DeliveryStatus.QUEUED.value
+        ).update(status=status.value, last_error=reason[:1000] if reason else None, updated_at=current)
 
 
 async def fail_spent(jobs: list[Job], owner: str, settings: Settings) -> None:
@@ -97,6 +115,8 @@ async def fail_spent(jobs: list[Job], owner: str, settings: Settings) -> None:
             locked_by=None,
             updated_at=current,
         )
+    cut_short = GiveUp("its last try was cut short before its outcome was known")
+    await _settle_members([(job, cut_short) for job in jobs], current, settings.retry_max_attempts)
 
 
 def backoff(base_seconds: float, attempts: int) -> float:
@@ -117,14 +137,14 @@ async def _record_channel_health(results: list[tuple[Job, Outcome]], current: da
     # that would touch the same row twice.
     latest: dict[tuple[int, str], dict[str, Any]] = {}
     for job, outcome in results:
-        if job.channel in LIVE_CHANNELS or isinstance(outcome, RetryLater) and job.notification is not None:
+        if job.channel in LIVE_CHANNELS or isinstance(outcome, RetryLater) and not job.is_test:
             continue
         latest[(job.operator.id, job.channel.value)] = {
             "operator_id": job.operator.id,
             "channel": job.channel.value,
             "enabled": True,
             "last_error": None if isinstance(outcome, Sent) else getattr(outcome, "reason", "")[:1000],
-            "last_test_at": current if job.notification is None else None,
+            "last_test_at": current if job.is_test else None,
         }
     rows = list(latest.values())
     tests = [r for r in rows if r["last_test_at"] is not None]

@@ -94,7 +94,7 @@ class WebhookChannel:
         n = job.notification
         operator = job.operator
         return {
-            "event": "notification" if n is not None else "test",
+            "event": "notification" if n is not None else "digest" if job.digest is not None else "test",
             "channel": job.channel.value,
             "scenario": scenario or None,
             "instance": instance_id,

@@ -194,7 +194,7 @@ class WebPushChannel:
     def _push_all(self, job: Job, subscriptions: list[PushSubscription]) -> list[Coroutine[Any, Any, PushTry]]:
         message = message_for(job, self.deps.panel_url)
         data = payload(message)
-        if job.notification is None:
+        if job.is_test:
             ttl = TEST_TTL_SECONDS
         else:
             ttl = URGENT_TTL_SECONDS if message.urgent else TTL_SECONDS

@@ -130,6 +130,8 @@ class Settings:
     db_pool_size: int = 10
     #: Seconds in a reminder "minute" (notReadyAfterMinutes, notReadyRepeatMinutes): tests shorten it.
     reminder_minute_seconds: float = 60.0
+    #: Seconds in a routing "minute" (ESCALATE_AFTER's escalateAfterMinutes): tests shorten it.
+    routing_minute_seconds: float = 60.0
     #: How often workers and schedulers look for due jobs when nothing woke them.
     poll_seconds: float = 1.0
     #: How long a claimed job stays a worker's before another may take it again (the worker
@@ -254,6 +256,7 @@ class Settings:
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
+            routing_minute_seconds=_float(env, "NC_ROUTING_MINUTE_SECONDS", 60.0),
             poll_seconds=_float(env, "NC_POLL_SECONDS", 1.0),
             lease_seconds=lease_seconds,
             heartbeat_seconds=heartbeat_seconds,

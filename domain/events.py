@@ -19,18 +19,21 @@ from core.logs import EVENT_ID
 from core.settings import Limits
 from domain.acknowledge import EntityRead, ReadMark, read_about
 from domain.collapse import collapse
+from domain.digests import open_digests
 from domain.entities import CLOSING_TYPES, with_entity
 from domain.event_input import CSAT_TYPES, RESOLVE_TYPE, Event, is_score, validate
 from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
-from domain.recipients import recipient_prefs, recipients
+from domain.recipients import Recipient, recipient_prefs, recipients
 from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolve
+from domain.routing import DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
-from models.bulk import upsert
+from domain.working_hours import WorkingHours, from_row
+from models.bulk import json_value, upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
 from models.db import db
-from models.enums import ChannelKind, DeliveryStatus, TypeAvailability
+from models.enums import ChannelKind, DeliveryStatus, RoutingMode, TypeAvailability
 from models.notification import Delivery, Notification, ProcessedEvent
 
 STATUS_TYPE = "operator_status_changed"
@@ -72,6 +75,8 @@ async def publish(
     reminder_minute_seconds: float = 60.0,
     panel_fallback_seconds: float = 5.0,
     collapse_window_seconds: float = 60.0,
+    presence: PresenceSource | None = None,
+    routing_minute_seconds: float = 60.0,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -84,7 +89,13 @@ async def publish(
     token = EVENT_ID.set(events[0].id) if len(events) == 1 else None
     try:
         return await _publish_batch(
-            policy, events, reminder_minute_seconds, panel_fallback_seconds, collapse_window_seconds
+            policy,
+            events,
+            reminder_minute_seconds,
+            panel_fallback_seconds,
+            collapse_window_seconds,
+            presence,
+            routing_minute_seconds,
         )
     finally:
         if token is not None:
@@ -92,7 +103,13 @@ async def publish(
 
 
 async def _publish_batch(
-    policy: InstancePolicy, events: list[Event], minute_seconds: float, fallback_seconds: float, window_seconds: float
+    policy: InstancePolicy,
+    events: list[Event],
+    minute_seconds: float,
+    fallback_seconds: float,
+    window_seconds: float,
+    presence: PresenceSource | None,
+    routing_minute_seconds: float,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -197,6 +214,8 @@ async def _publish_batch(
 
     notification_rows: dict[tuple[int, str], dict[str, Any]] = {}
     plans: dict[tuple[int, str], tuple[str, list[tuple[ChannelKind, bool]]]] = {}
+    # How each recipient's external channels send, by (operator id, event id) (domain/routing.py).
+    routes_of: dict[tuple[int, str], dict[ChannelKind, Route]] = {}
     for event in delivered:
         type_def = TYPES_BY_CODE[event.type]
         negative = _is_negative(policy, type_def, event.data)
@@ -239,6 +258,8 @@ async def _publish_batch(
                 "count": 1,
             }
             plans[(operator.id, key)] = (event.id, channels)
+            if resolution.routes:
+                routes_of[(operator.id, event.id)] = resolution.routes
 
     # Unread items about the same entity collapse (domain/collapse.py): fewer rows, no new items.
     collapsing = await collapse(policy, notification_rows, plans, ts, window_seconds)
@@ -251,33 +272,53 @@ async def _publish_batch(
         returning=["id", "operator_id", "event_id"],
     )
     created.sort(key=lambda r: r["id"])
-    delivery_rows = []
+    delivery_rows: list[dict[str, Any]] = []
     external_queued = False
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
+    # Recipients with an active panel, for the channels that send only when they are away.
+    present = (
+        await _present(policy.instance_id, routes_of, operators, presence)
+        if any(r.mode is RoutingMode.WHEN_AWAY for routes in routes_of.values() for r in routes.values())
+        else set()
+    )
+    hours: dict[int, WorkingHours | None] = {}
+    by_id = {o.id: o for o in operators.values()}
+    digested: list[tuple[dict[str, Any], int]] = []
 
     def queue(operator_id: int, notification_id: int, event_id: str, channels: list[tuple[ChannelKind, bool]]) -> None:
         nonlocal external_queued
+        routes = routes_of.get((operator_id, event_id), {})
         for channel, deliverable in channels:
-            counts[event_id][1] += deliverable
             if channel in PANEL_CHANNELS:
+                counts[event_id][1] += deliverable
                 continue  # the publisher sends these itself; one hand-off row covers the batch
+            route = routes.get(channel)
+            row = {
+                "instance_id": policy.instance_id,
+                "operator_id": operator_id,
+                "notification_id": notification_id,
+                "channel": channel.value,
+                # The linked chat travels with the job: the bot channel does not read it again.
+                "address": addresses.get((operator_id, channel)),
+                "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
+                "attempts": 0,
+                "last_error": None if deliverable else _skip_reason(channel),
+                "next_attempt_at": ts if deliverable else None,
+                "route": None,
+                "digest_id": None,
+                "created_at": ts,
+                "updated_at": ts,
+            }
+            delivery_rows.append(row)
+            if deliverable and route is not None:
+                if operator_id not in hours:
+                    operator = by_id[operator_id]
+                    hours[operator_id] = from_row(operator.timezone, json_value(operator.working_hours))
+                deliverable = _routed(row, route, operator_id in present, hours[operator_id], routing_minute_seconds)
+                if deliverable and route.digest_seconds > 0:
+                    digested.append((row, route.digest_seconds))
+            counts[event_id][1] += deliverable
             external_queued |= deliverable
-            delivery_rows.append(
-                {
-                    "instance_id": policy.instance_id,
-                    "operator_id": operator_id,
-                    "notification_id": notification_id,
-                    "channel": channel.value,
-                    # The linked chat travels with the job: the bot channel does not read it again.
-                    "address": addresses.get((operator_id, channel)),
-                    "status": (DeliveryStatus.QUEUED if deliverable else DeliveryStatus.SKIPPED).value,
-                    "attempts": 0,
-                    "last_error": None if deliverable else _skip_reason(channel),
-                    "next_attempt_at": ts if deliverable else None,
-                    "created_at": ts,
-                    "updated_at": ts,
-                }
-            )
 
     for row in created:
         row_key = (row["operator_id"], row["event_id"])
@@ -293,6 +334,8 @@ async def _publish_batch(
             queue(item.operator_id, item.notification_id, item.event_ids[-1], item.channels)
         else:
             counts[item.event_ids[-1]][1] += 1  # the bell item's update
+    if digested:
+        await _digest(policy.instance_id, digested, ts, hours)
     await upsert(conn, Delivery, delivery_rows, conflict=["id"])
     counted = [e for e in claimed if counts[e.id] != [0, 0]]
     if counted:
@@ -344,6 +387,80 @@ async def _publish_batch(
 
 #: A resolution, the channels it turns on (deliverable or not), and their values as stored.
 _Answer = tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]
+
+
+async def _present(
+    instance_id: str,
+    routes_of: dict[tuple[int, str], dict[ChannelKind, Route]],
+    operators: dict[str, Recipient],
+    presence: PresenceSource | None,
+) -> set[int]:
+    """Operator ids of the recipients with a WHEN_AWAY channel who are at an active panel now."""
+    asking = {
+        operator_id
+        for (operator_id, _), routes in routes_of.items()
+        if any(r.mode is RoutingMode.WHEN_AWAY for r in routes.values())
+    }
+    users = {o.id: o.user_id for o in operators.values() if o.id in asking}
+    away = await away_of(instance_id, users, presence)
+    return set(users) - away
+
+
+def _routed(row: dict[str, Any], route: Route, present: bool, hours: WorkingHours | None, minute: float) -> bool:
+    """Shape a deliverable external row by its route; False when it will not be sent (the
+    recipient is at the panel and the channel sends only when away)."""
+    if route.mode is RoutingMode.WHEN_AWAY:
+        row["route"] = route.mode.value
+        if present:
+            row["status"] = DeliveryStatus.SKIPPED.value
+            row["last_error"] = "skipped: the operator was active in the panel (WHEN_AWAY) and saw it there"
+            row["next_attempt_at"] = None
+            return False
+    elif route.mode is RoutingMode.ESCALATE_AFTER:
+        row["route"] = route.mode.value
+        row["next_attempt_at"] = row["next_attempt_at"] + timedelta(seconds=(route.minutes or 1) * minute)
+    if hours is not None and not route.always_on and route.digest_seconds == 0:
+        release = hours.release(row["next_attempt_at"])
+        if release is not None:
+            row["status"] = DeliveryStatus.HELD.value
+            row["next_attempt_at"] = release
+    return True
+
+
+async def _digest(
+    instance_id: str,
+    members: list[tuple[dict[str, Any], int]],
+    ts: datetime,
+    hours: dict[int, WorkingHours | None],
+) -> None:
+    """Make the rows digest members (no due time; their digest's id): of the recipient's open digest
+    on the channel, else of a new one (inserted here) due when the window ends, or later when the
+    recipient's working hours release it."""
+    pairs = sorted({(row["operator_id"], row["channel"]) for row, _ in members})
+    found = await open_digests(instance_id, pairs)
+    new: dict[tuple[int, str], dict[str, Any]] = {}
+    for row, window in members:
+        pair = (row["operator_id"], row["channel"])
+        if pair in found:
+            continue
+        due = ts + timedelta(seconds=window)
+        lead = new.get(pair)
+        if lead is None:
+            status = DeliveryStatus.QUEUED.value
+            schedule = hours.get(pair[0])
+            release = schedule.release(due) if schedule is not None else None
+            if release is not None:
+                status, due = DeliveryStatus.HELD.value, release
+            new[pair] = {**row, "notification_id": None, "status": status, "next_attempt_at": due, "route": DIGEST}
+    if new:
+        created = await upsert(
+            db(), Delivery, list(new.values()), conflict=["id"], returning=["id", "operator_id", "channel"]
+        )
+        found.update({(r["operator_id"], r["channel"]): r["id"] for r in created})
+    for row, _ in members:
+        row["digest_id"] = found[(row["operator_id"], row["channel"])]
+        row["next_attempt_at"] = None
+        row["status"] = DeliveryStatus.QUEUED.value
 
 
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:

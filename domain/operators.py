@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -12,9 +13,10 @@ from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs
+from domain.routing import ModeSetting
 from models.bulk import upsert
 from models.db import db
-from models.enums import BOT_CHANNELS, ChannelKind, Role
+from models.enums import BOT_CHANNELS, CHANNEL_ORDER, ChannelKind, Role
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription, TypeChoice
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -73,6 +75,16 @@ async def ensure_operator(
     return await Operator.get(instance_id=instance_id, user_id=user_id)
 
 
+def routing_choices(rows: Iterable[tuple[str, str | None, int | None]]) -> tuple[tuple[ChannelKind, ModeSetting], ...]:
+    """An operator's routing modes per channel from their switch rows: (channel, mode, minutes)."""
+    out = []
+    for channel, mode, minutes in rows:
+        setting = ModeSetting.parse({"mode": mode, "minutes": minutes}) if mode else None
+        if setting is not None and channel in ChannelKind.__members__:
+            out.append((ChannelKind(channel), setting))
+    return tuple(sorted(out, key=lambda item: CHANNEL_ORDER[item[0]]))
+
+
 def _channel_values(values: list[str]) -> frozenset[ChannelKind]:
     return frozenset(ChannelKind(v) for v in values if v in ChannelKind.__members__)
 
@@ -81,7 +93,9 @@ async def load_prefs(operator: Operator | None, *, with_reach: bool = False) -> 
     """The recipient's switches and choices: two reads, three with reachability."""
     if operator is None or operator.id is None:
         return RecipientPrefs(reachable=frozenset(_always_reachable()) if with_reach else None)
-    switches = await ChannelSwitch.filter(operator_id=operator.id).values("channel", "enabled")
+    switches = await ChannelSwitch.filter(operator_id=operator.id).values(
+        "channel", "enabled", "routing_mode", "escalate_after_minutes"
+    )
     choices = await TypeChoice.filter(operator_id=operator.id).values("type_code", "channels", "melody")
     reachable = await load_reachable(operator) if with_reach else None
     return RecipientPrefs(
@@ -92,6 +106,7 @@ async def load_prefs(operator: Operator | None, *, with_reach: bool = False) -> 
         classic_browser=operator.classic_browser_enabled,
         classic_sound=operator.classic_sound_enabled,
         reachable=reachable,
+        routing=routing_choices((s["channel"], s["routing_mode"], s["escalate_after_minutes"]) for s in switches),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from tortoise.timezone import now
 
+from domain.routing import ModeSetting, Route, RoutingRules, route, stored_modes
 from models.bulk import upsert
 from models.catalog import TypeDef
 from models.db import db, in_transaction_now
@@ -38,6 +39,12 @@ class TypeRule:
     default_channels: tuple[ChannelKind, ...] | None = None
     #: Collapse unread items per entity (None: the catalog's ``TypeDef.collapse``).
     collapse: bool | None = None
+    #: Routing modes per external channel (None: the instance's).
+    routing: dict[ChannelKind, ModeSetting] | None = None
+    #: Bypasses routing modes, digests and working hours (urgent types: SLA, normatives).
+    always_on: bool = False
+    #: Digest window in seconds (None: the instance's; 0: never digested).
+    digest_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,23 @@ class InstancePolicy:
     read_on_entity_close: bool = False
     bot_channels: dict[ChannelKind, BotChannel] = field(default_factory=dict)
     type_rules: dict[str, TypeRule] = field(default_factory=dict)
+    routing: RoutingRules = field(default_factory=lambda: RoutingRules({}))
+
+    def route(
+        self, type_def: TypeDef, channel: ChannelKind, choice: ModeSetting | None, *, editable: bool, mandatory: bool
+    ) -> Route:
+        """How ``channel`` sends for this type and a recipient's choice (domain/routing.py)."""
+        rule = self.rule(type_def.code)
+        return route(
+            self.routing,
+            rule.routing,
+            rule.digest_seconds,
+            rule.always_on,
+            channel,
+            choice,
+            editable=editable,
+            mandatory=mandatory,
+        )
 
     @cached_property
     def offered(self) -> frozenset[ChannelKind]:
@@ -134,6 +158,9 @@ def policy_from_rows(
                 tuple(sort_channels(_channels(r.default_channels))) if r.default_channels is not None else None
             ),
             collapse=r.collapse,
+            routing=stored_modes(r.routing) if r.routing is not None else None,
+            always_on=bool(r.always_on),
+            digest_seconds=r.digest_window_seconds,
         )
         for r in rules
     }
@@ -150,6 +177,11 @@ def policy_from_rows(
         read_on_entity_close=instance.read_on_entity_close,
         bot_channels=bot_channels,
         type_rules=type_rules,
+        routing=RoutingRules(
+            stored_modes(instance.routing),
+            digest_seconds=instance.digest_window_seconds or 0,
+            mandatory_bypass=instance.mandatory_bypass_routing,
+        ),
     )
 
 

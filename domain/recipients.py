@@ -17,6 +17,7 @@ from typing import Any
 
 from tortoise.timezone import now
 
+from domain.operators import routing_choices
 from domain.resolution import Choice, RecipientPrefs
 from models.bulk import json_value, list_param, one_of, param, upsert
 from models.db import db, is_postgres
@@ -41,6 +42,9 @@ class Recipient:
     classic_sound_enabled: bool = True
     reminder_not_ready_enabled: bool = True
     reminder_not_ready_after_minutes: int = 10
+    #: Working hours (domain/working_hours.py): the zone, and the spans as stored (JSON text or list).
+    timezone: str | None = None
+    working_hours: Any = None
     #: Inserted by this publish (never seen before): caches that knew "no such operator" must hear.
     created: bool = False
 
@@ -112,13 +116,17 @@ async def recipient_prefs(
     id_list = list_param(conn, ids)
     in_ids = one_of(conn, "operator_id", "int4", 1)
     switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
+    routing: dict[int, list[tuple[str, str | None, int | None]]] = {}
     _, switches = await conn.execute_query(
-        f'SELECT "operator_id", "channel" FROM "{ChannelSwitch._meta.db_table}" WHERE {in_ids} AND NOT "enabled"',
+        f'SELECT "operator_id", "channel", "enabled", "routing_mode", "escalate_after_minutes" '
+        f'FROM "{ChannelSwitch._meta.db_table}" WHERE {in_ids} AND (NOT "enabled" OR "routing_mode" IS NOT NULL)',
         [id_list],
     )
-    for operator_id, channel in switches:
-        if channel in ChannelKind.__members__:
+    for operator_id, channel, enabled, mode, minutes in switches:
+        if channel in ChannelKind.__members__ and not enabled:
             switched_off[operator_id].add(ChannelKind(channel))
+        if mode is not None:
+            routing.setdefault(operator_id, []).append((channel, mode, minutes))
     choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
     _, chosen = await conn.execute_query(
         f'SELECT "operator_id", "type_code", "channels", "melody" FROM "{TypeChoice._meta.db_table}" '
@@ -153,6 +161,7 @@ async def recipient_prefs(
             classic_browser=o.classic_browser_enabled,
             classic_sound=o.classic_sound_enabled,
             reachable=frozenset(reachable),
+            routing=routing_choices(routing[o.id]) if o.id in routing else (),
         )
     return out, addresses
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.policy import InstancePolicy
+from domain.routing import ROUTED_CHANNELS, ModeSetting, Route
 from models.catalog import CLASSIC_BROWSER_SOUND_TYPES, TypeDef
 from models.enums import ChannelKind, DecisionReason, TypeAvailability, sort_channels
 
@@ -31,6 +32,14 @@ class RecipientPrefs:
     #: Channels that can deliver to this recipient now (linked, subscribed, has an email).
     #: None when not known (the question was not asked): then nothing is marked undeliverable.
     reachable: frozenset[ChannelKind] | None = None
+    #: The recipient's routing mode per external channel (Channels tab), for editable types.
+    routing: tuple[tuple[ChannelKind, ModeSetting], ...] = ()
+
+    def routing_choice(self, channel: ChannelKind) -> ModeSetting | None:
+        for kind, setting in self.routing:
+            if kind is channel:
+                return setting
+        return None
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class TypeResolution:
     selectable_channels: list[ChannelKind]
     decisions: dict[ChannelKind, Decision]
     melody: str | None
+    #: How each external channel that is on sends (routing mode, digest, always-on).
+    routes: dict[ChannelKind, Route] = field(default_factory=dict)
 
     @property
     def channels(self) -> list[ChannelKind]:
@@ -74,6 +85,7 @@ def answer_key(prefs: RecipientPrefs, type_code: str) -> tuple[object, ...]:
         prefs.classic_browser,
         prefs.classic_sound,
         prefs.reachable,
+        prefs.routing,
     )
 
 
@@ -124,6 +136,18 @@ def resolve(policy: InstancePolicy, prefs: RecipientPrefs, type_def: TypeDef) ->
             for c, d in decisions.items()
         }
 
+    routes: dict[ChannelKind, Route] = {}
+    if policy.notification_center_enabled:
+        for channel, decision in decisions.items():
+            if decision.on and channel in ROUTED_CHANNELS:
+                routes[channel] = policy.route(
+                    type_def,
+                    channel,
+                    prefs.routing_choice(channel),
+                    editable=editable,
+                    mandatory=channel in mandatory_channels,
+                )
+
     selectable: list[ChannelKind] = []
     if editable and policy.notification_center_enabled:
         selectable = [c for c in sort_channels(offered) if c not in prefs.switched_off and c not in mandatory_channels]
@@ -136,6 +160,7 @@ def resolve(policy: InstancePolicy, prefs: RecipientPrefs, type_def: TypeDef) ->
         selectable_channels=selectable,
         decisions=decisions,
         melody=choice.melody if choice is not None else None,
+        routes=routes,
     )
 
 

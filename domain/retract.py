@@ -4,7 +4,8 @@ When a notification is read — marked read by its recipient in any tab, by ``ma
 because a producer resolved its entity (domain/acknowledge.py) — nothing about it should reach the
 recipient any more:
 
-- its external deliveries still QUEUED or RETRYING that no worker holds now become CANCELLED
+- its external deliveries still QUEUED, RETRYING or HELD (escalations and digest members
+  among them) that no worker holds now become CANCELLED
   (never sent; a job a worker is sending at that moment finishes as it goes);
 - a Telegram message it already sent is edited to say it was handled, when the bot's settings say
   so (``editWhenHandled``; channels/telegram.py);
@@ -45,7 +46,7 @@ async def cancel_unsent(notification_ids: list[int], at: datetime) -> int:
         cancelled += await (
             Delivery.filter(
                 notification_id__in=chunk,
-                status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value),
+                status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, DeliveryStatus.HELD.value),
             )
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=at))
             .update(

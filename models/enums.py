@@ -97,6 +97,36 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "SKIPPED"
     #: Read (or its entity handled) before it was sent: never sent.
     CANCELLED = "CANCELLED"
+    #: Outside the recipient's working hours: waits (due at the release time) and is then sent.
+    HELD = "HELD"
+
+
+class RoutingMode(StrEnum):
+    """When an external channel of a notification is sent, given the recipient's attention."""
+
+    ALWAYS = "ALWAYS"
+    """Sent at once."""
+    WHEN_AWAY = "WHEN_AWAY"
+    """Sent only when the recipient has no active panel (else skipped: they saw the banner)."""
+    ESCALATE_AFTER = "ESCALATE_AFTER"
+    """Sent after a number of minutes only if the notification is still unread; cancelled when read."""
+
+
+class RouteSource(StrEnum):
+    """Where a channel's routing mode for one type comes from."""
+
+    DEFAULT = "DEFAULT"
+    """Nobody set one: ALWAYS."""
+    INSTANCE = "INSTANCE"
+    """The instance's default for the channel."""
+    TYPE_POLICY = "TYPE_POLICY"
+    """The type policy's mode for the channel."""
+    OPERATOR = "OPERATOR"
+    """The recipient's choice for the channel (the type is editable)."""
+    ALWAYS_ON = "ALWAYS_ON"
+    """The type is always-on: sent at once, never digested nor held outside working hours."""
+    MANDATORY = "MANDATORY"
+    """A mandatory channel, and the instance lets mandatory channels bypass routing."""
 
 
 class PushTargetStatus(StrEnum):

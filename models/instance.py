@@ -26,6 +26,12 @@ class Instance(Model):
     negative_csat_threshold = fields.IntField(default=2, db_default=2)
     # ticket_closed / chat_closed about an entity read every operator's unread items about it.
     read_on_entity_close = fields.BooleanField(default=False, db_default=False)
+    # Routing modes per external channel: {"TELEGRAM": {"mode": "WHEN_AWAY", "minutes": null}, ...}.
+    routing: dict[str, object] | None = fields.JSONField(null=True)
+    # Bursts within this many seconds become one message per operator and channel (0: no digests).
+    digest_window_seconds = fields.IntField(default=0, db_default=0)
+    # Mandatory channels are sent at once, whatever routing mode applies to them.
+    mandatory_bypass_routing = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -65,6 +71,12 @@ class TypePolicy(Model):
     default_channels: list[str] | None = fields.JSONField(null=True)
     # Whether unread items of the type about one entity collapse into one (None: the catalog's).
     collapse = fields.BooleanField(null=True)
+    # Routing modes per external channel for this type, as Instance.routing (None: the instance's).
+    routing: dict[str, object] | None = fields.JSONField(null=True)
+    # Always-on (urgent) types bypass routing modes, digests and working hours.
+    always_on = fields.BooleanField(default=False, db_default=False)
+    # The type's digest window in seconds (None: the instance's; 0: never digested).
+    digest_window_seconds = fields.IntField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -87,6 +87,11 @@ class Delivery(Model):
     lease_until = fields.DatetimeField(null=True)
     #: The worker holding the lease, so only it settles the job.
     locked_by = fields.CharField(max_length=64, null=True)
+    # The routing that shaped the job: WHEN_AWAY, ESCALATE_AFTER, DIGEST (a digest's own row,
+    # without a notification: it sends its members in one message) or None (sent at once).
+    route = fields.CharField(max_length=16, null=True)
+    # A digest member's digest row: the member waits (no due time) and settles with it.
+    digest_id = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -94,7 +99,14 @@ class Delivery(Model):
         table = "nc_delivery"
         # The claims pick due rows of a set of channels (panel and external apart): by status, channel, due time.
         # The instance's delivery log pages by id within an instance.
-        indexes = (("status", "channel", "next_attempt_at"), ("notification_id",), ("instance_id", "id"))
+        indexes = (
+            ("status", "channel", "next_attempt_at"),
+            ("notification_id",),
+            ("instance_id", "id"),
+            # Digests find their members, and publishing a recipient's open digest.
+            ("digest_id",),
+            ("operator_id", "route", "status"),
+        )
 
 
 class PushTarget(Model):

@@ -29,6 +29,10 @@ class Operator(Model):
     reminder_not_ready_enabled = fields.BooleanField(default=True, db_default=True)
     reminder_not_ready_after_minutes = fields.IntField(default=10, db_default=10)
     reminder_not_ready_repeat_minutes = fields.IntField(default=10, db_default=10)
+    # Working hours: an IANA time zone (None: UTC) and the weekly spans external channels may
+    # deliver in, [{"day": 0..6 (Monday 0), "from": "09:00", "to": "18:00"}, ...] (None: any time).
+    timezone = fields.CharField(max_length=64, null=True)
+    working_hours: list[dict[str, object]] | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -46,6 +50,9 @@ class ChannelSwitch(Model):
     )
     channel = fields.CharField(max_length=16)
     enabled = fields.BooleanField(default=True)
+    # The operator's routing mode for the channel on editable types (None: the policy's).
+    routing_mode = fields.CharField(max_length=16, null=True)
+    escalate_after_minutes = fields.IntField(null=True)
     last_test_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
 

@@ -34,6 +34,7 @@ from domain.events import Event, Published, publish
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from domain.retract import read_messages
+from domain.routing import PresenceSource
 from domain.viewers import ViewerCache
 from models.db import transaction
 from models.enums import ChannelKind, DeliveryStatus
@@ -53,6 +54,7 @@ async def publish_events(
     events: list[Event],
     policy: InstancePolicy,
     viewers: ViewerCache | None = None,
+    presence: PresenceSource | None = None,
 ) -> list[Published]:
     """Publish a producer's events (all or none written); after the commit, send the panel's
     messages, tell ``viewers`` about operators it created, and wake the workers if an external
@@ -66,6 +68,8 @@ async def publish_events(
             reminder_minute_seconds=settings.reminder_minute_seconds,
             panel_fallback_seconds=settings.live_fallback_seconds,
             collapse_window_seconds=settings.collapse_window_seconds,
+            presence=presence,
+            routing_minute_seconds=settings.routing_minute_seconds,
         )
     if batch.new_users and viewers is not None:
         # Their panels may have asked before they existed: "no such operator" is no longer true.

@@ -74,5 +74,11 @@ async def publish(ctx: Context, events: list[Event]) -> list[Published]:
     their compiled path (resolvers/compiled_mutations.py) both call."""
     p = ctx.require(Role.SERVICE)
     return await publish_events(
-        ctx.services.broker, ctx.settings, p.instance_id, events, await ctx.policy(), ctx.services.viewers
+        ctx.services.broker,
+        ctx.settings,
+        p.instance_id,
+        events,
+        await ctx.policy(),
+        ctx.services.viewers,
+        getattr(ctx.services, "presence", None),
     )
