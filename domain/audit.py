@@ -123,6 +123,9 @@ def instance_state(policy: InstancePolicy) -> dict[str, Any]:
         "botScenario": policy.bot_scenario,
         "negativeCsatThreshold": policy.negative_csat_threshold,
         "readOnEntityClose": policy.read_on_entity_close,
+        "routing": {c.value: m.stored() for c, m in sorted(policy.routing.modes.items())},
+        "digestWindowSeconds": policy.routing.digest_seconds,
+        "mandatoryBypassRouting": policy.routing.mandatory_bypass,
         "botChannels": {
             bot.channel.value: {
                 "enabled": bot.enabled,
@@ -159,6 +162,9 @@ def type_rule_state(policy: InstancePolicy, code: str) -> dict[str, Any]:
         "defaultChannels": [c.value for c in rule.default_channels] if rule.default_channels is not None else None,
         # the effective rule (the catalog's when the instance set none), so before/after say what changed
         "collapse": policy.collapses(TYPES_BY_CODE[code]) if code in TYPES_BY_CODE else rule.collapse,
+        "routing": {c.value: m.stored() for c, m in sorted(rule.routing.items())} if rule.routing is not None else None,
+        "alwaysOn": rule.always_on,
+        "digestWindowSeconds": rule.digest_seconds,
     }
 
 
@@ -175,11 +181,19 @@ async def operator_state(operator_id: int | None) -> dict[str, Any]:
     if operator_id is None:
         return {}
     row = await Operator.get(id=operator_id)
-    switches = await ChannelSwitch.filter(operator_id=operator_id).values("channel", "enabled")
+    switches = await ChannelSwitch.filter(operator_id=operator_id).values(
+        "channel", "enabled", "routing_mode", "escalate_after_minutes"
+    )
     choices = await TypeChoice.filter(operator_id=operator_id).values("type_code", "channels", "melody")
     lines = await SystemMessageSwitch.filter(operator_id=operator_id).values("code", "enabled")
     return {
         "channelsOff": sorted(s["channel"] for s in switches if not s["enabled"]),
+        "routing": {
+            s["channel"]: {"mode": s["routing_mode"], "minutes": s["escalate_after_minutes"]}
+            for s in sorted(switches, key=lambda s: s["channel"])
+            if s["routing_mode"]
+        },
+        "workingHours": {"timezone": row.timezone, "days": row.working_hours},
         "banner": {
             "durationSeconds": row.banner_duration_seconds,
             "maxVisible": row.banner_max_visible,

@@ -16,10 +16,11 @@ from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.policy import InstancePolicy
+from domain.routing import ModeSetting, check_mode
 from models.bulk import upsert
 from models.catalog import MELODY_IDS
 from models.db import db
-from models.enums import ChannelKind, ChannelStatus
+from models.enums import ChannelKind, ChannelStatus, RoutingMode
 from models.operator import ChannelLink, ChannelSwitch, Operator, PushSubscription
 
 #: (minimum, maximum) for each banner setting: what a screen can reasonably show.
@@ -47,6 +48,8 @@ class ChannelRow:
     target: str | None
     last_test_at: datetime | None
     last_error: str | None
+    #: The operator's routing mode for the channel on editable types (None: the policy's).
+    routing: ModeSetting | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ async def load_channels_tab(policy: InstancePolicy, operator: Operator) -> Chann
                 target=target,
                 last_test_at=switch.last_test_at if switch else None,
                 last_error=switch.last_error if switch and available else None,
+                routing=(
+                    ModeSetting.parse({"mode": switch.routing_mode, "minutes": switch.escalate_after_minutes})
+                    if switch is not None and switch.routing_mode
+                    else None
+                ),
             )
         )
     return ChannelsTab(operator=operator, channels=rows, push_subscriptions=subscriptions)
@@ -140,8 +148,10 @@ async def update_channel_settings(
     toggles: list[tuple[ChannelKind, bool]] | None,
     banner: dict[str, int | None] | None,
     default_melody: str | None,
+    routing: list[tuple[ChannelKind, RoutingMode | None, int | None]] | None = None,
 ) -> None:
-    """Validate everything first, then write: an error leaves nothing changed."""
+    """Validate everything first, then write: an error leaves nothing changed. ``routing`` sets the
+    operator's mode per external channel (a None mode: back to the policy's)."""
     offered = policy.offered
     seen: set[ChannelKind] = set()
     for kind, enabled in toggles or ():
@@ -167,6 +177,19 @@ async def update_channel_settings(
                 f"banner.{BANNER_FIELD_NAMES[name]} must be between {low} and {high}, got {value}",
                 field=f"banner.{BANNER_FIELD_NAMES[name]}",
             )
+    chosen: dict[ChannelKind, ModeSetting | None] = {}
+    for kind, mode, minutes in routing or ():
+        if kind in chosen:
+            raise BadUserInput(f"{kind.value} appears twice in routing: send each channel once", field="routing")
+        if mode is None:
+            if minutes is not None:
+                raise BadUserInput(
+                    f"routing: {kind.value} has escalateAfterMinutes without a mode; send ESCALATE_AFTER with it",
+                    field="routing",
+                )
+            chosen[kind] = None
+        else:
+            chosen[kind] = check_mode(kind, mode, minutes, "routing")
     if default_melody is not None and default_melody not in MELODY_IDS:
         raise BadUserInput(
             f"Unknown defaultMelody {shown(default_melody)}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",
@@ -189,6 +212,23 @@ async def update_channel_settings(
             [{"operator_id": operator.id, "channel": k.value, "enabled": e} for k, e in toggles],
             conflict=["operator_id", "channel"],
             update=["enabled"],
+        )
+    if chosen:
+        await upsert(
+            db(),
+            ChannelSwitch,
+            [
+                {
+                    "operator_id": operator.id,
+                    "channel": k.value,
+                    "enabled": True,
+                    "routing_mode": m.mode.value if m else None,
+                    "escalate_after_minutes": m.minutes if m else None,
+                }
+                for k, m in chosen.items()
+            ],
+            conflict=["operator_id", "channel"],
+            update=["routing_mode", "escalate_after_minutes"],
         )
 
 

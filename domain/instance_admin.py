@@ -21,10 +21,11 @@ from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.keys import SecretBox
 from domain.policy import BotChannel, InstancePolicy, TypeRule, ensure_instance, load_policy
+from domain.routing import RoutingRules, check_digest_window, check_mode, stored_modes
 from models.bulk import placeholders, upsert
 from models.catalog import LISTED_TYPES, TYPES_BY_CODE, TypeDef
 from models.db import db
-from models.enums import ChannelKind, TypeAvailability, sort_channels
+from models.enums import ChannelKind, RoutingMode, TypeAvailability, sort_channels
 from models.instance import BotChannelConfig, Instance, TypePolicy
 from models.operator import Operator, TypeChoice
 
@@ -39,6 +40,10 @@ class InstanceChanges:
     bot_channels: list[BotChannelInput] | None = None
     negative_csat_threshold: int | None = None
     read_on_entity_close: bool | None = None
+    #: Routing modes per external channel: replaces the instance's (a None mode leaves it out).
+    routing: list[tuple[ChannelKind, RoutingMode | None, int | None]] | None = None
+    digest_window_seconds: int | None = None
+    mandatory_bypass_routing: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,26 @@ class TypePolicyChanges:
     availability: TypeAvailability | None = None
     default_channels: list[ChannelKind] | None = None
     collapse: bool | None = None
+    #: Replaces the type's routing modes ([]: the instance's again; a None mode leaves one out).
+    routing: list[tuple[ChannelKind, RoutingMode | None, int | None]] | None = None
+    always_on: bool | None = None
+    #: Seconds; -1: the instance's window again.
+    digest_window_seconds: int | None = None
+
+
+def modes_given(items: list[tuple[ChannelKind, RoutingMode | None, int | None]], field: str) -> dict[str, Any]:
+    """An input's routing modes as stored: each channel once; entries without a mode left out."""
+    out: dict[str, Any] = {}
+    seen: set[ChannelKind] = set()
+    for channel, mode, minutes in items:
+        if channel in seen:
+            raise BadUserInput(f"{field}: {channel.value} appears twice; send each channel once", field=field)
+        seen.add(channel)
+        if mode is not None:
+            out[channel.value] = check_mode(channel, mode, minutes, field).stored()
+        elif minutes is not None:
+            raise BadUserInput(f"{field}: {channel.value} has escalateAfterMinutes without a mode", field=field)
+    return out
 
 
 def _offered_after(policy: InstancePolicy, bots: dict[ChannelKind, bool]) -> set[ChannelKind]:
@@ -112,6 +137,11 @@ class InstancePlan:
             negative_csat_threshold=v.get("negative_csat_threshold", self.policy.negative_csat_threshold),
             read_on_entity_close=v.get("read_on_entity_close", self.policy.read_on_entity_close),
             bot_channels=bots,
+            routing=RoutingRules(
+                stored_modes(v["routing"]) if "routing" in v else self.policy.routing.modes,
+                digest_seconds=v.get("digest_window_seconds", self.policy.routing.digest_seconds),
+                mandatory_bypass=v.get("mandatory_bypass_routing", self.policy.routing.mandatory_bypass),
+            ),
         )
 
 
@@ -175,6 +205,12 @@ async def plan_instance(
         values["negative_csat_threshold"] = threshold
     if changes.read_on_entity_close is not None:
         values["read_on_entity_close"] = changes.read_on_entity_close
+    if changes.routing is not None:
+        values["routing"] = modes_given(changes.routing, "routing")
+    if check_digest_window(changes.digest_window_seconds, "digestWindowSeconds") is not None:
+        values["digest_window_seconds"] = changes.digest_window_seconds
+    if changes.mandatory_bypass_routing is not None:
+        values["mandatory_bypass_routing"] = changes.mandatory_bypass_routing
     rows = []
     for bot, settings, hook_secret in bot_writes:
         stored = stored_bots.get(bot.channel)
@@ -270,6 +306,9 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
         and changes.mandatory_channels is None
         and changes.availability is None
         and changes.default_channels is None
+        and changes.routing is None
+        and changes.always_on is None
+        and changes.digest_window_seconds is None
     )
     # Unlisted delivered types (chat_message, operator_mentioned) take a collapse rule only.
     if type_def is not None and not type_def.listed and type_def.delivered and only_collapse:
@@ -277,7 +316,7 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
     elif type_def is not None and not type_def.listed and type_def.delivered:
         raise BadUserInput(
             f"{type_def.code} is not in the types tab: its policy takes collapse alone; leave out mandatory, "
-            "mandatoryChannels, availability and defaultChannels",
+            "mandatoryChannels, availability, defaultChannels, routing, alwaysOn and digestWindowSeconds",
             field="typeCode",
         )
     elif type_def is None or not type_def.listed:
@@ -292,6 +331,14 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
     if changes.default_channels is not None:
         _check_offered(changes.default_channels, offered, "defaultChannels")
     current = policy.type_rules.get(type_def.code)
+    window = changes.digest_window_seconds
+    if window is not None and window != -1:
+        check_digest_window(window, "digestWindowSeconds")
+    routing: Any = (
+        (modes_given(changes.routing, "routing") or None)
+        if changes.routing is not None
+        else ({c.value: m.stored() for c, m in current.routing.items()} if current and current.routing else None)
+    )
     row = {
         "instance_id": instance_id,
         "type_code": type_def.code,
@@ -316,6 +363,11 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
             )
         ),
         "collapse": changes.collapse if changes.collapse is not None else (current.collapse if current else None),
+        "routing": routing,
+        "always_on": changes.always_on if changes.always_on is not None else (current.always_on if current else False),
+        "digest_window_seconds": (
+            (None if window == -1 else window) if window is not None else (current.digest_seconds if current else None)
+        ),
         "updated_at": now(),
     }
     return policy, row
@@ -331,6 +383,9 @@ def policy_with_type(policy: InstancePolicy, row: dict[str, Any]) -> InstancePol
             tuple(ChannelKind(c) for c in row["default_channels"]) if row["default_channels"] is not None else None
         ),
         collapse=row["collapse"],
+        routing=stored_modes(row["routing"]) if row["routing"] is not None else None,
+        always_on=row["always_on"],
+        digest_seconds=row["digest_window_seconds"],
     )
     return replace(policy, type_rules={**policy.type_rules, row["type_code"]: rule})
 
@@ -343,6 +398,16 @@ async def set_type_policy(instance_id: str, changes: TypePolicyChanges) -> Insta
         TypePolicy,
         [row],
         conflict=["instance_id", "type_code"],
-        update=["mandatory", "mandatory_channels", "availability", "default_channels", "collapse", "updated_at"],
+        update=[
+            "mandatory",
+            "mandatory_channels",
+            "availability",
+            "default_channels",
+            "collapse",
+            "routing",
+            "always_on",
+            "digest_window_seconds",
+            "updated_at",
+        ],
     )
     return await load_policy(instance_id)

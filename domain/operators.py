@@ -14,6 +14,7 @@ from domain.input_text import shown
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs
 from domain.routing import ModeSetting
+from domain.working_hours import WorkingHours, stored
 from models.bulk import upsert
 from models.db import db
 from models.enums import BOT_CHANNELS, CHANNEL_ORDER, ChannelKind, Role
@@ -30,6 +31,8 @@ class OperatorInput:
     email: str | None = None
     locale: str | None = None
     role: Role | None = None
+    #: Checked already (domain/working_hours.parse); None: keep what is stored.
+    working_hours: WorkingHours | None = None
 
 
 def unsaved_operator(instance_id: str, user_id: str) -> Operator:
@@ -166,6 +169,8 @@ async def upsert_operators(instance_id: str, inputs: list[OperatorInput], limit:
             "display_name": op.display_name,
             "email": op.email,
             "locale": op.locale or "en",
+            "timezone": stored(op.working_hours)[0] if op.working_hours else None,
+            "working_hours": stored(op.working_hours)[1] if op.working_hours else None,
             "created_at": ts,
             "updated_at": ts,
         }
@@ -188,6 +193,11 @@ async def upsert_operators(instance_id: str, inputs: list[OperatorInput], limit:
         update["locale"] = 'excluded."locale"'
     if role_sent == {op.id for op in inputs}:
         update["role"] = 'excluded."role"'
+    # Working hours from the platform's calendars: only for the rows that sent them.
+    hours_sent = {op.id for op in inputs if op.working_hours is not None}
+    if hours_sent == {op.id for op in inputs}:
+        update["timezone"] = 'excluded."timezone"'
+        update["working_hours"] = 'excluded."working_hours"'
     update["updated_at"] = 'excluded."updated_at"'
     await upsert(db(), Operator, rows, conflict=["instance_id", "user_id"], update=update)
     # Rows that sent locale or role for only part of the batch: one more statement each kind.
@@ -208,5 +218,13 @@ async def upsert_operators(instance_id: str, inputs: list[OperatorInput], limit:
             [r for r in rows if r["user_id"] in role_sent],
             conflict=["instance_id", "user_id"],
             update=["role"],
+        )
+    if hours_sent and hours_sent != {op.id for op in inputs}:
+        await upsert(
+            db(),
+            Operator,
+            [r for r in rows if r["user_id"] in hours_sent],
+            conflict=["instance_id", "user_id"],
+            update=["timezone", "working_hours"],
         )
     return len(inputs)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from domain.errors import BadUserInput
 from domain.input_text import shown
+from models.operator import Operator
 
 DAY_NAMES = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 #: At most this many spans in a week (a few per day).
@@ -94,6 +95,7 @@ def _seconds(value: str, field: str) -> int:
 
 def check_timezone(name: str | None) -> str:
     """An IANA zone name as given (None or "": UTC); BadUserInput for one this machine lacks."""
+    name = name.strip() if name else name
     if not name:
         return "UTC"
     if len(name) > 64 or name not in _zones():
@@ -164,3 +166,20 @@ def from_row(timezone: str | None, stored: Any) -> WorkingHours | None:
     except (ZoneInfoNotFoundError, ValueError):
         zone = "UTC"
     return WorkingHours(zone, tuple(spans)) if spans else None
+
+
+def stored(hours: WorkingHours) -> tuple[str | None, list[dict[str, Any]] | None]:
+    """The operator columns (timezone, working_hours) for a schedule; no spans: any time (None)."""
+    return hours.timezone, [span.stored() for span in hours.spans] or None
+
+
+async def set_working_hours(operator: Operator, hours: WorkingHours) -> None:
+    """Write the operator's schedule (in the caller's transaction)."""
+    operator.timezone, operator.working_hours = stored(hours)
+    await Operator.filter(id=operator.id).update(timezone=operator.timezone, working_hours=operator.working_hours)
+
+
+def shown_spans(stored_value: Any) -> list[tuple[str, str, str]]:
+    """An operator row's spans as (day name, from, to), for the API."""
+    hours = from_row("UTC", stored_value)
+    return [(DAY_NAMES[s.day], clock(s.start), clock(s.end)) for s in hours.spans] if hours else []

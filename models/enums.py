@@ -129,6 +129,16 @@ class RouteSource(StrEnum):
     """A mandatory channel, and the instance lets mandatory channels bypass routing."""
 
 
+class Weekday(StrEnum):
+    MONDAY = "MONDAY"
+    TUESDAY = "TUESDAY"
+    WEDNESDAY = "WEDNESDAY"
+    THURSDAY = "THURSDAY"
+    FRIDAY = "FRIDAY"
+    SATURDAY = "SATURDAY"
+    SUNDAY = "SUNDAY"
+
+
 class PushTargetStatus(StrEnum):
     """What one browser push subscription's push came to within a BROWSER delivery."""
 

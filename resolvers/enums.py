@@ -20,6 +20,17 @@ DeliveryStatus = enums.DeliveryStatus
 PushTargetStatus = enums.PushTargetStatus
 ChannelDecisionReason = enums.DecisionReason
 Waveform = enums.Waveform
+RoutingMode = enums.RoutingMode
+RouteSource = enums.RouteSource
+Weekday = enums.Weekday
+strawberry.enum(
+    RoutingMode,
+    description="When an external channel sends, given the recipient's attention: ALWAYS at once; WHEN_AWAY only "
+    "when the recipient has no active panel (else SKIPPED: they saw the banner); ESCALATE_AFTER a number of minutes, "
+    "only if the notification is still unread then (CANCELLED when read first).",
+)
+strawberry.enum(RouteSource, description="Where a channel's routing mode for a type comes from.")
+strawberry.enum(Weekday)
 strawberry.enum(Role)
 strawberry.enum(ChannelKind)
 strawberry.enum(TypeAvailability)

@@ -13,6 +13,7 @@ from domain.errors import BadUserInput
 from domain.instance_admin import InstanceChanges, TypePolicyChanges
 from resolvers.bounds import at_most
 from resolvers.enums import ChannelKind, TypeAvailability
+from resolvers.routing_types import ChannelRoutingInput, routing_items
 from resolvers.scalars import JSON
 
 
@@ -43,6 +44,11 @@ class InstanceSettingsInput:
     read_on_entity_close: bool | None = strawberry.field(
         default=None, description="Closing a ticket or chat (ticket_closed, chat_closed) reads its notifications."
     )
+    routing: list[ChannelRoutingInput] | None = strawberry.field(
+        default=None, description="Replaces the default routing modes (entries with a null mode are left out)."
+    )
+    digest_window_seconds: int | None = strawberry.field(default=None, description="0 (no digests) to 86400 seconds.")
+    mandatory_channels_bypass_routing: bool | None = None
 
 
 @strawberry.input
@@ -57,11 +63,21 @@ class TypePolicyInput:
         description="Collapse unread items of the type per ticket or chat. Unlisted delivered types "
         "(chat_message, operator_mentioned) accept this field alone.",
     )
+    routing: list[ChannelRoutingInput] | None = strawberry.field(
+        default=None, description="Replaces the type's routing modes; []: the instance's again."
+    )
+    always_on: bool | None = strawberry.field(
+        default=None, description="Urgent: bypass routing modes, digests and working hours."
+    )
+    digest_window_seconds: int | None = strawberry.field(
+        default=None, description="0 (never digested) to 86400 seconds; -1: the instance's window again."
+    )
 
 
 def instance_changes(input: InstanceSettingsInput, field: str) -> InstanceChanges:
     """The domain's changes from the client's input (botChannels bounded, settings a JSON object)."""
     at_most(input.bot_channels, len(ChannelKind), f"{field}(botChannels)")
+    at_most(input.routing, len(ChannelKind), f"{field}(routing)")
     bot_channels: list[BotChannelInput] | None = None
     if input.bot_channels is not None:
         bot_channels = []
@@ -79,10 +95,14 @@ def instance_changes(input: InstanceSettingsInput, field: str) -> InstanceChange
         bot_channels=bot_channels,
         negative_csat_threshold=input.negative_csat_threshold,
         read_on_entity_close=input.read_on_entity_close,
+        routing=routing_items(input.routing),
+        digest_window_seconds=input.digest_window_seconds,
+        mandatory_bypass_routing=input.mandatory_channels_bypass_routing,
     )
 
 
 def type_policy_changes(input: TypePolicyInput) -> TypePolicyChanges:
+    at_most(input.routing, len(ChannelKind), "setTypePolicy(routing)")
     return TypePolicyChanges(
         type_code=str(input.type_code),
         mandatory=input.mandatory,
@@ -90,6 +110,9 @@ def type_policy_changes(input: TypePolicyInput) -> TypePolicyChanges:
         availability=input.availability,
         default_channels=list(input.default_channels) if input.default_channels is not None else None,
         collapse=input.collapse,
+        routing=routing_items(input.routing),
+        always_on=input.always_on,
+        digest_window_seconds=input.digest_window_seconds,
     )
 
 

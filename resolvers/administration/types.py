@@ -13,6 +13,7 @@ from models.audit import AuditEntry
 from models.catalog import TypeDef
 from resolvers.bell.types import PageInfo
 from resolvers.enums import ChannelKind, Role, TypeAvailability
+from resolvers.routing_types import ChannelRouting
 from resolvers.scalars import JSON
 
 
@@ -27,6 +28,15 @@ class TypePolicy:
         description="Unread items of this type about one ticket or chat collapse into one bell item that counts; "
         "its banner and external channels fire once per collapse window."
     )
+    routing: list[ChannelRouting] = strawberry.field(
+        description="The type's routing modes per external channel (the instance's apply to channels not listed)."
+    )
+    always_on: bool = strawberry.field(
+        description="Urgent: every channel sends at once, outside working hours too, never digested or delayed."
+    )
+    digest_window_seconds: int | None = strawberry.field(
+        description="The type's digest window (0: never digested); null: the instance's."
+    )
 
     @staticmethod
     def build(policy: InstancePolicy, type_def: TypeDef) -> TypePolicy:
@@ -38,6 +48,9 @@ class TypePolicy:
             availability=policy.availability(type_def),
             default_channels=list(policy.default_channels_for(type_def)),
             collapse=policy.collapses(type_def),
+            routing=ChannelRouting.listed(rule.routing),
+            always_on=rule.always_on,
+            digest_window_seconds=rule.digest_seconds,
         )
 
 
@@ -67,6 +80,16 @@ class InstanceSettings:
         description="A ticket_closed or chat_closed event reads every operator's unread items about the ticket or "
         "chat it closes (their banners taken back, unsent external deliveries CANCELLED)."
     )
+    routing: list[ChannelRouting] = strawberry.field(
+        description="The instance's default routing mode per external channel (ALWAYS for those not listed)."
+    )
+    digest_window_seconds: int = strawberry.field(
+        description="Bursts on an external channel within this many seconds become one message per operator "
+        "(0: no digests); a type policy can set its own."
+    )
+    mandatory_channels_bypass_routing: bool = strawberry.field(
+        description="Mandatory channels send at once whatever routing mode applies to them."
+    )
 
     @staticmethod
     def build(policy: InstancePolicy) -> InstanceSettings:
@@ -91,6 +114,9 @@ class InstanceSettings:
             type_policies=[TypePolicy.build(policy, t) for t in LISTED_TYPES],
             negative_csat_threshold=policy.negative_csat_threshold,
             read_on_entity_close=policy.read_on_entity_close,
+            routing=ChannelRouting.listed(policy.routing.modes),
+            digest_window_seconds=policy.routing.digest_seconds,
+            mandatory_channels_bypass_routing=policy.routing.mandatory_bypass,
         )
 
 
@@ -144,7 +170,7 @@ class AuditLogEntry:
     id: strawberry.ID
     action: str = strawberry.field(
         description="The mutation: updateInstanceSettings, setTypePolicy, setTypeChannels, bulkUpdateTypes,"
-        " updateChannelSettings, updateSystemMessageSettings, updateReminderSettings, updateClassicSettings or"
+        " updateChannelSettings, updateSystemMessageSettings, updateReminderSettings, updateClassicSettings, setWorkingHours or"
         " retryDeliveries."
     )
     subject: str = strawberry.field(

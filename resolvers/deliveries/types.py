@@ -50,6 +50,20 @@ class Delivery:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    due_at: datetime | None = strawberry.field(
+        default=None,
+        description="When a QUEUED, RETRYING or HELD delivery is sent next: a HELD one's release time (the start of the "
+        "recipient's next working hours), an escalation's deadline. null for a digest member (its digest decides) "
+        "and once final.",
+    )
+    route: str | None = strawberry.field(
+        default=None,
+        description="The routing that shaped it: WHEN_AWAY, ESCALATE_AFTER, DIGEST (a digest's own delivery, no "
+        "notification), or null (sent at once).",
+    )
+    digest_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A digest member: the delivery of the digest that sends it with the others."
+    )
 
     @strawberry.field(
         description="BROWSER deliveries: each of the recipient's push subscriptions and what its pushes came to"
@@ -80,6 +94,11 @@ class Delivery:
             attempts=row.attempts,
             last_error=row.last_error,
             updated_at=row.updated_at,
+            due_at=row.next_attempt_at
+            if row.status in (enums.DeliveryStatus.QUEUED, enums.DeliveryStatus.RETRYING, enums.DeliveryStatus.HELD)
+            else None,
+            route=row.route,
+            digest_id=strawberry.ID(str(row.digest_id)) if row.digest_id else None,
         )
 
 

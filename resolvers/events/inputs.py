@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from resolvers.enums import Role
+from resolvers.routing_types import WorkingHoursInput
 from resolvers.scalars import JSON
 
 
@@ -43,3 +44,7 @@ class OperatorInputGql:
     email: str | None = None
     locale: str | None = None
     role: Role | None = None
+    working_hours: WorkingHoursInput | None = strawberry.field(
+        default=None,
+        description="The operator's working hours from the platform's calendars (replaces theirs); left out: kept.",
+    )

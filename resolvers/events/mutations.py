@@ -6,13 +6,18 @@ from typing import Any, cast
 
 import strawberry
 
+from domain.errors import BadUserInput
 from domain.events import Event, Published
 from domain.operators import OperatorInput, upsert_operators
+from domain.working_hours import MAX_SPANS, WorkingHours
+from domain.working_hours import parse as parse_working_hours
 from models.db import transaction
 from models.enums import Role
+from resolvers.bounds import at_most
 from resolvers.context import Context, Info
 from resolvers.events.inputs import EventInput, OperatorInputGql
 from resolvers.events.types import PublishResult
+from resolvers.routing_types import WorkingHoursInput
 from services.dispatch import publish_events
 
 
@@ -35,12 +40,31 @@ class EventsMutation:
         async with transaction():
             count = await upsert_operators(
                 p.instance_id,
-                [OperatorInput(str(i.id), i.display_name, i.email, i.locale, i.role) for i in inputs],
+                [
+                    OperatorInput(
+                        str(i.id),
+                        i.display_name,
+                        i.email,
+                        i.locale,
+                        i.role,
+                        _working_hours(i.working_hours, n) if i.working_hours is not None else None,
+                    )
+                    for n, i in enumerate(inputs)
+                ],
                 ctx.settings.limits.operators_per_upsert,
             )
         # Their profiles changed: every process forgets its copy of those viewers.
         await ctx.services.viewers.changed(ctx.services.broker, p.instance_id, [str(i.id) for i in inputs])
         return count
+
+
+def _working_hours(given: WorkingHoursInput, n: int) -> WorkingHours:
+    """An operator's schedule as the platform sent it; BadUserInput naming the operator at fault."""
+    at_most(given.days, MAX_SPANS, f"upsertOperators(inputs[{n}].workingHours.days)")
+    try:
+        return parse_working_hours(given.timezone, given.spans())
+    except BadUserInput as exc:
+        raise BadUserInput(f"inputs[{n}].workingHours: {exc}", field="workingHours") from None
 
 
 async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from domain.resolution import Decision
+from domain.routing import Route
 from models.catalog import text
-from models.enums import DecisionReason
+from models.enums import DecisionReason, RouteSource, RoutingMode
 
 EXPLANATIONS: dict[DecisionReason, dict[str, str]] = {
     DecisionReason.CHOSEN: {"en": "On: you chose it for this type.", "uk": "Увімкнено: ви обрали його для цього типу."},
@@ -48,8 +49,45 @@ NOT_DELIVERABLE = {
 }
 
 
-def explain(decision: Decision, locale: str | None) -> str:
+MODES = {
+    RoutingMode.WHEN_AWAY: {
+        "en": " Sent only when you have no active panel open.",
+        "uk": " Надсилається лише тоді, коли у вас немає активної відкритої панелі.",
+    },
+    RoutingMode.ESCALATE_AFTER: {
+        "en": " Sent after {minutes} min only if still unread.",
+        "uk": " Надсилається через {minutes} хв, лише якщо ще не прочитано.",
+    },
+}
+SOURCES = {
+    RouteSource.OPERATOR: {"en": " (your choice)", "uk": " (ваш вибір)"},
+    RouteSource.TYPE_POLICY: {"en": " (this type's policy)", "uk": " (політика цього типу)"},
+    RouteSource.INSTANCE: {"en": " (the instance's default)", "uk": " (типово для інстансу)"},
+}
+ALWAYS_ON = {
+    "en": " Urgent type: sent at once, outside working hours too.",
+    "uk": " Терміновий тип: надсилається одразу, також поза робочими годинами.",
+}
+MANDATORY_BYPASS = {"en": " Mandatory: sent at once.", "uk": " Обов'язковий: надсилається одразу."}
+DIGEST = {
+    "en": " Bursts within {seconds} s come as one message.",
+    "uk": " Кілька сповіщень за {seconds} с надходять одним повідомленням.",
+}
+
+
+def explain(decision: Decision, locale: str | None, route: Route | None = None) -> str:
     words = text(EXPLANATIONS[decision.reason], locale)
     if decision.on and not decision.deliverable:
         words += text(NOT_DELIVERABLE, locale)
+    if route is None:
+        return words
+    if route.always_on:
+        return words + text(ALWAYS_ON, locale)
+    if route.source is RouteSource.MANDATORY:
+        words += text(MANDATORY_BYPASS, locale)
+    elif route.mode in MODES:
+        words += text(MODES[route.mode], locale).format(minutes=route.minutes)
+        words = words.rstrip(".") + text(SOURCES[route.source], locale) + "." if route.source in SOURCES else words
+    if route.digest_seconds:
+        words += text(DIGEST, locale).format(seconds=route.digest_seconds)
     return words

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.enums import BulkAction, ChannelKind
+from resolvers.routing_types import ChannelRoutingInput
 
 
 @strawberry.input
@@ -32,6 +33,10 @@ class ChannelToggleInput:
 @strawberry.input
 class ChannelSettingsInput:
     channels: list[ChannelToggleInput] | None = None
+    routing: list[ChannelRoutingInput] | None = strawberry.field(
+        default=None,
+        description="Your routing mode per external channel, for the editable types (a null mode: the policy's).",
+    )
     banner: BannerSettingsInput | None = None
     default_melody: strawberry.ID | None = None
 

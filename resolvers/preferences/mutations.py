@@ -16,6 +16,8 @@ from domain.channel_settings import (
 )
 from domain.links import start_link, unlink
 from domain.type_choices import ViewerState, bulk_update_types, listed_type, set_type_channels
+from domain.working_hours import MAX_SPANS, set_working_hours
+from domain.working_hours import parse as parse_working_hours
 from models.catalog import TYPES_BY_CODE
 from models.db import transaction
 from resolvers.bounds import at_most
@@ -42,6 +44,7 @@ from resolvers.preferences.types import (
     SkippedType,
     SystemMessageSetting,
 )
+from resolvers.routing_types import WorkingHours, WorkingHoursInput, routing_items
 from services.dispatch import send_test
 
 
@@ -130,6 +133,7 @@ class PreferencesMutation:
         ctx = info.context
         ctx.require_user()
         at_most(input.channels, len(ChannelKind), "updateChannelSettings(channels)")
+        at_most(input.routing, len(ChannelKind), "updateChannelSettings(routing)")
         async with transaction():
             before = await _settings_before(info)
             operator = await ctx.saved_operator()
@@ -148,6 +152,7 @@ class PreferencesMutation:
                     else None
                 ),
                 default_melody=input.default_melody,
+                routing=routing_items(input.routing),
             )
             await _audit(info, "updateChannelSettings", before)
         return await _channel_settings(info)
@@ -243,6 +248,22 @@ class PreferencesMutation:
             )
             await _audit(info, "updateReminderSettings", before)
         return ReminderSettings.build(operator)
+
+    @strawberry.mutation(
+        description="Set the viewer's working hours (time zone and weekly spans; [] days: any time). Outside them "
+        "external channels are HELD and sent when the next span opens; always-on types go through."
+    )
+    async def set_working_hours(self, info: Info, input: WorkingHoursInput) -> WorkingHours:
+        ctx = info.context
+        ctx.require_user()
+        at_most(input.days, MAX_SPANS, "setWorkingHours(days)")
+        hours = parse_working_hours(input.timezone, input.spans())
+        async with transaction():
+            before = await _settings_before(info)
+            operator = await ctx.saved_operator()
+            await set_working_hours(operator, hours)
+            await _audit(info, "setWorkingHours", before)
+        return WorkingHours.build(operator.timezone, operator.working_hours)
 
     @strawberry.mutation
     async def update_classic_settings(self, info: Info, input: ClassicSettingsInput) -> ClassicSettings:

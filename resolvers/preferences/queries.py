@@ -22,6 +22,7 @@ from resolvers.preferences.types import (
     ReminderSettings,
     SystemMessageSetting,
 )
+from resolvers.routing_types import WorkingHours
 
 #: The types tab as last built for a (policy, preferences, locale): the policy and preference
 #: objects are replaced, never changed, when what they hold changes (caches forget, reads build
@@ -81,7 +82,10 @@ class PreferencesQuery:
         ctx.require_user()
         state = await ctx.viewer_state(with_reach=True)
         resolution = state.resolve(listed_type(type_code))
-        return [ChannelDecision.build(d, state.locale) for d in resolution.decisions.values()]
+        return [
+            ChannelDecision.build(d, state.locale, resolution.routes.get(d.channel))
+            for d in resolution.decisions.values()
+        ]
 
     @strawberry.field
     async def channel_settings(self, info: Info) -> ChannelSettings:
@@ -114,6 +118,13 @@ class PreferencesQuery:
             )
             for r in rows
         ]
+
+    @strawberry.field(description="The viewer's working hours: outside them external channels are HELD.")
+    async def working_hours(self, info: Info) -> WorkingHours:
+        ctx = info.context
+        ctx.require_user()
+        operator = await ctx.operator()
+        return WorkingHours.build(operator.timezone, operator.working_hours)
 
     @strawberry.field
     async def reminder_settings(self, info: Info) -> ReminderSettings:

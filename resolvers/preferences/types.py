@@ -8,10 +8,20 @@ import strawberry
 
 from domain.channel_settings import ChannelRow
 from domain.resolution import Decision, TypeResolution
+from domain.routing import Route
 from models.catalog import MELODIES, text
 from models.operator import Operator
 from models.operator import PushSubscription as PushSubscriptionRow
-from resolvers.enums import ChannelDecisionReason, ChannelKind, ChannelStatus, SkipReason, TypeAvailability, Waveform
+from resolvers.enums import (
+    ChannelDecisionReason,
+    ChannelKind,
+    ChannelStatus,
+    RouteSource,
+    RoutingMode,
+    SkipReason,
+    TypeAvailability,
+    Waveform,
+)
 from resolvers.preferences.explanations import explain
 
 
@@ -64,15 +74,33 @@ class ChannelDecision:
         description="False when the channel is on but can't deliver yet (not linked, no push subscription, no email)."
     )
     explanation: str = strawberry.field(description="The reason in words, in the viewer's locale.")
+    routing_mode: RoutingMode | None = strawberry.field(
+        default=None, description="How the channel sends when it is on and sent outside the panel; else null."
+    )
+    escalate_after_minutes: int | None = strawberry.field(default=None, description="ESCALATE_AFTER's wait.")
+    routing_source: RouteSource | None = strawberry.field(
+        default=None, description="Where routingMode comes from (the viewer's choice counts only on editable types)."
+    )
+    digest_window_seconds: int | None = strawberry.field(
+        default=None, description="Bursts within this many seconds come as one message (0: each on its own)."
+    )
+    always_on: bool | None = strawberry.field(
+        default=None, description="An always-on type: sent at once, outside working hours too, never digested."
+    )
 
     @staticmethod
-    def build(decision: Decision, locale: str | None) -> ChannelDecision:
+    def build(decision: Decision, locale: str | None, route: Route | None = None) -> ChannelDecision:
         return ChannelDecision(
             channel=decision.channel,
             enabled=decision.on,
             reason=decision.reason,
             deliverable=decision.deliverable,
-            explanation=explain(decision, locale),
+            explanation=explain(decision, locale, route),
+            routing_mode=route.mode if route else None,
+            escalate_after_minutes=route.minutes if route else None,
+            routing_source=route.source if route else None,
+            digest_window_seconds=route.digest_seconds if route else None,
+            always_on=route.always_on if route else None,
         )
 
 
@@ -128,6 +156,11 @@ class ChannelSetting:
     target: str | None
     last_test_at: datetime | None
     last_error: str | None
+    routing_mode: RoutingMode | None = strawberry.field(
+        default=None,
+        description="The viewer's routing mode for this external channel on editable types; null: the policy's.",
+    )
+    escalate_after_minutes: int | None = strawberry.field(default=None, description="With ESCALATE_AFTER.")
 
     @staticmethod
     def build(row: ChannelRow) -> ChannelSetting:
@@ -140,6 +173,8 @@ class ChannelSetting:
             target=row.target,
             last_test_at=row.last_test_at,
             last_error=row.last_error,
+            routing_mode=row.routing.mode if row.routing else None,
+            escalate_after_minutes=row.routing.minutes if row.routing else None,
         )
 
 
