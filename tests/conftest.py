@@ -107,6 +107,8 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         reminder_minute_seconds=0.2,
         # A collapsed item's banner and external channels fire again after 1 s, not a minute.
         collapse_window_seconds=1.0,
+        # An ESCALATE_AFTER "minute" is half a second.
+        routing_minute_seconds=0.5,
         poll_seconds=0.1,
         retry_base_seconds=0.05,
         test_send_timeout_seconds=10.0,
