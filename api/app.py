@@ -36,6 +36,7 @@ from core.metrics import (
     QUEUE_DEPTH,
     exposition,
 )
+from core.presence import build_presence
 from core.settings import Settings
 from domain.errors import Unauthenticated
 from domain.keys import SecretBox
@@ -103,11 +104,13 @@ def create_app(settings: Settings) -> Starlette:
     settings = settings.with_jwt_secret()
     assert settings.jwt_secret is not None
     broker = build_broker(settings.redis_url)
+    presence = build_presence(settings)
     services = Services(
         settings=settings,
         tokens=TokenCodec(settings),
         secret_box=SecretBox(settings.jwt_secret.reveal()),
         broker=broker,
+        presence=presence,
     )
     graphql = NotificationCenterGraphQL(
         services,
@@ -144,6 +147,7 @@ def create_app(settings: Settings) -> Starlette:
                 await runtime.stop()
             await http.aclose()
             await graphql.close()
+            await presence.close()
             await broker.close()
             await close_db()
 

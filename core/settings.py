@@ -148,6 +148,11 @@ class Settings:
     #: A collapsed bell item's banner and external channels fire at most once per this many
     #: seconds however many events collapse into it (domain/collapse.py).
     collapse_window_seconds: float = 60.0
+    #: An operator's open panel (a live bell or toasts subscription) lapses this long after its
+    #: process last refreshed it (every third of it): a process that died leaves no one present.
+    presence_ttl_seconds: float = 90.0
+    #: An operator with an open panel counts as active for this long after their last activity.
+    presence_idle_seconds: float = 300.0
     #: Due jobs a worker claims at once.
     claim_batch: int = 100
     #: External deliveries a worker sends at once (``worker --concurrency`` overrides it): a send
@@ -263,6 +268,8 @@ class Settings:
             send_timeout_seconds=send_timeout_seconds,
             live_fallback_seconds=_float(env, "NC_LIVE_FALLBACK_SECONDS", 5.0),
             collapse_window_seconds=_float(env, "NC_COLLAPSE_WINDOW_SECONDS", 60.0),
+            presence_ttl_seconds=_float(env, "NC_PRESENCE_TTL_SECONDS", 90.0),
+            presence_idle_seconds=_float(env, "NC_PRESENCE_IDLE_SECONDS", 300.0),
             claim_batch=_int(env, "NC_CLAIM_BATCH", 100, minimum=1),
             settle_window_seconds=_float(env, "NC_SETTLE_WINDOW_SECONDS", 0.005),
             worker_concurrency=_int(env, "NC_WORKER_CONCURRENCY", 100, minimum=1),

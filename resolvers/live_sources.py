@@ -2,12 +2,14 @@
 
 Both ways of answering a subscription read these: the GraphQL execution path (resolvers in
 bell/subscriptions.py) and the compiled path (compiled_subscriptions.py) that shapes each message directly.
+So the bell and toasts streams here are also where the viewer's panel is held open (presence).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from graphql import FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
@@ -20,6 +22,13 @@ from resolvers.context import Context
 def _topic(ctx: Context, stream: str) -> str:
     p = ctx.require_user()
     return user_topic(p.instance_id, p.user_id, stream)
+
+
+def _panel_open(ctx: Context) -> AbstractAsyncContextManager[str]:
+    """The viewer's panel counts as open while this subscription runs (core/presence.py): one
+    call when it starts and one when it ends, none per message."""
+    p = ctx.require_user()
+    return ctx.services.presence.hold(p.instance_id, p.user_id)
 
 
 #: Bell item ids a subscription remembers having sent (~80 KiB when full), so a replay and the live stream never send
@@ -84,7 +93,7 @@ async def bell_messages(
         last_seen = item_id if last_seen is None else max(last_seen, item_id)
         return True
 
-    async with ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
+    async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
         # Listening first, then reading the database: nothing falls between the two.
         if last_seen is None:
             # Where a replay starts should messages be lost before the first one arrives.
@@ -136,7 +145,7 @@ async def toast_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
     """Toasts, and for a read notification whose banner this subscription showed (one of the last
     ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract)."""
     shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
-    async with ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
+    async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
         async for message in messages:
             kind = message["type"]
             if kind == "Toast":

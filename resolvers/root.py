@@ -19,16 +19,19 @@ from resolvers.deliveries.queries import DeliveriesQuery
 from resolvers.events.mutations import EventsMutation
 from resolvers.preferences.mutations import PreferencesMutation
 from resolvers.preferences.queries import PreferencesQuery
+from resolvers.presence import PresenceMutation, PresenceQuery
 from resolvers.viewer import ViewerQuery
 
 
 @strawberry.type
-class Query(ViewerQuery, PreferencesQuery, BellQuery, DeliveriesQuery, AdministrationQuery):
+class Query(ViewerQuery, PreferencesQuery, BellQuery, DeliveriesQuery, AdministrationQuery, PresenceQuery):
     pass
 
 
 @strawberry.type
-class Mutation(PreferencesMutation, BellMutation, AdministrationMutation, DeliveriesMutation, EventsMutation):
+class Mutation(
+    PreferencesMutation, BellMutation, AdministrationMutation, DeliveriesMutation, EventsMutation, PresenceMutation
+):
     pass
 
 

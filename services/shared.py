@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.broker import Broker
+from core.presence import Presence
 from core.settings import Settings
 from domain.bots import BotCache
 from domain.keys import SecretBox
@@ -25,6 +26,8 @@ class Services:
     tokens: TokenCodec
     secret_box: SecretBox
     broker: Broker
+    #: Who has the panel open and is active in it (core/presence.py): per process, or in Redis.
+    presence: Presence
     policies: PolicyCache = field(default_factory=PolicyCache)
     #: The bot configurations this process's channels read (shared with the in-process workers).
     bots: BotCache = field(default_factory=BotCache)

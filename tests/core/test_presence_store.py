@@ -1,0 +1,296 @@
+"""Presence's contract, run against both implementations (in-process, and Redis).
+
+Most tests move a clock by hand (presence reads the time it is given); those about expiry in Redis
+itself and about the refresher wait in real time with short settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from core.presence import LocalPresence, build_presence
+from core.settings import Settings
+from tests.core.test_broker import IN_CI, REDIS_URL, redis_reachable
+
+TTL, IDLE = 90.0, 300.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def _need_redis() -> None:
+    reason = await redis_reachable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A key prefix of the test's own on the shared Redis, whose keys are deleted afterwards."""
+    name = f"nc-test-{uuid.uuid4().hex[:8]}:"
+    yield name
+    if await redis_reachable() is None:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(REDIS_URL)
+        try:
+            keys = [key async for key in client.scan_iter(match=name + "*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+def _make(kind: str, prefix: str, ttl: float, idle: float, clock: Clock | None = None) -> LocalPresence:
+    if kind == "memory":
+        return LocalPresence(ttl, idle, clock) if clock else LocalPresence(ttl, idle)
+    from core.presence_redis import RedisPresence
+
+    return RedisPresence(REDIS_URL, ttl, idle, prefix=prefix, clock=clock)  # type: ignore[return-value]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        await _need_redis()
+    return request.param
+
+
+@pytest.fixture
+async def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def presence(kind: str, prefix: str, clock: Clock) -> AsyncIterator[LocalPresence]:
+    p = _make(kind, prefix, TTL, IDLE, clock)
+    yield p
+    await p.close()
+
+
+async def test_opening_a_panel_makes_its_user_active_and_nobody_else(presence, clock) -> None:
+    # when alice opens a panel
+    await presence.panel_opened("i1", "alice", "c1")
+    # then she is present and active, with her activity now; bob is not, nor alice elsewhere
+    assert await presence.active_users("i1", ["alice", "bob"]) == {"alice"}
+    assert await presence.active_users("i2", ["alice"]) == set()
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, True)
+    assert state.last_activity_at == datetime.fromtimestamp(clock.now, UTC)
+    absent = await presence.state("i1", "bob")
+    assert (absent.panel_open, absent.active, absent.last_activity_at) == (False, False, None)
+
+
+async def test_instance_and_user_ids_with_colons_do_not_meet(presence) -> None:
+    await presence.panel_opened("a:b", "c", "c1")
+    assert await presence.active_users("a", ["b:c"]) == set()
+    assert await presence.active_users("a:b", ["c"]) == {"c"}
+
+
+async def test_a_hidden_page_makes_its_user_inactive_at_once_until_the_next_active_report(presence, clock) -> None:
+    # given alice with a panel open
+    await presence.panel_opened("i1", "alice", "c1")
+    # when the page goes hidden
+    await presence.report_activity("i1", "alice", False)
+    # then she is inactive although the panel stays open
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, False)
+    assert await presence.active_users("i1", ["alice"]) == set()
+    # and a refresh of the connection does not change that
+    await presence.panel_opened("i1", "alice", "c1")
+    assert await presence.active_users("i1", ["alice"]) == set()
+    # until the page reports activity again
+    clock.advance(5)
+    await presence.report_activity("i1", "alice", True)
+    state = await presence.state("i1", "alice")
+    assert state.active and state.last_activity_at == datetime.fromtimestamp(clock.now, UTC)
+
+
+async def test_a_user_idle_for_longer_than_the_idle_time_is_inactive(presence, clock) -> None:
+    # given alice opened a panel and the process keeps refreshing it
+    await presence.panel_opened("i1", "alice", "c1")
+    for _ in range(int(IDLE // 30) - 1):
+        clock.advance(30)
+        await presence.panel_opened("i1", "alice", "c1")
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+    # when the idle time passes without activity (refreshes are not activity)
+    clock.advance(31)
+    await presence.panel_opened("i1", "alice", "c1")
+    # then she is inactive, with the panel still open
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, False)
+    # and input makes her active again
+    await presence.report_activity("i1", "alice", True)
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+
+
+async def test_closing_one_tab_keeps_the_user_present_while_another_is_open(presence, clock) -> None:
+    await presence.panel_opened("i1", "alice", "tab1")
+    await presence.panel_opened("i1", "alice", "tab2")
+    # when one tab closes
+    await presence.panel_closed("i1", "alice", "tab1")
+    # then she is still present
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+    # when the last one closes
+    await presence.panel_closed("i1", "alice", "tab2")
+    # then she is not, and her last activity is still known
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (False, False)
+    assert state.last_activity_at is not None
+
+
+async def test_activity_without_an_open_panel_is_not_presence(presence) -> None:
+    await presence.report_activity("i1", "alice", True)
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (False, False)
+    assert await presence.active_users("i1", ["alice"]) == set()
+
+
+async def test_a_connection_nobody_closes_or_refreshes_lapses_after_the_ttl(presence, clock) -> None:
+    # given a connection whose process died (no close, no refresh)
+    await presence.panel_opened("i1", "alice", "c1")
+    clock.advance(TTL - 1)
+    assert (await presence.state("i1", "alice")).panel_open
+    # when the TTL passes
+    clock.advance(2)
+    # then the user is not present
+    assert not (await presence.state("i1", "alice")).panel_open
+    assert await presence.active_users("i1", ["alice"]) == set()
+
+
+async def test_active_users_answers_many_users_at_once(presence) -> None:
+    users = [f"u{n}" for n in range(2_000)]
+    for user in users[::2]:
+        await presence.panel_opened("i1", user, "c")
+    await presence.report_activity("i1", "u0", False)
+    assert await presence.active_users("i1", users) == set(users[2::2])
+    assert await presence.active_users("i1", []) == set()
+
+
+async def test_a_held_panel_stays_open_past_the_ttl_and_closes_with_its_block(kind, prefix) -> None:
+    presence = _make(kind, prefix, ttl=0.3, idle=5.0)
+    try:
+        # when a subscription holds a panel for longer than the TTL
+        async with presence.hold("i1", "alice"):
+            await asyncio.sleep(0.8)
+            # then it is still open (refreshed every TTL/3), and the user is active
+            assert await presence.active_users("i1", ["alice"]) == {"alice"}
+        # and once the block ends the panel is closed at once
+        assert not (await presence.state("i1", "alice")).panel_open
+    finally:
+        await presence.close()
+
+
+async def test_a_held_panel_is_closed_when_its_task_is_cancelled(kind, prefix) -> None:
+    presence = _make(kind, prefix, ttl=30.0, idle=30.0)
+    holding = asyncio.Event()
+
+    async def subscription() -> None:
+        async with presence.hold("i1", "alice"):
+            holding.set()
+            await asyncio.sleep(3600)
+
+    try:
+        task = asyncio.create_task(subscription())
+        await asyncio.wait_for(holding.wait(), 2)
+        assert (await presence.state("i1", "alice")).panel_open
+        # when the subscription's task is cancelled (its client went away)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        # then the panel is closed, not left to lapse
+        assert not (await presence.state("i1", "alice")).panel_open
+    finally:
+        await presence.close()
+
+
+async def test_presence_written_by_one_process_is_read_by_another(prefix) -> None:
+    await _need_redis()
+    from core.presence_redis import RedisPresence
+
+    one = RedisPresence(REDIS_URL, TTL, IDLE, prefix=prefix)
+    other = RedisPresence(REDIS_URL, TTL, IDLE, prefix=prefix)
+    try:
+        # when alice's tab is served by one process
+        async with one.hold("i1", "alice"):
+            # then the other sees her present and active
+            assert await other.active_users("i1", ["alice", "bob"]) == {"alice"}
+            # and a hidden page reported through the other is seen by the first
+            await other.report_activity("i1", "alice", False)
+            assert await one.active_users("i1", ["alice"]) == set()
+        assert not (await other.state("i1", "alice")).panel_open
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_redis_forgets_a_user_whose_connections_stopped_being_refreshed(prefix) -> None:
+    await _need_redis()
+    from redis.asyncio import Redis
+
+    from core.presence_redis import RedisPresence
+
+    presence = RedisPresence(REDIS_URL, 0.3, 0.3, prefix=prefix)
+    client = Redis.from_url(REDIS_URL)
+    try:
+        # given a connection opened by a process that then died (never closed, never refreshed)
+        await presence.panel_opened("i1", "alice", "c1")
+        assert [key async for key in client.scan_iter(match=prefix + "*")]
+        # when the TTL passes
+        await asyncio.sleep(0.6)
+        # then she is absent and Redis holds nothing of her
+        assert not (await presence.state("i1", "alice")).panel_open
+        assert [key async for key in client.scan_iter(match=prefix + "*")] == []
+    finally:
+        await client.aclose()
+        await presence.close()
+
+
+async def test_the_in_process_store_forgets_users_once_their_entries_expire() -> None:
+    clock = Clock()
+    presence = LocalPresence(TTL, IDLE, clock)
+    for n in range(1_000):
+        await presence.report_activity("i1", f"u{n}", True)
+    await presence.panel_opened("i1", "u0", "c")
+    assert len(presence) == 1_000
+    # when the users went away long enough ago
+    clock.advance(IDLE + TTL + 1)
+    await presence.report_activity("i1", "newcomer", True)
+    # then only the newcomer is kept
+    assert len(presence) == 1
+
+
+async def test_build_presence_picks_by_settings() -> None:
+    settings = Settings(presence_ttl_seconds=12.0, presence_idle_seconds=34.0)
+    local = build_presence(settings)
+    assert isinstance(local, LocalPresence)
+    assert (local.ttl_seconds, local.idle_seconds) == (12.0, 34.0)
+    remote = build_presence(replace(settings, redis_url=REDIS_URL))
+    assert type(remote).__name__ == "RedisPresence"
+    await remote.close()
+
+
+def test_the_presence_settings_are_read_from_the_environment() -> None:
+    from core.settings import SettingsError
+
+    settings = Settings.from_env({"NC_PRESENCE_TTL_SECONDS": "15", "NC_PRESENCE_IDLE_SECONDS": "60"})
+    assert (settings.presence_ttl_seconds, settings.presence_idle_seconds) == (15.0, 60.0)
+    defaults = Settings.from_env({})
+    assert (defaults.presence_ttl_seconds, defaults.presence_idle_seconds) == (90.0, 300.0)
+    with pytest.raises(SettingsError, match="NC_PRESENCE_IDLE_SECONDS"):
+        Settings.from_env({"NC_PRESENCE_IDLE_SECONDS": "0"})
