@@ -104,5 +104,5 @@ async def publish(ctx: Context, events: list[Event]) -> list[Published]:
         events,
         await ctx.policy(),
         ctx.services.viewers,
-        getattr(ctx.services, "presence", None),
+        ctx.services.presence,
     )

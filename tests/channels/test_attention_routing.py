@@ -18,6 +18,7 @@ from tests.channels.test_channel_telegram import SET_CHANNELS, START_LINK, bot_a
 from tests.conftest import Caller, Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi
 from tests.polling import eventually
+from tests.wsclient import GraphQLWS
 
 __all__ = ["bot_api"]
 
@@ -233,3 +234,67 @@ async def test_two_workers_never_send_a_digest_or_a_held_message_twice(
 
 async def _sent(api: FakeBotApi) -> list[dict[str, Any]]:
     return api.sent()
+
+
+TOASTS = "subscription { toasts { notification { id title } } }"
+BELL = "subscription { bell { __typename ... on NotificationAdded { notification { id title } } } }"
+
+
+async def test_when_away_sends_telegram_only_after_the_panel_is_closed(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena sends Telegram only when away, and has the panel open (bell and banners)
+    operator = await olena(http, tenant, bot_api)
+    routing = {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]}
+    assert "errors" not in (await operator.gql(ROUTE, routing)).body
+    choose = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, TELEGRAM]) { code } }'
+    assert "errors" not in (await operator.gql(choose)).body
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await panel.subscribe(TOASTS)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        # when a ticket comes while she is active there
+        await tenant.service().gql(PUBLISH, {"input": ticket("away-1", 601)})
+        # then she gets it in the panel, and not on Telegram
+        seen = [await panel.next(), await panel.next()]
+        assert {next(iter(m.values()))["notification"]["title"] for m in seen} == {"New ticket #601"}
+        skipped = await telegram_row(operator)
+        assert (skipped["status"], skipped["route"]) == ("SKIPPED", "WHEN_AWAY")
+        assert "active in the panel" in skipped["lastError"]
+    # and once she closed the panel, the next ticket reaches Telegram
+    await eventually(lambda: _active(operator), lambda active: active is False)
+    await tenant.service().gql(PUBLISH, {"input": ticket("away-2", 602)})
+    [message] = await bot_api.wait_for(1)
+    assert "New ticket #602" in message["text"]
+    await asyncio.sleep(0.3)
+    assert len(bot_api.sent()) == 1
+
+
+async def test_a_hidden_panel_or_an_away_status_counts_as_away(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena sends Telegram only when away and keeps the panel open
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        # when her page goes hidden, a ticket reaches Telegram
+        hidden = await operator.gql("mutation { reportPanelActivity(active: false) { active } }")
+        assert hidden.data["reportPanelActivity"]["active"] is False
+        await tenant.service().gql(PUBLISH, {"input": ticket("hid-1", 701)})
+        await bot_api.wait_for(1)
+        # back in the page: the next one is not sent
+        assert "errors" not in (await operator.gql("mutation { reportPanelActivity { active } }")).body
+        await tenant.service().gql(PUBLISH, {"input": ticket("hid-2", 702)})
+        assert (await telegram_row(operator))["status"] == "SKIPPED"
+        # and with the platform's status "away" (operator_status_changed), the panel open or not
+        status = {"id": "st-1", "type": "operator_status_changed", "recipients": ["olena"], "data": {"status": "away"}}
+        assert "errors" not in (await tenant.service().gql(PUBLISH, {"input": status})).body
+        await tenant.service().gql(PUBLISH, {"input": ticket("hid-3", 703)})
+        await bot_api.wait_for(2)
+    assert [m["text"].splitlines()[0] for m in bot_api.sent()] == ["New ticket #701", "New ticket #703"]
+
+
+async def _active(operator: Caller) -> bool:
+    return (await operator.gql("{ panelPresence { active } }")).data["panelPresence"]["active"]
