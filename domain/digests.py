@@ -25,6 +25,9 @@ from models.db import db, is_postgres
 from models.enums import DeliveryStatus
 from models.notification import Delivery, Notification
 
+#: PostgreSQL advisory lock keys of operator buckets (apart from domain/collapse.py's entity keys).
+LOCK_KEY = 0x4E44_0000_0000_0000
+LOCK_BUCKETS = 1024
 #: Lines a digest lists before "… and N more".
 MAX_LINES = 10
 
@@ -83,11 +86,17 @@ def digest_text(members: Sequence[Member], locale: str) -> tuple[str, str]:
 async def open_digests(instance_id: str, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
     """The digests still taking members of these (operator id, channel) pairs: due, never tried,
     not claimed. On PostgreSQL their rows are locked until the caller's transaction ends, so a
-    worker's claim (SKIP LOCKED) takes a digest only after the members written with it commit."""
+    worker's claim (SKIP LOCKED) takes a digest only after the members written with it commit; and
+    concurrent publishers to one operator take turns here (an advisory lock per bucket of
+    operators, taken after collapse's entity locks in every transaction), so the second sees the
+    first's new digest instead of opening another."""
     if not pairs:
         return {}
     conn = db()
     operators = sorted({operator_id for operator_id, _ in pairs})
+    if is_postgres():
+        buckets = sorted({LOCK_KEY + operator_id % LOCK_BUCKETS for operator_id in operators})
+        await conn.execute_query("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", [buckets])
     sql = (
         f'SELECT "id", "operator_id", "channel" FROM "{Delivery._meta.db_table}" '
         f'WHERE {one_of(conn, "operator_id", "int4", 1)} AND "route" = {param(conn, 2)} '
