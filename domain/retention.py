@@ -11,8 +11,15 @@ from domain.bell import visible
 from domain.unread import take_from_counters
 from models.bulk import placeholders
 from models.db import db, transaction
-from models.notification import Notification, ProcessedEvent
+from models.enums import DeliveryStatus
+from models.notification import Delivery, Notification, ProcessedEvent
 
+FINAL = (
+    DeliveryStatus.SENT.value,
+    DeliveryStatus.FAILED.value,
+    DeliveryStatus.SKIPPED.value,
+    DeliveryStatus.CANCELLED.value,
+)
 #: Rows deleted per statement, so a large backlog never holds one long write lock.
 CHUNK = 5_000
 
@@ -38,6 +45,18 @@ async def prune(retention_days: int) -> int:
         if not ids:
             break
         await ProcessedEvent.filter(id__in=ids).delete()
+        if len(ids) < CHUNK:
+            break
+    # Deliveries without a notification (test sends, digests) are history of their own.
+    while True:
+        ids = list(
+            await Delivery.filter(notification_id__isnull=True, created_at__lt=cutoff, status__in=FINAL)
+            .limit(CHUNK)
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            break
+        await Delivery.filter(id__in=ids).delete()
         if len(ids) < CHUNK:
             break
     await audit.prune(cutoff, CHUNK)

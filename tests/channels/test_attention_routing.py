@@ -298,3 +298,26 @@ async def test_a_hidden_panel_or_an_away_status_counts_as_away(
 
 async def _active(operator: Caller) -> bool:
     return (await operator.gql("{ panelPresence { active } }")).data["panelPresence"]["active"]
+
+
+async def test_retention_prunes_old_digests_once_final_and_keeps_waiting_ones(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, worker: Callable[..., Runtime]
+) -> None:
+    from datetime import timedelta as days_ago
+
+    from domain.retention import prune
+    from models.notification import Delivery
+
+    # given a digest still waiting (no worker runs), made long ago
+    await olena(http, tenant, bot_api)
+    assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 60}})).body
+    await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket("old-1", 1), ticket("old-2", 2)]})
+    digest = await Delivery.get(instance_id=tenant.id, route="DIGEST")
+    await Delivery.filter(id=digest.id).update(created_at=datetime.now(UTC) - days_ago(days=400))
+    # when history is pruned, it stays (its members wait for it)
+    await prune(90)
+    assert await Delivery.exists(id=digest.id)
+    # and once it was sent, it goes with the old history
+    await Delivery.filter(id=digest.id).update(status="SENT")
+    await prune(90)
+    assert not await Delivery.exists(id=digest.id)
