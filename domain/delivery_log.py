@@ -140,7 +140,7 @@ def _rows(instance_id: str, flt: LogFilter) -> QuerySet[Delivery]:
     return qs
 
 
-_PENDING = frozenset({DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value})
+_PENDING = frozenset({DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, DeliveryStatus.HELD.value})
 
 
 def _entry(row: dict[str, Any]) -> LogEntry:

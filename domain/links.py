@@ -177,5 +177,6 @@ def _unsent(operator_id: int, channel: ChannelKind) -> QuerySet[Delivery]:
     return Delivery.filter(
         operator_id=operator_id,
         channel=channel.value,
-        status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value),
+        # HELD ones wait for working hours; digests and their members travel with the link too
+        status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value, DeliveryStatus.HELD.value),
     )

@@ -10,13 +10,13 @@ also be *digested*: bursts within the type's or instance's window become one mes
 and channel (domain/digests.py).
 
     ModeSetting.parse(value)                  a stored {"mode", "minutes"} (None if malformed)
-    check_modes(items, field, limits)         an input's (channel, mode, minutes) list -> stored dict
+    check_mode(channel, mode, minutes, field) one channel's mode as a client sent it -> ModeSetting
     route(policy, type_def, channel, choice, editable, mandatory) -> Route   pure, no I/O
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -110,17 +110,6 @@ def check_mode(channel: ChannelKind, mode: RoutingMode, minutes: int | None, fie
             field=field,
         )
     return ModeSetting(mode)
-
-
-def check_modes(items: Iterable[tuple[ChannelKind, RoutingMode, int | None]], field: str) -> dict[str, Any]:
-    """A list of (channel, mode, minutes) as stored: each channel once; ALWAYS entries kept (an
-    explicit ALWAYS overrides a default further down)."""
-    out: dict[str, Any] = {}
-    for channel, mode, minutes in items:
-        if channel.value in out:
-            raise BadUserInput(f"{field}: {channel.value} appears twice; send each channel once", field=field)
-        out[channel.value] = check_mode(channel, mode, minutes, field).stored()
-    return out
 
 
 def check_digest_window(seconds: int | None, field: str) -> int | None:
