@@ -5,6 +5,10 @@ Everything one event creates — its processed-event row, the recipients' notifi
 rows of external channels (the durable job queue) and one hand-off row for the panel's messages of
 the whole call (domain/panel.py) — is written in the caller's transaction with multi-row inserts: a
 1,000-recipient event is a handful of statements. Nothing is delivered here.
+
+An external delivery row takes its channel's route (domain/routing.py): SKIPPED when it sends only
+while the recipient is away and they are at an active panel, due at its deadline (ESCALATE_AFTER),
+HELD until the recipient's working hours open, or a member of a digest (domain/digests.py).
 """
 
 from __future__ import annotations

@@ -279,3 +279,30 @@ async def test_a_setting_saved_over_the_websocket_is_read_at_once_through_the_ot
     # then the other process answers with the new choice
     after = (await gql(api_b, operator, tab))["notificationTypes"]
     assert after == [{"code": "ticket_created", "channels": ["BELL"]}]
+
+
+async def test_when_away_follows_a_panel_open_on_the_other_api_process(cluster: Cluster, bot_api: FakeBotApi) -> None:
+    # given two API processes, a worker, and an operator who wants Telegram only when away
+    api_a, api_b = await cluster.serve("api-a"), await cluster.serve("api-b")
+    await cluster.worker("worker-1")
+    operator = await setup_telegram(cluster, api_b, bot_api, "olena")
+    routing = """mutation { updateChannelSettings(input: {routing: [{channel: TELEGRAM, mode: WHEN_AWAY}]}) {
+      channels { kind routingMode } } }"""
+    await gql(api_b, operator, routing)
+    service = cluster.tokens().issue(instance=INSTANCE, user="platform", role="service")
+    # when her panel is open on the first process and the platform publishes through the second
+    async with GraphQLWS(api_a.removeprefix("http://"), operator) as bell:
+        await bell.subscribe(BELL)
+        await asyncio.sleep(0.5)
+        await gql(api_b, service, PUBLISH, {"input": event("away-1", "olena")})
+        assert (await bell.next(timeout=10))["bell"]["__typename"] == "NotificationAdded"
+        await asyncio.sleep(1.0)
+        # then she sees it there and Telegram stays quiet
+        assert bot_api.sent() == []
+    # and once that panel is closed, the next one reaches Telegram, once
+    await asyncio.sleep(0.5)
+    await gql(api_b, service, PUBLISH, {"input": event("away-2", "olena")})
+    [message] = await bot_api.wait_for(1, seconds=10)
+    assert "away-2" in message["text"]
+    await asyncio.sleep(0.5)
+    assert len(bot_api.sent()) == 1
