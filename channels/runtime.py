@@ -51,6 +51,8 @@ OPERATOR_FIELDS = tuple(
     if not isinstance(f, DatetimeField) and name in Operator._meta.db_fields
 )
 
+#: Why a digest with nothing left to send was not sent.
+DIGEST_READ = "cancelled: every notification in the digest was read before it was sent"
 #: How often history is pruned.
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -261,7 +263,8 @@ class Runtime:
         operators = {
             o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
-        jobs, void = [], []
+        jobs: list[Job] = []
+        void: dict[int, str] = {}
         for d in deliveries:
             operator = operators.get(d.operator_id)
             if operator is None:
@@ -272,12 +275,12 @@ class Runtime:
             if d.route == DIGEST:
                 shown = [(m, notifications[n]) for m, n in members.get(d.id, ()) if n in notifications]
                 if not shown:
-                    void.append(d.id)  # every notification in it was read meanwhile
+                    void[d.id] = DIGEST_READ
                     continue
                 listed = tuple(m for m, _ in shown)
                 digest = digest_text([digest_member(n) for _, n in shown], operator.locale)
             elif d.route == RoutingMode.ESCALATE_AFTER.value and notification is not None and notification.read_at:
-                void.append(d.id)  # read at the deadline (after the claim's look): not escalated
+                void[d.id] = CANCELLED_REASON  # read by its deadline: not escalated
                 continue
             jobs.append(
                 Job(
@@ -290,10 +293,10 @@ class Runtime:
                     members=listed,
                 )
             )
-        if void:
-            await Delivery.filter(id__in=void, locked_by=self.worker_id).update(
+        for reason in set(void.values()):
+            await Delivery.filter(id__in=[i for i, r in void.items() if r == reason], locked_by=self.worker_id).update(
                 status=DeliveryStatus.CANCELLED.value,
-                last_error=CANCELLED_REASON,
+                last_error=reason,
                 lease_until=None,
                 locked_by=None,
                 next_attempt_at=None,

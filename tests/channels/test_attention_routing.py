@@ -321,3 +321,29 @@ async def test_retention_prunes_old_digests_once_final_and_keeps_waiting_ones(
     await Delivery.filter(id=digest.id).update(status="SENT")
     await prune(90)
     assert not await Delivery.exists(id=digest.id)
+
+
+async def test_a_digest_leaves_out_what_was_read_and_is_not_sent_when_all_was(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    from models.notification import Delivery
+
+    # given digests within 1 s, and three tickets in one window, two of them read at once
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 1}})).body
+    await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket(f"r-{i}", 800 + i) for i in range(3)]})
+    page = (await operator.gql("{ notifications(first: 3) { edges { node { id title } } } }")).data
+    nodes = [e["node"] for e in page["notifications"]["edges"]]
+    await operator.gql(MARK, {"ids": [nodes[0]["id"], nodes[1]["id"]]})
+    # then the digest lists only the unread one
+    [message] = await bot_api.wait_for(1)
+    assert message["text"].splitlines()[:2] == ["1 new notification", f"• {nodes[2]['title']}"]
+    # and a window whose every notification was read sends nothing
+    await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket("r-9", 809)]})
+    latest = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
+    await operator.gql(MARK, {"ids": [latest["id"]]})
+    await asyncio.sleep(2.0)
+    assert len(bot_api.sent()) == 1
+    digests = await Delivery.filter(instance_id=tenant.id, route="DIGEST").order_by("id").values("status", "last_error")
+    assert [d["status"] for d in digests] == ["SENT", "CANCELLED"]
+    assert "every notification in the digest was read" in digests[1]["last_error"]
