@@ -712,7 +712,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     ("collapse", collapse, 30, 180),
     ("delivery", delivery, 20, 180),
     ("queries", queries, 30, 180),
-    ("memory", memory, 25, 240),
+    ("memory", memory, 45, 240),  # opening 1,000 WebSockets takes ~15 s on a quiet 2-core machine
     ("sql", sql, 20, 120),
     ("growth", growth, 40, 600),
 ]
