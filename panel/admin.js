@@ -7,8 +7,13 @@
 // new one, and clears the field once sent; the API never returns them. Before saving, each policy
 // form's Preview sends the same input to previewInstanceSettings / previewTypePolicy and shows, per
 // type and channel, how many operators it turns on and off and a sample of them (nothing written).
+// Routing: the instance's default mode per external channel, its digest window and whether mandatory
+// channels bypass the modes; per type its own modes, "urgent" (alwaysOn) and its digest window.
 
-import { checked, clearErrors, el, formError, showErrors as showFieldErrors } from "./forms.js";
+import {
+  checked, clearErrors, el, formError, ROUTED_CHANNELS, routingErrors, routingKey, routingRow, routingValue,
+  showErrors as showFieldErrors,
+} from "./forms.js";
 
 const STRINGS = {
   en: {
@@ -70,10 +75,14 @@ const BOT_SETTINGS = {
   CUSTOM: ["url"],
 };
 
-const POLICY = "typeCode mandatory mandatoryChannels availability defaultChannels";
+const ROUTING = "routing { channel mode escalateAfterMinutes }";
+const POLICY = `typeCode mandatory mandatoryChannels availability defaultChannels ${ROUTING} alwaysOn digestWindowSeconds`;
 const SETTINGS = `notificationCenterEnabled extendedTypesEnabled mandatoryChannels defaultChannels botScenario
   negativeCsatThreshold botChannels { channel enabled settings hasSecret hasWebhookSecretToken }
+  ${ROUTING} digestWindowSeconds mandatoryChannelsBypassRouting
   typePolicies { ${POLICY} }`;
+/** The largest digest window the API takes (seconds: a day). */
+const MAX_DIGEST_SECONDS = 86400;
 const LOAD = `{ instanceSettings { ${SETTINGS} } notificationCategories { code title types { code title } } }`;
 const UPDATE = `mutation($input: InstanceSettingsInput!) { updateInstanceSettings(input: $input) { ${SETTINGS} } }`;
 const SET_POLICY = `mutation($input: TypePolicyInput!) { setTypePolicy(input: $input) { ${POLICY} } }`;
@@ -127,14 +136,58 @@ function changed(loaded, values) {
   return Object.fromEntries(Object.entries(values).filter(([key, value]) => !same(value, loaded[key] ?? "")));
 }
 
+// -- routing modes -------------------------------------------------------------------------------------
+/** The modes a level offers: the instance's (ALWAYS is its default) or a type's ("" leaves a channel
+ * to the instance). */
+function modes(instance) {
+  return [...(instance ? [] : [["", t("mode-instance")]]), ["ALWAYS", t("mode-ALWAYS")],
+    ["WHEN_AWAY", t("mode-admin-WHEN_AWAY")], ["ESCALATE_AFTER", t("mode-ESCALATE_AFTER")]];
+}
+
+/** A mode per external channel, as one fieldset (errors that name no channel under its legend). */
+function routingBoxes(legendText, routing, instance) {
+  const id = `admin-${++serial}`;
+  const error = el("p", { class: "field-error", id: `${id}-error`, hidden: true });
+  const set = el("fieldset", { class: "routing", "data-field": "routing", "aria-describedby": error.id },
+    el("legend", { text: legendText }));
+  const stored = new Map(routing.map((r) => [r.channel, { mode: r.mode, minutes: r.escalateAfterMinutes }]));
+  for (const channel of ROUTED_CHANNELS) {
+    const name = view.ctx.t(channel);
+    set.append(routingRow(channel, stored.get(channel),
+      { name, label: t("channel-mode", { channel: name }), minutesLabel: t("escalate-minutes"), modes: modes(instance) }));
+  }
+  set.append(error);
+  return set;
+}
+
+/** The form's modes when they differ from ``routing`` (the list that replaces it; the instance's
+ * ALWAYS and a type's "" left out), else undefined; throws a not-whole minutes error for showErrors. */
+function routingChanged(form, routing, instance) {
+  const none = instance ? "ALWAYS" : "";
+  const keyOf = (mode, minutes) => routingKey(mode === none ? "" : mode, minutes);
+  const stored = new Map(routing.map((r) => [r.channel, keyOf(r.mode, r.escalateAfterMinutes)]));
+  const given = [...form.querySelectorAll(".routing-row")].map((row) => routingValue(row, t("whole-number")))
+    .map((r) => ({ ...r, mode: r.mode === none ? null : r.mode }));
+  if (given.every((r) => routingKey(r.mode, r.escalateAfterMinutes) === (stored.get(r.channel) ?? ""))) return undefined;
+  return given.filter((r) => r.mode !== null);
+}
+
+/** A digest window typed in seconds: a number, null when empty, or NaN (not a whole number). */
+function seconds(control) {
+  const text = control.value.trim();
+  if (!text) return null;
+  return /^\d+$/.test(text) ? Number(text) : NaN;
+}
+
 function offeredChannels(settings) {
   return [...PANEL_CHANNELS, ...settings.botChannels.filter((b) => b.enabled).map((b) => b.channel)];
 }
 
 // -- errors next to their fields -------------------------------------------------------------------
-/** The shared placement of each GraphQL error beside its field (forms.js), then the status line cleared. */
+/** The shared placement of each GraphQL error beside its field (forms.js; a routing error under the
+ * channel it names), then the status line cleared. */
 function showErrors(form, error) {
-  showFieldErrors(form, error);
+  showFieldErrors(form, routingErrors(error, ROUTED_CHANNELS));
   status("");
 }
 
@@ -170,6 +223,15 @@ function instanceForm(settings) {
         value: settings.negativeCsatThreshold })),
     field("botScenario", t("bot-scenario"),
       el("input", { type: "text", name: "botScenario", maxlength: 200, autocomplete: "off", value: settings.botScenario ?? "" })),
+    el("h4", { class: "policy-category", text: t("routing") }),
+    el("p", { class: "note", text: t("routing-admin-intro") }),
+    routingBoxes(t("instance-routing"), settings.routing, true),
+    field("digestWindowSeconds", t("digest-window"),
+      el("input", { type: "number", name: "digestWindowSeconds", min: 0, max: MAX_DIGEST_SECONDS, step: 1, class: "short",
+        value: settings.digestWindowSeconds })),
+    field("mandatoryChannelsBypassRouting", t("bypass-routing"),
+      el("input", { type: "checkbox", name: "mandatoryChannelsBypassRouting", checked: settings.mandatoryChannelsBypassRouting }),
+      { inline: true }),
     el("button", { type: "submit", text: t("save") }), " ",
     previewButton(),
     formError(),
@@ -178,18 +240,32 @@ function instanceForm(settings) {
   const input = () => {
     clearErrors(form);
     const threshold = form.elements.namedItem("negativeCsatThreshold");
-    if (!/^\d+$/.test(threshold.value.trim())) {
-      showErrors(form, { errors: [{ message: t("whole-number"), extensions: { field: "negativeCsatThreshold" } }] });
+    const digestWindow = seconds(form.elements.namedItem("digestWindowSeconds"));
+    const notWhole = [!/^\d+$/.test(threshold.value.trim()) && "negativeCsatThreshold", !Number.isInteger(digestWindow) && "digestWindowSeconds"]
+      .filter(Boolean).map((name) => ({ message: t("whole-number"), extensions: { field: name } }));
+    let routing;
+    try {
+      routing = routingChanged(form, settings.routing, true);
+    } catch (error) {
+      notWhole.push(...error.errors);
+    }
+    if (notWhole.length) {
+      showErrors(form, { errors: notWhole });
       return null;
     }
-    return changed(settings, {
-      notificationCenterEnabled: form.elements.namedItem("notificationCenterEnabled").checked,
-      extendedTypesEnabled: form.elements.namedItem("extendedTypesEnabled").checked,
-      defaultChannels: checked(form, "defaultChannels"),
-      mandatoryChannels: checked(form, "mandatoryChannels"),
-      negativeCsatThreshold: Number(threshold.value),
-      botScenario: form.elements.namedItem("botScenario").value,
-    });
+    return {
+      ...changed(settings, {
+        notificationCenterEnabled: form.elements.namedItem("notificationCenterEnabled").checked,
+        extendedTypesEnabled: form.elements.namedItem("extendedTypesEnabled").checked,
+        defaultChannels: checked(form, "defaultChannels"),
+        mandatoryChannels: checked(form, "mandatoryChannels"),
+        negativeCsatThreshold: Number(threshold.value),
+        botScenario: form.elements.namedItem("botScenario").value,
+        digestWindowSeconds: digestWindow,
+        mandatoryChannelsBypassRouting: form.elements.namedItem("mandatoryChannelsBypassRouting").checked,
+      }),
+      ...(routing ? { routing } : {}),
+    };
   };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -310,7 +386,8 @@ function policyRow(policy, title, settings, open) {
   const offered = offeredChannels(settings);
   const summary = el("summary", {},
     el("span", { class: "policy-title", text: title }),
-    el("span", { class: "note", text: ` · ${t(policy.availability)}${policy.mandatory ? ` · ${t("mandatory-short")}` : ""}` }));
+    el("span", { class: "note", text: ` · ${t(policy.availability)}${policy.mandatory ? ` · ${t("mandatory-short")}` : ""}${
+      policy.alwaysOn ? ` · ${t("urgent-short")}` : ""}` }));
   const select = el("select", { name: "availability" });
   for (const value of AVAILABILITY) select.append(el("option", { value, selected: value === policy.availability, text: t(value) }));
   const form = el("form", { class: "admin-form", novalidate: true },
@@ -318,13 +395,30 @@ function policyRow(policy, title, settings, open) {
     field("mandatory", t("type-mandatory"), el("input", { type: "checkbox", name: "mandatory", checked: policy.mandatory }), { inline: true }),
     channelBoxes("mandatoryChannels", t("type-mandatory-channels"), policy.mandatoryChannels, offered),
     channelBoxes("defaultChannels", t("type-default-channels"), policy.defaultChannels, offered),
+    field("alwaysOn", t("always-on"), el("input", { type: "checkbox", name: "alwaysOn", checked: policy.alwaysOn }), { inline: true }),
+    routingBoxes(t("type-routing"), policy.routing, false),
+    field("digestWindowSeconds", t("type-digest-window"),
+      el("input", { type: "number", name: "digestWindowSeconds", min: 0, max: MAX_DIGEST_SECONDS, step: 1, class: "short",
+        value: policy.digestWindowSeconds ?? "" })),
     el("button", { type: "submit", text: t("save") }), " ",
     previewButton(),
     formError(),
     previewPart());
   const details = el("details", { class: "policy", "data-type": policy.typeCode, open }, summary, form);
+  /** What the form holds, as setTypePolicy takes it (only what changed; an emptied digest window is
+   * -1, the instance's again); null (and the error shown) when not whole. */
   const given = () => {
     clearErrors(form);
+    const digestWindow = seconds(form.elements.namedItem("digestWindowSeconds"));
+    let routing;
+    try {
+      routing = routingChanged(form, policy.routing, false);
+      if (Number.isNaN(digestWindow)) throw { errors: [{ message: t("whole-number"), extensions: { field: "digestWindowSeconds" } }] };
+    } catch (error) {
+      showErrors(form, error);
+      return null;
+    }
+    const digest = digestWindow === (policy.digestWindowSeconds ?? null) ? {} : { digestWindowSeconds: digestWindow ?? -1 };
     return {
       typeCode: policy.typeCode,
       ...changed(policy, {
@@ -332,13 +426,17 @@ function policyRow(policy, title, settings, open) {
         mandatory: form.elements.namedItem("mandatory").checked,
         mandatoryChannels: checked(form, "mandatoryChannels"),
         defaultChannels: checked(form, "defaultChannels"),
+        alwaysOn: form.elements.namedItem("alwaysOn").checked,
       }),
+      ...(routing ? { routing } : {}),
+      ...digest,
     };
   };
   wirePreview(form, given, PREVIEW_POLICY, "previewTypePolicy");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = given();
+    if (!input) return;
     try {
       const saved = (await view.ctx.gql(SET_POLICY, { input })).setTypePolicy;
       view.settings.typePolicies = view.settings.typePolicies.map((p) => (p.typeCode === saved.typeCode ? saved : p));

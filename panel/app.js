@@ -3,16 +3,19 @@
 // mutations, graphql-transport-ws for live events). No build step: plain ES modules, the graphql-ws
 // client loaded beside them (window.graphqlWs).
 //
-//   core.js      state, words, GraphQL over HTTP        channels.js  the Channels tab
+//   core.js      state, words, GraphQL over HTTP        channels.js  the Channels tab (when to send)
 //   i18n.js      English and Ukrainian                  push.js      its browser block (sw.js)
-//   sound.js     melodies with the Web Audio API        types.js     the Notification types tab
+//   sound.js     melodies with the Web Audio API        hours.js     its working hours
+//   activity.js  the activity signal for routing         types.js     the Notification types tab
 //   profile.js   System messages, Reminders, the simplified screen
 //   admin.js     the administrator screen, when that file is present (loaded for administrators only)
 //   deliveries.js  the delivery log and channel health (supervisors and administrators)
-//   audit.js     the audit log (administrators)           forms.js  what those two share
+//   audit.js     the audit log (administrators)           forms.js  fields and their errors, routing rows
 
 import { $, el, gql, reloaders, signOut, state, status, t } from "./core.js";
+import { startActivity } from "./activity.js";
 import { loadChannels, wireChannels } from "./channels.js";
+import { loadHours, wireHours } from "./hours.js";
 import { browserBlock } from "./push.js";
 import { loadClassic, loadReminders, loadSystemMessages, showReminder, wireProfile } from "./profile.js";
 import { play, setMelodies } from "./sound.js";
@@ -147,7 +150,7 @@ async function open(token) {
     showUnavailableNotice();
     showBulkChannels();
     selectTab(tab);
-    reloaders.push(loadTypes, loadChannels, loadReminders, loadSystemMessages);
+    reloaders.push(loadTypes, loadChannels, loadHours, loadReminders, loadSystemMessages);
   } else {
     // The simplified screen (SPEC §3): the classic toggles, and the browser block they rely on.
     $("classic").hidden = false;
@@ -162,6 +165,7 @@ async function open(token) {
   $("history-title").focus();  // the keyboard starts at the page's main heading, not <body>
   await Promise.all([loadPage(true), ...reloaders.map((load) => load().catch((error) => status(error.message)))]);
   goLive();
+  startActivity();
 }
 
 function showViewer(viewer) {
@@ -635,6 +639,7 @@ for (const button of document.querySelectorAll("[data-sample]")) {
   button.addEventListener("click", () => publishSample(button.dataset.sample));
 }
 wireChannels();
+wireHours();
 wireTypes();
 wireProfile();
 translate();

@@ -1,13 +1,16 @@
-// Profile → Notifications → Channels: a switch and a "Test" per channel, the default melody, the
-// banner settings, the browser block (push.js) and the bot channels with their linking (the deep
-// link from startChannelLink and a QR code of it, drawn by the vendored qrcode-generator).
+// Profile → Notifications → Channels: a switch and a "Test" per channel, "When to send" per external
+// channel (the viewer's routing mode: as the policy says, at once, only when away from the panel, or
+// if still unread after some minutes), the default melody, the banner settings, the browser block
+// (push.js) and the bot channels with their linking (the deep link from startChannelLink and a QR
+// code of it, drawn by the vendored qrcode-generator). Working hours are hours.js's.
 
 import { $, clearError, el, gql, say, state, t } from "./core.js";
+import { clearErrors, ROUTED_CHANNELS, routingErrors, routingKey, routingRow, routingValue, showErrors } from "./forms.js";
 import { browserBlock } from "./push.js";
 import { melodyList, play } from "./sound.js";
 import qrcode from "./vendor/qrcode.mjs";
 
-const FIELDS = `channels { kind enabled mandatory available status target lastTestAt lastError }
+const FIELDS = `channels { kind enabled mandatory available status target lastTestAt lastError routingMode escalateAfterMinutes }
   banner { durationSeconds maxVisible repeatCount repeatIntervalSeconds }
   sound { defaultMelody } pushSubscriptions { id endpoint userAgent createdAt }`;
 const CHANNELS = `{ channelSettings { ${FIELDS} } }`;
@@ -21,6 +24,10 @@ const LINKED = ["TELEGRAM", "VIBER", "WHATSAPP"];
 const BOTS = [...LINKED, "ECHAT", "EMAIL", "CUSTOM"];
 /** The links started in this page, by channel, shown until they are used or replaced. */
 const links = new Map();
+/** The routing modes as last loaded, by channel, and what the form was drawn from (it is drawn again
+ * only when that changes: another part's save leaves unsaved choices in place). */
+let routingLoaded = new Map();
+let routingDrawn = null;
 
 export async function loadChannels() {
   try {
@@ -47,6 +54,7 @@ async function update(input, where = "channels") {
 async function showChannels(settings) {
   state.banner = settings.banner;
   $("channel-list").replaceChildren(...settings.channels.map(channelRow));
+  showRouting(settings.channels);
   showMelody(settings.sound.defaultMelody);
   for (const [name, value] of Object.entries(settings.banner)) {
     const input = $("banner-form").elements.namedItem(name);
@@ -92,6 +100,50 @@ async function testChannel(kind, button, result) {
   }
 }
 
+// -- when to send: the viewer's routing modes ------------------------------------------------------
+function showRouting(channels) {
+  const shown = channels.filter((c) => ROUTED_CHANNELS.includes(c.kind) && c.available);
+  const drawn = JSON.stringify([state.locale, shown.map((c) => [c.kind, c.routingMode, c.escalateAfterMinutes])]);
+  if (drawn === routingDrawn) return;
+  routingDrawn = drawn;
+  routingLoaded = new Map(shown.map((c) => [c.kind, routingKey(c.routingMode, c.escalateAfterMinutes)]));
+  const modes = [["", t("mode-policy")], ...["ALWAYS", "WHEN_AWAY", "ESCALATE_AFTER"].map((m) => [m, t(`mode-${m}`)])];
+  $("routing-list").replaceChildren(...shown.map((c) => routingRow(c.kind,
+    { mode: c.routingMode, minutes: c.escalateAfterMinutes },
+    { name: t(c.kind), label: t("when-to-send", { channel: t(c.kind) }), minutesLabel: t("escalate-minutes"), modes })));
+  clearErrors($("routing-form"));
+  $("routing-form").hidden = shown.length === 0;
+}
+
+// Only the channels whose choice changed are sent; a refused one keeps what was chosen, the
+// service's message and code under it.
+async function saveRouting() {
+  const form = $("routing-form");
+  clearErrors(form);
+  say("routing", "");
+  let routing;
+  try {
+    routing = [...form.querySelectorAll(".routing-row")].map((row) => routingValue(row, t("whole-number")))
+      .filter((r) => routingKey(r.mode, r.escalateAfterMinutes) !== routingLoaded.get(r.channel));
+  } catch (error) {
+    showErrors(form, error);
+    return;
+  }
+  if (routing.length === 0) {
+    say("routing", t("nothing-changed"));
+    return;
+  }
+  try {
+    const settings = (await gql(UPDATE, { input: { routing } })).updateChannelSettings;
+    routingDrawn = null;
+    await showChannels(settings);
+    say("routing", t("saved"));
+    document.dispatchEvent(new CustomEvent("nc:channels-changed"));  // the types' badges follow
+  } catch (error) {
+    showErrors(form, routingErrors(error, routing.map((r) => r.channel)));
+  }
+}
+
 // -- sound -----------------------------------------------------------------------------------------
 function showMelody(chosen) {
   const select = $("default-melody");
@@ -100,6 +152,10 @@ function showMelody(chosen) {
 }
 
 export function wireChannels() {
+  $("routing-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    saveRouting();
+  });
   $("default-melody").addEventListener("change", () => {
     play($("default-melody").value);
     update({ defaultMelody: $("default-melody").value }, "sound");

@@ -2,7 +2,9 @@
 // builder by attribute, labelled fields whose errors stand beside them, filters sent as the API's
 // input, and a time in the page's language. The administrator screen (admin.js) shares the element
 // builder and the errors' placement; its fields take an inline option of their own (same markup:
-// data-field, .field-error).
+// data-field, .field-error). A routing mode's row (a channel's mode and minutes) is shared by the
+// administrator screen and the Channels tab, which, like working hours (hours.js), place their
+// errors the same way.
 
 let serial = 0;
 
@@ -100,4 +102,64 @@ export function reason(error) {
   const e = error.errors?.[0];
   const code = e?.extensions?.code || error.code;
   return code ? `${e?.message || error.message} (${code})` : error.message;
+}
+
+// -- routing modes (the Channels tab and the administrator screen) ---------------------------------
+/** The channels routing modes apply to: those sent outside the panel. */
+export const ROUTED_CHANNELS = ["BROWSER", "TELEGRAM", "VIBER", "WHATSAPP", "ECHAT", "EMAIL", "CUSTOM"];
+export const MAX_ESCALATE_MINUTES = 10080;
+
+/** One external channel's routing mode: a select of ``modes`` (value → words; "" for "the next
+ * level decides") and, with ESCALATE_AFTER, the minutes to wait (its label read with ``name``, the
+ * channel's, first). Its errors stand under it (data-field "routing.<CHANNEL>", see routingErrors). */
+export function routingRow(channel, setting, { name, label, minutesLabel, modes }) {
+  const id = `staff-${++serial}`;
+  const error = el("p", { class: "field-error", id: `${id}-error`, hidden: true });
+  const mode = setting?.mode ?? "";
+  const select = el("select", { id, name: `mode-${channel}`, "aria-describedby": error.id });
+  for (const [value, words] of modes) select.append(el("option", { value, selected: value === mode, text: words }));
+  select.value = modes.some(([value]) => value === mode) ? mode : modes[0][0];
+  const minutes = el("input", { type: "number", id: `${id}-minutes`, name: `minutes-${channel}`, min: 1,
+    max: MAX_ESCALATE_MINUTES, step: 1, class: "short", inputmode: "numeric", "aria-describedby": error.id,
+    value: setting?.minutes ?? "" });
+  const wait = el("span", { class: "escalate", hidden: select.value !== "ESCALATE_AFTER" },
+    el("label", { for: minutes.id }, el("span", { class: "sr", text: `${name}: ` }), minutesLabel), " ", minutes);
+  select.addEventListener("change", () => {
+    wait.hidden = select.value !== "ESCALATE_AFTER";
+    if (!wait.hidden && !minutes.value) minutes.focus();
+  });
+  return el("div", { class: "field routing-row", "data-field": `routing.${channel}`, "data-channel": channel },
+    el("label", { for: id, text: label }), " ", select, " ", wait, error);
+}
+
+/** What a routing row holds, as ChannelRoutingInput: {channel, mode (null: ""), escalateAfterMinutes
+ * (ESCALATE_AFTER's only; null when empty, for the API to refuse)}; minutes that are not a whole
+ * number throw an error for showErrors, with ``notWhole`` as its words. */
+export function routingValue(row, notWhole) {
+  const channel = row.dataset.channel;
+  const mode = row.querySelector("select").value || null;
+  const text = row.querySelector('input[type="number"]').value.trim();
+  if (mode === "ESCALATE_AFTER" && text && !/^\d+$/.test(text)) {
+    throw { errors: [{ message: notWhole, extensions: { field: `routing.${channel}` } }] };
+  }
+  return { channel, mode, escalateAfterMinutes: mode === "ESCALATE_AFTER" && text ? Number(text) : null };
+}
+
+/** A routing setting's key, to tell whether it changed: "MODE:minutes" ("" for none). */
+export function routingKey(mode, minutes) {
+  return mode ? `${mode}:${mode === "ESCALATE_AFTER" ? minutes ?? "" : ""}` : "";
+}
+
+/** The API names the whole list ("routing") in its errors and the channel in their words: each such
+ * error is shown under the row of the channel it names among ``sent`` (or the only one sent). */
+export function routingErrors(error, sent) {
+  const errors = error.errors?.length ? error.errors : [{ message: error.message, extensions: { code: error.code } }];
+  return {
+    errors: errors.map((e) => {
+      if ((e.extensions?.field || "").replace(/^\w+\((.*)\)$/, "$1") !== "routing") return e;
+      const named = sent.filter((channel) => new RegExp(`\\b${channel}\\b`).test(e.message));
+      const channel = named.length === 1 ? named[0] : sent.length === 1 ? sent[0] : null;
+      return channel ? { ...e, extensions: { ...e.extensions, field: `routing.${channel}` } } : e;
+    }),
+  };
 }

@@ -1,9 +1,12 @@
 // Profile → Notifications → Notification types: the types by category with a checkbox per offered
 // channel and a melody when SOUND is chosen; search; bulk actions on the selected rows (one
 // bulkUpdateTypes), with the rows it skipped and why; read-only rows with their reason and each
-// channel's decision (channelDecisions); the "temporarily unavailable" notice.
+// channel's decision (channelDecisions); a badge beside each external channel that does not simply
+// send at once (its routing mode: when away, after n minutes, a digest window, urgent; the decision's
+// words in its tooltip); the "temporarily unavailable" notice.
 
 import { $, clearError, el, gql, say, state, t } from "./core.js";
+import { ROUTED_CHANNELS } from "./forms.js";
 import { melodyList } from "./sound.js";
 
 const TYPE = "code categoryCode title availability mandatory mandatoryChannels selectableChannels channels melody editable";
@@ -12,9 +15,11 @@ const SET_CHANNELS = `mutation($code: ID!, $channels: [ChannelKind!]!, $melody: 
   setTypeChannels(typeCode: $code, channels: $channels, melody: $melody) { ${TYPE} } }`;
 const BULK = `mutation($input: BulkUpdateTypesInput!) {
   bulkUpdateTypes(input: $input) { updated { code } skipped { typeCode reason } } }`;
+/** What the rows show of a channel's decision: its words and how it sends (routing). */
+const DECISION = "channel enabled explanation routingMode escalateAfterMinutes routingSource digestWindowSeconds alwaysOn";
 /** The channels' decisions of several types in one request: an alias per type. */
 const decisionsQuery = (codes) =>
-  `{ ${codes.map((code, i) => `t${i}: channelDecisions(typeCode: ${JSON.stringify(code)}) { channel enabled explanation }`).join(" ")} }`;
+  `{ ${codes.map((code, i) => `t${i}: channelDecisions(typeCode: ${JSON.stringify(code)}) { ${DECISION} }`).join(" ")} }`;
 /** Bulk actions that take channels. */
 const WITH_CHANNELS = new Set(["SET_CHANNELS", "ADD_CHANNELS", "REMOVE_CHANNELS"]);
 
@@ -122,22 +127,49 @@ function locked(type, channel) {
 }
 
 // Rows say why they cannot change something, in the service's words (channelDecisions): a read-only
-// row each offered channel's decision, an editable row its locked channels' decisions.
+// row each offered channel's decision, an editable row its locked channels' decisions; and how each
+// external channel that is on sends (a badge).
 async function explain(types) {
   const offered = new Set(state.center.availableChannels);  // the others are all "not offered"
   const wanted = types.map((type) => [type, type.editable
     ? [...new Set([...type.mandatoryChannels, ...type.channels, ...offered])].filter((c) => locked(type, c))
-    : [...offered]]).filter(([, channels]) => channels.length > 0);
+    : [...offered]]).filter(([type, channels]) => channels.length > 0 || type.channels.some((c) => ROUTED_CHANNELS.includes(c)));
   if (wanted.length === 0) return;
   const answers = await gql(decisionsQuery(wanted.map(([type]) => type.code)));
   wanted.forEach(([type, channels], i) => {
     const row = $("type-list").querySelector(`fieldset[data-code="${CSS.escape(type.code)}"]`);
     if (!row) return;
     row.querySelector("ul.why")?.remove();
+    for (const badge of row.querySelectorAll(".route-badge")) badge.remove();
+    for (const decision of answers[`t${i}`]) {
+      const badge = routeBadge(decision);
+      const box = row.querySelector(`input.channel[value="${CSS.escape(decision.channel)}"]`);
+      if (badge && box) box.closest("label").after(badge);
+    }
+    if (channels.length === 0) return;
     const list = el("ul", { className: "why" },
       ...answers[`t${i}`].filter((d) => channels.includes(d.channel)).map((d) => el("li", { dataset: { channel: d.channel } }, `${t(d.channel)}: ${d.explanation}`)));
     row.append(list);
   });
+}
+
+/** How an external channel that is on sends, when that is not simply at once: "urgent" (an always-on
+ * type), "when away", "after 10 min", "digest 60 s". None for the panel's own channels. */
+function routeBadge(decision) {
+  if (!decision.routingMode) return null;
+  const words = [];
+  if (decision.alwaysOn) words.push(t("badge-urgent"));
+  else {
+    if (decision.routingMode === "WHEN_AWAY") words.push(t("badge-WHEN_AWAY"));
+    if (decision.routingMode === "ESCALATE_AFTER") words.push(t("badge-ESCALATE_AFTER", { minutes: decision.escalateAfterMinutes }));
+    if (decision.digestWindowSeconds > 0) words.push(t("badge-digest", { seconds: decision.digestWindowSeconds }));
+  }
+  if (words.length === 0) return null;
+  return el("span", {
+    className: "route-badge",
+    title: decision.explanation,
+    dataset: { channel: decision.channel, mode: decision.alwaysOn ? "URGENT" : decision.routingMode, source: decision.routingSource || "" },
+  }, words.join(" · "));
 }
 
 // -- bulk actions ----------------------------------------------------------------------------------
