@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.panel.steps import demo_users, gql, signed_in, token_of
@@ -304,52 +303,11 @@ async def test_the_administrator_sets_routing_for_the_instance_and_a_type(served
     assert page.errors == [], "\n".join(page.errors)
 
 
-async def test_the_activity_signal_stops_quietly_when_the_service_has_none(served: DemoServe, browser: object) -> None:
-    from playwright.async_api import expect
-
-    # given a service without reportPanelActivity (the presence part adds it)
-    if "errors" not in await _report_panel_activity(served):
-        pytest.skip("this service has reportPanelActivity: the page keeps reporting")
-    context = await browser.new_context()  # type: ignore[attr-defined]
-    sent: list[dict[str, Any]] = []
-    context.on(
-        "request",
-        lambda r: "reportPanelActivity" in (r.post_data or "") and sent.append(json.loads(r.post_data)["variables"]),
-    )
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-
-    # when Iryna signs in: the page in view says she is active, once, and hears the field is unknown
-    await page.goto(f"{served.base}/panel/")
-    async with page.expect_response(lambda r: "reportPanelActivity" in (r.request.post_data or "")) as answer:
-        await page.get_by_role("button", name="Iryna Bondar").click()
-    assert (await (await answer.value).json())["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-    await expect(page.locator("#status")).to_have_text("Наживо")
-    assert sent == [{"active": True}]
-
-    # and then she types, clicks, and the page goes hidden and comes back
-    await page.keyboard.press("Tab")
-    await page.mouse.click(5, 5)
-    await page.evaluate(SHOW, "hidden")
-    await page.evaluate(SHOW, "visible")
-    await page.wait_for_timeout(500)
-
-    # then the page asked no more, and nothing on it failed or said so
-    assert sent == [{"active": True}]
-    assert errors == [] and await page.locator("#status").text_content() == "Наживо"
-    await context.close()
-
-
 async def test_the_activity_signal_says_active_on_input_and_inactive_while_hidden(
     served: DemoServe, browser: object
 ) -> None:
     from playwright.async_api import expect
 
-    # given a service with reportPanelActivity (the presence part)
-    if "errors" in await _report_panel_activity(served):
-        pytest.skip("this service has no reportPanelActivity yet: the page stops asking (the test above)")
     context = await browser.new_context()  # type: ignore[attr-defined]
     sent: list[dict[str, Any]] = []
     context.on(
@@ -384,14 +342,3 @@ async def test_the_activity_signal_says_active_on_input_and_inactive_while_hidde
     assert sent == [{"active": True}, {"active": False}, {"active": True}]
     assert (await gql(served.base, token, PRESENCE))["panelPresence"]["active"] is True
     await context.close()
-
-
-async def _report_panel_activity(served: DemoServe) -> dict[str, Any]:
-    token = token_of(demo_users(served.base), "sup-iryna")
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(
-            f"{served.base}/graphql",
-            json={"query": "mutation { reportPanelActivity(active: true) { __typename } }"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    return dict(response.json())
