@@ -126,7 +126,13 @@ def create_app(settings: Settings) -> Starlette:
         http = http_client(allow_private=settings.allow_http_endpoints)
         deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
         runtime = (
-            Runtime(settings, broker, build_channels(broker, deps), concurrency=settings.worker_concurrency)
+            Runtime(
+                settings,
+                broker,
+                build_channels(broker, deps),
+                concurrency=settings.worker_concurrency,
+                presence=presence,
+            )
             if settings.run_workers
             else None
         )

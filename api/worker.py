@@ -10,6 +10,7 @@ from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.broker import build_broker
+from core.presence import build_presence
 from core.settings import Settings
 from domain.keys import SecretBox
 from models.db import close_db, init_db
@@ -24,7 +25,9 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
     broker = build_broker(settings.redis_url)
     http = http_client(allow_private=settings.allow_http_endpoints)
     deps = ChannelDeps(settings=settings, secret_box=SecretBox(settings.jwt_secret.reveal()), http=http)
-    runtime = Runtime(settings, broker, build_channels(broker, deps), concurrency=concurrency)
+    # WHEN_AWAY deliveries ask, when due, whether their operator is at an active panel (Redis at scale).
+    presence = build_presence(settings)
+    runtime = Runtime(settings, broker, build_channels(broker, deps), concurrency=concurrency, presence=presence)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -41,5 +44,6 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
         bots_listener.cancel()
         await asyncio.gather(bots_listener, return_exceptions=True)
         await http.aclose()
+        await presence.close()
         await broker.close()
         await close_db()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
@@ -30,8 +31,7 @@ from core.metrics import DATABASE_ERRORS
 from core.settings import Settings
 from domain.digests import digest_member, digest_text
 from domain.retention import prune
-from domain.retract import CANCELLED_REASON
-from domain.routing import DIGEST
+from domain.routing import AT_THE_PANEL, DIGEST, PresenceSource, away_of
 from models.claim import claim, extend
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus, RoutingMode
@@ -53,6 +53,10 @@ OPERATOR_FIELDS = tuple(
 
 #: Why a digest with nothing left to send was not sent.
 DIGEST_READ = "cancelled: every notification in the digest was read before it was sent"
+#: Why an escalation, a WHEN_AWAY delivery or a digest member was not sent.
+HANDLED = "cancelled: the notification was read, archived or snoozed before it was sent"
+#: Routes whose delivery waited (a deadline, the operator's absence): sent only if still unhandled.
+WAIT_ROUTES = frozenset({RoutingMode.ESCALATE_AFTER.value, RoutingMode.WHEN_AWAY.value})
 #: How often history is pruned.
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -65,10 +69,18 @@ class _SettleBatch:
 
 class Runtime:
     def __init__(
-        self, settings: Settings, broker: Broker, channels: Iterable[Channel], *, concurrency: int = 32
+        self,
+        settings: Settings,
+        broker: Broker,
+        channels: Iterable[Channel],
+        *,
+        concurrency: int = 32,
+        presence: PresenceSource | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
+        #: Who is at an active panel: a due WHEN_AWAY delivery waits while its operator is.
+        self.presence = presence
         self.handlers: dict[ChannelKind, Channel] = {kind: ch for ch in channels for kind in ch.kinds}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
         #: External deliveries sent at once: the worker never holds more of their leases.
@@ -252,7 +264,9 @@ class Runtime:
         leads = [d.id for d in deliveries if d.route == DIGEST]
         if leads:
             for member_id, digest_id, notification_id in await (
-                Delivery.filter(digest_id__in=leads, status=DeliveryStatus.QUEUED.value)
+                Delivery.filter(
+                    digest_id__in=leads, status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value)
+                )
                 .order_by("id")
                 .values_list("id", "digest_id", "notification_id")
             ):
@@ -265,6 +279,16 @@ class Runtime:
         }
         jobs: list[Job] = []
         void: dict[int, str] = {}
+        # WHEN_AWAY deliveries whose operator is at an active panel wait for another look.
+        asking: dict[str, dict[int, str]] = {}
+        for d in deliveries:
+            if d.route == RoutingMode.WHEN_AWAY.value and d.operator_id in operators:
+                asking.setdefault(d.instance_id, {})[d.operator_id] = operators[d.operator_id].user_id
+        away: set[int] = set()
+        for instance_id, users in asking.items():
+            away |= await away_of(instance_id, users, self.presence)
+        waiting: list[int] = []
+        handled_members: list[int] = []
         for d in deliveries:
             operator = operators.get(d.operator_id)
             if operator is None:
@@ -273,14 +297,25 @@ class Runtime:
             digest: tuple[str, str] | None = None
             listed: tuple[int, ...] = ()
             if d.route == DIGEST:
-                shown = [(m, notifications[n]) for m, n in members.get(d.id, ()) if n in notifications]
+                shown = []
+                for member_id, notification_id in members.get(d.id, ()):
+                    member = notifications.get(notification_id)
+                    if member is not None and not handled(member):
+                        shown.append((member_id, member))
+                    else:
+                        handled_members.append(member_id)
                 if not shown:
                     void[d.id] = DIGEST_READ
                     continue
                 listed = tuple(m for m, _ in shown)
-                digest = digest_text([digest_member(n) for _, n in shown], operator.locale)
-            elif d.route == RoutingMode.ESCALATE_AFTER.value and notification is not None and notification.read_at:
-                void[d.id] = CANCELLED_REASON  # read by its deadline: not escalated
+                # A collapsed item alerts once per window: listed once, with its count.
+                once = {n.id: n for _, n in shown}
+                digest = digest_text([digest_member(n) for n in once.values()], operator.locale)
+            elif d.route in WAIT_ROUTES and notification is not None and handled(notification):
+                void[d.id] = HANDLED  # read, archived or snoozed by its deadline: not sent
+                continue
+            elif d.route == RoutingMode.WHEN_AWAY.value and d.operator_id not in away:
+                waiting.append(d.id)
                 continue
             jobs.append(
                 Job(
@@ -292,6 +327,21 @@ class Runtime:
                     digest=digest,
                     members=listed,
                 )
+            )
+        if handled_members:  # members wait unleased: cancelled while still waiting
+            await Delivery.filter(
+                id__in=handled_members, status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value)
+            ).update(status=DeliveryStatus.CANCELLED.value, last_error=HANDLED, updated_at=now())
+        if waiting:
+            current = now()
+            await Delivery.filter(id__in=waiting, locked_by=self.worker_id).update(
+                status=DeliveryStatus.QUEUED.value,
+                attempts=F("attempts") - 1,  # a look, not a try
+                last_error=AT_THE_PANEL,
+                next_attempt_at=current + timedelta(seconds=self.settings.away_recheck_seconds),
+                lease_until=None,
+                locked_by=None,
+                updated_at=current,
             )
         for reason in set(void.values()):
             await Delivery.filter(id__in=[i for i, r in void.items() if r == reason], locked_by=self.worker_id).update(
@@ -455,6 +505,11 @@ class Runtime:
     async def prune(self) -> int:
         await prune(self.settings.retention_days)
         return 0
+
+
+def handled(notification: Notification) -> bool:
+    """Read, archived or snoozed: the operator dealt with it; what waited for them is not sent."""
+    return bool(notification.read_at or notification.archived_at or notification.snoozed_until)
 
 
 async def _finish(tasks: list[asyncio.Task[None]], until: float) -> None:

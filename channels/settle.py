@@ -96,7 +96,9 @@ async def _settle_members(results: list[tuple[Job, Outcome]], current: datetime,
         else:
             status, reason = DeliveryStatus.FAILED, f"its digest (delivery {job.delivery.id}) failed: {outcome.reason}"
         await Delivery.filter(
-            id__in=list(job.members), digest_id=job.delivery.id, status=DeliveryStatus.QUEUED.value
+            id__in=list(job.members),
+            digest_id=job.delivery.id,
+            status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value),
         ).update(status=status.value, last_error=reason[:1000] if reason else None, updated_at=current)
 
 

@@ -132,6 +132,8 @@ class Settings:
     reminder_minute_seconds: float = 60.0
     #: Seconds in a routing "minute" (ESCALATE_AFTER's escalateAfterMinutes): tests shorten it.
     routing_minute_seconds: float = 60.0
+    #: A WHEN_AWAY delivery whose operator is at an active panel looks again this often.
+    away_recheck_seconds: float = 60.0
     #: How often workers and schedulers look for due jobs when nothing woke them.
     poll_seconds: float = 1.0
     #: How long a claimed job stays a worker's before another may take it again (the worker
@@ -262,6 +264,7 @@ class Settings:
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
             routing_minute_seconds=_float(env, "NC_ROUTING_MINUTE_SECONDS", 60.0),
+            away_recheck_seconds=_float(env, "NC_AWAY_RECHECK_SECONDS", 60.0),
             poll_seconds=_float(env, "NC_POLL_SECONDS", 1.0),
             lease_seconds=lease_seconds,
             heartbeat_seconds=heartbeat_seconds,

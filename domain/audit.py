@@ -34,6 +34,7 @@ from domain.errors import BadUserInput
 from domain.input_text import check_lengths
 from domain.policy import InstancePolicy
 from domain.resolution import Choice
+from domain.working_hours import shown_spans
 from models.audit import AuditEntry
 from models.catalog import TYPES_BY_CODE
 from models.enums import ChannelKind, sort_channels
@@ -125,7 +126,7 @@ def instance_state(policy: InstancePolicy) -> dict[str, Any]:
         "readOnEntityClose": policy.read_on_entity_close,
         "routing": {c.value: m.stored() for c, m in sorted(policy.routing.modes.items())},
         "digestWindowSeconds": policy.routing.digest_seconds,
-        "mandatoryBypassRouting": policy.routing.mandatory_bypass,
+        "mandatoryChannelsBypassRouting": policy.routing.mandatory_bypass,
         "botChannels": {
             bot.channel.value: {
                 "enabled": bot.enabled,
@@ -193,7 +194,10 @@ async def operator_state(operator_id: int | None) -> dict[str, Any]:
             for s in sorted(switches, key=lambda s: s["channel"])
             if s["routing_mode"]
         },
-        "workingHours": {"timezone": row.timezone, "days": row.working_hours},
+        "workingHours": {
+            "timezone": row.timezone or "UTC",
+            "days": [{"day": d, "from": a, "to": b} for d, a, b in shown_spans(row.working_hours)],
+        },
         "banner": {
             "durationSeconds": row.banner_duration_seconds,
             "maxVisible": row.banner_max_visible,

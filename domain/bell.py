@@ -326,6 +326,11 @@ async def deliveries(
     if notification is None:
         raise NotFound(f"No notification {shown(notification_id)}", id=notification_id)
     rows: list[Delivery | PanelDelivery] = list(await Delivery.filter(notification_id=nid).order_by("id"))
+    # A digest member is due when its digest is (shown, not stored: the member has no due time).
+    members = {r.digest_id: r for r in rows if isinstance(r, Delivery) and r.digest_id and r.next_attempt_at is None}
+    if members:
+        for digest_id, due in await Delivery.filter(id__in=list(members)).values_list("id", "next_attempt_at"):
+            members[digest_id].next_attempt_at = due
     stored = {row.channel for row in rows}
     # The panel channels have no rows (publishing hands them to the broker itself), except in
     # notifications written before the hand-off row: those are listed as they are.

@@ -46,6 +46,8 @@ FIELDS = (
     "attempts",
     "last_error",
     "next_attempt_at",
+    "route",
+    "digest_id",
     "created_at",
     "updated_at",
     "operator__user_id",
@@ -97,6 +99,8 @@ class LogEntry:
     user_id: str
     operator_name: str | None
     type_code: str | None
+    route: str | None = None
+    digest_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def _entry(row: dict[str, Any]) -> LogEntry:
         user_id=row["operator__user_id"],
         operator_name=row["operator__display_name"],
         type_code=row["notification__type_code"],
+        route=row["route"],
+        digest_id=row["digest_id"],
     )
 
 

@@ -5,10 +5,12 @@ claim takes it alone) and names its digest's own row (``digest_id``): a delivery
 notification, ``route = 'DIGEST'``, due when the window that the first member opened ends (or when
 the recipient's working hours release it). Workers claim that row like any job; the channel sends
 one message listing the members still QUEUED (read ones were CANCELLED meanwhile), and the members
-take the digest's outcome. A digest that a worker claimed, or that was tried once, takes no new
-members: the next event opens a new one.
+take the digest's outcome. A member joins an open digest due no later than its own window would end
+(a type's short window is never stretched by another's long one), else opens one; members show the
+digest's status (HELD while it waits for working hours). A digest that a worker claimed, or that was
+tried once, takes no new members: the next event opens a new one.
 
-    open_digests(instance, [(operator id, channel)])  -> {(operator id, channel): digest id}
+    open_digests(instance, [(operator id, channel)])  -> {(operator id, channel): [OpenDigest]} by due time
     digest_text(notifications, locale)                 -> (title, body)  grouped, in the locale
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from domain.routing import DIGEST
@@ -83,7 +86,14 @@ def digest_text(members: Sequence[Member], locale: str) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-async def open_digests(instance_id: str, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
+@dataclass(frozen=True)
+class OpenDigest:
+    id: int
+    due: datetime
+    status: str
+
+
+async def open_digests(instance_id: str, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], list[OpenDigest]]:
     """The digests still taking members of these (operator id, channel) pairs: due, never tried,
     not claimed. On PostgreSQL their rows are locked until the caller's transaction ends, so a
     worker's claim (SKIP LOCKED) takes a digest only after the members written with it commit; and
@@ -98,10 +108,10 @@ async def open_digests(instance_id: str, pairs: Sequence[tuple[int, str]]) -> di
         buckets = sorted({LOCK_KEY + operator_id % LOCK_BUCKETS for operator_id in operators})
         await conn.execute_query("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", [buckets])
     sql = (
-        f'SELECT "id", "operator_id", "channel" FROM "{Delivery._meta.db_table}" '
+        f'SELECT "id", "operator_id", "channel", "next_attempt_at", "status" FROM "{Delivery._meta.db_table}" '
         f'WHERE {one_of(conn, "operator_id", "int4", 1)} AND "route" = {param(conn, 2)} '
         f'AND "status" IN ({param(conn, 3)}, {param(conn, 4)}) AND "attempts" = 0 AND "lease_until" IS NULL '
-        f'AND "instance_id" = {param(conn, 5)} ORDER BY "id"'
+        f'AND "instance_id" = {param(conn, 5)} ORDER BY "next_attempt_at", "id"'
     )
     if is_postgres():
         sql += " FOR UPDATE"
@@ -116,8 +126,9 @@ async def open_digests(instance_id: str, pairs: Sequence[tuple[int, str]]) -> di
         ],
     )
     wanted = set(pairs)
-    out: dict[tuple[int, str], int] = {}
-    for digest_id, operator_id, channel in rows:
+    out: dict[tuple[int, str], list[OpenDigest]] = {}
+    for digest_id, operator_id, channel, due, status in rows:
         if (operator_id, channel) in wanted:
-            out.setdefault((operator_id, channel), digest_id)
+            when = due if isinstance(due, datetime) else datetime.fromisoformat(str(due))
+            out.setdefault((operator_id, channel), []).append(OpenDigest(digest_id, when, status))
     return out

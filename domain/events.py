@@ -31,7 +31,7 @@ from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import Recipient, recipient_prefs, recipients
 from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolve
-from domain.routing import DIGEST, PresenceSource, Route, away_of
+from domain.routing import AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
 from domain.working_hours import WorkingHours, from_row
 from models.bulk import json_value, upsert
@@ -81,6 +81,7 @@ async def publish(
     collapse_window_seconds: float = 60.0,
     presence: PresenceSource | None = None,
     routing_minute_seconds: float = 60.0,
+    away_check_seconds: float = 60.0,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -100,6 +101,7 @@ async def publish(
             collapse_window_seconds,
             presence,
             routing_minute_seconds,
+            away_check_seconds,
         )
     finally:
         if token is not None:
@@ -114,6 +116,7 @@ async def _publish_batch(
     window_seconds: float,
     presence: PresenceSource | None,
     routing_minute_seconds: float,
+    away_check_seconds: float,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -318,8 +321,9 @@ async def _publish_batch(
                 if operator_id not in hours:
                     operator = by_id[operator_id]
                     hours[operator_id] = from_row(operator.timezone, json_value(operator.working_hours))
-                deliverable = _routed(row, route, operator_id in present, hours[operator_id], routing_minute_seconds)
-                if deliverable and route.digest_seconds > 0:
+                at_panel = operator_id in present
+                _routed(row, route, at_panel, hours[operator_id], routing_minute_seconds, away_check_seconds)
+                if route.digest_seconds > 0 and not (at_panel and route.mode is RoutingMode.WHEN_AWAY):
                     digested.append((row, route.digest_seconds))
             counts[event_id][1] += deliverable
             external_queued |= deliverable
@@ -410,16 +414,17 @@ async def _present(
     return set(users) - away
 
 
-def _routed(row: dict[str, Any], route: Route, present: bool, hours: WorkingHours | None, minute: float) -> bool:
-    """Shape a deliverable external row by its route; False when it will not be sent (the
-    recipient is at the panel and the channel sends only when away)."""
+def _routed(
+    row: dict[str, Any], route: Route, present: bool, hours: WorkingHours | None, minute: float, away_check: float
+) -> None:
+    """Shape a deliverable external row by its route. WHEN_AWAY with the recipient at an active
+    panel: due ``away_check`` seconds later, when a worker looks again (sent only if still
+    unhandled and they are away by then; reading it in the panel cancels it)."""
     if route.mode is RoutingMode.WHEN_AWAY:
         row["route"] = route.mode.value
         if present:
-            row["status"] = DeliveryStatus.SKIPPED.value
-            row["last_error"] = "skipped: the operator was active in the panel (WHEN_AWAY) and saw it there"
-            row["next_attempt_at"] = None
-            return False
+            row["last_error"] = AT_THE_PANEL
+            row["next_attempt_at"] = row["next_attempt_at"] + timedelta(seconds=away_check)
     elif route.mode is RoutingMode.ESCALATE_AFTER:
         row["route"] = route.mode.value
         row["next_attempt_at"] = row["next_attempt_at"] + timedelta(seconds=(route.minutes or 1) * minute)
@@ -428,7 +433,6 @@ def _routed(row: dict[str, Any], route: Route, present: bool, hours: WorkingHour
         if release is not None:
             row["status"] = DeliveryStatus.HELD.value
             row["next_attempt_at"] = release
-    return True
 
 
 async def _digest(
@@ -442,29 +446,40 @@ async def _digest(
     recipient's working hours release it."""
     pairs = sorted({(row["operator_id"], row["channel"]) for row, _ in members})
     found = await open_digests(instance_id, pairs)
-    new: dict[tuple[int, str], dict[str, Any]] = {}
+    # Each member's own due time: its window's end, or when working hours release it.
+    planned = []
     for row, window in members:
+        due, status = ts + timedelta(seconds=window), DeliveryStatus.QUEUED.value
+        schedule = hours.get(row["operator_id"])
+        release = schedule.release(due) if schedule is not None else None
+        if release is not None:
+            due, status = release, DeliveryStatus.HELD.value
+        planned.append((due, status, row))
+    planned.sort(key=lambda p: p[0])
+    # The earliest open digest due no later than the member's own time; else a new one.
+    leads: dict[tuple[int, str], list[dict[str, Any]]] = {
+        pair: [{"id": d.id, "next_attempt_at": d.due, "status": d.status} for d in open_]
+        for pair, open_ in found.items()
+    }
+    new: list[dict[str, Any]] = []
+    joined: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for due, status, row in planned:
         pair = (row["operator_id"], row["channel"])
-        if pair in found:
-            continue
-        due = ts + timedelta(seconds=window)
-        lead = new.get(pair)
+        lead = next((d for d in leads.get(pair, ()) if d["next_attempt_at"] <= due), None)
         if lead is None:
-            status = DeliveryStatus.QUEUED.value
-            schedule = hours.get(pair[0])
-            release = schedule.release(due) if schedule is not None else None
-            if release is not None:
-                status, due = DeliveryStatus.HELD.value, release
-            new[pair] = {**row, "notification_id": None, "status": status, "next_attempt_at": due, "route": DIGEST}
+            lead = {**row, "notification_id": None, "status": status, "next_attempt_at": due, "route": DIGEST}
+            leads.setdefault(pair, []).append(lead)
+            new.append(lead)
+        joined.append((row, lead))
     if new:
-        created = await upsert(
-            db(), Delivery, list(new.values()), conflict=["id"], returning=["id", "operator_id", "channel"]
-        )
-        found.update({(r["operator_id"], r["channel"]): r["id"] for r in created})
-    for row, _ in members:
-        row["digest_id"] = found[(row["operator_id"], row["channel"])]
+        created = await upsert(db(), Delivery, new, conflict=["id"], returning=["id"])
+        # One statement's rows take ascending ids in the order they were given.
+        for lead, made in zip(new, sorted(r["id"] for r in created), strict=True):
+            lead["id"] = made
+    for row, lead in joined:
+        row["digest_id"] = lead["id"]
         row["next_attempt_at"] = None
-        row["status"] = DeliveryStatus.QUEUED.value
+        row["status"] = lead["status"]  # HELD while the digest waits for working hours
 
 
 def _dedupe_key(type_def: TypeDef, event: Event) -> str:

@@ -14,7 +14,7 @@ from domain.input_text import shown
 from domain.policy import ensure_instance
 from domain.resolution import Choice, RecipientPrefs
 from domain.routing import ModeSetting
-from domain.working_hours import WorkingHours, stored
+from domain.working_hours import WorkingHours, rehold, stored
 from models.bulk import upsert
 from models.db import db
 from models.enums import BOT_CHANNELS, CHANNEL_ORDER, ChannelKind, Role
@@ -227,4 +227,9 @@ async def upsert_operators(instance_id: str, inputs: list[OperatorInput], limit:
             conflict=["instance_id", "user_id"],
             update=["timezone", "working_hours"],
         )
+    if hours_sent:
+        ids = dict(
+            await Operator.filter(instance_id=instance_id, user_id__in=sorted(hours_sent)).values_list("user_id", "id")
+        )
+        await rehold({ids[op.id]: op.working_hours for op in inputs if op.working_hours is not None}, ts)
     return len(inputs)

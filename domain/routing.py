@@ -55,6 +55,8 @@ MAX_ESCALATE_MINUTES = 7 * 24 * 60
 MAX_DIGEST_SECONDS = 24 * 3600
 #: Route tags on delivery rows (Delivery.route).
 DIGEST = "DIGEST"
+#: A WHEN_AWAY delivery waiting while its operator is at an active panel.
+AT_THE_PANEL = "waiting: the operator is active in the panel (WHEN_AWAY); sent if still unread once they are away"
 
 
 @dataclass(frozen=True, slots=True)

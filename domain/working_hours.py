@@ -17,8 +17,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from tortoise.expressions import Q
+from tortoise.timezone import now
+
 from domain.errors import BadUserInput
 from domain.input_text import shown
+from domain.routing import DIGEST
+from models.enums import DeliveryStatus, RoutingMode
+from models.notification import Delivery
 from models.operator import Operator
 
 DAY_NAMES = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -85,7 +91,11 @@ def clock(seconds: int) -> str:
 
 def _seconds(value: str, field: str) -> int:
     parts = value.split(":")
-    if len(value) > 8 or len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts):
+    if (
+        len(value) > 8
+        or len(parts) not in (2, 3)
+        or not all(p.isascii() and p.isdigit() and len(p) == 2 for p in parts)
+    ):
         raise BadUserInput(f'{field} must be a local time "HH:MM" or "HH:MM:SS", got {shown(value)}', field=field)
     h, m, s = (int(p) for p in (*parts, "00")[:3])
     if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
@@ -98,7 +108,7 @@ def check_timezone(name: str | None) -> str:
     name = name.strip() if name else name
     if not name:
         return "UTC"
-    if len(name) > 64 or name not in _zones():
+    if len(name) > 64 or name not in _zones() or name in ("localtime", "Factory"):
         raise BadUserInput(
             f"timezone {shown(name)} is not an IANA time zone name such as Europe/Kyiv or America/New_York",
             field="timezone",
@@ -174,9 +184,37 @@ def stored(hours: WorkingHours) -> tuple[str | None, list[dict[str, Any]] | None
 
 
 async def set_working_hours(operator: Operator, hours: WorkingHours) -> None:
-    """Write the operator's schedule (in the caller's transaction)."""
+    """Write the operator's schedule (in the caller's transaction); what was HELD for them is
+    released or held until the new schedule opens (``rehold``)."""
     operator.timezone, operator.working_hours = stored(hours)
     await Operator.filter(id=operator.id).update(timezone=operator.timezone, working_hours=operator.working_hours)
+    await rehold({operator.id: hours}, now())
+
+
+async def rehold(schedules: dict[int, WorkingHours], at: datetime) -> None:
+    """Operators' schedules changed: their HELD deliveries (and digests) that no worker holds are
+    due when the new schedule opens, or now if it is open. One statement per distinct release time
+    (plus one for the released digests' members). Escalations keep their time (their deadline is
+    not stored apart from it)."""
+    by_release: dict[datetime | None, list[int]] = {}
+    for operator_id, hours in schedules.items():
+        by_release.setdefault(hours.release(at), []).append(operator_id)
+    for release, operator_ids in by_release.items():
+        held = Delivery.filter(
+            operator_id__in=operator_ids,
+            status=DeliveryStatus.HELD.value,
+            next_attempt_at__isnull=False,
+            lease_until__isnull=True,
+        ).filter(Q(route__isnull=True) | ~Q(route=RoutingMode.ESCALATE_AFTER.value))
+        if release is not None:
+            await held.update(next_attempt_at=release, updated_at=at)
+            continue
+        digests = [d for d in await held.filter(route=DIGEST).values_list("id", flat=True)]
+        await held.update(status=DeliveryStatus.QUEUED.value, next_attempt_at=at, updated_at=at)
+        if digests:
+            await Delivery.filter(digest_id__in=digests, status=DeliveryStatus.HELD.value).update(
+                status=DeliveryStatus.QUEUED.value, updated_at=at
+            )
 
 
 def shown_spans(stored_value: Any) -> list[tuple[str, str, str]]:

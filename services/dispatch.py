@@ -70,6 +70,7 @@ async def publish_events(
             collapse_window_seconds=settings.collapse_window_seconds,
             presence=presence,
             routing_minute_seconds=settings.routing_minute_seconds,
+            away_check_seconds=settings.away_recheck_seconds,
         )
     if batch.new_users and viewers is not None:
         # Their panels may have asked before they existed: "no such operator" is no longer true.

@@ -109,6 +109,8 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         collapse_window_seconds=1.0,
         # An ESCALATE_AFTER "minute" is half a second.
         routing_minute_seconds=0.5,
+        # A WHEN_AWAY delivery waiting for its operator to leave the panel looks again every 0.5 s.
+        away_recheck_seconds=0.5,
         poll_seconds=0.1,
         retry_base_seconds=0.05,
         test_send_timeout_seconds=10.0,

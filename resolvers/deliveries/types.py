@@ -113,9 +113,19 @@ class DeliveryLogEntry:
     status: DeliveryStatus
     attempts: int = strawberry.field(description="Tries so far (retryDeliveries starts them again from 0).")
     last_error: str | None = strawberry.field(description="Why the last try failed; null once SENT.")
-    next_attempt_at: datetime | None = strawberry.field(description="When a QUEUED or RETRYING delivery is due.")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When a QUEUED, RETRYING or HELD delivery is due (a HELD one's release time)."
+    )
     created_at: datetime = strawberry.field(description="When it was queued.")
     updated_at: datetime = strawberry.field(description="When its status last changed.")
+    route: str | None = strawberry.field(
+        default=None,
+        description="WHEN_AWAY, ESCALATE_AFTER, DIGEST (a digest's own delivery: no notification, it sends its "
+        "members in one message) or null.",
+    )
+    digest_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A digest member: the delivery of its digest."
+    )
 
     @staticmethod
     def build(entry: LogEntry) -> DeliveryLogEntry:
@@ -132,6 +142,8 @@ class DeliveryLogEntry:
             next_attempt_at=entry.next_attempt_at,
             created_at=entry.created_at,
             updated_at=entry.updated_at,
+            route=entry.route,
+            digest_id=strawberry.ID(str(entry.digest_id)) if entry.digest_id else None,
         )
 
 

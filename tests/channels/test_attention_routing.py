@@ -240,7 +240,7 @@ TOASTS = "subscription { toasts { notification { id title } } }"
 BELL = "subscription { bell { __typename ... on NotificationAdded { notification { id title } } } }"
 
 
-async def test_when_away_sends_telegram_only_after_the_panel_is_closed(
+async def test_when_away_waits_while_the_panel_is_active_and_sends_what_is_unread_once_away(
     http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
 ) -> None:
     # given Olena sends Telegram only when away, and has the panel open (bell and banners)
@@ -253,21 +253,30 @@ async def test_when_away_sends_telegram_only_after_the_panel_is_closed(
         await panel.subscribe(BELL)
         await panel.subscribe(TOASTS)
         await eventually(lambda: _active(operator), lambda active: active is True)
-        # when a ticket comes while she is active there
+        # when two tickets come while she is active there
         await tenant.service().gql(PUBLISH, {"input": ticket("away-1", 601)})
-        # then she gets it in the panel, and not on Telegram
-        seen = [await panel.next(), await panel.next()]
-        assert {next(iter(m.values()))["notification"]["title"] for m in seen} == {"New ticket #601"}
-        skipped = await telegram_row(operator)
-        assert (skipped["status"], skipped["route"]) == ("SKIPPED", "WHEN_AWAY")
-        assert "active in the panel" in skipped["lastError"]
-    # and once she closed the panel, the next ticket reaches Telegram
-    await eventually(lambda: _active(operator), lambda active: active is False)
-    await tenant.service().gql(PUBLISH, {"input": ticket("away-2", 602)})
+        await tenant.service().gql(PUBLISH, {"input": ticket("away-2", 602)})
+        # then she gets them in the panel (bell and banner), and Telegram waits
+        seen = [await panel.next() for _ in range(4)]
+        titles = {next(iter(m.values()))["notification"]["title"] for m in seen}
+        assert titles == {"New ticket #601", "New ticket #602"}
+        waiting = await telegram_row(operator)
+        assert (waiting["status"], waiting["route"]) == ("QUEUED", "WHEN_AWAY") and waiting["dueAt"]
+        assert "active in the panel" in waiting["lastError"]
+        # she reads #602 there; looking again while she stays (every 0.5 s here) sends nothing
+        newest = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]
+        await operator.gql(MARK, {"ids": [newest["id"]]})
+        await asyncio.sleep(1.5)
+        assert bot_api.sent() == []
+    # when she closes the panel, #601 (still unread) reaches Telegram, and #602 never does
     [message] = await bot_api.wait_for(1)
-    assert "New ticket #602" in message["text"]
-    await asyncio.sleep(0.3)
-    assert len(bot_api.sent()) == 1
+    assert "New ticket #601" in message["text"]
+    assert (await telegram_row(operator, 0))["status"] == "CANCELLED"
+    # and the next ticket reaches Telegram at once
+    await tenant.service().gql(PUBLISH, {"input": ticket("away-3", 603)})
+    await bot_api.wait_for(2)
+    await asyncio.sleep(0.5)
+    assert [m["text"].splitlines()[0] for m in bot_api.sent()] == ["New ticket #601", "New ticket #603"]
 
 
 async def test_a_hidden_panel_or_an_away_status_counts_as_away(
@@ -284,10 +293,13 @@ async def test_a_hidden_panel_or_an_away_status_counts_as_away(
         assert hidden.data["reportPanelActivity"]["active"] is False
         await tenant.service().gql(PUBLISH, {"input": ticket("hid-1", 701)})
         await bot_api.wait_for(1)
-        # back in the page: the next one is not sent
+        # back in the page: the next one waits, and she reads it there
         assert "errors" not in (await operator.gql("mutation { reportPanelActivity { active } }")).body
         await tenant.service().gql(PUBLISH, {"input": ticket("hid-2", 702)})
-        assert (await telegram_row(operator))["status"] == "SKIPPED"
+        assert "active in the panel" in (await telegram_row(operator))["lastError"]
+        await operator.gql(
+            MARK, {"ids": [(await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]]}
+        )
         # and with the platform's status "away" (operator_status_changed), the panel open or not
         status = {"id": "st-1", "type": "operator_status_changed", "recipients": ["olena"], "data": {"status": "away"}}
         assert "errors" not in (await tenant.service().gql(PUBLISH, {"input": status})).body

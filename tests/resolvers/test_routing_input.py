@@ -98,3 +98,18 @@ async def test_the_platform_sets_working_hours_from_its_calendars(tenant: Tenant
     # a later upsert without workingHours keeps them
     assert (await service.gql(UPSERT, {"inputs": [{"id": "ivan", "displayName": "Ivan"}]})).data
     assert (await tenant.operator("ivan").gql(READ_HOURS)).data["workingHours"] == hours
+
+
+async def test_digits_other_than_ascii_in_a_span_and_odd_zone_names_are_refused(tenant: Tenant) -> None:
+    # "²³".isdigit() is true but int() refuses it: it must be BAD_USER_INPUT, not an internal error
+    for value in ("²³:00", "٠٩:٠٠", "０９:００"):
+        days = [{"day": "MONDAY", "from": value, "to": "23:30"}]
+        refused = await tenant.operator("olena").gql(HOURS, {"input": {"timezone": "UTC", "days": days}})
+        assert refused.error_code == "BAD_USER_INPUT" and '"HH:MM"' in refused.error_message, refused.body
+        refused = await tenant.service().gql(
+            UPSERT, {"inputs": [{"id": "ivan", "workingHours": {"timezone": "UTC", "days": days}}]}
+        )
+        assert refused.error_code == "BAD_USER_INPUT", refused.body
+    for zone in ("localtime", "Factory"):
+        refused = await tenant.operator("olena").gql(HOURS, {"input": {"timezone": zone, "days": []}})
+        assert refused.error_code == "BAD_USER_INPUT" and "IANA time zone" in refused.error_message
