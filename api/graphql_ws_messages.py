@@ -35,7 +35,8 @@ from core.metrics import REFUSED
 if TYPE_CHECKING:
     from api.graphql_http import NotificationCenterGraphQL
 
-#: Close codes (graphql-ws clients treat 4401, 4403 and 4429 as final: no blind reconnect loop).
+#: Close codes (graphql-ws clients treat 4400, 4401, 4403 and 4429 as final: no blind reconnect loop).
+CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408

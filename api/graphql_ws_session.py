@@ -5,6 +5,7 @@ the place they hold, and when their token ends it.
      ├── missing or bad .......................................... close 4401
      │   (it costs the address one request of the anonymous budget; once that is spent, 1013)
      ├── a role without a bell (service) ......................... close 4403
+     ├── a ``tab`` that is not a tab id (Context.panel_tab) ........ close 4400
      └── the user already holds NC_LIMIT_WEBSOCKETS_PER_USER ...... close 4429
     the connection .................. one request of the caller's rate budget, else close 1013
     each operation started .......... one request of the caller's rate budget (operation_refusal)
@@ -22,9 +23,15 @@ import time
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, cast
 
-from api.graphql_ws_messages import CLOSE_FORBIDDEN, CLOSE_TOO_MANY, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED
+from api.graphql_ws_messages import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_MANY,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHENTICATED,
+)
 from core.metrics import REFUSED
-from domain.errors import ClientError, Forbidden, RateLimited, Unauthenticated
+from domain.errors import BadUserInput, ClientError, Forbidden, RateLimited, Unauthenticated
 from resolvers.context import Context
 
 if TYPE_CHECKING:
@@ -61,6 +68,9 @@ class LiveSession:
         try:
             principal = context.authenticate_connection()
             context.require_user()
+            context.panel_tab()
+        except BadUserInput as error:
+            return error, CLOSE_BAD_REQUEST
         except ClientError as error:
             if isinstance(error, Unauthenticated):  # a failed token costs the address, as over HTTP
                 ws = self.websocket.ws

@@ -81,6 +81,8 @@ class Limits:
     snooze_seconds: int = 30 * 86_400
     #: Open WebSockets of one user (same instance and user id) across the deployment.
     websockets_per_user: int = 16
+    #: Characters of a panel tab's id (reportPanelActivity's ``tab``, and connectionParams' ``tab``).
+    panel_tab_chars: int = 64
     #: WebSockets from one client address that have not authenticated yet (per process).
     pending_websockets_per_address: int = 100
     #: One WebSocket message (the panel's are small; publish large batches over HTTP).

@@ -13,7 +13,7 @@
 //   audit.js     the audit log (administrators)           forms.js  fields and their errors, routing rows
 
 import { $, el, gql, reloaders, signOut, state, status, t } from "./core.js";
-import { startActivity } from "./activity.js";
+import { startActivity, TAB } from "./activity.js";
 import { loadChannels, wireChannels } from "./channels.js";
 import { loadHours, wireHours } from "./hours.js";
 import { browserBlock } from "./push.js";
@@ -478,7 +478,7 @@ function goLive() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
   const client = window.graphqlWs.createClient({
     url,
-    connectionParams: () => ({ authorization: `Bearer ${state.token}` }),
+    connectionParams: () => ({ authorization: `Bearer ${state.token}`, tab: TAB }),
     lazy: false,
     retryAttempts: Infinity,
     shouldRetry: () => true,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.audit import Actor
 from domain.bell import push_targets
-from domain.errors import Unauthenticated
+from domain.errors import BadUserInput, Unauthenticated
 from domain.operators import ensure_operator, find_operator, load_prefs, unsaved_operator
 from domain.policy import POLICY_TOPIC, InstancePolicy
 from domain.resolution import RecipientPrefs
@@ -21,6 +22,9 @@ from models.notification import PushTarget
 from models.operator import Operator
 from services.auth import Principal
 from services.shared import Services
+
+#: A tab id's characters (its length is NC_LIMIT_PANEL_TAB_CHARS at most).
+TAB_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class Context:
@@ -71,6 +75,21 @@ class Context:
             raise Unauthenticated('Send the token in connection_init: {"authorization": "Bearer <JWT>"}')
         self._principal = self.services.tokens.from_header(value)
         return self._principal
+
+    def panel_tab(self, tab: str | None = None) -> str:
+        """The viewer's tab (core/presence.py): ``tab`` when given, else the ``tab`` of the
+        WebSocket's connectionParams, else ``""`` (the tab every client without an id shares).
+        BAD_USER_INPUT unless it is at most NC_LIMIT_PANEL_TAB_CHARS of A-Z, a-z, 0-9, _ and -."""
+        value: object = tab if tab is not None else (self.connection_params or {}).get("tab")
+        if value is None:
+            return ""
+        most = self.settings.limits.panel_tab_chars
+        if not isinstance(value, str) or len(value) > most or not TAB_CHARS.fullmatch(value):
+            raise BadUserInput(
+                f"tab must be a string of at most {most} characters A-Z, a-z, 0-9, _ and - "
+                "(an id the page makes once per load, e.g. crypto.randomUUID())"
+            )
+        return value
 
     def for_operation(self) -> Context:
         """A context for one operation of a live connection: the same caller, fresh per-request

@@ -25,10 +25,10 @@ def _topic(ctx: Context, stream: str) -> str:
 
 
 def _panel_open(ctx: Context) -> AbstractAsyncContextManager[str]:
-    """The viewer's panel counts as open while this subscription runs (core/presence.py): one
-    call when it starts and one when it ends, none per message."""
+    """The viewer's panel (in the tab of the connectionParams' ``tab``) counts as open while this
+    subscription runs (core/presence.py): one call when it starts and one when it ends, none per message."""
     p = ctx.require_user()
-    return ctx.services.presence.hold(p.instance_id, p.user_id)
+    return ctx.services.presence.hold(p.instance_id, p.user_id, ctx.panel_tab())
 
 
 #: Bell item ids a subscription remembers having sent (~80 KiB when full), so a replay and the live stream never send

@@ -11,16 +11,25 @@ import websockets
 
 
 class GraphQLWS:
-    def __init__(self, host: str, token: str | None, protocol: str = "graphql-transport-ws") -> None:
+    def __init__(
+        self,
+        host: str,
+        token: str | None,
+        protocol: str = "graphql-transport-ws",
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """``params``: more connectionParams beside the token (a panel's ``tab``, say)."""
         self.url = f"ws://{host}/graphql"
         self.token = token
         self.protocol = protocol
+        self.params = params or {}
         self._ids = itertools.count(1)
         self.ws: Any = None
 
     async def __aenter__(self) -> GraphQLWS:
         self.ws = await websockets.connect(self.url, subprotocols=[self.protocol])
         payload = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        payload.update(self.params)
         await self.ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         ack = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
         assert ack["type"] == "connection_ack", ack

@@ -5,6 +5,7 @@ and at scale every API process sees the same presence through Redis."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from core.settings import Secret, Settings
 from services.auth import TokenCodec
@@ -26,6 +28,8 @@ BELL = "subscription { bell { __typename } }"
 TOASTS = "subscription { toasts { durationSeconds } }"
 PRESENCE = "{ panelPresence { panelOpen active lastActivityAt } }"
 REPORT = "mutation($active: Boolean!) { reportPanelActivity(active: $active) { panelOpen active lastActivityAt } }"
+REPORT_TAB = """mutation($active: Boolean!, $tab: String) {
+  reportPanelActivity(active: $active, tab: $tab) { panelOpen active lastActivityAt } }"""
 
 
 async def presence_of(caller: Caller) -> dict[str, Any]:
@@ -90,6 +94,89 @@ async def test_closing_one_tab_keeps_the_operator_present_while_another_is_open(
         assert (still["panelOpen"], still["active"]) == (True, True)
     # when the last one closes too, then she is not
     await until_open(alice, False)
+
+
+async def report(caller: Caller, active: bool, tab: str) -> dict[str, Any]:
+    return (await caller.gql(REPORT_TAB, {"active": active, "tab": tab})).data["reportPanelActivity"]
+
+
+async def test_a_hidden_tab_does_not_make_the_operator_away_while_another_tab_is_in_use(
+    live_server: str, tenant: Tenant
+) -> None:
+    alice = tenant.operator("alice")
+    # given alice's tab A open, and hidden
+    async with GraphQLWS(live_server, alice.token, params={"tab": "tab-a"}) as a:
+        await a.subscribe(BELL)
+        await until_open(alice)
+        assert (await report(alice, False, "tab-a"))["active"] is False
+        # when she opens a second tab B (a page loaded), she is active
+        async with GraphQLWS(live_server, alice.token, protocol="graphql-ws", params={"tab": "tab-b"}) as b:
+            await b.subscribe(TOASTS)
+            await eventually(lambda: presence_of(alice), lambda p: p["active"])
+            # when B goes hidden too, she is not
+            both = await report(alice, False, "tab-b")
+            assert (both["panelOpen"], both["active"]) == (True, False)
+            # when she uses A again with B hidden, she is active
+            assert (await report(alice, True, "tab-a"))["active"] is True
+            assert (await presence_of(alice))["active"] is True
+            # and when A goes hidden and B is back in view, too
+            assert (await report(alice, False, "tab-a"))["active"] is False
+            assert (await report(alice, True, "tab-b"))["active"] is True
+        # when tab B closes, only the hidden A is left: she is away
+        left = await eventually(lambda: presence_of(alice), lambda p: not p["active"])
+        assert left["panelOpen"] is True
+
+
+async def test_a_hidden_tab_whose_websocket_reconnects_stays_away(live_server: str, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    # given alice's tab open, then hidden
+    async with GraphQLWS(live_server, alice.token, params={"tab": "t1"}) as tab:
+        await tab.subscribe(BELL)
+        await until_open(alice)
+        hidden = await report(alice, False, "t1")
+        assert (hidden["panelOpen"], hidden["active"]) == (True, False)
+    await until_open(alice, False)
+    # when its WebSocket reconnects (a deploy, a network blip) and subscribes again
+    async with GraphQLWS(live_server, alice.token, params={"tab": "t1"}) as again:
+        await again.subscribe(BELL)
+        await again.subscribe(TOASTS)
+        reopened = await until_open(alice)
+        # then she is still away, with no new activity
+        assert reopened["active"] is False
+        assert reopened["lastActivityAt"] == hidden["lastActivityAt"]
+        # while a page loaded anew (a tab never seen) is activity
+        async with GraphQLWS(live_server, alice.token, params={"tab": "t2"}) as fresh:
+            await fresh.subscribe(BELL)
+            await eventually(lambda: presence_of(alice), lambda p: p["active"])
+
+
+async def test_a_client_without_a_tab_id_that_reconnects_hidden_stays_away(live_server: str, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    async with GraphQLWS(live_server, alice.token) as tab:
+        await tab.subscribe(BELL)
+        await until_open(alice)
+        await alice.gql(REPORT, {"active": False})
+    await until_open(alice, False)
+    async with GraphQLWS(live_server, alice.token) as again:
+        await again.subscribe(BELL)
+        assert (await until_open(alice))["active"] is False
+
+
+async def test_a_tab_id_that_is_not_one_is_refused(live_server: str, tenant: Tenant) -> None:
+    alice = tenant.operator("alice")
+    for wrong in ("a tab", "x" * 65, "tab/1"):
+        refused = await alice.gql(REPORT_TAB, {"active": True, "tab": wrong})
+        assert refused.error_code == "BAD_USER_INPUT"
+        assert "tab must be" in refused.error_message and "64 characters" in refused.error_message
+    assert (await report(alice, True, "x" * 64))["panelOpen"] is False
+    # and on a WebSocket: closed with 4400 (no retry), the reason saying what to change
+    async with websockets.connect(f"ws://{live_server}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        payload = {"authorization": f"Bearer {alice.token}", "tab": 12}
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("tab must be")
 
 
 async def test_activity_reported_without_an_open_panel_is_not_presence(tenant: Tenant) -> None:
@@ -191,14 +278,19 @@ async def test_presence_crosses_api_processes_and_a_killed_process_leaves_nobody
     try:
         host = one.base.removeprefix("http://")
         # given alice's tab served by one process
-        async with GraphQLWS(host, alice) as tab:
+        async with GraphQLWS(host, alice, params={"tab": "t1"}) as tab:
             await tab.subscribe(BELL)
             # then the other process sees her present and active
             seen = await eventually(lambda: served_presence(other.base, alice), lambda p: p["panelOpen"])
             assert seen["active"] is True
             # and a hidden page reported to the other process is seen by the first
-            await gql(other.base, alice, REPORT, {"active": False})
+            await gql(other.base, alice, REPORT_TAB, {"active": False, "tab": "t1"})
             assert (await served_presence(one.base, alice))["active"] is False
+        # when the tab reconnects to the other process, it is still hidden
+        async with GraphQLWS(other.base.removeprefix("http://"), alice, params={"tab": "t1"}) as moved:
+            await moved.subscribe(BELL)
+            moved_seen = await eventually(lambda: served_presence(one.base, alice), lambda p: p["panelOpen"])
+            assert moved_seen["active"] is False
         # when the tab closes, the other process sees it at once
         closed = await eventually(lambda: served_presence(other.base, alice), lambda p: not p["panelOpen"])
         assert closed["panelOpen"] is False

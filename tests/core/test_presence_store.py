@@ -7,6 +7,7 @@ itself and about the refresher wait in real time with short settings.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -57,12 +58,14 @@ async def prefix() -> AsyncIterator[str]:
             await client.aclose()
 
 
-def _make(kind: str, prefix: str, ttl: float, idle: float, clock: Clock | None = None) -> LocalPresence:
+def _make(
+    kind: str, prefix: str, ttl: float, idle: float, clock: Clock | None = None, max_tabs: int = 16
+) -> LocalPresence:
     if kind == "memory":
-        return LocalPresence(ttl, idle, clock) if clock else LocalPresence(ttl, idle)
+        return LocalPresence(ttl, idle, clock or time.time, max_tabs)
     from core.presence_redis import RedisPresence
 
-    return RedisPresence(REDIS_URL, ttl, idle, prefix=prefix, clock=clock)  # type: ignore[return-value]
+    return RedisPresence(REDIS_URL, ttl, idle, prefix=prefix, clock=clock, max_tabs=max_tabs)  # type: ignore[return-value]
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -120,6 +123,119 @@ async def test_a_hidden_page_makes_its_user_inactive_at_once_until_the_next_acti
     await presence.report_activity("i1", "alice", True)
     state = await presence.state("i1", "alice")
     assert state.active and state.last_activity_at == datetime.fromtimestamp(clock.now, UTC)
+
+
+async def test_a_hidden_tab_whose_websocket_reconnects_stays_inactive(presence, clock) -> None:
+    # given alice's tab open, then hidden
+    await presence.panel_opened("i1", "alice", "c1", tab="t1")
+    await presence.report_activity("i1", "alice", False, tab="t1")
+    # when its WebSocket drops and reconnects (a deploy, a network blip), or a second one opens
+    await presence.panel_closed("i1", "alice", "c1", tab="t1")
+    clock.advance(10)
+    await presence.panel_opened("i1", "alice", "c2", tab="t1")
+    await presence.panel_opened("i1", "alice", "c3", tab="t1")
+    # then she is still inactive, with the panel open, and the reconnect is no activity
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, False)
+    assert state.last_activity_at == datetime.fromtimestamp(clock.now - 10, UTC)
+    assert await presence.active_users("i1", ["alice"]) == set()
+    # also when the process died and the old connection lapsed before the reconnect
+    await presence.panel_closed("i1", "alice", "c2", tab="t1")
+    await presence.panel_closed("i1", "alice", "c3", tab="t1")
+    clock.advance(TTL)
+    await presence.panel_opened("i1", "alice", "c4", tab="t1")
+    assert await presence.active_users("i1", ["alice"]) == set()
+    # while a page loaded anew (a tab never seen) counts as activity
+    await presence.panel_opened("i1", "alice", "c5", tab="t2")
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+
+
+async def test_a_hidden_client_without_a_tab_id_stays_inactive_when_it_reconnects(presence, clock) -> None:
+    await presence.panel_opened("i1", "alice", "c1")
+    await presence.report_activity("i1", "alice", False)
+    await presence.panel_closed("i1", "alice", "c1")
+    await presence.panel_opened("i1", "alice", "c2")
+    assert await presence.active_users("i1", ["alice"]) == set()
+    await presence.report_activity("i1", "alice", True)
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+
+
+async def test_a_user_is_active_while_one_tab_is_in_use_and_another_hidden(presence, clock) -> None:
+    # given two tabs of alice and one of bob
+    await presence.panel_opened("i1", "alice", "a1", tab="A")
+    await presence.panel_opened("i1", "alice", "b1", tab="B")
+    await presence.panel_opened("i1", "bob", "x1", tab="A")
+    # when alice's tab B goes hidden, she is still active (tab A is in use)
+    await presence.report_activity("i1", "alice", False, tab="B")
+    assert await presence.active_users("i1", ["alice", "bob"]) == {"alice", "bob"}
+    assert (await presence.state("i1", "alice")).active
+    # when tab A goes hidden too, she is not (and bob, whose tab has the same id, still is)
+    clock.advance(5)
+    await presence.report_activity("i1", "alice", False, tab="A")
+    assert await presence.active_users("i1", ["alice", "bob"]) == {"bob"}
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, False)
+    # when B comes back into view, she is active again, with its activity the latest
+    clock.advance(5)
+    await presence.report_activity("i1", "alice", True, tab="B")
+    state = await presence.state("i1", "alice")
+    assert state.active and state.last_activity_at == datetime.fromtimestamp(clock.now, UTC)
+    # a tab in use whose connections are all closed does not count
+    await presence.panel_closed("i1", "alice", "b1", tab="B")
+    assert await presence.active_users("i1", ["alice"]) == set()
+    # nor does one idle for longer than the idle time
+    await presence.panel_opened("i1", "alice", "c1", tab="C")
+    assert await presence.active_users("i1", ["alice"]) == {"alice"}
+    for _ in range(int(IDLE // 30) + 1):
+        clock.advance(30)
+        await presence.panel_opened("i1", "alice", "c1", tab="C")  # refreshed by its process
+    assert await presence.active_users("i1", ["alice"]) == set()
+
+
+async def test_a_user_has_at_most_max_tabs_and_the_oldest_goes_first(kind, prefix) -> None:
+    clock = Clock()
+    presence = _make(kind, prefix, TTL, IDLE, clock, max_tabs=3)
+    try:
+        # given tab t0 hidden, then three more tabs
+        await presence.panel_opened("i1", "alice", "c0", tab="t0")
+        await presence.report_activity("i1", "alice", False, tab="t0")
+        for n in range(1, 4):
+            clock.advance(1)
+            await presence.panel_opened("i1", "alice", f"c{n}", tab=f"t{n}")
+        # then only three are kept: the oldest, t0, went (its connection with it)
+        assert await presence.tabs("i1", "alice") == 3
+        await presence.report_activity("i1", "alice", False, tab="t1")
+        await presence.report_activity("i1", "alice", False, tab="t2")
+        await presence.report_activity("i1", "alice", False, tab="t3")
+        assert await presence.active_users("i1", ["alice"]) == set()
+        # and a client making up a tab id per report cannot grow it either
+        for n in range(100):
+            await presence.report_activity("i1", "alice", True, tab=f"spam{n}")
+        assert await presence.tabs("i1", "alice") == 3
+        assert await presence.tabs("i1", "bob") == 0
+    finally:
+        await presence.close()
+
+
+async def test_a_tab_is_forgotten_once_its_connections_are_gone_and_its_time_is_over(presence, clock) -> None:
+    # given a hidden tab whose connection closed
+    await presence.panel_opened("i1", "alice", "c1", tab="t1")
+    await presence.report_activity("i1", "alice", False, tab="t1")
+    await presence.panel_closed("i1", "alice", "c1", tab="t1")
+    # when max(TTL, idle time) passes with nothing written
+    clock.advance(max(TTL, IDLE) + 1)
+    await presence.report_activity("i1", "alice", True, tab="other")
+    # then the tab is forgotten: only the other is remembered
+    assert await presence.tabs("i1", "alice") == 1
+    # and an open connection keeps a tab however old its last write (refreshed by its process)
+    await presence.panel_opened("i1", "alice", "c2", tab="kept")
+    for _ in range(int(max(TTL, IDLE) // 30) + 2):
+        clock.advance(30)
+        await presence.refresh([("c2", ("i1", "alice", "kept"))])
+    await presence.report_activity("i1", "alice", False, tab="kept")
+    assert await presence.tabs("i1", "alice") == 1
+    state = await presence.state("i1", "alice")
+    assert (state.panel_open, state.active) == (True, False)
 
 
 async def test_a_user_idle_for_longer_than_the_idle_time_is_inactive(presence, clock) -> None:
@@ -227,11 +343,11 @@ async def test_presence_written_by_one_process_is_read_by_another(prefix) -> Non
     other = RedisPresence(REDIS_URL, TTL, IDLE, prefix=prefix)
     try:
         # when alice's tab is served by one process
-        async with one.hold("i1", "alice"):
+        async with one.hold("i1", "alice", "t1"):
             # then the other sees her present and active
             assert await other.active_users("i1", ["alice", "bob"]) == {"alice"}
             # and a hidden page reported through the other is seen by the first
-            await other.report_activity("i1", "alice", False)
+            await other.report_activity("i1", "alice", False, "t1")
             assert await one.active_users("i1", ["alice"]) == set()
         assert not (await other.state("i1", "alice")).panel_open
     finally:
@@ -248,9 +364,13 @@ async def test_redis_forgets_a_user_whose_connections_stopped_being_refreshed(pr
     presence = RedisPresence(REDIS_URL, 0.3, 0.3, prefix=prefix)
     client = Redis.from_url(REDIS_URL)
     try:
-        # given a connection opened by a process that then died (never closed, never refreshed)
+        # given a connection opened by a process that then died (never closed, never refreshed),
+        # and two tabs, one hidden and closed
         await presence.panel_opened("i1", "alice", "c1")
-        assert [key async for key in client.scan_iter(match=prefix + "*")]
+        await presence.panel_opened("i1", "alice", "c2", tab="t1")
+        await presence.report_activity("i1", "alice", False, tab="t1")
+        await presence.panel_closed("i1", "alice", "c2", tab="t1")
+        assert len([key async for key in client.scan_iter(match=prefix + "*")]) == 3
         # when the TTL passes
         await asyncio.sleep(0.6)
         # then she is absent and Redis holds nothing of her

@@ -315,6 +315,14 @@ async def test_the_activity_signal_says_active_on_input_and_inactive_while_hidde
         lambda r: "reportPanelActivity" in (r.post_data or "") and sent.append(json.loads(r.post_data)["variables"]),
     )
     page = await context.new_page()
+    inits: list[dict[str, Any]] = []
+
+    def frame(payload: str | bytes) -> None:
+        message = json.loads(payload)
+        if message.get("type") == "connection_init":
+            inits.append(message["payload"])
+
+    page.on("websocket", lambda ws: ws.on("framesent", frame))
     token = token_of(demo_users(served.base), "sup-iryna")
 
     # when Iryna signs in, the page in view says she is active, and the service sees her panel active
@@ -322,23 +330,32 @@ async def test_the_activity_signal_says_active_on_input_and_inactive_while_hidde
     async with page.expect_response(lambda r: "reportPanelActivity" in (r.request.post_data or "")):
         await page.get_by_role("button", name="Iryna Bondar").click()
     await expect(page.locator("#status")).to_have_text("Наживо")
-    assert sent == [{"active": True}]
+    # the page names its tab: the same id in the reports and in the WebSocket's connectionParams
+    tab = sent[0]["tab"]
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", tab)
+    assert [init["tab"] for init in inits] == [tab]
+    assert sent == [{"active": True, "tab": tab}]
     assert (await gql(served.base, token, PRESENCE))["panelPresence"] == {"panelOpen": True, "active": True}
 
     # when she types within the minute: nothing more is sent
     await page.keyboard.press("Tab")
     await page.wait_for_timeout(300)
-    assert sent == [{"active": True}]
+    assert sent == [{"active": True, "tab": tab}]
 
     # when the page goes hidden: inactive at once, the panel still open
     async with page.expect_response(lambda r: "reportPanelActivity" in (r.request.post_data or "")):
         await page.evaluate(SHOW, "hidden")
-    assert sent[-1] == {"active": False}
+    assert sent[-1] == {"active": False, "tab": tab}
     assert (await gql(served.base, token, PRESENCE))["panelPresence"] == {"panelOpen": True, "active": False}
 
     # and when it is back in view: active again
     async with page.expect_response(lambda r: "reportPanelActivity" in (r.request.post_data or "")):
         await page.evaluate(SHOW, "visible")
-    assert sent == [{"active": True}, {"active": False}, {"active": True}]
+    assert sent == [{"active": True, "tab": tab}, {"active": False, "tab": tab}, {"active": True, "tab": tab}]
     assert (await gql(served.base, token, PRESENCE))["panelPresence"]["active"] is True
+
+    # a reload is a new tab, with an id of its own
+    await page.reload()
+    await expect(page.locator("#status")).to_have_text("Наживо")
+    assert len(inits) == 2 and inits[1]["tab"] != tab
     await context.close()
