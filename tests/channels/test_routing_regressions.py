@@ -185,3 +185,23 @@ async def test_a_digested_message_outside_working_hours_shows_held_with_its_rele
     row = await telegram_row(operator)
     assert (row["status"], row["route"]) == ("HELD", None) and row["digestId"]
     assert 3500 < (datetime.fromisoformat(row["dueAt"]) - datetime.now(UTC)).total_seconds() <= 3600
+
+
+async def test_a_hidden_tab_that_reconnects_is_still_away(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena (WHEN_AWAY on Telegram) whose only panel tab went hidden (she left her desk)
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
+    async with GraphQLWS(live_server, operator.token) as tab:
+        await tab.subscribe(BELL)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        assert "errors" not in (await operator.gql("mutation { reportPanelActivity(active: false) { active } }")).body
+    # when the hidden tab's socket drops and reconnects by itself (a deploy, a network blip)
+    async with GraphQLWS(live_server, operator.token) as tab:
+        await tab.subscribe(BELL)
+        await asyncio.sleep(0.3)
+        # then nobody touched the page: she is still away, and a ticket reaches Telegram
+        await tenant.service().gql(PUBLISH, {"input": ticket("rc-1", 901)})
+        sent = await bot_api.wait_for(1, seconds=3)
+        assert sent, ("a reconnect counted as activity", await telegram_row(operator))
