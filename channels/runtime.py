@@ -18,24 +18,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from tortoise.expressions import F
 from tortoise.fields import DatetimeField
 from tortoise.timezone import now
 
 from channels.base import Channel, DeliveryRow, Job, Outcome, RetryLater
+from channels.gate import Gate
 from channels.schedules import PANEL_HAND_OFFS, SNOOZE_RETURNS, TOAST_REPEATS, Schedule, reminders, run_due
 from channels.settle import LIVE_CHANNELS, fail_spent, settle, tries_allowed, unexpected
 from core.broker import WORKERS, Broker
 from core.logs import DELIVERY_ID
 from core.metrics import DATABASE_ERRORS
 from core.settings import Settings
-from domain.digests import digest_member, digest_text
 from domain.retention import prune
-from domain.routing import AT_THE_PANEL, DIGEST, PresenceSource, away_of
+from domain.routing import PresenceSource
 from models.claim import claim, extend
 from models.db import db
-from models.enums import ChannelKind, DeliveryStatus, RoutingMode
-from models.notification import Delivery, Notification
+from models.enums import ChannelKind, DeliveryStatus
+from models.notification import Delivery
 from models.operator import Operator
 
 log = logging.getLogger(__name__)
@@ -51,12 +50,6 @@ OPERATOR_FIELDS = tuple(
     if not isinstance(f, DatetimeField) and name in Operator._meta.db_fields
 )
 
-#: Why a digest with nothing left to send was not sent.
-DIGEST_READ = "cancelled: every notification in the digest was read before it was sent"
-#: Why an escalation, a WHEN_AWAY delivery or a digest member was not sent.
-HANDLED = "cancelled: the notification was read, archived or snoozed before it was sent"
-#: Routes whose delivery waited (a deadline, the operator's absence): sent only if still unhandled.
-WAIT_ROUTES = frozenset({RoutingMode.ESCALATE_AFTER.value, RoutingMode.WHEN_AWAY.value})
 #: How often history is pruned.
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -259,100 +252,24 @@ class Runtime:
     async def _jobs(self, claimed: list[dict[str, Any]], deadline_at: float) -> list[Job]:
         # The claim returned what a job needs of its row: no second read, no datetime parsing.
         deliveries = [DeliveryRow(**row) for row in sorted(claimed, key=lambda r: r["id"])]
-        # Digests (domain/digests.py): their members still QUEUED, in the order they came.
-        members: dict[int, list[tuple[int, int]]] = {}
-        leads = [d.id for d in deliveries if d.route == DIGEST]
-        if leads:
-            for member_id, digest_id, notification_id in await (
-                Delivery.filter(
-                    digest_id__in=leads, status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value)
-                )
-                .order_by("id")
-                .values_list("id", "digest_id", "notification_id")
-            ):
-                members.setdefault(digest_id, []).append((member_id, notification_id))
-        wanted = {d.notification_id for d in deliveries if d.notification_id}
-        wanted |= {n for listed in members.values() for _, n in listed}
-        notifications = {n.id: n for n in await Notification.filter(id__in=wanted)} if wanted else {}
         operators = {
             o.id: o for o in await Operator.filter(id__in={d.operator_id for d in deliveries}).only(*OPERATOR_FIELDS)
         }
-        jobs: list[Job] = []
-        void: dict[int, str] = {}
-        # WHEN_AWAY deliveries whose operator is at an active panel wait for another look.
-        asking: dict[str, dict[int, str]] = {}
-        for d in deliveries:
-            if d.route == RoutingMode.WHEN_AWAY.value and d.operator_id in operators:
-                asking.setdefault(d.instance_id, {})[d.operator_id] = operators[d.operator_id].user_id
-        away: set[int] = set()
-        for instance_id, users in asking.items():
-            away |= await away_of(instance_id, users, self.presence)
-        waiting: list[int] = []
-        handled_members: list[int] = []
-        for d in deliveries:
-            operator = operators.get(d.operator_id)
-            if operator is None:
-                continue
-            notification = notifications.get(d.notification_id or 0)
-            digest: tuple[str, str] | None = None
-            listed: tuple[int, ...] = ()
-            if d.route == DIGEST:
-                shown = []
-                for member_id, notification_id in members.get(d.id, ()):
-                    member = notifications.get(notification_id)
-                    if member is not None and not handled(member):
-                        shown.append((member_id, member))
-                    else:
-                        handled_members.append(member_id)
-                if not shown:
-                    void[d.id] = DIGEST_READ
-                    continue
-                listed = tuple(m for m, _ in shown)
-                # A collapsed item alerts once per window: listed once, with its count.
-                once = {n.id: n for _, n in shown}
-                digest = digest_text([digest_member(n) for n in once.values()], operator.locale)
-            elif d.route in WAIT_ROUTES and notification is not None and handled(notification):
-                void[d.id] = HANDLED  # read, archived or snoozed by its deadline: not sent
-                continue
-            elif d.route == RoutingMode.WHEN_AWAY.value and d.operator_id not in away:
-                waiting.append(d.id)
-                continue
-            jobs.append(
-                Job(
-                    delivery=d,
-                    notification=notification,
-                    operator=operator,
-                    deadline_at=deadline_at,
-                    owner=self.worker_id,
-                    digest=digest,
-                    members=listed,
-                )
+        # Attention routing (channels/gate.py): what is read, outside working hours or at an
+        # active panel is settled here; the rest is sent.
+        gate = Gate(self.presence, self.settings.away_recheck_seconds, self.worker_id)
+        return [
+            Job(
+                delivery=r.delivery,
+                notification=r.notification,
+                operator=r.operator,
+                deadline_at=deadline_at,
+                owner=self.worker_id,
+                digest=r.digest,
+                members=r.members,
             )
-        if handled_members:  # members wait unleased: cancelled while still waiting
-            await Delivery.filter(
-                id__in=handled_members, status__in=(DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value)
-            ).update(status=DeliveryStatus.CANCELLED.value, last_error=HANDLED, updated_at=now())
-        if waiting:
-            current = now()
-            await Delivery.filter(id__in=waiting, locked_by=self.worker_id).update(
-                status=DeliveryStatus.QUEUED.value,
-                attempts=F("attempts") - 1,  # a look, not a try
-                last_error=AT_THE_PANEL,
-                next_attempt_at=current + timedelta(seconds=self.settings.away_recheck_seconds),
-                lease_until=None,
-                locked_by=None,
-                updated_at=current,
-            )
-        for reason in set(void.values()):
-            await Delivery.filter(id__in=[i for i, r in void.items() if r == reason], locked_by=self.worker_id).update(
-                status=DeliveryStatus.CANCELLED.value,
-                last_error=reason,
-                lease_until=None,
-                locked_by=None,
-                next_attempt_at=None,
-                updated_at=now(),
-            )
-        return jobs
+            for r in await gate.decide(deliveries, operators)
+        ]
 
     def _start_send(self, job: Job, deadline_at: float) -> None:
         delivery_id = job.delivery.id
@@ -505,11 +422,6 @@ class Runtime:
     async def prune(self) -> int:
         await prune(self.settings.retention_days)
         return 0
-
-
-def handled(notification: Notification) -> bool:
-    """Read, archived or snoozed: the operator dealt with it; what waited for them is not sent."""
-    return bool(notification.read_at or notification.archived_at or notification.snoozed_until)
 
 
 async def _finish(tasks: list[asyncio.Task[None]], until: float) -> None:

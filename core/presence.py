@@ -50,6 +50,10 @@ class PanelPresence:
 ABSENT = PanelPresence(panel_open=False, active=False, last_activity_at=None)
 
 
+class PresenceUnavailable(Exception):
+    """The presence store could not be read (Redis down or not answering): who is active is unknown."""
+
+
 #: Tabs one user may have at once unless told otherwise (NC_LIMIT_WEBSOCKETS_PER_USER's default).
 MAX_TABS = 16
 

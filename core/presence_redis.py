@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.presence import ABSENT, MAX_TABS, HeldPanels, Owner, PanelPresence, when
+from core.presence import ABSENT, MAX_TABS, HeldPanels, Owner, PanelPresence, PresenceUnavailable, when
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,9 @@ class RedisPresence(HeldPanels):
 
         await self._try("report_activity", run, None)
 
-    async def _read(self, instance_id: str, user_ids: list[str]) -> list[tuple[bool, bool, float | None]]:
+    async def _read(
+        self, instance_id: str, user_ids: list[str], *, strict: bool = False
+    ) -> list[tuple[bool, bool, float | None]]:
         """Per user, in one round trip: (a connection open, active, last activity of any tab)."""
         moment = self.clock()
 
@@ -238,6 +240,8 @@ class RedisPresence(HeldPanels):
 
         replies: list[Any] = await self._try("read", run, [])
         if not replies:
+            if strict:
+                raise PresenceUnavailable("Redis did not answer the presence read")
             return [(False, False, None)] * len(user_ids)
         read = []
         for index in range(len(user_ids)):
@@ -255,10 +259,12 @@ class RedisPresence(HeldPanels):
         return read
 
     async def active_users(self, instance_id: str, user_ids: Collection[str]) -> set[str]:
+        """Raises PresenceUnavailable when Redis cannot be read: routing then waits instead of
+        taking everybody for away (domain.routing.away_of)."""
         wanted = list(user_ids)
         if not wanted:
             return set()
-        read = await self._read(instance_id, wanted)
+        read = await self._read(instance_id, wanted, strict=True)
         return {user_id for user_id, (_, active, _) in zip(wanted, read, strict=True) if active}
 
     async def state(self, instance_id: str, user_id: str) -> PanelPresence:

@@ -31,7 +31,7 @@ from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import Recipient, recipient_prefs, recipients
 from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolve
-from domain.routing import AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
+from domain.routing import ALWAYS_ON, AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
 from domain.working_hours import WorkingHours, from_row
 from models.bulk import json_value, upsert
@@ -323,7 +323,7 @@ async def _publish_batch(
                     hours[operator_id] = from_row(operator.timezone, json_value(operator.working_hours))
                 at_panel = operator_id in present
                 _routed(row, route, at_panel, hours[operator_id], routing_minute_seconds, away_check_seconds)
-                if route.digest_seconds > 0 and not (at_panel and route.mode is RoutingMode.WHEN_AWAY):
+                if route.digest_seconds > 0:
                     digested.append((row, route.digest_seconds))
             counts[event_id][1] += deliverable
             external_queued |= deliverable
@@ -420,13 +420,12 @@ def _routed(
     """Shape a deliverable external row by its route. WHEN_AWAY with the recipient at an active
     panel: due ``away_check`` seconds later, when a worker looks again (sent only if still
     unhandled and they are away by then; reading it in the panel cancels it)."""
+    row["route"] = ALWAYS_ON if route.always_on else route.mode.value
     if route.mode is RoutingMode.WHEN_AWAY:
-        row["route"] = route.mode.value
         if present:
             row["last_error"] = AT_THE_PANEL
             row["next_attempt_at"] = row["next_attempt_at"] + timedelta(seconds=away_check)
     elif route.mode is RoutingMode.ESCALATE_AFTER:
-        row["route"] = route.mode.value
         row["next_attempt_at"] = row["next_attempt_at"] + timedelta(seconds=(route.minutes or 1) * minute)
     if hours is not None and not route.always_on and route.digest_seconds == 0:
         release = hours.release(row["next_attempt_at"])

@@ -370,6 +370,12 @@ async def plan_type_policy(instance_id: str, changes: TypePolicyChanges) -> tupl
         ),
         "updated_at": now(),
     }
+    if row["always_on"] and row["digest_window_seconds"] and (changes.always_on or window is not None):
+        raise BadUserInput(
+            f"{type_def.code}: an alwaysOn type is sent at once and never digested; send digestWindowSeconds -1 "
+            "(or 0) with it, or leave alwaysOn false",
+            field="digestWindowSeconds",
+        )
     return policy, row
 
 

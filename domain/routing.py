@@ -16,13 +16,20 @@ and channel (domain/digests.py).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.presence import PresenceUnavailable
 from domain.errors import BadUserInput
 from models.enums import BOT_CHANNELS, ChannelKind, RouteSource, RoutingMode
 from models.notification import OperatorPresence
+
+log = logging.getLogger(__name__)
+#: How long publishing and the workers wait for the presence store before taking nobody for away.
+PRESENCE_READ_SECONDS = 1.0
 
 #: The channels routing applies to: those a worker sends outside the panel.
 ROUTED_CHANNELS = frozenset({ChannelKind.BROWSER, *BOT_CHANNELS})
@@ -38,10 +45,17 @@ class PresenceSource(Protocol):
 
 async def away_of(instance_id: str, users: Mapping[int, str], presence: PresenceSource | None) -> set[int]:
     """The operator ids among ``users`` (operator id -> user id) who are away: no active panel, or
-    a status that says so. Without a presence source everybody is away. One read of statuses."""
+    a status that says so. Without a presence source everybody is away. When the source cannot be
+    read within PRESENCE_READ_SECONDS (Redis down) nobody is: what sends only when away waits and
+    looks again, rather than reaching people who may be at their panel. One read of statuses."""
     if not users:
         return set()
-    active = await presence.active_users(instance_id, list(users.values())) if presence is not None else set()
+    try:
+        async with asyncio.timeout(PRESENCE_READ_SECONDS):
+            active = await presence.active_users(instance_id, list(users.values())) if presence is not None else set()
+    except (TimeoutError, PresenceUnavailable):
+        log.warning("presence unknown for %d operators: their WHEN_AWAY deliveries wait", len(users))
+        return set()
     at_panel = {operator_id for operator_id, user_id in users.items() if user_id in active}
     if at_panel:
         statuses = await OperatorPresence.filter(operator_id__in=sorted(at_panel)).values_list("operator_id", "status")
@@ -53,8 +67,12 @@ async def away_of(instance_id: str, users: Mapping[int, str], presence: Presence
 MAX_ESCALATE_MINUTES = 7 * 24 * 60
 #: Digest windows up to a day.
 MAX_DIGEST_SECONDS = 24 * 3600
-#: Route tags on delivery rows (Delivery.route).
+#: Route tags on delivery rows (Delivery.route): the mode (ALWAYS, WHEN_AWAY, ESCALATE_AFTER),
+#: ALWAYS_ON (an always-on type: never held), DIGEST (a digest's own row); None: not routed (the
+#: simplified screen's channels, test sends). Workers hold routed rows outside working hours.
 DIGEST = "DIGEST"
+ALWAYS_ON = "ALWAYS_ON"
+HELD_ROUTES = frozenset({"ALWAYS", "WHEN_AWAY", "ESCALATE_AFTER", DIGEST})
 #: A WHEN_AWAY delivery waiting while its operator is at an active panel.
 AT_THE_PANEL = "waiting: the operator is active in the panel (WHEN_AWAY); sent if still unread once they are away"
 

@@ -183,7 +183,7 @@ async def test_a_digested_message_outside_working_hours_shows_held_with_its_rele
     await tenant.service().gql(PUBLISH, {"input": ticket("n-1", 301)})
     # then the notification's Telegram delivery says HELD and when (issue: "status HELD with the release time")
     row = await telegram_row(operator)
-    assert (row["status"], row["route"]) == ("HELD", None) and row["digestId"]
+    assert (row["status"], row["route"]) == ("HELD", "ALWAYS") and row["digestId"]
     assert 3500 < (datetime.fromisoformat(row["dueAt"]) - datetime.now(UTC)).total_seconds() <= 3600
 
 
@@ -205,3 +205,62 @@ async def test_a_hidden_tab_that_reconnects_is_still_away(
         await tenant.service().gql(PUBLISH, {"input": ticket("rc-1", 901)})
         sent = await bot_api.wait_for(1, seconds=3)
         assert sent, ("a reconnect counted as activity", await telegram_row(operator))
+
+
+async def test_a_when_away_digest_is_not_sent_while_the_operator_is_active_in_the_panel(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena: Telegram WHEN_AWAY, digests over 3 s; she is away when two tickets come
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
+    assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 3}})).body
+    await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket("d-1", 801), ticket("d-2", 802)]})
+    # when she opens the panel (active) before the window ends and stays there
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        await asyncio.sleep(4.5)
+        # then nothing reaches Telegram while she is active in the panel (WHEN_AWAY)
+        assert bot_api.sent() == []
+    # and once she left, the digest goes out, once
+    [message] = await bot_api.wait_for(1, seconds=4)
+    assert message["text"].splitlines()[0] == "2 new notifications"
+
+
+async def test_a_when_away_message_waiting_at_the_panel_respects_working_hours_once_she_leaves(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena: Telegram WHEN_AWAY, no working hours yet; a ticket comes while she is in the panel
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        await tenant.service().gql(PUBLISH, {"input": ticket("w-1", 901)})
+        assert "active in the panel" in (await telegram_row(operator))["lastError"]
+        # when her shift ends (working hours now open only in an hour) and she closes the panel
+        assert "errors" not in (await operator.gql(HOURS, {"input": opening_in("UTC", 3600)})).body
+    await asyncio.sleep(2.5)
+    # then the message is HELD until her hours open, not sent at night
+    assert bot_api.sent() == []
+    held = await telegram_row(operator)
+    assert held["status"] == "HELD" and held["dueAt"]
+
+
+async def test_a_burst_that_waited_at_the_panel_is_one_digest_once_she_leaves(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given Olena: Telegram WHEN_AWAY, digests over 2 s
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
+    assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 2}})).body
+    # when a burst of 8 tickets comes while she is active in the panel, and she leaves unread
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket(f"p-{i}", 900 + i) for i in range(8)]})
+        await asyncio.sleep(1)
+    await asyncio.sleep(4)
+    # then Telegram gets one digest, not 8 messages
+    texts = [m["text"].splitlines()[0] for m in bot_api.sent()]
+    assert texts == ["8 new notifications"]

@@ -414,3 +414,32 @@ def test_the_presence_settings_are_read_from_the_environment() -> None:
     assert (defaults.presence_ttl_seconds, defaults.presence_idle_seconds) == (90.0, 300.0)
     with pytest.raises(SettingsError, match="NC_PRESENCE_IDLE_SECONDS"):
         Settings.from_env({"NC_PRESENCE_IDLE_SECONDS": "0"})
+
+
+async def test_a_redis_that_never_answers_leaves_when_away_deliveries_waiting_not_stalled() -> None:
+    """Publishing reads presence in its transaction: a Redis that accepts and never answers must
+    not hold it for the client's socket timeouts, and must not make everybody "away"."""
+    import asyncio as aio
+    import time as clock
+
+    from core.presence_redis import RedisPresence
+    from domain.routing import PRESENCE_READ_SECONDS, away_of
+
+    peers: list[aio.StreamWriter] = []
+
+    async def silent(_: aio.StreamReader, writer: aio.StreamWriter) -> None:
+        peers.append(writer)  # accepts, never answers
+
+    server = await aio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    presence = RedisPresence(f"redis://127.0.0.1:{port}/0", 90, 300)
+    try:
+        started = clock.monotonic()
+        # nobody is taken for away: their WHEN_AWAY deliveries wait and look again
+        assert await away_of("i1", {1: "olena", 2: "taras"}, presence) == set()
+        assert clock.monotonic() - started < PRESENCE_READ_SECONDS + 1.0
+    finally:
+        await presence.close()
+        for writer in peers:
+            writer.close()
+        server.close()

@@ -269,15 +269,14 @@ async def test_the_administrator_sets_routing_for_the_instance_and_a_type(served
     await instance.get_by_role("button", name="Save").click()
     await expect(page.locator("#admin .admin-status")).to_have_text("Saved")
 
-    # and the SLA type is made urgent, with its own window and Email's wait of a quarter of an hour
+    # and the SLA type gets its own window and Email's wait of a quarter of an hour
     policy = page.locator('#admin details[data-type="sla_expired"]')
     await policy.locator("summary").click()
-    await policy.get_by_label("Urgent: always send at once, also outside working hours").check()
     await policy.get_by_label("Digest window in seconds for this type").fill("30")
     await policy.get_by_label("Email: when to send").select_option("ESCALATE_AFTER")
     await policy.get_by_label("Email: Minutes (1–10080)").fill("15")
     await policy.get_by_role("button", name="Save").click()
-    await expect(policy.locator("summary")).to_contain_text("urgent")
+    await expect(page.locator("#admin .admin-status")).to_have_text("Saved")
 
     # then the API reads back what was saved
     petro = token_of(demo, "adm-petro")
@@ -285,7 +284,7 @@ async def test_the_administrator_sets_routing_for_the_instance_and_a_type(served
     assert settings["digestWindowSeconds"] == 60 and settings["mandatoryChannelsBypassRouting"] is True
     assert settings["routing"] == [{"channel": "BROWSER", "mode": "WHEN_AWAY", "escalateAfterMinutes": None}]
     sla = next(p for p in settings["typePolicies"] if p["typeCode"] == "sla_expired")
-    assert sla["alwaysOn"] is True and sla["digestWindowSeconds"] == 30, json.dumps(sla)
+    assert sla["alwaysOn"] is False and sla["digestWindowSeconds"] == 30, json.dumps(sla)
     assert sla["routing"] == [{"channel": "EMAIL", "mode": "ESCALATE_AFTER", "escalateAfterMinutes": 15}]
 
     # when the type's window is emptied: the instance's again (the page sends -1), the rest untouched
@@ -294,8 +293,11 @@ async def test_the_administrator_sets_routing_for_the_instance_and_a_type(served
     policy = page.locator('#admin details[data-type="sla_expired"]')
     await policy.locator("summary").click()
     await expect(policy.get_by_label("Email: Minutes (1–10080)")).to_have_value("15")
+    # made urgent (never digested), its window emptied: the instance's again (the page sends -1)
+    await policy.get_by_label("Urgent: always send at once, also outside working hours").check()
     await policy.get_by_label("Digest window in seconds for this type").fill("")
     await policy.get_by_role("button", name="Save").click()
+    await expect(policy.locator("summary")).to_contain_text("urgent")
     await expect(page.locator("#admin .admin-status")).to_have_text("Saved")
     settings = (await gql(served.base, petro, INSTANCE))["instanceSettings"]
     sla = next(p for p in settings["typePolicies"] if p["typeCode"] == "sla_expired")

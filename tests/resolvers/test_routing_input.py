@@ -56,6 +56,9 @@ async def test_digest_windows_and_unlisted_types_are_bounded(tenant: Tenant) -> 
     assert refused.error_code == "BAD_USER_INPUT"
     refused = await admin.gql(TYPE_POLICY, {"input": {"typeCode": "chat_message", "alwaysOn": True}})
     assert refused.error_code == "BAD_USER_INPUT" and "takes collapse alone" in refused.error_message
+    both = {"typeCode": "ticket_created", "alwaysOn": True, "digestWindowSeconds": 30}
+    refused = await admin.gql(TYPE_POLICY, {"input": both})
+    assert refused.error_code == "BAD_USER_INPUT" and "never digested" in refused.error_message
     # -1 returns a type to the instance's window
     set_ = await admin.gql(TYPE_POLICY, {"input": {"typeCode": "ticket_created", "digestWindowSeconds": 30}})
     assert set_.data["setTypePolicy"]["digestWindowSeconds"] == 30
