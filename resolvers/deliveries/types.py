@@ -58,8 +58,9 @@ class Delivery:
     )
     route: str | None = strawberry.field(
         default=None,
-        description="The routing that shaped it: WHEN_AWAY, ESCALATE_AFTER, DIGEST (a digest's own delivery, no "
-        "notification), or null (sent at once).",
+        description="The routing that shaped it: its mode (ALWAYS, WHEN_AWAY, ESCALATE_AFTER), ALWAYS_ON (an "
+        "always-on type: never held), DIGEST (a digest's own delivery, no notification), or null (not routed: the "
+        "simplified screen's channels, test sends).",
     )
     digest_id: strawberry.ID | None = strawberry.field(
         default=None, description="A digest member: the delivery of the digest that sends it with the others."
@@ -120,8 +121,8 @@ class DeliveryLogEntry:
     updated_at: datetime = strawberry.field(description="When its status last changed.")
     route: str | None = strawberry.field(
         default=None,
-        description="WHEN_AWAY, ESCALATE_AFTER, DIGEST (a digest's own delivery: no notification, it sends its "
-        "members in one message) or null.",
+        description="ALWAYS, WHEN_AWAY, ESCALATE_AFTER, ALWAYS_ON, DIGEST (a digest's own delivery: no "
+        "notification, it sends its members in one message) or null (not routed).",
     )
     digest_id: strawberry.ID | None = strawberry.field(
         default=None, description="A digest member: the delivery of its digest."
