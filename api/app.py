@@ -250,7 +250,8 @@ async def refresh(broker: Any) -> None:
     current = now()
     try:
         row = (
-            await Delivery.filter(status__in=("QUEUED", "RETRYING"), next_attempt_at__lte=current)
+            # HELD ones count once their working hours opened: due, and waiting for a worker
+            await Delivery.filter(status__in=("QUEUED", "RETRYING", "HELD"), next_attempt_at__lte=current)
             .annotate(depth=Count("id"), oldest=Min("next_attempt_at"))
             .values("depth", "oldest")
         )
