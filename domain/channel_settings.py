@@ -16,7 +16,7 @@ from core.urls import UnsafeUrl, check_syntax
 from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.policy import InstancePolicy
-from domain.routing import ModeSetting, check_mode
+from domain.routing import ModeSetting, given_modes
 from models.bulk import upsert
 from models.catalog import MELODY_IDS
 from models.db import db
@@ -177,19 +177,7 @@ async def update_channel_settings(
                 f"banner.{BANNER_FIELD_NAMES[name]} must be between {low} and {high}, got {value}",
                 field=f"banner.{BANNER_FIELD_NAMES[name]}",
             )
-    chosen: dict[ChannelKind, ModeSetting | None] = {}
-    for kind, mode, minutes in routing or ():
-        if kind in chosen:
-            raise BadUserInput(f"{kind.value} appears twice in routing: send each channel once", field="routing")
-        if mode is None:
-            if minutes is not None:
-                raise BadUserInput(
-                    f"routing: {kind.value} has escalateAfterMinutes without a mode; send ESCALATE_AFTER with it",
-                    field="routing",
-                )
-            chosen[kind] = None
-        else:
-            chosen[kind] = check_mode(kind, mode, minutes, "routing")
+    chosen = given_modes(routing or (), "routing")
     if default_melody is not None and default_melody not in MELODY_IDS:
         raise BadUserInput(
             f"Unknown defaultMelody {shown(default_melody)}: use an id from melodies ({', '.join(sorted(MELODY_IDS))})",

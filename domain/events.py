@@ -283,11 +283,7 @@ async def _publish_batch(
     external_queued = False
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
     # Recipients with an active panel, for the channels that send only when they are away.
-    present = (
-        await _present(policy.instance_id, routes_of, operators, presence)
-        if any(r.mode is RoutingMode.WHEN_AWAY for routes in routes_of.values() for r in routes.values())
-        else set()
-    )
+    present = await _present(policy.instance_id, routes_of, operators, presence)
     hours: dict[int, WorkingHours | None] = {}
     by_id = {o.id: o for o in operators.values()}
     digested: list[tuple[dict[str, Any], int]] = []
@@ -403,12 +399,15 @@ async def _present(
     operators: dict[str, Recipient],
     presence: PresenceSource | None,
 ) -> set[int]:
-    """Operator ids of the recipients with a WHEN_AWAY channel who are at an active panel now."""
+    """Operator ids of the recipients with a WHEN_AWAY channel who are at an active panel now
+    (no read at all when nobody's channels send only when away)."""
     asking = {
         operator_id
         for (operator_id, _), routes in routes_of.items()
         if any(r.mode is RoutingMode.WHEN_AWAY for r in routes.values())
     }
+    if not asking:
+        return set()
     users = {o.id: o.user_id for o in operators.values() if o.id in asking}
     away = await away_of(instance_id, users, presence)
     return set(users) - away

@@ -21,7 +21,7 @@ from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.keys import SecretBox
 from domain.policy import BotChannel, InstancePolicy, TypeRule, ensure_instance, load_policy
-from domain.routing import RoutingRules, check_digest_window, check_mode, stored_modes
+from domain.routing import RoutingRules, check_digest_window, given_modes, stored_modes
 from models.bulk import placeholders, upsert
 from models.catalog import LISTED_TYPES, TYPES_BY_CODE, TypeDef
 from models.db import db
@@ -62,18 +62,8 @@ class TypePolicyChanges:
 
 
 def modes_given(items: list[tuple[ChannelKind, RoutingMode | None, int | None]], field: str) -> dict[str, Any]:
-    """An input's routing modes as stored: each channel once; entries without a mode left out."""
-    out: dict[str, Any] = {}
-    seen: set[ChannelKind] = set()
-    for channel, mode, minutes in items:
-        if channel in seen:
-            raise BadUserInput(f"{field}: {channel.value} appears twice; send each channel once", field=field)
-        seen.add(channel)
-        if mode is not None:
-            out[channel.value] = check_mode(channel, mode, minutes, field).stored()
-        elif minutes is not None:
-            raise BadUserInput(f"{field}: {channel.value} has escalateAfterMinutes without a mode", field=field)
-    return out
+    """An input's routing modes as stored; entries without a mode left out."""
+    return {c.value: m.stored() for c, m in given_modes(items, field).items() if m is not None}
 
 
 def _offered_after(policy: InstancePolicy, bots: dict[ChannelKind, bool]) -> set[ChannelKind]:

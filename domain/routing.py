@@ -11,14 +11,16 @@ and channel (domain/digests.py).
 
     ModeSetting.parse(value)                  a stored {"mode", "minutes"} (None if malformed)
     check_mode(channel, mode, minutes, field) one channel's mode as a client sent it -> ModeSetting
-    route(policy, type_def, channel, choice, editable, mandatory) -> Route   pure, no I/O
+    given_modes(items, field)                 an input's list of them -> {channel: ModeSetting | None}
+    away_of(instance, users, presence)        who is away from an active panel (publishing, workers)
+    route(rules, type's modes, ..., channel, choice, editable, mandatory) -> Route   pure, no I/O
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,6 +132,24 @@ def check_mode(channel: ChannelKind, mode: RoutingMode, minutes: int | None, fie
             field=field,
         )
     return ModeSetting(mode)
+
+
+def given_modes(
+    items: Iterable[tuple[ChannelKind, RoutingMode | None, int | None]], field: str
+) -> dict[ChannelKind, ModeSetting | None]:
+    """An input's routing modes per channel, each checked (``check_mode``); None where it sent no
+    mode (nothing set at that level). BadUserInput for a channel sent twice, or minutes without a mode."""
+    out: dict[ChannelKind, ModeSetting | None] = {}
+    for channel, mode, minutes in items:
+        if channel in out:
+            raise BadUserInput(f"{field}: {channel.value} appears twice; send each channel once", field=field)
+        if mode is None and minutes is not None:
+            raise BadUserInput(
+                f"{field}: {channel.value} has escalateAfterMinutes without a mode; send ESCALATE_AFTER with it",
+                field=field,
+            )
+        out[channel] = check_mode(channel, mode, minutes, field) if mode is not None else None
+    return out
 
 
 def check_digest_window(seconds: int | None, field: str) -> int | None:
