@@ -3,8 +3,9 @@ worker takes it, so a due row is never sent against the recipient's state at tha
 
     read, archived or snoozed   an escalation or WHEN_AWAY delivery (and a digest's members) CANCELLED
     working hours closed         a routed delivery (or digest) HELD until they open, its try not counted
-    at an active panel           a WHEN_AWAY delivery (or a digest with WHEN_AWAY members) waits
-                                 NC_AWAY_RECHECK_SECONDS and looks again, its try not counted
+    at an active panel           a WHEN_AWAY delivery waits NC_AWAY_RECHECK_SECONDS and looks again,
+                                 its try not counted; a digest sends its other members and its
+                                 WHEN_AWAY ones wait in a new digest (all WHEN_AWAY: it waits)
 
 ``Gate.decide`` sorts a claimed batch and writes those outcomes (a few statements per batch); what
 it returns is sent. Presence that cannot be read counts as "at the panel": such deliveries wait.
@@ -35,6 +36,7 @@ HANDLED = "cancelled: the notification was read, archived or snoozed before it w
 #: Routes whose delivery waited (a deadline, the operator's absence): sent only if still unhandled.
 WAIT_ROUTES = frozenset({RoutingMode.ESCALATE_AFTER.value, RoutingMode.WHEN_AWAY.value})
 _WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value)
+away_only = RoutingMode.WHEN_AWAY.value
 
 
 def handled(notification: Notification) -> bool:
@@ -62,6 +64,8 @@ class Gate:
     _members_void: list[int] = field(default_factory=list)
     _waiting: list[int] = field(default_factory=list)
     _held: dict[datetime, list[int]] = field(default_factory=dict)
+    #: Digests sent without their WHEN_AWAY members (the operator is at the panel): those wait in a new one.
+    _split: list[tuple[DeliveryRow, list[int]]] = field(default_factory=list)
 
     async def decide(self, deliveries: list[DeliveryRow], operators: dict[int, Operator]) -> list[Ready]:
         members = await _members([d.id for d in deliveries if d.route == DIGEST])
@@ -89,15 +93,23 @@ class Gate:
             listed: tuple[int, ...] = ()
             if d.route == DIGEST:
                 shown = []
-                for member_id, notification_id, _ in members.get(d.id, ()):
+                later = []  # WHEN_AWAY members, while the operator is at an active panel
+                for member_id, notification_id, route in members.get(d.id, ()):
                     member = notifications.get(notification_id)
-                    if member is not None and not handled(member):
-                        shown.append((member_id, member))
-                    else:
+                    if member is None or handled(member):
                         self._members_void.append(member_id)
-                if not shown:
+                    elif route == away_only and d.id in asks_presence and d.operator_id not in away:
+                        later.append(member_id)
+                    else:
+                        shown.append((member_id, member))
+                if not shown and not later:
                     self._void[d.id] = DIGEST_READ
                     continue
+                if not shown:
+                    self._waiting.append(d.id)
+                    continue
+                if later:
+                    self._split.append((d, later))
                 listed = tuple(m for m, _ in shown)
                 # A collapsed item alerts once per window: listed once, with its count.
                 once = {n.id: n for _, n in shown}
@@ -113,7 +125,7 @@ class Gate:
                 if release is not None:
                     self._held.setdefault(release, []).append(d.id)
                     continue
-            if d.id in asks_presence and d.operator_id not in away:
+            if d.route != DIGEST and d.id in asks_presence and d.operator_id not in away:
                 self._waiting.append(d.id)
                 continue
             ready.append(Ready(d, operator, notification, digest, listed))
@@ -149,6 +161,18 @@ class Gate:
                 next_attempt_at=current + timedelta(seconds=self.recheck_seconds),
                 **released,
             )
+        for lead, later in self._split:
+            wait = await Delivery.create(
+                instance_id=lead.instance_id,
+                operator_id=lead.operator_id,
+                channel=lead.channel,
+                address=lead.address,
+                status=DeliveryStatus.QUEUED.value,
+                route=DIGEST,
+                last_error=AT_THE_PANEL,
+                next_attempt_at=current + timedelta(seconds=self.recheck_seconds),
+            )
+            await Delivery.filter(id__in=later).update(digest_id=wait.id, updated_at=current)
         for release, ids in self._held.items():
             await Delivery.filter(id__in=ids, **mine).update(
                 status=DeliveryStatus.HELD.value, attempts=F("attempts") - 1, next_attempt_at=release, **released

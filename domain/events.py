@@ -34,7 +34,7 @@ from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolv
 from domain.routing import ALWAYS_ON, AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
 from domain.working_hours import WorkingHours, from_row
-from models.bulk import json_value, upsert
+from models.bulk import json_value, list_param, one_of, upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus, RoutingMode, TypeAvailability
@@ -331,11 +331,22 @@ async def _publish_batch(
         for later in collapsing.into_new.get(row_key, ()):
             counts[later][0] += 1
         queue(row["operator_id"], row["id"], event_id, channels)
+    # A collapsed item's external channel that still waits to send (an escalation, a WHEN_AWAY
+    # delivery, a digest member, a held one) sends the grown item once: no second row for it; nor
+    # for an item already escalated (escalated once, while unread).
+    waiting = await _waiting_channels(
+        [
+            i.notification_id
+            for i in collapsing.into_existing
+            if i.alert and any(c not in PANEL_CHANNELS for c, _ in i.channels)
+        ]
+    )
     for item in collapsing.into_existing:
         for event_id in item.event_ids:
             counts[event_id][0] += 1
         if item.alert:  # once per window: the banner, the sound and one message per external channel
-            queue(item.operator_id, item.notification_id, item.event_ids[-1], item.channels)
+            channels = [(c, d) for c, d in item.channels if (item.notification_id, c.value) not in waiting]
+            queue(item.operator_id, item.notification_id, item.event_ids[-1], channels)
         else:
             counts[item.event_ids[-1]][1] += 1  # the bell item's update
     if digested:
@@ -391,6 +402,21 @@ async def _publish_batch(
 
 #: A resolution, the channels it turns on (deliverable or not), and their values as stored.
 _Answer = tuple[TypeResolution, list[tuple[ChannelKind, bool]], list[str]]
+
+
+async def _waiting_channels(notification_ids: list[int]) -> set[tuple[int, str]]:
+    """(notification id, channel) of these notifications' deliveries not sent yet, and of their
+    escalations already sent (an item is escalated once): one read whose text does not grow."""
+    if not notification_ids:
+        return set()
+    conn = db()
+    _, rows = await conn.execute_query(
+        f'SELECT "notification_id", "channel" FROM "{Delivery._meta.db_table}" '
+        f"WHERE {one_of(conn, 'notification_id', 'int8', 1)} AND (\"status\" IN ('QUEUED', 'RETRYING', 'HELD') "
+        "OR (\"status\" = 'SENT' AND \"route\" = 'ESCALATE_AFTER'))",
+        [list_param(conn, notification_ids)],
+    )
+    return {(n, c) for n, c in rows}
 
 
 async def _present(

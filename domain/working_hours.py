@@ -17,13 +17,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from tortoise.expressions import Q
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput
 from domain.input_text import shown
 from domain.routing import DIGEST
-from models.enums import DeliveryStatus, RoutingMode
+from models.enums import DeliveryStatus
 from models.notification import Delivery
 from models.operator import Operator
 
@@ -194,8 +193,9 @@ async def set_working_hours(operator: Operator, hours: WorkingHours) -> None:
 async def rehold(schedules: dict[int, WorkingHours], at: datetime) -> None:
     """Operators' schedules changed: their HELD deliveries (and digests) that no worker holds are
     due when the new schedule opens, or now if it is open. One statement per distinct release time
-    (plus one for the released digests' members). Escalations keep their time (their deadline is
-    not stored apart from it)."""
+    (plus one for the released digests' members). A held escalation's deadline had passed when its
+    hours were closed, or falls before they open: it is moved like the rest (its deadline is not
+    stored apart, so one whose hours now open before its deadline is sent then, still only if unread)."""
     by_release: dict[datetime | None, list[int]] = {}
     for operator_id, hours in schedules.items():
         by_release.setdefault(hours.release(at), []).append(operator_id)
@@ -205,7 +205,7 @@ async def rehold(schedules: dict[int, WorkingHours], at: datetime) -> None:
             status=DeliveryStatus.HELD.value,
             next_attempt_at__isnull=False,
             lease_until__isnull=True,
-        ).filter(Q(route__isnull=True) | ~Q(route=RoutingMode.ESCALATE_AFTER.value))
+        )
         if release is not None:
             await held.update(next_attempt_at=release, updated_at=at)
             continue

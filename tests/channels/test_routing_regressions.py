@@ -18,6 +18,7 @@ from tests.channels.test_attention_routing import (
     INSTANCE,
     PUBLISH_MANY,
     ROUTE,
+    TOASTS,
     TYPE_POLICY,
     _active,
     olena,
@@ -264,3 +265,66 @@ async def test_a_burst_that_waited_at_the_panel_is_one_digest_once_she_leaves(
     # then Telegram gets one digest, not 8 messages
     texts = [m["text"].splitlines()[0] for m in bot_api.sent()]
     assert texts == ["8 new notifications"]
+
+
+async def test_an_always_type_in_a_digest_is_not_held_back_by_a_when_away_member(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi, live_server: str
+) -> None:
+    # given client messages go to Telegram only when away (type policy), new tickets ALWAYS,
+    # and the instance digests bursts within 2 s
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(MESSAGE_CHANNELS)).body
+    routing = {"typeCode": "ticket_message", "routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]}
+    saved = await tenant.admin().gql(TYPE_POLICY, {"input": routing})
+    assert "errors" not in saved.body, saved.body
+    assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 2}})).body
+    async with GraphQLWS(live_server, operator.token) as panel:
+        await panel.subscribe(BELL)
+        await panel.subscribe(TOASTS)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        # when a client message and then a new ticket come while she is at the panel
+        await tenant.service().gql(PUBLISH, {"input": ticket_message("m-1", 7)})
+        await tenant.service().gql(PUBLISH, {"input": ticket("t-1", 8)})
+        # then the new ticket (ALWAYS) reaches Telegram after its window, though she stays at the panel
+        [message] = await bot_api.wait_for(1, seconds=6)
+        assert message["text"].splitlines()[:2] == ["1 new notification", "• New ticket #8"]
+        await asyncio.sleep(1.5)
+        assert len(bot_api.sent()) == 1  # the client message waits while she is there
+    # and once she left, the client message goes out too, once
+    second = await bot_api.wait_for(2, seconds=6)
+    assert len(second) == 2 and "ticket #7" in second[1]["text"]
+
+
+async def test_a_collapsed_item_escalates_once(http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi) -> None:
+    # given Olena escalates Telegram after 4 minutes (2 s here); the collapse window is 1 s
+    operator = await olena(http, tenant, bot_api)
+    assert "errors" not in (await operator.gql(MESSAGE_CHANNELS)).body
+    routing = {"routing": [{"channel": "TELEGRAM", "mode": "ESCALATE_AFTER", "escalateAfterMinutes": 4}]}
+    assert "errors" not in (await operator.gql(ROUTE, routing)).body
+    # when three client messages in ticket 7 come 1.3 s apart (one unread bell item counting 3)
+    for i in range(3):
+        await tenant.service().gql(PUBLISH, {"input": ticket_message(f"c-{i}", 7)})
+        await asyncio.sleep(1.3)
+    # then the unread item is escalated once, not once per collapse window
+    await bot_api.wait_for(1, seconds=6)
+    await asyncio.sleep(3)
+    assert len(bot_api.sent()) == 1
+
+
+async def test_a_held_escalation_follows_changed_working_hours(
+    http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi
+) -> None:
+    # given an escalation (2 min = 1 s) whose deadline falls outside working hours (they open in an hour)
+    operator = await olena(http, tenant, bot_api)
+    routing = {"routing": [{"channel": "TELEGRAM", "mode": "ESCALATE_AFTER", "escalateAfterMinutes": 2}]}
+    assert "errors" not in (await operator.gql(ROUTE, routing)).body
+    assert "errors" not in (await operator.gql(HOURS, {"input": opening_in("UTC", 3600)})).body
+    await tenant.service().gql(PUBLISH, {"input": ticket("e-1", 901)})
+    assert (await telegram_row(operator))["status"] == "HELD"
+    # when the operator says: any time
+    assert "errors" not in (await operator.gql(HOURS, {"input": {"timezone": "UTC", "days": []}})).body
+    # then the still-unread escalation goes out (its deadline passed), not an hour later
+    sent = await bot_api.wait_for(1, seconds=5)
+    assert "New ticket #901" in sent[0]["text"]
+    await asyncio.sleep(0.5)
+    assert len(bot_api.sent()) == 1
