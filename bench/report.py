@@ -172,6 +172,17 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                         "spread_raw_server_cpu_us_per_message",
                         unit="µs",
                     ),
+                    Row(
+                        "publishEvents request p50 (client)",
+                        "spread_publish_p50_ms",
+                        "spread_raw_publish_p50_ms",
+                        unit="ms",
+                    ),
+                    Row("per call: waiting for the transaction (server)", "spread_publishing_waiting_ms", unit="ms"),
+                    Row("per call: writing, the transaction (server)", "spread_publishing_writing_ms", unit="ms"),
+                    Row(
+                        "per call: handing off after the commit (server)", "spread_publishing_handing_off_ms", unit="ms"
+                    ),
                     Row("messages lost", "spread_lost", "spread_raw_lost"),
                     Row("messages duplicated", "spread_duplicates", "spread_raw_duplicates"),
                     Row("messages to the wrong operator", "spread_misdelivered", "spread_raw_misdelivered"),

@@ -112,9 +112,32 @@ async def _live_run(ctx: Ctx, command: str, mode: str, n: int, extra: list[str],
     async def use(server: Proc) -> dict[str, Any]:
         args = ["--port", str(server.port), "--mode", mode, "--users", str(n), "--server-pid", str(server.pid)]
         args += ["--deadline", str(deadline), "--instance", f"bench-{uuid.uuid4().hex[:6]}", *extra]
-        return await run_client(ctx.procs, command, *args, seconds=deadline + 120)
+        result = await run_client(ctx.procs, command, *args, seconds=deadline + 120)
+        if mode == "ours":
+            result.update(await _publishing_phases(server.port or 0))
+        return result
 
     return await _with_server(start, use)
+
+
+async def _publishing_phases(port: int) -> dict[str, float | None]:
+    """The served process's mean time per publishing call in each phase (``nc_publishing_seconds``:
+    waiting for the transaction, writing, handing off), in ms, warm-up calls included."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    sums: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "nc_publishing_seconds":
+            for sample in family.samples:
+                if sample.name.endswith(("_sum", "_count")):
+                    sums[(sample.labels["phase"], sample.name.rsplit("_", 1)[1])] = sample.value
+    out: dict[str, float | None] = {}
+    for phase in ("waiting", "writing", "handing_off"):
+        count = sums.get((phase, "count"))
+        out[f"publishing_{phase}_ms"] = round(sums[(phase, "sum")] / count * 1e3, 2) if count else None
+    return out
 
 
 # -- 1b. paced publishing ------------------------------------------------------------------------
@@ -219,7 +242,16 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
         runs = samples[mode]
         if not runs:
             continue
-        for k in ("messages_per_s", "p50_ms", "p99_ms", "server_cpu_s"):
+        for k in (
+            "messages_per_s",
+            "p50_ms",
+            "p99_ms",
+            "server_cpu_s",
+            "publish_p50_ms",
+            "publishing_waiting_ms",
+            "publishing_writing_ms",
+            "publishing_handing_off_ms",
+        ):
             values = [r[k] for r in runs if r.get(k) is not None]
             out[f"{key}{k}"] = round(sum(values) / len(values), 2) if values else None
         out[f"{key}server_cpu_us_per_message"] = _per(

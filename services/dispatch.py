@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from tortoise.timezone import now
 
 from core.broker import WORKERS, Broker
-from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, observe_times
+from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, PUBLISHING, observe_times
 from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
@@ -58,8 +59,10 @@ async def publish_events(
 ) -> list[Published]:
     """Publish a producer's events (all or none written); after the commit, send the panel's
     messages, tell ``viewers`` about operators it created, and wake the workers if an external
-    job was queued."""
+    job was queued. Each phase's time goes to ``nc_publishing_seconds``."""
+    started = time.perf_counter()
     async with transaction():
+        began = time.perf_counter()
         batch = await publish(
             instance_id,
             events,
@@ -72,6 +75,7 @@ async def publish_events(
             routing_minute_seconds=settings.routing_minute_seconds,
             away_check_seconds=settings.away_recheck_seconds,
         )
+    committed = time.perf_counter()
     if batch.new_users and viewers is not None:
         # Their panels may have asked before they existed: "no such operator" is no longer true.
         await viewers.changed(broker, instance_id, batch.new_users)
@@ -82,6 +86,9 @@ async def publish_events(
     if batch.external_queued:
         # After the commit: the rows are the jobs, this only says "look now".
         await broker.publish(WORKERS, {})
+    PUBLISHING.labels("waiting").observe(began - started)
+    PUBLISHING.labels("writing").observe(committed - began)
+    PUBLISHING.labels("handing_off").observe(time.perf_counter() - committed)
     return batch.results
 
 

@@ -34,3 +34,9 @@ async def test_metrics_count_deliveries_and_latency(http, tenant: Tenant) -> Non
     assert ("nc_delivery_oldest_due_age_seconds", ()) in after
     assert ("nc_live_subscriptions", ()) in after
     assert ("nc_redis_errors_total", ()) in after
+    # The call's phases: waiting for the transaction, writing, handing the panel's messages off.
+    for phase in ("waiting", "writing", "handing_off"):
+        count = ("nc_publishing_seconds_count", (("phase", phase),))
+        assert after[count] >= before.get(count, 0) + 1
+    writing = ("nc_publishing_seconds_sum", (("phase", "writing"),))
+    assert after[writing] > before.get(writing, 0)
