@@ -61,6 +61,10 @@ def error_response(status: int, error: ClientError, headers: dict[str, str] | No
     )
 
 
+#: Where a socket not authenticated yet keeps the address it is counted under.
+PENDING_ADDRESS = "nc.pending_address"
+
+
 class NotificationCenterGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -151,7 +155,8 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
             await websocket.close(code=1013)
             return websocket
         self.pending_websockets[address] += 1
-        websocket.state.pending_address = address
+        # In the scope, not ``websocket.state``: a State object would stay with every idle socket.
+        websocket.scope[PENDING_ADDRESS] = address
         try:
             return await super().run(websocket, context, root_value)
         finally:
@@ -159,9 +164,9 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
 
     def settle_pending(self, websocket: WebSocket) -> None:
         """The socket authenticated (or closed): it no longer counts as pending."""
-        address = getattr(websocket.state, "pending_address", None)
+        address = websocket.scope.get(PENDING_ADDRESS)
         if address is not None:
-            websocket.state.pending_address = None
+            websocket.scope[PENDING_ADDRESS] = None
             self.pending_websockets[address] -= 1
             if self.pending_websockets[address] <= 0:
                 del self.pending_websockets[address]

@@ -202,6 +202,7 @@ async def paced_scaled(ctx: Ctx) -> dict[str, Any]:
                 out[f"paced_scaled_{k}"] = r[k]
             out["paced_scaled_publish_p99_ms"] = r["publish_p99_ms"]
             out["paced_scaled_messages"] = r["expected"]
+            out.update({f"paced_scaled_{k}": v for k, v in (await _publishing_phases(producer.port or 0)).items()})
             if r["errors"] or r["publish_failures"] or not r["complete"]:
                 out["paced_scaled_problems"] = {
                     k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")

@@ -65,26 +65,30 @@ class Broker(Protocol):
 class Mailbox:
     """A bounded FIFO for one reader: ``put_nowait`` / ``get_nowait`` / ``get`` / ``empty`` /
     ``qsize`` as ``asyncio.Queue`` has them (QueueFull, QueueEmpty), at a fraction of its memory
-    (one deque and at most one waiting future instead of four deques and an Event): every live
-    subscription holds one, and 10,000 idle ones is the memory target."""
+    (one deque, made when the first message comes, and at most one waiting future instead of four
+    deques and an Event): every live subscription holds one, and 10,000 idle ones is the memory
+    target."""
 
     __slots__ = ("_items", "_maxsize", "_waiter")
 
     def __init__(self, maxsize: int) -> None:
-        self._items: deque[dict[str, Any]] = deque()
+        self._items: deque[dict[str, Any]] | None = None
         self._maxsize = maxsize
         self._waiter: asyncio.Future[None] | None = None
 
     def qsize(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     def empty(self) -> bool:
         return not self._items
 
     def put_nowait(self, item: dict[str, Any]) -> None:
-        if len(self._items) >= self._maxsize:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        if len(items) >= self._maxsize:
             raise asyncio.QueueFull
-        self._items.append(item)
+        items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -63,6 +63,14 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(name).propagate = True
 
 
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID (at most 64 characters), or a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and value:
+            return value.decode("latin-1")[:64]
+    return uuid.uuid4().hex
+
+
 class RequestIds:
     """Gives each HTTP request and WebSocket connection an id (X-Request-ID, or a new one)."""
 
@@ -73,8 +81,7 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers", ())).get(b"x-request-id", b"").decode("latin-1")[:64]
-        request_id = given or uuid.uuid4().hex
+        request_id = request_id_of(scope)
         token = REQUEST_ID.set(request_id)
 
         async def send_with_id(message: Message) -> None:

@@ -180,3 +180,20 @@ async def test_inbox_events_give_the_same_data_both_ways(live_server: str, tenan
         "NotificationsSnoozed",
         "NotificationsReturned",
     ]
+
+
+def test_subscriptions_of_one_document_share_its_plan_and_keep_their_own_cursor() -> None:
+    # given one bell document that takes its resume cursor from a variable
+    schema = build_schema()
+    document = "subscription($after: String) { bell(after: $after) { __typename } }"
+    admitted = schema.documents.admit(document)
+    # when two panels subscribe with it, one resuming and one fresh, and a third with a bad cursor type
+    first = compile_subscription(admitted, {"after": "41"}, None, Limits())
+    second = compile_subscription(schema.documents.admit(document), {}, None, Limits())
+    wrong = compile_subscription(admitted, {"after": 41}, None, Limits())
+    # then the plan is made once and shared (every idle panel holds one), the cursors are their own,
+    # and the bad one goes to the executor, which says what is wrong
+    assert first is not None and second is not None
+    assert first.plan is second.plan
+    assert first.arguments == {"after": "41"} and second.arguments == {"after": None}
+    assert wrong is None
