@@ -285,7 +285,9 @@ async def spread(args: argparse.Namespace) -> dict[str, Any]:
 # -- hold (memory) -------------------------------------------------------------------------------
 async def hold(args: argparse.Namespace) -> dict[str, Any]:
     users = user_ids("idle-", args.users)
-    live = LiveClients(HOST, args.port, operator_tokens(args.instance, users), deflate=not args.no_deflate)
+    live = LiveClients(
+        HOST, args.port, operator_tokens(args.instance, users), deflate=not args.no_deflate, panel=args.panel
+    )
     t0 = time.time()
     connect_s = await live.connect_all(args.connect_concurrency)
     emit("subscribed", t0=t0, t1=time.time(), connected=len(live.sockets), failed=len(live.failed))
@@ -585,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["spread"].add_argument("--events", type=int, required=True)
     sub.choices["spread"].add_argument("--batch", type=int, default=100)
     sub.choices["spread"].add_argument("--per-event", type=int, default=5)
+    sub.choices["hold"].add_argument(
+        "--panel", action="store_true", help="each socket also subscribes to reminders and toasts, as the panel page"
+    )
 
     p = command("http")
     p.add_argument("--path", default="/graphql")

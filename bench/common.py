@@ -12,6 +12,12 @@ BELL_SUBSCRIPTION = """subscription { bell { __typename
   ... on NotificationAdded { unreadCount notification { id typeCode title data } }
   ... on NotificationsRead { ids unreadCount } } }"""
 
+#: What the panel page (panel/app.js) holds beside its bell, on the same socket.
+PANEL_SUBSCRIPTIONS = (
+    "subscription { reminders { kind message createdAt } }",
+    "subscription { toasts { durationSeconds sound repeat dismissed notification { id title } } }",
+)
+
 PUBLISH_EVENT = "mutation($input: EventInput!) { publishEvent(input: $input) { notificationCount deliveriesQueued } }"
 PUBLISH_EVENTS = (
     "mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { notificationCount deliveriesQueued } }"

@@ -16,17 +16,24 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import BELL_SUBSCRIPTION
+from bench.common import BELL_SUBSCRIPTION, PANEL_SUBSCRIPTIONS
 
 INIT = '{{"type":"connection_init","payload":{{"authorization":"Bearer {token}"}}}}'
 SUBSCRIBE = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": BELL_SUBSCRIPTION}})
+#: A panel page's other subscriptions on its one socket (``panel=True``).
+SUBSCRIBE_PANEL = [
+    json.dumps({"id": str(i), "type": "subscribe", "payload": {"query": q}})
+    for i, q in enumerate(PANEL_SUBSCRIPTIONS, start=2)
+]
 
 
 class LiveClients:
-    def __init__(self, host: str, port: int, tokens: list[str], *, deflate: bool = True) -> None:
+    def __init__(self, host: str, port: int, tokens: list[str], *, deflate: bool = True, panel: bool = False) -> None:
+        """``panel``: each socket also holds the panel page's reminders and toasts subscriptions."""
         self.url = f"ws://{host}:{port}/graphql"
         self.tokens = tokens
         self.deflate = deflate
+        self.panel = panel
         self.sockets: list[ClientConnection] = []
         self.readers: list[asyncio.Task[None]] = []
         self.failed: list[str] = []
@@ -76,6 +83,9 @@ class LiveClients:
                 if ack.get("type") != "connection_ack":
                     raise RuntimeError(f"expected connection_ack, got {ack}")
                 await ws.send(SUBSCRIBE)
+                if self.panel:
+                    for subscribe in SUBSCRIBE_PANEL:
+                        await ws.send(subscribe)
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 self.failed.append(f"{type(exc).__name__}: {exc}"[:200])
                 if ws is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import BELL_PAGE, PUBLISH_EVENTS, TYPES_TAB, codec, rss_kb
+from bench.common import BELL_PAGE, PANEL_SUBSCRIPTIONS, PUBLISH_EVENTS, TYPES_TAB, codec, rss_kb
 from bench.procs import PY, ROOT, Client, Proc, Procs, run_client
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -644,18 +644,26 @@ async def growth(ctx: Ctx) -> dict[str, Any]:
 # -- 5. memory -----------------------------------------------------------------------------------
 async def memory(ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    runs = [(1000, True)] if ctx.quick else [(1000, True), (1000, False), (10_000, True)]
-    for n, deflate in runs:
-        key = f"memory_{n}_" + ("" if deflate else "no_deflate_")
+    # (sockets, permessage-deflate offered, panel-shaped: bell + reminders + toasts on each socket)
+    runs = (
+        [(1000, True, False)]
+        if ctx.quick
+        else [(1000, True, False), (1000, False, False), (10_000, True, False), (10_000, True, True)]
+    )
+    for n, deflate, panel in runs:
+        key = f"memory_{n}_" + ("" if deflate else "no_deflate_") + ("panels_" if panel else "")
         try:
-            r = await _with_server(ctx.procs.serve("serve-memory"), lambda s, n=n, d=deflate: _hold(ctx, s, n, d))
+            r = await _with_server(
+                ctx.procs.serve("serve-memory"), lambda s, n=n, d=deflate, p=panel: _hold(ctx, s, n, d, p)
+            )
         except Exception as exc:  # noqa: BLE001
             out[f"{key}error"] = f"{type(exc).__name__}: {exc}"[:1500]
             ctx.say(f"memory {n}: {exc}")
             continue
         out.update({f"{key}{k}": v for k, v in r.items()})
         ctx.say(
-            f"memory {n:5}{'' if deflate else ' (no deflate)'}: {r['kb_per_subscription']} KiB/subscription,"
+            f"memory {n:5}{'' if deflate else ' (no deflate)'}{' panels' if panel else ''}:"
+            f" {r['kb_per_subscription']} KiB/subscription, {r['kb_per_socket']} KiB/socket,"
             f" {r['subscriptions_per_s']} subscriptions/s, {r['subscriptions_held']} held"
         )
     return out
@@ -669,7 +677,7 @@ async def _live_subscriptions(http: httpx.AsyncClient, port: int) -> float:
     raise RuntimeError("no nc_live_subscriptions in /metrics")
 
 
-async def _hold(ctx: Ctx, server: Proc, n: int, deflate: bool) -> dict[str, Any]:
+async def _hold(ctx: Ctx, server: Proc, n: int, deflate: bool, panel: bool = False) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as http:
         base_subs = await _live_subscriptions(http, server.port or 0)
         await asyncio.sleep(0.5)
@@ -677,13 +685,16 @@ async def _hold(ctx: Ctx, server: Proc, n: int, deflate: bool) -> dict[str, Any]
         args = ["--port", str(server.port), "--users", str(n), "--instance", f"mem-{uuid.uuid4().hex[:6]}"]
         if not deflate:
             args.append("--no-deflate")
+        if panel:
+            args.append("--panel")
         client = await Client.start(ctx.procs, "hold", *args, interactive=True)
         try:
             event = await client.next_event(180)
             connected = event["connected"]
+            wanted = connected * (1 + len(PANEL_SUBSCRIPTIONS) if panel else 1)
             deadline = time.time() + 60
             subs = await _live_subscriptions(http, server.port or 0)
-            while subs < base_subs + connected and time.time() < deadline:
+            while subs < base_subs + wanted and time.time() < deadline:
                 await asyncio.sleep(0.1)
                 subs = await _live_subscriptions(http, server.port or 0)
             all_at = time.time()
@@ -699,6 +710,8 @@ async def _hold(ctx: Ctx, server: Proc, n: int, deflate: bool) -> dict[str, Any]
         "rss_before_kb": before,
         "rss_after_kb": after,
         "kb_per_subscription": round((after - before) / held, 1) if held else None,
+        "kb_per_socket": round((after - before) / connected, 1) if connected else None,
+        "sockets": connected,
         "subscriptions_held": held,
         "subscriptions_per_s": round(held / (all_at - event["t0"]), 1) if held else None,
         "failed": result["failed"],
