@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 from asyncio import TimerHandle
 from collections import Counter
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from core.broker import Mailbox
 from core.metrics import REFUSED
 from core.settings import Settings
 
@@ -212,39 +214,6 @@ class _Abort(Exception):
 MAX_PIPELINED = 16
 
 
-class _Inbox:
-    """What uvicorn's WebSocket protocol uses of its unbounded ``asyncio.Queue`` (``put_nowait``,
-    ``get``, ``empty``), in a list and at most one waiter: an asyncio.Queue holds three deques and
-    an Event (~1.2 KiB) for every socket, idle or not."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    async def get(self) -> Any:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.pop(0)
-
-
 class _Writable:
     """What uvicorn's WebSocket protocol uses of ``asyncio.Event`` for its write flow control
     (``set``, ``clear``, ``is_set``, ``wait``), with no deque until someone waits."""
@@ -281,13 +250,14 @@ class _Writable:
 
 class LeanWebSockets(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol (websockets' sans-I/O implementation) as it is, holding less
-    for each open socket: a light inbox and write flag instead of an asyncio.Queue and Event, and
-    the handshake's request and response (their headers, ~4 KiB) let go once it is answered.
-    Every idle panel holds one (bench section 5: memory per subscription at 10,000)."""
+    for each open socket: a light inbox (core.broker.Mailbox, unbounded as uvicorn's queue is)
+    and write flag instead of an asyncio.Queue and Event (~1.2 KiB), and the handshake's request
+    and response (their headers, ~4 KiB) let go once it is answered. Every idle panel holds one
+    (bench section 5: memory per subscription at 10,000)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = _Inbox()  # type: ignore[assignment]
+        self.queue = Mailbox(sys.maxsize)  # type: ignore[assignment]
         self.writable = _Writable()  # type: ignore[assignment]
 
     async def send(self, message: Any) -> None:

@@ -65,9 +65,9 @@ class Broker(Protocol):
 class Mailbox:
     """A bounded FIFO for one reader: ``put_nowait`` / ``get_nowait`` / ``get`` / ``empty`` /
     ``qsize`` as ``asyncio.Queue`` has them (QueueFull, QueueEmpty), at a fraction of its memory
-    (one deque, made when the first message comes, and at most one waiting future instead of four
-    deques and an Event): every live subscription holds one, and 10,000 idle ones is the memory
-    target."""
+    (a deque only while messages wait, and at most one waiting future, instead of four deques and
+    an Event): every live subscription holds one, and so does every open socket's inbox
+    (api.server.LeanWebSockets); 10,000 idle ones is the memory target."""
 
     __slots__ = ("_items", "_maxsize", "_waiter")
 
@@ -96,7 +96,7 @@ class Mailbox:
     def get_nowait(self) -> dict[str, Any]:
         if not self._items:
             raise asyncio.QueueEmpty
-        return self._items.popleft()
+        return self._take(self._items)
 
     async def get(self) -> dict[str, Any]:
         while not self._items:
@@ -105,7 +105,13 @@ class Mailbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        return self._take(self._items)
+
+    def _take(self, items: deque[dict[str, Any]]) -> dict[str, Any]:
+        item = items.popleft()
+        if not items:
+            self._items = None  # an empty deque still holds a 64-slot block (~0.6 KiB)
+        return item
 
 
 class Subscription:

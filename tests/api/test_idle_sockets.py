@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from typing import Any
 
 import uvicorn
 
 from api.app import NotificationCenterApp
-from api.server import LeanWebSockets, _Inbox, _Writable, uvicorn_options
+from api.server import LeanWebSockets, _Writable, uvicorn_options
+from core.broker import Mailbox
 from core.logs import REQUEST_ID
 from tests.conftest import Tenant
 from tests.wsclient import GraphQLWS
@@ -40,7 +42,8 @@ async def test_an_idle_panel_socket_lets_go_of_its_handshake_and_still_hears_its
             assert len(sockets) == 1
             (held,) = sockets
             assert held.request is None and held.response is None
-            assert isinstance(held.queue, _Inbox) and isinstance(held.writable, _Writable)
+            assert isinstance(held.queue, Mailbox) and isinstance(held.writable, _Writable)
+            assert held.queue.empty() and held.queue._items is None, "an idle inbox keeps no deque"
             assert held.scope["headers"], "the app's own copy of the headers stays"
             # and when a ticket comes for her, her bell shows it
             event = {"id": "idle-1", "type": "ticket_created", "recipients": ["alice"], "data": {"ticketNumber": 7}}
@@ -54,7 +57,7 @@ async def test_an_idle_panel_socket_lets_go_of_its_handshake_and_still_hears_its
 
 
 async def test_the_inbox_hands_messages_over_in_order_and_wakes_its_reader() -> None:
-    inbox = _Inbox()
+    inbox = Mailbox(sys.maxsize)
     assert inbox.empty() and inbox.qsize() == 0
     reader = asyncio.create_task(inbox.get())
     await asyncio.sleep(0)
@@ -63,6 +66,7 @@ async def test_the_inbox_hands_messages_over_in_order_and_wakes_its_reader() -> 
     inbox.put_nowait({"n": 2})
     assert await asyncio.wait_for(reader, 1) == {"n": 1}
     assert inbox.qsize() == 1 and await inbox.get() == {"n": 2} and inbox.empty()
+    assert inbox._items is None  # emptied: its deque is let go until the next message
 
 
 async def test_the_write_flag_holds_writers_while_the_client_reads_slowly() -> None:
