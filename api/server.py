@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 import sys
 from asyncio import TimerHandle
@@ -244,7 +245,12 @@ class _Writable:
         if self._waiters is None:
             self._waiters = []
         self._waiters.append(waiter)
-        await waiter
+        try:
+            await waiter
+        finally:
+            # A writer cancelled while it waits (its operation completed) leaves no future behind.
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
         return True
 
 
@@ -259,6 +265,21 @@ class LeanWebSockets(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Mailbox(sys.maxsize)  # type: ignore[assignment]
         self.writable = _Writable()  # type: ignore[assignment]
+
+    def send_receive_event_to_app(self) -> None:
+        """A text message that is not UTF-8 is the client's mistake: closed with 1007 and one log
+        line (uvicorn logs it with a traceback, which a client could repeat at will)."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                logger.info("client error BAD_USER_INPUT: a WebSocket text message that is not UTF-8 (closed 1007)")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -287,6 +308,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": protocol,
         "ws": LeanWebSockets,
+        "timeout_graceful_shutdown": max(1, math.ceil(settings.shutdown_grace_seconds)),
         "ws_max_size": settings.limits.websocket_message_bytes,
         # X-Forwarded-For/-Proto only from the proxies named in NC_FORWARDED_ALLOW_IPS; otherwise a
         # client could pick its own address (and its own anonymous rate budget).

@@ -198,6 +198,9 @@ class Settings:
     forwarded_allow_ips: str = ""
     #: Seconds a WebSocket may take to send connection_init.
     connection_init_timeout_seconds: float = 10.0
+    #: Seconds a stopping server waits for its connections to close before it closes them (a
+    #: client that stopped reading would otherwise hold the shutdown for as long as it likes).
+    shutdown_grace_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -293,6 +296,7 @@ class Settings:
             header_timeout_seconds=_float(env, "NC_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_float(env, "NC_BODY_TIMEOUT_SECONDS", 30.0),
             connection_init_timeout_seconds=_float(env, "NC_CONNECTION_INIT_TIMEOUT_SECONDS", 10.0),
+            shutdown_grace_seconds=_float(env, "NC_SHUTDOWN_GRACE_SECONDS", 10.0),
             forwarded_allow_ips=env.get("NC_FORWARDED_ALLOW_IPS", "").strip(),
             log_format=_choice(
                 env, "NC_LOG_FORMAT", ("text", "json"), "json" if env.get("NC_DATABASE_URL") else "text"

@@ -21,6 +21,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -188,25 +189,29 @@ def compile_subscription(
             admitted.plans[key] = _compile(admitted.document, operation_name, limits)
         except (_Unsupported, KeyError):
             admitted.plans[key] = None
-    shared: tuple[Compiled, tuple[ArgumentNode, ...]] | None = admitted.plans[key]
+    shared: tuple[Compiled, tuple[ArgumentNode, ...], dict[str, Any]] | None = admitted.plans[key]
     if shared is None:
         return None
-    compiled, argument_nodes = shared
+    compiled, argument_nodes, defaults = shared
     try:
-        arguments = _arguments(argument_nodes, variables or {})
+        arguments = _arguments(argument_nodes, variables or {}, defaults)
     except _Unsupported:
         return None
     return replace(compiled, arguments=arguments) if arguments else compiled
 
 
-def _arguments(argument_nodes: tuple[ArgumentNode, ...], variables: dict[str, Any]) -> dict[str, Any]:
-    """The root field's arguments (``after``) from the document and this subscription's variables."""
+def _arguments(
+    argument_nodes: tuple[ArgumentNode, ...], variables: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """The root field's arguments (``after``) from the document and this subscription's variables
+    (a variable not given takes its default in the document, as GraphQL has it)."""
     arguments: dict[str, Any] = {}
     for argument in argument_nodes:
         if isinstance(argument.value, StringValueNode):
             arguments[argument.name.value] = argument.value.value
         elif isinstance(argument.value, VariableNode):
-            value = variables.get(argument.value.name.value)
+            name = argument.value.name.value
+            value = variables[name] if name in variables else defaults.get(name)
             if not isinstance(value, (str, type(None))):
                 raise _Unsupported  # the executor coerces it and says what is wrong
             arguments[argument.name.value] = value
@@ -217,8 +222,9 @@ def _arguments(argument_nodes: tuple[ArgumentNode, ...], variables: dict[str, An
 
 def _compile(
     document: DocumentNode, operation_name: str | None, limits: Limits
-) -> tuple[Compiled, tuple[ArgumentNode, ...]]:
-    """The document's plan (without arguments) and its root field's argument nodes."""
+) -> tuple[Compiled, tuple[ArgumentNode, ...], dict[str, Any]]:
+    """The document's plan (without arguments), its root field's argument nodes and the
+    operation's variable defaults (strings and nulls; any other default goes to the executor)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     if operation_name is not None:
@@ -237,6 +243,13 @@ def _compile(
     for argument in root.arguments or ():
         if not isinstance(argument.value, (StringValueNode, VariableNode)):
             raise _Unsupported  # null literals and the like: the executor handles them
+    defaults: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        default = definition.default_value
+        if isinstance(default, StringValueNode):
+            defaults[definition.variable.name.value] = default.value
+        elif default is not None and not isinstance(default, NullValueNode):
+            raise _Unsupported  # the executor coerces it and says what is wrong
     counter = {"aliases": 0}
     root_type = ROOTS[root.name.value]
     concrete = UNIONS.get(root_type, frozenset({root_type}))
@@ -250,7 +263,7 @@ def _compile(
         plan=plan,
         members=bell_members(root.selection_set, fragments),
     )
-    return compiled, tuple(root.arguments or ())
+    return compiled, tuple(root.arguments or ()), defaults
 
 
 def _fields(

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
 from typing import Any
 
+import pytest
 import uvicorn
+import websockets
 
 from api.app import NotificationCenterApp
 from api.server import LeanWebSockets, _Writable, uvicorn_options
@@ -97,3 +100,33 @@ async def test_a_panel_socket_goes_straight_to_graphql_with_its_request_id() -> 
     assert seen[0] == ("/graphql", "panel-7")
     assert seen[1][1] and seen[1][1] != "panel-7"
     assert REQUEST_ID.get() is None
+
+
+async def test_a_writer_cancelled_while_it_waits_leaves_nothing_behind() -> None:
+    # given a socket whose client stopped reading (writes paused)
+    flag = _Writable()
+    flag.clear()
+    # when a thousand operations blocked on it end (the client completes them over and over)
+    for _ in range(1000):
+        writer = asyncio.create_task(flag.wait())
+        await asyncio.sleep(0)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    # then the flag keeps none of their futures
+    assert not flag._waiters
+
+
+async def test_a_text_message_that_is_not_utf8_closes_the_socket_with_one_log_line(
+    live_server: str, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = tenant.operator("alice")
+    caplog.set_level(logging.INFO)
+    async with GraphQLWS(live_server, alice.token) as ws:
+        # when the client sends a text frame of bytes that are not UTF-8
+        await ws.ws.send(b"\xff\xfe{}", text=True)
+        # then the socket is closed with 1007 (invalid data)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    said = [r for r in caplog.records if "not UTF-8" in r.getMessage() or "Invalid UTF-8" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is None and said[0].levelno == logging.INFO

@@ -197,3 +197,15 @@ def test_subscriptions_of_one_document_share_its_plan_and_keep_their_own_cursor(
     assert first.plan is second.plan
     assert first.arguments == {"after": "41"} and second.arguments == {"after": None}
     assert wrong is None
+
+
+def test_a_cursor_variable_left_out_takes_its_default_from_the_document() -> None:
+    schema = build_schema()
+    with_default = schema.documents.admit('subscription($after: String = "41") { bell(after: $after) { __typename } }')
+    given = compile_subscription(with_default, {"after": "7"}, None, Limits())
+    left_out = compile_subscription(with_default, None, None, Limits())
+    assert given is not None and given.arguments == {"after": "7"}
+    assert left_out is not None and left_out.arguments == {"after": "41"}
+    null_default = schema.documents.admit("subscription($after: String = null) { bell(after: $after) { __typename } }")
+    compiled = compile_subscription(null_default, {}, None, Limits())
+    assert compiled is not None and compiled.arguments == {"after": None}
