@@ -27,7 +27,7 @@ from channels.deps import ChannelDeps, http_client
 from channels.registry import build_channels
 from channels.runtime import Runtime
 from core.broker import build_broker
-from core.logs import REQUEST_ID, RequestIds, request_id_of
+from core.logs import REQUEST_ID, SOCKET_REQUEST_ID, RequestIds, request_id_of
 from core.metrics import (
     BROKER_ERRORS,
     DATABASE_ERRORS,
@@ -224,7 +224,9 @@ class NotificationCenterApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.live is not None and scope["type"] == "websocket" and scope["path"] == "/graphql":
             scope["app"] = self
-            token = REQUEST_ID.set(request_id_of(scope))
+            # In the scope too: the socket's protocol logs its own client errors (api.server).
+            scope[SOCKET_REQUEST_ID] = request_id = request_id_of(scope)
+            token = REQUEST_ID.set(request_id)
             try:
                 await self.live(scope, receive, send)
             finally:

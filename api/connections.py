@@ -19,6 +19,7 @@ from contextlib import suppress
 from typing import Any
 
 from core.metrics import LIMITER_ERRORS
+from core.redis_pool import redis_client
 
 logger = logging.getLogger("nc.connections")
 
@@ -59,9 +60,7 @@ class WebSocketSlots:
         self._renewer: asyncio.Task[None] | None = None
         self._skip_until = 0.0
         if redis_url:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
+            self._redis = redis_client(redis_url, socket_connect_timeout=1, socket_timeout=2)
             self._script = self._redis.register_script(_ACQUIRE)
 
     async def acquire(self, user: str) -> str | None:

@@ -27,6 +27,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from core.metrics import LIMITER_ERRORS, REFUSED
+from core.redis_pool import blocking_pool
 from core.settings import Settings
 from domain.errors import RateLimited
 from models.enums import Role
@@ -79,10 +80,8 @@ class RateLimits:
     def _strategy(self) -> SlidingWindowCounterRateLimiter:
         if self._limiter is None:
             if self._redis_url:
-                from redis.asyncio import ConnectionPool
-
                 # Our own pool, so close() can let its connections go.
-                self._pool = ConnectionPool.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
+                self._pool = blocking_pool(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
                 self._storage = RedisStorage(
                     "async+" + self._redis_url,
                     implementation="redispy",

@@ -32,6 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from core.broker import Mailbox
+from core.logs import REQUEST_ID, SOCKET_REQUEST_ID
 from core.metrics import REFUSED
 from core.settings import Settings
 
@@ -275,7 +276,12 @@ class LeanWebSockets(WebSocketsSansIOProtocol):
                 data.decode()
             except UnicodeDecodeError:
                 self.frames = []
-                logger.info("client error BAD_USER_INPUT: a WebSocket text message that is not UTF-8 (closed 1007)")
+                request_id = self.scope.get(SOCKET_REQUEST_ID)
+                token = REQUEST_ID.set(request_id if isinstance(request_id, str) else None)
+                try:
+                    logger.info("client error BAD_USER_INPUT: a WebSocket text message that is not UTF-8 (closed 1007)")
+                finally:
+                    REQUEST_ID.reset(token)
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from core.broker import RESYNC, BrokerUnavailable, Fanout, Subscription
 from core.jsonenc import dumps
+from core.redis_pool import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class RedisBroker:
     def __init__(self, url: str, *, prefix: str = "nc:") -> None:
         self._url = url
         self._prefix = prefix
-        self._publisher = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._publisher = redis_client(url, socket_connect_timeout=2, socket_timeout=5)
         self._fanout = Fanout()
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None

@@ -63,6 +63,10 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(name).propagate = True
 
 
+#: Where a WebSocket's ASGI scope keeps its request id, for log lines written outside its task.
+SOCKET_REQUEST_ID = "nc.request_id"
+
+
 def request_id_of(scope: Scope) -> str:
     """The client's X-Request-ID (at most 64 characters), or a new one."""
     for name, value in scope.get("headers", ()):

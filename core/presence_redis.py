@@ -23,10 +23,10 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.presence import ABSENT, MAX_TABS, HeldPanels, Owner, PanelPresence, PresenceUnavailable, when
+from core.redis_pool import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class RedisPresence(HeldPanels):
     ) -> None:
         super().__init__(ttl_seconds, idle_seconds, clock or time.time, max_tabs)
         self._prefix = f"{prefix}presence:"
-        self._redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis = redis_client(url, socket_connect_timeout=2, socket_timeout=5)
         self._open = self._redis.register_script(OPEN)
         self._report = self._redis.register_script(REPORT)
         self._ttl_ms = max(1, round(ttl_seconds * 1000))

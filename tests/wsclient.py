@@ -17,17 +17,22 @@ class GraphQLWS:
         token: str | None,
         protocol: str = "graphql-transport-ws",
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """``params``: more connectionParams beside the token (a panel's ``tab``, say)."""
+        """``params``: more connectionParams beside the token (a panel's ``tab``, say);
+        ``headers``: more handshake headers (an X-Request-ID, say)."""
         self.url = f"ws://{host}/graphql"
         self.token = token
         self.protocol = protocol
         self.params = params or {}
+        self.headers = headers or {}
         self._ids = itertools.count(1)
         self.ws: Any = None
 
     async def __aenter__(self) -> GraphQLWS:
-        self.ws = await websockets.connect(self.url, subprotocols=[self.protocol])
+        self.ws = await websockets.connect(
+            self.url, subprotocols=[self.protocol], additional_headers=self.headers or None
+        )
         payload = {"authorization": f"Bearer {self.token}"} if self.token else {}
         payload.update(self.params)
         await self.ws.send(json.dumps({"type": "connection_init", "payload": payload}))

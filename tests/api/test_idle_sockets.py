@@ -121,7 +121,16 @@ async def test_a_text_message_that_is_not_utf8_closes_the_socket_with_one_log_li
 ) -> None:
     alice = tenant.operator("alice")
     caplog.set_level(logging.INFO)
-    async with GraphQLWS(live_server, alice.token) as ws:
+    ids: list[str | None] = []
+
+    class RequestIdOf(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "not UTF-8" in record.getMessage():
+                ids.append(REQUEST_ID.get())
+
+    catcher = RequestIdOf()
+    logging.getLogger("nc.server").addHandler(catcher)
+    async with GraphQLWS(live_server, alice.token, headers={"X-Request-ID": "panel-utf8"}) as ws:
         # when the client sends a text frame of bytes that are not UTF-8
         await ws.ws.send(b"\xff\xfe{}", text=True)
         # then the socket is closed with 1007 (invalid data)
@@ -129,4 +138,6 @@ async def test_a_text_message_that_is_not_utf8_closes_the_socket_with_one_log_li
             await asyncio.wait_for(ws.ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
     said = [r for r in caplog.records if "not UTF-8" in r.getMessage() or "Invalid UTF-8" in r.getMessage()]
+    logging.getLogger("nc.server").removeHandler(catcher)
     assert len(said) == 1 and said[0].exc_info is None and said[0].levelno == logging.INFO
+    assert ids == ["panel-utf8"], "the line carries the socket's request id"

@@ -145,3 +145,15 @@ async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listen
         await broker.close()
         server.kill()
         server.wait()
+
+
+async def test_a_burst_of_publishes_from_many_requests_at_once_all_arrive(broker) -> None:
+    # given a listener (QUEUE_SIZE holds the burst: 200 messages)
+    async with broker.subscribe("bell/i1/burst") as listener:
+        await asyncio.sleep(0.1)
+        # when 200 requests publish at the same moment (more commands in flight than a
+        # non-blocking Redis pool of 100 connections lets through)
+        await asyncio.gather(*(broker.publish("bell/i1/burst", {"n": n}) for n in range(200)))
+        # then every message arrives
+        got = {(await asyncio.wait_for(listener.queue.get(), 5))["n"] for _ in range(200)}
+    assert got == set(range(200))

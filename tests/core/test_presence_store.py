@@ -443,3 +443,20 @@ async def test_a_redis_that_never_answers_leaves_when_away_deliveries_waiting_no
         for writer in peers:
             writer.close()
         server.close()
+
+
+async def test_a_reconnect_storm_of_hundreds_of_panels_is_recorded_whole(kind, prefix) -> None:
+    # given a store (in Redis: one client, whose pool once failed the 101st command in flight)
+    presence = _make(kind, prefix, TTL, IDLE)
+    users = [f"op-{i}" for i in range(300)]
+    try:
+        # when 300 panels open at once (every panel of a restarted API process reconnecting)
+        await asyncio.gather(*(presence.panel_opened("storm", u, f"c-{u}") for u in users))
+        # then every operator is present and active
+        assert await presence.active_users("storm", users) == set(users)
+        # and when they all close at once, nobody is left present
+        await asyncio.gather(*(presence.panel_closed("storm", u, f"c-{u}") for u in users))
+        states = await asyncio.gather(*(presence.state("storm", u) for u in users))
+        assert not [s for s in states if s.panel_open]
+    finally:
+        await presence.close()
