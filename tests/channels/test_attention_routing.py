@@ -6,7 +6,8 @@ ESCALATE_AFTER "minute" is 0.5 s; working hours are set to open a few seconds fr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -249,10 +250,7 @@ async def test_when_away_waits_while_the_panel_is_active_and_sends_what_is_unrea
     assert "errors" not in (await operator.gql(ROUTE, routing)).body
     choose = 'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, TELEGRAM]) { code } }'
     assert "errors" not in (await operator.gql(choose)).body
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await panel.subscribe(TOASTS)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator, BELL, TOASTS) as panel:
         # when two tickets come while she is active there
         await tenant.service().gql(PUBLISH, {"input": ticket("away-1", 601)})
         await tenant.service().gql(PUBLISH, {"input": ticket("away-2", 602)})
@@ -285,9 +283,7 @@ async def test_a_hidden_panel_or_an_away_status_counts_as_away(
     # given Olena sends Telegram only when away and keeps the panel open
     operator = await olena(http, tenant, bot_api)
     assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator):
         # when her page goes hidden, a ticket reaches Telegram
         hidden = await operator.gql("mutation { reportPanelActivity(active: false) { active } }")
         assert hidden.data["reportPanelActivity"]["active"] is False
@@ -310,6 +306,17 @@ async def test_a_hidden_panel_or_an_away_status_counts_as_away(
 
 async def _active(operator: Caller) -> bool:
     return (await operator.gql("{ panelPresence { active } }")).data["panelPresence"]["active"]
+
+
+@asynccontextmanager
+async def at_panel(live_server: str, operator: Caller, *documents: str) -> AsyncIterator[GraphQLWS]:
+    """The operator's panel open with these subscriptions (the bell by default), once it counts
+    as active: what a WHEN_AWAY channel waits for."""
+    async with GraphQLWS(live_server, operator.token) as panel:
+        for document in documents or (BELL,):
+            await panel.subscribe(document)
+        await eventually(lambda: _active(operator), lambda active: active is True)
+        yield panel
 
 
 async def test_retention_prunes_old_digests_once_final_and_keeps_waiting_ones(

@@ -20,7 +20,7 @@ from tests.channels.test_attention_routing import (
     ROUTE,
     TOASTS,
     TYPE_POLICY,
-    _active,
+    at_panel,
     olena,
     opening_in,
     telegram_row,
@@ -29,7 +29,6 @@ from tests.channels.test_attention_routing import (
 from tests.channels.test_channel_telegram import bot_api
 from tests.conftest import Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi
-from tests.polling import eventually
 from tests.wsclient import GraphQLWS
 
 __all__ = ["bot_api"]
@@ -149,9 +148,7 @@ async def test_an_away_status_is_read_whatever_its_case(
 ) -> None:
     operator = await olena(http, tenant, bot_api)
     assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator):
         status = {"id": "st-1", "type": "operator_status_changed", "recipients": ["olena"], "data": {"status": "Away"}}
         assert "errors" not in (await tenant.service().gql(PUBLISH, {"input": status})).body
         await tenant.service().gql(PUBLISH, {"input": ticket("st-t", 703)})
@@ -194,9 +191,7 @@ async def test_a_hidden_tab_that_reconnects_is_still_away(
     # given Olena (WHEN_AWAY on Telegram) whose only panel tab went hidden (she left her desk)
     operator = await olena(http, tenant, bot_api)
     assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
-    async with GraphQLWS(live_server, operator.token) as tab:
-        await tab.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator) as tab:
         assert "errors" not in (await operator.gql("mutation { reportPanelActivity(active: false) { active } }")).body
     # when the hidden tab's socket drops and reconnects by itself (a deploy, a network blip)
     async with GraphQLWS(live_server, operator.token) as tab:
@@ -217,9 +212,7 @@ async def test_a_when_away_digest_is_not_sent_while_the_operator_is_active_in_th
     assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 3}})).body
     await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket("d-1", 801), ticket("d-2", 802)]})
     # when she opens the panel (active) before the window ends and stays there
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator):
         await asyncio.sleep(4.5)
         # then nothing reaches Telegram while she is active in the panel (WHEN_AWAY)
         assert bot_api.sent() == []
@@ -234,9 +227,7 @@ async def test_a_when_away_message_waiting_at_the_panel_respects_working_hours_o
     # given Olena: Telegram WHEN_AWAY, no working hours yet; a ticket comes while she is in the panel
     operator = await olena(http, tenant, bot_api)
     assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator):
         await tenant.service().gql(PUBLISH, {"input": ticket("w-1", 901)})
         assert "active in the panel" in (await telegram_row(operator))["lastError"]
         # when her shift ends (working hours now open only in an hour) and she closes the panel
@@ -256,9 +247,7 @@ async def test_a_burst_that_waited_at_the_panel_is_one_digest_once_she_leaves(
     assert "errors" not in (await operator.gql(ROUTE, {"routing": [{"channel": "TELEGRAM", "mode": "WHEN_AWAY"}]})).body
     assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 2}})).body
     # when a burst of 8 tickets comes while she is active in the panel, and she leaves unread
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator):
         await tenant.service().gql(PUBLISH_MANY, {"inputs": [ticket(f"p-{i}", 900 + i) for i in range(8)]})
         await asyncio.sleep(1)
     await asyncio.sleep(4)
@@ -278,10 +267,7 @@ async def test_an_always_type_in_a_digest_is_not_held_back_by_a_when_away_member
     saved = await tenant.admin().gql(TYPE_POLICY, {"input": routing})
     assert "errors" not in saved.body, saved.body
     assert "errors" not in (await tenant.admin().gql(INSTANCE, {"input": {"digestWindowSeconds": 2}})).body
-    async with GraphQLWS(live_server, operator.token) as panel:
-        await panel.subscribe(BELL)
-        await panel.subscribe(TOASTS)
-        await eventually(lambda: _active(operator), lambda active: active is True)
+    async with at_panel(live_server, operator, BELL, TOASTS):
         # when a client message and then a new ticket come while she is at the panel
         await tenant.service().gql(PUBLISH, {"input": ticket_message("m-1", 7)})
         await tenant.service().gql(PUBLISH, {"input": ticket("t-1", 8)})
