@@ -37,8 +37,10 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from api.graphql_ws_messages import CLOSE_INIT_TIMEOUT, CLOSE_TOO_MANY, operation_problem, too_many_operations
 from api.graphql_ws_session import LiveSession
+from api.server import DIRECT_WEBSOCKET
+from core.jsonenc import dumps
 from domain.errors import ClientError
-from resolvers.compiled_subscriptions import compile_subscription
+from resolvers.compiled_subscriptions import Compiled, compile_subscription
 from resolvers.context import Context
 from resolvers.documents import Documents
 from resolvers.schema import NotificationCenterSchema, client_errors
@@ -138,7 +140,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             await self._execute(operation, context)
             return
         try:
-            async with aclosing(compiled.source(context)) as messages:
+            async with aclosing(compiled.source(context, self._sink(operation, compiled))) as messages:
                 async for message in messages:
                     await operation.send_operation_message(
                         {"id": operation.id, "type": "next", "payload": {"data": compiled.shape(message)}}
@@ -158,6 +160,14 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             await self.handle_task_exception(error)
             with suppress(Exception):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    def _sink(self, operation: Any, compiled: Compiled) -> _SocketSink | None:
+        """Where the operation's messages can be written without waking its task: the socket
+        itself, when the server offers it (api.server.LeanWebSockets)."""
+        ws = getattr(self.websocket, "ws", None)
+        extensions = ws.scope.get("extensions") if ws is not None else None
+        direct = extensions.get(DIRECT_WEBSOCKET) if extensions else None
+        return _SocketSink(self, operation, compiled, direct) if direct is not None else None
 
     async def _execute(self, operation: Any, context: Any) -> None:
         """strawberry's run_operation, with this operation's own context."""
@@ -184,6 +194,36 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             if isinstance(context, Context):
                 # A mutation sent over the socket wrote the viewer's settings: every process forgets them.
                 await context.viewer_written()
+
+
+class _SocketSink:
+    """A compiled subscription's ``next`` messages written straight to its socket in the
+    publisher's step (live_sources.LiveSink): no task woken, no ASGI send; the same frame
+    ``send_operation_message`` would write. Not ready once the operation is completed or its
+    token has expired (the operation's own path then says so), or while the socket's buffer is
+    full (the operation's task waits for it)."""
+
+    __slots__ = ("handler", "operation", "compiled", "socket")
+
+    def __init__(self, handler: TransportWSHandler, operation: Any, compiled: Compiled, socket: Any) -> None:
+        self.handler = handler
+        self.operation = operation
+        self.compiled = compiled
+        self.socket = socket
+
+    def ready(self) -> bool:
+        operation = self.operation
+        return (
+            not operation.completed
+            and self.handler.operations.get(operation.id) is operation
+            and not self.handler.expired()
+            and self.socket.can_send_now()
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.socket.send_text_now(
+            dumps({"id": self.operation.id, "type": "next", "payload": {"data": self.compiled.shape(message)}})
+        )
 
 
 class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):

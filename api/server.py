@@ -30,6 +30,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from core.broker import Mailbox
 from core.logs import REQUEST_ID, SOCKET_REQUEST_ID
@@ -37,6 +38,10 @@ from core.metrics import REFUSED
 from core.settings import Settings
 
 logger = logging.getLogger("nc.server")
+
+#: Where a WebSocket's ASGI scope (``scope["extensions"]``) offers its LeanWebSockets protocol:
+#: ``can_send_now()`` and ``send_text_now(text)`` for messages written outside the app's task.
+DIRECT_WEBSOCKET = "nc.direct_websocket"
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -286,6 +291,46 @@ class LeanWebSockets(WebSocketsSansIOProtocol):
                 self.handle_parser_exception()
                 return
         super().send_receive_event_to_app()
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][DIRECT_WEBSOCKET] = self
+
+    def can_send_now(self) -> bool:
+        """True when a text message can be written at once: the handshake answered, nothing
+        closed, and the transport's buffer under its high-water mark (else the ASGI ``send``
+        waits, and so must the caller)."""
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and self.writable.is_set()
+            and self.conn.state is State.OPEN
+            and not self.transport.is_closing()
+        )
+
+    def send_text_now(self, text: str) -> None:
+        """Write a text message at once, outside the app's task (``can_send_now`` first): what
+        ``websocket.send`` does without its awaits. One frame, unmasked as a server's are
+        (RFC 6455 section 5.2); through websockets' protocol when an extension (permessage-deflate)
+        is in use."""
+        data = text.encode()
+        conn = self.conn
+        if conn.extensions:
+            conn.send_text(data)
+            self.transport.write(b"".join(conn.data_to_send()))
+            return
+        size = len(data)
+        if size < 126:
+            header = bytes((0x81, size))
+        elif size < 65_536:
+            header = b"\x81\x7e" + size.to_bytes(2, "big")
+        else:
+            header = b"\x81\x7f" + size.to_bytes(8, "big")
+        self.transport.write(header + data)
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -145,17 +145,21 @@ async def _live_setup(args: argparse.Namespace, users: list[str]) -> tuple[LiveC
     return live, publisher, {"connect_s": round(connect_s, 2), "sync_s": round(sync_s, 2), "tag": tag}
 
 
-def _cpu_start(args: argparse.Namespace) -> tuple[float | None, float | None]:
-    return cpu_seconds(args.server_pid) if args.server_pid else None, cpu_seconds()
+def _cpu_now(args: argparse.Namespace) -> tuple[float | None, float | None, float | None]:
+    """CPU seconds so far: the server's, its event loop thread's, and this client's."""
+    if not args.server_pid:
+        return None, None, cpu_seconds()
+    return cpu_seconds(args.server_pid), cpu_seconds(args.server_pid, main_thread=True), cpu_seconds()
 
 
-def _cpu_report(args: argparse.Namespace, start: tuple[float | None, float | None]) -> dict[str, Any]:
-    server_end = cpu_seconds(args.server_pid) if args.server_pid else None
-    client_end = cpu_seconds()
-    return {
-        "server_cpu_s": rounded(server_end - start[0], 2) if server_end is not None and start[0] is not None else None,
-        "client_cpu_s": rounded(client_end - start[1], 2) if client_end is not None and start[1] is not None else None,
-    }
+def _cpu_start(args: argparse.Namespace) -> tuple[float | None, float | None, float | None]:
+    return _cpu_now(args)
+
+
+def _cpu_report(args: argparse.Namespace, start: tuple[float | None, float | None, float | None]) -> dict[str, Any]:
+    end = _cpu_now(args)
+    spent = [rounded(b - a, 2) if a is not None and b is not None else None for a, b in zip(start, end, strict=True)]
+    return {"server_cpu_s": spent[0], "server_loop_cpu_s": spent[1], "client_cpu_s": spent[2]}
 
 
 # -- fan-out -------------------------------------------------------------------------------------

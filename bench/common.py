@@ -77,13 +77,14 @@ def rss_kb(pid: int) -> int | None:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int | None = None) -> float | None:
-    """User + system CPU seconds a process has used (this process when ``pid`` is None)."""
+def cpu_seconds(pid: int | None = None, *, main_thread: bool = False) -> float | None:
+    """User + system CPU seconds a process has used (this process when ``pid`` is None), or with
+    ``main_thread`` only its main thread's (the event loop's: the rest is the database's thread)."""
     if pid is None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
         return None

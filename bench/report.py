@@ -173,6 +173,18 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                         unit="µs",
                     ),
                     Row(
+                        "of which the event loop's thread",
+                        "spread_server_loop_cpu_us_per_message",
+                        "spread_raw_server_loop_cpu_us_per_message",
+                        unit="µs",
+                    ),
+                    Row(
+                        "load generator CPU per message",
+                        "spread_client_cpu_us_per_message",
+                        "spread_raw_client_cpu_us_per_message",
+                        unit="µs",
+                    ),
+                    Row(
                         "publishEvents request p50 (client)",
                         "spread_publish_p50_ms",
                         "spread_raw_publish_p50_ms",

@@ -248,6 +248,8 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
             "p50_ms",
             "p99_ms",
             "server_cpu_s",
+            "server_loop_cpu_s",
+            "client_cpu_s",
             "publish_p50_ms",
             "publishing_waiting_ms",
             "publishing_writing_ms",
@@ -255,9 +257,9 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
         ):
             values = [r[k] for r in runs if r.get(k) is not None]
             out[f"{key}{k}"] = round(sum(values) / len(values), 2) if values else None
-        out[f"{key}server_cpu_us_per_message"] = _per(
-            out.get(f"{key}server_cpu_s"), sum(r["received"] for r in runs) / len(runs), 1e6
-        )
+        received = sum(r["received"] for r in runs) / len(runs)
+        for what in ("server_cpu", "server_loop_cpu", "client_cpu"):
+            out[f"{key}{what}_us_per_message"] = _per(out.get(f"{key}{what}_s"), received, 1e6)
         out[f"{key}lost"] = sum(r["lost"] for r in runs)
         out[f"{key}duplicates"] = sum(r["duplicates"] for r in runs)
         out[f"{key}misdelivered"] = sum(r["misdelivered"] for r in runs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -27,6 +27,9 @@ WORKERS = "workers"
 #: client must not hold memory without bound or stall the others).
 QUEUE_SIZE = 256
 
+
+#: Messages ``InProcessBroker.publish_many`` hands over between two pauses for other work.
+SLICE = 32
 
 #: Put in every listener's queue after the broker lost messages (a Redis reconnect): listeners that
 #: can (the bell) replay what they missed from the database.
@@ -79,6 +82,12 @@ class Mailbox:
     def qsize(self) -> int:
         return len(self._items) if self._items is not None else 0
 
+    def idle(self) -> bool:
+        """True while nothing waits and the reader is parked in ``get``: the reader has handled
+        everything it took, so a message handled now, outside it, keeps its place in the order."""
+        waiter = self._waiter
+        return waiter is not None and not waiter.done() and not self._items
+
     def empty(self) -> bool:
         return not self._items
 
@@ -114,17 +123,34 @@ class Mailbox:
         return item
 
 
+#: A listener's way to take a message at once, in the publisher's step: True when it did (sent
+#: it, or decided it does not go out), False to have it queued as usual.
+Direct = Callable[[dict[str, Any]], bool]
+
+
 class Subscription:
-    __slots__ = ("queue", "dropped", "__weakref__")
+    __slots__ = ("queue", "dropped", "direct", "__weakref__")
 
     def __init__(self) -> None:
         self.queue = Mailbox(QUEUE_SIZE)
         self.dropped = 0
+        #: Set by a listener that can handle a message without being woken (a live subscription
+        #: writing straight to its socket): used only while its reader is idle, so order holds.
+        self.direct: Direct | None = None
 
     def offer(self, message: dict[str, Any]) -> None:
-        """Queue ``message``. A listener that fell ``QUEUE_SIZE`` messages behind (a slow client,
-        or one batch carrying that many for it) loses what it had waiting and gets RESYNC instead:
-        listeners that can (the bell) read what they missed from the database."""
+        """Hand ``message`` to the listener's ``direct`` when it is idle and takes it, else queue
+        it. A listener that fell ``QUEUE_SIZE`` messages behind (a slow client, or one batch
+        carrying that many for it) loses what it had waiting and gets RESYNC instead: listeners
+        that can (the bell) read what they missed from the database."""
+        direct = self.direct
+        if direct is not None and self.queue.idle():
+            try:
+                if direct(message):
+                    return
+            except Exception:  # one listener's fault must not stop the fan-out
+                log.exception("a live listener failed to take a message; it is queued from now on")
+                self.direct = None
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -178,14 +204,24 @@ class Fanout:
 class InProcessBroker:
     def __init__(self) -> None:
         self._fanout = Fanout()
+        #: One batch's fan-out at a time (asyncio.Lock is first come, first served).
+        self._in_order = asyncio.Lock()
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         self._fanout.offer(topic, message)
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Hand the messages over in order, ``SLICE`` at a time with a pause for the process's
+        other work between slices (idle listeners write to their sockets right here: a batch of
+        500 would otherwise hold the event loop, and the next call's transaction, for its whole
+        fan-out). Batches published at once go one after the other, never interleaved: a
+        recipient's unread counts arrive in the order they were counted."""
         offer = self._fanout.offer
-        for topic, message in messages:
-            offer(topic, message)
+        async with self._in_order:
+            for i, (topic, message) in enumerate(messages, 1):
+                offer(topic, message)
+                if i % SLICE == 0:
+                    await asyncio.sleep(0)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:

@@ -3,6 +3,7 @@ the standard library), falling back to ``json`` for what orjson refuses — inte
 which event data may hold (valid JSON; the standard library writes them out in full).
 
     dumps(value) -> str    compact, non-ASCII kept as is (WebSocket text frames need str)
+    size(value) -> int     the bytes of ``dumps(value)`` in UTF-8, without making the str
 """
 
 from __future__ import annotations
@@ -18,3 +19,11 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def size(value: Any) -> int:
+    """UTF-8 bytes of ``value`` as ``dumps`` writes it (what is stored and sent)."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())

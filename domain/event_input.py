@@ -11,11 +11,11 @@ they become part of links.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
 
+from core.jsonenc import size as json_size
 from core.settings import Limits
 from domain.entities import ENTITY_ID, ENTITY_KIND, entity_of
 from domain.errors import BadUserInput
@@ -79,7 +79,7 @@ def validate(events: list[Event], limits: Limits) -> None:
             raise BadUserInput(f"{where}: data must be a JSON object")
         check_json(event.data, limits, what=f"{where}: data")
         # UTF-8 bytes, as stored and sent (not \uXXXX escapes: Cyrillic counts 2 bytes, not 6)
-        size = len(json.dumps(event.data, separators=(",", ":"), default=str, ensure_ascii=False).encode())
+        size = json_size(event.data)
         if size > limits.event_data_bytes:
             raise BadUserInput(f"{where}: data is {size} bytes, the most is {limits.event_data_bytes}: send less")
         if event.entity_kind is not None and not ENTITY_KIND.fullmatch(event.entity_kind):

@@ -26,7 +26,7 @@ from domain.collapse import collapse
 from domain.digests import open_digests
 from domain.entities import CLOSING_TYPES, with_entity
 from domain.event_input import CSAT_TYPES, RESOLVE_TYPE, Event, is_score, validate
-from domain.panel import PANEL_CHANNELS, PanelItem, panel_items
+from domain.panel import PANEL_CHANNELS, Showings, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
 from domain.recipients import Recipient, recipient_prefs, recipients
@@ -58,7 +58,8 @@ class Batch:
     external job (a worker's) was queued."""
 
     results: list[Published]
-    panel: list[PanelItem] = field(default_factory=list)
+    #: Made into PanelItems after the commit (``Showings.items``).
+    panel: Showings | None = None
     external_queued: bool = False
     #: When the notifications were written (their ``created_at``).
     written_at: datetime | None = None
@@ -82,15 +83,18 @@ async def publish(
     presence: PresenceSource | None = None,
     routing_minute_seconds: float = 60.0,
     away_check_seconds: float = 60.0,
+    validated: bool = False,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
     row is due ``panel_fallback_seconds`` later, when a worker sends them if the publisher did not."""
-    validate(events, limits)
+    if not validated:
+        validate(events, limits)
     events = [with_entity(event) for event in events]
-    await ensure_instance(instance_id)
     if policy is None:
         policy = await load_policy(instance_id)
+    if not policy.stored:
+        await ensure_instance(instance_id)
     token = EVENT_ID.set(events[0].id) if len(events) == 1 else None
     try:
         return await _publish_batch(

@@ -60,6 +60,9 @@ class InstancePolicy:
     bot_channels: dict[ChannelKind, BotChannel] = field(default_factory=dict)
     type_rules: dict[str, TypeRule] = field(default_factory=dict)
     routing: RoutingRules = field(default_factory=lambda: RoutingRules({}))
+    #: Read from the instance's row (False: defaults, the instance has no row yet). Rows are never
+    #: deleted, so a stored policy's instance needs no ``ensure_instance``.
+    stored: bool = False
 
     def route(
         self, type_def: TypeDef, channel: ChannelKind, choice: ModeSetting | None, *, editable: bool, mandatory: bool
@@ -182,6 +185,7 @@ def policy_from_rows(
             digest_seconds=instance.digest_window_seconds or 0,
             mandatory_bypass=instance.mandatory_bypass_routing,
         ),
+        stored=True,
     )
 
 

@@ -7,8 +7,9 @@ value) cost about a fifth of a publish's CPU, more than writing its notification
 document of the usual shape — one root field, its events passed as the one variable the operation
 declares, a selection of ``PublishResult``'s plain fields — is planned once; per request the
 variable's JSON is checked field by field against ``EventInput`` (the same rules the schema states:
-ID = string or integer, required fields present, no unknown fields) and by ``check_arguments``
-(resolvers/bounds.py), then handed to the same function the resolvers call. Anything else — another
+ID = string or integer, required fields present, no unknown fields) and by the domain's
+``validate`` (which holds ``check_arguments``' rules for events, resolvers/bounds.py, and more),
+then handed to the same function the resolvers call, marked as validated. Anything else — another
 shape, a literal argument, a value the fast check does not accept — returns None and takes the
 ordinary execution path, which reports the mistake exactly as it always has.
 """
@@ -31,8 +32,7 @@ from graphql import (
 
 from core.settings import Limits
 from domain.errors import BadUserInput, ClientError
-from domain.events import Event
-from resolvers.bounds import check_arguments
+from domain.events import Event, validate
 from resolvers.context import Context
 from resolvers.documents import Admitted
 from resolvers.events.mutations import publish
@@ -74,7 +74,7 @@ class CompiledPublish:
     async def run(self, context: Context) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
         plan = self.plan
         try:
-            results = await publish(context, self.events)
+            results = await publish(context, self.events, validated=True)
         except ClientError as error:
             return None, [GraphQLError(error.message, plan.field_node, path=[plan.key], original_error=error)]
         except Exception:
@@ -120,14 +120,13 @@ class PublishCompiler:
                 given = [_event(value)]
             if given is None:
                 raise _Unsupported
-            mutation = self.schema.mutation_type
-            assert mutation is not None
-            definition = mutation.fields[plan.field]
-            # The executor's CheckedArguments (resolvers/schema.py) reports what this refuses.
-            check_arguments(plan.field, {plan.argument: given if plan.many else given[0]}, definition.args, self.limits)
+            events = [_as_event(e) for e in given]
+            # The domain's rules hold every rule check_arguments applies to EventInput (ids, text,
+            # JSON) and more: what they refuse, the ordinary path reports as it always has.
+            validate(events, self.limits)
         except (_Unsupported, BadUserInput):
             return None
-        return CompiledPublish(plan, [_as_event(e) for e in given])
+        return CompiledPublish(plan, events)
 
 
 def _plan(admitted: Admitted, operation_name: str | None) -> Plan:

@@ -32,7 +32,14 @@ from graphql import (
 from core.settings import Limits
 from resolvers.context import Context
 from resolvers.documents import Admitted
-from resolvers.live_sources import CONTRACT_EVENTS, bell_members, bell_messages, reminder_messages, toast_messages
+from resolvers.live_sources import (
+    CONTRACT_EVENTS,
+    LiveSink,
+    bell_members,
+    bell_messages,
+    reminder_messages,
+    toast_messages,
+)
 
 #: What each GraphQL type's fields read from a live message (or a nested part of one).
 Getter = Callable[[dict[str, Any]], Any]
@@ -145,9 +152,10 @@ class Compiled:
     #: The bell events the document names (live_sources.bell_members).
     members: frozenset[str] = CONTRACT_EVENTS
 
-    def source(self, ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
+    def source(self, ctx: Context, sink: LiveSink | None = None) -> AsyncGenerator[dict[str, Any], None]:
+        """The subscription's messages; the bell's may go to ``sink`` instead (live_sources.LiveSink)."""
         if self.root_field == "bell":
-            return bell_messages(ctx, self.arguments.get("after"), self.members)
+            return bell_messages(ctx, self.arguments.get("after"), self.members, sink)
         if self.root_field == "toasts":
             return toast_messages(ctx)
         return reminder_messages(ctx)

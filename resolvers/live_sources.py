@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
@@ -71,13 +71,28 @@ def bell_members(
     return frozenset(named)
 
 
+class LiveSink(Protocol):
+    """Where a subscription's messages can go without waking its task (api.graphql_ws): the
+    operation's socket, written to in the publisher's step."""
+
+    def ready(self) -> bool:
+        """True when ``send`` can write a message now (the operation runs, the socket takes writes)."""
+        ...
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Shape and write ``message``; called only right after ``ready`` said True."""
+        ...
+
+
 async def bell_messages(
-    ctx: Context, after: str | None, members: frozenset[str] = CONTRACT_EVENTS
+    ctx: Context, after: str | None, members: frozenset[str] = CONTRACT_EVENTS, sink: LiveSink | None = None
 ) -> AsyncGenerator[dict[str, Any], None]:
     """NotificationAdded, NotificationsRead and, of the inbox actions' messages, those whose type is
     among ``members`` (``bell_members``); replays from ``after`` first, and again
     from the newest item seen when the broker lost messages (a Redis reconnect, or a listener that
-    fell too far behind: RESYNC)."""
+    fell too far behind: RESYNC). With a ``sink``, a message that arrives while this generator
+    waits and the sink is ready goes to the sink at once instead of being yielded (the same
+    choices: what would be yielded is sent, in the same order)."""
     p = ctx.require_user()
     last_seen = bell.cursor_or_id(after) if after else None
     seen: OrderedDict[int, None] = OrderedDict()
@@ -93,6 +108,36 @@ async def bell_messages(
         last_seen = item_id if last_seen is None else max(last_seen, item_id)
         return True
 
+    def passed(message: dict[str, Any]) -> bool:
+        """Whether a live message (anything but RESYNC) goes out, remembering what it says."""
+        kind = message["type"]
+        if kind == "NotificationAdded":
+            item_id = int(message["notification"]["id"])
+            # An item this tab already heard was read (the hand-off of its publish came late,
+            # at scale) is not shown again as new.
+            return first_time(item_id) and item_id not in read
+        if kind == "NotificationCollapsed":
+            # Another event about the same entity: the item (seen or not) shows its new count
+            # (to subscriptions that name the member, like the other additions to the contract).
+            item_id = int(message["notification"]["id"])
+            first_time(item_id)
+            return item_id not in read and kind in members
+        if kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
+            # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
+            for read_id in message["ids"]:
+                read[int(read_id)] = None
+            while len(read) > SEEN_KEPT:
+                read.popitem(last=False)
+            return kind in members
+        return kind in INBOX_CHANGES and kind in members
+
+    def direct(message: dict[str, Any]) -> bool:
+        if message is RESYNC or sink is None or not sink.ready():
+            return False  # the generator's own path: a replay, or the socket's flow control
+        if passed(message):
+            sink.send(message)
+        return True
+
     async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
         # Listening first, then reading the database: nothing falls between the two.
         if last_seen is None:
@@ -102,9 +147,10 @@ async def bell_messages(
             async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
                 if first_time(row.id):
                     yield live.bell_added(live.notification_payload(row), unread)
+        if sink is not None:
+            messages.direct = direct
         async for message in messages:
-            kind = message["type"]
-            if kind == RESYNC["type"]:
+            if message["type"] == RESYNC["type"]:
                 # From the oldest item still remembered, not the newest: at scale an item with a
                 # smaller id can commit after a larger one was sent, and its message may be among
                 # the lost ones; what was sent already is skipped by ``first_time``.
@@ -112,28 +158,7 @@ async def bell_messages(
                 async for row, unread in bell.missed_all(p.instance_id, p.user_id, since):
                     if first_time(row.id):
                         yield live.bell_added(live.notification_payload(row), unread)
-            elif kind == "NotificationAdded":
-                item_id = int(message["notification"]["id"])
-                # An item this tab already heard was read (the hand-off of its publish came late,
-                # at scale) is not shown again as new.
-                if first_time(item_id) and item_id not in read:
-                    yield message
-            elif kind == "NotificationCollapsed":
-                # Another event about the same entity: the item (seen or not) shows its new count
-                # (to subscriptions that name the member, like the other additions to the contract).
-                item_id = int(message["notification"]["id"])
-                first_time(item_id)
-                if item_id not in read and kind in members:
-                    yield message
-            elif kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
-                # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
-                for read_id in message["ids"]:
-                    read[int(read_id)] = None
-                while len(read) > SEEN_KEPT:
-                    read.popitem(last=False)
-                if kind in members:
-                    yield message
-            elif kind in INBOX_CHANGES and kind in members:
+            elif passed(message):
                 yield message
 
 

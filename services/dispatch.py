@@ -31,7 +31,7 @@ from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
 from domain.errors import BadUserInput
-from domain.events import Event, Published, publish
+from domain.events import Event, Published, publish, validate
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from domain.retract import read_messages
@@ -56,10 +56,15 @@ async def publish_events(
     policy: InstancePolicy,
     viewers: ViewerCache | None = None,
     presence: PresenceSource | None = None,
+    *,
+    validated: bool = False,
 ) -> list[Published]:
     """Publish a producer's events (all or none written); after the commit, send the panel's
     messages, tell ``viewers`` about operators it created, and wake the workers if an external
-    job was queued. Each phase's time goes to ``nc_publishing_seconds``."""
+    job was queued. Each phase's time goes to ``nc_publishing_seconds``. The events are validated
+    before the transaction (``validated``: the caller did, domain.events.validate)."""
+    if not validated:
+        validate(events, settings.limits)
     started = time.perf_counter()
     async with transaction():
         began = time.perf_counter()
@@ -74,6 +79,7 @@ async def publish_events(
             presence=presence,
             routing_minute_seconds=settings.routing_minute_seconds,
             away_check_seconds=settings.away_recheck_seconds,
+            validated=True,
         )
     committed = time.perf_counter()
     if batch.new_users and viewers is not None:
@@ -82,7 +88,7 @@ async def publish_events(
     if batch.read:
         await announce_read(broker, instance_id, batch.read)
     if batch.panel and batch.hand_off_id is not None:
-        await hand_off(broker, batch.panel, batch.hand_off_id, batch.written_at)
+        await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
     if batch.external_queued:
         # After the commit: the rows are the jobs, this only says "look now".
         await broker.publish(WORKERS, {})

@@ -93,9 +93,9 @@ async def _publish(info: Info, inputs: list[EventInput]) -> list[PublishResult]:
     ]
 
 
-async def publish(ctx: Context, events: list[Event]) -> list[Published]:
+async def publish(ctx: Context, events: list[Event], *, validated: bool = False) -> list[Published]:
     """A producer's events through the dispatch seam (SERVICE only): what ``publishEvent(s)`` and
-    their compiled path (resolvers/compiled_mutations.py) both call."""
+    their compiled path (resolvers/compiled_mutations.py, which validated them: ``validated``) both call."""
     p = ctx.require(Role.SERVICE)
     return await publish_events(
         ctx.services.broker,
@@ -105,4 +105,5 @@ async def publish(ctx: Context, events: list[Event]) -> list[Published]:
         await ctx.policy(),
         ctx.services.viewers,
         ctx.services.presence,
+        validated=validated,
     )

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
 from api.app import NotificationCenterApp
@@ -18,6 +16,7 @@ from api.server import LeanWebSockets, _Writable, uvicorn_options
 from core.broker import Mailbox
 from core.logs import REQUEST_ID
 from tests.conftest import Tenant
+from tests.fakes.serve import serve_uvicorn
 from tests.wsclient import GraphQLWS
 
 BELL = "subscription { bell { ... on NotificationAdded { unreadCount notification { id title } } } }"
@@ -26,18 +25,10 @@ PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notific
 
 async def test_an_idle_panel_socket_lets_go_of_its_handshake_and_still_hears_its_bell(app: Any, tenant: Tenant) -> None:
     # given the app served by uvicorn with the service's own options, and alice's bell open
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", ws_ping_interval=None, **uvicorn_options(app.state.services.settings)
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
+    options = uvicorn_options(app.state.services.settings)
+    async with serve_uvicorn(app, ws_ping_interval=None, **options) as (base_url, server):
         alice = tenant.operator("alice")
-        async with GraphQLWS(f"127.0.0.1:{sock.getsockname()[1]}", alice.token) as ws:
+        async with GraphQLWS(base_url.removeprefix("http://"), alice.token) as ws:
             await ws.subscribe(BELL)
             await asyncio.sleep(0.2)
             # then her socket holds neither the handshake's request headers nor its response
@@ -53,10 +44,6 @@ async def test_an_idle_panel_socket_lets_go_of_its_handshake_and_still_hears_its
             assert (await tenant.service().gql(PUBLISH, {"input": event})).data
             message = (await ws.next(timeout=5.0))["bell"]
             assert message["unreadCount"] == 1 and "7" in message["notification"]["title"]
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def test_the_inbox_hands_messages_over_in_order_and_wakes_its_reader() -> None:

@@ -157,3 +157,111 @@ async def test_a_burst_of_publishes_from_many_requests_at_once_all_arrive(broker
         # then every message arrives
         got = {(await asyncio.wait_for(listener.queue.get(), 5))["n"] for _ in range(200)}
     assert got == set(range(200))
+
+
+async def test_an_idle_listener_takes_messages_at_once_and_a_busy_one_has_them_queued_in_order(broker) -> None:
+    # given a listener whose reader waits, and that can take a message at once (as a live
+    # subscription writing to its socket does) unless told it cannot (a socket that is full)
+    taken: list[int] = []
+    full = False
+
+    def direct(message: dict) -> bool:
+        if full:
+            return False
+        taken.append(message["n"])
+        return True
+
+    async with broker.subscribe("bell/i1/direct") as listener:
+        listener.direct = direct
+        read: list[int] = []
+        reader_may_go_on = asyncio.Event()
+
+        async def reader() -> None:
+            async for message in listener:
+                read.append(message["n"])
+                await reader_may_go_on.wait()  # busy with what it read
+
+        task = asyncio.create_task(reader())
+        try:
+            await asyncio.sleep(0.05)
+            # when messages arrive while the reader waits: taken at once, none queued
+            for n in (1, 2):
+                await broker.publish("bell/i1/direct", {"n": n})
+            await _until(lambda: taken == [1, 2])
+            assert read == [] and listener.queue.empty()
+            # when the listener cannot take one: it is queued and read; while the reader is busy
+            # with it, later ones queue behind it, even those the listener could take at once
+            full = True
+            await broker.publish("bell/i1/direct", {"n": 3})
+            await _until(lambda: read == [3])
+            full = False
+            for n in (4, 5):
+                await broker.publish("bell/i1/direct", {"n": n})
+            await asyncio.sleep(0.05)
+            assert taken == [1, 2] and listener.queue.qsize() == 2
+            # then the reader reads them in order, and once it waits again messages go straight through
+            reader_may_go_on.set()
+            await _until(lambda: read == [3, 4, 5])
+            await broker.publish("bell/i1/direct", {"n": 6})
+            await _until(lambda: taken == [1, 2, 6])
+            assert read == [3, 4, 5]
+        finally:
+            task.cancel()
+
+
+async def test_a_listener_that_fails_to_take_a_message_has_it_queued_and_is_queued_from_then_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = InProcessBroker()
+
+    def broken(message: dict) -> bool:
+        raise RuntimeError("a bug in the listener")
+
+    async with broker.subscribe("t") as listener, broker.subscribe("t") as other:
+        listener.direct = broken
+        waiting = asyncio.create_task(listener.queue.get())
+        await asyncio.sleep(0)
+        await broker.publish("t", {"n": 1})
+        # the message is not lost, the other listener is not held up, and the fault is logged once
+        assert await asyncio.wait_for(waiting, 2) == {"n": 1}
+        assert other.queue.get_nowait() == {"n": 1}
+        assert listener.direct is None
+        assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+            "a live listener failed to take a message; it is queued from now on"
+        ]
+
+
+async def test_batches_published_at_once_fan_out_one_after_the_other_without_holding_up_the_process() -> None:
+    # given a listener, and another task of the process that wants to run meanwhile
+    broker = InProcessBroker()
+    async with broker.subscribe("t") as listener:
+        listener.queue = type(listener.queue)(10_000)  # room for the whole test
+        ticks = 0
+        fanning_out = True
+
+        async def other_work() -> None:
+            nonlocal ticks
+            while fanning_out:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        worker = asyncio.create_task(other_work())
+        # when two requests hand over 1,000 messages each at the same moment
+        first = [("t", {"batch": "a", "n": n}) for n in range(1_000)]
+        second = [("t", {"batch": "b", "n": n}) for n in range(1_000)]
+        await asyncio.gather(broker.publish_many(first), broker.publish_many(second))
+        fanning_out = False
+        await worker
+        got = [listener.queue.get_nowait() for _ in range(listener.queue.qsize())]
+    # then each batch arrives whole and in order, the first before the second (never interleaved:
+    # a recipient's unread counts go up in the order they were counted)
+    assert got == [m for _, m in first] + [m for _, m in second]
+    # and the other task ran while they were being handed over
+    assert ticks >= 10
+
+
+async def _until(condition, timeout: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)

@@ -14,6 +14,14 @@ import uvicorn
 @asynccontextmanager
 async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
     """Yields the base URL (http://127.0.0.1:<free port>); stops the server on exit."""
+    async with serve_uvicorn(app, **config) as (base_url, _):
+        yield base_url
+
+
+@asynccontextmanager
+async def serve_uvicorn(app: Any, **config: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """Yields the base URL and the running server (its ``server_state.connections`` are the
+    open connections' protocols); stops the server on exit."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     options = {"lifespan": "off", "log_level": "warning", **config}
@@ -25,7 +33,7 @@ async def serve_asgi(app: Any, **config: Any) -> AsyncIterator[str]:
             raise RuntimeError("the local server did not start")
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server
     finally:
         server.should_exit = True
         await task
