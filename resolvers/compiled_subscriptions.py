@@ -153,11 +153,12 @@ class Compiled:
     members: frozenset[str] = CONTRACT_EVENTS
 
     def source(self, ctx: Context, sink: LiveSink | None = None) -> AsyncGenerator[dict[str, Any], None]:
-        """The subscription's messages; the bell's may go to ``sink`` instead (live_sources.LiveSink)."""
+        """The subscription's messages; the bell's and the toasts' may go to ``sink`` instead
+        (live_sources.LiveSink)."""
         if self.root_field == "bell":
             return bell_messages(ctx, self.arguments.get("after"), self.members, sink)
         if self.root_field == "toasts":
-            return toast_messages(ctx)
+            return toast_messages(ctx, sink)
         return reminder_messages(ctx)
 
     def shape(self, message: dict[str, Any]) -> dict[str, Any]:

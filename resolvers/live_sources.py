@@ -166,26 +166,45 @@ async def bell_messages(
 SHOWN_KEPT = 64
 
 
-async def toast_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
+async def toast_messages(ctx: Context, sink: LiveSink | None = None) -> AsyncGenerator[dict[str, Any], None]:
     """Toasts, and for a read notification whose banner this subscription showed (one of the last
-    ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract)."""
+    ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract). With a
+    ``sink``, as ``bell_messages`` has it: what arrives while this generator waits goes there."""
     shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def shown_now(message: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a live message shows (none, the toast, or the banners it takes back)."""
+        kind = message["type"]
+        if kind == "Toast":
+            notification = message["notification"]
+            if message.get("durationSeconds"):
+                shown[notification["id"]] = notification
+                shown.move_to_end(notification["id"])
+                if len(shown) > SHOWN_KEPT:
+                    shown.popitem(last=False)
+            return [message]
+        if kind == "ToastsDismissed":
+            taken_back = (shown.pop(read_id, None) for read_id in message["ids"])
+            return [
+                {**live.toast(notification, duration_seconds=0, sound=None, repeat=0), "dismissed": True}
+                for notification in taken_back
+                if notification is not None
+            ]
+        return []
+
+    def direct(message: dict[str, Any]) -> bool:
+        if message is RESYNC or sink is None or not sink.ready():
+            return False
+        for toast in shown_now(message):
+            sink.send(toast)
+        return True
+
     async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
+        if sink is not None:
+            messages.direct = direct
         async for message in messages:
-            kind = message["type"]
-            if kind == "Toast":
-                notification = message["notification"]
-                if message.get("durationSeconds"):
-                    shown[notification["id"]] = notification
-                    shown.move_to_end(notification["id"])
-                    if len(shown) > SHOWN_KEPT:
-                        shown.popitem(last=False)
-                yield message
-            elif kind == "ToastsDismissed":
-                for read_id in message["ids"]:
-                    notification = shown.pop(read_id, None)
-                    if notification is not None:
-                        yield {**live.toast(notification, duration_seconds=0, sound=None, repeat=0), "dismissed": True}
+            for toast in shown_now(message):
+                yield toast
 
 
 async def reminder_messages(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
