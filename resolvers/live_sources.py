@@ -84,6 +84,65 @@ class LiveSink(Protocol):
         ...
 
 
+class _Bell:
+    """What one bell subscription remembers — the items it sent (``SEEN_KEPT``) and those it heard
+    were read — and what it lets out: one object for its generator and its sink (closures and
+    their cells cost each of 10,000 idle subscriptions ~0.5 KiB more)."""
+
+    __slots__ = ("last_seen", "members", "read", "seen", "sink")
+
+    def __init__(self, last_seen: int | None, members: frozenset[str], sink: LiveSink | None) -> None:
+        self.last_seen = last_seen
+        self.members = members
+        self.sink = sink
+        self.seen: OrderedDict[int, None] = OrderedDict()
+        self.read: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, item_id: int) -> bool:
+        seen = self.seen
+        if item_id in seen:
+            return False
+        seen[item_id] = None
+        if len(seen) > SEEN_KEPT:
+            seen.popitem(last=False)
+        self.last_seen = item_id if self.last_seen is None else max(self.last_seen, item_id)
+        return True
+
+    def passed(self, message: dict[str, Any]) -> bool:
+        """Whether a live message (anything but RESYNC) goes out, remembering what it says."""
+        kind = message["type"]
+        if kind == "NotificationAdded":
+            item_id = int(message["notification"]["id"])
+            # An item this tab already heard was read (the hand-off of its publish came late,
+            # at scale) is not shown again as new.
+            return self.first_time(item_id) and item_id not in self.read
+        if kind == "NotificationCollapsed":
+            # Another event about the same entity: the item (seen or not) shows its new count
+            # (to subscriptions that name the member, like the other additions to the contract).
+            item_id = int(message["notification"]["id"])
+            self.first_time(item_id)
+            return item_id not in self.read and kind in self.members
+        if kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
+            # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
+            read = self.read
+            for read_id in message["ids"]:
+                read[int(read_id)] = None
+            while len(read) > SEEN_KEPT:
+                read.popitem(last=False)
+            return kind in self.members
+        return kind in INBOX_CHANGES and kind in self.members
+
+    def direct(self, message: dict[str, Any]) -> bool:
+        """core.broker.Subscription.direct: the message sent (or let go) at once when the sink is
+        ready; False leaves it to the generator (a replay, or the socket's flow control)."""
+        sink = self.sink
+        if message is RESYNC or sink is None or not sink.ready():
+            return False
+        if self.passed(message):
+            sink.send(message)
+        return True
+
+
 async def bell_messages(
     ctx: Context, after: str | None, members: frozenset[str] = CONTRACT_EVENTS, sink: LiveSink | None = None
 ) -> AsyncGenerator[dict[str, Any], None]:
@@ -94,71 +153,29 @@ async def bell_messages(
     waits and the sink is ready goes to the sink at once instead of being yielded (the same
     choices: what would be yielded is sent, in the same order)."""
     p = ctx.require_user()
-    last_seen = bell.cursor_or_id(after) if after else None
-    seen: OrderedDict[int, None] = OrderedDict()
-    read: OrderedDict[int, None] = OrderedDict()
-
-    def first_time(item_id: int) -> bool:
-        nonlocal last_seen
-        if item_id in seen:
-            return False
-        seen[item_id] = None
-        if len(seen) > SEEN_KEPT:
-            seen.popitem(last=False)
-        last_seen = item_id if last_seen is None else max(last_seen, item_id)
-        return True
-
-    def passed(message: dict[str, Any]) -> bool:
-        """Whether a live message (anything but RESYNC) goes out, remembering what it says."""
-        kind = message["type"]
-        if kind == "NotificationAdded":
-            item_id = int(message["notification"]["id"])
-            # An item this tab already heard was read (the hand-off of its publish came late,
-            # at scale) is not shown again as new.
-            return first_time(item_id) and item_id not in read
-        if kind == "NotificationCollapsed":
-            # Another event about the same entity: the item (seen or not) shows its new count
-            # (to subscriptions that name the member, like the other additions to the contract).
-            item_id = int(message["notification"]["id"])
-            first_time(item_id)
-            return item_id not in read and kind in members
-        if kind in ("NotificationsRead", "NotificationsArchived", "NotificationsSnoozed"):
-            # Read, or out of the bell: a late NotificationAdded of these is not shown as new.
-            for read_id in message["ids"]:
-                read[int(read_id)] = None
-            while len(read) > SEEN_KEPT:
-                read.popitem(last=False)
-            return kind in members
-        return kind in INBOX_CHANGES and kind in members
-
-    def direct(message: dict[str, Any]) -> bool:
-        if message is RESYNC or sink is None or not sink.ready():
-            return False  # the generator's own path: a replay, or the socket's flow control
-        if passed(message):
-            sink.send(message)
-        return True
-
+    state = _Bell(bell.cursor_or_id(after) if after else None, members, sink)
     async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.BELL)) as messages:
         # Listening first, then reading the database: nothing falls between the two.
-        if last_seen is None:
+        if state.last_seen is None:
             # Where a replay starts should messages be lost before the first one arrives.
-            last_seen = await bell.newest_id(p.instance_id, p.user_id)
+            state.last_seen = await bell.newest_id(p.instance_id, p.user_id)
         else:
-            async for row, unread in bell.missed_all(p.instance_id, p.user_id, last_seen):
-                if first_time(row.id):
+            async for row, unread in bell.missed_all(p.instance_id, p.user_id, state.last_seen):
+                if state.first_time(row.id):
                     yield live.bell_added(live.notification_payload(row), unread)
         if sink is not None:
-            messages.direct = direct
+            messages.direct = state.direct
         async for message in messages:
             if message["type"] == RESYNC["type"]:
                 # From the oldest item still remembered, not the newest: at scale an item with a
                 # smaller id can commit after a larger one was sent, and its message may be among
                 # the lost ones; what was sent already is skipped by ``first_time``.
+                seen, last_seen = state.seen, state.last_seen
                 since = min(min(seen), last_seen) if seen and last_seen is not None else last_seen
                 async for row, unread in bell.missed_all(p.instance_id, p.user_id, since):
-                    if first_time(row.id):
+                    if state.first_time(row.id):
                         yield live.bell_added(live.notification_payload(row), unread)
-            elif passed(message):
+            elif state.passed(message):
                 yield message
 
 
@@ -166,15 +183,20 @@ async def bell_messages(
 SHOWN_KEPT = 64
 
 
-async def toast_messages(ctx: Context, sink: LiveSink | None = None) -> AsyncGenerator[dict[str, Any], None]:
-    """Toasts, and for a read notification whose banner this subscription showed (one of the last
-    ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract). With a
-    ``sink``, as ``bell_messages`` has it: what arrives while this generator waits goes there."""
-    shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
+class _Toasts:
+    """What one toasts subscription remembers (the banners it showed, ``SHOWN_KEPT``) and what a
+    message shows: one object for its generator and its sink, as ``_Bell``."""
 
-    def shown_now(message: dict[str, Any]) -> list[dict[str, Any]]:
-        """What a live message shows (none, the toast, or the banners it takes back)."""
+    __slots__ = ("shown", "sink")
+
+    def __init__(self, sink: LiveSink | None) -> None:
+        self.sink = sink
+        self.shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def shown_now(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a live message shows: none, the toast, or the banners it takes back."""
         kind = message["type"]
+        shown = self.shown
         if kind == "Toast":
             notification = message["notification"]
             if message.get("durationSeconds"):
@@ -192,18 +214,26 @@ async def toast_messages(ctx: Context, sink: LiveSink | None = None) -> AsyncGen
             ]
         return []
 
-    def direct(message: dict[str, Any]) -> bool:
+    def direct(self, message: dict[str, Any]) -> bool:
+        """As ``_Bell.direct``."""
+        sink = self.sink
         if message is RESYNC or sink is None or not sink.ready():
             return False
-        for toast in shown_now(message):
+        for toast in self.shown_now(message):
             sink.send(toast)
         return True
 
+
+async def toast_messages(ctx: Context, sink: LiveSink | None = None) -> AsyncGenerator[dict[str, Any], None]:
+    """Toasts, and for a read notification whose banner this subscription showed (one of the last
+    ``SHOWN_KEPT``), the same toast again with ``dismissed: true`` (domain.retract). With a
+    ``sink``, as ``bell_messages`` has it: what arrives while this generator waits goes there."""
+    state = _Toasts(sink)
     async with _panel_open(ctx), ctx.services.broker.subscribe(_topic(ctx, live.TOASTS)) as messages:
         if sink is not None:
-            messages.direct = direct
+            messages.direct = state.direct
         async for message in messages:
-            for toast in shown_now(message):
+            for toast in state.shown_now(message):
                 yield toast
 
 
