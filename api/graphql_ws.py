@@ -29,6 +29,7 @@ from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import OperationType, get_operation_ast
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     _OperationStreamClosed,
@@ -148,6 +149,8 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
             raise
+        except WebSocketDisconnected:
+            return  # the client left while a message was on its way: nothing to tell anyone
         except ClientError as error:
             await operation.send_operation_message(
                 {
@@ -182,7 +185,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
-        except _OperationStreamClosed:
+        except (_OperationStreamClosed, WebSocketDisconnected):
             return
         except Exception as error:
             await self.handle_task_exception(error)
@@ -302,6 +305,12 @@ class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):
                 )
                 return
         await super().handle_start(message)
+
+    async def handle_async_results(self, *args: Any, **kwargs: Any) -> None:
+        """strawberry's, ended quietly when the client left while a message was on its way (its
+        task's exception was otherwise never retrieved: an error line per operation)."""
+        with suppress(WebSocketDisconnected):
+            await super().handle_async_results(*args, **kwargs)
 
     async def _send_error(
         self, operation_id: str | None, text: str, code: str, extensions: dict[str, Any] | None = None

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnected as StarletteWebSocketDisconnected
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 
 from core.metrics import REFUSED
 
@@ -49,6 +50,15 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
     """Messages over ``websocket_message_bytes`` close the socket (1009) before they are decoded;
     more than ``websocket_messages_per_second`` (bursts of twice that, pings included) close it
     with 4429; JSON the decoder cannot take (nesting, 4,300-digit numbers) is an invalid message."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        """strawberry's, with one more way of saying the client left: Starlette's
+        WebSocketDisconnected (a send after the socket closed, e.g. while a batch was being fanned
+        out) becomes strawberry's, which the handlers take as the end of the socket, not an error."""
+        try:
+            await super().send_json(message)
+        except StarletteWebSocketDisconnected as error:
+            raise WebSocketDisconnected from error
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limits = cast("NotificationCenterGraphQL", self.view).services.settings.limits

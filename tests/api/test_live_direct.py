@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
+import pytest
 import websockets
 
 from api.server import LeanWebSockets, uvicorn_options
@@ -100,3 +102,34 @@ async def test_two_bells_on_one_socket_each_hear_it_and_a_completed_one_hears_no
             pass
     assert [(m["id"], m["type"]) for m in after] == [(second, "next")]
     assert after[0]["payload"]["data"]["bell"]["unreadCount"] == 2
+
+
+PANEL_TOASTS = "subscription { toasts { durationSeconds notification { id } } }"
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_clients_that_drop_their_sockets_while_a_batch_is_fanned_out_leave_no_error_in_the_log(
+    live_server: str, tenant: Tenant, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    # given five operators with the bell and toasts open, as their panels have them
+    users = [f"drop-{protocol}-{i}" for i in range(5)]
+    clients = [GraphQLWS(live_server, tenant.operator(user).token, protocol) for user in users]
+    for client in clients:
+        await client.__aenter__()
+        await client.subscribe(BELL)
+        await client.subscribe(PANEL_TOASTS)
+    await asyncio.sleep(0.2)
+    caplog.clear()
+    # when a call of 500 events for all five is fanned out and their connections drop mid-way
+    events = [
+        {"id": f"drop-{protocol}-{i}", "type": "ticket_created", "recipients": users, "data": {"ticketNumber": i}}
+        for i in range(500)
+    ]
+    publishing = asyncio.create_task(tenant.service().gql(MANY, {"inputs": events}))
+    await clients[0].ws.recv()  # the fan-out has begun
+    for client in clients:
+        client.ws.transport.abort()
+    assert "errors" not in (await publishing).body
+    await asyncio.sleep(0.5)
+    # then the process logs no error for them (a client leaving is not the server's fault)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
