@@ -39,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from api.graphql_ws_messages import CLOSE_INIT_TIMEOUT, CLOSE_TOO_MANY, operation_problem, too_many_operations
 from api.graphql_ws_session import LiveSession
 from api.server import DIRECT_WEBSOCKET
-from core.jsonenc import dumps
+from core.jsonenc import dumps_bytes
 from domain.errors import ClientError
 from resolvers.compiled_subscriptions import Compiled, compile_subscription
 from resolvers.context import Context
@@ -225,7 +225,7 @@ class _SocketSink:
 
     def send(self, message: dict[str, Any]) -> None:
         self.socket.send_text_now(
-            dumps({"id": self.operation.id, "type": "next", "payload": {"data": self.compiled.shape(message)}})
+            dumps_bytes({"id": self.operation.id, "type": "next", "payload": {"data": self.compiled.shape(message)}})
         )
 
 

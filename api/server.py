@@ -40,7 +40,7 @@ from core.settings import Settings
 logger = logging.getLogger("nc.server")
 
 #: Where a WebSocket's ASGI scope (``scope["extensions"]``) offers its LeanWebSockets protocol:
-#: ``can_send_now()`` and ``send_text_now(text)`` for messages written outside the app's task.
+#: ``can_send_now()`` and ``send_text_now(utf8)`` for messages written outside the app's task.
 DIRECT_WEBSOCKET = "nc.direct_websocket"
 
 
@@ -312,12 +312,11 @@ class LeanWebSockets(WebSocketsSansIOProtocol):
             and not self.transport.is_closing()
         )
 
-    def send_text_now(self, text: str) -> None:
-        """Write a text message at once, outside the app's task (``can_send_now`` first): what
-        ``websocket.send`` does without its awaits. One frame, unmasked as a server's are
-        (RFC 6455 section 5.2); through websockets' protocol when an extension (permessage-deflate)
-        is in use."""
-        data = text.encode()
+    def send_text_now(self, data: bytes) -> None:
+        """Write a text message (``data``: its UTF-8 bytes) at once, outside the app's task
+        (``can_send_now`` first): what ``websocket.send`` does without its awaits. One frame,
+        unmasked as a server's are (RFC 6455 section 5.2); through websockets' protocol when an
+        extension (permessage-deflate) is in use."""
         conn = self.conn
         if conn.extensions:
             conn.send_text(data)

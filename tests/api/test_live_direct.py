@@ -133,3 +133,30 @@ async def test_clients_that_drop_their_sockets_while_a_batch_is_fanned_out_leave
     await asyncio.sleep(0.5)
     # then the process logs no error for them (a client leaving is not the server's fault)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_with_permessage_deflate_the_direct_writes_are_compressed_frames_a_client_reads(
+    app: Any, tenant: Tenant
+) -> None:
+    # given the server with permessage-deflate on (NC_WS_PER_MESSAGE_DEFLATE=1) and alice's bell
+    # open on a client that negotiates it
+    alice = tenant.operator("alice")
+    options = {**uvicorn_options(app.state.services.settings), "ws_per_message_deflate": True}
+    async with serve_uvicorn(app, ws_ping_interval=None, **options) as (base_url, server):
+        url = base_url.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], compression="deflate") as ws:
+            assert "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {alice.token}"}})
+            )
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": BELL_DATA}}))
+            await asyncio.sleep(0.2)
+            # when items with non-ASCII data are published for her
+            events = [ticket(f"deflate-{i}", "alice") | {"data": {"subject": "Принтер 🔥", "n": i}} for i in range(20)]
+            assert "errors" not in (await tenant.service().gql(MANY, {"inputs": events})).body
+            # then each arrives whole, in order
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 5))["payload"]["data"]["bell"] for _ in range(20)]
+    assert [g["notification"]["data"]["n"] for g in got] == list(range(20))
+    assert {g["notification"]["data"]["subject"] for g in got} == {"Принтер 🔥"}
+    assert [g["unreadCount"] for g in got] == list(range(1, 21))
