@@ -18,10 +18,15 @@ Errors: domain.errors.BadUserInput (a wrong event or channel: nothing written).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.timezone import now
 
@@ -31,7 +36,7 @@ from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
 from domain.errors import BadUserInput
-from domain.events import Event, Published, publish, validate
+from domain.events import Batch, Event, Published, publish, validate
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from domain.retract import read_messages
@@ -62,40 +67,176 @@ async def publish_events(
     """Publish a producer's events (all or none written); after the commit, send the panel's
     messages, tell ``viewers`` about operators it created, and wake the workers if an external
     job was queued. Each phase's time goes to ``nc_publishing_seconds``. The events are validated
-    before the transaction (``validated``: the caller did, domain.events.validate)."""
+    before the transaction (``validated``: the caller did, domain.events.validate).
+
+    Calls of one instance that arrive while its publishing transaction runs are written together
+    in the next one (``_Lane``: group commit), each still all or nothing."""
     if not validated:
         validate(events, settings.limits)
-    started = time.perf_counter()
-    async with transaction():
+    loop = asyncio.get_running_loop()
+    lanes = _LANES.setdefault(loop, {})
+    key = (instance_id, id(broker), id(settings), id(policy), id(viewers), id(presence))
+    lane = lanes.get(key)
+    if lane is None:
+        lane = lanes[key] = _Lane(key, lanes, broker, settings, instance_id, policy, viewers, presence)
+    call = _Call(events, loop.create_future(), time.perf_counter())
+    lane.add(call)
+    return await call.done
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    events: list[Event]
+    done: asyncio.Future[list[Published]]
+    queued_at: float
+
+
+#: The lanes of each running event loop, by instance and what its calls share.
+_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], _Lane]] = weakref.WeakKeyDictionary()
+
+
+class _Lane:
+    """Group commit: one instance's publishing calls, written one transaction at a time, each
+    transaction taking every call that waited for the one before (as many as one call may hold at
+    most: ``Limits.events_per_batch`` events, ``Limits.recipients_per_call`` recipients). A
+    transaction, its commit, its hand-off row and its statements then serve many calls. Should a
+    joint transaction fail, each
+    of its calls runs again on its own, so one call's fault fails only that call. A call whose
+    caller went away before its transaction began is not written."""
+
+    def __init__(
+        self,
+        key: tuple[Any, ...],
+        lanes: dict[tuple[Any, ...], _Lane],
+        broker: Broker,
+        settings: Settings,
+        instance_id: str,
+        policy: InstancePolicy,
+        viewers: ViewerCache | None,
+        presence: PresenceSource | None,
+    ) -> None:
+        self.key, self.lanes = key, lanes
+        self.broker, self.settings, self.instance_id = broker, settings, instance_id
+        self.policy, self.viewers, self.presence = policy, viewers, presence
+        self.waiting: deque[_Call] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, call: _Call) -> None:
+        self.waiting.append(call)
+        if self.task is None:
+            # A context of its own: no request's ids in the logs of the calls it writes.
+            self.task = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
+
+    async def _drain(self) -> None:
+        # A transaction's hand-off (its sends, in commit order) goes on while the next
+        # transaction is written; the one after that waits for it.
+        finishing: deque[asyncio.Task[None]] = deque()
+        try:
+            while self.waiting or finishing:
+                if not self.waiting or len(finishing) > 1:
+                    await finishing.popleft()
+                    continue
+                for written in await self._write(self._next_group()):
+                    previous = finishing[-1] if finishing else None
+                    finishing.append(asyncio.get_running_loop().create_task(self._finish(previous, *written)))
+        except BaseException as exc:  # cancelled (shutdown) or a fault of this code: no call waits forever
+            for call in self.waiting:
+                if not call.done.done():
+                    call.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("publishing stopped"))
+            self.waiting.clear()
+            raise
+        finally:
+            self.task = None
+            if self.lanes.get(self.key) is self:
+                del self.lanes[self.key]
+
+    def _next_group(self) -> list[_Call]:
+        limits = self.settings.limits
+        group: list[_Call] = []
+        events = recipients = 0
+        while self.waiting:
+            call = self.waiting[0]
+            size = sum(len(e.recipients) for e in call.events)
+            if group and (
+                events + len(call.events) > limits.events_per_batch or recipients + size > limits.recipients_per_call
+            ):
+                break
+            self.waiting.popleft()
+            if call.done.done():  # its caller went away
+                continue
+            group.append(call)
+            events += len(call.events)
+            recipients += size
+        return group
+
+    async def _write(self, group: list[_Call]) -> list[tuple[list[_Call], Batch, float, float]]:
+        """The group's transaction: what it wrote (the calls, the batch, when it began and when it
+        committed); should it fail, each call's own, and the failed ones told why."""
+        if not group:
+            return []
         began = time.perf_counter()
-        batch = await publish(
-            instance_id,
-            events,
-            settings.limits,
-            policy=policy,
-            reminder_minute_seconds=settings.reminder_minute_seconds,
-            panel_fallback_seconds=settings.live_fallback_seconds,
-            collapse_window_seconds=settings.collapse_window_seconds,
-            presence=presence,
-            routing_minute_seconds=settings.routing_minute_seconds,
-            away_check_seconds=settings.away_recheck_seconds,
-            validated=True,
-        )
-    committed = time.perf_counter()
-    if batch.new_users and viewers is not None:
-        # Their panels may have asked before they existed: "no such operator" is no longer true.
-        await viewers.changed(broker, instance_id, batch.new_users)
-    if batch.read:
-        await announce_read(broker, instance_id, batch.read)
-    if batch.panel and batch.hand_off_id is not None:
-        await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
-    if batch.external_queued:
-        # After the commit: the rows are the jobs, this only says "look now".
-        await broker.publish(WORKERS, {})
-    PUBLISHING.labels("waiting").observe(began - started)
-    PUBLISHING.labels("writing").observe(committed - began)
-    PUBLISHING.labels("handing_off").observe(time.perf_counter() - committed)
-    return batch.results
+        try:
+            async with transaction():
+                batch = await publish(
+                    self.instance_id,
+                    [e for call in group for e in call.events],
+                    self.settings.limits,
+                    policy=self.policy,
+                    reminder_minute_seconds=self.settings.reminder_minute_seconds,
+                    panel_fallback_seconds=self.settings.live_fallback_seconds,
+                    collapse_window_seconds=self.settings.collapse_window_seconds,
+                    presence=self.presence,
+                    routing_minute_seconds=self.settings.routing_minute_seconds,
+                    away_check_seconds=self.settings.away_recheck_seconds,
+                    validated=True,
+                )
+        except Exception as exc:  # noqa: BLE001 - each call raises it (alone) to its caller
+            if len(group) == 1:
+                if not group[0].done.done():
+                    group[0].done.set_exception(exc)
+                return []
+            return [written for call in group for written in await self._write([call])]
+        return [(group, batch, began, time.perf_counter())]
+
+    async def _finish(
+        self, previous: asyncio.Task[None] | None, group: list[_Call], batch: Batch, began: float, committed: float
+    ) -> None:
+        """After the commit, once the transaction before has finished: the hand-off, then each
+        call's results (or the error of a step after the commit, as the call would have had it)."""
+        if previous is not None:
+            await asyncio.wait([previous])
+        failed: Exception | None = None
+        try:
+            await self._after_commit(batch)
+        except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
+            failed = exc
+        ended = time.perf_counter()
+        at = 0
+        for call in group:
+            results = batch.results[at : at + len(call.events)]
+            at += len(call.events)
+            PUBLISHING.labels("waiting").observe(began - call.queued_at)
+            PUBLISHING.labels("writing").observe(committed - began)
+            PUBLISHING.labels("handing_off").observe(ended - committed)
+            if call.done.done():
+                continue
+            if failed is not None:
+                call.done.set_exception(failed)
+            else:
+                call.done.set_result(results)
+
+    async def _after_commit(self, batch: Batch) -> None:
+        broker = self.broker
+        if batch.new_users and self.viewers is not None:
+            # Their panels may have asked before they existed: "no such operator" is no longer true.
+            await self.viewers.changed(broker, self.instance_id, batch.new_users)
+        if batch.read:
+            await announce_read(broker, self.instance_id, batch.read)
+        if batch.panel and batch.hand_off_id is not None:
+            await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
+        if batch.external_queued:
+            # After the commit: the rows are the jobs, this only says "look now".
+            await broker.publish(WORKERS, {})
 
 
 async def hand_off(
