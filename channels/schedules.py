@@ -122,7 +122,7 @@ async def _fire_panel_hand_offs(broker: Broker, due: list[Due]) -> None:
     for d in due:
         items = await panel.stored_items(panel.listed(d.row["notification_ids"]))
         if items:
-            await broker.publish_many(panel.messages(items))
+            await broker.publish_many(panel.messages(items, broker.listens))
         await panel.handed_off(d.row["id"])
 
 

@@ -60,6 +60,11 @@ class Broker(Protocol):
 
     def subscriber_count(self) -> int: ...
 
+    def listens(self, topic: str) -> bool:
+        """False only when no listener anywhere can hear ``topic`` now (in-process: none here), so
+        its message need not be made at all; a broker between processes cannot tell: True."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -234,6 +239,9 @@ class InProcessBroker:
 
     def subscriber_count(self) -> int:
         return self._fanout.count()
+
+    def listens(self, topic: str) -> bool:
+        return topic in self._fanout.topics
 
     async def ping(self) -> bool:
         return True

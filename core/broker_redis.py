@@ -89,6 +89,10 @@ class RedisBroker:
             if self._fanout.remove(topic, subscription):
                 await self._redis_unsubscribe(topic)
 
+    def listens(self, topic: str) -> bool:
+        """Listeners in other processes cannot be seen from here."""
+        return True
+
     def subscriber_count(self) -> int:
         return self._fanout.count()
 

@@ -19,7 +19,7 @@ it, SENT after.
     PanelItem   one recipient's notification: what its bell, toast and sound messages carry
     panel_items(instance, rows, operators, ts, due) -> (Showings, hand-off id)   in the transaction
     Showings.items()               -> [PanelItem]   after the commit
-    messages(items)                -> [(topic, message)]    bell first, then the toast
+    messages(items, listens)       -> [(topic, message)]    bell first, then the toast
     as_of(rows, totals)            -> {notification id: unread count as of it}
     add_unread(bell rows)          -> {operator id: unread bell items now}   one statement
     handed_off(hand-off id)        -> the row deleted: the publisher sent its messages
@@ -30,7 +30,7 @@ it, SENT after.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,27 +71,30 @@ class PanelItem:
     collapsed: bool = False
 
 
-def messages(items: Iterable[PanelItem]) -> list[tuple[str, dict[str, Any]]]:
+def messages(
+    items: Iterable[PanelItem], listens: Callable[[str], bool] = lambda _: True
+) -> list[tuple[str, dict[str, Any]]]:
     """The broker messages of the items: a bell NotificationAdded for bell items, and one toast
-    carrying the sound when BANNER or SOUND is on (SOUND alone is a toast of 0 s)."""
+    carrying the sound when BANNER or SOUND is on (SOUND alone is a toast of 0 s). Only those
+    of topics the broker ``listens`` to are made (Broker.listens: an operator without an open
+    panel, or without the toasts subscription, costs no message)."""
     out: list[tuple[str, dict[str, Any]]] = []
     for item in items:
         if item.unread_count is not None:
-            bell_message = live.bell_collapsed if item.collapsed else live.bell_added
-            out.append(
-                (
-                    user_topic(item.instance_id, item.user_id, live.BELL),
-                    bell_message(item.notification, item.unread_count),
-                )
-            )
+            topic = user_topic(item.instance_id, item.user_id, live.BELL)
+            if listens(topic):
+                bell_message = live.bell_collapsed if item.collapsed else live.bell_added
+                out.append((topic, bell_message(item.notification, item.unread_count)))
         if item.banner or item.sound is not None:
-            toast = live.toast(
-                item.notification,
-                duration_seconds=item.duration_seconds if item.banner else 0,
-                sound=item.sound,
-                repeat=0,
-            )
-            out.append((user_topic(item.instance_id, item.user_id, live.TOASTS), toast))
+            topic = user_topic(item.instance_id, item.user_id, live.TOASTS)
+            if listens(topic):
+                toast = live.toast(
+                    item.notification,
+                    duration_seconds=item.duration_seconds if item.banner else 0,
+                    sound=item.sound,
+                    repeat=0,
+                )
+                out.append((topic, toast))
     return out
 
 

@@ -245,7 +245,7 @@ async def hand_off(
     """Send the panel's messages of committed notifications and delete their hand-off row. On a
     broker or database failure the row stays due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
     try:
-        await broker.publish_many(panel.messages(items))
+        await broker.publish_many(panel.messages(items, broker.listens))
     except Exception:
         log.exception("the panel messages of %d notifications go through the workers instead", len(items))
         return

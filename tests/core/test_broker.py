@@ -265,3 +265,34 @@ async def _until(condition, timeout: float = 2.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.005)
+
+
+async def test_messages_are_made_only_for_topics_someone_listens_to(broker) -> None:
+    from domain import live, panel
+    from domain.panel import PanelItem
+
+    def item(user: str, unread: int) -> PanelItem:
+        notification = {"id": str(unread), "title": f"for {user}"}
+        return PanelItem("inst", user, notification, unread, 8, banner=True, sound=None)
+
+    topic = f"bell/inst/{uuid.uuid4().hex}"
+    user = topic.rsplit("/", 1)[1]
+    async with broker.subscribe(topic) as listening:
+        await asyncio.sleep(0.05)  # (Redis: the subscription is in place)
+        made = panel.messages([item(user, 1), item("away", 2)], broker.listens)
+        await broker.publish_many(made)
+        got = await asyncio.wait_for(listening.queue.get(), 2)
+    assert got["type"] == "NotificationAdded" and got["notification"]["title"] == f"for {user}"
+    topics = [t for t, _ in made]
+    if isinstance(broker, InProcessBroker):
+        # in one process: nobody has "away"'s panel open and nobody here shows toasts
+        assert topics == [topic]
+        assert not broker.listens(topic)  # left
+    else:
+        # across processes nobody can tell: every message is made
+        assert topics == [
+            topic,
+            f"{live.TOASTS}/inst/{user}",
+            f"{live.BELL}/inst/away",
+            f"{live.TOASTS}/inst/away",
+        ]
