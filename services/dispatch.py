@@ -100,9 +100,9 @@ class _Lane:
     transaction taking every call that waited for the one before (as many as one call may hold at
     most: ``Limits.events_per_batch`` events, ``Limits.recipients_per_call`` recipients). A
     transaction, its commit, its hand-off row and its statements then serve many calls. Should a
-    joint transaction fail, each
-    of its calls runs again on its own, so one call's fault fails only that call. A call whose
-    caller went away before its transaction began is not written."""
+    joint transaction fail, each of its calls runs again on its own, so one call's fault fails
+    only that call. A call whose caller went away before its transaction began is not written;
+    should the lane stop (the process shutting down), every call it holds is told so."""
 
     def __init__(
         self,
@@ -119,36 +119,51 @@ class _Lane:
         self.broker, self.settings, self.instance_id = broker, settings, instance_id
         self.policy, self.viewers, self.presence = policy, viewers, presence
         self.waiting: deque[_Call] = deque()
+        #: The calls of the transaction being written.
+        self.writing: list[_Call] = []
         self.task: asyncio.Task[None] | None = None
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
         if self.task is None:
-            # A context of its own: no request's ids in the logs of the calls it writes.
-            self.task = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
+            self._start()
+
+    def _start(self) -> None:
+        # A context of its own: no request's ids in the logs of the calls it writes.
+        self.task = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
+        self.task.add_done_callback(self._stopped)
 
     async def _drain(self) -> None:
         # A transaction's hand-off (its sends, in commit order) goes on while the next
         # transaction is written; the one after that waits for it.
         finishing: deque[asyncio.Task[None]] = deque()
-        try:
-            while self.waiting or finishing:
-                if not self.waiting or len(finishing) > 1:
-                    await finishing.popleft()
-                    continue
-                for written in await self._write(self._next_group()):
-                    previous = finishing[-1] if finishing else None
-                    finishing.append(asyncio.get_running_loop().create_task(self._finish(previous, *written)))
-        except BaseException as exc:  # cancelled (shutdown) or a fault of this code: no call waits forever
-            for call in self.waiting:
-                if not call.done.done():
-                    call.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("publishing stopped"))
+        while self.waiting or finishing:
+            if not self.waiting or len(finishing) > 1:
+                await finishing.popleft()
+                continue
+            for written in await self._write(self._next_group()):
+                previous = finishing[-1] if finishing else None
+                finishing.append(asyncio.get_running_loop().create_task(self._finish(previous, *written)))
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """The drainer ended: with nothing left to write, or cancelled (the process stopping,
+        perhaps before it ever ran) or failed, when every call it held is told so."""
+        self.task = None
+        error: BaseException | None
+        if task.cancelled():
+            error = RuntimeError("publishing stopped: the process is shutting down")
+        else:
+            error = task.exception()
+            if error is not None:
+                log.error("publishing stopped by a fault; its calls are told", exc_info=error)
+        if error is not None:
+            _tell([*self.writing, *self.waiting], error if isinstance(error, Exception) else RuntimeError(str(error)))
+            self.writing = []
             self.waiting.clear()
-            raise
-        finally:
-            self.task = None
-            if self.lanes.get(self.key) is self:
-                del self.lanes[self.key]
+        if self.waiting:  # came after the drainer's last look
+            self._start()
+        elif self.lanes.get(self.key) is self:
+            del self.lanes[self.key]
 
     def _next_group(self) -> list[_Call]:
         limits = self.settings.limits
@@ -175,6 +190,7 @@ class _Lane:
         if not group:
             return []
         began = time.perf_counter()
+        outer, self.writing = self.writing, group  # (a call run again alone: its group stays listed)
         try:
             async with transaction():
                 batch = await publish(
@@ -196,6 +212,8 @@ class _Lane:
                     group[0].done.set_exception(exc)
                 return []
             return [written for call in group for written in await self._write([call])]
+        finally:
+            self.writing = outer
         return [(group, batch, began, time.perf_counter())]
 
     async def _finish(
@@ -203,13 +221,16 @@ class _Lane:
     ) -> None:
         """After the commit, once the transaction before has finished: the hand-off, then each
         call's results (or the error of a step after the commit, as the call would have had it)."""
-        if previous is not None:
-            await asyncio.wait([previous])
-        failed: Exception | None = None
         try:
+            if previous is not None:
+                await asyncio.wait([previous])
             await self._after_commit(batch)
         except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
-            failed = exc
+            _tell(group, exc)
+            return
+        except BaseException:  # cancelled: the process is stopping
+            _tell(group, RuntimeError("publishing stopped"))
+            raise
         ended = time.perf_counter()
         at = 0
         for call in group:
@@ -218,14 +239,12 @@ class _Lane:
             PUBLISHING.labels("waiting").observe(began - call.queued_at)
             PUBLISHING.labels("writing").observe(committed - began)
             PUBLISHING.labels("handing_off").observe(ended - committed)
-            if call.done.done():
-                continue
-            if failed is not None:
-                call.done.set_exception(failed)
-            else:
+            if not call.done.done():
                 call.done.set_result(results)
 
     async def _after_commit(self, batch: Batch) -> None:
+        """What follows a commit, as each call did it before group commit: new operators'
+        viewers forgotten, read marks announced, the panel's messages handed off, workers woken."""
         broker = self.broker
         if batch.new_users and self.viewers is not None:
             # Their panels may have asked before they existed: "no such operator" is no longer true.
@@ -237,6 +256,13 @@ class _Lane:
         if batch.external_queued:
             # After the commit: the rows are the jobs, this only says "look now".
             await broker.publish(WORKERS, {})
+
+
+def _tell(calls: list[_Call], error: Exception) -> None:
+    """Each of ``calls`` still waiting raises ``error`` to its caller."""
+    for call in calls:
+        if not call.done.done():
+            call.done.set_exception(error)
 
 
 async def hand_off(

@@ -104,3 +104,33 @@ async def test_a_call_the_database_refuses_fails_alone_when_written_with_others(
     )
     assert (again.duplicate, again.notification_count) == (False, 1)
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 5}
+
+
+async def test_calls_waiting_when_publishing_stops_are_told_so_and_the_next_ones_go_through(
+    app, tenant: Tenant
+) -> None:
+    from services.dispatch import _LANES
+
+    services = app.state.services
+    policy = await load_policy(tenant.id)
+    # given five calls queued for the instance's publishing
+    calls = [
+        asyncio.ensure_future(
+            publish_events(services.broker, services.settings, tenant.id, [ticket(f"s{i}", ["alice"])], policy)
+        )
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    [lane] = [lane for lane in _LANES[asyncio.get_running_loop()].values() if lane.instance_id == tenant.id]
+    # when the process stops it before it wrote anything (shutdown cancels every task)
+    assert lane.task is not None
+    lane.task.cancel()
+    # then each call is told, none hangs, and nothing was written
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    assert all(isinstance(o, RuntimeError) and "publishing stopped" in str(o) for o in outcomes), outcomes
+    assert not await Notification.filter(instance_id=tenant.id).exists()
+    # and the next call is written as usual
+    [published] = await publish_events(
+        services.broker, services.settings, tenant.id, [ticket("after", ["alice"])], policy
+    )
+    assert (published.duplicate, published.notification_count) == (False, 1)
