@@ -35,6 +35,7 @@ from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, PUBL
 from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
+from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import Batch, Event, Published, publish, validate
 from domain.panel import PanelItem
@@ -42,7 +43,7 @@ from domain.policy import InstancePolicy
 from domain.retract import read_messages
 from domain.routing import PresenceSource
 from domain.viewers import ViewerCache
-from models.db import transaction
+from models.db import is_postgres, transaction
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery
 from models.operator import Operator
@@ -69,26 +70,108 @@ async def publish_events(
     job was queued. Each phase's time goes to ``nc_publishing_seconds``. The events are validated
     before the transaction (``validated``: the caller did, domain.events.validate).
 
-    Calls of one instance that arrive while its publishing transaction runs are written together
-    in the next one (``_Lane``: group commit), each still all or nothing."""
+    On SQLite, whose one connection writes one transaction at a time anyway, calls of one
+    instance that arrive while its publishing transaction runs are written together in the next
+    one (``_Lane``: group commit), each still all or nothing. On PostgreSQL each call has a
+    transaction of its own, on a connection of the pool, beside the others."""
     if not validated:
         validate(events, settings.limits)
+    publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
+    if is_postgres():
+        queued_at = time.perf_counter()
+        [(_, batch, began, committed)] = await publisher.write([_Call(events, None, queued_at)])
+        await publisher.after_commit(batch)
+        _observe_phases(queued_at, began, committed)
+        return batch.results
     loop = asyncio.get_running_loop()
     lanes = _LANES.setdefault(loop, {})
     key = (instance_id, id(broker), id(settings), id(policy), id(viewers), id(presence))
     lane = lanes.get(key)
     if lane is None:
-        lane = lanes[key] = _Lane(key, lanes, broker, settings, instance_id, policy, viewers, presence)
-    call = _Call(events, loop.create_future(), time.perf_counter())
-    lane.add(call)
-    return await call.done
+        lane = lanes[key] = _Lane(key, lanes, publisher)
+    done: asyncio.Future[list[Published]] = loop.create_future()
+    lane.add(_Call(events, done, time.perf_counter()))
+    return await done
 
 
 @dataclass(eq=False, slots=True)
 class _Call:
     events: list[Event]
-    done: asyncio.Future[list[Published]]
+    #: Its caller's answer (None: the caller writes it itself, on PostgreSQL).
+    done: asyncio.Future[list[Published]] | None
     queued_at: float
+
+    def gone(self) -> bool:
+        """Answered already, or its caller went away."""
+        return self.done is not None and self.done.done()
+
+    def entities(self, known: set[str]) -> set[tuple[str, str]]:
+        """The entities (tickets, chats, ...) its events are about, but for events whose ids are
+        ``known`` (duplicates of earlier calls' events: they write nothing)."""
+        out = set()
+        for event in self.events:
+            if event.id in known:
+                continue
+            kind, entity_id = entity_of(event.type, event.entity_kind, event.entity_id, event.data)
+            if kind is not None and entity_id is not None:
+                out.add((kind, entity_id))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Publisher:
+    """What the calls of one lane share, and the two steps of a publishing call."""
+
+    broker: Broker
+    settings: Settings
+    instance_id: str
+    policy: InstancePolicy
+    viewers: ViewerCache | None
+    presence: PresenceSource | None
+
+    async def write(self, group: list[_Call]) -> list[tuple[list[_Call], Batch, float, float]]:
+        """The calls' events in one transaction: (the calls, the batch, when it began, when it
+        committed). Raises what the transaction raised."""
+        began = time.perf_counter()
+        settings = self.settings
+        async with transaction():
+            batch = await publish(
+                self.instance_id,
+                [e for call in group for e in call.events],
+                settings.limits,
+                policy=self.policy,
+                reminder_minute_seconds=settings.reminder_minute_seconds,
+                panel_fallback_seconds=settings.live_fallback_seconds,
+                collapse_window_seconds=settings.collapse_window_seconds,
+                presence=self.presence,
+                routing_minute_seconds=settings.routing_minute_seconds,
+                away_check_seconds=settings.away_recheck_seconds,
+                validated=True,
+            )
+        return [(group, batch, began, time.perf_counter())]
+
+    async def after_commit(self, batch: Batch) -> None:
+        """New operators' viewers forgotten, read marks announced, the panel's messages handed
+        off, the workers woken."""
+        broker = self.broker
+        if batch.new_users and self.viewers is not None:
+            # Their panels may have asked before they existed: "no such operator" is no longer true.
+            await self.viewers.changed(broker, self.instance_id, batch.new_users)
+        if batch.read:
+            await announce_read(broker, self.instance_id, batch.read)
+        if batch.panel and batch.hand_off_id is not None:
+            await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
+        if batch.external_queued:
+            # After the commit: the rows are the jobs, this only says "look now".
+            await broker.publish(WORKERS, {})
+
+
+def _observe_phases(queued_at: float, began: float, committed: float) -> None:
+    """One call's phases (``nc_publishing_seconds``): its wait for its transaction, the
+    transaction (shared by the calls written in it), and from the commit to its answer."""
+    PUBLISHING.labels("waiting").observe(began - queued_at)
+    PUBLISHING.labels("writing").observe(committed - began)
+    PUBLISHING.labels("handing_off").observe(time.perf_counter() - committed)
 
 
 #: The lanes of each running event loop, by instance and what its calls share.
@@ -96,32 +179,29 @@ _LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...
 
 
 class _Lane:
-    """Group commit: one instance's publishing calls, written one transaction at a time, each
-    transaction taking every call that waited for the one before (as many as one call may hold at
-    most: ``Limits.events_per_batch`` events, ``Limits.recipients_per_call`` recipients). A
-    transaction, its commit, its hand-off row and its statements then serve many calls. Should a
-    joint transaction fail, each of its calls runs again on its own, so one call's fault fails
-    only that call. A call whose caller went away before its transaction began is not written;
-    should the lane stop (the process shutting down), every call it holds is told so."""
+    """Group commit (SQLite): one instance's publishing calls, written one transaction at a time,
+    each transaction taking the calls that waited for the one before, in their order, as many as
+    one call may hold at most (``Limits.events_per_batch`` events, ``Limits.recipients_per_call``
+    recipients). A transaction, its commit, its hand-off row and its statements then serve many
+    calls (16 producers' calls of 20 events in flight: 91 -> 58 µs of CPU per live message).
 
-    def __init__(
-        self,
-        key: tuple[Any, ...],
-        lanes: dict[tuple[Any, ...], _Lane],
-        broker: Broker,
-        settings: Settings,
-        instance_id: str,
-        policy: InstancePolicy,
-        viewers: ViewerCache | None,
-        presence: PresenceSource | None,
-    ) -> None:
-        self.key, self.lanes = key, lanes
-        self.broker, self.settings, self.instance_id = broker, settings, instance_id
-        self.policy, self.viewers, self.presence = policy, viewers, presence
+    Each call gets what it would have got alone, after the calls before it: two calls about the
+    same entity (a ticket, a chat) are never written together, since within one call events about
+    an entity collapse together and an ``entity_resolved`` reads only items written before it.
+    Should a joint transaction fail, each of its calls runs again on its own, so one call's fault
+    fails only that call. A call whose caller went away before its transaction began is not
+    written; should the lane stop (the process shutting down), every call it holds is told so."""
+
+    def __init__(self, key: tuple[Any, ...], lanes: dict[tuple[Any, ...], _Lane], publisher: _Publisher) -> None:
+        self.key, self.lanes, self.publisher = key, lanes, publisher
         self.waiting: deque[_Call] = deque()
         #: The calls of the transaction being written.
         self.writing: list[_Call] = []
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.publisher.instance_id
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
@@ -166,55 +246,52 @@ class _Lane:
             del self.lanes[self.key]
 
     def _next_group(self) -> list[_Call]:
-        limits = self.settings.limits
+        limits = self.publisher.settings.limits
         group: list[_Call] = []
         events = recipients = 0
+        about: set[tuple[str, str]] = set()
+        ids: set[str] = set()
         while self.waiting:
             call = self.waiting[0]
+            if call.gone():  # its caller went away
+                self.waiting.popleft()
+                continue
             size = sum(len(e.recipients) for e in call.events)
+            entities = call.entities(ids)
             if group and (
-                events + len(call.events) > limits.events_per_batch or recipients + size > limits.recipients_per_call
+                events + len(call.events) > limits.events_per_batch
+                or recipients + size > limits.recipients_per_call
+                or not about.isdisjoint(entities)
             ):
                 break
             self.waiting.popleft()
-            if call.done.done():  # its caller went away
-                continue
             group.append(call)
             events += len(call.events)
             recipients += size
+            about |= entities
+            ids.update(e.id for e in call.events)
         return group
 
     async def _write(self, group: list[_Call]) -> list[tuple[list[_Call], Batch, float, float]]:
-        """The group's transaction: what it wrote (the calls, the batch, when it began and when it
-        committed); should it fail, each call's own, and the failed ones told why."""
+        """The group's transaction: what it wrote; should it fail, each call's own (those whose
+        caller is still there), and the failed ones told why."""
         if not group:
             return []
-        began = time.perf_counter()
         outer, self.writing = self.writing, group  # (a call run again alone: its group stays listed)
         try:
-            async with transaction():
-                batch = await publish(
-                    self.instance_id,
-                    [e for call in group for e in call.events],
-                    self.settings.limits,
-                    policy=self.policy,
-                    reminder_minute_seconds=self.settings.reminder_minute_seconds,
-                    panel_fallback_seconds=self.settings.live_fallback_seconds,
-                    collapse_window_seconds=self.settings.collapse_window_seconds,
-                    presence=self.presence,
-                    routing_minute_seconds=self.settings.routing_minute_seconds,
-                    away_check_seconds=self.settings.away_recheck_seconds,
-                    validated=True,
-                )
+            return await self.publisher.write(group)
         except Exception as exc:  # noqa: BLE001 - each call raises it (alone) to its caller
             if len(group) == 1:
-                if not group[0].done.done():
-                    group[0].done.set_exception(exc)
+                _tell(group, exc)
                 return []
-            return [written for call in group for written in await self._write([call])]
+            log.warning(
+                "a transaction of %d publishing calls failed (%s): each is written again on its own",
+                len(group),
+                type(exc).__name__,
+            )
+            return [written for call in group if not call.gone() for written in await self._write([call])]
         finally:
             self.writing = outer
-        return [(group, batch, began, time.perf_counter())]
 
     async def _finish(
         self, previous: asyncio.Task[None] | None, group: list[_Call], batch: Batch, began: float, committed: float
@@ -224,44 +301,26 @@ class _Lane:
         try:
             if previous is not None:
                 await asyncio.wait([previous])
-            await self._after_commit(batch)
+            await self.publisher.after_commit(batch)
         except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
             _tell(group, exc)
             return
         except BaseException:  # cancelled: the process is stopping
-            _tell(group, RuntimeError("publishing stopped"))
+            _tell(group, RuntimeError("publishing stopped: the process is shutting down"))
             raise
-        ended = time.perf_counter()
         at = 0
         for call in group:
             results = batch.results[at : at + len(call.events)]
             at += len(call.events)
-            PUBLISHING.labels("waiting").observe(began - call.queued_at)
-            PUBLISHING.labels("writing").observe(committed - began)
-            PUBLISHING.labels("handing_off").observe(ended - committed)
-            if not call.done.done():
+            if call.done is not None and not call.done.done():
+                _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
-
-    async def _after_commit(self, batch: Batch) -> None:
-        """What follows a commit, as each call did it before group commit: new operators'
-        viewers forgotten, read marks announced, the panel's messages handed off, workers woken."""
-        broker = self.broker
-        if batch.new_users and self.viewers is not None:
-            # Their panels may have asked before they existed: "no such operator" is no longer true.
-            await self.viewers.changed(broker, self.instance_id, batch.new_users)
-        if batch.read:
-            await announce_read(broker, self.instance_id, batch.read)
-        if batch.panel and batch.hand_off_id is not None:
-            await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
-        if batch.external_queued:
-            # After the commit: the rows are the jobs, this only says "look now".
-            await broker.publish(WORKERS, {})
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:
     """Each of ``calls`` still waiting raises ``error`` to its caller."""
     for call in calls:
-        if not call.done.done():
+        if call.done is not None and not call.done.done():
             call.done.set_exception(error)
 
 

@@ -53,9 +53,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
 
     # The multi-process tests bring their own PostgreSQL database, and the abuse tests serve the
-    # embedded default: one pass runs them.
+    # embedded default: one pass runs them (as it does what only SQLite has: group commit).
     def once(item: pytest.Item) -> bool:
-        return any(item.get_closest_marker(m) is not None for m in ("scaled", "browser")) or "abuse" in item.path.parts
+        return (
+            any(item.get_closest_marker(m) is not None for m in ("scaled", "browser", "sqlite_only"))
+            or "abuse" in item.path.parts
+        )
 
     scaled = [item for item in items if once(item)]
     if scaled:

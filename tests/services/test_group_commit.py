@@ -1,67 +1,133 @@
-"""Group commit (services.dispatch): publishing calls that arrive while the instance's publishing
-transaction runs are written together in the next one, and each is still all or nothing."""
+"""Group commit (services.dispatch, SQLite): publishing calls that arrive while the instance's
+publishing transaction runs are written together in the next one, and each gets what it would
+have got alone, after the calls before it. PostgreSQL gives each call a transaction of its own."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
 
 from domain.events import Event
-from domain.policy import load_policy
+from domain.policy import InstancePolicy, load_policy
 from models.db import db, is_postgres
 from models.notification import Notification, ProcessedEvent
-from services.dispatch import publish_events
+from services.dispatch import _LANES, publish_events
 from tests.conftest import Tenant
 
 UNREAD = "{ unreadCount }"
 
 
-def ticket(event_id: str, recipients: list[str]) -> Event:
-    return Event(id=event_id, type="ticket_created", recipients=recipients, data={"ticketNumber": 7})
+def ticket(event_id: str, recipients: list[str], number: int = 7) -> Event:
+    return Event(id=event_id, type="ticket_created", recipients=recipients, data={"ticketNumber": number})
+
+
+#: Each tenant's policy, read once: the calls of a test share it, as a process's requests share
+#: its cached policy (calls with different policies are not written together).
+POLICIES: dict[str, InstancePolicy] = {}
+
+
+async def publish(app: Any, tenant: Tenant, events: list[Event]) -> Any:
+    services = app.state.services
+    policy = POLICIES.get(tenant.id) or POLICIES.setdefault(tenant.id, await load_policy(tenant.id))
+    return await publish_events(services.broker, services.settings, tenant.id, events, policy)
 
 
 @asynccontextmanager
-async def refusing(event_id: str) -> AsyncIterator[None]:
-    """A database that refuses to record one event id (a trigger on the processed events)."""
+async def refusing(event_id: str, when_refused: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    """An SQLite database that refuses to record one event id (a trigger on the processed events;
+    ``when_refused`` runs, on the event loop, as it refuses)."""
     conn = db()
-    if is_postgres():
-        await conn.execute_script(
-            "CREATE FUNCTION nc_test_refuse() RETURNS trigger AS $$ BEGIN "
-            f"IF NEW.event_id = '{event_id}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ "
-            "LANGUAGE plpgsql; CREATE TRIGGER nc_test_refuse BEFORE INSERT ON nc_processed_event "
-            "FOR EACH ROW EXECUTE FUNCTION nc_test_refuse();"
-        )
-    else:
-        await conn.execute_script(
-            "CREATE TRIGGER nc_test_refuse BEFORE INSERT ON nc_processed_event "
-            f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
-        )
+    loop = asyncio.get_running_loop()
+
+    def refused(_: str) -> int:  # runs on SQLite's thread
+        if when_refused is not None:
+            loop.call_soon_threadsafe(when_refused)
+        return 0
+
+    await conn.execute_query("SELECT 1")  # (connected)
+    await conn._connection.create_function("nc_test_refused", 1, refused)  # type: ignore[attr-defined]  # aiosqlite's
+    await conn.execute_script(
+        "CREATE TRIGGER nc_test_refuse BEFORE INSERT ON nc_processed_event "
+        f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT nc_test_refused(NEW.event_id); "
+        "SELECT RAISE(ABORT, 'refused'); END;"
+    )
     try:
         yield
     finally:
-        if is_postgres():
-            await conn.execute_script(
-                "DROP TRIGGER nc_test_refuse ON nc_processed_event; DROP FUNCTION nc_test_refuse();"
-            )
+        await conn.execute_script("DROP TRIGGER nc_test_refuse;")
+
+
+def chat(event_id: str, recipients: list[str], chat_id: str, text: str) -> Event:
+    return Event(event_id, "chat_message", recipients, data={"chatId": chat_id, "text": text, "clientName": "Ann"})
+
+
+#: Calls that see each other's writes: together, each must get what it gets after the one before.
+ONE_AFTER_ANOTHER: dict[str, list[list[Event]]] = {
+    "a ticket created, then resolved": [
+        [Event("a1", "ticket_created", ["alice"], data={"ticketNumber": 5})],
+        [Event("b1", "entity_resolved", ["alice"], entity_kind="TICKET", entity_id="5")],
+    ],
+    "a ticket created, then closed": [
+        [Event("a1", "ticket_created", ["alice"], data={"ticketNumber": 5})],
+        [Event("b1", "ticket_closed", ["alice"], data={"ticketNumber": 5})],
+    ],
+    "two messages of one chat": [
+        [chat("m1", ["alice"], "c1", "hi")],
+        [chat("m2", ["alice"], "c1", "again")],
+    ],
+    "one id sent by both, to different recipients": [
+        [Event("X", "ticket_created", ["alice"], data={"ticketNumber": 1})],
+        [Event("X", "ticket_created", ["alice", "bob"], data={"ticketNumber": 1})],
+    ],
+    "one rating twice": [
+        [Event("r1", "csat_received", ["alice"], data={"ratingId": "R", "score": 5})],
+        [Event("r2", "csat_received", ["alice"], data={"ratingId": "R", "score": 1})],
+    ],
+    "messages of two chats and a resolution of one": [
+        [chat("m1", ["alice"], "c1", "hi"), chat("n1", ["alice"], "c2", "hello")],
+        [chat("n2", ["alice", "bob"], "c2", "still there?")],
+        [Event("r", "entity_resolved", ["alice"], entity_kind="CHAT", entity_id="c1"), chat("m2", ["bob"], "c1", "x")],
+    ],
+}
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("case", list(ONE_AFTER_ANOTHER))
+async def test_calls_made_at_once_get_what_they_would_get_one_after_another(app, new_tenant, case: str) -> None:
+    async def outcome(together: bool) -> tuple[Any, ...]:
+        tenant = new_tenant()
+        await publish(app, tenant, [ticket("warm-up", ["w"])])
+        calls = ONE_AFTER_ANOTHER[case]
+        if together:
+            answers = await asyncio.gather(*(publish(app, tenant, events) for events in calls))
         else:
-            await conn.execute_script("DROP TRIGGER nc_test_refuse;")
+            answers = [await publish(app, tenant, events) for events in calls]
+        rows = (
+            await Notification.filter(instance_id=tenant.id).order_by("id").values_list("event_id", "count", "read_at")
+        )
+        counts = [(await tenant.operator(user).gql(UNREAD)).data["unreadCount"] for user in ("alice", "bob")]
+        return answers, [(event_id, count, read_at is not None) for event_id, count, read_at in rows], counts
+
+    assert await outcome(together=True) == await outcome(together=False)
 
 
+@pytest.mark.sqlite_only
 async def test_calls_made_at_once_are_written_together_and_each_gets_its_own_results(app, tenant: Tenant, sql) -> None:
-    services = app.state.services
-    policy = await load_policy(tenant.id)
-    await publish_events(services.broker, services.settings, tenant.id, [ticket("warm-up", ["w"])], policy)
+    await publish(app, tenant, [ticket("warm-up", ["w"])])
     # given 16 producers' calls at once, each with three events and one event id they all send
+    # (about different tickets: calls about one ticket are written one after the other)
     calls = [
-        [ticket(f"c{n}-{i}", [f"u{(n + i) % 7}", f"u{(n + i + 1) % 7}"]) for i in range(3)] + [ticket("shared", ["u0"])]
+        [ticket(f"c{n}-{i}", [f"u{(n + i) % 7}", f"u{(n + i + 1) % 7}"], number=100 + 3 * n + i) for i in range(3)]
+        + [ticket("shared", ["u0"], number=99)]
         for n in range(16)
     ]
     sql.statements.clear()
-    results = await asyncio.gather(
-        *(publish_events(services.broker, services.settings, tenant.id, events, policy) for events in calls)
-    )
+    results = await asyncio.gather(*(publish(app, tenant, events) for events in calls))
     # then one transaction wrote them all
     assert sum(s.startswith('INSERT INTO "nc_notification"') for s in sql.statements) == 1, sql.statements
     # and each call got the results of its own events, in its order
@@ -78,59 +144,84 @@ async def test_calls_made_at_once_are_written_together_and_each_gets_its_own_res
         assert (await tenant.operator(user).gql(UNREAD)).data == {"unreadCount": count}
 
 
+@pytest.mark.sqlite_only
 async def test_a_call_the_database_refuses_fails_alone_when_written_with_others(app, tenant: Tenant) -> None:
-    services = app.state.services
-    policy = await load_policy(tenant.id)
     names = ["ok-1", "ok-2", "refused", "ok-3", "ok-4"]
+    await publish(app, tenant, [ticket("warm-up", ["w"])])
     async with refusing("refused"):
         # when five calls come at once and the database refuses the third one's event
         outcomes = await asyncio.gather(
-            *(
-                publish_events(services.broker, services.settings, tenant.id, [ticket(name, ["alice", "bob"])], policy)
-                for name in names
-            ),
+            *(publish(app, tenant, [ticket(name, ["alice", "bob"], number=n)]) for n, name in enumerate(names)),
             return_exceptions=True,
         )
     # then that call fails, and the others are written and answered as if each had been alone
     by_name = dict(zip(names, outcomes, strict=True))
     assert isinstance(by_name.pop("refused"), Exception)
     assert all([(p.event_id, p.notification_count) for p in o] == [(n, 2)] for n, o in by_name.items())
-    written = await Notification.filter(instance_id=tenant.id).values_list("event_id", flat=True)
+    written = await Notification.filter(instance_id=tenant.id, operator__user_id__in=["alice", "bob"]).values_list(
+        "event_id", flat=True
+    )
     assert sorted(written) == sorted([n for n in names if n != "refused"] * 2)
     # nothing of the refused call is left: a producer's retry of it is not a duplicate
     assert not await ProcessedEvent.filter(instance_id=tenant.id, event_id="refused").exists()
-    [again] = await publish_events(
-        services.broker, services.settings, tenant.id, [ticket("refused", ["alice"])], policy
-    )
+    [again] = await publish(app, tenant, [ticket("refused", ["alice"])])
     assert (again.duplicate, again.notification_count) == (False, 1)
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 5}
 
 
+@pytest.mark.sqlite_only
+async def test_a_call_whose_caller_left_while_its_joint_transaction_failed_is_not_written_again(
+    app, tenant: Tenant
+) -> None:
+    calls: dict[str, asyncio.Task[Any]] = {}
+    await publish(app, tenant, [ticket("warm-up", ["w"])])
+    # given three calls written together, the database refusing one of them, and the caller of
+    # another leaving just then
+    async with refusing("refused", when_refused=lambda: calls["gone"].cancel()):
+        for n, name in enumerate(("ok", "refused", "gone")):
+            calls[name] = asyncio.create_task(publish(app, tenant, [ticket(name, ["alice"], number=n)]))
+        outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
+    # then only the call whose caller is still there is written, on its own
+    assert [type(o).__name__ for o in outcomes] == ["list", "IntegrityError", "CancelledError"]
+    written = await Notification.filter(instance_id=tenant.id, operator__user_id="alice").values_list(
+        "event_id", flat=True
+    )
+    assert written == ["ok"]
+
+
+@pytest.mark.sqlite_only
 async def test_calls_waiting_when_publishing_stops_are_told_so_and_the_next_ones_go_through(
     app, tenant: Tenant
 ) -> None:
-    from services.dispatch import _LANES
+    loop = asyncio.get_running_loop()
 
-    services = app.state.services
-    policy = await load_policy(tenant.id)
+    def lanes() -> list[Any]:
+        return [lane for lane in _LANES[loop].values() if lane.instance_id == tenant.id]
+
+    await publish(app, tenant, [ticket("warm-up", ["w"])])
+    while lanes():  # (the warm-up's lane ends once it has nothing left)
+        await asyncio.sleep(0)
     # given five calls queued for the instance's publishing
-    calls = [
-        asyncio.ensure_future(
-            publish_events(services.broker, services.settings, tenant.id, [ticket(f"s{i}", ["alice"])], policy)
-        )
-        for i in range(5)
-    ]
+    calls = [asyncio.ensure_future(publish(app, tenant, [ticket(f"s{i}", ["alice"], number=i)])) for i in range(5)]
     await asyncio.sleep(0)
-    [lane] = [lane for lane in _LANES[asyncio.get_running_loop()].values() if lane.instance_id == tenant.id]
+    [lane] = lanes()
     # when the process stops it before it wrote anything (shutdown cancels every task)
     assert lane.task is not None
     lane.task.cancel()
     # then each call is told, none hangs, and nothing was written
     outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
     assert all(isinstance(o, RuntimeError) and "publishing stopped" in str(o) for o in outcomes), outcomes
-    assert not await Notification.filter(instance_id=tenant.id).exists()
+    assert not await Notification.filter(instance_id=tenant.id, event_id__startswith="s").exists()
     # and the next call is written as usual
-    [published] = await publish_events(
-        services.broker, services.settings, tenant.id, [ticket("after", ["alice"])], policy
-    )
+    [published] = await publish(app, tenant, [ticket("after", ["alice"])])
     assert (published.duplicate, published.notification_count) == (False, 1)
+
+
+async def test_on_postgresql_each_call_has_its_own_transaction(app, tenant: Tenant, sql) -> None:
+    await publish(app, tenant, [ticket("warm-up", ["w"])])
+    sql.statements.clear()
+    results = await asyncio.gather(*(publish(app, tenant, [ticket(f"p{n}", ["alice"], number=n)]) for n in range(4)))
+    assert [[p.event_id for p in r] for r in results] == [[f"p{n}"] for n in range(4)]
+    inserts = sum(s.startswith('INSERT INTO "nc_notification"') for s in sql.statements)
+    assert inserts == (4 if is_postgres() else 1)
+    assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 4}
