@@ -1,7 +1,8 @@
 """The one dispatch seam: what a request hands to the delivery workers, and nothing else does.
 
 Each function validates, writes in one transaction (the notifications, the external channels'
-delivery rows, which are the durable job queue, and the call's one panel hand-off row) and, only
+delivery rows, which are the durable job queue, and the call's one panel hand-off row; on SQLite,
+publishing calls that arrive together share one: group commit, ``_Lane``) and, only
 after the commit, hands off: the panel's live messages (bell, toast, sound) go to the broker from
 here, in one hop, and the hand-off row is deleted in one statement; for external jobs the broker's
 ``workers`` topic is told to look now. A lost wake-up costs at most a poll interval, a lost
