@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tortoise.timezone import now
@@ -81,7 +82,9 @@ async def publish_events(
     if is_postgres():
         queued_at = time.perf_counter()
         [(_, batch, began, committed)] = await publisher.write([_Call(events, None, queued_at)])
-        await publisher.after_commit(batch)
+        confirm = await publisher.after_commit(batch)
+        if confirm is not None:
+            await confirm()
         _observe_phases(queued_at, began, committed)
         return batch.results
     loop = asyncio.get_running_loop()
@@ -151,20 +154,25 @@ class _Publisher:
             )
         return [(group, batch, began, time.perf_counter())]
 
-    async def after_commit(self, batch: Batch) -> None:
-        """New operators' viewers forgotten, read marks announced, the panel's messages handed
-        off, the workers woken."""
+    async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
+        """New operators' viewers forgotten, read marks announced, the panel's messages sent, the
+        workers woken; returns what is left: the hand-off row's deletion (None: nothing to
+        delete, or the messages are left to a worker)."""
         broker = self.broker
         if batch.new_users and self.viewers is not None:
             # Their panels may have asked before they existed: "no such operator" is no longer true.
             await self.viewers.changed(broker, self.instance_id, batch.new_users)
         if batch.read:
             await announce_read(broker, self.instance_id, batch.read)
+        confirm = None
         if batch.panel and batch.hand_off_id is not None:
-            await hand_off(broker, batch.panel.items(), batch.hand_off_id, batch.written_at)
+            items, hand_off_id = batch.panel.items(), batch.hand_off_id
+            if await send_panel(broker, items):
+                confirm = partial(handed_off, items, hand_off_id, batch.written_at)
         if batch.external_queued:
             # After the commit: the rows are the jobs, this only says "look now".
             await broker.publish(WORKERS, {})
+        return confirm
 
 
 def _observe_phases(queued_at: float, began: float, committed: float) -> None:
@@ -302,7 +310,7 @@ class _Lane:
         try:
             if previous is not None:
                 await asyncio.wait([previous])
-            await self.publisher.after_commit(batch)
+            confirm = await self.publisher.after_commit(batch)
         except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
             _tell(group, exc)
             return
@@ -316,6 +324,10 @@ class _Lane:
             if call.done is not None and not call.done.done():
                 _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
+        # Answered first: the row's deletion waits for the SQLite connection, which the next
+        # transaction holds (the calls' producers need not wait that long to send more).
+        if confirm is not None:
+            await confirm()
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:
@@ -330,11 +342,23 @@ async def hand_off(
 ) -> None:
     """Send the panel's messages of committed notifications and delete their hand-off row. On a
     broker or database failure the row stays due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
+    if await send_panel(broker, items):
+        await handed_off(items, hand_off_id, written_at)
+
+
+async def send_panel(broker: Broker, items: list[PanelItem]) -> bool:
+    """The panel's messages of committed notifications to the broker: True when it took them."""
     try:
         await broker.publish_many(panel.messages(items, broker.listens))
     except Exception:
         log.exception("the panel messages of %d notifications go through the workers instead", len(items))
-        return
+        return False
+    return True
+
+
+async def handed_off(items: list[PanelItem], hand_off_id: int, written_at: datetime | None) -> None:
+    """The hand-off row of sent messages deleted (else they may show twice, once a worker sends
+    them again), and the sends counted."""
     try:
         await panel.handed_off(hand_off_id)
     except Exception:
