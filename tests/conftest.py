@@ -251,6 +251,20 @@ class SqlCounter(logging.Handler):
     def count(self) -> int:
         return len(self.statements)
 
+    async def settled(self, instance_id: str) -> list[str]:
+        """The statements so far, once the instance's publishing calls have deleted their
+        hand-off rows (each does so just after it is answered, so the delete may come after the
+        answer), without the statements of this wait."""
+        from models.notification import PanelHandOff
+        from tests import polling
+
+        await polling.eventually(lambda: PanelHandOff.filter(instance_id=instance_id).count(), lambda n: n == 0)
+        return [s for s in self.statements if not s.startswith(_HAND_OFF_WAIT)]
+
+
+#: How ``SqlCounter.settled``'s own reads begin.
+_HAND_OFF_WAIT = 'SELECT COUNT(*) FROM "nc_panel_hand_off"'
+
 
 @pytest.fixture
 def sql() -> Any:

@@ -200,9 +200,10 @@ async def test_collapse_costs_the_same_statements_for_many_items(tenant: Tenant,
 
     async def statements(call: str, recipients: list[str], chats: list[str]) -> int:
         events = [chat_message(f"{call}-{chat}", recipients, "x", chat=chat) for chat in chats]
+        await sql.settled(tenant.id)
         sql.statements.clear()
         await publish(tenant, *events)
-        return sql.count
+        return len(await sql.settled(tenant.id))
 
     few, many = ["s1", "s2"], [f"l{c}" for c in range(20)]
     # new items, then other events collapsing into them: 2 recipients x 2 chats, then 40 x 20

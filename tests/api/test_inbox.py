@@ -167,11 +167,13 @@ async def test_unread_counts_take_one_statement_whatever_the_number_of_items(ten
     alice = tenant.operator("alice")
     await publish(tenant, "few-0", kind=0)
     await alice.gql(COUNTS)  # the viewer is cached from here on
+    await sql.settled(tenant.id)
     sql.statements.clear()
     few = (await alice.gql("{ unreadCounts { total categories { categoryCode unread } } }")).data
     small = sql.count
     for i in range(30):
         await publish(tenant, f"many-{i}", kind=i % 3)
+    await sql.settled(tenant.id)
     sql.statements.clear()
     many = (await alice.gql("{ unreadCounts { total categories { categoryCode unread } } }")).data
     assert few["unreadCounts"]["total"] == 1 and many["unreadCounts"]["total"] == 31

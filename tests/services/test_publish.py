@@ -256,24 +256,17 @@ async def test_a_chosen_channel_that_cannot_deliver_is_skipped_with_the_reason(t
     assert browser.status == "SKIPPED" and "push subscription" in browser.last_error
 
 
-async def handed_off(tenant: Tenant, sql) -> list[str]:
-    """The statements of the calls since ``sql`` was cleared, once the publisher has deleted their
-    hand-off rows (just after it answered them), without the statements of this wait."""
-    await polling.eventually(lambda: PanelHandOff.filter(instance_id=tenant.id).count(), lambda n: n == 0)
-    return [s for s in sql.statements if not s.startswith('SELECT COUNT(*) FROM "nc_panel_hand_off"')]
-
-
 async def test_a_1000_recipient_event_is_a_handful_of_statements(tenant: Tenant, sql) -> None:
     service = tenant.service()
     await service.gql(PUBLISH, {"input": ticket("warm-up", ["w"])})  # the instance's policy is cached after it
-    await handed_off(tenant, sql)
+    await sql.settled(tenant.id)
     sql.statements.clear()
     await service.gql(PUBLISH, {"input": ticket("small", [f"u{i}" for i in range(10)])})
-    small = await handed_off(tenant, sql)
+    small = await sql.settled(tenant.id)
     sql.statements.clear()
     result = await service.gql(PUBLISH, {"input": ticket("big", [f"v{i}" for i in range(1000)])})
     assert result.data["publishEvent"]["notificationCount"] == 1000
-    big = await handed_off(tenant, sql)
+    big = await sql.settled(tenant.id)
     assert len(big) == len(small), big
     assert len(big) <= 16, [s[:80] for s in big]
     # BELL and BANNER: no job rows (the publisher sent them), and no hand-off row left
@@ -298,14 +291,14 @@ async def test_a_batch_reports_each_event_and_counts_repeats_once(tenant: Tenant
 async def test_a_batch_of_single_recipient_events_is_a_handful_of_statements(tenant: Tenant, sql) -> None:
     service = tenant.service()
     await service.gql(PUBLISH, {"input": ticket("warm-up", ["w"])})
-    await handed_off(tenant, sql)
+    await sql.settled(tenant.id)
     sql.statements.clear()
     await service.gql(PUBLISH_MANY, {"inputs": [ticket(f"s{i}", [f"u{i}"]) for i in range(10)]})
-    small = await handed_off(tenant, sql)
+    small = await sql.settled(tenant.id)
     sql.statements.clear()
     result = await service.gql(PUBLISH_MANY, {"inputs": [ticket(f"b{i}", [f"v{i}"]) for i in range(300)]})
     assert all(r["notificationCount"] == 1 for r in result.data["publishEvents"])
-    big = await handed_off(tenant, sql)
+    big = await sql.settled(tenant.id)
     assert len(big) == len(small), [s[:80] for s in big]
 
 
