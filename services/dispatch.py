@@ -85,6 +85,7 @@ async def publish_events(
         confirm = await publisher.after_commit(batch)
         if confirm is not None:
             await confirm()
+        await publisher.wake(batch)
         _observe_phases(queued_at, began, committed)
         return batch.results
     loop = asyncio.get_running_loop()
@@ -155,9 +156,9 @@ class _Publisher:
         return [(group, batch, began, time.perf_counter())]
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
-        """New operators' viewers forgotten, read marks announced, the panel's messages sent, the
-        workers woken; returns what is left: the hand-off row's deletion (None: nothing to
-        delete, or the messages are left to a worker)."""
+        """New operators' viewers forgotten, read marks announced, the panel's messages sent;
+        returns what is left: the hand-off row's deletion (None: nothing to delete, or the
+        messages are left to a worker). The workers are woken by ``wake``."""
         broker = self.broker
         if batch.new_users and self.viewers is not None:
             # Their panels may have asked before they existed: "no such operator" is no longer true.
@@ -169,10 +170,12 @@ class _Publisher:
             items, hand_off_id = batch.panel.items(), batch.hand_off_id
             if await send_panel(broker, items):
                 confirm = partial(handed_off, items, hand_off_id, batch.written_at)
-        if batch.external_queued:
-            # After the commit: the rows are the jobs, this only says "look now".
-            await broker.publish(WORKERS, {})
         return confirm
+
+    async def wake(self, batch: Batch) -> None:
+        """After the commit: the rows are the jobs, this only says "look now"."""
+        if batch.external_queued:
+            await self.broker.publish(WORKERS, {})
 
 
 def _observe_phases(queued_at: float, began: float, committed: float) -> None:
@@ -311,6 +314,7 @@ class _Lane:
             if previous is not None:
                 await asyncio.wait([previous])
             confirm = await self.publisher.after_commit(batch)
+            await self.publisher.wake(batch)
         except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
             _tell(group, exc)
             return
