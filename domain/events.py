@@ -41,6 +41,11 @@ from models.enums import ChannelKind, DeliveryStatus, RoutingMode, TypeAvailabil
 from models.notification import Delivery, Notification, ProcessedEvent
 
 STATUS_TYPE = "operator_status_changed"
+#: Types whose effects on a batch come before its other events' writes, whatever their order: an
+#: entity's items read (``entity_resolved``, and the closing types when the instance reads on
+#: close) before the batch's new items are written, a recipient's status recorded before any
+#: event is routed. A batch joining several producers' calls may hold them only in its first call.
+ACTS_FIRST = frozenset({RESOLVE_TYPE, STATUS_TYPE, *CLOSING_TYPES})
 
 
 @dataclass(frozen=True)
@@ -535,4 +540,4 @@ def _skip_reason(channel: ChannelKind) -> str:
     return f"not linked: the recipient has not linked {channel.value}"
 
 
-__all__ = ["Batch", "Event", "Published", "publish", "validate"]
+__all__ = ["ACTS_FIRST", "Batch", "Event", "Published", "publish", "validate"]

@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from tortoise.timezone import now
 
@@ -39,7 +38,7 @@ from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
 from domain.entities import entity_of
 from domain.errors import BadUserInput
-from domain.events import Batch, Event, Published, publish, validate
+from domain.events import ACTS_FIRST, Batch, Event, Published, publish, validate
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from domain.retract import read_messages
@@ -81,7 +80,7 @@ async def publish_events(
     publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
     if is_postgres():
         queued_at = time.perf_counter()
-        [(_, batch, began, committed)] = await publisher.write([_Call(events, None, queued_at)])
+        [(_, batch, began, committed)] = await publisher.write([_Call(events, None, queued_at, publisher)])
         confirm = await publisher.after_commit(batch)
         if confirm is not None:
             await confirm()
@@ -90,12 +89,11 @@ async def publish_events(
         return batch.results
     loop = asyncio.get_running_loop()
     lanes = _LANES.setdefault(loop, {})
-    key = (instance_id, id(broker), id(settings), id(policy), id(viewers), id(presence))
-    lane = lanes.get(key)
+    lane = lanes.get(instance_id)
     if lane is None:
-        lane = lanes[key] = _Lane(key, lanes, publisher)
+        lane = lanes[instance_id] = _Lane(instance_id, lanes)
     done: asyncio.Future[list[Published]] = loop.create_future()
-    lane.add(_Call(events, done, time.perf_counter()))
+    lane.add(_Call(events, done, time.perf_counter(), publisher))
     return await done
 
 
@@ -105,6 +103,8 @@ class _Call:
     #: Its caller's answer (None: the caller writes it itself, on PostgreSQL).
     done: asyncio.Future[list[Published]] | None
     queued_at: float
+    #: What it is written with: only calls with equal ones share a transaction.
+    publisher: _Publisher
 
     def gone(self) -> bool:
         """Answered already, or its caller went away."""
@@ -186,8 +186,8 @@ def _observe_phases(queued_at: float, began: float, committed: float) -> None:
     PUBLISHING.labels("handing_off").observe(time.perf_counter() - committed)
 
 
-#: The lanes of each running event loop, by instance and what its calls share.
-_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], _Lane]] = weakref.WeakKeyDictionary()
+#: The lanes of each running event loop, by instance.
+_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lane]] = weakref.WeakKeyDictionary()
 
 
 class _Lane:
@@ -197,23 +197,22 @@ class _Lane:
     recipients). A transaction, its commit, its hand-off row and its statements then serve many
     calls (16 producers' calls of 20 events in flight: 91 -> 58 µs of CPU per live message).
 
-    Each call gets what it would have got alone, after the calls before it: two calls about the
-    same entity (a ticket, a chat) are never written together, since within one call events about
-    an entity collapse together and an ``entity_resolved`` reads only items written before it.
+    Each call gets what it would have got alone, after the calls before it (one lane per instance
+    keeps their order): two calls about the same entity (a ticket, a chat) are never written
+    together, since within one call events about an entity collapse together; a call with an
+    event that acts first in a batch (domain.events.ACTS_FIRST: a resolution's reads, a
+    recipient's status) only starts a transaction, never joins one; and only calls with equal
+    policies, settings, brokers and caches share one (a policy changed meanwhile starts anew).
     Should a joint transaction fail, each of its calls runs again on its own, so one call's fault
     fails only that call. A call whose caller went away before its transaction began is not
     written; should the lane stop (the process shutting down), every call it holds is told so."""
 
-    def __init__(self, key: tuple[Any, ...], lanes: dict[tuple[Any, ...], _Lane], publisher: _Publisher) -> None:
-        self.key, self.lanes, self.publisher = key, lanes, publisher
+    def __init__(self, instance_id: str, lanes: dict[str, _Lane]) -> None:
+        self.instance_id, self.lanes = instance_id, lanes
         self.waiting: deque[_Call] = deque()
         #: The calls of the transaction being written.
         self.writing: list[_Call] = []
         self.task: asyncio.Task[None] | None = None
-
-    @property
-    def instance_id(self) -> str:
-        return self.publisher.instance_id
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
@@ -254,11 +253,10 @@ class _Lane:
             self.waiting.clear()
         if self.waiting:  # came after the drainer's last look
             self._start()
-        elif self.lanes.get(self.key) is self:
-            del self.lanes[self.key]
+        elif self.lanes.get(self.instance_id) is self:
+            del self.lanes[self.instance_id]
 
     def _next_group(self) -> list[_Call]:
-        limits = self.publisher.settings.limits
         group: list[_Call] = []
         events = recipients = 0
         about: set[tuple[str, str]] = set()
@@ -271,9 +269,11 @@ class _Lane:
             size = sum(len(e.recipients) for e in call.events)
             entities = call.entities(ids)
             if group and (
-                events + len(call.events) > limits.events_per_batch
-                or recipients + size > limits.recipients_per_call
+                call.publisher != group[0].publisher
+                or events + len(call.events) > group[0].publisher.settings.limits.events_per_batch
+                or recipients + size > group[0].publisher.settings.limits.recipients_per_call
                 or not about.isdisjoint(entities)
+                or any(e.type in ACTS_FIRST for e in call.events)
             ):
                 break
             self.waiting.popleft()
@@ -291,7 +291,7 @@ class _Lane:
             return []
         outer, self.writing = self.writing, group  # (a call run again alone: its group stays listed)
         try:
-            return await self.publisher.write(group)
+            return await group[0].publisher.write(group)
         except Exception as exc:  # noqa: BLE001 - each call raises it (alone) to its caller
             if len(group) == 1:
                 _tell(group, exc)
@@ -313,8 +313,9 @@ class _Lane:
         try:
             if previous is not None:
                 await asyncio.wait([previous])
-            confirm = await self.publisher.after_commit(batch)
-            await self.publisher.wake(batch)
+            publisher = group[0].publisher
+            confirm = await publisher.after_commit(batch)
+            await publisher.wake(batch)
         except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
             _tell(group, exc)
             return

@@ -5,6 +5,7 @@ have got alone, after the calls before it. PostgreSQL gives each call a transact
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,10 +32,39 @@ def ticket(event_id: str, recipients: list[str], number: int = 7) -> Event:
 POLICIES: dict[str, InstancePolicy] = {}
 
 
-async def publish(app: Any, tenant: Tenant, events: list[Event]) -> Any:
+async def publish(
+    app: Any, tenant: Tenant, events: list[Event], broker: Any = None, policy: InstancePolicy | None = None
+) -> Any:
     services = app.state.services
-    policy = POLICIES.get(tenant.id) or POLICIES.setdefault(tenant.id, await load_policy(tenant.id))
-    return await publish_events(services.broker, services.settings, tenant.id, events, policy)
+    policy = policy or POLICIES.get(tenant.id) or POLICIES.setdefault(tenant.id, await load_policy(tenant.id))
+    return await publish_events(broker or services.broker, services.settings, tenant.id, events, policy)
+
+
+class Recording:
+    """The app's broker, recording the bell messages published through it, in order."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self.bell: list[tuple[str, str, Any]] = []
+
+    def _seen(self, topic: str, message: dict[str, Any]) -> None:
+        if topic.startswith("bell/"):
+            self.bell.append((topic.rsplit("/", 1)[1], message["type"], message.get("unreadCount")))
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        self._seen(topic, message)
+        await self.broker.publish(topic, message)
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for topic, message in messages:
+            self._seen(topic, message)
+        await self.broker.publish_many(messages)
+
+    def listens(self, topic: str) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.broker, name)
 
 
 @asynccontextmanager
@@ -88,6 +118,14 @@ ONE_AFTER_ANOTHER: dict[str, list[list[Event]]] = {
         [Event("r1", "csat_received", ["alice"], data={"ratingId": "R", "score": 5})],
         [Event("r2", "csat_received", ["alice"], data={"ratingId": "R", "score": 1})],
     ],
+    "a ticket created, then another resolved": [
+        [Event("a", "ticket_created", ["alice"], data={"ticketNumber": 5})],
+        [Event("b", "entity_resolved", ["alice"], entity_kind="TICKET", entity_id="6")],
+    ],
+    "a ticket created, then its recipient away": [
+        [Event("t", "ticket_created", ["alice"], data={"ticketNumber": 2})],
+        [Event("s", "operator_status_changed", ["alice"], data={"status": "away"})],
+    ],
     "messages of two chats and a resolution of one": [
         [chat("m1", ["alice"], "c1", "hi"), chat("n1", ["alice"], "c2", "hello")],
         [chat("n2", ["alice", "bob"], "c2", "still there?")],
@@ -97,21 +135,31 @@ ONE_AFTER_ANOTHER: dict[str, list[list[Event]]] = {
 
 
 @pytest.mark.sqlite_only
-@pytest.mark.parametrize("case", list(ONE_AFTER_ANOTHER))
+@pytest.mark.parametrize("case", [*ONE_AFTER_ANOTHER, "a policy changed meanwhile"])
 async def test_calls_made_at_once_get_what_they_would_get_one_after_another(app, new_tenant, case: str) -> None:
     async def outcome(together: bool) -> tuple[Any, ...]:
         tenant = new_tenant()
-        await publish(app, tenant, [ticket("warm-up", ["w"])])
-        calls = ONE_AFTER_ANOTHER[case]
-        if together:
-            answers = await asyncio.gather(*(publish(app, tenant, events) for events in calls))
+        broker = Recording(app.state.services.broker)
+        # (alice has an unread item about ticket 6 already)
+        await publish(app, tenant, [Event("old", "ticket_created", ["alice", "w"], data={"ticketNumber": 6})], broker)
+        broker.bell.clear()
+        policy = POLICIES[tenant.id]
+        if case == "a policy changed meanwhile":
+            # the last call comes with the policy as an administrator's change left it (a new object)
+            calls = [[ticket("a0", ["alice"], 5)], [ticket("a1", ["alice"], 5)]]
+            calls.append([Event("r", "entity_resolved", ["alice"], entity_kind="TICKET", entity_id="5")])
+            policies = [policy, policy, dataclasses.replace(policy)]
         else:
-            answers = [await publish(app, tenant, events) for events in calls]
+            calls = ONE_AFTER_ANOTHER[case]
+            policies = [policy] * len(calls)
+        made = [publish(app, tenant, events, broker, p) for events, p in zip(calls, policies, strict=True)]
+        answers = await asyncio.gather(*made) if together else [await call for call in made]
         rows = (
             await Notification.filter(instance_id=tenant.id).order_by("id").values_list("event_id", "count", "read_at")
         )
         counts = [(await tenant.operator(user).gql(UNREAD)).data["unreadCount"] for user in ("alice", "bob")]
-        return answers, [(event_id, count, read_at is not None) for event_id, count, read_at in rows], counts
+        shown = [(event_id, count, read_at is not None) for event_id, count, read_at in rows]
+        return answers, shown, counts, broker.bell
 
     assert await outcome(together=True) == await outcome(together=False)
 
