@@ -80,7 +80,7 @@ async def publish_events(
     publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
     if is_postgres():
         queued_at = time.perf_counter()
-        [(_, batch, began, committed)] = await publisher.write([_Call(events, None, queued_at, publisher)])
+        batch, began, committed = await publisher.write(events)
         confirm = await publisher.after_commit(batch)
         if confirm is not None:
             await confirm()
@@ -100,15 +100,15 @@ async def publish_events(
 @dataclass(eq=False, slots=True)
 class _Call:
     events: list[Event]
-    #: Its caller's answer (None: the caller writes it itself, on PostgreSQL).
-    done: asyncio.Future[list[Published]] | None
+    #: Its caller's answer.
+    done: asyncio.Future[list[Published]]
     queued_at: float
     #: What it is written with: only calls with equal ones share a transaction.
     publisher: _Publisher
 
     def gone(self) -> bool:
         """Answered already, or its caller went away."""
-        return self.done is not None and self.done.done()
+        return self.done.done()
 
     def entities(self, known: set[str]) -> set[tuple[str, str]]:
         """The entities (tickets, chats, ...) its events are about, but for events whose ids are
@@ -125,7 +125,8 @@ class _Call:
 
 @dataclass(frozen=True, slots=True)
 class _Publisher:
-    """What the calls of one lane share, and the two steps of a publishing call."""
+    """What a call is written with (calls with equal ones may share a transaction), and the
+    steps of publishing: the write, what follows the commit, the workers' wake-up."""
 
     broker: Broker
     settings: Settings
@@ -134,15 +135,15 @@ class _Publisher:
     viewers: ViewerCache | None
     presence: PresenceSource | None
 
-    async def write(self, group: list[_Call]) -> list[tuple[list[_Call], Batch, float, float]]:
-        """The calls' events in one transaction: (the calls, the batch, when it began, when it
-        committed). Raises what the transaction raised."""
+    async def write(self, events: list[Event]) -> tuple[Batch, float, float]:
+        """The events in one transaction: (the batch, when it began, when it committed). Raises
+        what the transaction raised."""
         began = time.perf_counter()
         settings = self.settings
         async with transaction():
             batch = await publish(
                 self.instance_id,
-                [e for call in group for e in call.events],
+                events,
                 settings.limits,
                 policy=self.policy,
                 reminder_minute_seconds=settings.reminder_minute_seconds,
@@ -153,7 +154,7 @@ class _Publisher:
                 away_check_seconds=settings.away_recheck_seconds,
                 validated=True,
             )
-        return [(group, batch, began, time.perf_counter())]
+        return batch, began, time.perf_counter()
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
         """New operators' viewers forgotten, read marks announced, the panel's messages sent;
@@ -291,7 +292,7 @@ class _Lane:
             return []
         outer, self.writing = self.writing, group  # (a call run again alone: its group stays listed)
         try:
-            return await group[0].publisher.write(group)
+            return [(group, *await group[0].publisher.write([e for call in group for e in call.events]))]
         except Exception as exc:  # noqa: BLE001 - each call raises it (alone) to its caller
             if len(group) == 1:
                 _tell(group, exc)
@@ -326,7 +327,7 @@ class _Lane:
         for call in group:
             results = batch.results[at : at + len(call.events)]
             at += len(call.events)
-            if call.done is not None and not call.done.done():
+            if not call.done.done():
                 _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
         # Answered first: the row's deletion waits for the SQLite connection, which the next
@@ -338,21 +339,13 @@ class _Lane:
 def _tell(calls: list[_Call], error: Exception) -> None:
     """Each of ``calls`` still waiting raises ``error`` to its caller."""
     for call in calls:
-        if call.done is not None and not call.done.done():
+        if not call.done.done():
             call.done.set_exception(error)
 
 
-async def hand_off(
-    broker: Broker, items: list[PanelItem], hand_off_id: int, written_at: datetime | None = None
-) -> None:
-    """Send the panel's messages of committed notifications and delete their hand-off row. On a
-    broker or database failure the row stays due for a worker (``NC_LIVE_FALLBACK_SECONDS``)."""
-    if await send_panel(broker, items):
-        await handed_off(items, hand_off_id, written_at)
-
-
 async def send_panel(broker: Broker, items: list[PanelItem]) -> bool:
-    """The panel's messages of committed notifications to the broker: True when it took them."""
+    """The panel's messages of committed notifications to the broker: True when it took them
+    (else their hand-off row stays due for a worker, ``NC_LIVE_FALLBACK_SECONDS``)."""
     try:
         await broker.publish_many(panel.messages(items, broker.listens))
     except Exception:
@@ -362,8 +355,8 @@ async def send_panel(broker: Broker, items: list[PanelItem]) -> bool:
 
 
 async def handed_off(items: list[PanelItem], hand_off_id: int, written_at: datetime | None) -> None:
-    """The hand-off row of sent messages deleted (else they may show twice, once a worker sends
-    them again), and the sends counted."""
+    """The hand-off row of sent messages deleted (should that fail, the row stays, and a worker
+    sends them again: they may show twice), and the sends counted."""
     try:
         await panel.handed_off(hand_off_id)
     except Exception:
