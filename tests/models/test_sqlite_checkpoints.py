@@ -1,0 +1,90 @@
+"""SQLite's checkpoints beside the service's connection (models.db.WalCheckpointer): what was
+committed reaches the database file without the writing connection copying it, and the WAL file
+stays bounded while transactions follow each other with no pause."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from models.db import WalCheckpointer
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def _writer(path: Path, own_checkpoint_pages: int) -> sqlite3.Connection:
+    """A connection set up as the service's (WAL; its own checkpoints at ``own_checkpoint_pages``,
+    0: none; the WAL file cut back to nothing when it starts over)."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA wal_autocheckpoint={own_checkpoint_pages}")
+    connection.execute("PRAGMA journal_size_limit=0")
+    connection.execute("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, body TEXT)")
+    return connection
+
+
+def _write_back_to_back(connection: sqlite3.Connection, seconds: float, sizes: list[int], wal: Path) -> int:
+    """Transactions of 50 rows, one right after the other, for ``seconds``; the WAL file's size
+    after each goes to ``sizes``. Returns the rows written."""
+    written = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany("INSERT INTO item (body) VALUES (?)", [("x" * 400,)] * 50)
+        connection.execute("COMMIT")
+        written += 50
+        sizes.append(wal.stat().st_size)
+    return written
+
+
+def test_committed_pages_reach_the_database_file_from_the_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "nc.sqlite3"
+    writer = _writer(path, 1_000_000)
+    before = path.stat().st_size
+    writer.execute("BEGIN IMMEDIATE")
+    writer.executemany("INSERT INTO item (body) VALUES (?)", [("x" * 400,)] * 2_000)
+    writer.execute("COMMIT")
+    assert path.stat().st_size == before  # the writer itself copies nothing back
+
+    checkpointer = WalCheckpointer(str(path), interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 5
+        while path.stat().st_size < 2_000 * 400 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        checkpointer.stop()
+    assert path.stat().st_size >= 2_000 * 400
+    # Read without the WAL: a fresh connection after the writer closed sees every row.
+    writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM item").fetchone() == (2_000,)
+
+
+def test_the_wal_starts_over_while_transactions_follow_each_other(tmp_path: Path) -> None:
+    """The writer's own checkpoint at its threshold finds the pages copied already, and its next
+    transaction writes the WAL from the start: the file (cut back to nothing then) stays about
+    the threshold's size (more while the checkpointer's own checkpoint holds the writer's off),
+    where without any checkpoint it only grows."""
+    path = tmp_path / "nc.sqlite3"
+    wal = Path(f"{path}-wal")
+    writer = _writer(path, 0)
+    unchecked: list[int] = []
+    _write_back_to_back(writer, 1.0, unchecked, wal)
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    writer.execute("PRAGMA wal_autocheckpoint=500")  # ~2 MiB
+    sizes: list[int] = []
+    checkpointer = WalCheckpointer(str(path), interval=0.05).start()
+    try:
+        written = _write_back_to_back(writer, 2.0, sizes, wal)
+    finally:
+        checkpointer.stop()
+    # Twice as long as without, and it never reached that one's size.
+    assert max(sizes) < unchecked[-1], (max(sizes), unchecked[-1])
+    assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= 3  # started over, again and again
+    writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM item").fetchone()[0] > written
