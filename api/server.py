@@ -33,6 +33,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from core.broker import Mailbox
+from core.cork import hold
 from core.logs import REQUEST_ID, SOCKET_REQUEST_ID
 from core.metrics import REFUSED
 from core.settings import Settings
@@ -316,20 +317,31 @@ class LeanWebSockets(WebSocketsSansIOProtocol):
         """Write a text message (``data``: its UTF-8 bytes) at once, outside the app's task
         (``can_send_now`` first): what ``websocket.send`` does without its awaits. One frame,
         unmasked as a server's are (RFC 6455 section 5.2); through websockets' protocol when an
-        extension (permessage-deflate) is in use."""
+        extension (permessage-deflate) is in use. Inside core.cork.corked(), while nothing waits
+        in the transport's buffer, the frame joins the socket's others of that stretch in one
+        write (at most core.cork.FLUSH_BYTES held: the buffer's high-water mark still bounds
+        what waits here)."""
         conn = self.conn
         if conn.extensions:
             conn.send_text(data)
-            self.transport.write(b"".join(conn.data_to_send()))
-            return
-        size = len(data)
-        if size < 126:
-            header = bytes((0x81, size))
-        elif size < 65_536:
-            header = b"\x81\x7e" + size.to_bytes(2, "big")
+            frame = b"".join(conn.data_to_send())
         else:
-            header = b"\x81\x7f" + size.to_bytes(8, "big")
-        self.transport.write(header + data)
+            size = len(data)
+            if size < 126:
+                header = bytes((0x81, size))
+            elif size < 65_536:
+                header = b"\x81\x7e" + size.to_bytes(2, "big")
+            else:
+                header = b"\x81\x7f" + size.to_bytes(8, "big")
+            frame = header + data
+        # A frame behind others in the transport's buffer costs no system call: written at once.
+        if self.transport.get_write_buffer_size() or not hold(self, frame):
+            self.transport.write(frame)
+
+    def write_held(self, data: bytes) -> None:
+        """core.cork: frames held for this socket, written together (unless it closed meanwhile)."""
+        if not self.transport.is_closing():
+            self.transport.write(data)
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from core.cork import corked
+
 log = logging.getLogger(__name__)
 
 #: Topic workers listen on for "due jobs are waiting".
@@ -216,17 +218,29 @@ class InProcessBroker:
         self._fanout.offer(topic, message)
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Hand the messages over in order, ``SLICE`` at a time with a pause for the process's
-        other work between slices (idle listeners write to their sockets right here: a batch of
-        500 would otherwise hold the event loop, and the next call's transaction, for its whole
-        fan-out). Batches published at once go one after the other, never interleaved: a
-        recipient's unread counts arrive in the order they were counted."""
+        """Hand the messages over, each topic's in order, ``SLICE`` at a time with a pause for the
+        process's other work between slices (idle listeners write to their sockets right here:
+        a batch of 500 would otherwise hold the event loop, and the next call's transaction, for
+        its whole fan-out). A topic's messages go one after the other, and what a slice writes
+        to one socket is one write (core.cork): a recipient given several messages by a batch
+        gets them in one segment. Batches published at once go one after the other, never
+        interleaved: a recipient's unread counts arrive in the order they were counted."""
         offer = self._fanout.offer
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for topic, message in messages:
+            run = by_topic.get(topic)
+            if run is None:
+                by_topic[topic] = [message]
+            else:
+                run.append(message)
+        ordered = [(topic, message) for topic, run in by_topic.items() for message in run]
         async with self._in_order:
-            for i, (topic, message) in enumerate(messages, 1):
-                offer(topic, message)
-                if i % SLICE == 0:
+            for start in range(0, len(ordered), SLICE):
+                if start:
                     await asyncio.sleep(0)
+                with corked():
+                    for topic, message in ordered[start : start + SLICE]:
+                        offer(topic, message)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
