@@ -6,10 +6,12 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from core.broker import QUEUE_SIZE, InProcessBroker, build_broker
+from core.cork import hold
 
 REDIS_URL = os.environ.get("NC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -296,3 +298,41 @@ async def test_messages_are_made_only_for_topics_someone_listens_to(broker) -> N
             f"{live.BELL}/inst/away",
             f"{live.TOASTS}/inst/away",
         ]
+
+
+async def test_a_batch_writes_each_socket_once_with_its_messages_in_order() -> None:
+    # given two sockets, each behind one topic's listener that writes its messages straight to it
+    broker = InProcessBroker()
+    writes: dict[str, list[bytes]] = {"a": [], "b": []}
+
+    class Socket:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write_held(self, data: bytes) -> None:
+            writes[self.name].append(data)
+
+    sockets = {"a": Socket("a"), "b": Socket("b")}
+    async with broker.subscribe("a") as a, broker.subscribe("b") as b:
+        for name, listener in (("a", a), ("b", b)):
+            socket_ = sockets[name]
+
+            def direct(message: dict[str, Any], socket_: Socket = socket_) -> bool:
+                frame = f"{message['n']};".encode()
+                if not hold(socket_, frame):
+                    socket_.write_held(frame)
+                return True
+
+            listener.direct = direct
+        # (their readers idle, waiting for what the direct path does not take)
+        readers = [asyncio.create_task(listener.queue.get()) for listener in (a, b)]
+        await asyncio.sleep(0)
+        # when one batch gives each of them several messages, interleaved
+        await broker.publish_many([("a", {"n": 1}), ("b", {"n": 2}), ("a", {"n": 3}), ("b", {"n": 4}), ("a", {"n": 5})])
+        assert not any(reader.done() for reader in readers)
+        for reader in readers:
+            reader.cancel()
+    # then each socket is written once, with its messages in the order they were published
+    assert writes == {"a": [b"1;3;5;"], "b": [b"2;4;"]}
+    # and outside a batch nothing is held
+    assert hold(sockets["a"], b"x") is False
