@@ -123,38 +123,43 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
-        http = http_client(allow_private=settings.allow_http_endpoints)
-        deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
-        runtime = (
-            Runtime(
-                settings,
-                broker,
-                build_channels(broker, deps),
-                concurrency=settings.worker_concurrency,
-                presence=presence,
-            )
-            if settings.run_workers
-            else None
-        )
-        app.state.runtime = runtime
-        if runtime is not None:
-            await runtime.start()
-        policy_listener = asyncio.create_task(_forget_changed_policies(services), name="nc-policy-listener")
-        bots_listener = asyncio.create_task(services.bots.listen_for_changes(broker), name="nc-bots-listener")
-        viewers_listener = asyncio.create_task(services.viewers.listen_for_changes(broker), name="nc-viewers-listener")
-        _tune_gc()
         try:
-            yield
-        finally:
-            for listener in (policy_listener, bots_listener, viewers_listener):
-                listener.cancel()
-            await asyncio.gather(policy_listener, bots_listener, viewers_listener, return_exceptions=True)
+            http = http_client(allow_private=settings.allow_http_endpoints)
+            deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
+            runtime = (
+                Runtime(
+                    settings,
+                    broker,
+                    build_channels(broker, deps),
+                    concurrency=settings.worker_concurrency,
+                    presence=presence,
+                )
+                if settings.run_workers
+                else None
+            )
+            app.state.runtime = runtime
             if runtime is not None:
-                await runtime.stop()
-            await http.aclose()
-            await graphql.close()
-            await presence.close()
-            await broker.close()
+                await runtime.start()
+            policy_listener = asyncio.create_task(_forget_changed_policies(services), name="nc-policy-listener")
+            bots_listener = asyncio.create_task(services.bots.listen_for_changes(broker), name="nc-bots-listener")
+            viewers_listener = asyncio.create_task(
+                services.viewers.listen_for_changes(broker), name="nc-viewers-listener"
+            )
+            _tune_gc()
+            try:
+                yield
+            finally:
+                for listener in (policy_listener, bots_listener, viewers_listener):
+                    listener.cancel()
+                await asyncio.gather(policy_listener, bots_listener, viewers_listener, return_exceptions=True)
+                if runtime is not None:
+                    await runtime.stop()
+                await http.aclose()
+                await graphql.close()
+                await presence.close()
+                await broker.close()
+        finally:
+            # Also when the start-up fails after connecting: the checkpoints' thread stops with it.
             await close_db()
 
     async def healthz(request: Request) -> Response:

@@ -43,6 +43,14 @@ def user_topic(instance_id: str, user_id: str, stream: str) -> str:
     return f"{stream}/{instance_id}/{user_id}"
 
 
+def topic_owner(topic: str) -> str:
+    """Whose a topic is: ``instance/user`` for a user's streams (``user_topic``), else the topic.
+    A socket listens only to its own user's streams, so messages with one owner are all a socket
+    can receive of a batch."""
+    _, slash, owner = topic.partition("/")
+    return owner if slash else topic
+
+
 class BrokerUnavailable(Exception):
     """``publish_many`` could not hand its messages over (some may have gone out)."""
 
@@ -51,7 +59,9 @@ class Broker(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Publish ``(topic, message)`` pairs in order, in as few round trips as the broker allows.
+        """Publish ``(topic, message)`` pairs, each listener's in the order given (messages of
+        different users' topics may go out in another order), in as few round trips as the broker
+        allows.
         Unlike ``publish`` it raises ``BrokerUnavailable`` when they could not be handed over, so
         a caller with durable rows behind them leaves those for a worker."""
         ...
@@ -218,22 +228,24 @@ class InProcessBroker:
         self._fanout.offer(topic, message)
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Hand the messages over, each topic's in order, ``SLICE`` at a time with a pause for the
-        process's other work between slices (idle listeners write to their sockets right here:
-        a batch of 500 would otherwise hold the event loop, and the next call's transaction, for
-        its whole fan-out). A topic's messages go one after the other, and what a slice writes
-        to one socket is one write (core.cork): a recipient given several messages by a batch
-        gets them in one segment. Batches published at once go one after the other, never
+        """Hand the messages over ``SLICE`` at a time with a pause for the process's other work
+        between slices (idle listeners write to their sockets right here: a batch of 500 would
+        otherwise hold the event loop, and the next call's transaction, for its whole fan-out).
+        One user's messages (``topic_owner``: their bell, toasts and reminders, which one socket
+        may all carry) go one after the other, in the batch's order, and what a slice writes to
+        one socket is one write (core.cork): a recipient given several messages by a batch gets
+        them in one segment. Batches published at once go one after the other, never
         interleaved: a recipient's unread counts arrive in the order they were counted."""
         offer = self._fanout.offer
-        by_topic: dict[str, list[dict[str, Any]]] = {}
-        for topic, message in messages:
-            run = by_topic.get(topic)
+        by_owner: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for pair in messages:
+            owner = topic_owner(pair[0])
+            run = by_owner.get(owner)
             if run is None:
-                by_topic[topic] = [message]
+                by_owner[owner] = [pair]
             else:
-                run.append(message)
-        ordered = [(topic, message) for topic, run in by_topic.items() for message in run]
+                run.append(pair)
+        ordered = [pair for run in by_owner.values() for pair in run]
         async with self._in_order:
             for start in range(0, len(ordered), SLICE):
                 if start:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.broker import QUEUE_SIZE, InProcessBroker, build_broker
+from core.broker import QUEUE_SIZE, InProcessBroker, build_broker, user_topic
 from core.cork import hold
 
 REDIS_URL = os.environ.get("NC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -336,3 +336,40 @@ async def test_a_batch_writes_each_socket_once_with_its_messages_in_order() -> N
     assert writes == {"a": [b"1;3;5;"], "b": [b"2;4;"]}
     # and outside a batch nothing is held
     assert hold(sockets["a"], b"x") is False
+
+
+async def test_one_users_bell_and_toasts_on_one_socket_keep_the_batchs_order() -> None:
+    # given a panel's socket carrying one user's bell and toasts, and another user's bell elsewhere
+    from domain import live
+
+    broker = InProcessBroker()
+    writes: list[bytes] = []
+
+    class Socket:
+        def write_held(self, data: bytes) -> None:
+            writes.append(data)
+
+    panel = Socket()
+    bell, toasts = user_topic("inst", "u1", live.BELL), user_topic("inst", "u1", live.TOASTS)
+    other = user_topic("inst", "u2", live.BELL)
+    async with broker.subscribe(bell) as b, broker.subscribe(toasts) as t, broker.subscribe(other) as o:
+        for listener, stream in ((b, "bell"), (t, "toast")):
+
+            def direct(message: dict[str, Any], stream: str = stream) -> bool:
+                frame = f"{stream}{message['n']};".encode()
+                if not hold(panel, frame):
+                    panel.write_held(frame)
+                return True
+
+            listener.direct = direct
+        o.direct = lambda message: True
+        readers = [asyncio.create_task(listener.queue.get()) for listener in (b, t, o)]
+        await asyncio.sleep(0)
+        # when one batch gives it a bell item and its toast, twice, with another user's between
+        await broker.publish_many(
+            [(bell, {"n": 1}), (toasts, {"n": 1}), (other, {"n": 9}), (bell, {"n": 2}), (toasts, {"n": 2})]
+        )
+        for reader in readers:
+            reader.cancel()
+    # then the socket gets them as published, bell and toast interleaved, in one write
+    assert writes == [b"bell1;toast1;bell2;toast2;"]

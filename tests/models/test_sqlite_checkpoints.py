@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,3 +90,36 @@ def test_the_wal_starts_over_while_transactions_follow_each_other(tmp_path: Path
     assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= 3  # started over, again and again
     writer.close()
     assert sqlite3.connect(path).execute("SELECT count(*) FROM item").fetchone()[0] > written
+
+
+def test_connecting_to_another_database_moves_the_checkpoints_with_it(tmp_path: Path) -> None:
+    """init_db for a second database without close_db between (a test process, a start-up that
+    failed after connecting): the checkpoints follow the new file, and close_db ends them."""
+    script = f"""
+import asyncio, threading
+from core.settings import Settings
+import models.db as db
+
+def settings(name):
+    return Settings.from_env({{"NC_JWT_SECRET": "x" * 40, "NC_DATA_DIR": {str(tmp_path)!r} + "/" + name}})
+
+def threads():
+    return sum(t.name == "nc-sqlite-checkpoint" for t in threading.enumerate())
+
+async def main():
+    await db.init_db(settings("a"))
+    await db.init_db(settings("b"))
+    print(db._checkpointer.path, threads())
+    await db.close_db()
+    print(threads())
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    checkpointing, after_close = out.stdout.splitlines()
+    path, running = checkpointing.rsplit(" ", 1)
+    assert Path(path).parent == tmp_path / "b"
+    assert (running, after_close) == ("1", "0")
