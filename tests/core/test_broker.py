@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -300,30 +300,35 @@ async def test_messages_are_made_only_for_topics_someone_listens_to(broker) -> N
         ]
 
 
+class _Socket:
+    """A socket as core.cork sees it: what it is written, one entry per write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write_held(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def _writing_to(socket_: _Socket, label: str = "") -> Callable[[dict[str, Any]], bool]:
+    """A listener's direct path that writes ``<label><n>;`` to ``socket_`` (held inside a batch)."""
+
+    def direct(message: dict[str, Any]) -> bool:
+        frame = f"{label}{message['n']};".encode()
+        if not hold(socket_, frame):
+            socket_.write_held(frame)
+        return True
+
+    return direct
+
+
 async def test_a_batch_writes_each_socket_once_with_its_messages_in_order() -> None:
     # given two sockets, each behind one topic's listener that writes its messages straight to it
     broker = InProcessBroker()
-    writes: dict[str, list[bytes]] = {"a": [], "b": []}
-
-    class Socket:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def write_held(self, data: bytes) -> None:
-            writes[self.name].append(data)
-
-    sockets = {"a": Socket("a"), "b": Socket("b")}
+    sockets = {"a": _Socket(), "b": _Socket()}
     async with broker.subscribe("a") as a, broker.subscribe("b") as b:
         for name, listener in (("a", a), ("b", b)):
-            socket_ = sockets[name]
-
-            def direct(message: dict[str, Any], socket_: Socket = socket_) -> bool:
-                frame = f"{message['n']};".encode()
-                if not hold(socket_, frame):
-                    socket_.write_held(frame)
-                return True
-
-            listener.direct = direct
+            listener.direct = _writing_to(sockets[name])
         # (their readers idle, waiting for what the direct path does not take)
         readers = [asyncio.create_task(listener.queue.get()) for listener in (a, b)]
         await asyncio.sleep(0)
@@ -333,7 +338,7 @@ async def test_a_batch_writes_each_socket_once_with_its_messages_in_order() -> N
         for reader in readers:
             reader.cancel()
     # then each socket is written once, with its messages in the order they were published
-    assert writes == {"a": [b"1;3;5;"], "b": [b"2;4;"]}
+    assert {name: s.writes for name, s in sockets.items()} == {"a": [b"1;3;5;"], "b": [b"2;4;"]}
     # and outside a batch nothing is held
     assert hold(sockets["a"], b"x") is False
 
@@ -343,25 +348,11 @@ async def test_one_users_bell_and_toasts_on_one_socket_keep_the_batchs_order() -
     from domain import live
 
     broker = InProcessBroker()
-    writes: list[bytes] = []
-
-    class Socket:
-        def write_held(self, data: bytes) -> None:
-            writes.append(data)
-
-    panel = Socket()
+    panel = _Socket()
     bell, toasts = user_topic("inst", "u1", live.BELL), user_topic("inst", "u1", live.TOASTS)
     other = user_topic("inst", "u2", live.BELL)
     async with broker.subscribe(bell) as b, broker.subscribe(toasts) as t, broker.subscribe(other) as o:
-        for listener, stream in ((b, "bell"), (t, "toast")):
-
-            def direct(message: dict[str, Any], stream: str = stream) -> bool:
-                frame = f"{stream}{message['n']};".encode()
-                if not hold(panel, frame):
-                    panel.write_held(frame)
-                return True
-
-            listener.direct = direct
+        b.direct, t.direct = _writing_to(panel, "bell"), _writing_to(panel, "toast")
         o.direct = lambda message: True
         readers = [asyncio.create_task(listener.queue.get()) for listener in (b, t, o)]
         await asyncio.sleep(0)
@@ -372,4 +363,4 @@ async def test_one_users_bell_and_toasts_on_one_socket_keep_the_batchs_order() -
         for reader in readers:
             reader.cancel()
     # then the socket gets them as published, bell and toast interleaved, in one write
-    assert writes == [b"bell1;toast1;bell2;toast2;"]
+    assert panel.writes == [b"bell1;toast1;bell2;toast2;"]
