@@ -65,6 +65,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from api.server import raise_open_files_limit
     from api.worker import run_worker
 
+    if not settings.redis_url:
+        # Its banner repeats, reminders and live fallbacks would go to a broker of its own,
+        # which no panel listens to: they would be marked sent and never shown.
+        raise SettingsError(
+            "the worker process needs NC_REDIS_URL: it hands the panels' live messages to the API "
+            "processes through Redis (without it, run `serve`, whose workers run in-process)"
+        )
+
     configure_logging(args.log_level, settings.log_format)
     raise_open_files_limit()
     asyncio.run(run_worker(settings, concurrency=args.concurrency or settings.worker_concurrency))

@@ -17,6 +17,8 @@ from models import MODEL_MODULES
 
 log = logging.getLogger(__name__)
 
+#: The tortoise engine for SQLite.
+SQLITE_ENGINE = "models.sqlite_engine"
 #: SQLite's page cache for the service's connection, KiB.
 CACHE_KIB = 64 * 1024
 #: WAL pages (4 KiB) at which the service's connection checkpoints what WalCheckpointer has not
@@ -31,7 +33,8 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     url = settings.effective_database_url
     if url.startswith("sqlite://"):
         connection: dict[str, Any] | str = {
-            "engine": "tortoise.backends.sqlite",
+            # tortoise's SQLite engine, its transactions beginning IMMEDIATE (models/sqlite_engine.py).
+            "engine": SQLITE_ENGINE,
             "credentials": {
                 "file_path": url.removeprefix("sqlite://"),
                 # WAL lets readers go on while a writer commits; busy_timeout waits out writers.
@@ -162,7 +165,8 @@ _checkpointer: WalCheckpointer | None = None
 async def init_db(settings: Settings, *, run_migrations: bool = True) -> None:
     """Connect, and (embedded default) bring the schema up to date first. On SQLite, its
     checkpoints start on a thread of their own (WalCheckpointer) until ``close_db``; connecting
-    again without ``close_db`` stops the checkpoints of the database before."""
+    again without ``close_db`` stops the checkpoints of the database before. Raises what the
+    migrations or the connection raised, with nothing left open."""
     global _checkpointer
     if _checkpointer is not None:
         checkpointer, _checkpointer = _checkpointer, None
@@ -170,12 +174,17 @@ async def init_db(settings: Settings, *, run_migrations: bool = True) -> None:
     config = tortoise_config(settings)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if run_migrations:
-        await apply_migrations(settings)
+    try:
+        if run_migrations:
+            await apply_migrations(settings)
+            await Tortoise.close_connections()
+        await Tortoise.init(config=config, _enable_global_fallback=True)
+    except BaseException:
+        # A connection left open (its thread) would keep the process from exiting.
         await Tortoise.close_connections()
-    await Tortoise.init(config=config, _enable_global_fallback=True)
+        raise
     path = config["connections"]["default"]
-    if isinstance(path, dict) and path["engine"] == "tortoise.backends.sqlite":
+    if isinstance(path, dict) and path["engine"] == SQLITE_ENGINE:
         file_path = path["credentials"]["file_path"]
         if file_path != ":memory:":
             _checkpointer = WalCheckpointer(file_path).start()

@@ -123,3 +123,47 @@ asyncio.run(main())
     path, running = checkpointing.rsplit(" ", 1)
     assert Path(path).parent == tmp_path / "b"
     assert (running, after_close) == ("1", "0")
+
+
+def test_a_transaction_that_reads_first_survives_another_connections_write(tmp_path: Path) -> None:
+    """A write transaction that reads before it writes, while another connection (a worker
+    process, say) writes the same file: it waits for that writer instead of failing with
+    "database is locked" at its first write (models/sqlite_engine.py: BEGIN IMMEDIATE)."""
+    script = f"""
+import asyncio, sqlite3, threading
+from core.settings import Settings
+import models.db as db
+
+async def main():
+    settings = Settings.from_env({{"NC_JWT_SECRET": "x" * 40, "NC_DATA_DIR": {str(tmp_path)!r}}})
+    await db.init_db(settings)
+    path = str(settings.data_dir / "notification-center.sqlite3")
+    await db.db().execute_script("CREATE TABLE probe (who TEXT)")
+
+    def other_connection():
+        other = sqlite3.connect(path, timeout=10, isolation_level=None)
+        other.execute("INSERT INTO probe VALUES ('other')")
+        other.close()
+
+    writer = threading.Thread(target=other_connection)
+    try:
+        async with db.transaction() as conn:
+            await conn.execute_query("SELECT count(*) FROM probe")
+            writer.start()
+            await asyncio.sleep(0.3)  # the other connection writes now, or waits for this one
+            await conn.execute_query("INSERT INTO probe VALUES ('service')")
+        print("committed")
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+    writer.join()
+    rows = await db.db().execute_query_dict("SELECT who FROM probe ORDER BY rowid")
+    print(",".join(r["who"] for r in rows))
+    await db.close_db()
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["committed", "service,other"]

@@ -1,0 +1,45 @@
+"""The CLI's processes when they cannot run: they say why and exit, and never hang."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.sqlite_only
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
+    env.update(NC_JWT_SECRET=secrets.token_urlsafe(40), NC_DATA_DIR=str(tmp_path / "data"))
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_worker_without_redis_refuses_to_start(tmp_path: Path) -> None:
+    # given no NC_REDIS_URL: its live messages (banner repeats, reminders, fallbacks) would reach no panel
+    done = _cli(tmp_path, "worker")
+    # then it exits with the reason, in one line, before touching the database
+    assert done.returncode == 2
+    assert "NC_REDIS_URL" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_exits_when_its_database_cannot_be_migrated(tmp_path: Path) -> None:
+    # given an embedded database whose operators' table is not the service's
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "notification-center.sqlite3") as connection:
+        connection.execute("CREATE TABLE nc_operator (x INT)")
+    # when serve starts on it, its start-up fails; then the process ends (within the timeout), not hangs
+    done = _cli(tmp_path, "serve", "--port", "0")
+    assert done.returncode != 0
+    assert "startup failed" in done.stderr + done.stdout
