@@ -73,8 +73,10 @@ async def publish_events(
 
     On SQLite, whose one connection writes one transaction at a time anyway, calls of one
     instance that arrive while its publishing transaction runs are written together in the next
-    one (``_Lane``: group commit), each still all or nothing. On PostgreSQL each call has a
-    transaction of its own, on a connection of the pool, beside the others."""
+    one (``_Lane``: group commit), each still all or nothing, and each is answered once its
+    transaction commits, while its messages go out after it. On PostgreSQL each call has a
+    transaction of its own, on a connection of the pool, beside the others, and is answered after
+    its hand-off."""
     if not validated:
         validate(events, settings.limits)
     publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
@@ -309,20 +311,19 @@ class _Lane:
     async def _finish(
         self, previous: asyncio.Task[None] | None, group: list[_Call], batch: Batch, began: float, committed: float
     ) -> None:
-        """After the commit, once the transaction before has finished: the hand-off, then each
-        call's results (or the error of a step after the commit, as the call would have had it)."""
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            publisher = group[0].publisher
-            confirm = await publisher.after_commit(batch)
-            await publisher.wake(batch)
-        except Exception as exc:  # noqa: BLE001 - the calls raise it, as they would have alone
-            _tell(group, exc)
-            return
-        except BaseException:  # cancelled: the process is stopping
-            _tell(group, RuntimeError("publishing stopped: the process is shutting down"))
-            raise
+        """After the commit: each call answered at once, then, once the transaction before has
+        finished, the hand-off (read marks, the panel's messages, the workers' wake-up).
+
+        The calls are answered before their messages go out: their rows are committed, and the
+        hand-off cannot fail them any more (a hand-off that fails leaves its row due for a worker,
+        ``NC_LIVE_FALLBACK_SECONDS``). So their producers send their next calls while this group's
+        messages are written, and those calls meet in the next transaction; answered after the
+        sends, they came back together with the messages and alternated between small and large
+        groups (the independent configuration: 0.33 -> 0.40 of the raw broadcast)."""
+        publisher = group[0].publisher
+        if batch.new_users and publisher.viewers is not None:
+            # This process's panels see the new operators from now on (the others once told).
+            publisher.viewers.forget(publisher.instance_id, batch.new_users)
         at = 0
         for call in group:
             results = batch.results[at : at + len(call.events)]
@@ -330,8 +331,17 @@ class _Lane:
             if not call.done.done():
                 _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
-        # Answered first: the row's deletion waits for the SQLite connection, which the next
-        # transaction holds (the calls' producers need not wait that long to send more).
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            confirm = await publisher.after_commit(batch)
+            await publisher.wake(batch)
+        except Exception:
+            log.exception(
+                "the hand-off of %d committed publishing calls failed: a worker sends their messages", len(group)
+            )
+            return
+        # The row's deletion waits for the SQLite connection, which the next transaction holds.
         if confirm is not None:
             await confirm()
 

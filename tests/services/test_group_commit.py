@@ -273,3 +273,42 @@ async def test_on_postgresql_each_call_has_its_own_transaction(app, tenant: Tena
     inserts = sum(s.startswith('INSERT INTO "nc_notification"') for s in sql.statements)
     assert inserts == (4 if is_postgres() else 1)
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 4}
+
+
+class Held(Recording):
+    """The app's broker, holding every batch of panel messages until ``let_go`` is set; and its
+    ``publish`` refusing (a broker down), so that telling other processes about new operators fails."""
+
+    def __init__(self, broker: Any) -> None:
+        super().__init__(broker)
+        self.let_go = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("the broker is down")
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        self.holding.set()
+        await self.let_go.wait()
+        await super().publish_many(messages)
+
+
+@pytest.mark.sqlite_only
+async def test_a_call_is_answered_once_committed_while_its_messages_still_go_out(app, tenant: Tenant) -> None:
+    await publish(app, tenant, [ticket("warm-up", ["alice"])])
+    broker = Held(app.state.services.broker)
+    # given a broker that holds the panel's messages, and refuses to carry what new operators need
+    call = asyncio.ensure_future(publish(app, tenant, [ticket("t1", ["alice", "newcomer"])], broker))
+    # when a call is written, it is answered with its results while its messages are still held
+    [published] = await asyncio.wait_for(asyncio.shield(call), 5)
+    assert (published.duplicate, published.notification_count) == (False, 2)
+    await asyncio.wait_for(broker.holding.wait(), 5)
+    assert broker.bell == []
+    # and its messages go out once the broker takes them, with the unread counts as written
+    broker.let_go.set()
+    for _ in range(100):
+        if len(broker.bell) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
+    assert (await tenant.operator("newcomer").gql(UNREAD)).data == {"unreadCount": 1}
