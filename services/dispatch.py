@@ -216,11 +216,15 @@ class _Lane:
         #: The calls of the transaction being written.
         self.writing: list[_Call] = []
         self.task: asyncio.Task[None] | None = None
+        #: Set when a call arrives while the drainer waits for one (or for a hand-off to end).
+        self.arrived: asyncio.Future[None] | None = None
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
         if self.task is None:
             self._start()
+        elif self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
 
     def _start(self) -> None:
         # A context of its own: no request's ids in the logs of the calls it writes.
@@ -229,15 +233,27 @@ class _Lane:
 
     async def _drain(self) -> None:
         # A transaction's hand-off (its sends, in commit order) goes on while the next
-        # transaction is written; the one after that waits for it.
+        # transaction is written; the one after that waits for it. With nothing to write, the
+        # next call that arrives starts a transaction at once, the hand-off still under way.
         finishing: deque[asyncio.Task[None]] = deque()
+        loop = asyncio.get_running_loop()
         while self.waiting or finishing:
-            if not self.waiting or len(finishing) > 1:
-                await finishing.popleft()
+            if finishing and finishing[0].done():
+                finishing.popleft().result()
+                continue
+            if len(finishing) > 1:
+                await asyncio.wait([finishing[0]])
+                continue
+            if not self.waiting:
+                self.arrived = loop.create_future()
+                try:
+                    await asyncio.wait([self.arrived, finishing[0]], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    self.arrived = None
                 continue
             for written in await self._write(self._next_group()):
                 previous = finishing[-1] if finishing else None
-                finishing.append(asyncio.get_running_loop().create_task(self._finish(previous, *written)))
+                finishing.append(loop.create_task(self._finish(previous, *written)))
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
         """The drainer ended: with nothing left to write, or cancelled (the process stopping,

@@ -312,3 +312,25 @@ async def test_a_call_is_answered_once_committed_while_its_messages_still_go_out
         await asyncio.sleep(0.01)
     assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
     assert (await tenant.operator("newcomer").gql(UNREAD)).data == {"unreadCount": 1}
+
+
+@pytest.mark.sqlite_only
+async def test_a_call_that_arrives_while_the_last_ones_messages_go_out_is_written_without_waiting_for_them(
+    app, tenant: Tenant
+) -> None:
+    await publish(app, tenant, [ticket("warm-up", ["alice"])])
+    broker = Held(app.state.services.broker)
+    # given a call whose messages the broker is still holding
+    [first] = await asyncio.wait_for(publish(app, tenant, [ticket("t1", ["alice"], number=1)], broker), 5)
+    await asyncio.wait_for(broker.holding.wait(), 5)
+    # when the next call arrives, it is written and answered meanwhile
+    [second] = await asyncio.wait_for(publish(app, tenant, [ticket("t2", ["alice"], number=2)], broker), 5)
+    assert (first.notification_count, second.notification_count) == (1, 1)
+    assert broker.bell == []
+    # and the messages go out in the order the calls were written
+    broker.let_go.set()
+    for _ in range(100):
+        if len(broker.bell) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert broker.bell == [("alice", "NotificationAdded", 2), ("alice", "NotificationAdded", 3)]
