@@ -161,11 +161,18 @@ class _Publisher:
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
         """New operators' viewers forgotten, read marks announced, the panel's messages sent;
         returns what is left: the hand-off row's deletion (None: nothing to delete, or the
-        messages are left to a worker). The workers are woken by ``wake``."""
+        messages are left to a worker). The workers are woken by ``wake``. A broker's failure
+        here is logged, never raised: the calls' rows are committed."""
         broker = self.broker
         if batch.new_users and self.viewers is not None:
             # Their panels may have asked before they existed: "no such operator" is no longer true.
-            await self.viewers.changed(broker, self.instance_id, batch.new_users)
+            try:
+                await self.viewers.changed(broker, self.instance_id, batch.new_users)
+            except Exception:
+                log.exception(
+                    "other processes were not told of %d new operators: their caches renew within their TTL",
+                    len(batch.new_users),
+                )
         if batch.read:
             await announce_read(broker, self.instance_id, batch.read)
         confirm = None
@@ -176,9 +183,13 @@ class _Publisher:
         return confirm
 
     async def wake(self, batch: Batch) -> None:
-        """After the commit: the rows are the jobs, this only says "look now"."""
+        """After the commit: the rows are the jobs, this only says "look now" (should the broker
+        fail, logged: the workers find the jobs at their next poll)."""
         if batch.external_queued:
-            await self.broker.publish(WORKERS, {})
+            try:
+                await self.broker.publish(WORKERS, {})
+            except Exception:
+                log.exception("the workers were not woken: they find the queued jobs at their next poll")
 
 
 def _observe_phases(queued_at: float, began: float, committed: float) -> None:
@@ -330,8 +341,8 @@ class _Lane:
         """After the commit: each call answered at once, then, once the transaction before has
         finished, the hand-off (read marks, the panel's messages, the workers' wake-up).
 
-        The calls are answered before their messages go out: their rows are committed, and the
-        hand-off cannot fail them any more (a hand-off that fails leaves its row due for a worker,
+        The calls are answered before their messages go out: their rows are committed, and no
+        step of the hand-off fails them (a hand-off that fails leaves its row due for a worker,
         ``NC_LIVE_FALLBACK_SECONDS``). So their producers send their next calls while this group's
         messages are written, and those calls meet in the next transaction; answered after the
         sends, they came back together with the messages and alternated between small and large
@@ -352,9 +363,10 @@ class _Lane:
                 await asyncio.wait([previous])
             confirm = await publisher.after_commit(batch)
             await publisher.wake(batch)
-        except Exception:
+        except Exception:  # a fault of ours: the calls' rows and their hand-off row are committed
             log.exception(
-                "the hand-off of %d committed publishing calls failed: a worker sends their messages", len(group)
+                "the hand-off of %d committed publishing calls failed: their hand-off row leaves it to a worker",
+                len(group),
             )
             return
         # The row's deletion waits for the SQLite connection, which the next transaction holds.

@@ -334,3 +334,37 @@ async def test_a_call_that_arrives_while_the_last_ones_messages_go_out_is_writte
             break
         await asyncio.sleep(0.01)
     assert broker.bell == [("alice", "NotificationAdded", 2), ("alice", "NotificationAdded", 3)]
+
+
+class Refusing(Recording):
+    """The app's broker, refusing single messages (a broker down for what is told to other
+    processes: new operators, the workers' wake-up) and carrying the panel's batches."""
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("the broker is down")
+
+
+async def test_a_committed_call_is_answered_with_its_results_when_the_broker_refuses_what_follows(
+    app, tenant: Tenant
+) -> None:
+    await publish(app, tenant, [ticket("warm-up", ["alice"])])
+    broker = Refusing(app.state.services.broker)
+    # given a broker that cannot tell other processes about new operators
+    # when a call creates one, it gets its results (its rows are committed)
+    services = app.state.services
+    policy = POLICIES[tenant.id]
+    [published] = await asyncio.wait_for(
+        publish_events(
+            broker, services.settings, tenant.id, [ticket("t1", ["alice", "newcomer"])], policy, services.viewers
+        ),
+        5,
+    )
+    assert (published.duplicate, published.notification_count) == (False, 2)
+    # and the panel's messages still go out, and a retry of the call is a duplicate
+    for _ in range(100):
+        if len(broker.bell) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
+    [again] = await publish(app, tenant, [ticket("t1", ["alice", "newcomer"])])
+    assert again.duplicate
