@@ -229,6 +229,9 @@ class _Lane:
         self.task: asyncio.Task[None] | None = None
         #: Set when a call arrives while the drainer waits for one (or for a hand-off to end).
         self.arrived: asyncio.Future[None] | None = None
+        #: Resolved once the last committed transaction's messages went to the broker (each
+        #: transaction's wait for the one before: those of every committed one).
+        self.sent: asyncio.Future[None] | None = None
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
@@ -264,7 +267,8 @@ class _Lane:
                 continue
             for written in await self._write(self._next_group()):
                 previous = finishing[-1] if finishing else None
-                finishing.append(loop.create_task(self._finish(previous, *written)))
+                sent = self.sent = loop.create_future()
+                finishing.append(loop.create_task(self._finish(previous, sent, *written)))
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
         """The drainer ended: with nothing left to write, or cancelled (the process stopping,
@@ -336,7 +340,13 @@ class _Lane:
             self.writing = outer
 
     async def _finish(
-        self, previous: asyncio.Task[None] | None, group: list[_Call], batch: Batch, began: float, committed: float
+        self,
+        previous: asyncio.Task[None] | None,
+        sent: asyncio.Future[None],
+        group: list[_Call],
+        batch: Batch,
+        began: float,
+        committed: float,
     ) -> None:
         """After the commit: each call answered at once, then, once the transaction before has
         finished, the hand-off (read marks, the panel's messages, the workers' wake-up).
@@ -369,9 +379,25 @@ class _Lane:
                 len(group),
             )
             return
+        finally:
+            if not sent.done():
+                sent.set_result(None)
         # The row's deletion waits for the SQLite connection, which the next transaction holds.
         if confirm is not None:
             await confirm()
+
+
+async def published_so_far(instance_id: str, timeout_seconds: float) -> None:
+    """Returns once the panel messages of every publishing transaction of ``instance_id`` that
+    this process committed so far went to the broker, or after ``timeout_seconds`` (a broker that
+    holds them). SQLite's lane answers its calls at the commit and sends their messages after: a
+    bell change made meanwhile (a read mark, with its unread count) sent after this keeps its place
+    behind the additions it counts, and a banner's take-back behind the banner. At once on
+    PostgreSQL, whose calls are answered after their messages went out."""
+    lane = _LANES.get(asyncio.get_running_loop(), {}).get(instance_id)
+    sent = lane.sent if lane is not None else None
+    if sent is not None and not sent.done():
+        await asyncio.wait([sent], timeout=timeout_seconds)
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:

@@ -368,3 +368,33 @@ async def test_a_committed_call_is_answered_with_its_results_when_the_broker_ref
     assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
     [again] = await publish(app, tenant, [ticket("t1", ["alice", "newcomer"])])
     assert again.duplicate
+
+
+@pytest.mark.sqlite_only
+async def test_a_read_mark_made_after_a_call_was_answered_goes_out_after_that_calls_messages(
+    app, tenant: Tenant
+) -> None:
+    from core.broker import user_topic
+    from domain import live
+
+    await publish(app, tenant, [ticket("warm-up", ["alice"], number=1)])
+    [first] = await Notification.filter(instance_id=tenant.id, event_id="warm-up").values_list("id", flat=True)
+    held = Held(app.state.services.broker)
+    async with app.state.services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
+        # given a call answered while its bell message is still on its way
+        await asyncio.wait_for(publish(app, tenant, [ticket("t2", ["alice"], number=2)], held), 5)
+        await asyncio.wait_for(held.holding.wait(), 5)
+        # when alice then reads her first item (one unread left: the new one)
+        read = asyncio.ensure_future(
+            tenant.operator("alice").gql(
+                "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { unreadCount } }", {"ids": [str(first)]}
+            )
+        )
+        await asyncio.sleep(0.2)
+        assert bell.queue.empty()
+        held.let_go.set()
+        result = await asyncio.wait_for(read, 5)
+        assert result.data == {"markNotificationsRead": {"unreadCount": 1}}
+        # then her panel hears the new item first and the read mark after it: it ends on 1, as the server
+        heard = [bell.queue.get_nowait() for _ in range(bell.queue.qsize())]
+    assert [(m["type"], m["unreadCount"]) for m in heard] == [("NotificationAdded", 2), ("NotificationsRead", 1)]
