@@ -20,7 +20,7 @@ from channels.message import CHANNEL_NAMES, TEST_BODY, TEST_TITLE
 from core.broker import Broker, user_topic
 from domain import live
 from domain.bell import unread_count
-from domain.panel import unread_as_of
+from domain.panel import unread_now
 from models.bulk import upsert
 from models.catalog import text
 from models.db import db
@@ -43,13 +43,15 @@ class PanelChannels:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        #: Unread counts "as of" each bell job's notification, prepared per claimed batch.
+        #: The bell jobs' operators' unread counts now, by operator id, prepared per claimed batch
+        #: (a job is late: a count as of its item could undo a larger one sent since).
         self._unread: dict[int, int] = {}
 
     async def prepare(self, jobs: list[Job]) -> None:
-        """Unread counts for every bell job of a batch in two queries instead of one per job."""
-        bell = [j for j in jobs if j.channel is ChannelKind.BELL and j.notification is not None]
-        self._unread = await unread_as_of(_by_operator(bell))
+        """Unread counts for every bell job of a batch in one query instead of one per job."""
+        self._unread = await unread_now(
+            j.operator.id for j in jobs if j.channel is ChannelKind.BELL and j.notification is not None
+        )
 
     async def send(self, job: Job) -> Outcome:
         notification, operator = job.notification, job.operator
@@ -57,9 +59,9 @@ class PanelChannels:
             return await self._test(job)
         channels = set(notification.channels)
         if job.channel is ChannelKind.BELL:
-            count = self._unread.pop(notification.id, None)
+            count = self._unread.get(operator.id)
             if count is None:
-                count = await unread_count(operator, up_to_id=notification.id)
+                count = await unread_count(operator)
             await self.broker.publish(
                 user_topic(operator.instance_id, operator.user_id, live.BELL),
                 live.bell_added(live.notification_payload(notification), count),
@@ -99,13 +101,6 @@ class PanelChannels:
             ),
         )
         return Sent()
-
-
-def _by_operator(jobs: list[Job]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for job in jobs:
-        out.setdefault(job.operator.id, []).append(job.notification.id)  # type: ignore[union-attr]
-    return out
 
 
 async def schedule_repeat(operator: Operator, notification: Notification, *, repeat: int, at: datetime) -> None:

@@ -11,8 +11,9 @@ resolution used.
 
 The hand-off row is due ``NC_LIVE_FALLBACK_SECONDS`` after the commit: should the process die (or
 the broker fail) between the commit and the hand-off, a worker claims it then and sends the same
-messages, rebuilt from the stored notifications (``stored_items``; channels/schedules.py) — nothing
-is lost, and the normal path never waits on a worker. The delivery log shows the panel channels of
+messages, rebuilt from the stored notifications (``stored_items``; channels/schedules.py), with the
+unread counts as they stand then — nothing is lost, no badge goes back, and the normal path never
+waits on a worker. The delivery log shows the panel channels of
 a notification from its stored channels (``panel_deliveries``): QUEUED while a hand-off row lists
 it, SENT after.
 
@@ -24,18 +25,16 @@ it, SENT after.
     add_unread(bell rows)          -> {operator id: unread bell items now}   one statement
     handed_off(hand-off id)        -> the row deleted: the publisher sent its messages
     stored_items(notification ids) -> [PanelItem]   the worker's fallback, from the stored rows
+    unread_now(operator ids)       -> {operator id: unread bell items now}   a late message's count
     panel_deliveries(notification) -> [PanelDelivery]   the log's panel entries
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from tortoise.functions import Count
 
 from core.broker import user_topic
 from domain import live
@@ -233,14 +232,15 @@ def listed(notification_ids: str) -> list[int]:
 
 
 async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
-    """The panel messages of stored notifications, as publishing would have sent them (the unread
-    counts as of each one; read ones are still sent with their ``readAt``): the fallback of a
-    hand-off that did not happen. Two queries for the rows, two for the counts."""
+    """The panel messages of stored notifications, as publishing would have sent them but for the
+    unread counts, which are the operators' counts now (sent late, a count as of the item could
+    undo a larger one sent since: the badge went back); read ones are still sent with their
+    ``readAt``: the fallback of a hand-off that did not happen. Three queries."""
     rows = await Notification.filter(id__in=notification_ids).order_by("id")
     if not rows:
         return []
     operators = {o.id: o for o in await Operator.filter(id__in={r.operator_id for r in rows})}
-    unread = await unread_as_of(_group([(r.operator_id, r.id) for r in rows if r.in_bell]))
+    unread = await unread_now(r.operator_id for r in rows if r.in_bell)
     items = []
     for row in rows:
         operator = operators.get(row.operator_id)
@@ -253,7 +253,7 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
                 instance_id=row.instance_id,
                 user_id=operator.user_id,
                 notification=live.notification_payload(row),
-                unread_count=unread.get(row.id),
+                unread_count=unread.get(row.operator_id, 0) if row.in_bell else None,
                 duration_seconds=operator.banner_duration_seconds,
                 # A collapsed item's banner fired with its last update only when alerted then.
                 banner=ChannelKind.BANNER.value in on and row.read_at is None and fired,
@@ -264,39 +264,14 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
     return items
 
 
-def _group(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for key, value in pairs:
-        out.setdefault(key, []).append(value)
-    return out
-
-
-async def unread_as_of(ids_by_operator: dict[int, list[int]]) -> dict[int, int]:
-    """For each notification id, its operator's unread bell items up to and including it."""
-    if not ids_by_operator:
+async def unread_now(operator_ids: Iterable[int]) -> dict[int, int]:
+    """Each operator's unread bell items now (their counters; 0 without one): what a message sent
+    late says, so that it never shows a smaller count than the messages sent since."""
+    ids = sorted(set(operator_ids))
+    if not ids:
         return {}
-    all_ids = [i for ids in ids_by_operator.values() for i in ids]
-    low, high = min(all_ids), max(all_ids)
-    unread = Notification.filter(
-        operator_id__in=list(ids_by_operator),
-        in_bell=True,
-        read_at__isnull=True,
-        archived_at__isnull=True,
-        snoozed_until__isnull=True,
-    )
-    before = dict(
-        await unread.filter(id__lt=low).group_by("operator_id").annotate(n=Count("id")).values_list("operator_id", "n")
-    )
-    window: dict[int, list[int]] = {}
-    for operator_id, nid in await unread.filter(id__gte=low, id__lte=high).values_list("operator_id", "id"):
-        window.setdefault(operator_id, []).append(nid)
-    out = {}
-    for operator_id, ids in ids_by_operator.items():
-        seen = sorted(window.get(operator_id, []))
-        base = before.get(operator_id, 0)
-        for nid in ids:
-            out[nid] = base + bisect.bisect_right(seen, nid)
-    return out
+    counters = dict(await BellUnread.filter(operator_id__in=ids).values_list("operator_id", "unread"))
+    return {i: counters.get(i, 0) for i in ids}
 
 
 @dataclass(frozen=True, slots=True)

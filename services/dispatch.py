@@ -266,8 +266,8 @@ class _Lane:
                     self.arrived = None
                 continue
             for written in await self._write(self._next_group()):
-                previous = finishing[-1] if finishing else None
-                sent = self.sent = loop.create_future()
+                previous, sent = self.sent, loop.create_future()
+                self.sent = sent
                 finishing.append(loop.create_task(self._finish(previous, sent, *written)))
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
@@ -341,15 +341,16 @@ class _Lane:
 
     async def _finish(
         self,
-        previous: asyncio.Task[None] | None,
+        previous: asyncio.Future[None] | None,
         sent: asyncio.Future[None],
         group: list[_Call],
         batch: Batch,
         began: float,
         committed: float,
     ) -> None:
-        """After the commit: each call answered at once, then, once the transaction before has
-        finished, the hand-off (read marks, the panel's messages, the workers' wake-up).
+        """After the commit: each call answered at once, then, once the messages of the
+        transaction before went out (``previous``), the hand-off (read marks, the panel's messages,
+        the workers' wake-up; ``sent`` resolved then), and the hand-off row's deletion.
 
         The calls are answered before their messages go out: their rows are committed, and no
         step of the hand-off fails them (a hand-off that fails leaves its row due for a worker,
@@ -369,7 +370,7 @@ class _Lane:
                 _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
         try:
-            if previous is not None:
+            if previous is not None and not previous.done():
                 await asyncio.wait([previous])
             confirm = await publisher.after_commit(batch)
             await publisher.wake(batch)

@@ -157,3 +157,28 @@ async def test_the_unread_counter_equals_the_rows_through_every_change(app, tena
     assert await agrees() == 0
     await tenant.service().gql(PUBLISH, {"input": ticket("c-7", ["alice"])})
     assert await agrees() == 1
+
+
+async def test_a_bell_item_sent_late_by_the_fallback_carries_the_count_as_it_stands_then(app, tenant: Tenant) -> None:
+    # given alice's open panel, and a publisher whose broker is down for one of three calls
+    services = app.state.services
+    settings = dataclasses.replace(services.settings, live_fallback_seconds=0.5)
+    down = RedisBroker("redis://127.0.0.1:1/0")
+    policy = await load_policy(tenant.id)
+
+    def event(name: str, number: int) -> Event:
+        return Event(id=name, type="ticket_created", recipients=["alice"], data={"ticketNumber": number})
+
+    try:
+        async with services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
+            # when A goes out, B's hand-off fails, and C goes out
+            await publish_events(services.broker, settings, tenant.id, [event("A", 1)], policy)
+            await publish_events(down, settings, tenant.id, [event("B", 2)], policy)
+            await publish_events(services.broker, settings, tenant.id, [event("C", 3)], policy)
+            heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(3)]
+    finally:
+        await down.close()
+    # then B comes last, from the worker, with the count the panel already shows (not 2 of then)
+    titles = [(m["notification"]["title"], m["unreadCount"]) for m in heard]
+    assert titles == [("New ticket #1", 1), ("New ticket #3", 3), ("New ticket #2", 3)]
+    assert (await tenant.operator("alice").gql("{ unreadCount }")).data == {"unreadCount": 3}
