@@ -32,8 +32,9 @@ PUBLISHING = Histogram(
     "nc_publishing_seconds",
     "Each publishEvent(s) call by phase: waiting (for its transaction to start: on SQLite, for the "
     "transaction before, group commit), writing (its transaction, which on SQLite it may share with "
-    "the calls written together with it) and handing_off (from the commit to its answer: the "
-    "panel's messages to the broker, after those of the transaction before, the hand-off row deleted)",
+    "the calls written together with it) and handing_off (from the commit to its answer: on "
+    "PostgreSQL the panel's messages to the broker and the hand-off row deleted; on SQLite nearly "
+    "nothing, the call being answered at the commit and its messages sent after)",
     ["phase"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
