@@ -19,6 +19,7 @@ from models.db import db, is_postgres
 from models.notification import Notification, ProcessedEvent
 from services.dispatch import _LANES, publish_events
 from tests.conftest import Tenant
+from tests.polling import eventually
 
 UNREAD = "{ unreadCount }"
 
@@ -275,6 +276,15 @@ async def test_on_postgresql_each_call_has_its_own_transaction(app, tenant: Tena
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 4}
 
 
+async def heard(broker: Recording, count: int) -> None:
+    """Until the broker carried ``count`` bell messages (at most 5 s: the test's assertion says what came)."""
+
+    async def bell() -> int:
+        return len(broker.bell)
+
+    await eventually(bell, lambda n: n >= count)
+
+
 class Held(Recording):
     """The app's broker, holding every batch of panel messages until ``let_go`` is set; and its
     ``publish`` refusing (a broker down), so that telling other processes about new operators fails."""
@@ -306,10 +316,7 @@ async def test_a_call_is_answered_once_committed_while_its_messages_still_go_out
     assert broker.bell == []
     # and its messages go out once the broker takes them, with the unread counts as written
     broker.let_go.set()
-    for _ in range(100):
-        if len(broker.bell) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await heard(broker, 2)
     assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
     assert (await tenant.operator("newcomer").gql(UNREAD)).data == {"unreadCount": 1}
 
@@ -329,10 +336,7 @@ async def test_a_call_that_arrives_while_the_last_ones_messages_go_out_is_writte
     assert broker.bell == []
     # and the messages go out in the order the calls were written
     broker.let_go.set()
-    for _ in range(100):
-        if len(broker.bell) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await heard(broker, 2)
     assert broker.bell == [("alice", "NotificationAdded", 2), ("alice", "NotificationAdded", 3)]
 
 
@@ -361,10 +365,7 @@ async def test_a_committed_call_is_answered_with_its_results_when_the_broker_ref
     )
     assert (published.duplicate, published.notification_count) == (False, 2)
     # and the panel's messages still go out, and a retry of the call is a duplicate
-    for _ in range(100):
-        if len(broker.bell) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await heard(broker, 2)
     assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("newcomer", "NotificationAdded", 1)]
     [again] = await publish(app, tenant, [ticket("t1", ["alice", "newcomer"])])
     assert again.duplicate
