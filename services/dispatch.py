@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from tortoise.timezone import now
 
@@ -388,17 +389,35 @@ class _Lane:
             await confirm()
 
 
-async def published_so_far(instance_id: str, timeout_seconds: float) -> None:
-    """Returns once the panel messages of every publishing transaction of ``instance_id`` that
-    this process committed so far went to the broker, or after ``timeout_seconds`` (a broker that
-    holds them). SQLite's lane answers its calls at the commit and sends their messages after: a
-    bell change made meanwhile (a read mark, with its unread count) sent after this keeps its place
-    behind the additions it counts, and a banner's take-back behind the banner. At once on
-    PostgreSQL, whose calls are answered after their messages went out."""
-    lane = _LANES.get(asyncio.get_running_loop(), {}).get(instance_id)
-    sent = lane.sent if lane is not None else None
-    if sent is not None and not sent.done():
-        await asyncio.wait([sent], timeout=timeout_seconds)
+async def announce_in_order(
+    broker: Broker, instance_id: str, messages: list[tuple[str, dict[str, Any]]], timeout_seconds: float
+) -> None:
+    """Hand a bell change's ``messages`` (a read mark, an archive, a snooze: each with its unread
+    count) to the broker after the panel messages of every publishing transaction of
+    ``instance_id`` that this process committed before, and before those committed after, or after
+    ``timeout_seconds`` of waiting (a broker that holds them). SQLite's lane answers its calls at
+    the commit and sends their messages after: the change keeps its place behind the additions it
+    counts, and a banner's take-back behind the banner; changes made at once go out one after the
+    other. At once on PostgreSQL, whose calls are answered after their messages went out. A
+    broker's failure is logged, never raised: the change is committed (a tab that missed it reads
+    the bell again when it reconnects)."""
+    loop = asyncio.get_running_loop()
+    lane = _LANES.get(loop, {}).get(instance_id)
+    mine: asyncio.Future[None] | None = None
+    previous = None
+    if lane is not None:
+        # A link of the lane's chain: the next transaction's messages wait for this change's.
+        previous, mine = lane.sent, loop.create_future()
+        lane.sent = mine
+    try:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous], timeout=timeout_seconds)
+        await broker.publish_many(messages)
+    except Exception:
+        log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
+    finally:
+        if mine is not None and not mine.done():
+            mine.set_result(None)
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:

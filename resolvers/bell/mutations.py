@@ -19,7 +19,7 @@ from resolvers.bell.types import InboxPayload, MarkReadPayload, SnoozePayload
 from resolvers.bounds import at_most
 from resolvers.context import Info
 from resolvers.events.inputs import EntityRefInput
-from services.dispatch import published_so_far
+from services.dispatch import announce_in_order
 
 IdsArgument = Annotated[list[strawberry.ID], strawberry.argument(description="The notifications' ids (from the bell).")]
 
@@ -157,8 +157,10 @@ async def _announce(info: Info, ids: list[str], message: dict[str, Any], *, take
     out of the bell (archived, snoozed) also have their banners taken back (ToastsDismissed)."""
     if ids:
         p = info.context.principal
-        # After the messages of the publishing committed before (answered, perhaps not yet sent).
-        await published_so_far(p.instance_id, info.context.settings.live_fallback_seconds)
-        await info.context.services.broker.publish_many(
-            bell_messages(p.instance_id, p.user_id, ids, message, take_back_banners=take_back_banners)
+        # In commit order with the publishing calls' messages (answered, perhaps not yet sent).
+        await announce_in_order(
+            info.context.services.broker,
+            p.instance_id,
+            bell_messages(p.instance_id, p.user_id, ids, message, take_back_banners=take_back_banners),
+            info.context.settings.live_fallback_seconds,
         )

@@ -399,3 +399,28 @@ async def test_a_read_mark_made_after_a_call_was_answered_goes_out_after_that_ca
         # then her panel hears the new item first and the read mark after it: it ends on 1, as the server
         heard = [bell.queue.get_nowait() for _ in range(bell.queue.qsize())]
     assert [(m["type"], m["unreadCount"]) for m in heard] == [("NotificationAdded", 2), ("NotificationsRead", 1)]
+
+
+class Down(Recording):
+    """The app's broker, refusing everything (Redis down)."""
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("the broker is down")
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        raise ConnectionError("the broker is down")
+
+
+async def test_a_read_mark_is_answered_when_the_broker_refuses_its_announcement(
+    app, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await publish(app, tenant, [ticket("t1", ["alice"], number=1), ticket("t2", ["alice"], number=2)])
+    [first] = await Notification.filter(instance_id=tenant.id, event_id="t1").values_list("id", flat=True)
+    # given a broker that is down
+    monkeypatch.setattr(app.state.services, "broker", Down(app.state.services.broker))
+    # when alice reads an item, she gets the answer (the read is committed), not an internal error
+    result = await tenant.operator("alice").gql(
+        "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) { ids unreadCount } }", {"ids": [str(first)]}
+    )
+    assert result.data == {"markNotificationsRead": {"ids": [str(first)], "unreadCount": 1}}
+    assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 1}
