@@ -160,15 +160,18 @@ async def panel_items(
     *,
     due: datetime,
     collapsed: Iterable[Collapsed] = (),
+    totals: dict[int, int] | None = None,
 ) -> tuple[Showings, int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
     order — and of the items events collapsed into, from what was just written: one grouped count
     for the unread counts (one more read of the counters when items only collapsed); the next
     showing of each banner that repeats, written as a durable due row (one statement); and the
     hand-off row, due at ``due`` (one statement; its id, or None when no panel message is to be
-    sent). The messages themselves are made after the commit (``Showings.items``)."""
+    sent). The messages themselves are made after the commit (``Showings.items``). ``totals``:
+    the counters' values after the caller raised them for these bell items itself (``add_unread``)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
-    totals = await add_unread(bell) if bell else {}
+    if totals is None:
+        totals = await add_unread(bell) if bell else {}
     unread = as_of(bell, totals) if bell else {}
     collapsed = list(collapsed)
     uncounted = sorted({c.operator_id for c in collapsed} - set(totals))

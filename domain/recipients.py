@@ -147,23 +147,52 @@ async def recipient_prefs(
             links[link["operator_id"]].add(ChannelKind(link["channel"]))
             if link["target"]:
                 addresses[(link["operator_id"], ChannelKind(link["channel"]))] = link["target"]
-    out = {}
+    out: dict[int, RecipientPrefs] = {}
+    # Most recipients set nothing: those with equal settings share one RecipientPrefs (publishing
+    # then resolves them once, by identity, and builds no object per recipient).
+    plain: dict[tuple[bool, bool, bool, bool, frozenset[ChannelKind]], RecipientPrefs] = {}
     for o in operators:
-        reachable = {ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND, ChannelKind.ECHAT, ChannelKind.CUSTOM}
-        reachable |= links[o.id]
-        if o.id in with_push:
-            reachable.add(ChannelKind.BROWSER)
-        if o.email:
-            reachable.add(ChannelKind.EMAIL)
-        out[o.id] = RecipientPrefs(
-            switched_off=frozenset(switched_off[o.id]),
-            choices=choices[o.id],
-            classic_browser=o.classic_browser_enabled,
-            classic_sound=o.classic_sound_enabled,
-            reachable=frozenset(reachable),
-            routing=routing_choices(routing[o.id]) if o.id in routing else (),
+        if switched_off[o.id] or choices[o.id] or o.id in routing:
+            out[o.id] = RecipientPrefs(
+                switched_off=frozenset(switched_off[o.id]),
+                choices=choices[o.id],
+                classic_browser=o.classic_browser_enabled,
+                classic_sound=o.classic_sound_enabled,
+                reachable=_reachable(links[o.id], o.id in with_push, bool(o.email)),
+                routing=routing_choices(routing[o.id]) if o.id in routing else (),
+            )
+            continue
+        key = (
+            o.classic_browser_enabled,
+            o.classic_sound_enabled,
+            o.id in with_push,
+            bool(o.email),
+            frozenset(links[o.id]),
         )
+        shared = plain.get(key)
+        if shared is None:
+            shared = plain[key] = RecipientPrefs(
+                classic_browser=o.classic_browser_enabled,
+                classic_sound=o.classic_sound_enabled,
+                reachable=_reachable(links[o.id], o.id in with_push, bool(o.email)),
+            )
+        out[o.id] = shared
     return out, addresses
+
+
+#: What every recipient can be reached by (the panel's channels, e-chat, the webhook).
+_ALWAYS_REACHABLE = frozenset(
+    {ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND, ChannelKind.ECHAT, ChannelKind.CUSTOM}
+)
+
+
+def _reachable(linked: set[ChannelKind], pushing: bool, email: bool) -> frozenset[ChannelKind]:
+    reachable = set(_ALWAYS_REACHABLE) | linked
+    if pushing:
+        reachable.add(ChannelKind.BROWSER)
+    if email:
+        reachable.add(ChannelKind.EMAIL)
+    return frozenset(reachable)
 
 
 async def _linked(operator_ids: list[int]) -> list[dict[str, Any]]:

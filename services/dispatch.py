@@ -39,7 +39,7 @@ from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
 from domain.entities import entity_of
 from domain.errors import BadUserInput
-from domain.events import ACTS_FIRST, Batch, Event, Published, publish, validate
+from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy
 from domain.retract import read_messages
@@ -142,9 +142,19 @@ class _Publisher:
         """The events in one transaction: (the batch, when it began, when it committed). Raises
         what the transaction raised."""
         began = time.perf_counter()
+        # SQLite (its transactions begin IMMEDIATE): the notifications are numbered by the
+        # transaction, not read back (domain.events.publish's ``numbered``).
+        numbered = not is_postgres()
+        try:
+            batch = await self._transaction(events, numbered=numbered)
+        except NumberingClash:  # rare (a CSAT rating's second event): again, read back instead
+            batch = await self._transaction(events, numbered=False)
+        return batch, began, time.perf_counter()
+
+    async def _transaction(self, events: list[Event], *, numbered: bool) -> Batch:
         settings = self.settings
         async with transaction():
-            batch = await publish(
+            return await publish(
                 self.instance_id,
                 events,
                 settings.limits,
@@ -156,8 +166,8 @@ class _Publisher:
                 routing_minute_seconds=settings.routing_minute_seconds,
                 away_check_seconds=settings.away_recheck_seconds,
                 validated=True,
+                numbered=numbered,
             )
-        return batch, began, time.perf_counter()
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
         """New operators' viewers forgotten, read marks announced, the panel's messages sent;
@@ -201,6 +211,9 @@ def _observe_phases(queued_at: float, began: float, committed: float) -> None:
     PUBLISHING.labels("handing_off").observe(time.perf_counter() - committed)
 
 
+#: How long a busy lane's committed messages wait for the next call at most (``_Lane._finish``).
+HOLD_SECONDS = 0.010
+
 #: The lanes of each running event loop, by instance.
 _LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lane]] = weakref.WeakKeyDictionary()
 
@@ -233,9 +246,13 @@ class _Lane:
         #: Resolved once the last committed transaction's messages went to the broker (each
         #: transaction's wait for the one before: those of every committed one).
         self.sent: asyncio.Future[None] | None = None
+        #: Set when a call arrives while a group's messages wait for one (``_finish``).
+        self.called: asyncio.Future[None] | None = None
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
+        if self.called is not None and not self.called.done():
+            self.called.set_result(None)
         if self.task is None:
             self._start()
         elif self.arrived is not None and not self.arrived.done():
@@ -340,6 +357,14 @@ class _Lane:
         finally:
             self.writing = outer
 
+    async def _next_call_or(self, seconds: float) -> None:
+        """Until a call arrives (or the next transaction began), at most ``seconds``."""
+        if self.waiting or self.writing:
+            return
+        if self.called is None or self.called.done():
+            self.called = asyncio.get_running_loop().create_future()
+        await asyncio.wait([self.called], timeout=seconds)
+
     async def _finish(
         self,
         previous: asyncio.Future[None] | None,
@@ -352,6 +377,12 @@ class _Lane:
         """After the commit: each call answered at once, then, once the messages of the
         transaction before went out (``previous``), the hand-off (read marks, the panel's messages,
         the workers' wake-up; ``sent`` resolved then), and the hand-off row's deletion.
+
+        A busy lane's (a group of several calls) messages wait for the next call to arrive, at
+        most ``HOLD_SECONDS``: the producers' answers reach them alone, and their next calls come
+        back sooner (a client reads the answers behind the messages already in hand), while the
+        messages go out beside the next transaction's statements, when the event loop would wait
+        for SQLite (the independent configuration: ~+8 % messages/s).
 
         The calls are answered before their messages go out: their rows are committed, and no
         step of the hand-off fails them (a hand-off that fails leaves its row due for a worker,
@@ -371,6 +402,8 @@ class _Lane:
                 _observe_phases(call.queued_at, began, committed)
                 call.done.set_result(results)
         try:
+            if len(group) > 1:
+                await self._next_call_or(HOLD_SECONDS)
             if previous is not None and not previous.done():
                 await asyncio.wait([previous])
             confirm = await publisher.after_commit(batch)

@@ -97,13 +97,19 @@ async def publish(ctx: Context, events: list[Event], *, validated: bool = False)
     """A producer's events through the dispatch seam (SERVICE only): what ``publishEvent(s)`` and
     their compiled path (resolvers/compiled_mutations.py, which validated them: ``validated``) both call."""
     p = ctx.require(Role.SERVICE)
-    return await publish_events(
+    policy = await ctx.policy()
+    published = await publish_events(
         ctx.services.broker,
         ctx.settings,
         p.instance_id,
         events,
-        await ctx.policy(),
+        policy,
         ctx.services.viewers,
         ctx.services.presence,
         validated=validated,
     )
+    if not policy.stored:
+        # The call wrote the instance's row: the next one reads the policy as stored (and writes
+        # no row again) instead of until the cached defaults lapse.
+        ctx.services.policies.invalidate(p.instance_id)
+    return published

@@ -197,6 +197,8 @@ async def test_closing_a_ticket_reads_its_notifications_when_the_instance_says_s
 async def test_collapse_costs_the_same_statements_for_many_items(tenant: Tenant, sql: Any) -> None:
     users = [f"op{i}" for i in range(40)]
     await publish(tenant, {"id": "hello", "type": "ticket_created", "recipients": users})  # their rows
+    # (and the instance's: the policy is read as stored, and cached, by the next call)
+    await publish(tenant, {"id": "hello-2", "type": "ticket_created", "recipients": users[:1]})
 
     async def statements(call: str, recipients: list[str], chats: list[str]) -> int:
         events = [chat_message(f"{call}-{chat}", recipients, "x", chat=chat) for chat in chats]

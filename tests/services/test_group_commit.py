@@ -424,3 +424,46 @@ async def test_a_read_mark_is_answered_when_the_broker_refuses_its_announcement(
     )
     assert result.data == {"markNotificationsRead": {"ids": [str(first)], "unreadCount": 1}}
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 1}
+
+
+@pytest.mark.sqlite_only
+async def test_a_rating_sent_again_under_another_id_clashes_and_is_answered_as_written_before(
+    app, tenant: Tenant, sql
+) -> None:
+    # given alice's notification of rating R (the lane numbers the notifications it writes)
+    [first] = await publish(app, tenant, [Event("r1", "csat_received", ["alice"], data={"ratingId": "R", "score": 5})])
+    assert (first.duplicate, first.notification_count) == (False, 1)
+    sql.statements.clear()
+    # when the same rating comes again under another event id, with a ticket for bob
+    second = await publish(
+        app,
+        tenant,
+        [Event("r2", "csat_received", ["alice"], data={"ratingId": "R", "score": 1}), ticket("t", ["bob"])],
+    )
+    # then the numbered rows clashed with alice's, and the call was written again, read back
+    inserts = [s for s in sql.statements if s.startswith('INSERT INTO "nc_notification"')]
+    assert len(inserts) == 2 and "RETURNING" not in inserts[0] and "RETURNING" in inserts[1], inserts
+    # and it is answered as before numbering: no second item for alice, bob's ticket written once
+    assert [(p.event_id, p.duplicate, p.notification_count) for p in second] == [("r2", False, 0), ("t", False, 1)]
+    rows = await Notification.filter(instance_id=tenant.id).order_by("id").values_list("event_id", "operator__user_id")
+    assert rows == [("csat:R", "alice"), ("t", "bob")]
+    for user, count in (("alice", 1), ("bob", 1)):
+        assert (await tenant.operator(user).gql(UNREAD)).data == {"unreadCount": count}
+
+
+@pytest.mark.sqlite_only
+async def test_numbered_notifications_never_take_the_id_of_one_deleted(app, tenant: Tenant) -> None:
+    # given two notifications, the newer one then deleted (retention, an operator removed)
+    await publish(app, tenant, [ticket("a", ["alice"], 1), ticket("b", ["alice"], 2)])
+    newest = await Notification.filter(instance_id=tenant.id).order_by("-id").first()
+    assert newest is not None
+    await Notification.filter(id=newest.id).delete()
+    # when the lane numbers the next ones
+    await publish(app, tenant, [ticket("c", ["alice"], 3), ticket("d", ["alice"], 4)])
+    # then they come after the deleted one's id (a tab that saw it never takes a new item for it)
+    ids = (
+        await Notification.filter(instance_id=tenant.id, event_id__in=["c", "d"])
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    assert ids == [newest.id + 1, newest.id + 2]
