@@ -10,7 +10,7 @@ ORM stores them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -173,24 +173,34 @@ async def upsert(
             else:
                 await conn.execute_query(sql, by_column)
         return results
+    for sql, params in _sqlite_statements(table, columns, convert, rows, f"ON CONFLICT ({conflict_sql}) {action}"):
+        if returning:
+            # By position: a dict made from each sqlite3.Row looks every column up by name.
+            _, written = await conn.execute_query(sql + returning_sql, params)
+            results.extend(dict(zip(returning, row, strict=False)) for row in written)
+        else:
+            await conn.execute_query(sql, params)
+    return results
+
+
+def _sqlite_statements(
+    table: str,
+    columns: list[str],
+    convert: Callable[[Mapping[str, Any]], list[Any]],
+    rows: Sequence[Mapping[str, Any]],
+    tail: str,
+) -> Iterator[tuple[str, list[Any]]]:
+    """SQLite's multi-row ``INSERT ... VALUES (...), ... <tail>`` for ``rows``, in chunks under its
+    bound-parameter limit: each chunk's statement and parameters."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    group = f"({', '.join(['?'] * len(columns))})"
     per_chunk = max(1, MAX_PARAMETERS // len(columns))
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
         params: list[Any] = []
         for row in chunk:
             params.extend(convert(row))
-        group = f"({', '.join(placeholders(conn, 0, len(columns)))})"  # SQLite: "?" whatever the position
-        sql = (
-            f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join([group] * len(chunk))} '
-            f"ON CONFLICT ({conflict_sql}) {action}{returning_sql}"
-        )
-        if returning:
-            # By position: a dict made from each sqlite3.Row looks every column up by name.
-            _, written = await conn.execute_query(sql, params)
-            results.extend(dict(zip(returning, row, strict=False)) for row in written)
-        else:
-            await conn.execute_query(sql, params)
-    return results
+        yield f'INSERT INTO "{table}" ({quoted}) VALUES {", ".join([group] * len(chunk))} {tail}', params
 
 
 async def next_id(conn: BaseDBAsyncClient, model: type[Model]) -> int:
@@ -217,21 +227,11 @@ async def insert_rows(
     if not rows:
         return 0
     columns = list(rows[0].keys())
-    convert = _converter(model, columns)
-    quoted = ", ".join(f'"{c}"' for c in columns)
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
-    group = f"({', '.join(['?'] * len(columns))})"
-    per_chunk = max(1, MAX_PARAMETERS // len(columns))
     inserted = 0
-    for start in range(0, len(rows), per_chunk):
-        chunk = rows[start : start + per_chunk]
-        params: list[Any] = []
-        for row in chunk:
-            params.extend(convert(row))
-        sql = (
-            f'INSERT INTO "{model._meta.db_table}" ({quoted}) VALUES {", ".join([group] * len(chunk))} '
-            f"ON CONFLICT ({conflict_sql}) DO NOTHING"
-        )
+    for sql, params in _sqlite_statements(
+        model._meta.db_table, columns, _converter(model, columns), rows, f"ON CONFLICT ({conflict_sql}) DO NOTHING"
+    ):
         changed, _ = await conn.execute_query(sql, params)
         inserted += changed
     return inserted
