@@ -52,9 +52,10 @@ PANEL_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SO
 PANEL_VALUES = tuple(sorted(c.value for c in PANEL_CHANNELS))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PanelItem:
-    """One recipient's new notification, as its open panels show it."""
+    """One recipient's new notification, as its open panels show it (one per live message, made
+    and dropped in the publisher's step: not frozen, whose ``__init__`` cost twice as much)."""
 
     instance_id: str
     user_id: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from tortoise import fields
@@ -91,21 +92,23 @@ PASSTHROUGH = (fields.CharField, fields.TextField, fields.IntField, fields.BigIn
 def _converter(model: type[Model], columns: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
     """A row -> database values function for these columns. A value shared by many rows (one
     event's ``data`` for 1,000 recipients, the batch's timestamp) is converted once: conversions
-    are remembered by object identity for the converter's life (one statement's rows)."""
+    are remembered by object identity for the converter's life (one statement's rows). A bool
+    goes as it is (both drivers bind it; ``to_db_value`` would return it unchanged)."""
     fields_map = model._meta.fields_map
-    converted: list[tuple[int, Any]] = []
+    converted: list[tuple[int, Any, bool]] = []
     for index, column in enumerate(columns):
         field = fields_map.get(column) or fields_map.get(column.removesuffix("_id"))
         if not (field is None or column.endswith("_id") or isinstance(field, PASSTHROUGH)):
-            converted.append((index, field))
+            converted.append((index, field, isinstance(field, fields.BooleanField)))
     memo: dict[int, tuple[Any, Any]] = {}
     names = tuple(columns)
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
 
     def values(row: Mapping[str, Any]) -> list[Any]:
-        out = [row[c] for c in names]
-        for index, field in converted:
+        out = list(pick(row))
+        for index, field, boolean in converted:
             value = out[index]
-            if value is None:
+            if value is None or (boolean and value.__class__ is bool):
                 continue
             if isinstance(value, (dict, list, datetime)):
                 known = memo.get(id(value))
