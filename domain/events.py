@@ -35,7 +35,7 @@ from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolv
 from domain.routing import ALWAYS_ON, AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
 from domain.working_hours import WorkingHours, from_row
-from models.bulk import insert_rows, json_value, list_param, next_id, one_of, upsert
+from models.bulk import begin_insert, json_value, list_param, next_id, one_of, upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus, RoutingMode, TypeAvailability
@@ -303,7 +303,7 @@ async def _publish_batch(
     collapsing = await collapse(policy, notification_rows, plans, ts, window_seconds)
 
     rows = list(notification_rows.values())
-    inserting: asyncio.Task[int] | None = None
+    inserting: asyncio.Future[int] | None = None
     totals: dict[int, int] | None = None
     if numbered and rows:
         # The rows numbered here (the transaction holds SQLite's write lock): the unread counters
@@ -315,15 +315,19 @@ async def _publish_batch(
             row["id"] = first + offset
             created.append({"id": first + offset, "operator_id": row_key[0], "event_id": row_key[1]})
         totals = await add_unread([(r["id"], r["operator_id"]) for r in rows if r["in_bell"]])
-        inserting = asyncio.ensure_future(insert_rows(conn, Notification, rows, conflict=["operator_id", "event_id"]))
-        # Its fault, should this call fail first for another, is not left unretrieved.
-        inserting.add_done_callback(lambda task: task.cancelled() or task.exception())
-        await asyncio.sleep(0)  # the INSERT is on SQLite's thread from here
+        inserting = await begin_insert(conn, Notification, rows, conflict=["operator_id", "event_id"])
     else:
         created = await upsert(
             conn, Notification, rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id", "event_id"]
         )
         created.sort(key=lambda r: r["id"])
+
+    async def written() -> None:
+        """Before the first row that refers to the notifications (a banner's repeat, a delivery):
+        numbered, all of them were written."""
+        if inserting is not None and await inserting != len(rows):
+            raise NumberingClash(f"{len(rows) - inserting.result()} of {len(rows)} numbered notifications clashed")
+
     delivery_rows: list[dict[str, Any]] = []
     external_queued = False
     counts: dict[str, list[int]] = {e.id: [0, 0] for e in claimed}
@@ -394,7 +398,8 @@ async def _publish_batch(
             queue(item.operator_id, item.notification_id, item.event_ids[-1], channels)
         else:
             counts[item.event_ids[-1]][1] += 1  # the bell item's update
-    # The panel's part first: numbered, its work runs while SQLite still writes the notifications.
+    # The panel's part first: numbered, its work runs while SQLite still writes the notifications
+    # (the rows that refer to them wait for them: ``written``).
     keys = [(r["operator_id"], r["event_id"]) for r in created]
     live, hand_off_id = await panel_items(
         policy.instance_id,
@@ -404,7 +409,9 @@ async def _publish_batch(
         due=panel_due,
         collapsed=collapsing.into_existing,
         totals=totals,
+        written=written,
     )
+    await written()
     if digested:
         await _digest(policy.instance_id, digested, ts, hours)
     await upsert(conn, Delivery, delivery_rows, conflict=["id"])
@@ -427,8 +434,6 @@ async def _publish_batch(
             conflict=["instance_id", "event_id"],
             update=["notification_count", "deliveries_queued"],
         )
-    if inserting is not None and await inserting != len(rows):
-        raise NumberingClash(f"{len(rows) - inserting.result()} of {len(rows)} numbered notifications clashed")
 
     results = []
     claimed_ids = {e.id for e in claimed}

@@ -31,7 +31,7 @@ it, SENT after.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -162,6 +162,7 @@ async def panel_items(
     due: datetime,
     collapsed: Iterable[Collapsed] = (),
     totals: dict[int, int] | None = None,
+    written: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Showings, int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
     order — and of the items events collapsed into, from what was just written: one grouped count
@@ -169,7 +170,9 @@ async def panel_items(
     showing of each banner that repeats, written as a durable due row (one statement); and the
     hand-off row, due at ``due`` (one statement; its id, or None when no panel message is to be
     sent). The messages themselves are made after the commit (``Showings.items``). ``totals``:
-    the counters' values after the caller raised them for these bell items itself (``add_unread``)."""
+    the counters' values after the caller raised them for these bell items itself (``add_unread``);
+    ``written``: awaited before a row that refers to the notifications is written (the caller's
+    INSERT may still be under way)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
     if totals is None:
         totals = await add_unread(bell) if bell else {}
@@ -202,6 +205,8 @@ async def panel_items(
                     "lease_until": None,
                 }
             )
+    if written is not None:
+        await written()
     # A collapsed item's banner that fires again starts its repeats over.
     await upsert(db(), ToastRepeat, repeats, conflict=["notification_id"], update=["repeat", "due_at", "lease_until"])
     showing = Showings(instance_id, shown, created_at)

@@ -9,14 +9,16 @@ ORM stores them.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.log import db_client_logger
 from tortoise.models import Model
 
 #: SQLite (>= 3.32) accepts 32,766 bound parameters per statement.
@@ -222,19 +224,36 @@ async def next_id(conn: BaseDBAsyncClient, model: type[Model]) -> int:
     return int(rows[0][0]) + 1
 
 
-async def insert_rows(
+async def begin_insert(
     conn: BaseDBAsyncClient, model: type[Model], rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str]
-) -> int:
-    """SQLite: insert ``rows`` (``INSERT ... ON CONFLICT (conflict) DO NOTHING``, chunked as
-    ``upsert`` does); the number of rows inserted (those that clashed are not)."""
-    if not rows:
-        return 0
-    columns = list(rows[0].keys())
+) -> asyncio.Future[int]:
+    """SQLite, in a transaction: ``rows`` inserted (``INSERT ... ON CONFLICT (conflict) DO NOTHING``,
+    chunked as ``upsert`` does), every chunk handed to SQLite's thread before this returns, in
+    order, ahead of any statement made after it: the caller works on while SQLite writes them, and
+    a rollback, whatever raises meanwhile, comes after them all. The future gives the number of
+    rows inserted (those that clashed are not); await it before writing a row that refers to them."""
+    columns = list(rows[0].keys()) if rows else []
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
-    inserted = 0
-    for sql, params in _sqlite_statements(
+    statements = _sqlite_statements(
         model._meta.db_table, columns, _converter(model, columns), rows, f"ON CONFLICT ({conflict_sql}) DO NOTHING"
-    ):
-        changed, _ = await conn.execute_query(sql, params)
-        inserted += changed
+    )
+    async with conn.acquire_connection() as connection:  # (the transaction's: none of its statements between)
+        # aiosqlite queues a statement in a task's first step; the tasks' first steps run, in
+        # order, before this coroutine resumes.
+        chunks = []
+        for sql, params in statements:
+            db_client_logger.debug("%s: %s", sql, params)  # (as tortoise logs its own)
+            chunks.append(asyncio.ensure_future(_rowcount(connection.execute(sql, params))))
+        await asyncio.sleep(0)
+    inserted = asyncio.ensure_future(_sum(chunks))
+    # Its fault, should the caller fail first for another, is not left unretrieved.
+    inserted.add_done_callback(lambda done: done.cancelled() or done.exception())
     return inserted
+
+
+async def _rowcount(statement: Awaitable[Any]) -> int:
+    return int((await statement).rowcount)
+
+
+async def _sum(chunks: Sequence[Awaitable[int]]) -> int:
+    return sum(await asyncio.gather(*chunks))

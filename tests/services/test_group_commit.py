@@ -16,8 +16,10 @@ import pytest
 from domain.events import Event
 from domain.policy import InstancePolicy, load_policy
 from models.db import db, is_postgres
-from models.notification import Notification, ProcessedEvent
+from models.notification import Notification, ProcessedEvent, ToastRepeat
+from models.operator import Operator
 from services.dispatch import _LANES, publish_events
+from tests.channel_support import CONFIGURE
 from tests.conftest import Tenant
 from tests.polling import eventually
 
@@ -467,3 +469,68 @@ async def test_numbered_notifications_never_take_the_id_of_one_deleted(app, tena
         .values_list("id", flat=True)
     )
     assert ids == [newest.id + 1, newest.id + 2]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("refers", ["a banner that repeats", "a CUSTOM webhook delivery"])
+async def test_a_rating_sent_again_is_answered_as_before_when_rows_refer_to_its_notification(
+    app, tenant: Tenant, refers: str
+) -> None:
+    # given alice, whose rating notification is referred to by another row (a found clash must
+    # not become that row's foreign-key failure)
+    if refers == "a banner that repeats":
+        await publish(app, tenant, [ticket("warm-up", ["alice"], 900)])
+        await Operator.filter(instance_id=tenant.id, user_id="alice").update(banner_repeat_count=2)
+    else:
+        configure = {
+            "botChannels": [
+                {
+                    "channel": "CUSTOM",
+                    "enabled": True,
+                    "settings": {"url": "https://hooks.example.com/nc"},
+                    "secret": "whsec-0123456789abcdef0123456789abcdef",
+                }
+            ]
+        }
+        assert not (await tenant.admin().gql(CONFIGURE, {"input": configure})).errors
+        chosen = await tenant.operator("alice").gql(
+            'mutation { setTypeChannels(typeCode: "csat_received", channels: [BELL, CUSTOM]) { code } }'
+        )
+        assert not chosen.errors, chosen.errors
+        POLICIES.pop(tenant.id, None)
+    rating = {"ratingId": "R", "score": 5}
+    [first] = await publish(app, tenant, [Event("r1", "csat_received", ["alice"], data=rating)])
+    assert (first.duplicate, first.notification_count) == (False, 1)
+    # when the rating comes again under another id, with a ticket for bob
+    second = await publish(app, tenant, [Event("r2", "csat_received", ["alice"], data=rating), ticket("t", ["bob"])])
+    # then it is answered as the rating's first notification left it, and bob's ticket is written
+    assert [(p.event_id, p.duplicate, p.notification_count) for p in second] == [("r2", False, 0), ("t", False, 1)]
+    assert await Notification.filter(instance_id=tenant.id, event_id="csat:R").count() == 1
+    assert await Notification.filter(instance_id=tenant.id, event_id="t").count() == 1
+
+
+@pytest.mark.sqlite_only
+async def test_a_call_of_several_insert_chunks_is_written_whole_or_not_at_all(app, tenant: Tenant) -> None:
+    # given 2,100 operators (more notifications than one INSERT statement holds), the last one's
+    # banners repeating (a row referring to a notification of the second chunk)
+    users = [f"u{i:04}" for i in range(2_100)]
+    await publish(app, tenant, [ticket("hello", users, 1)])
+    await Operator.filter(instance_id=tenant.id, user_id=users[-1]).update(banner_repeat_count=2)
+    # when one event goes to all of them
+    [published] = await publish(app, tenant, [ticket("wide", users, 2)])
+    # then every notification is written, and the last one's repeat refers to it
+    assert (published.duplicate, published.notification_count) == (False, 2_100)
+    assert await Notification.filter(instance_id=tenant.id, event_id="wide").count() == 2_100
+    last = await Notification.get(instance_id=tenant.id, event_id="wide", operator__user_id=users[-1])
+    assert await ToastRepeat.filter(notification_id=last.id).count() == 1
+    # and when a later statement of such a call fails, none of its chunks is left written
+    await db().execute_script(
+        "CREATE TRIGGER nc_test_no_hand_off BEFORE INSERT ON nc_panel_hand_off BEGIN SELECT RAISE(ABORT, 'no'); END;"
+    )
+    try:
+        with pytest.raises(Exception, match="no"):
+            await publish(app, tenant, [ticket("refused", users, 3)])
+    finally:
+        await db().execute_script("DROP TRIGGER nc_test_no_hand_off;")
+    assert await Notification.filter(instance_id=tenant.id, event_id="refused").count() == 0
+    assert await ProcessedEvent.filter(instance_id=tenant.id, event_id="refused").count() == 0
