@@ -214,7 +214,7 @@ async def next_id(conn: BaseDBAsyncClient, model: type[Model]) -> int:
     (past the largest ever given, as AUTOINCREMENT keeps it, and past the largest there is). A
     caller that numbers its rows itself needs no ``RETURNING``: fetching each row back cost the
     event loop and SQLite's thread ~2 µs per row, and the rows' work after the insert can run
-    while SQLite writes them (``insert_rows``)."""
+    while SQLite writes them (``begin_insert``)."""
     table = model._meta.db_table
     _, rows = await conn.execute_query(
         'SELECT max(coalesce((SELECT "seq" FROM sqlite_sequence WHERE "name" = ?), 0),'
@@ -232,7 +232,11 @@ async def begin_insert(
     order, ahead of any statement made after it: the caller works on while SQLite writes them, and
     a rollback, whatever raises meanwhile, comes after them all. The future gives the number of
     rows inserted (those that clashed are not); await it before writing a row that refers to them."""
-    columns = list(rows[0].keys()) if rows else []
+    inserted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    if not rows:
+        inserted.set_result(0)
+        return inserted
+    columns = list(rows[0].keys())
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
     statements = _sqlite_statements(
         model._meta.db_table, columns, _converter(model, columns), rows, f"ON CONFLICT ({conflict_sql}) DO NOTHING"
