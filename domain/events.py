@@ -35,7 +35,7 @@ from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolv
 from domain.routing import ALWAYS_ON, AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
 from domain.working_hours import WorkingHours, from_row
-from models.bulk import begin_insert, json_value, list_param, next_id, one_of, upsert
+from models.bulk import begin_insert, json_value, list_param, next_id, one_of, rows_per_statement, upsert
 from models.catalog import TYPES_BY_CODE, TypeDef
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus, RoutingMode, TypeAvailability
@@ -305,7 +305,9 @@ async def _publish_batch(
     rows = list(notification_rows.values())
     inserting: asyncio.Future[int] | None = None
     totals: dict[int, int] | None = None
-    if numbered and rows:
+    # (numbered when one INSERT holds them: 2,000 rows; a larger call's are read back, each
+    # statement awaited: see models.bulk.begin_insert)
+    if numbered and rows and len(rows) <= rows_per_statement(len(rows[0]) + 1):
         # The rows numbered here (the transaction holds SQLite's write lock): the unread counters
         # are raised first, and what follows the notifications' INSERT is worked out while
         # SQLite's thread writes them (a 1,600-row INSERT is ~35 ms of that thread's time).
@@ -323,8 +325,8 @@ async def _publish_batch(
         created.sort(key=lambda r: r["id"])
 
     async def written() -> None:
-        """Before the first row that refers to the notifications (a banner's repeat, a delivery):
-        numbered, all of them were written."""
+        """Before the first row that refers to the notifications (a banner's repeat, a delivery)
+        or that must not be written should their INSERT fail: numbered, all of them were written."""
         if inserting is not None and await inserting != len(rows):
             raise NumberingClash(f"{len(rows) - inserting.result()} of {len(rows)} numbered notifications clashed")
 

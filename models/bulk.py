@@ -199,7 +199,7 @@ def _sqlite_statements(
     bound-parameter limit: each chunk's statement and parameters."""
     quoted = ", ".join(f'"{c}"' for c in columns)
     group = f"({', '.join(['?'] * len(columns))})"
-    per_chunk = max(1, MAX_PARAMETERS // len(columns))
+    per_chunk = rows_per_statement(len(columns))
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
         params: list[Any] = []
@@ -224,32 +224,38 @@ async def next_id(conn: BaseDBAsyncClient, model: type[Model]) -> int:
     return int(rows[0][0]) + 1
 
 
+def rows_per_statement(columns: int) -> int:
+    """How many rows of ``columns`` values one SQLite INSERT holds (its bound-parameter limit)."""
+    return max(1, MAX_PARAMETERS // columns)
+
+
 async def begin_insert(
     conn: BaseDBAsyncClient, model: type[Model], rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str]
 ) -> asyncio.Future[int]:
-    """SQLite, in a transaction: ``rows`` inserted (``INSERT ... ON CONFLICT (conflict) DO NOTHING``,
-    chunked as ``upsert`` does), every chunk handed to SQLite's thread before this returns, in
-    order, ahead of any statement made after it: the caller works on while SQLite writes them, and
-    a rollback, whatever raises meanwhile, comes after them all. The future gives the number of
-    rows inserted (those that clashed are not); await it before writing a row that refers to them."""
+    """SQLite, in a transaction: ``rows`` inserted in one statement (``INSERT ... ON CONFLICT
+    (conflict) DO NOTHING``; at most ``rows_per_statement`` of them, else ValueError), handed to
+    SQLite's thread before this returns, ahead of any statement made after it: the caller works
+    on while SQLite writes them. The future gives the number of rows inserted (those that clashed
+    are not); await it before writing anything that refers to them, or that must not be written
+    should the INSERT fail (SQLite may then have ended the transaction itself, a disk full say:
+    what comes after runs outside it). One statement only, for that reason: a second one queued
+    behind a failed first would run, and be kept, on its own."""
     inserted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     if not rows:
         inserted.set_result(0)
         return inserted
     columns = list(rows[0].keys())
+    if len(rows) > rows_per_statement(len(columns)):
+        raise ValueError(f"{len(rows)} rows do not fit one statement of {len(columns)} columns")
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
-    statements = _sqlite_statements(
+    [(sql, params)] = _sqlite_statements(
         model._meta.db_table, columns, _converter(model, columns), rows, f"ON CONFLICT ({conflict_sql}) DO NOTHING"
     )
     async with conn.acquire_connection() as connection:  # (the transaction's: none of its statements between)
-        # aiosqlite queues a statement in a task's first step; the tasks' first steps run, in
-        # order, before this coroutine resumes.
-        chunks = []
-        for sql, params in statements:
-            db_client_logger.debug("%s: %s", sql, params)  # (as tortoise logs its own)
-            chunks.append(asyncio.ensure_future(_rowcount(connection.execute(sql, params))))
+        db_client_logger.debug("%s: %s", sql, params)  # (as tortoise logs its own)
+        # aiosqlite queues the statement in the task's first step, which runs before this resumes.
+        inserted = asyncio.ensure_future(_rowcount(connection.execute(sql, params)))
         await asyncio.sleep(0)
-    inserted = asyncio.ensure_future(_sum(chunks))
     # Its fault, should the caller fail first for another, is not left unretrieved.
     inserted.add_done_callback(lambda done: done.cancelled() or done.exception())
     return inserted
@@ -257,7 +263,3 @@ async def begin_insert(
 
 async def _rowcount(statement: Awaitable[Any]) -> int:
     return int((await statement).rowcount)
-
-
-async def _sum(chunks: Sequence[Awaitable[int]]) -> int:
-    return sum(await asyncio.gather(*chunks))

@@ -534,3 +534,42 @@ async def test_a_call_of_several_insert_chunks_is_written_whole_or_not_at_all(ap
         await db().execute_script("DROP TRIGGER nc_test_no_hand_off;")
     assert await Notification.filter(instance_id=tenant.id, event_id="refused").count() == 0
     assert await ProcessedEvent.filter(instance_id=tenant.id, event_id="refused").count() == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("size", [1_500, 2_100])  # numbered in one INSERT; read back, in two
+async def test_a_call_whose_insert_sqlite_rolls_back_leaves_nothing_written(app, tenant: Tenant, size: int) -> None:
+    # given operators with an unread item each
+    users = [f"u{i:04}" for i in range(size)]
+    await publish(app, tenant, [ticket("hello", users, 1)])
+    # when SQLite ends a call's transaction itself inside its notifications' INSERT (RAISE(ROLLBACK),
+    # as a full disk or an I/O error does: what was queued behind it would run on its own)
+    fired: list[str] = []
+
+    def first_refused(event_id: str) -> int:  # runs on SQLite's thread: true for one row only
+        if event_id != "refused" or fired:
+            return 0
+        fired.append(event_id)
+        return 1
+
+    conn = db()
+    await conn.execute_query("SELECT 1")  # (connected)
+    await conn._connection.create_function("nc_test_first_refused", 1, first_refused)  # type: ignore[attr-defined]
+    await conn.execute_script(
+        "CREATE TRIGGER nc_test_rollback BEFORE INSERT ON nc_notification WHEN nc_test_first_refused(NEW.event_id) "
+        "BEGIN SELECT RAISE(ROLLBACK, 'no room'); END;"
+    )
+    try:
+        with pytest.raises(Exception, match="no room"):
+            await publish(app, tenant, [ticket("refused", users, 2), ticket("beside", users[:5], 3)])
+    finally:
+        await conn.execute_script("DROP TRIGGER nc_test_rollback;")
+    # then nothing of it is left: no row, no processed event, no counter raised
+    assert await Notification.filter(instance_id=tenant.id, event_id__in=["refused", "beside"]).count() == 0
+    assert await ProcessedEvent.filter(instance_id=tenant.id, event_id__in=["refused", "beside"]).count() == 0
+    for user in (users[0], users[-1]):
+        assert (await tenant.operator(user).gql(UNREAD)).data == {"unreadCount": 1}
+    # and the producer's retry is written whole
+    published = await publish(app, tenant, [ticket("refused", users, 2), ticket("beside", users[:5], 3)])
+    assert [(p.duplicate, p.notification_count) for p in published] == [(False, size), (False, 5)]
+    assert (await tenant.operator(users[0]).gql(UNREAD)).data == {"unreadCount": 3}
