@@ -305,8 +305,8 @@ async def _publish_batch(
     rows = list(notification_rows.values())
     inserting: asyncio.Future[int] | None = None
     totals: dict[int, int] | None = None
-    # (numbered when one INSERT holds them: 2,000 rows; a larger call's are read back, each
-    # statement awaited: see models.bulk.begin_insert)
+    # Numbered when one INSERT holds them (their columns and the id given here: 2,000 rows); a
+    # larger call's are read back, each statement awaited (see models.bulk.begin_insert).
     if numbered and rows and len(rows) <= rows_per_statement(len(rows[0]) + 1):
         # The rows numbered here (the transaction holds SQLite's write lock): the unread counters
         # are raised first, and what follows the notifications' INSERT is worked out while
