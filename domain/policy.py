@@ -47,6 +47,10 @@ class TypeRule:
     digest_seconds: int | None = None
 
 
+#: A type without a policy row (one for all: a TypeRule is never changed).
+_NO_RULE = TypeRule()
+
+
 @dataclass(frozen=True)
 class InstancePolicy:
     instance_id: str
@@ -91,7 +95,7 @@ class InstancePolicy:
         return sort_channels(self.offered)
 
     def rule(self, code: str) -> TypeRule:
-        return self.type_rules.get(code) or TypeRule()
+        return self.type_rules.get(code) or _NO_RULE
 
     def availability(self, type_def: TypeDef) -> TypeAvailability:
         rule = self.rule(type_def.code)

@@ -91,11 +91,16 @@ def json_value(value: Any) -> Any:
 PASSTHROUGH = (fields.CharField, fields.TextField, fields.IntField, fields.BigIntField)
 
 
-def _converter(model: type[Model], columns: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+def _converter(
+    model: type[Model], columns: Sequence[str], *, sqlite: bool = False
+) -> Callable[[Mapping[str, Any]], list[Any]]:
     """A row -> database values function for these columns. A value shared by many rows (one
     event's ``data`` for 1,000 recipients, the batch's timestamp) is converted once: conversions
     are remembered by object identity for the converter's life (one statement's rows). A bool
-    goes as it is (both drivers bind it; ``to_db_value`` would return it unchanged)."""
+    goes as it is (both drivers bind it; ``to_db_value`` would return it unchanged). ``sqlite``:
+    a datetime goes as the text tortoise's sqlite3 adapter makes of it (``isoformat(" ")``), made
+    once here rather than by that adapter for every row on SQLite's thread (a 1,600-row INSERT:
+    ~2.5 % of the process's GIL time)."""
     fields_map = model._meta.fields_map
     converted: list[tuple[int, Any, bool]] = []
     for index, column in enumerate(columns):
@@ -115,7 +120,10 @@ def _converter(model: type[Model], columns: Sequence[str]) -> Callable[[Mapping[
             if isinstance(value, (dict, list, datetime)):
                 known = memo.get(id(value))
                 if known is None or known[0] is not value:
-                    known = (value, field.to_db_value(value, model))
+                    db_value = field.to_db_value(value, model)
+                    if sqlite and isinstance(db_value, datetime):
+                        db_value = db_value.isoformat(" ")
+                    known = (value, db_value)
                     memo[id(value)] = known
                 out[index] = known[1]
             else:
@@ -159,9 +167,10 @@ async def upsert(
     if sets and update_where:
         action += f" WHERE {update_where}"
     returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
-    convert = _converter(model, columns)
+    postgres = conn.capabilities.dialect == "postgres"
+    convert = _converter(model, columns, sqlite=not postgres)
     results: list[dict[str, Any]] = []
-    if conn.capabilities.dialect == "postgres":
+    if postgres:
         # One array per column: the statement's text is the same for any number of rows, so
         # PostgreSQL (and asyncpg's statement cache) prepares it once, not once per batch size.
         types = [_array_type(model, c) for c in columns]
@@ -248,9 +257,9 @@ async def begin_insert(
     if len(rows) > rows_per_statement(len(columns)):
         raise ValueError(f"{len(rows)} rows do not fit one statement of {len(columns)} columns")
     conflict_sql = ", ".join(f'"{c}"' for c in conflict)
-    [(sql, params)] = _sqlite_statements(
-        model._meta.db_table, columns, _converter(model, columns), rows, f"ON CONFLICT ({conflict_sql}) DO NOTHING"
-    )
+    convert = _converter(model, columns, sqlite=True)
+    tail = f"ON CONFLICT ({conflict_sql}) DO NOTHING"
+    [(sql, params)] = _sqlite_statements(model._meta.db_table, columns, convert, rows, tail)
     async with conn.acquire_connection() as connection:  # (the transaction's: none of its statements between)
         db_client_logger.debug("%s: %s", sql, params)  # (as tortoise logs its own)
         # aiosqlite queues the statement in the task's first step, which runs before this resumes.
