@@ -167,3 +167,51 @@ asyncio.run(main())
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["committed", "service,other"]
+
+
+def test_a_transaction_that_cannot_take_the_write_lock_runs_nothing_outside_it(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE goes with a transaction's first statement (models/sqlite_engine.py). When
+    another connection holds the write lock past ``busy_timeout``, that statement fails as BEGIN
+    did (TransactionManagementError), and so does any the transaction tries after it: none runs
+    on its own, in autocommit. The next transaction, and one that makes no statement, are fine."""
+    script = f"""
+import asyncio, sqlite3, threading, time
+from tortoise.exceptions import TransactionManagementError
+from core.settings import Settings
+import models.db as db
+
+async def main():
+    settings = Settings.from_env({{"NC_JWT_SECRET": "x" * 40, "NC_DATA_DIR": {str(tmp_path)!r}}})
+    await db.init_db(settings)
+    path = str(settings.data_dir / "notification-center.sqlite3")
+    await db.db().execute_script("CREATE TABLE probe (who TEXT)")
+    await db.db().execute_script("PRAGMA busy_timeout = 200")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO probe VALUES ('other')")
+    try:
+        async with db.transaction() as conn:
+            try:
+                await conn.execute_query("INSERT INTO probe VALUES ('first')")
+            except TransactionManagementError:
+                print("first refused")
+            await conn.execute_query("INSERT INTO probe VALUES ('second')")
+    except TransactionManagementError:
+        print("second refused")
+    other.execute("COMMIT")
+    async with db.transaction():
+        pass
+    async with db.transaction() as conn:
+        await conn.execute_query("INSERT INTO probe VALUES ('after')")
+    rows = await db.db().execute_query_dict("SELECT who FROM probe ORDER BY rowid")
+    print(",".join(r["who"] for r in rows))
+    other.close()
+    await db.close_db()
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["first refused", "second refused", "other,after"]
