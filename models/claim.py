@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+
+from models.db import read_beside
 
 
 class Params:
@@ -45,7 +47,16 @@ async def claim(
 
     With ``count_attempt`` the claim also adds one to the row's ``attempts`` (and RETURNING gives
     the new number): a try counts when it starts, so one cut short by a kill is counted too.
+
+    On SQLite, outside a transaction, a read beside the service's connection first asks whether any
+    row is due (``models.db.read_beside``): most polls find none, and then never wait for the
+    service's connection, nor make its next transaction wait for them. A row that falls due
+    meanwhile is claimed by the next poll.
     """
+    if not isinstance(conn, TransactionalDBClient) and not await _any_due(
+        conn, table, due_column, now, where, where_values
+    ):
+        return []
     p = Params(conn)
     sets = f"lease_until = {p(lease_until)}"
     if owner is not None:
@@ -65,6 +76,23 @@ async def claim(
         f"ORDER BY {due_column} LIMIT {p(limit)}{lock}) RETURNING {returning}"
     )
     return await conn.execute_query_dict(sql, p.values)
+
+
+async def _any_due(
+    conn: BaseDBAsyncClient, table: str, due_column: str, now: datetime, where: str, where_values: tuple[Any, ...]
+) -> bool:
+    """Whether a row of ``table`` is due and not leased, read beside the service's connection
+    (True where there is no such read: the claim then finds out itself)."""
+    p = Params(conn)
+    if p.postgres:
+        return True
+    extra = " AND " + where.format(*(p(v) for v in where_values)) if where else ""
+    values = [now, now, *p.values]
+    found = await read_beside(
+        f'SELECT 1 FROM "{table}" WHERE {due_column} <= ? AND (lease_until IS NULL OR lease_until < ?){extra} LIMIT 1',
+        values,
+    )
+    return found is None or bool(found)
 
 
 async def extend(conn: BaseDBAsyncClient, table: str, ids: list[int], *, owner: str, lease_until: datetime) -> set[int]:

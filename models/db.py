@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any
 
+import aiosqlite
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -160,14 +161,52 @@ class WalCheckpointer:
 
 
 _checkpointer: WalCheckpointer | None = None
+#: SQLite (a database file): the connection ``read_beside`` reads through.
+_reader: aiosqlite.Connection | None = None
+
+
+async def read_beside(sql: str, params: list[Any]) -> list[Any] | None:
+    """The rows of ``sql`` (a read) from a SQLite connection of its own beside the service's (WAL:
+    as of the last commit), so it neither waits for the service's transaction nor holds up the
+    next one; None where there is none (PostgreSQL, whose pool already gives each caller a
+    connection; an in-memory database): read through ``db()`` then. For the workers' polls:
+    under a publishing load, an empty poll on the service's connection waited its turn, and then
+    made the next publishing transaction wait, up to ~50 ms (the event loop slow to resume it)."""
+    if _reader is None:
+        return None
+    async with _reader.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def _open_reader(file_path: str) -> None:
+    """``read_beside``'s connection; should it fail to open, the polls read through ``db()``."""
+    global _reader
+    await _close_reader()
+    try:
+        reader = await aiosqlite.connect(file_path, isolation_level=None)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("no SQLite connection beside the service's (%s): the workers poll through it", exc)
+        return
+    for pragma in ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"):
+        async with reader.execute(pragma):
+            pass
+    _reader = reader
+
+
+async def _close_reader() -> None:
+    global _reader
+    if _reader is not None:
+        reader, _reader = _reader, None
+        await reader.close()
 
 
 async def init_db(settings: Settings, *, run_migrations: bool = True) -> None:
     """Connect, and (embedded default) bring the schema up to date first. On SQLite, its
-    checkpoints start on a thread of their own (WalCheckpointer) until ``close_db``; connecting
-    again without ``close_db`` stops the checkpoints of the database before. Raises what the
-    migrations or the connection raised, with nothing left open."""
+    checkpoints start on a thread of their own (WalCheckpointer), and ``read_beside`` has its
+    connection, until ``close_db``; connecting again without ``close_db`` stops those of the
+    database before. Raises what the migrations or the connection raised, with nothing left open."""
     global _checkpointer
+    await _close_reader()
     if _checkpointer is not None:
         checkpointer, _checkpointer = _checkpointer, None
         await asyncio.to_thread(checkpointer.stop)
@@ -188,6 +227,7 @@ async def init_db(settings: Settings, *, run_migrations: bool = True) -> None:
         file_path = path["credentials"]["file_path"]
         if file_path != ":memory:":
             _checkpointer = WalCheckpointer(file_path).start()
+            await _open_reader(file_path)
 
 
 async def apply_migrations(settings: Settings) -> None:
@@ -198,6 +238,7 @@ async def apply_migrations(settings: Settings) -> None:
 
 async def close_db() -> None:
     global _checkpointer
+    await _close_reader()
     if _checkpointer is not None:
         checkpointer, _checkpointer = _checkpointer, None
         await asyncio.to_thread(checkpointer.stop)

@@ -194,3 +194,47 @@ async def test_two_workers_never_fire_the_same_reminder_twice(app, tenant: Tenan
                 await listener.__aexit__(None, None, None)
     # then each operator got exactly one reminder
     assert sorted(received) == sorted(users)
+
+
+async def test_a_poll_that_finds_nothing_due_does_not_wait_for_a_transaction(app, tenant: Tenant) -> None:
+    # On SQLite the service's connection runs one transaction at a time: a worker's poll used to
+    # queue behind a publishing transaction, and then hold up the next one. Now a read beside it
+    # finds nothing due and the poll returns at once; a due row is still claimed (after it).
+    from models.db import is_postgres, transaction
+
+    def poll() -> object:
+        current = now()
+        return claim(
+            db(),
+            PanelHandOff._meta.db_table,
+            due_column="due_at",
+            now=current,
+            lease_until=current + timedelta(seconds=30),
+            limit=100,
+            where="instance_id = {}",
+            where_values=(tenant.id,),
+        )
+
+    await PanelHandOff.create(instance_id=tenant.id, notification_ids="1", due_at=now() + timedelta(hours=1))
+    entered, leave = asyncio.Event(), asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with transaction():
+            await PanelHandOff.filter(instance_id=tenant.id).update(lease_until=None)
+            entered.set()
+            await leave.wait()
+
+    holder = asyncio.create_task(long_transaction())
+    try:
+        await asyncio.wait_for(entered.wait(), 5)
+        if is_postgres():
+            assert await asyncio.wait_for(poll(), 5) == []  # a connection of the pool of its own
+        else:
+            assert await asyncio.wait_for(poll(), 2) == []  # before: waited for the transaction
+    finally:
+        leave.set()
+        await holder
+    await PanelHandOff.filter(instance_id=tenant.id).update(due_at=now() - timedelta(seconds=1))
+    assert len(await poll()) == 1  # due now: claimed, once
+    assert await poll() == []
+    await PanelHandOff.filter(instance_id=tenant.id).delete()
