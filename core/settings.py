@@ -48,6 +48,9 @@ class Limits:
     #: may create (the write and the live messages of 20,000 take ~1 s of the embedded process).
     recipients_per_call: int = 20_000
     event_data_bytes: int = 16_384
+    #: How far ahead of the service's clock an event's ``occurredAt`` may be (producers' clocks
+    #: drift; a reminder is scheduled from it, and year 9999 plus its delay overflowed).
+    occurred_at_ahead_seconds: int = 86_400
     operators_per_upsert: int = 5_000
     request_body_bytes: int = 4 * 1024 * 1024
     #: Fields deep, every field counted (introspection too: GraphiQL's introspection query is 15).

@@ -11,8 +11,9 @@ they become part of links.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from core.jsonenc import size as json_size
@@ -37,7 +38,15 @@ class Event:
     entity_kind: str | None = None
     entity_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: When it happened, in UTC: a value with another offset is the same instant in UTC (stored
+    #: and compared as text on SQLite, "+03:00" sorted 3 hours late), one without an offset is UTC.
     occurred_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        at = self.occurred_at
+        if at is not None and at.utcoffset() != timedelta(0):
+            with suppress(OverflowError):  # (year 1 or 9999 past UTC: ``validate`` refuses it)
+                object.__setattr__(self, "occurred_at", at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
 
 
 def validate(events: list[Event], limits: Limits) -> None:
@@ -99,8 +108,29 @@ def validate(events: list[Event], limits: Limits) -> None:
                     "{kind, id} (or data.ticketNumber / data.chatId)",
                     field="entity",
                 )
+        if event.occurred_at is not None:
+            _check_occurred_at(event.occurred_at, limits, where)
         if event.type in CSAT_TYPES and "score" in event.data and not is_score(event.data["score"]):
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
+
+
+#: The earliest ``occurredAt`` taken.
+OCCURRED_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _check_occurred_at(at: datetime, limits: Limits, where: str) -> None:
+    ahead = limits.occurred_at_ahead_seconds
+    if at > datetime.now(UTC) + timedelta(seconds=ahead):
+        raise BadUserInput(
+            f"{where}: occurredAt {at.isoformat()} is more than {ahead} s ahead of the service's clock (UTC):"
+            " send when the event happened, with its UTC offset",
+            field="occurredAt",
+        )
+    if at < OCCURRED_SINCE:
+        raise BadUserInput(
+            f"{where}: occurredAt {at.isoformat()} is before 2000-01-01: send when the event happened",
+            field="occurredAt",
+        )
 
 
 def is_score(value: Any) -> TypeGuard[float]:

@@ -34,7 +34,12 @@ class EventInput:
         description="A JSON object for the type's templates: finite numbers, at most 32 levels deep, "
         "16 KiB of UTF-8 (NC_LIMIT_EVENT_DATA_BYTES).",
     )
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None,
+        description="When it happened (e.g. when a status changed: reminders count from it). Any UTC "
+        "offset, kept as the same instant in UTC (none: UTC); from 2000 to at most a day ahead of the "
+        "service's clock (NC_LIMIT_OCCURRED_AT_AHEAD_SECONDS). Default: when the service takes it.",
+    )
 
 
 @strawberry.input(name="OperatorInput")

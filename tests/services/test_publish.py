@@ -324,3 +324,51 @@ async def test_integers_beyond_64_bits_in_data_are_kept_whole(tenant: Tenant) ->
     assert result.data == {"publishEvent": {"notificationCount": 1}}
     data = (await alice.gql("{ notifications(first: 1) { edges { node { data } } } }")).data
     assert data["notifications"]["edges"][0]["node"]["data"] == {"n": big, "m": -(2**63) - 1}
+
+
+async def test_occurred_at_with_any_utc_offset_is_the_same_instant(app, tenant: Tenant) -> None:
+    # A not-ready status two minutes ahead, written with +03:00, -05:00 and Z: each operator's
+    # reminder (after 60 "minutes") is due at the same instant, as the database compares it. Stored
+    # with its offset, "+03:00" sorted 3 h late on SQLite (it compares timestamps as text), and
+    # its reminder came hours late ("-05:00": at once).
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from models.notification import OperatorPresence
+
+    at = datetime.now(UTC) + timedelta(minutes=2)  # (its reminder not due while the test runs)
+    offsets = {"msk": timezone(timedelta(hours=3)), "nyc": timezone(timedelta(hours=-5)), "utc": UTC}
+    for user, zone in offsets.items():
+        await tenant.operator(user).gql(
+            "mutation { updateReminderSettings(input: {notReadyAfterMinutes: 60, notReadyRepeatMinutes: 0})"
+            " { notReadyAfterMinutes } }"
+        )
+        event = {
+            "id": f"status-{user}",
+            "type": "operator_status_changed",
+            "recipients": [user],
+            "data": {"status": "not_ready"},
+            "occurredAt": at.astimezone(zone).isoformat(),
+        }
+        assert not (await tenant.service().gql(PUBLISH, {"input": event})).errors
+    due = at + timedelta(seconds=60 * app.state.services.settings.reminder_minute_seconds)
+    presences = OperatorPresence.filter(instance_id=tenant.id)
+    assert await presences.filter(next_reminder_at__gte=due - timedelta(seconds=1)).count() == 3
+    assert await presences.filter(next_reminder_at__lte=due + timedelta(seconds=1)).count() == 3
+    stored = await presences.values_list("not_ready_since", flat=True)
+    assert {abs((since - at).total_seconds()) < 1e-3 for since in stored} == {True}
+
+
+async def test_an_occurred_at_out_of_range_is_refused_with_nothing_written(tenant: Tenant) -> None:
+    service = tenant.service()
+    for occurred_at in ("9999-12-31T23:59:59+00:00", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+03:00"):
+        event = {
+            "id": "far",
+            "type": "operator_status_changed",
+            "recipients": ["a"],
+            "data": {"status": "not_ready"},
+            "occurredAt": occurred_at,
+        }
+        result = await service.gql(PUBLISH, {"input": event})
+        assert result.error_code == "BAD_USER_INPUT", (occurred_at, result.errors)
+        assert "occurredAt" in result.error_message
+    assert await ProcessedEvent.filter(instance_id=tenant.id).count() == 0
