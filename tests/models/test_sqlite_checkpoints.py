@@ -125,12 +125,12 @@ asyncio.run(main())
     assert (running, after_close) == ("1", "0")
 
 
-def test_a_transaction_that_reads_first_survives_another_connections_write(tmp_path: Path) -> None:
-    """A write transaction that reads before it writes, while another connection (a worker
-    process, say) writes the same file: it waits for that writer instead of failing with
-    "database is locked" at its first write (models/sqlite_engine.py: BEGIN IMMEDIATE)."""
+def _in_a_service_process(tmp_path: Path, body: str) -> list[str]:
+    """The lines ``body`` prints, run as the body of ``async def main()`` in a fresh Python process
+    whose service database (in ``tmp_path``) has a table ``probe (who TEXT)``; ``path`` is its file."""
     script = f"""
 import asyncio, sqlite3, threading
+from tortoise.exceptions import TransactionManagementError
 from core.settings import Settings
 import models.db as db
 
@@ -139,6 +139,21 @@ async def main():
     await db.init_db(settings)
     path = str(settings.data_dir / "notification-center.sqlite3")
     await db.db().execute_script("CREATE TABLE probe (who TEXT)")
+{body}
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.splitlines()
+
+
+def test_a_transaction_that_reads_first_survives_another_connections_write(tmp_path: Path) -> None:
+    """A write transaction that reads before it writes, while another connection (a worker
+    process, say) writes the same file: it waits for that writer instead of failing with
+    "database is locked" at its first write (models/sqlite_engine.py: BEGIN IMMEDIATE)."""
+    body = """
 
     def other_connection():
         other = sqlite3.connect(path, timeout=10, isolation_level=None)
@@ -159,14 +174,8 @@ async def main():
     rows = await db.db().execute_query_dict("SELECT who FROM probe ORDER BY rowid")
     print(",".join(r["who"] for r in rows))
     await db.close_db()
-
-asyncio.run(main())
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines() == ["committed", "service,other"]
+    assert _in_a_service_process(tmp_path, body) == ["committed", "service,other"]
 
 
 def test_a_transaction_that_cannot_take_the_write_lock_runs_nothing_outside_it(tmp_path: Path) -> None:
@@ -174,17 +183,7 @@ def test_a_transaction_that_cannot_take_the_write_lock_runs_nothing_outside_it(t
     another connection holds the write lock past ``busy_timeout``, that statement fails as BEGIN
     did (TransactionManagementError), and so does any the transaction tries after it: none runs
     on its own, in autocommit. The next transaction, and one that makes no statement, are fine."""
-    script = f"""
-import asyncio, sqlite3, threading, time
-from tortoise.exceptions import TransactionManagementError
-from core.settings import Settings
-import models.db as db
-
-async def main():
-    settings = Settings.from_env({{"NC_JWT_SECRET": "x" * 40, "NC_DATA_DIR": {str(tmp_path)!r}}})
-    await db.init_db(settings)
-    path = str(settings.data_dir / "notification-center.sqlite3")
-    await db.db().execute_script("CREATE TABLE probe (who TEXT)")
+    body = """
     await db.db().execute_script("PRAGMA busy_timeout = 200")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
@@ -207,11 +206,5 @@ async def main():
     print(",".join(r["who"] for r in rows))
     other.close()
     await db.close_db()
-
-asyncio.run(main())
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines() == ["first refused", "second refused", "other,after"]
+    assert _in_a_service_process(tmp_path, body) == ["first refused", "second refused", "other,after"]
