@@ -236,7 +236,13 @@ class Settings:
         defaults = Limits()
         limits = Limits(
             **{
-                name: _int(env, f"NC_LIMIT_{name.upper()}", getattr(defaults, name), minimum=1)
+                name: _int(
+                    env,
+                    f"NC_LIMIT_{name.upper()}",
+                    getattr(defaults, name),
+                    minimum=1,
+                    maximum=LIMIT_MAX_SECONDS if name.endswith("_seconds") else None,
+                )
                 for name in Limits.__dataclass_fields__
             }
         )
@@ -325,7 +331,7 @@ class Settings:
         return replace(self, jwt_secret=Secret(path.read_text().strip()))
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -335,6 +341,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -364,6 +372,9 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
 
 #: The longest any seconds setting may be: past it, due times overflow a datetime long before.
 MAX_SECONDS = 30 * 86_400.0
+#: The longest a limit in seconds may be (``NC_LIMIT_*_SECONDS``: how far ahead a snooze or an
+#: event's occurredAt may be): ten years, far from overflowing the dates it is added to.
+LIMIT_MAX_SECONDS = 10 * 365 * 86_400
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -187,9 +187,14 @@ async def _open_reader(file_path: str) -> None:
     except (sqlite3.Error, OSError) as exc:
         log.warning("no SQLite connection beside the service's (%s): the workers poll through it", exc)
         return
-    for pragma in ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"):
-        async with reader.execute(pragma):
-            pass
+    try:
+        for pragma in ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"):
+            async with reader.execute(pragma):
+                pass
+    except sqlite3.Error as exc:
+        await reader.close()  # (its thread would keep the process from exiting)
+        log.warning("no SQLite connection beside the service's (%s): the workers poll through it", exc)
+        return
     _reader = reader
 
 

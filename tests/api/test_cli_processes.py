@@ -16,9 +16,9 @@ pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NC_")}
-    env.update(NC_JWT_SECRET=secrets.token_urlsafe(40), NC_DATA_DIR=str(tmp_path / "data"))
+    env.update(NC_JWT_SECRET=secrets.token_urlsafe(40), NC_DATA_DIR=str(tmp_path / "data"), **extra)
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -32,6 +32,15 @@ def test_a_worker_without_redis_refuses_to_start(tmp_path: Path) -> None:
     assert "NC_REDIS_URL" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
+
+
+def test_a_worker_whose_start_fails_after_connecting_exits(tmp_path: Path) -> None:
+    # given a Redis URL its broker refuses, found once the database is open (its SQLite threads
+    # kept the process alive after the traceback: a supervisor never saw it fail)
+    done = _cli(tmp_path, "worker", NC_REDIS_URL="foo://127.0.0.1/0")
+    # then it exits (within the timeout), saying why
+    assert done.returncode != 0
+    assert "Redis URL" in done.stderr
 
 
 def test_serve_exits_when_its_database_cannot_be_migrated(tmp_path: Path) -> None:

@@ -277,6 +277,14 @@ def test_seconds_past_thirty_days_are_refused() -> None:
     assert Settings.from_env({"NC_LEASE_SECONDS": str(30 * 86_400)}).lease_seconds == 30 * 86_400
 
 
+@pytest.mark.parametrize("name", ["NC_LIMIT_OCCURRED_AT_AHEAD_SECONDS", "NC_LIMIT_SNOOZE_SECONDS"])
+def test_limits_in_seconds_past_ten_years_are_refused(name: str) -> None:
+    # how far ahead an occurredAt or a snooze may be: 1e12 s overflowed the date checked against it
+    with pytest.raises(SettingsError, match=f"{name} must be at most"):
+        Settings.from_env({name: "999999999999"})
+    assert getattr(Settings.from_env({name: str(10 * 365 * 86_400)}).limits, name[9:].lower()) == 10 * 365 * 86_400
+
+
 async def test_a_boolean_is_not_a_port(tenant: Tenant) -> None:
     settings = {"host": "smtp.example.com", "from": "nc@example.com", "port": True}
     refused = await tenant.admin().gql(
