@@ -24,7 +24,7 @@ that made no statement ends without a word to SQLite.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
@@ -93,17 +93,17 @@ class _ImmediateTransaction(SqliteTransactionWrapper):
         self._begins.pending = True
 
     async def commit(self) -> None:
-        if self._finalized:
-            raise TransactionManagementError("Transaction already finalised")
-        if self._begins.end():
-            await self._connection.commit()
-        self._finalized = True
+        await self._end(self._connection.commit)
 
     async def rollback(self) -> None:
+        await self._end(self._connection.rollback)
+
+    async def _end(self, statement: Callable[[], Awaitable[None]]) -> None:
+        """COMMIT or ROLLBACK, sent only when the transaction began at SQLite."""
         if self._finalized:
             raise TransactionManagementError("Transaction already finalised")
         if self._begins.end():
-            await self._connection.rollback()
+            await statement()
         self._finalized = True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from tortoise.timezone import now
 
@@ -31,6 +32,21 @@ async def wait_for(predicate, seconds: float = 5.0) -> None:
     await until(predicate, seconds=seconds)
 
 
+async def claim_hand_offs(tenant: Tenant, *, lease_seconds: float) -> list[dict[str, Any]]:
+    """What a worker's poll of the tenant's due hand-off rows claims now (leased for ``lease_seconds``)."""
+    current = now()
+    return await claim(
+        db(),
+        PanelHandOff._meta.db_table,
+        due_column="due_at",
+        now=current,
+        lease_until=current + timedelta(seconds=lease_seconds),
+        limit=100,
+        where="instance_id = {}",
+        where_values=(tenant.id,),
+    )
+
+
 class Stopped:
     """Stops the app's workers for a test (as if the process were down) and restarts them after."""
 
@@ -54,18 +70,7 @@ async def test_a_dead_workers_hand_off_is_taken_again_and_makes_no_second_bell_i
             # as if the publisher had died between its commit and its hand-off: the row is due ...
             await PanelHandOff.create(instance_id=tenant.id, notification_ids=first["notification"]["id"], due_at=now())
             # ... and a worker claims it and dies before sending: its lease runs out
-            current = now()
-            taken = await claim(
-                db(),
-                PanelHandOff._meta.db_table,
-                due_column="due_at",
-                now=current,
-                lease_until=current + timedelta(seconds=0.3),
-                limit=100,
-                where="instance_id = {}",
-                where_values=(tenant.id,),
-            )
-            assert len(taken) == 1
+            assert len(await claim_hand_offs(tenant, lease_seconds=0.3)) == 1
         # the running workers take it over once the lease expired, and send the same bell item
         again = await asyncio.wait_for(bell.queue.get(), 5)
     assert again["notification"] == first["notification"] and again["unreadCount"] == 1
@@ -202,18 +207,8 @@ async def test_a_poll_that_finds_nothing_due_does_not_wait_for_a_transaction(app
     # finds nothing due and the poll returns at once; a due row is still claimed (after it).
     from models.db import is_postgres, transaction
 
-    def poll() -> object:
-        current = now()
-        return claim(
-            db(),
-            PanelHandOff._meta.db_table,
-            due_column="due_at",
-            now=current,
-            lease_until=current + timedelta(seconds=30),
-            limit=100,
-            where="instance_id = {}",
-            where_values=(tenant.id,),
-        )
+    def poll() -> Any:
+        return claim_hand_offs(tenant, lease_seconds=30)
 
     await PanelHandOff.create(instance_id=tenant.id, notification_ids="1", due_at=now() + timedelta(hours=1))
     entered, leave = asyncio.Event(), asyncio.Event()
