@@ -109,6 +109,9 @@ class Limits:
     deliveries_per_retry: int = 1_000
     #: Operators a policy preview names for each type and channel that turns on or off.
     preview_sample: int = 20
+    #: Tokens whose verification a process remembers until they expire (each at most
+    #: ``services.auth.CACHED_TOKEN_CHARS`` characters: ~4 KiB, ~16 MiB when full).
+    verified_tokens_cached: int = 4_096
 
 
 @dataclass(frozen=True)

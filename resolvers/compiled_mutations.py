@@ -31,6 +31,7 @@ from graphql import (
 )
 
 from core.settings import Limits
+from domain.entities import entity_of
 from domain.errors import BadUserInput, ClientError
 from domain.events import Event, validate
 from resolvers.context import Context
@@ -216,14 +217,19 @@ def _event(value: Any) -> dict[str, Any]:
 
 def _as_event(e: dict[str, Any]) -> Event:
     entity = e["entity"]
+    # JSON of any shape as given: publish refuses one that is not an object
+    data = e["data"] if e["data"] is not None else {}
+    kind, entity_id = (entity["kind"], entity["id"]) if entity else (None, None)
+    if isinstance(data, dict):
+        # The entity publish would give it (domain.entities.with_entity), given at once: not a second Event.
+        kind, entity_id = entity_of(e["type"], kind, entity_id, data)
     return Event(
         id=e["id"],
         type=e["type"],
         recipients=e["recipients"],
         actor_id=e["actorId"],
-        entity_kind=entity["kind"] if entity else None,
-        entity_id=entity["id"] if entity else None,
-        # JSON of any shape as given: publish refuses one that is not an object
-        data=e["data"] if e["data"] is not None else {},
+        entity_kind=kind,
+        entity_id=entity_id,
+        data=data,
         occurred_at=None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,9 @@ from domain.input_text import check_id, check_text, shown
 from models.enums import Role
 
 ROLE_CLAIMS = {r.value.lower(): r for r in Role}
+
+#: Longer tokens are verified every time, never remembered (``TokenCodec.verify``).
+CACHED_TOKEN_CHARS = 4_096
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,14 @@ class Principal:
 
 
 class TokenCodec:
-    """Signs (embedded mode and the CLI) and verifies tokens with the deployment's keys."""
+    """Signs (embedded mode and the CLI) and verifies tokens with the deployment's keys.
+
+    A token verified once is remembered until its ``exp`` (at most
+    ``Limits.verified_tokens_cached`` of them, the least recently used forgotten first): a
+    producer's or a panel's every request carries the same token, and checking its signature
+    and claims again cost ~40 µs of the event loop per request (1 of 40 of a publishing call's
+    CPU). Only a token that verified is remembered, by its exact text, so a changed byte is
+    verified afresh; one past its ``exp`` is refused as before."""
 
     def __init__(self, settings: Settings) -> None:
         if settings.jwt_secret is None and settings.jwt_public_key is None:
@@ -49,6 +60,8 @@ class TokenCodec:
         self._secret = settings.jwt_secret
         self._public_key = settings.jwt_public_key
         self._algorithms = list(settings.jwt_algorithms)
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        self._most_verified = settings.limits.verified_tokens_cached
 
     def issue(
         self,
@@ -80,6 +93,22 @@ class TokenCodec:
         return jwt.encode(claims, self._secret.reveal(), algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        """The token's caller. Unauthenticated (with what is wrong) when it is not valid here."""
+        verified = self._verified
+        principal = verified.get(token)
+        if principal is not None:
+            if principal.expires_at is not None and principal.expires_at > time.time():
+                verified.move_to_end(token)
+                return principal
+            del verified[token]
+        principal = self._verify(token)
+        if len(token) <= CACHED_TOKEN_CHARS and self._most_verified > 0:
+            verified[token] = principal
+            if len(verified) > self._most_verified:
+                verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         key: Any = self._public_key if self._public_key else self._secret.reveal()  # type: ignore[union-attr]
         try:
             claims = jwt.decode(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import jwt
@@ -139,3 +141,57 @@ async def test_a_signed_token_whose_claims_are_not_usable_is_unauthenticated(ten
         result = await caller.gql("{ unreadCount }")
         # then the token is refused, not a server error
         assert result.error_code == "UNAUTHENTICATED", (user, instance, extra, result.body)
+
+
+async def test_a_token_used_again_is_refused_once_it_expires(tenant: Tenant) -> None:
+    # given a token that works (and is remembered as verified) and expires in about a second
+    caller = tenant.operator()
+    caller.token = tenant.codec.issue(instance=tenant.id, user="u-short", role="operator", ttl_seconds=1)
+    expires_at = jwt.decode(caller.token, options={"verify_signature": False})["exp"]
+    assert (await caller.gql("{ unreadCount }")).data is not None
+    # when it is used again after its exp
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    result = await caller.gql("{ unreadCount }")
+    # then it is refused as expired
+    assert result.error_code == "UNAUTHENTICATED"
+    assert "expired" in result.error_message
+
+
+async def test_a_token_changed_after_a_verified_one_is_refused(tenant: Tenant) -> None:
+    # given a token that was verified
+    caller = tenant.operator()
+    assert (await caller.gql("{ unreadCount }")).data is not None
+    header, claims, signature = caller.token.split(".")
+    # when a caller sends it with other claims under the same signature (an administrator's role)
+    forged = {"sub": "u1", "instance": tenant.id, "role": "administrator", "exp": int(time.time()) + 60}
+    forged_claims = jwt.utils.base64url_encode(json.dumps(forged).encode()).decode()
+    caller.token = f"{header}.{forged_claims}.{signature}"
+    # then it is refused
+    assert (await caller.gql("{ unreadCount }")).error_code == "UNAUTHENTICATED"
+
+
+def test_the_verified_tokens_remembered_are_bounded() -> None:
+    from core.settings import Limits, Secret, Settings
+    from services.auth import CACHED_TOKEN_CHARS, TokenCodec
+
+    # given a process that remembers at most 3 verified tokens
+    codec = TokenCodec(Settings(jwt_secret=Secret("s" * 32), limits=Limits(verified_tokens_cached=3)))
+    tokens = [codec.issue(instance="i", user=f"u{n}", role="operator") for n in range(10)]
+    long_token = jwt.encode(
+        {
+            "sub": "u-long",
+            "instance": "i",
+            "role": "operator",
+            "exp": int(time.time()) + 60,
+            "pad": "p" * CACHED_TOKEN_CHARS,
+        },
+        "s" * 32,
+        algorithm="HS256",
+    )
+    # when 10 tokens and one longer than a remembered token may be are verified
+    for token in [*tokens, long_token]:
+        codec.verify(token)
+    # then at most 3 are held, the most recent ones, and the long one never
+    assert list(codec._verified) == tokens[-3:]
+    # and each still verifies to its own caller
+    assert [codec.verify(t).user_id for t in tokens] == [f"u{n}" for n in range(10)]
