@@ -39,7 +39,7 @@ from api.connections import WebSocketSlots
 from api.graphql_ws import LegacyWSHandler, TransportWSHandler
 from api.graphql_ws_messages import LimitedWebSocket
 from api.ratelimit import RateLimits
-from core.jsonenc import dumps
+from core.jsonenc import dumps, loads
 from core.logs import loggable
 from core.metrics import REFUSED
 from domain.errors import ClientError, RateLimited, Unauthenticated
@@ -197,7 +197,7 @@ class NotificationCenterGraphQL(GraphQL[Context, None]):
         """Bodies that are not UTF-8, nest deeper than the decoder goes or hold numbers past
         Python's 4,300 digits are bad JSON (400)."""
         try:
-            return json.loads(data)
+            return loads(data)
         except RecursionError:
             raise HTTPException(
                 400, "The request body nests deeper than the JSON reader goes: flatten its objects and lists"

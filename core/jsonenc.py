@@ -5,6 +5,7 @@ which event data may hold (valid JSON; the standard library writes them out in f
     dumps(value) -> str    compact, non-ASCII kept as is (WebSocket text frames need str)
     dumps_bytes(value)     the same as UTF-8 bytes (a frame written to a socket: no str made)
     size(value) -> int     the bytes of ``dumps(value)`` in UTF-8, without making the str
+    loads(data) -> value   what ``json.loads`` gives, through orjson where the two agree
 """
 
 from __future__ import annotations
@@ -36,3 +37,25 @@ def size(value: Any) -> int:
         return len(orjson.dumps(value))
     except TypeError:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+#: Every digit made "0", everything else " ": 19 zeros in a row are 19 or more digits in a row,
+#: perhaps an integer past 64 bits, which orjson reads as a float (a regular expression took 10x
+#: longer than ``bytes.translate`` and a substring search).
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads(data)``, the same value and the same errors, ~4x faster for the usual request
+    body: orjson reads it unless it may differ — an integer of 19 digits or more (orjson makes one
+    past 64 bits a float; ``json`` keeps it whole), or anything orjson refuses (invalid UTF-8, a
+    lone surrogate escape, NaN, a BOM, 1e400, nesting past 1,024), which ``json`` then reads or
+    refuses as it always did."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _LONG_RUN not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
