@@ -47,8 +47,8 @@ _LONG_RUN = b"0" * 19
 
 
 def loads(data: str | bytes) -> Any:
-    """``json.loads(data)``, the same value and the same errors, ~4x faster for the usual request
-    body: orjson reads it unless it may differ — an integer of 19 digits or more (orjson makes one
+    """``json.loads(data)``, the same value and the same errors, faster (a 20-event publishing
+    body: 19.9 -> 11.4 µs): orjson reads it unless it may differ — an integer of 19 digits or more (orjson makes one
     past 64 bits a float; ``json`` keeps it whole), or anything orjson refuses (invalid UTF-8, a
     lone surrogate escape, NaN, a BOM, 1e400, nesting past 1,024), which ``json`` then reads or
     refuses as it always did."""

@@ -8,6 +8,8 @@ import time
 
 import jwt
 
+from core.settings import Limits, Secret, Settings
+from services.auth import CACHED_TOKEN_CHARS, TokenCodec
 from tests.conftest import Tenant
 
 TYPES = "{ notificationTypes { code channels } }"
@@ -171,9 +173,6 @@ async def test_a_token_changed_after_a_verified_one_is_refused(tenant: Tenant) -
 
 
 def test_the_verified_tokens_remembered_are_bounded() -> None:
-    from core.settings import Limits, Secret, Settings
-    from services.auth import CACHED_TOKEN_CHARS, TokenCodec
-
     # given a process that remembers at most 3 verified tokens
     codec = TokenCodec(Settings(jwt_secret=Secret("s" * 32), limits=Limits(verified_tokens_cached=3)))
     tokens = [codec.issue(instance="i", user=f"u{n}", role="operator") for n in range(10)]
