@@ -45,7 +45,11 @@ _NUMBER = re.compile(r"-?\d{1,30}")
 
 
 def normal_kind(kind: str) -> str:
-    """A known kind in upper case (``ticket`` -> ``TICKET``); any other kind as sent."""
+    """A known kind in upper case (``ticket`` -> ``TICKET``); any other kind as sent. Only ASCII
+    kinds are known ones: Unicode's upper case makes ``tıcket`` (dotless ı) ``TICKET`` too, and a
+    kind is normalised before some paths check it (ENTITY_KIND refuses it as sent)."""
+    if not kind.isascii():
+        return kind
     upper = kind.upper()
     return upper if upper in KNOWN_KINDS else kind
 

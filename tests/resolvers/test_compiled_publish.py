@@ -115,6 +115,9 @@ WRONG = [
     {"id": "w", "type": "ticket_created", "recipients": ["a"], "data": [1, 2]},  # not an object
     {"id": "w", "type": "ticket_created", "recipients": ["a"], "data": {"x": float("inf")}},
     {"id": "w", "type": "ticket_created", "recipients": []},
+    # a kind that upper-cases to a known one ("ı".upper() == "I"): not TICKET, not a kind at all
+    {"id": "w", "type": "ticket_created", "recipients": ["a"], "entity": {"kind": "t\u0131cket", "id": "T-77"}},
+    {"id": "w", "type": "ticket_created", "recipients": ["a"], "entity": {"kind": "stra\u00dfe", "id": "1"}},
 ]
 
 
