@@ -7,8 +7,10 @@ import json
 import time
 
 import jwt
+import pytest
 
 from core.settings import Limits, Secret, Settings
+from domain.errors import Unauthenticated
 from services.auth import CACHED_TOKEN_CHARS, TokenCodec
 from tests.conftest import Tenant
 
@@ -170,6 +172,24 @@ async def test_a_token_changed_after_a_verified_one_is_refused(tenant: Tenant) -
     caller.token = f"{header}.{forged_claims}.{signature}"
     # then it is refused
     assert (await caller.gql("{ unreadCount }")).error_code == "UNAUTHENTICATED"
+
+
+async def test_a_remembered_token_with_a_fractional_exp_expires_when_a_fresh_check_says_so() -> None:
+    # given a remembered token whose exp is a whole second plus 0.9 (PyJWT expires it at the second)
+    secret = "s" * 32
+    codec = TokenCodec(Settings(jwt_secret=Secret(secret)))
+    while time.time() % 1 > 0.05:
+        await asyncio.sleep(0.01)
+    exp = int(time.time()) + 1.9
+    token = jwt.encode({"sub": "u", "instance": "i", "role": "operator", "exp": exp}, secret, algorithm="HS256")
+    assert codec.verify(token).user_id == "u"
+    # when it is used again past the whole second, before the fraction
+    await asyncio.sleep(max(0.0, int(exp) - time.time()) + 0.2)
+    # then it is refused, as it is by a process that never saw it
+    with pytest.raises(Unauthenticated, match="expired"):
+        TokenCodec(Settings(jwt_secret=Secret(secret))).verify(token)
+    with pytest.raises(Unauthenticated, match="expired"):
+        codec.verify(token)
 
 
 def test_the_verified_tokens_remembered_are_bounded() -> None:
