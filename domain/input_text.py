@@ -5,8 +5,9 @@
     check_id(value, where)     identifiers (ID, JSON object keys): no control characters at all
                                (C0, DEL, C1); valid Unicode
     check_json(value, limits)  any JSON value, from variables or written in the query text: finite
-                               numbers, keys and strings as above, at most ``json_depth`` levels of
-                               nesting, ``variable_values`` values and ``variables_bytes`` bytes
+                               numbers (floats 0 or 1e-20 to 1e16 in size), keys and strings as
+                               above, at most ``json_depth`` levels of nesting, ``variable_values``
+                               values and ``variables_bytes`` bytes
     shown(value)               a client's text as an error message quotes it: at most 40 characters
 
 Each raises BadUserInput naming where the fault is and what to change. PostgreSQL refuses NUL in
@@ -97,6 +98,13 @@ def _path(trail: Any) -> str:
 #: ``Limits.json_depth`` levels of its own, checked by type per argument.
 VARIABLES_NESTING = 4
 
+#: JSON numbers with a fraction or an exponent (floats) are 0 or this size (their absolute value):
+#: PostgreSQL's jsonb writes a stored number out in full, so 1.5e300 came back as 301 digits (an
+#: integer) and 16 KiB of data as ~800 KiB. Within the range a float reads back as sent: Python
+#: writes one of 1e16 or more with an exponent, and jsonb reads that back as an integer.
+FLOAT_SMALLEST = 1e-20
+FLOAT_LARGEST = 1e16
+
 
 def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, outer_levels: int = 0) -> None:
     """Refuse JSON (already decoded or coerced) that is not portable or over the size, value-count
@@ -153,7 +161,7 @@ def _all_fine(value: Any, limits: Limits, controls: bool, max_depth: int) -> boo
             size += 8
         elif kind is float:
             size += 8
-            if not math.isfinite(item):
+            if not (item == 0.0 or FLOAT_SMALLEST <= abs(item) < FLOAT_LARGEST):  # NaN fails too
                 return False
         else:
             return False  # a type the full pass judges
@@ -235,6 +243,12 @@ def _check_json_in_full(value: Any, limits: Limits, *, what: str, controls: bool
                 raise BadUserInput(
                     f"{what}{_path(trail)} is NaN or Infinity: JSON numbers must be finite "
                     "(1e999 and -1e400 overflow to Infinity)"
+                )
+            if isinstance(item, float) and not (item == 0.0 or FLOAT_SMALLEST <= abs(item) < FLOAT_LARGEST):
+                raise BadUserInput(
+                    f"{what}{_path(trail)} is {item!r}: a JSON number with a fraction or an exponent must be 0 or "
+                    "between 1e-20 and 1e16 in size (PostgreSQL stores it written out in full); send a larger "
+                    "one as an integer or a string"
                 )
         if values > max_values:
             raise BadUserInput(f"{what}: more than {max_values:,} values; send fewer items per request")

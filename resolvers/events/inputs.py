@@ -31,8 +31,9 @@ class EventInput:
     entity: EntityRefInput | None = None
     data: JSON | None = strawberry.field(
         default=None,
-        description="A JSON object for the type's templates: finite numbers, at most 32 levels deep, "
-        "16 KiB of UTF-8 (NC_LIMIT_EVENT_DATA_BYTES).",
+        description="A JSON object for the type's templates: finite numbers (those with a fraction or an "
+        "exponent 0 or between 1e-20 and 1e16 in size), at most 32 levels deep, 16 KiB of UTF-8 "
+        "(NC_LIMIT_EVENT_DATA_BYTES).",
     )
     occurred_at: datetime | None = strawberry.field(
         default=None,

@@ -6,7 +6,8 @@ The kinds, each checked where every value of it passes (domain/input_text.py):
 
     control characters   NUL and other C0 controls in text (tab and line breaks allowed);
                          any control character in ids and JSON object keys
-    JSON                 finite numbers, valid Unicode in keys and values, nesting and size —
+    JSON                 finite numbers (floats 0 or 1e-20..1e16), valid Unicode in keys and values,
+                         nesting and size —
                          also for JSON written as a literal in the query text
     quoting              an error message quotes at most 40 characters of what was sent
     entity               entity.kind and entity.id in a documented safe form (they become links)
@@ -142,6 +143,29 @@ async def test_infinity_written_in_the_query_text_is_refused(tenant: Tenant, dat
     assert refused.error_code == "BAD_USER_INPUT" and "NaN or Infinity" in refused.error_message
     bell = await tenant.operator("op-a").gql(BELL)
     assert bell.data == {"notifications": {"edges": []}}, "nothing was stored"
+
+
+@pytest.mark.parametrize("value", [1.5e300, -1e16, 1e-300, 2.5e-21])
+async def test_a_number_postgresql_would_write_out_in_full_is_refused(tenant: Tenant, value: float) -> None:
+    # A float with an exponent is stored by PostgreSQL's jsonb written out in full (1.5e300: 301
+    # digits, read back as an integer): data of 16 KiB read back as ~50x that.
+    service = tenant.service()
+    for refused in (
+        await service.gql(PUBLISH, {"input": event(data={"ticketNumber": 1, "n": {"m": [value]}})}),
+        await service.gql(publish_literal(f"{{x: {value!r}}}", "lit-float")),
+    ):
+        assert refused.error_code == "BAD_USER_INPUT", refused.body
+        assert "between 1e-20 and 1e16" in refused.error_message and "data" in refused.error_message
+    bell = await tenant.operator("op-a").gql(BELL)
+    assert bell.data == {"notifications": {"edges": []}}, "nothing was stored"
+
+
+async def test_numbers_in_the_range_are_stored_as_sent(tenant: Tenant) -> None:
+    service = tenant.service()
+    data = {"f": [0.0, -0.5, 1e-20, 9.999e15, 123.456], "big": 10**30, "n": -(2**70)}
+    assert (await service.gql(PUBLISH, {"input": event(data=data, recipients=["op-a"])})).data
+    bell = await tenant.operator("op-a").gql(BELL)
+    assert bell.data["notifications"]["edges"][0]["node"]["data"] == data
 
 
 async def test_infinity_in_bot_settings_written_in_the_query_text_is_refused(tenant: Tenant) -> None:
