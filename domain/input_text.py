@@ -106,6 +106,11 @@ FLOAT_SMALLEST = 1e-20
 FLOAT_LARGEST = 1e16
 
 
+def _portable_float(value: float) -> bool:
+    """Finite, and 0 or in the range both databases read back as sent (NaN is not)."""
+    return value == 0.0 or FLOAT_SMALLEST <= abs(value) < FLOAT_LARGEST
+
+
 def check_json(value: Any, limits: Limits, *, what: str, controls: bool = True, outer_levels: int = 0) -> None:
     """Refuse JSON (already decoded or coerced) that is not portable or over the size, value-count
     or nesting limits — iteratively: O(values), no recursion. ``what`` names it in the message
@@ -161,7 +166,7 @@ def _all_fine(value: Any, limits: Limits, controls: bool, max_depth: int) -> boo
             size += 8
         elif kind is float:
             size += 8
-            if not (item == 0.0 or FLOAT_SMALLEST <= abs(item) < FLOAT_LARGEST):  # NaN fails too
+            if not _portable_float(item):
                 return False
         else:
             return False  # a type the full pass judges
@@ -239,12 +244,12 @@ def _check_json_in_full(value: Any, limits: Limits, *, what: str, controls: bool
                 text_check(item, f"The string {what}{_path(trail)}")
         else:
             size += 8
-            if isinstance(item, float) and not math.isfinite(item):
-                raise BadUserInput(
-                    f"{what}{_path(trail)} is NaN or Infinity: JSON numbers must be finite "
-                    "(1e999 and -1e400 overflow to Infinity)"
-                )
-            if isinstance(item, float) and not (item == 0.0 or FLOAT_SMALLEST <= abs(item) < FLOAT_LARGEST):
+            if isinstance(item, float) and not _portable_float(item):
+                if not math.isfinite(item):
+                    raise BadUserInput(
+                        f"{what}{_path(trail)} is NaN or Infinity: JSON numbers must be finite "
+                        "(1e999 and -1e400 overflow to Infinity)"
+                    )
                 raise BadUserInput(
                     f"{what}{_path(trail)} is {item!r}: a JSON number with a fraction or an exponent must be 0 or "
                     "between 1e-20 and 1e16 in size (PostgreSQL stores it written out in full); send a larger "

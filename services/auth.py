@@ -102,7 +102,7 @@ class TokenCodec:
                 return principal
             del verified[token]
         principal = self._verify(token)
-        if len(token) <= CACHED_TOKEN_CHARS and self._most_verified > 0:
+        if len(token) <= CACHED_TOKEN_CHARS:
             verified[token] = principal
             if len(verified) > self._most_verified:
                 verified.popitem(last=False)
