@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 from core.logs import configure as configure_logging
-from core.settings import Settings, SettingsError
+from core.settings import LIMIT_MAX_SECONDS, Settings, SettingsError
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run delivery workers and schedulers (no API)")
     worker.add_argument(
-        "--concurrency", type=_slots, default=None, help="deliveries sent at once (1-10000; NC_WORKER_CONCURRENCY, 100)"
+        "--concurrency",
+        type=_between(1, 10_000),
+        default=None,
+        help="deliveries sent at once (1-10000; NC_WORKER_CONCURRENCY, 100)",
     )
     worker.add_argument("--log-level", default="info")
     worker.set_defaults(func=_worker)
@@ -154,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--email")
     token.add_argument("--name")
     token.add_argument("--locale")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds the token stays valid")
+    token.add_argument(
+        "--ttl",
+        type=_between(1, LIMIT_MAX_SECONDS),
+        default=3600,
+        help=f"seconds the token stays valid (1-{LIMIT_MAX_SECONDS}: ten years)",
+    )
     token.set_defaults(func=_token)
 
     export = sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
@@ -172,15 +181,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _slots(raw: str) -> int:
-    """``--concurrency``: a whole number of sends at once, 1-10000 (argparse reports anything else)."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"must be 1-10000, got {value}")
-    return value
+def _between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (argparse reports anything else)."""
+
+    def whole(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
+        return value
+
+    return whole
 
 
 if __name__ == "__main__":

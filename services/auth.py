@@ -16,6 +16,9 @@ from models.enums import Role
 
 ROLE_CLAIMS = {r.value.lower(): r for r in Role}
 
+#: The latest ``exp`` a token may carry (9999-12-31T23:59:59Z): past it no date or float holds it.
+LATEST_EXP = 253_402_300_799
+
 #: Longer tokens are verified every time, never remembered (``TokenCodec.verify``).
 CACHED_TOKEN_CHARS = 4_096
 
@@ -129,6 +132,10 @@ class TokenCodec:
         if role is None:
             raise Unauthenticated(f"The token's role {shown(claims['role'])} is not one of {', '.join(ROLE_CLAIMS)}")
         user, instance = _identifier(claims["sub"], "sub", 128), _identifier(claims["instance"], "instance", 64)
+        # As PyJWT judges it (a whole second): the WebSocket closes and the cache forgets it then.
+        expires_at = int(claims["exp"])
+        if expires_at > LATEST_EXP:
+            raise Unauthenticated("The token's exp claim is past the year 9999: sign it with a real expiry time")
         return Principal(
             user_id=user,
             instance_id=instance,
@@ -136,8 +143,7 @@ class TokenCodec:
             email=_text(claims.get("email"), "email"),
             name=_text(claims.get("name"), "name"),
             locale=_text(claims.get("locale"), "locale"),
-            # As PyJWT judges it (a whole second): the WebSocket closes and the cache forgets it then.
-            expires_at=float(int(claims["exp"])),
+            expires_at=float(expires_at),
         )
 
     def from_header(self, value: str | None) -> Principal:

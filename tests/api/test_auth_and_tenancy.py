@@ -192,6 +192,18 @@ async def test_a_remembered_token_with_a_fractional_exp_expires_when_a_fresh_che
         codec.verify(token)
 
 
+async def test_a_signed_token_whose_exp_no_date_can_hold_is_unauthenticated(tenant: Tenant, settings) -> None:
+    # given a correctly signed token whose exp is past what a timestamp can be (10**310 seconds)
+    caller = tenant.operator()
+    claims = {"sub": "u1", "instance": tenant.id, "role": "operator", "exp": 10**310}
+    caller.token = jwt.encode(claims, settings.jwt_secret.reveal(), algorithm="HS256")
+    # when it is used
+    result = await caller.gql("{ unreadCount }")
+    # then it is refused, not a server error
+    assert result.error_code == "UNAUTHENTICATED", result.body
+    assert "exp" in result.error_message
+
+
 def test_the_verified_tokens_remembered_are_bounded() -> None:
     # given a process that remembers at most 3 verified tokens
     codec = TokenCodec(Settings(jwt_secret=Secret("s" * 32), limits=Limits(verified_tokens_cached=3)))

@@ -52,3 +52,18 @@ def test_serve_exits_when_its_database_cannot_be_migrated(tmp_path: Path) -> Non
     done = _cli(tmp_path, "serve", "--port", "0")
     assert done.returncode != 0
     assert "startup failed" in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("ttl", ["1" + "0" * 310, "0", "-5", "315360001"])
+def test_a_token_with_a_ttl_no_deployment_should_use_is_refused(tmp_path: Path, ttl: str) -> None:
+    # when a token is asked for with a lifetime of nothing, or past ten years (10**310 s made one
+    # that every request answered with a server error)
+    done = _cli(tmp_path, "token", "--instance", "demo", "--user", "u", "--role", "operator", "--ttl", ttl)
+    # then no token is printed, and the range is said
+    assert done.returncode == 2 and not done.stdout
+    assert "--ttl" in done.stderr and "1-315360000" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_token_with_a_ttl_in_range_is_printed(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "token", "--instance", "demo", "--user", "u", "--role", "operator", "--ttl", "315360000")
+    assert done.returncode == 0 and done.stdout.count(".") == 2
