@@ -29,6 +29,7 @@ from tests.channels.test_attention_routing import (
 from tests.channels.test_channel_telegram import bot_api
 from tests.conftest import Tenant
 from tests.fakes.telegram_bot_api import FakeBotApi
+from tests.polling import eventually
 from tests.wsclient import GraphQLWS
 
 __all__ = ["bot_api"]
@@ -94,7 +95,9 @@ async def test_changing_working_hours_to_any_time_releases_held_messages(
     # then the held message goes out now, not an hour later
     sent = await bot_api.wait_for(1, seconds=4)
     assert "New ticket #301" in sent[0]["text"]
-    assert (await telegram_row(operator))["status"] == "SENT"
+    # (the row is settled once the worker has read the Bot API's answer: a moment after the message arrived)
+    row = await eventually(lambda: telegram_row(operator), lambda r: r["status"] == "SENT")
+    assert row["status"] == "SENT"
 
 
 async def test_an_archived_item_is_not_escalated(http: httpx.AsyncClient, tenant: Tenant, bot_api: FakeBotApi) -> None:
