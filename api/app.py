@@ -44,6 +44,7 @@ from domain.policy import POLICY_TOPIC
 from models.db import close_db, db, init_db
 from models.notification import Delivery
 from services.auth import TokenCodec
+from services.dispatch import prime_connections
 from services.shared import Services
 
 
@@ -124,6 +125,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await init_db(settings, run_migrations=settings.embedded)
         try:
+            # PostgreSQL: the first publishing calls after a start find their statements prepared.
+            await prime_connections(broker, settings)
             http = http_client(allow_private=settings.allow_http_endpoints)
             deps = ChannelDeps(settings=settings, secret_box=services.secret_box, http=http, bots=services.bots)
             runtime = (

@@ -12,6 +12,8 @@ sends those messages (domain/panel.py). Resolvers never deliver and never wake t
     publish_events(...)  -> [Published]  SPEC §4: events in, notifications and deliveries out
     send_test(...)       -> Delivery     the Channels tab's Test: one delivery now, returned final
     retry_deliveries(...) -> [ids]       the delivery log's dead letters queued again
+    prime_connections(...) -> int        PostgreSQL, at start: the publishing path's statements
+                                         prepared on every connection of the pool
 
 Errors: domain.errors.BadUserInput (a wrong event or channel: nothing written).
 """
@@ -41,7 +43,7 @@ from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
 from domain.panel import PanelItem
-from domain.policy import InstancePolicy
+from domain.policy import InstancePolicy, load_policy
 from domain.retract import read_messages
 from domain.routing import PresenceSource
 from domain.viewers import ViewerCache
@@ -420,6 +422,68 @@ class _Lane:
         # The row's deletion waits for the SQLite connection, which the next transaction holds.
         if confirm is not None:
             await confirm()
+
+
+#: What ``prime_connections`` publishes, in a transaction it rolls back: an instance and an
+#: operator that are never stored, and a delivered type of the catalog.
+PRIME_INSTANCE = "nc-prime"
+PRIME_TYPE = "ticket_created"
+#: How long ``prime_connections`` may take before the service starts without it.
+PRIME_SECONDS = 10.0
+
+
+class _RolledBack(Exception):
+    """Ends a priming transaction: nothing it wrote stays."""
+
+
+async def prime_connections(broker: Broker, settings: Settings, seconds: float = PRIME_SECONDS) -> int:
+    """PostgreSQL, at start: every connection of the pool (``NC_DB_POOL_SIZE``, all opened at
+    start) runs the publishing path once — an event of ``PRIME_TYPE`` to one new operator of
+    ``PRIME_INSTANCE`` — in a transaction that is rolled back. A connection prepares each
+    statement the first time it runs it, and a new backend loads the catalog for each table it
+    touches: left to the first calls after a start, that made them wait (bench 1c, two API
+    processes at 200 events/s: every call over 30 ms came in the first 0.15 s, the first ones
+    taking 70-150 ms, publish→bell p99 42-75 ms over runs; see bench/ANALYSIS.md). Nothing stays
+    but the sequences' few numbers. Returns how many connections were primed; a failure or
+    ``seconds`` passing is logged as one line, every connection is given back, and the service
+    starts anyway (its first calls prepare the statements themselves). SQLite: nothing to do (0)."""
+    if not is_postgres():
+        return 0
+    size = settings.db_pool_size
+    # Each transaction holds its connection until all are held: one of each, none used twice.
+    all_held = asyncio.Barrier(size)
+
+    async def prime(index: int) -> None:
+        try:
+            async with transaction():
+                await all_held.wait()
+                policy = await load_policy(PRIME_INSTANCE)
+                event = Event(
+                    id=f"prime-{index}",
+                    type=PRIME_TYPE,
+                    recipients=[f"prime-{index}"],
+                    data={"ticketNumber": 1, "subject": "priming"},
+                )
+                await _Publisher(broker, settings, PRIME_INSTANCE, policy, None, None).write([event])
+                raise _RolledBack
+        except _RolledBack:
+            pass
+
+    try:
+        # One that fails cancels the others (none is left waiting for it, holding a connection).
+        async with asyncio.timeout(seconds), asyncio.TaskGroup() as group:
+            for index in range(size):
+                group.create_task(prime(index))
+    except Exception as exc:  # noqa: BLE001 - the service starts anyway
+        while isinstance(exc, ExceptionGroup):
+            exc = exc.exceptions[0]
+        log.warning(
+            "the database connections were not primed (%s: %s): the first calls prepare their statements",
+            type(exc).__name__,
+            exc,
+        )
+        return 0
+    return size
 
 
 async def announce_in_order(
