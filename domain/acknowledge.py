@@ -25,10 +25,10 @@ from datetime import datetime
 
 from domain.bell import MARK_CHUNK, visible
 from domain.retract import take_back
-from domain.unread import take_from_counters
+from domain.unread import counters, take_from_counters
 from models.bulk import list_param, one_of, param
 from models.db import db
-from models.notification import BellUnread, Notification, ToastRepeat
+from models.notification import Notification, ToastRepeat
 from models.operator import Operator
 
 
@@ -93,13 +93,13 @@ async def read_about(instance_id: str, entities: list[EntityRead], at: datetime)
         await ToastRepeat.filter(notification_id__in=ids[start : start + MARK_CHUNK]).delete()
     await take_back(ids, at)
     await take_from_counters(in_bell)
-    counters = dict(await BellUnread.filter(operator_id__in=sorted(changed)).values_list("operator_id", "unread"))
+    now = await counters(changed)
     users = dict(await Operator.filter(id__in=sorted(changed)).values_list("id", "user_id"))
     marks = [
         ReadMark(
             user_id=str(users[operator_id]),
             ids=[str(i) for i in sorted(read, reverse=True)],
-            unread_count=int(counters.get(operator_id, 0)),
+            unread_count=now.get(operator_id, 0),
         )
         for operator_id, read in changed.items()
         if operator_id in users

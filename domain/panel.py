@@ -40,11 +40,11 @@ from core.broker import user_topic
 from domain import live
 from domain.collapse import Collapsed
 from domain.recipients import Recipient
-from domain.unread import add_to_counters
+from domain.unread import add_to_counters, counters
 from models.bulk import upsert
 from models.db import db
 from models.enums import ChannelKind, DeliveryStatus
-from models.notification import BellUnread, Notification, PanelHandOff, ToastRepeat
+from models.notification import Notification, PanelHandOff, ToastRepeat
 from models.operator import Operator
 
 #: The channels the publisher hands to the broker itself.
@@ -166,7 +166,8 @@ async def panel_items(
 ) -> tuple[Showings, int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
     order — and of the items events collapsed into, from what was just written: one grouped count
-    for the unread counts (one more read of the counters when items only collapsed); the next
+    for the unread counts (an item collapsed into carries its operator's, as collapsing read it:
+    domain.collapse.Collapsed.unread_count); the next
     showing of each banner that repeats, written as a durable due row (one statement); and the
     hand-off row, due at ``due`` (one statement; its id, or None when no panel message is to be
     sent). The messages themselves are made after the commit (``Showings.items``). ``totals``:
@@ -178,14 +179,19 @@ async def panel_items(
         totals = await add_unread(bell) if bell else {}
     unread = as_of(bell, totals) if bell else {}
     collapsed = list(collapsed)
-    uncounted = sorted({c.operator_id for c in collapsed} - set(totals))
-    if uncounted:
-        totals.update(await BellUnread.filter(operator_id__in=uncounted).values_list("operator_id", "unread"))
     created_at = ts.isoformat()
     shown: list[tuple[int, dict[str, Any], frozenset[ChannelKind], bool, int | None, str, Recipient]] = []
     repeats: list[dict[str, Any]] = []
     showings = [(nid, row, channels, True, unread.get(nid), created_at) for nid, row, channels in created] + [
-        (c.notification_id, c.row, c.channels, c.alert, totals.get(c.operator_id, 0), c.row["created_at"].isoformat())
+        (
+            c.notification_id,
+            c.row,
+            c.channels,
+            c.alert,
+            # (raised by this call's new items, or as collapsing read it)
+            totals.get(c.operator_id, c.unread_count),
+            c.row["created_at"].isoformat(),
+        )
         for c in collapsed
     ]
     for nid, row, channels, alert, unread_count, since in showings:
@@ -279,8 +285,8 @@ async def unread_now(operator_ids: Iterable[int]) -> dict[int, int]:
     ids = sorted(set(operator_ids))
     if not ids:
         return {}
-    counters = dict(await BellUnread.filter(operator_id__in=ids).values_list("operator_id", "unread"))
-    return {i: counters.get(i, 0) for i in ids}
+    now = await counters(ids)
+    return {i: now.get(i, 0) for i in ids}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,14 @@ in its own transaction, so ``unreadCount`` is one indexed read.
 
     add_to_counters({operator id: n}) -> {operator id: count after}   one upsert for any number of operators
     take_from_counters({operator id: n})     one UPDATE per 5,000 operators (never below 0)
+    counters(operator ids) -> {operator id: count}   one read (operators without a counter left out)
 """
 
 from __future__ import annotations
 
-from models.bulk import placeholders, upsert
+from collections.abc import Iterable
+
+from models.bulk import list_param, one_of, placeholders, upsert
 from models.db import db
 from models.notification import BellUnread
 
@@ -57,3 +60,20 @@ async def take_from_counters(taken: dict[int, int]) -> None:
 
 
 __all__ = ["add_to_counters", "take_from_counters"]
+
+
+async def counters(operator_ids: Iterable[int]) -> dict[int, int]:
+    """The counters of these operators (those without one have none: left out). One statement
+    whose text and parameters do not grow with the list (models.bulk.one_of): the ORM's ``__in``
+    built a bound parameter object per operator, ~4 µs each (1,000 operators: a tenth of a
+    collapsing call's transaction)."""
+    ids = sorted(set(operator_ids))
+    if not ids:
+        return {}
+    conn = db()
+    table = BellUnread._meta.db_table
+    _, rows = await conn.execute_query(
+        f'SELECT "operator_id", "unread" FROM "{table}" WHERE {one_of(conn, "operator_id", "int8", 1)}',
+        [list_param(conn, ids)],
+    )
+    return {int(row[0]): int(row[1]) for row in rows}

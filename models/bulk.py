@@ -21,6 +21,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.log import db_client_logger
 from tortoise.models import Model
 
+from core.jsonenc import dumps
+
 #: SQLite (>= 3.32) accepts 32,766 bound parameters per statement.
 MAX_PARAMETERS = 32_000
 #: PostgreSQL gets a column per parameter (an array): rows per statement, to bound its size.
@@ -131,6 +133,41 @@ def _converter(
         return out
 
     return values
+
+
+async def update_sqlite(
+    conn: BaseDBAsyncClient,
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    sets: Mapping[str, str],
+    where: str = "",
+    returning: Sequence[str] = (),
+    columns: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """SQLite: update existing rows, each found by ``key``, in one statement whose text does not
+    grow with the rows: their values (of ``columns``, ``key`` among them; by default all of
+    ``rows[0]``'s, converted as ``upsert`` converts them) are bound as one JSON parameter, read back
+    by ``json_each`` as the table ``new``. ``sets``
+    maps a column to an SQL expression over the old row (``t``) and ``new`` (``t."count" +
+    new."count"``); ``where``, a condition over both, leaves the rows it does not hold unchanged
+    (and unreturned). Unlike an ``upsert`` on the key, only the changed columns are bound and
+    converted (a collapsing call's ~950 items: 7 values each instead of 17)."""
+    if not rows:
+        return []
+    columns = list(columns or rows[0].keys())
+    convert = _converter(model, columns, sqlite=True)
+    picked = ", ".join(f'value ->> {i} AS "{c}"' for i, c in enumerate(columns))
+    assignments = ", ".join(f'"{c}" = {expr}' for c, expr in sets.items())
+    sql = (
+        f'UPDATE "{model._meta.db_table}" AS t SET {assignments} FROM (SELECT {picked} FROM json_each(?)) AS new '
+        f'WHERE t."{key}" = new."{key}"' + (f" AND {where}" if where else "")
+    )
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{c}"' for c in returning)  # (the updated table's only)
+    _, out = await conn.execute_query(sql, [dumps([convert(row) for row in rows])])
+    return [dict(zip(returning, row, strict=True)) for row in out]
 
 
 async def upsert(

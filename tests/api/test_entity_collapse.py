@@ -108,6 +108,55 @@ async def test_a_read_item_ends_the_collapse_and_other_chats_and_types_stay_apar
     ]
 
 
+async def test_an_item_collapsed_into_keeps_the_latest_events_texts_and_data_exactly(tenant: Tenant) -> None:
+    alice, bob = tenant.operator("alice"), tenant.operator("bob")
+    await publish(tenant, chat_message("d1", ["alice"], "first"))
+    data = {
+        "chatId": "12",
+        "clientName": 'Ірина "Іра" O\'Neil 🌻',
+        "text": "line one\nline two \\ end",
+        "orderId": 123456789012345678901234567890,  # past 64 bits: kept whole
+        "nested": {"list": [1, None, True, 2.5], "empty": {}},
+    }
+    # alice's item takes the event (a collapse); bob gets it as a new item of his own
+    await publish(tenant, {"id": "d2", "type": "chat_message", "recipients": ["alice", "bob"], "data": data})
+    query = "{ notifications(first: 5) { edges { node { count title body data } } } }"
+    [collapsed] = [e["node"] for e in (await alice.gql(query)).data["notifications"]["edges"]]
+    [new] = [e["node"] for e in (await bob.gql(query)).data["notifications"]["edges"]]
+    assert (collapsed["count"], new["count"]) == (2, 1)
+    assert collapsed["data"] == new["data"] == data
+    assert (collapsed["title"], collapsed["body"]) == (new["title"], new["body"])
+    assert collapsed["title"] == 'New message from Ірина "Іра" O\'Neil 🌻'
+
+
+async def test_a_call_that_collapses_and_adds_for_one_operator_counts_both_in_its_messages(
+    live_server: str, tenant: Tenant
+) -> None:
+    alice = tenant.operator("alice")
+    await publish(tenant, chat_message("c1", ["alice"], "first"), chat_message("o1", ["alice"], "other", chat="13"))
+    async with GraphQLWS(live_server, alice.token) as tab:
+        await tab.subscribe(BELL)
+        await asyncio.sleep(0.1)
+        # one call: a message in chat 12 (collapses), one in chat 14 (a new item), one in 13 (collapses)
+        await publish(
+            tenant,
+            chat_message("c2", ["alice"], "second"),
+            chat_message("n1", ["alice"], "new chat", chat="14"),
+            chat_message("o2", ["alice"], "other again", chat="13"),
+        )
+        seen = {}
+        while len(seen) < 3:
+            event = (await tab.next())["bell"]
+            seen[event["notification"]["entity"]["id"]] = (event["__typename"], event["unreadCount"])
+    # every message of the call says the count after it: the new item counted, the collapses not
+    assert seen == {
+        "12": ("NotificationCollapsed", 3),
+        "13": ("NotificationCollapsed", 3),
+        "14": ("NotificationAdded", 3),
+    }
+    assert (await page(alice))["unreadCount"] == 3
+
+
 async def test_an_instance_can_turn_collapse_off_for_a_type(tenant: Tenant) -> None:
     alice, admin = tenant.operator("alice"), tenant.admin()
     result = await admin.gql(
