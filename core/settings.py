@@ -136,6 +136,9 @@ class Settings:
     smtp_allowed_hosts: tuple[str, ...] = ()
     retention_days: int = 90
     db_pool_size: int = 10
+    #: PostgreSQL: how long start-up waits for the pool's connections to be primed
+    #: (services.dispatch.prime_connections) before it goes on without.
+    db_prime_seconds: float = 10.0
     #: Seconds in a reminder "minute" (notReadyAfterMinutes, notReadyRepeatMinutes): tests shorten it.
     reminder_minute_seconds: float = 60.0
     #: Seconds in a routing "minute" (ESCALATE_AFTER's escalateAfterMinutes): tests shorten it.
@@ -279,6 +282,7 @@ class Settings:
             smtp_allowed_hosts=tuple(h.strip() for h in env.get("NC_SMTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
+            db_prime_seconds=_float(env, "NC_DB_PRIME_SECONDS", 10.0),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
             routing_minute_seconds=_float(env, "NC_ROUTING_MINUTE_SECONDS", 60.0),
             away_recheck_seconds=_float(env, "NC_AWAY_RECHECK_SECONDS", 60.0),

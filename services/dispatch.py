@@ -428,15 +428,16 @@ class _Lane:
 #: operator that are never stored, and a delivered type of the catalog.
 PRIME_INSTANCE = "nc-prime"
 PRIME_TYPE = "ticket_created"
-#: How long ``prime_connections`` may take before the service starts without it.
-PRIME_SECONDS = 10.0
+
+#: Primings that did not finish in time, cancelled and left to end in the background.
+_ABANDONED: set[asyncio.Task[None]] = set()
 
 
 class _RolledBack(Exception):
     """Ends a priming transaction: nothing it wrote stays."""
 
 
-async def prime_connections(broker: Broker, settings: Settings, seconds: float = PRIME_SECONDS) -> int:
+async def prime_connections(broker: Broker, settings: Settings, seconds: float | None = None) -> int:
     """PostgreSQL, at start: every connection of the pool (``NC_DB_POOL_SIZE``, all opened at
     start) runs the publishing path once — an event of ``PRIME_TYPE`` to one new operator of
     ``PRIME_INSTANCE`` — in a transaction that is rolled back. A connection prepares each
@@ -444,11 +445,43 @@ async def prime_connections(broker: Broker, settings: Settings, seconds: float =
     touches: left to the first calls after a start, that made them wait (bench 1c, two API
     processes at 200 events/s: every call over 30 ms came in the first 0.15 s, the first ones
     taking 70-150 ms, publish→bell p99 42-75 ms over runs; see bench/ANALYSIS.md). Nothing stays
-    but the sequences' few numbers. Returns how many connections were primed; a failure or
-    ``seconds`` passing is logged as one line, every connection is given back, and the service
-    starts anyway (its first calls prepare the statements themselves). SQLite: nothing to do (0)."""
+    but the sequences' few numbers.
+
+    Returns how many connections were primed. Waits at most ``seconds``
+    (``NC_DB_PRIME_SECONDS``, 10): a failure, or the time passing, is one warning line and the
+    service starts anyway (its first calls prepare the statements themselves). A priming still
+    under way then (a database that stopped answering) is cancelled and not waited for: its
+    transactions roll back, and give their connections back, once the database answers or the
+    connections close. SQLite: nothing to do (0)."""
     if not is_postgres():
         return 0
+    seconds = settings.db_prime_seconds if seconds is None else seconds
+    task = asyncio.get_running_loop().create_task(_prime_all(broker, settings), name="nc-prime-connections")
+    done, _ = await asyncio.wait([task], timeout=seconds)
+    if not done:
+        task.cancel()
+        _ABANDONED.add(task)
+        task.add_done_callback(_abandoned_ended)
+        log.warning(
+            "the database connections were not primed within %g s (NC_DB_PRIME_SECONDS): "
+            "the first calls prepare their statements",
+            seconds,
+        )
+        return 0
+    error = task.exception()
+    if error is not None:
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+        log.warning(
+            "the database connections were not primed (%s: %s): the first calls prepare their statements",
+            type(error).__name__,
+            error,
+        )
+        return 0
+    return settings.db_pool_size
+
+
+async def _prime_all(broker: Broker, settings: Settings) -> None:
     size = settings.db_pool_size
     # Each transaction holds its connection until all are held: one of each, none used twice.
     all_held = asyncio.Barrier(size)
@@ -469,21 +502,17 @@ async def prime_connections(broker: Broker, settings: Settings, seconds: float =
         except _RolledBack:
             pass
 
-    try:
-        # One that fails cancels the others (none is left waiting for it, holding a connection).
-        async with asyncio.timeout(seconds), asyncio.TaskGroup() as group:
-            for index in range(size):
-                group.create_task(prime(index))
-    except Exception as exc:  # noqa: BLE001 - the service starts anyway
-        while isinstance(exc, ExceptionGroup):
-            exc = exc.exceptions[0]
-        log.warning(
-            "the database connections were not primed (%s: %s): the first calls prepare their statements",
-            type(exc).__name__,
-            exc,
-        )
-        return 0
-    return size
+    # One that fails cancels the others (none is left waiting for it, holding a connection).
+    async with asyncio.TaskGroup() as group:
+        for index in range(size):
+            group.create_task(prime(index))
+
+
+def _abandoned_ended(task: asyncio.Task[None]) -> None:
+    """An abandoned priming ended (its failure, if any, was told already: not again)."""
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 async def announce_in_order(

@@ -166,6 +166,12 @@ class Cluster:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"{name} did not become ready:\n{self.log(name).read_text()}")
 
+    def start_serve(self, name: str) -> str:
+        """A `serve` process, not waited for: its base URL."""
+        port = free_port()
+        self._start(name, "serve", "--port", str(port), "--log-level", "warning")
+        return f"http://127.0.0.1:{port}"
+
     async def worker(self, name: str, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
         """A `worker` process; ``env`` adds to (or overrides) the cluster's NC_ settings."""
         self._start(name, "worker", "--concurrency", str(concurrency), "--log-level", "info", env=env)
