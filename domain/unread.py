@@ -59,9 +59,6 @@ async def take_from_counters(taken: dict[int, int]) -> None:
         )
 
 
-__all__ = ["add_to_counters", "take_from_counters"]
-
-
 async def counters(operator_ids: Iterable[int]) -> dict[int, int]:
     """The counters of these operators (those without one have none: left out). One statement
     whose text and parameters do not grow with the list (models.bulk.one_of): the ORM's ``__in``
@@ -77,3 +74,6 @@ async def counters(operator_ids: Iterable[int]) -> dict[int, int]:
         [list_param(conn, ids)],
     )
     return {int(row[0]): int(row[1]) for row in rows}
+
+
+__all__ = ["add_to_counters", "counters", "take_from_counters"]

@@ -148,12 +148,12 @@ async def update_sqlite(
 ) -> list[dict[str, Any]]:
     """SQLite: update existing rows, each found by ``key``, in one statement whose text does not
     grow with the rows: their values (of ``columns``, ``key`` among them; by default all of
-    ``rows[0]``'s, converted as ``upsert`` converts them) are bound as one JSON parameter, read back
-    by ``json_each`` as the table ``new``. ``sets``
-    maps a column to an SQL expression over the old row (``t``) and ``new`` (``t."count" +
-    new."count"``); ``where``, a condition over both, leaves the rows it does not hold unchanged
-    (and unreturned). Unlike an ``upsert`` on the key, only the changed columns are bound and
-    converted (a collapsing call's ~950 items: 7 values each instead of 17)."""
+    ``rows[0]``'s, converted as ``upsert`` converts them) are bound as one JSON parameter, read
+    back by ``json_each`` as the table ``new``. ``sets`` maps a column to an SQL expression over the
+    old row (``t``) and ``new`` (``t."count" + new."count"``); ``where``, a condition over both,
+    leaves the rows it does not hold unchanged (and unreturned). Unlike an ``upsert`` on the key,
+    only the changed columns are bound and converted (a collapsing call's ~950 items: 7 values
+    each instead of 17)."""
     if not rows:
         return []
     columns = list(columns or rows[0].keys())

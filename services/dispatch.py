@@ -509,7 +509,8 @@ async def _prime_all(broker: Broker, settings: Settings) -> None:
 
 
 def _abandoned_ended(task: asyncio.Task[None]) -> None:
-    """An abandoned priming ended (its failure, if any, was told already: not again)."""
+    """An abandoned priming ended: its failure, if any, is not told again (the warning said the
+    connections were not primed)."""
     _ABANDONED.discard(task)
     if not task.cancelled():
         task.exception()
