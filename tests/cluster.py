@@ -151,10 +151,14 @@ class Cluster:
     def log(self, name: str) -> Path:
         return self.tmp / f"{name}.log"
 
-    async def serve(self, name: str) -> str:
+    def start_serve(self, name: str) -> str:
+        """A `serve` process, not waited for: its base URL."""
         port = free_port()
         self._start(name, "serve", "--port", str(port), "--log-level", "warning")
-        base = f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}"
+
+    async def serve(self, name: str) -> str:
+        base = self.start_serve(name)
         async with httpx.AsyncClient() as client:
             for _ in range(300):
                 try:
@@ -165,12 +169,6 @@ class Cluster:
                 assert self.processes[name].poll() is None, self.log(name).read_text()
                 await asyncio.sleep(0.1)
         raise AssertionError(f"{name} did not become ready:\n{self.log(name).read_text()}")
-
-    def start_serve(self, name: str) -> str:
-        """A `serve` process, not waited for: its base URL."""
-        port = free_port()
-        self._start(name, "serve", "--port", str(port), "--log-level", "warning")
-        return f"http://127.0.0.1:{port}"
 
     async def worker(self, name: str, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
         """A `worker` process; ``env`` adds to (or overrides) the cluster's NC_ settings."""
