@@ -101,6 +101,10 @@ class _TooLarge(Exception):
     pass
 
 
+#: How long /readyz waits for its checks before it answers "not ready".
+READY_SECONDS = 2.0
+
+
 def create_app(settings: Settings) -> Starlette:
     settings = settings.with_jwt_secret()
     assert settings.jwt_secret is not None
@@ -168,14 +172,21 @@ def create_app(settings: Settings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    readiness: dict[str, Any] = {"at": 0.0, "answer": None}
+    readiness: dict[str, Any] = {"at": 0.0, "answer": None, "check": None}
 
     async def readyz(request: Request) -> Response:
         """The database (and Redis) checked at most once a second per process, however often
-        it is asked: every caller within that second gets the same answer."""
+        it is asked: every caller within that second gets the same answer. One check at a time;
+        one that takes more than ``READY_SECONDS`` (a database or Redis that stopped answering)
+        is answered "not ready" then, and the next calls wait for the same check, not a new one."""
         moment = time.monotonic()
         if readiness["answer"] is None or moment - readiness["at"] >= 1.0:
-            readiness["at"], readiness["answer"] = moment, await _readiness()
+            check = readiness["check"]
+            if check is None or check.done():
+                check = readiness["check"] = asyncio.ensure_future(_readiness())
+            done, _ = await asyncio.wait([check], timeout=READY_SECONDS)
+            answer = check.result() if done else (False, {"answer": f"error: none within {READY_SECONDS:g} s"})
+            readiness["at"], readiness["answer"] = moment, answer
         ready, checks = readiness["answer"]
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

@@ -66,6 +66,7 @@ async def stalling_relay(upstream_port: int, trigger: bytes) -> AsyncIterator[in
 
 
 async def test_a_database_that_stops_answering_while_priming_delays_the_start_by_the_limit_only(tmp_path) -> None:
+    """The service answers /healthz within NC_DB_PRIME_SECONDS, and /readyz "not ready" at once."""
     async with deployment(tmp_path) as cluster, stalling_relay(5432, b"nc_notification") as port:
         cluster.overrides.update(
             NC_DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/{cluster.database}",
@@ -83,6 +84,11 @@ async def test_a_database_that_stops_answering_while_priming_delays_the_start_by
                         break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.1)
+            # and /readyz says it is not ready, promptly, though its database check cannot finish
+            asked = time.monotonic()
+            ready = await client.get(f"{base}/readyz", timeout=10)
+            assert (ready.status_code, time.monotonic() - asked < 5) == (503, True)
+            assert ready.json() == {"ready": False, "checks": {"answer": "error: none within 2 s"}}
         log = cluster.log("api").read_text()
         assert log.count("were not primed within 1 s") == 1, log
         assert "Traceback" not in log
