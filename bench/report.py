@@ -142,64 +142,21 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
 
     if "spread_operators" in r:
         out.append(
-            (
+            _spread_section(
+                r,
+                "spread",
                 "1d. Many events, five recipients each, against raw",
-                f"{_fmt(r.get('spread_operators'))} operators hold a `bell` subscription on one `serve` process; "
-                f"{_fmt(r.get('spread_events'))} events, each to {_fmt(r.get('spread_per_event'))} random operators, "
-                "go through `publishEvents` in requests of 100 events, two requests in flight. Baseline: the raw "
-                "broadcast given the same batches. Rounds alternate ours / raw in this run; figures are the mean "
-                "of the rounds. Every client checks each notification id and that the event listed "
-                "it: lost, duplicated and misdelivered messages are "
-                "counted. Targets: ratio ≥ 0.5, p99 ≤ 2× raw's, nothing lost or duplicated.",
-                [
-                    Row(
-                        "messages/s received",
-                        "spread_messages_per_s",
-                        "spread_raw_messages_per_s",
-                        ("≥", 0.5, "spread_ratio_vs_raw"),
-                    ),
-                    Row("publish→receipt p50", "spread_p50_ms", "spread_raw_p50_ms", unit="ms"),
-                    Row(
-                        "publish→receipt p99",
-                        "spread_p99_ms",
-                        "spread_raw_p99_ms",
-                        ("≤", 2, "spread_p99_vs_raw"),
-                        unit="ms",
-                    ),
-                    Row(
-                        "server CPU per message",
-                        "spread_server_cpu_us_per_message",
-                        "spread_raw_server_cpu_us_per_message",
-                        unit="µs",
-                    ),
-                    Row(
-                        "of which the event loop's thread",
-                        "spread_server_loop_cpu_us_per_message",
-                        "spread_raw_server_loop_cpu_us_per_message",
-                        unit="µs",
-                    ),
-                    Row(
-                        "load generator CPU per message",
-                        "spread_client_cpu_us_per_message",
-                        "spread_raw_client_cpu_us_per_message",
-                        unit="µs",
-                    ),
-                    Row(
-                        "publishEvents request p50 (client)",
-                        "spread_publish_p50_ms",
-                        "spread_raw_publish_p50_ms",
-                        unit="ms",
-                    ),
-                    Row("per call: waiting for the transaction (server)", "spread_publishing_waiting_ms", unit="ms"),
-                    Row("per call: writing, the transaction (server)", "spread_publishing_writing_ms", unit="ms"),
-                    Row(
-                        "per call: handing off after the commit (server)", "spread_publishing_handing_off_ms", unit="ms"
-                    ),
-                    Row("messages lost", "spread_lost", "spread_raw_lost"),
-                    Row("messages duplicated", "spread_duplicates", "spread_raw_duplicates"),
-                    Row("messages to the wrong operator", "spread_misdelivered", "spread_raw_misdelivered"),
-                    Row("nothing lost or duplicated", "spread_exact"),
-                ],
+                "go through `publishEvents` in requests of 100 events, two requests in flight.",
+            )
+        )
+    if "spread16_operators" in r:
+        out.append(
+            _spread_section(
+                r,
+                "spread16",
+                "1e. The independent comparison: 16 calls of 20 events in flight, against raw",
+                "go through `publishEvents` in requests of 20 events, 16 requests in flight (the issue's "
+                "independent configuration: many calls share a transaction).",
             )
         )
 
@@ -446,11 +403,74 @@ def plots(r: dict[str, Any], out_dir: Path) -> list[str]:
     return written
 
 
+def _spread_section(r: dict[str, Any], name: str, title: str, how: str) -> tuple[str, str, list[Row]]:
+    """Sections 1d and 1e (``bench.sections._spread``): figures under ``name_`` and ``name_raw_``."""
+    p = f"{name}_"
+    return (
+        title,
+        f"{_fmt(r.get(f'{p}operators'))} operators hold a `bell` subscription on one `serve` process; "
+        f"{_fmt(r.get(f'{p}events'))} events, each to {_fmt(r.get(f'{p}per_event'))} random operators, "
+        f"{how} Baseline: the raw "
+        "broadcast given the same batches. Rounds alternate ours / raw in this run; figures are the mean "
+        "of the rounds. Every client checks each notification id and that the event listed "
+        "it: lost, duplicated and misdelivered messages are "
+        "counted. Targets: ratio ≥ 0.5, p99 ≤ 2× raw's, nothing lost or duplicated.",
+        [
+            Row(
+                "messages/s received",
+                f"{p}messages_per_s",
+                f"{p}raw_messages_per_s",
+                ("≥", 0.5, f"{p}ratio_vs_raw"),
+            ),
+            Row("publish→receipt p50", f"{p}p50_ms", f"{p}raw_p50_ms", unit="ms"),
+            Row(
+                "publish→receipt p99",
+                f"{p}p99_ms",
+                f"{p}raw_p99_ms",
+                ("≤", 2, f"{p}p99_vs_raw"),
+                unit="ms",
+            ),
+            Row(
+                "server CPU per message",
+                f"{p}server_cpu_us_per_message",
+                f"{p}raw_server_cpu_us_per_message",
+                unit="µs",
+            ),
+            Row(
+                "of which the event loop's thread",
+                f"{p}server_loop_cpu_us_per_message",
+                f"{p}raw_server_loop_cpu_us_per_message",
+                unit="µs",
+            ),
+            Row(
+                "load generator CPU per message",
+                f"{p}client_cpu_us_per_message",
+                f"{p}raw_client_cpu_us_per_message",
+                unit="µs",
+            ),
+            Row(
+                "publishEvents request p50 (client)",
+                f"{p}publish_p50_ms",
+                f"{p}raw_publish_p50_ms",
+                unit="ms",
+            ),
+            Row("per call: waiting for the transaction (server)", f"{p}publishing_waiting_ms", unit="ms"),
+            Row("per call: writing, the transaction (server)", f"{p}publishing_writing_ms", unit="ms"),
+            Row("per call: handing off after the commit (server)", f"{p}publishing_handing_off_ms", unit="ms"),
+            Row("messages lost", f"{p}lost", f"{p}raw_lost"),
+            Row("messages duplicated", f"{p}duplicates", f"{p}raw_duplicates"),
+            Row("messages to the wrong operator", f"{p}misdelivered", f"{p}raw_misdelivered"),
+            Row("nothing lost or duplicated", f"{p}exact"),
+        ],
+    )
+
+
 SECTION_KEYS = {
     "1. Live fan-out": ("fanout_",),
     "1b. Paced publishing": ("paced_",),
     "1c. Paced publishing at scale": ("paced_scaled_",),
     "1d. Many events, five recipients each, against raw": ("spread_",),
+    "1e. The independent comparison: 16 calls of 20 events in flight, against raw": ("spread16_",),
     "2. Ingestion": ("ingest_",),
     "2b. Collapse": ("collapse_",),
     "3. Delivery": ("delivery_",),
@@ -469,6 +489,7 @@ SECTION_NAMES = dict(
             "paced",
             "paced_scaled",
             "spread",
+            "spread16",
             "ingest",
             "collapse",
             "delivery",

@@ -219,27 +219,51 @@ async def paced_scaled(ctx: Ctx) -> dict[str, Any]:
 
 # -- 1d. many events to a few operators each, against raw, alternated -----------------------------
 async def spread(ctx: Ctx) -> dict[str, Any]:
-    """The independent comparison: 1,000 operators, 5 recipients per event, events sent through
-    ``publishEvents`` in batches of 100, two requests in flight; the raw broadcast gets the same
-    batches. Rounds alternate ours / raw; each figure is the mean of its rounds."""
+    """1,000 operators, 5 recipients per event, events sent through ``publishEvents`` in batches
+    of 100, two requests in flight; the raw broadcast gets the same batches. Rounds alternate ours
+    / raw; each figure is the mean of its rounds."""
     n, events, rounds = (100, 400, 1) if ctx.quick else (1000, 4000, 2)
-    out: dict[str, Any] = {"spread_operators": n, "spread_events": events, "spread_per_event": 5}
+    return await _spread(ctx, "spread", n, events, rounds, batch=100, publishers=2)
+
+
+# -- 1e. the independent configuration: 16 calls of 20 events in flight -------------------------
+async def spread16(ctx: Ctx) -> dict[str, Any]:
+    """The issue's independent comparison as it was run by hand: 1,000 operators, 5 recipients per
+    event, ``publishEvents`` calls of 20 events, 16 in flight (so the service writes many calls per
+    transaction, where 1d's two calls of 100 rarely meet); rounds alternate ours / raw."""
+    n, events, rounds = (100, 640, 1) if ctx.quick else (1000, 16_000, 3)
+    return await _spread(ctx, "spread16", n, events, rounds, batch=20, publishers=16)
+
+
+async def _spread(
+    ctx: Ctx, name: str, n: int, events: int, rounds: int, *, batch: int, publishers: int
+) -> dict[str, Any]:
+    """Alternated rounds of ``bench.client spread`` against ours and raw: figures under ``name_``
+    (ours) and ``name_raw_``, each the mean of its rounds."""
+    out: dict[str, Any] = {
+        f"{name}_operators": n,
+        f"{name}_events": events,
+        f"{name}_per_event": 5,
+        f"{name}_batch": batch,
+        f"{name}_publishers": publishers,
+    }
     samples: dict[str, list[dict[str, Any]]] = {"ours": [], "raw": []}
     for round_ in range(rounds):
         for mode in ("ours", "raw"):
-            extra = ["--events", str(events), "--batch", "100", "--per-event", "5", "--publishers", "2"]
+            extra = ["--events", str(events), "--batch", str(batch), "--per-event", "5"]
+            extra += ["--publishers", str(publishers)]
             try:
                 r = await _live_run(ctx, "spread", mode, n, extra, deadline=30 if ctx.quick else 90)
             except Exception as exc:  # noqa: BLE001 - recorded, the next round goes on
-                out[f"spread_{mode}_error"] = f"{type(exc).__name__}: {exc}"[:1500]
-                ctx.say(f"spread {mode} round {round_ + 1}: {exc}")
+                out[f"{name}_{mode}_error"] = f"{type(exc).__name__}: {exc}"[:1500]
+                ctx.say(f"{name} {mode} round {round_ + 1}: {exc}")
                 continue
             samples[mode].append(r)
             ctx.say(
-                f"spread {mode:4} round {round_ + 1}: {r['messages_per_s']} msg/s, p99 {r['p99_ms']} ms,"
+                f"{name} {mode:4} round {round_ + 1}: {r['messages_per_s']} msg/s, p99 {r['p99_ms']} ms,"
                 f" lost {r['lost']}, duplicates {r['duplicates']}, misdelivered {r['misdelivered']}"
             )
-    for mode, key in (("ours", "spread_"), ("raw", "spread_raw_")):
+    for mode, key in (("ours", f"{name}_"), ("raw", f"{name}_raw_")):
         runs = samples[mode]
         if not runs:
             continue
@@ -267,10 +291,10 @@ async def spread(ctx: Ctx) -> dict[str, Any]:
         problems = [r for r in runs if r["errors"] or r["publish_failures"] or not r["complete"]]
         if problems:
             out[f"{key}problems"] = {k: problems[0][k] for k in ("complete", "errors", "publish_failures")}
-    out["spread_ratio_vs_raw"] = _ratio(out.get("spread_messages_per_s"), out.get("spread_raw_messages_per_s"))
-    out["spread_p99_vs_raw"] = _ratio(out.get("spread_p99_ms"), out.get("spread_raw_p99_ms"))
-    out["spread_exact"] = bool(samples["ours"]) and all(
-        out.get(f"spread_{k}") == 0 for k in ("lost", "duplicates", "misdelivered")
+    out[f"{name}_ratio_vs_raw"] = _ratio(out.get(f"{name}_messages_per_s"), out.get(f"{name}_raw_messages_per_s"))
+    out[f"{name}_p99_vs_raw"] = _ratio(out.get(f"{name}_p99_ms"), out.get(f"{name}_raw_p99_ms"))
+    out[f"{name}_exact"] = bool(samples["ours"]) and all(
+        out.get(f"{name}_{k}") == 0 for k in ("lost", "duplicates", "misdelivered")
     )
     return out
 
@@ -756,6 +780,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]], float, flo
     ("paced", paced, 25, 150),
     ("paced_scaled", paced_scaled, 45, 240),
     ("spread", spread, 40, 360),
+    ("spread16", spread16, 40, 420),
     ("ingest", ingest, 30, 240),
     ("collapse", collapse, 30, 180),
     ("delivery", delivery, 20, 180),
