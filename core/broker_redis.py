@@ -81,9 +81,11 @@ class RedisBroker:
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
         subscription = Subscription()
         await self._ensure_reader()
+        _raise_if_cancelling()
         if self._fanout.add(topic, subscription):
             await self._redis_subscribe(topic)
         try:
+            _raise_if_cancelling()
             yield subscription
         finally:
             if self._fanout.remove(topic, subscription):
@@ -202,6 +204,18 @@ class RedisBroker:
             except ValueError:
                 continue
             self._fanout.offer(topic, payload)
+
+
+def _raise_if_cancelling() -> None:
+    """Raise the CancelledError a redis-py connect swallowed.
+
+    A cancel that reaches redis-py while it connects (its connect timeout, Python 3.11's
+    ``asyncio.timeout``) can be lost: the task stays "cancelling" yet runs on, and a listener then
+    waits for messages forever, so a process that was told to stop (a ``serve`` that could not bind
+    its port, SIGTERM) never exits. Checked after every redis-py await a cancel may interrupt."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class _ReconnectHook:

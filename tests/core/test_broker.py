@@ -364,3 +364,22 @@ async def test_one_users_bell_and_toasts_on_one_socket_keep_the_batchs_order() -
             reader.cancel()
     # then the socket gets them as published, bell and toast interleaved, in one write
     assert panel.writes == [b"bell1;toast1;bell2;toast2;"]
+
+
+async def test_a_listener_cancelled_while_it_subscribes_ends(broker) -> None:
+    """A process that stops (a `serve` that could not bind its port, SIGTERM) cancels its policy,
+    bots and viewers listeners, which may still be connecting to Redis: each must end. redis-py's
+    connect lost such a cancel about once in 15 tries and the listener then waited forever."""
+
+    async def listen() -> None:
+        async with broker.subscribe("policy") as changes:
+            async for _ in changes:
+                pass
+
+    for step in range(60):
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(step * 0.0005)  # cancel at each moment of the connect, 0 to 30 ms
+        listener.cancel()
+        done, _ = await asyncio.wait([listener], timeout=2)
+        assert done, f"the listener cancelled after {step * 0.5} ms was still waiting 2 s later"
+        await broker.close()  # the next try connects afresh, as a starting process does
