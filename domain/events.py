@@ -14,6 +14,7 @@ HELD until the recipient's working hours open, or a member of a digest (domain/d
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -96,6 +97,7 @@ async def publish(
     away_check_seconds: float = 60.0,
     validated: bool = False,
     numbered: bool = False,
+    handed: Callable[[], None] | None = None,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -104,7 +106,11 @@ async def publish(
     ``numbered`` (SQLite, in a transaction begun IMMEDIATE): the notifications are numbered here
     instead of read back, and written while the rest is worked out; should one clash with a stored
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
-    publishes again unnumbered."""
+    publishes again unnumbered.
+
+    ``handed`` is called once SQLite's thread has the notifications' INSERT (numbered only): the
+    rest of the transaction is worked out while it writes them, and so may other work be (the
+    publisher's hand-off of the transaction before, services/dispatch.py)."""
     if not validated:
         validate(events, limits)
     events = [with_entity(event) for event in events]
@@ -124,6 +130,7 @@ async def publish(
             routing_minute_seconds,
             away_check_seconds,
             numbered,
+            handed,
         )
     finally:
         if token is not None:
@@ -140,6 +147,7 @@ async def _publish_batch(
     routing_minute_seconds: float,
     away_check_seconds: float,
     numbered: bool,
+    handed: Callable[[], None] | None = None,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -318,6 +326,8 @@ async def _publish_batch(
             created.append({"id": first + offset, "operator_id": row_key[0], "event_id": row_key[1]})
         totals = await add_unread([(r["id"], r["operator_id"]) for r in rows if r["in_bell"]])
         inserting = await begin_insert(conn, Notification, rows, conflict=["operator_id", "event_id"])
+        if handed is not None:
+            handed()
     else:
         created = await upsert(
             conn, Notification, rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id", "event_id"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -573,3 +574,50 @@ async def test_a_call_whose_insert_sqlite_rolls_back_leaves_nothing_written(app,
     published = await publish(app, tenant, [ticket("refused", users, 2), ticket("beside", users[:5], 3)])
     assert [(p.duplicate, p.notification_count) for p in published] == [(False, size), (False, 5)]
     assert (await tenant.operator(users[0]).gql(UNREAD)).data == {"unreadCount": 3}
+
+
+@asynccontextmanager
+async def stalling(event_id: str, seconds: float) -> AsyncIterator[None]:
+    """An SQLite database whose thread stalls ``seconds`` as it records one event id (a slow
+    disk, a long checkpoint): the transaction writing it waits there, before its notifications."""
+    conn = db()
+
+    def stall(_: str) -> int:  # runs on SQLite's thread
+        time.sleep(seconds)
+        return 0
+
+    await conn.execute_query("SELECT 1")  # (connected)
+    await conn._connection.create_function("nc_test_stall", 1, stall)  # type: ignore[attr-defined]  # aiosqlite's
+    await conn.execute_script(
+        "CREATE TRIGGER nc_test_stall BEFORE INSERT ON nc_processed_event "
+        f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT nc_test_stall(NEW.event_id); END;"
+    )
+    try:
+        yield
+    finally:
+        await conn.execute_script("DROP TRIGGER nc_test_stall;")
+
+
+@pytest.mark.sqlite_only
+async def test_calls_written_together_have_their_messages_sent_while_the_next_transaction_is_stalled(
+    app, tenant: Tenant
+) -> None:
+    """A group's messages wait for the next transaction to hand its notifications to SQLite (so
+    that the sends overlap that INSERT), but only HANDED_SECONDS: a stalled transaction must not
+    hold back the bells of calls already answered."""
+    await publish(app, tenant, [ticket("warm-up", ["alice"])])
+    broker = Recording(app.state.services.broker)
+    async with stalling("slow", 3.0):
+        # given two calls written together
+        group = [publish(app, tenant, [ticket(f"g{n}", [user], n)], broker) for n, user in ((1, "alice"), (2, "bob"))]
+        await asyncio.wait_for(asyncio.gather(*group), 5)
+        # when the next call arrives at once, and its transaction stalls before its notifications
+        slow = asyncio.ensure_future(publish(app, tenant, [ticket("slow", ["carol"], 9)], broker))
+        # then the group's messages go out meanwhile, well before the stall ends
+        await asyncio.wait_for(heard(broker, 2), 1.5)
+        assert sorted(broker.bell) == [("alice", "NotificationAdded", 2), ("bob", "NotificationAdded", 1)]
+        assert not slow.done()
+        [published] = await asyncio.wait_for(slow, 10)
+    assert published.notification_count == 1
+    await heard(broker, 3)
+    assert broker.bell[-1] == ("carol", "NotificationAdded", 1)
