@@ -53,7 +53,16 @@ class LiveClients:
         self.duplicates = 0
         #: When set, the ticket numbers each client is meant to get: any other is misdelivered.
         self.wanted: list[set[int]] | None = None
+        #: The wanted ticket numbers each client got: what is wanted and not got is lost.
+        self.got: list[set[int]] = [set() for _ in tokens]
         self.misdelivered = 0
+
+    def lost(self) -> int:
+        """Messages wanted and not received, client by client and ticket by ticket (one client's
+        extra or misdelivered message does not make up for another's missing one)."""
+        if self.wanted is None:
+            return 0
+        return sum(len(wanted - got) for wanted, got in zip(self.wanted, self.got, strict=True))
 
     # -- connecting ---------------------------------------------------------------------------
     async def connect_all(self, concurrency: int = 100) -> float:
@@ -120,8 +129,11 @@ class LiveClients:
                         self.duplicates += 1
                         continue
                     self.seen[index].add(notification_id)
-                    if self.wanted is not None and data.get("ticketNumber") not in self.wanted[index]:
-                        self.misdelivered += 1
+                    if self.wanted is not None:
+                        if data.get("ticketNumber") in self.wanted[index]:
+                            self.got[index].add(data["ticketNumber"])
+                        else:
+                            self.misdelivered += 1
                     self.latencies.append(at - data["sentAt"])
                     self.received += 1
                     if self.first_receipt is None:
