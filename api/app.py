@@ -172,7 +172,8 @@ def create_app(settings: Settings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    readiness: dict[str, Any] = {"at": 0.0, "answer": None, "check": None}
+    readiness: dict[str, Any] = {"at": 0.0, "answer": None, "check": None, "checks": {}}
+    checked = ("database", "redis") if settings.redis_url else ("database",)
 
     async def readyz(request: Request) -> Response:
         """The database (and Redis) checked at most once a second per process, however often
@@ -183,24 +184,31 @@ def create_app(settings: Settings) -> Starlette:
         if readiness["answer"] is None or moment - readiness["at"] >= 1.0:
             check = readiness["check"]
             if check is None or check.done():
-                check = readiness["check"] = asyncio.ensure_future(_readiness())
-            done, _ = await asyncio.wait([check], timeout=READY_SECONDS)
-            answer = check.result() if done else (False, {"answer": f"error: none within {READY_SECONDS:g} s"})
-            readiness["at"], readiness["answer"] = moment, answer
+                readiness["checks"] = {}
+                check = readiness["check"] = asyncio.ensure_future(_readiness(readiness["checks"]))
+            await asyncio.wait([check], timeout=READY_SECONDS)
+            # Each check says what it found; one still waiting says so.
+            silent = f"error: no answer within {READY_SECONDS:g} s"
+            checks = {name: readiness["checks"].get(name, silent) for name in checked}
+            readiness["at"], readiness["answer"] = moment, (all(v == "ok" for v in checks.values()), checks)
         ready, checks = readiness["answer"]
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    async def _readiness() -> tuple[bool, dict[str, str]]:
-        checks: dict[str, str] = {}
-        try:
-            await db().execute_query("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            DATABASE_ERRORS.inc()
-            checks["database"] = f"error: {type(exc).__name__}"
-        if settings.redis_url:
+    async def _readiness(checks: dict[str, str]) -> None:
+        """The checks side by side, each writing its finding into ``checks`` as it ends."""
+
+        async def database() -> None:
+            try:
+                await db().execute_query("SELECT 1")
+                checks["database"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                DATABASE_ERRORS.inc()
+                checks["database"] = f"error: {type(exc).__name__}"
+
+        async def redis() -> None:
             checks["redis"] = "ok" if await broker.ping() else "error: not answering"
-        return all(v == "ok" for v in checks.values()), checks
+
+        await asyncio.gather(database(), *([redis()] if settings.redis_url else []))
 
     async def metrics(request: Request) -> Response:
         if not _may_scrape(request, settings):
