@@ -137,7 +137,7 @@ class Settings:
     retention_days: int = 90
     db_pool_size: int = 10
     #: PostgreSQL: how long start-up waits for the pool's connections to be primed
-    #: (services.dispatch.prime_connections) before it goes on without.
+    #: (services.dispatch.prime_connections) before it goes on without; 0: not primed at all.
     db_prime_seconds: float = 10.0
     #: Seconds in a reminder "minute" (notReadyAfterMinutes, notReadyRepeatMinutes): tests shorten it.
     reminder_minute_seconds: float = 60.0
@@ -282,7 +282,7 @@ class Settings:
             smtp_allowed_hosts=tuple(h.strip() for h in env.get("NC_SMTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
             retention_days=_int(env, "NC_RETENTION_DAYS", 90, minimum=1),
             db_pool_size=_int(env, "NC_DB_POOL_SIZE", 10, minimum=1),
-            db_prime_seconds=_float(env, "NC_DB_PRIME_SECONDS", 10.0),
+            db_prime_seconds=_float(env, "NC_DB_PRIME_SECONDS", 10.0, zero_is_off=True),
             reminder_minute_seconds=_float(env, "NC_REMINDER_MINUTE_SECONDS", 60.0),
             routing_minute_seconds=_float(env, "NC_ROUTING_MINUTE_SECONDS", 60.0),
             away_recheck_seconds=_float(env, "NC_AWAY_RECHECK_SECONDS", 60.0),
@@ -384,7 +384,8 @@ MAX_SECONDS = 30 * 86_400.0
 LIMIT_MAX_SECONDS = 10 * 365 * 86_400
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, zero_is_off: bool = False) -> float:
+    """A number of seconds above 0 (or 0 too, with ``zero_is_off``: the setting's off switch)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -394,10 +395,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
     if not math.isfinite(value):
         raise SettingsError(f"{name} must be a finite number of seconds, got {raw!r}")
-    if value <= 0:
-        raise SettingsError(f"{name} must be above 0, got {value}")
+    if value < 0 or (value == 0 and not zero_is_off):
+        floor = "0 or more (0: off)" if zero_is_off else "above 0"
+        raise SettingsError(f"{name} must be {floor}, got {raw!r}")
     if value > MAX_SECONDS:
-        raise SettingsError(f"{name} must be at most {MAX_SECONDS:g} seconds (30 days), got {value:g}")
+        raise SettingsError(f"{name} must be at most {MAX_SECONDS:.0f} seconds (30 days), got {raw!r}")
     return value
 
 

@@ -485,14 +485,14 @@ async def prime_connections(broker: Broker, settings: Settings, seconds: float |
     but the sequences' few numbers.
 
     Returns how many connections were primed. Waits at most ``seconds``
-    (``NC_DB_PRIME_SECONDS``, 10): a failure, or the time passing, is one warning line and the
+    (``NC_DB_PRIME_SECONDS``, 10; 0 turns priming off): a failure, or the time passing, is one warning line and the
     service starts anyway (its first calls prepare the statements themselves). A priming still
     under way then (a database that stopped answering) is cancelled and not waited for: its
     transactions roll back, and give their connections back, once the database answers or the
     connections close. SQLite: nothing to do (0)."""
-    if not is_postgres():
-        return 0
     seconds = settings.db_prime_seconds if seconds is None else seconds
+    if not is_postgres() or seconds == 0:  # (0: priming turned off)
+        return 0
     task = asyncio.get_running_loop().create_task(_prime_all(broker, settings), name="nc-prime-connections")
     done, _ = await asyncio.wait([task], timeout=seconds)
     if not done:

@@ -296,9 +296,19 @@ def test_seconds_must_be_finite(name: str, raw: str) -> None:
 
 def test_seconds_past_thirty_days_are_refused() -> None:
     # a lease of 1e12 s would overflow every due time the workers compute
-    with pytest.raises(SettingsError, match="NC_LEASE_SECONDS must be at most"):
+    with pytest.raises(SettingsError) as refused:
         Settings.from_env({"NC_LEASE_SECONDS": "1e12"})
+    # (the limit in plain seconds, and the value as it was given)
+    assert str(refused.value) == "NC_LEASE_SECONDS must be at most 2592000 seconds (30 days), got '1e12'"
     assert Settings.from_env({"NC_LEASE_SECONDS": str(30 * 86_400)}).lease_seconds == 30 * 86_400
+
+
+def test_priming_is_turned_off_by_zero_seconds_and_other_seconds_are_not() -> None:
+    assert Settings.from_env({"NC_DB_PRIME_SECONDS": "0"}).db_prime_seconds == 0
+    with pytest.raises(SettingsError, match=r"NC_DB_PRIME_SECONDS must be 0 or more \(0: off\), got '-1'"):
+        Settings.from_env({"NC_DB_PRIME_SECONDS": "-1"})
+    with pytest.raises(SettingsError, match="NC_LEASE_SECONDS must be above 0, got '0'"):
+        Settings.from_env({"NC_LEASE_SECONDS": "0"})
 
 
 @pytest.mark.parametrize("name", ["NC_LIMIT_OCCURRED_AT_AHEAD_SECONDS", "NC_LIMIT_SNOOZE_SECONDS"])
