@@ -76,15 +76,32 @@ def entity_of(
     if kind is not None and entity_id is not None:
         return normal_kind(kind), entity_id
     for key, derived_kind in _DERIVED[type_code in CHAT_TYPES]:
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            continue
-        text = str(value)
-        if isinstance(value, int) and not _NUMBER.fullmatch(text):
-            continue
-        if ENTITY_ID.fullmatch(text):
+        text = _entity_id_of(data.get(key))
+        if text is not None:
             return derived_kind, text
     return None, None
+
+
+def _entity_id_of(value: Any) -> str | None:
+    """``value`` (data.ticketNumber or data.chatId) as an entity id, or None when it makes none."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    if isinstance(value, int) and not _NUMBER.fullmatch(text):
+        return None
+    return text if ENTITY_ID.fullmatch(text) else None
+
+
+def unusable_entity_key(type_code: str, data: dict[str, Any]) -> str | None:
+    """The data key (ticketNumber, chatId) an event without an entity would name its entity by,
+    when its value cannot be one (``true``, an object, a space or a slash in it): a producer's
+    mistake that would leave the notification about nothing (never collapsed, never read with its
+    ticket or chat). None when the first such key sent is usable, or none is sent."""
+    for key, _ in _DERIVED[type_code in CHAT_TYPES]:
+        value = data.get(key)
+        if value is not None:
+            return None if _entity_id_of(value) is not None else key
+    return None
 
 
 def with_entity(event: Event) -> Event:
@@ -105,5 +122,6 @@ __all__ = [
     "TICKET",
     "entity_of",
     "normal_kind",
+    "unusable_entity_key",
     "with_entity",
 ]

@@ -18,7 +18,7 @@ from typing import Any, TypeGuard
 
 from core.jsonenc import size as json_size
 from core.settings import Limits
-from domain.entities import ENTITY_ID, ENTITY_KIND, entity_of
+from domain.entities import ENTITY_ID, ENTITY_KIND, entity_of, unusable_entity_key
 from domain.errors import BadUserInput
 from domain.input_text import check_id, check_json, shown
 from models.catalog import TYPES_BY_CODE
@@ -101,6 +101,15 @@ def validate(events: list[Event], limits: Limits) -> None:
                 f"{where}: entity.id {shown(event.entity_id)} must be 1-128 letters, digits or . _ : - "
                 "(no spaces, slashes or control characters): it becomes part of a link"
             )
+        if event.entity_kind is None or event.entity_id is None:
+            key = unusable_entity_key(event.type, event.data)
+            if key is not None:
+                raise BadUserInput(
+                    f"{where}: data.{key} {shown(event.data[key])} names the event's "
+                    f"{'chat' if key == 'chatId' else 'ticket'}: send a whole number or 1-128 letters, digits "
+                    "or . _ : - (or name the entity in entity {kind, id})",
+                    field="data",
+                )
         if event.type == RESOLVE_TYPE and (event.entity_kind is None or event.entity_id is None):
             if entity_of(event.type, event.entity_kind, event.entity_id, event.data)[1] is None:
                 raise BadUserInput(

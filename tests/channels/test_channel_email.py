@@ -150,6 +150,8 @@ async def test_a_line_break_in_the_title_cannot_add_a_header(tenant: Tenant) -> 
             "type": "ticket_created",
             "recipients": [operator.user],
             "data": {"ticketNumber": "42\nBcc: mallory@example.org", "subject": "x"},
+            # (named here: a ticketNumber that cannot name the ticket is refused when it is to)
+            "entity": {"kind": "TICKET", "id": "42"},
         }
         assert (await tenant.service().gql(PUBLISH, {"input": event})).data["publishEvent"]["notificationCount"] == 1
         notification_id = (await operator.gql(LATEST)).data["notifications"]["edges"][0]["node"]["id"]

@@ -274,6 +274,41 @@ async def test_an_entity_in_the_safe_form_is_accepted(tenant: Tenant) -> None:
     assert accepted.data == {"publishEvent": {"notificationCount": 1}}
 
 
+@pytest.mark.parametrize(
+    ("type_code", "data", "refused"),
+    [
+        ("ticket_created", {"ticketNumber": True}, "data.ticketNumber 'True' names the event's ticket"),
+        ("ticket_created", {"ticketNumber": "12 / 3"}, "data.ticketNumber '12 / 3' names the event's ticket"),
+        ("chat_message", {"chatId": {"id": 5}, "text": "hi"}, "data.chatId \"{'id': 5}\" names the event's chat"),
+        ("chat_message", {"chatId": 1.5, "text": "hi"}, "data.chatId '1.5' names the event's chat"),
+    ],
+)
+async def test_data_that_would_name_no_entity_is_refused(
+    tenant: Tenant, type_code: str, data: dict[str, Any], refused: str
+) -> None:
+    # (left as it was, the notification was about nothing: never collapsed, never read with its chat)
+    answer = await tenant.service().gql(PUBLISH, {"input": event(type=type_code, data=data)})
+    assert answer.error_code == "BAD_USER_INPUT" and refused in answer.error_message, answer.error_message
+    assert "send a whole number or 1-128 letters" in answer.error_message
+
+
+@pytest.mark.parametrize(
+    ("type_code", "data", "entity"),
+    [
+        ("chat_message", {"chatId": "c-1", "text": "hi"}, None),
+        ("chat_message", {"chatId": 77, "text": "hi"}, None),
+        ("ticket_created", {"ticketNumber": 5, "chatId": {"any": "thing"}}, None),  # (the ticket names it)
+        ("chat_message", {"chatId": {"id": 5}, "text": "hi"}, {"kind": "CHAT", "id": "c-5"}),  # (sent itself)
+    ],
+)
+async def test_data_that_names_an_entity_or_needs_not_is_accepted(
+    tenant: Tenant, type_code: str, data: dict[str, Any], entity: dict[str, str] | None
+) -> None:
+    fields: dict[str, Any] = {"type": type_code, "data": data} | ({"entity": entity} if entity else {})
+    accepted = await tenant.service().gql(PUBLISH, {"input": event(**fields)})
+    assert accepted.data == {"publishEvent": {"notificationCount": 1}}, accepted
+
+
 def test_an_entity_id_is_percent_encoded_in_links() -> None:
     from channels.message import message_for
 
