@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from core.logs import configure as configure_logging
 from core.settings import LIMIT_MAX_SECONDS, Settings, SettingsError
+from models.db import check_sqlite
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        check_sqlite(settings)
         return int(args.func(settings, args))
     except SettingsError as exc:
         print(f"notification-center: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from models import MODEL_MODULES
 
 log = logging.getLogger(__name__)
@@ -205,12 +205,30 @@ async def _close_reader() -> None:
         await reader.close()
 
 
+#: The oldest SQLite library the embedded database works with: its reads and batch writes use the
+#: JSON operators ``->`` and ``->>`` (3.38.0, 2022-02).
+SQLITE_AT_LEAST = (3, 38, 0)
+
+
+def check_sqlite(settings: Settings, version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Raises SettingsError when the database is SQLite and Python's SQLite library is older than
+    ``SQLITE_AT_LEAST`` (statements would fail at their first use, not at start)."""
+    uses_sqlite = settings.embedded or settings.effective_database_url.startswith("sqlite")
+    if uses_sqlite and version < SQLITE_AT_LEAST:
+        found, least = ".".join(map(str, version)), ".".join(map(str, SQLITE_AT_LEAST))
+        raise SettingsError(
+            f"the embedded database needs SQLite {least} or newer, and this Python has SQLite {found}: "
+            "use a Python built with a newer SQLite, or PostgreSQL (NC_DATABASE_URL)"
+        )
+
+
 async def init_db(settings: Settings, *, run_migrations: bool = True) -> None:
     """Connect, and (embedded default) bring the schema up to date first. On SQLite, its
     checkpoints start on a thread of their own (WalCheckpointer), and ``read_beside`` has its
     connection, until ``close_db``; connecting again without ``close_db`` stops those of the
     database before. Raises what the migrations or the connection raised, with nothing left open."""
     global _checkpointer
+    check_sqlite(settings)
     await _close_reader()
     if _checkpointer is not None:
         checkpointer, _checkpointer = _checkpointer, None

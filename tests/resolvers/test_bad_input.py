@@ -338,6 +338,16 @@ def test_seconds_past_thirty_days_are_refused() -> None:
     assert Settings.from_env({"NC_LEASE_SECONDS": str(30 * 86_400)}).lease_seconds == 30 * 86_400
 
 
+def test_an_sqlite_library_without_json_operators_is_refused_for_the_embedded_database_only() -> None:
+    from models.db import check_sqlite
+
+    embedded = Settings.from_env({})
+    with pytest.raises(SettingsError, match="needs SQLite 3.38.0 or newer, and this Python has SQLite 3.37.2"):
+        check_sqlite(embedded, (3, 37, 2))
+    check_sqlite(embedded, (3, 38, 0))
+    check_sqlite(Settings.from_env({"NC_DATABASE_URL": "postgres://db/nc"}), (3, 7, 17))
+
+
 def test_priming_is_turned_off_by_zero_seconds_and_other_seconds_are_not() -> None:
     assert Settings.from_env({"NC_DB_PRIME_SECONDS": "0"}).db_prime_seconds == 0
     with pytest.raises(SettingsError, match=r"NC_DB_PRIME_SECONDS must be 0 or more \(0: off\), got '-1'"):
