@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.broker import RESYNC, BrokerUnavailable, Fanout, Subscription
 from core.jsonenc import dumps
@@ -29,13 +30,21 @@ log = logging.getLogger(__name__)
 
 #: PUBLISH commands per pipeline round trip.
 PIPELINE_CHUNK = 1_000
+#: Seconds one publishing round trip may take before Redis counts as not answering.
+PUBLISH_TIMEOUT_SECONDS = 2.0
+#: After Redis did not answer a publish in time, how long publishing fails at once instead of
+#: waiting for it again: a frozen Redis (SIGSTOP, a full network buffer) made every publishing call
+#: wait ~10 s. The rows behind the messages are committed: a worker sends them.
+DOWN_SECONDS = 2.0
 
 
 class RedisBroker:
     def __init__(self, url: str, *, prefix: str = "nc:") -> None:
         self._url = url
         self._prefix = prefix
-        self._publisher = redis_client(url, socket_connect_timeout=2, socket_timeout=5)
+        self._publisher = redis_client(url, socket_connect_timeout=2, socket_timeout=PUBLISH_TIMEOUT_SECONDS)
+        #: Until when (the loop's clock) publishing fails at once: Redis did not answer just now.
+        self._down_until = 0.0
         self._fanout = Fanout()
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -47,21 +56,26 @@ class RedisBroker:
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        data = dumps(message)
-        for attempt in (1, 2):
-            try:
-                await self._publisher.publish(self._prefix + topic, data)
-                return
-            except (RedisError, OSError) as exc:
-                self.errors += 1
-                # The first try after a Redis restart meets a stale pooled connection: once more.
-                if attempt == 2:
-                    log.warning("Redis publish to %s failed (%s): the message is dropped", topic, type(exc).__name__)
+        """Publish one message; while Redis is down or does not answer it is dropped (logged), at
+        once for ``DOWN_SECONDS`` after Redis did not answer in time."""
+        try:
+            await self._publish_chunks([(self._prefix + topic, dumps(message))])
+        except BrokerUnavailable as exc:
+            # (one line when Redis fails; the messages dropped in the window after it, quietly)
+            level = logging.WARNING if exc.__cause__ is not None else logging.DEBUG
+            log.log(level, "Redis publish to %s failed (%s): the message is dropped", topic, exc)
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """One pipeline of PUBLISH commands per ``PIPELINE_CHUNK`` messages (no MULTI: one round
-        trip, not one transaction); a chunk whose pipeline fails is tried once more."""
-        encoded = [(self._prefix + topic, dumps(message)) for topic, message in messages]
+        trip, not one transaction). Raises BrokerUnavailable when Redis refused (twice: a pooled
+        connection from before a restart fails once) or did not answer within
+        ``PUBLISH_TIMEOUT_SECONDS``, and then at once for ``DOWN_SECONDS``."""
+        await self._publish_chunks([(self._prefix + topic, dumps(message)) for topic, message in messages])
+
+    async def _publish_chunks(self, encoded: list[tuple[str, str | bytes]]) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._down_until:
+            raise BrokerUnavailable("Redis did not answer a moment ago")
         for start in range(0, len(encoded), PIPELINE_CHUNK):
             chunk = encoded[start : start + PIPELINE_CHUNK]
             for attempt in (1, 2):
@@ -73,6 +87,12 @@ class RedisBroker:
                     break
                 except (RedisError, OSError) as exc:
                     self.errors += 1
+                    # A Redis that did not answer in time is not asked again for a while (a
+                    # refused connection fails at once: nothing to wait for); the first try
+                    # after a Redis restart meets a stale pooled connection: once more.
+                    if isinstance(exc, (RedisTimeoutError, TimeoutError)):
+                        self._down_until = loop.time() + DOWN_SECONDS
+                        raise BrokerUnavailable(f"Redis did not answer: {type(exc).__name__}") from exc
                     if attempt == 2:
                         raise BrokerUnavailable(f"Redis publish failed: {type(exc).__name__}") from exc
 

@@ -89,45 +89,14 @@ async def test_build_broker_picks_by_settings() -> None:
 
 
 async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listeners_to_resync(tmp_path) -> None:
-    import shutil
-    import socket
-    import subprocess
-
     from core.broker import RESYNC
     from core.broker_redis import RedisBroker
 
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is not installed; under CI=true this test must run")
-        pytest.skip("redis-server is not installed: this test starts a private Redis to restart it")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
+    server, port = await _private_redis(tmp_path)
 
-    async def start() -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    return proc
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+    async def start() -> Any:
+        return (await _private_redis(tmp_path, port))[0]
 
-    server = await start()
     broker = RedisBroker(f"redis://127.0.0.1:{port}/0")
     try:
         async with broker.subscribe("bell/i/u") as listener:
@@ -147,6 +116,72 @@ async def test_the_redis_broker_reconnects_after_a_redis_restart_and_asks_listen
         await broker.close()
         server.kill()
         server.wait()
+
+
+async def test_a_frozen_redis_fails_publishing_in_seconds_and_at_once_after_that(tmp_path) -> None:
+    """A Redis that stopped answering (SIGSTOP) held every publishing call ~10 s: publishing now
+    gives up after PUBLISH_TIMEOUT_SECONDS, then at once for DOWN_SECONDS, then tries again."""
+    import signal
+    import time
+
+    from core.broker import BrokerUnavailable
+    from core.broker_redis import DOWN_SECONDS, PUBLISH_TIMEOUT_SECONDS, RedisBroker
+
+    server, port = await _private_redis(tmp_path)
+    broker = RedisBroker(f"redis://127.0.0.1:{port}/0")
+    try:
+        async with broker.subscribe("bell/i/u") as listener:
+            await broker.publish_many([("bell/i/u", {"n": 1})])
+            assert await asyncio.wait_for(listener.queue.get(), 2) == {"n": 1}
+            # when Redis stops answering
+            server.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable):
+                await broker.publish_many([("bell/i/u", {"n": "frozen"})])
+            assert time.monotonic() - started < PUBLISH_TIMEOUT_SECONDS + 1.5
+            # then the next calls fail at once, and a single message is dropped at once
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable):
+                await broker.publish_many([("bell/i/u", {"n": "frozen"})])
+            await broker.publish("bell/i/u", {"n": "frozen"})
+            assert time.monotonic() - started < 0.5
+            # and once it answers again (after the window), publishing goes through
+            server.send_signal(signal.SIGCONT)
+            await asyncio.sleep(DOWN_SECONDS + 0.2)
+            await broker.publish_many([("bell/i/u", {"n": 2})])
+            while (message := await asyncio.wait_for(listener.queue.get(), 5)) != {"n": 2}:
+                assert message["n"] == "frozen" or message.get("type") == "__resync__", message
+    finally:
+        server.send_signal(signal.SIGCONT)
+        await broker.close()
+        server.kill()
+        server.wait()
+
+
+async def _private_redis(tmp_path: Any, port: int | None = None) -> tuple[Any, int]:
+    """A redis-server of the test's own (to stop, kill or restart on ``port``): the process and
+    its port."""
+    import shutil
+    import socket
+    import subprocess
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed; under CI=true this test must run")
+        pytest.skip("redis-server is not installed: this test starts a private Redis")
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([*cmd, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return proc, port
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("redis-server did not start")
 
 
 async def test_a_burst_of_publishes_from_many_requests_at_once_all_arrive(broker) -> None:
