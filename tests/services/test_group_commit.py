@@ -9,7 +9,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -72,28 +72,37 @@ class Recording:
 
 
 @asynccontextmanager
-async def refusing(event_id: str, when_refused: Callable[[], None] | None = None) -> AsyncIterator[None]:
-    """An SQLite database that refuses to record one event id (a trigger on the processed events;
-    ``when_refused`` runs, on the event loop, as it refuses)."""
+async def on_recording(event_id: str, act: Callable[[], None], then: str = "") -> AsyncIterator[None]:
+    """An SQLite database that calls ``act`` on its thread as it records one event id (a trigger on
+    the processed events), then runs the trigger's ``then`` (a RAISE, say)."""
     conn = db()
-    loop = asyncio.get_running_loop()
 
-    def refused(_: str) -> int:  # runs on SQLite's thread
-        if when_refused is not None:
-            loop.call_soon_threadsafe(when_refused)
+    def called(_: str) -> int:  # runs on SQLite's thread
+        act()
         return 0
 
     await conn.execute_query("SELECT 1")  # (connected)
-    await conn._connection.create_function("nc_test_refused", 1, refused)  # type: ignore[attr-defined]  # aiosqlite's
+    await conn._connection.create_function("nc_test_act", 1, called)  # type: ignore[attr-defined]  # aiosqlite's
     await conn.execute_script(
-        "CREATE TRIGGER nc_test_refuse BEFORE INSERT ON nc_processed_event "
-        f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT nc_test_refused(NEW.event_id); "
-        "SELECT RAISE(ABORT, 'refused'); END;"
+        "CREATE TRIGGER nc_test_act BEFORE INSERT ON nc_processed_event "
+        f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT nc_test_act(NEW.event_id); {then} END;"
     )
     try:
         yield
     finally:
-        await conn.execute_script("DROP TRIGGER nc_test_refuse;")
+        await conn.execute_script("DROP TRIGGER nc_test_act;")
+
+
+def refusing(event_id: str, when_refused: Callable[[], None] | None = None) -> AbstractAsyncContextManager[None]:
+    """An SQLite database that refuses to record one event id (``when_refused`` runs, on the
+    event loop, as it refuses)."""
+    loop = asyncio.get_running_loop()
+
+    def refused() -> None:
+        if when_refused is not None:
+            loop.call_soon_threadsafe(when_refused)
+
+    return on_recording(event_id, refused, "SELECT RAISE(ABORT, 'refused');")
 
 
 def chat(event_id: str, recipients: list[str], chat_id: str, text: str) -> Event:
@@ -576,26 +585,10 @@ async def test_a_call_whose_insert_sqlite_rolls_back_leaves_nothing_written(app,
     assert (await tenant.operator(users[0]).gql(UNREAD)).data == {"unreadCount": 3}
 
 
-@asynccontextmanager
-async def stalling(event_id: str, seconds: float) -> AsyncIterator[None]:
+def stalling(event_id: str, seconds: float) -> AbstractAsyncContextManager[None]:
     """An SQLite database whose thread stalls ``seconds`` as it records one event id (a slow
     disk, a long checkpoint): the transaction writing it waits there, before its notifications."""
-    conn = db()
-
-    def stall(_: str) -> int:  # runs on SQLite's thread
-        time.sleep(seconds)
-        return 0
-
-    await conn.execute_query("SELECT 1")  # (connected)
-    await conn._connection.create_function("nc_test_stall", 1, stall)  # type: ignore[attr-defined]  # aiosqlite's
-    await conn.execute_script(
-        "CREATE TRIGGER nc_test_stall BEFORE INSERT ON nc_processed_event "
-        f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT nc_test_stall(NEW.event_id); END;"
-    )
-    try:
-        yield
-    finally:
-        await conn.execute_script("DROP TRIGGER nc_test_stall;")
+    return on_recording(event_id, lambda: time.sleep(seconds))
 
 
 @pytest.mark.sqlite_only
