@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
+from core.jsonenc import dumps
 from core.jsonenc import size as json_size
 from core.settings import Limits
 from domain.entities import ENTITY_ID, ENTITY_KIND, entity_of, unusable_entity_key
@@ -105,7 +106,7 @@ def validate(events: list[Event], limits: Limits) -> None:
             key = unusable_entity_key(event.type, event.data)
             if key is not None:
                 raise BadUserInput(
-                    f"{where}: data.{key} {shown(event.data[key])} names the event's "
+                    f"{where}: data.{key} {shown(_as_sent(event.data[key]))} names the event's "
                     f"{'chat' if key == 'chatId' else 'ticket'}: send a whole number or 1-128 letters, digits "
                     "or . _ : - (or name the entity in entity {kind, id})",
                     field="data",
@@ -121,6 +122,11 @@ def validate(events: list[Event], limits: Limits) -> None:
             _check_occurred_at(event.occurred_at, limits, where)
         if event.type in CSAT_TYPES and "score" in event.data and not is_score(event.data["score"]):
             raise BadUserInput(f"{where}: data.score must be a number from 1 to 5")
+
+
+def _as_sent(value: Any) -> str:
+    """``value`` as the producer wrote it (JSON: ``true``, ``{"id":5}``), strings as they are."""
+    return value if isinstance(value, str) else dumps(value)
 
 
 #: The earliest ``occurredAt`` taken.

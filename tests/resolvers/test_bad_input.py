@@ -277,9 +277,9 @@ async def test_an_entity_in_the_safe_form_is_accepted(tenant: Tenant) -> None:
 @pytest.mark.parametrize(
     ("type_code", "data", "refused"),
     [
-        ("ticket_created", {"ticketNumber": True}, "data.ticketNumber 'True' names the event's ticket"),
+        ("ticket_created", {"ticketNumber": True}, "data.ticketNumber 'true' names the event's ticket"),
         ("ticket_created", {"ticketNumber": "12 / 3"}, "data.ticketNumber '12 / 3' names the event's ticket"),
-        ("chat_message", {"chatId": {"id": 5}, "text": "hi"}, "data.chatId \"{'id': 5}\" names the event's chat"),
+        ("chat_message", {"chatId": {"id": 5}, "text": "hi"}, "data.chatId '{\"id\":5}' names the event's chat"),
         ("chat_message", {"chatId": 1.5, "text": "hi"}, "data.chatId '1.5' names the event's chat"),
     ],
 )
