@@ -420,7 +420,7 @@ class _Lane:
         is otherwise free, and the sends then overlap its INSERT (SQLite's C, without the GIL).
         Sent first, they held the GIL while each of its statements waited for it, and the loop
         then sat idle while SQLite wrote (the independent configuration: ~+6 % messages/s, the
-        mean of 19 runs against 11, bench/ANALYSIS.md).
+        mean of 8 runs against 11, bench/ANALYSIS.md).
 
         The calls are answered before their messages go out: their rows are committed, and no
         step of the hand-off fails them (a hand-off that fails leaves its row due for a worker,
