@@ -128,7 +128,14 @@ class Runtime:
                 self._loop("retention", self.prune, interval=RETENTION_EVERY_SECONDS), name="nc-retention"
             ),
         ]
-        await subscribed.wait()
+        # Started once the wake-ups are subscribed; a listener that failed fails the start (it
+        # would otherwise be waited for forever).
+        ready = asyncio.ensure_future(subscribed.wait())
+        await asyncio.wait([ready, self._listener], return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            self._listener.result()  # raises what ended it
+            raise RuntimeError("the workers' wake-up listener ended before it subscribed")
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let each loop finish the step it is in and the sends in flight end, then stop. Cancelling

@@ -137,13 +137,23 @@ class RedisBroker:
 
     # -- the reader ----------------------------------------------------------------------------
     async def _ensure_reader(self) -> None:
+        """The reader task, started by the first subscription. Redis unreachable then (not started
+        yet, a network fault) fails nothing: the subscription is kept, and the reader connects
+        with backoff and subscribes it then (a listener started meanwhile — a worker's wake-ups,
+        the policy's invalidations — died with the first error and was never restarted)."""
         async with self._lock:
             if self._reader is None or self._reader.done():
-                await self._connect()
+                try:
+                    await self._connect()
+                except (RedisError, OSError) as exc:
+                    self.errors += 1
+                    log.warning("Redis is not reachable (%s): subscriptions wait for it", type(exc).__name__)
                 self._reader = asyncio.create_task(self._read(), name="nc-redis-reader")
 
     async def _connect(self) -> None:
-        client = Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
+        # (socket_timeout: a Redis that accepts the connection but never answers — SIGSTOP — fails
+        # the connect's handshake instead of holding it forever; reads pass their own timeout)
+        client = Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         # redis-py reconnects a pub/sub connection by itself when a read fails and the server is
         # back within its retries, re-subscribing the channels: messages in between are lost all
@@ -154,8 +164,12 @@ class RedisBroker:
         try:
             # A placeholder channel keeps the connection in subscribed mode even with no topic yet.
             await pubsub.subscribe(self._prefix + "__alive__")
-            for topic in tuple(self._fanout.topics):
-                await pubsub.subscribe(self._prefix + topic)
+            subscribed: set[str] = set()
+            # (topics added while it connects are subscribed too: they found no connection)
+            while missing := set(self._fanout.topics) - subscribed:
+                for topic in missing:
+                    await pubsub.subscribe(self._prefix + topic)
+                subscribed |= missing
         except BaseException:
             await pubsub.aclose()
             raise
@@ -180,6 +194,8 @@ class RedisBroker:
             self._pubsub = None
 
     async def _redis_subscribe(self, topic: str) -> None:
+        if self._pubsub is None:
+            return  # not connected: the reader subscribes every active topic when it connects
         try:
             await self._pubsub.subscribe(self._prefix + topic)
         except (RedisError, OSError):

@@ -158,6 +158,50 @@ async def test_a_frozen_redis_fails_publishing_in_seconds_and_at_once_after_that
         server.wait()
 
 
+async def test_a_subscription_made_while_redis_is_unreachable_is_served_once_it_answers(tmp_path) -> None:
+    """A worker or API process started before Redis (or while it is frozen) subscribed to nothing
+    and hung at start, or kept no invalidations for its lifetime: subscribing now waits for Redis."""
+    import signal
+    import socket
+
+    from core.broker import RESYNC
+    from core.broker_redis import RedisBroker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    broker = RedisBroker(f"redis://127.0.0.1:{port}/0")
+    frozen = None
+    try:
+        # given no Redis yet: subscribing does not fail
+        async with broker.subscribe("workers") as listener:
+            # when Redis starts (first frozen for a moment: its connection accepted, never answered)
+            frozen, _ = await _private_redis(tmp_path, port)
+            frozen.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(1.0)
+            frozen.send_signal(signal.SIGCONT)
+            # then the listener is told to resync once connected, and gets what is published then
+            assert await asyncio.wait_for(listener.queue.get(), 20) == RESYNC
+            await broker.publish("workers", {"n": 1})
+            assert await asyncio.wait_for(listener.queue.get(), 5) == {"n": 1}
+        # and a subscription made while Redis is frozen does not hold its caller beyond the timeouts
+        frozen.send_signal(signal.SIGSTOP)
+        fresh = RedisBroker(f"redis://127.0.0.1:{port}/0")
+        try:
+            async with asyncio.timeout(10):
+                async with fresh.subscribe("policy"):
+                    pass
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+            await fresh.close()
+    finally:
+        await broker.close()
+        if frozen is not None:
+            frozen.send_signal(signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+
+
 async def _private_redis(tmp_path: Any, port: int | None = None) -> tuple[Any, int]:
     """A redis-server of the test's own (to stop, kill or restart on ``port``): the process and
     its port."""
