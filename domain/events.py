@@ -108,8 +108,9 @@ async def publish(
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
     publishes again unnumbered.
 
-    ``handed`` is called once SQLite's thread has the notifications' INSERT (numbered only): the
-    rest of the transaction is worked out while it writes them, and so may other work be (the
+    ``handed`` is called once the notifications' INSERT goes to the database (numbered: handed
+    to SQLite's thread, the rest of the transaction worked out while it writes them; otherwise,
+    or with no notification to write, as it is sent): other work may run beside it (the
     publisher's hand-off of the transaction before, services/dispatch.py)."""
     if not validated:
         validate(events, limits)
@@ -329,6 +330,8 @@ async def _publish_batch(
         if handed is not None:
             handed()
     else:
+        if handed is not None:
+            handed()  # (its INSERTs are awaited here: what waits for them need not wait longer)
         created = await upsert(
             conn, Notification, rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id", "event_id"]
         )
