@@ -26,6 +26,7 @@ from tortoise.timezone import now
 from channels.panel import melody_for, schedule_repeat
 from core.broker import Broker, user_topic
 from domain import inbox, live, panel
+from domain.announcing import announce_in_order
 from domain.presence import REMINDER_TEXT
 from models.catalog import text
 from models.claim import claim
@@ -136,6 +137,11 @@ PANEL_HAND_OFFS = Schedule(
 
 
 # -- snooze returns -----------------------------------------------------------------------------
+#: How long a snooze's return waits at most for the panel messages committed before it (as a bell
+#: change does: NC_LIVE_FALLBACK_SECONDS' default, after which a worker sends those anyway).
+ANNOUNCE_WAIT_SECONDS = 5.0
+
+
 async def _fire_snooze_returns(broker: Broker, due: list[Due]) -> None:
     """Bring back the snoozed items that are due: unread in the bell again (the counter raised and
     the due rows deleted in one transaction, so a second worker or a retry finds nothing to do),
@@ -145,6 +151,8 @@ async def _fire_snooze_returns(broker: Broker, due: list[Due]) -> None:
     operators = {d.operator.id: d.operator for d in due if d.operator is not None}
     async with transaction():
         returned = await inbox.return_snoozed([d.row for d in due], due[0].at)
+    # By instance, each after the publishing calls' messages committed before (domain/announcing.py)
+    by_instance: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for back in returned:
         operator = operators.get(back.operator_id)
         if operator is None:
@@ -164,7 +172,9 @@ async def _fire_snooze_returns(broker: Broker, due: list[Due]) -> None:
             messages.append((user_topic(operator.instance_id, operator.user_id, live.TOASTS), toast))
             if operator.banner_repeat_count > 0:
                 await schedule_repeat(operator, notification, repeat=1, at=due[0].at)
-        await broker.publish_many(messages)
+        by_instance.setdefault(operator.instance_id, []).extend(messages)
+    for instance_id, messages in by_instance.items():
+        await announce_in_order(broker, instance_id, messages, ANNOUNCE_WAIT_SECONDS)
 
 
 SNOOZE_RETURNS = Schedule(

@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from tortoise.timezone import now
 
@@ -39,6 +38,8 @@ from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, PUBL
 from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
+from domain.announcing import announce_in_order as announce_in_order  # (the resolvers' seam)
+from domain.announcing import link
 from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
@@ -250,9 +251,6 @@ class _Lane:
         self.task: asyncio.Task[None] | None = None
         #: Set when a call arrives while the drainer waits for one (or for a hand-off to end).
         self.arrived: asyncio.Future[None] | None = None
-        #: Resolved once the last committed transaction's messages went to the broker (each
-        #: transaction's wait for the one before: those of every committed one).
-        self.sent: asyncio.Future[None] | None = None
         #: Set when a call arrives while a group's messages wait for one (``_finish``).
         self.called: asyncio.Future[None] | None = None
         #: Whether the transaction being written handed its notifications' INSERT to SQLite's
@@ -295,8 +293,7 @@ class _Lane:
                     self.arrived = None
                 continue
             for written in await self._write(self._next_group()):
-                previous, sent = self.sent, loop.create_future()
-                self.sent = sent
+                previous, sent = link(self.instance_id)
                 finishing.append(loop.create_task(self._finish(previous, sent, *written)))
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
@@ -551,37 +548,6 @@ def _abandoned_ended(task: asyncio.Task[None]) -> None:
     _ABANDONED.discard(task)
     if not task.cancelled():
         task.exception()
-
-
-async def announce_in_order(
-    broker: Broker, instance_id: str, messages: list[tuple[str, dict[str, Any]]], timeout_seconds: float
-) -> None:
-    """Hand a bell change's ``messages`` (a read mark, an archive, a snooze: each with its unread
-    count) to the broker after the panel messages of every publishing transaction of
-    ``instance_id`` that this process committed before, and before those committed after, or after
-    ``timeout_seconds`` of waiting (a broker that holds them). SQLite's lane answers its calls at
-    the commit and sends their messages after: the change keeps its place behind the additions it
-    counts, and a banner's take-back behind the banner; changes made at once go out one after the
-    other. At once on PostgreSQL, whose calls are answered after their messages went out. A
-    broker's failure is logged, never raised: the change is committed (a tab that missed it reads
-    the bell again when it reconnects)."""
-    loop = asyncio.get_running_loop()
-    lane = _LANES.get(loop, {}).get(instance_id)
-    mine: asyncio.Future[None] | None = None
-    previous = None
-    if lane is not None:
-        # A link of the lane's chain: the next transaction's messages wait for this change's.
-        previous, mine = lane.sent, loop.create_future()
-        lane.sent = mine
-    try:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous], timeout=timeout_seconds)
-        await broker.publish_many(messages)
-    except Exception:
-        log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
-    finally:
-        if mine is not None and not mine.done():
-            mine.set_result(None)
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:

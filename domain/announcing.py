@@ -1,0 +1,66 @@
+"""One instance's live bell messages leave this process in commit order.
+
+On SQLite a publishing call is answered at its commit and its panel messages follow (group commit,
+services/dispatch.py); a bell change committed meanwhile — a read mark, an archive, a snooze, a
+snoozed item's return (channels/schedules.py) — must go out after them, or a panel's unread count
+steps back (a NotificationsReturned with 5 overtaking additions it counted, then NotificationAdded
+with 1). Each sender links itself to the instance's chain: it waits for the one before, sends,
+then lets the next go.
+
+    link(instance_id) -> (previous, mine)        wait for previous, send, resolve mine
+    announce_in_order(broker, instance_id, messages, timeout_seconds)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from core.broker import Broker
+
+log = logging.getLogger(__name__)
+
+#: Each running event loop's chains: by instance, the future of the last sender linked.
+_TAILS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def link(instance_id: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+    """(the future of the sender before, if still linked; this sender's): wait for the first
+    before sending, resolve the second after (or on giving up)."""
+    loop = asyncio.get_running_loop()
+    tails = _TAILS.setdefault(loop, {})
+    previous = tails.get(instance_id)
+    mine: asyncio.Future[None] = loop.create_future()
+    tails[instance_id] = mine
+
+    def forget(done: asyncio.Future[None]) -> None:
+        if tails.get(instance_id) is done:  # the last one: nothing waits behind it
+            del tails[instance_id]
+
+    mine.add_done_callback(forget)
+    return previous, mine
+
+
+async def announce_in_order(
+    broker: Broker, instance_id: str, messages: list[tuple[str, dict[str, Any]]], timeout_seconds: float
+) -> None:
+    """Hand a bell change's ``messages`` (each with its unread count) to the broker after the
+    panel messages of every publishing transaction of ``instance_id`` that this process committed
+    before, and before those committed after, or after ``timeout_seconds`` of waiting (a broker
+    that holds them); changes made at once go out one after the other. A broker's failure is
+    logged, never raised: the change is committed (a tab that missed it reads the bell again when
+    it reconnects)."""
+    previous, mine = link(instance_id)
+    try:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous], timeout=timeout_seconds)
+        await broker.publish_many(messages)
+    except Exception:
+        log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
+    finally:
+        if not mine.done():
+            mine.set_result(None)
