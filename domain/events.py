@@ -98,6 +98,7 @@ async def publish(
     validated: bool = False,
     numbered: bool = False,
     handed: Callable[[], None] | None = None,
+    counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -111,7 +112,10 @@ async def publish(
     ``handed`` is called once the notifications' INSERT goes to the database (numbered: handed
     to SQLite's thread, the rest of the transaction worked out while it writes them; otherwise,
     or with no notification to write, as it is sent): other work may run beside it (the
-    publisher's hand-off of the transaction before, services/dispatch.py)."""
+    publisher's hand-off of the transaction before, services/dispatch.py). ``counted`` is
+    called once the unread counters are raised, their rows locked until the commit (on
+    PostgreSQL, calls counting the same operators get there in commit order; not called when no
+    counter is raised, nor on SQLite, whose lane orders its calls itself)."""
     if not validated:
         validate(events, limits)
     events = [with_entity(event) for event in events]
@@ -132,6 +136,7 @@ async def publish(
             away_check_seconds,
             numbered,
             handed,
+            counted,
         )
     finally:
         if token is not None:
@@ -149,6 +154,7 @@ async def _publish_batch(
     away_check_seconds: float,
     numbered: bool,
     handed: Callable[[], None] | None = None,
+    counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -425,13 +431,14 @@ async def _publish_batch(
         collapsed=collapsing.into_existing,
         totals=totals,
         written=written,
+        counted=counted,
     )
     await written()
     if digested:
         await _digest(policy.instance_id, digested, ts, hours)
     await upsert(conn, Delivery, delivery_rows, conflict=["id"])
-    counted = [e for e in claimed if counts[e.id] != [0, 0]]
-    if counted:
+    tallied = [e for e in claimed if counts[e.id] != [0, 0]]
+    if tallied:
         await upsert(
             conn,
             ProcessedEvent,
@@ -444,7 +451,7 @@ async def _publish_batch(
                     "deliveries_queued": counts[e.id][1],
                     "created_at": ts,
                 }
-                for e in counted
+                for e in tallied
             ],
             conflict=["instance_id", "event_id"],
             update=["notification_count", "deliveries_queued"],

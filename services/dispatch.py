@@ -80,14 +80,34 @@ async def publish_events(
     one (``_Lane``: group commit), each still all or nothing, and each is answered once its
     transaction commits, while its messages go out after it. On PostgreSQL each call has a
     transaction of its own, on a connection of the pool, beside the others, and is answered after
-    its hand-off."""
+    its hand-off, which follows those of the calls this process committed before
+    (domain/announcing.py): a call takes its place in that order as it raises the unread counters
+    (their row locks order the commits of calls counting the same recipient), so such calls send
+    their counts in commit order, not as their hand-offs happen to run."""
     if not validated:
         validate(events, settings.limits)
     publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
     if is_postgres():
         queued_at = time.perf_counter()
-        batch, began, committed = await publisher.write(events)
-        confirm = await publisher.after_commit(batch)
+        linked: list[tuple[asyncio.Future[None] | None, asyncio.Future[None]]] = []
+
+        def counted() -> None:
+            if not linked:
+                linked.append(link(instance_id))
+
+        try:
+            batch, began, committed = await publisher.write(events, counted=counted)
+        except BaseException:
+            for _, unlinked in linked:  # (rolled back: those after it need not wait)
+                unlinked.set_result(None)
+            raise
+        previous, mine = linked[0] if linked else link(instance_id)
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous], timeout=settings.live_fallback_seconds)
+            confirm = await publisher.after_commit(batch)
+        finally:
+            mine.set_result(None)
         if confirm is not None:
             await confirm()
         await publisher.wake(batch)
@@ -141,21 +161,28 @@ class _Publisher:
     viewers: ViewerCache | None
     presence: PresenceSource | None
 
-    async def write(self, events: list[Event], handed: Callable[[], None] | None = None) -> tuple[Batch, float, float]:
+    async def write(
+        self, events: list[Event], handed: Callable[[], None] | None = None, counted: Callable[[], None] | None = None
+    ) -> tuple[Batch, float, float]:
         """The events in one transaction: (the batch, when it began, when it committed). Raises
-        what the transaction raised. ``handed``: domain.events.publish's (SQLite only)."""
+        what the transaction raised. ``handed``, ``counted``: domain.events.publish's."""
         began = time.perf_counter()
         # SQLite (its transactions begin IMMEDIATE): the notifications are numbered by the
         # transaction, not read back (domain.events.publish's ``numbered``).
         numbered = not is_postgres()
         try:
-            batch = await self._transaction(events, numbered=numbered, handed=handed)
+            batch = await self._transaction(events, numbered=numbered, handed=handed, counted=counted)
         except NumberingClash:  # rare (a CSAT rating's second event): again, read back instead
             batch = await self._transaction(events, numbered=False)
         return batch, began, time.perf_counter()
 
     async def _transaction(
-        self, events: list[Event], *, numbered: bool, handed: Callable[[], None] | None = None
+        self,
+        events: list[Event],
+        *,
+        numbered: bool,
+        handed: Callable[[], None] | None = None,
+        counted: Callable[[], None] | None = None,
     ) -> Batch:
         settings = self.settings
         async with transaction():
@@ -173,6 +200,7 @@ class _Publisher:
                 validated=True,
                 numbered=numbered,
                 handed=handed,
+                counted=counted,
             )
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
