@@ -97,7 +97,6 @@ async def publish(
     away_check_seconds: float = 60.0,
     validated: bool = False,
     numbered: bool = False,
-    handed: Callable[[], None] | None = None,
     counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
@@ -109,10 +108,7 @@ async def publish(
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
     publishes again unnumbered.
 
-    ``handed`` is called once the notifications' INSERT goes to the database (numbered: handed
-    to SQLite's thread, the rest of the transaction worked out while it writes them; otherwise,
-    or with no notification to write, as it is sent): other work may run beside it (the
-    publisher's hand-off of the transaction before, services/dispatch.py). ``counted`` is
+    ``counted`` is
     called once the unread counters are raised, their rows locked until the commit (on
     PostgreSQL, calls counting the same operators get there in commit order; not called when no
     counter is raised, nor on SQLite, whose lane orders its calls itself)."""
@@ -135,7 +131,6 @@ async def publish(
             routing_minute_seconds,
             away_check_seconds,
             numbered,
-            handed,
             counted,
         )
     finally:
@@ -153,7 +148,6 @@ async def _publish_batch(
     routing_minute_seconds: float,
     away_check_seconds: float,
     numbered: bool,
-    handed: Callable[[], None] | None = None,
     counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
@@ -333,11 +327,7 @@ async def _publish_batch(
             created.append({"id": first + offset, "operator_id": row_key[0], "event_id": row_key[1]})
         totals = await add_unread([(r["id"], r["operator_id"]) for r in rows if r["in_bell"]])
         inserting = await begin_insert(conn, Notification, rows, conflict=["operator_id", "event_id"])
-        if handed is not None:
-            handed()
     else:
-        if handed is not None:
-            handed()  # (its INSERTs are awaited here: what waits for them need not wait longer)
         created = await upsert(
             conn, Notification, rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id", "event_id"]
         )

@@ -161,17 +161,15 @@ class _Publisher:
     viewers: ViewerCache | None
     presence: PresenceSource | None
 
-    async def write(
-        self, events: list[Event], handed: Callable[[], None] | None = None, counted: Callable[[], None] | None = None
-    ) -> tuple[Batch, float, float]:
+    async def write(self, events: list[Event], counted: Callable[[], None] | None = None) -> tuple[Batch, float, float]:
         """The events in one transaction: (the batch, when it began, when it committed). Raises
-        what the transaction raised. ``handed``, ``counted``: domain.events.publish's."""
+        what the transaction raised. ``counted``: domain.events.publish's."""
         began = time.perf_counter()
         # SQLite (its transactions begin IMMEDIATE): the notifications are numbered by the
         # transaction, not read back (domain.events.publish's ``numbered``).
         numbered = not is_postgres()
         try:
-            batch = await self._transaction(events, numbered=numbered, handed=handed, counted=counted)
+            batch = await self._transaction(events, numbered=numbered, counted=counted)
         except NumberingClash:  # rare (a CSAT rating's second event): again, read back instead
             batch = await self._transaction(events, numbered=False)
         return batch, began, time.perf_counter()
@@ -181,7 +179,6 @@ class _Publisher:
         events: list[Event],
         *,
         numbered: bool,
-        handed: Callable[[], None] | None = None,
         counted: Callable[[], None] | None = None,
     ) -> Batch:
         settings = self.settings
@@ -199,7 +196,6 @@ class _Publisher:
                 away_check_seconds=settings.away_recheck_seconds,
                 validated=True,
                 numbered=numbered,
-                handed=handed,
                 counted=counted,
             )
 
@@ -247,8 +243,6 @@ def _observe_phases(queued_at: float, began: float, committed: float) -> None:
 
 #: How long a busy lane's committed messages wait for the next call at most (``_Lane._finish``).
 HOLD_SECONDS = 0.010
-#: How long they then wait at most for the next transaction to hand its notifications to SQLite.
-HANDED_SECONDS = 0.1
 
 #: The lanes of each running event loop, by instance.
 _LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lane]] = weakref.WeakKeyDictionary()
@@ -281,10 +275,6 @@ class _Lane:
         self.arrived: asyncio.Future[None] | None = None
         #: Set when a call arrives while a group's messages wait for one (``_finish``).
         self.called: asyncio.Future[None] | None = None
-        #: Whether the transaction being written handed its notifications' INSERT to SQLite's
-        #: thread (or ended), and the hand-offs waiting for that (``_finish``).
-        self.handed = True
-        self.handing: list[asyncio.Future[None]] = []
 
     def add(self, call: _Call) -> None:
         self.waiting.append(call)
@@ -378,9 +368,8 @@ class _Lane:
         if not group:
             return []
         outer, self.writing = self.writing, group  # (a call run again alone: its group stays listed)
-        self.handed = False
         try:
-            return [(group, *await group[0].publisher.write([e for call in group for e in call.events], self._handed))]
+            return [(group, *await group[0].publisher.write([e for call in group for e in call.events]))]
         except Exception as exc:  # noqa: BLE001 - each call raises it (alone) to its caller
             if len(group) == 1:
                 _tell(group, exc)
@@ -393,26 +382,6 @@ class _Lane:
             return [written for call in group if not call.gone() for written in await self._write([call])]
         finally:
             self.writing = outer
-            self._handed()
-
-    def _handed(self) -> None:
-        """The transaction being written handed its notifications to SQLite's thread, or ended."""
-        self.handed = True
-        for waiting in self.handing:
-            if not waiting.done():
-                waiting.set_result(None)
-        self.handing.clear()
-
-    async def _next_write_handed(self, seconds: float) -> None:
-        """Until the transaction being written (or about to be: calls wait) handed its
-        notifications to SQLite's thread, at most ``seconds``."""
-        if self.waiting and not self.writing:
-            await asyncio.sleep(0)  # the drainer begins their transaction first
-        if not self.writing or self.handed:
-            return
-        waiting = asyncio.get_running_loop().create_future()
-        self.handing.append(waiting)
-        await asyncio.wait([waiting], timeout=seconds)
 
     async def _next_call_or(self, seconds: float) -> None:
         """Until a call arrives (or the next transaction began), at most ``seconds``."""
@@ -439,13 +408,7 @@ class _Lane:
         most ``HOLD_SECONDS``: the producers' answers reach them alone, and their next calls come
         back sooner (a client reads the answers behind the messages already in hand), while the
         messages go out beside the next transaction's statements, when the event loop would wait
-        for SQLite (the independent configuration: ~+8 % messages/s). Then, at most
-        ``HANDED_SECONDS``, they wait for the next transaction to hand its notifications' INSERT
-        to SQLite's thread: that transaction's reads and Python run first, while the event loop
-        is otherwise free, and the sends then overlap its INSERT (SQLite's C, without the GIL).
-        Sent first, they held the GIL while each of its statements waited for it, and the loop
-        then sat idle while SQLite wrote (the independent configuration: ~+6 % messages/s, the
-        mean of 8 runs against 11, bench/ANALYSIS.md).
+        for SQLite (the independent configuration: ~+8 % messages/s).
 
         The calls are answered before their messages go out: their rows are committed, and no
         step of the hand-off fails them (a hand-off that fails leaves its row due for a worker,
@@ -467,7 +430,6 @@ class _Lane:
         try:
             if len(group) > 1:
                 await self._next_call_or(HOLD_SECONDS)
-                await self._next_write_handed(HANDED_SECONDS)
             if previous is not None and not previous.done():
                 await asyncio.wait([previous])
             confirm = await publisher.after_commit(batch)
