@@ -8,6 +8,7 @@ with 1). Each sender links itself to the instance's chain: it waits for the one 
 then lets the next go.
 
     link(instance_id) -> (previous, mine)        wait for previous, send, resolve mine
+    Place(instance_id)                           a publishing call's link, taken as it counts
     announce_in_order(broker, instance_id, messages, timeout_seconds)
 """
 
@@ -43,6 +44,33 @@ def link(instance_id: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[
 
     mine.add_done_callback(forget)
     return previous, mine
+
+
+class Place:
+    """A publishing call's place in its instance's chain (PostgreSQL): taken as the call raises
+    the unread counters (``take``: their row locks order the commits of calls counting the same
+    operators, so the places follow those commits), or after its commit if it raised none
+    (``taken``); ``release`` when its messages went out, or its transaction rolled back."""
+
+    __slots__ = ("instance_id", "link")
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        self.link: tuple[asyncio.Future[None] | None, asyncio.Future[None]] | None = None
+
+    def take(self) -> None:
+        if self.link is None:
+            self.link = link(self.instance_id)
+
+    def taken(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(the sender's before, this call's): taken now if it was not yet."""
+        self.take()
+        assert self.link is not None
+        return self.link
+
+    def release(self) -> None:
+        if self.link is not None and not self.link[1].done():
+            self.link[1].set_result(None)
 
 
 async def announce_in_order(

@@ -108,10 +108,9 @@ async def publish(
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
     publishes again unnumbered.
 
-    ``counted`` is
-    called once the unread counters are raised, their rows locked until the commit (on
-    PostgreSQL, calls counting the same operators get there in commit order; not called when no
-    counter is raised, nor on SQLite, whose lane orders its calls itself)."""
+    ``counted`` is called once the unread counters are raised, their rows locked until the
+    commit (on PostgreSQL, calls counting the same operators get there in commit order; not
+    called when no counter is raised, nor on SQLite, whose lane orders its calls itself)."""
     if not validated:
         validate(events, limits)
     events = [with_entity(event) for event in events]

@@ -38,8 +38,8 @@ from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, PUBL
 from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
+from domain.announcing import Place, link
 from domain.announcing import announce_in_order as announce_in_order  # (the resolvers' seam)
-from domain.announcing import link
 from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
@@ -89,25 +89,15 @@ async def publish_events(
     publisher = _Publisher(broker, settings, instance_id, policy, viewers, presence)
     if is_postgres():
         queued_at = time.perf_counter()
-        linked: list[tuple[asyncio.Future[None] | None, asyncio.Future[None]]] = []
-
-        def counted() -> None:
-            if not linked:
-                linked.append(link(instance_id))
-
+        place = Place(instance_id)
         try:
-            batch, began, committed = await publisher.write(events, counted=counted)
-        except BaseException:
-            for _, unlinked in linked:  # (rolled back: those after it need not wait)
-                unlinked.set_result(None)
-            raise
-        previous, mine = linked[0] if linked else link(instance_id)
-        try:
+            batch, began, committed = await publisher.write(events, counted=place.take)
+            previous, _ = place.taken()
             if previous is not None and not previous.done():
                 await asyncio.wait([previous], timeout=settings.live_fallback_seconds)
             confirm = await publisher.after_commit(batch)
         finally:
-            mine.set_result(None)
+            place.release()  # (rolled back too: the calls after it need not wait)
         if confirm is not None:
             await confirm()
         await publisher.wake(batch)
@@ -472,8 +462,8 @@ async def prime_connections(broker: Broker, settings: Settings, seconds: float |
     but the sequences' few numbers.
 
     Returns how many connections were primed. Waits at most ``seconds``
-    (``NC_DB_PRIME_SECONDS``, 10; 0 turns priming off): a failure, or the time passing, is one warning line and the
-    service starts anyway (its first calls prepare the statements themselves). A priming still
+    (``NC_DB_PRIME_SECONDS``, 10; 0 turns priming off): a failure, or the time passing, is one
+    warning line and the service starts anyway (its first calls prepare the statements themselves). A priming still
     under way then (a database that stopped answering) is cancelled and not waited for: its
     transactions roll back, and give their connections back, once the database answers or the
     connections close. SQLite: nothing to do (0)."""
