@@ -8,7 +8,9 @@ with 1). Each sender links itself to the instance's chain: it waits for the one 
 then lets the next go.
 
     link(instance_id) -> (previous, mine)        wait for previous, send, resolve mine
-    Place(instance_id)                           a publishing call's link, taken as it counts
+    Place(instance_id)                           a transaction's link, taken as it counts
+    placed(place)                                counters changed inside take ``place``
+    counters_changed()                           called by every writer of the unread counters
     announce_in_order(broker, instance_id, messages, timeout_seconds)
 """
 
@@ -17,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from core.broker import Broker
@@ -47,10 +52,11 @@ def link(instance_id: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[
 
 
 class Place:
-    """A publishing call's place in its instance's chain (PostgreSQL): taken as the call raises
-    the unread counters (``take``: their row locks order the commits of calls counting the same
-    operators, so the places follow those commits), or after its commit if it raised none
-    (``taken``); ``release`` when its messages went out, or its transaction rolled back."""
+    """A transaction's place in its instance's chain (a publishing call, a bell change): on
+    PostgreSQL taken as it changes the unread counters (``take``, through ``placed``: their row
+    locks order the commits of transactions counting the same operators, so the places follow
+    those commits), else after its commit (``taken``); ``release`` when its messages went out, or
+    its transaction rolled back."""
 
     __slots__ = ("instance_id", "link")
 
@@ -73,16 +79,43 @@ class Place:
             self.link[1].set_result(None)
 
 
+#: The place the transaction under way takes when it changes the unread counters (``placed``).
+_PLACE: ContextVar[Place | None] = ContextVar("nc_announcing_place", default=None)
+
+
+@contextmanager
+def placed(place: Place | None) -> Iterator[None]:
+    """Within the block, the unread counters' writers (domain/unread.py) take ``place``."""
+    token = _PLACE.set(place)
+    try:
+        yield
+    finally:
+        _PLACE.reset(token)
+
+
+def counters_changed() -> None:
+    """Called by every writer of the unread counters right after its statement, their rows
+    locked until the commit: the transaction's place (``placed``), if any, is taken now."""
+    place = _PLACE.get()
+    if place is not None:
+        place.take()
+
+
 async def announce_in_order(
-    broker: Broker, instance_id: str, messages: list[tuple[str, dict[str, Any]]], timeout_seconds: float
+    broker: Broker,
+    instance_id: str,
+    messages: list[tuple[str, dict[str, Any]]],
+    timeout_seconds: float,
+    place: Place | None = None,
 ) -> None:
     """Hand a bell change's ``messages`` (each with its unread count) to the broker after the
     panel messages of every publishing transaction of ``instance_id`` that this process committed
     before, and before those committed after, or after ``timeout_seconds`` of waiting (a broker
     that holds them); changes made at once go out one after the other. A broker's failure is
     logged, never raised: the change is committed (a tab that missed it reads the bell again when
-    it reconnects)."""
-    previous, mine = link(instance_id)
+    it reconnects). ``place``: the change's transaction's, if it kept one (released here)."""
+    place = place or Place(instance_id)
+    previous, _ = place.taken()
     try:
         if previous is not None and not previous.done():
             await asyncio.wait([previous], timeout=timeout_seconds)
@@ -90,5 +123,4 @@ async def announce_in_order(
     except Exception:
         log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
     finally:
-        if not mine.done():
-            mine.set_result(None)
+        place.release()

@@ -14,7 +14,6 @@ HELD until the recipient's working hours open, or a member of a digest (domain/d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -97,7 +96,6 @@ async def publish(
     away_check_seconds: float = 60.0,
     validated: bool = False,
     numbered: bool = False,
-    counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -106,11 +104,7 @@ async def publish(
     ``numbered`` (SQLite, in a transaction begun IMMEDIATE): the notifications are numbered here
     instead of read back, and written while the rest is worked out; should one clash with a stored
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
-    publishes again unnumbered.
-
-    ``counted`` is called once the unread counters are raised, their rows locked until the
-    commit (on PostgreSQL, calls counting the same operators get there in commit order; not
-    called when no counter is raised, nor on SQLite, whose lane orders its calls itself)."""
+    publishes again unnumbered."""
     if not validated:
         validate(events, limits)
     events = [with_entity(event) for event in events]
@@ -130,7 +124,6 @@ async def publish(
             routing_minute_seconds,
             away_check_seconds,
             numbered,
-            counted,
         )
     finally:
         if token is not None:
@@ -147,7 +140,6 @@ async def _publish_batch(
     routing_minute_seconds: float,
     away_check_seconds: float,
     numbered: bool,
-    counted: Callable[[], None] | None = None,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -420,7 +412,6 @@ async def _publish_batch(
         collapsed=collapsing.into_existing,
         totals=totals,
         written=written,
-        counted=counted,
     )
     await written()
     if digested:

@@ -163,7 +163,6 @@ async def panel_items(
     collapsed: Iterable[Collapsed] = (),
     totals: dict[int, int] | None = None,
     written: Callable[[], Awaitable[None]] | None = None,
-    counted: Callable[[], None] | None = None,
 ) -> tuple[Showings, int | None]:
     """The panel messages of new notifications — ``(id, row as written, channels on)``, in id
     order — and of the items events collapsed into, from what was just written: one grouped count
@@ -174,13 +173,10 @@ async def panel_items(
     sent). The messages themselves are made after the commit (``Showings.items``). ``totals``:
     the counters' values after the caller raised them for these bell items itself (``add_unread``);
     ``written``: awaited before a row that refers to the notifications is written (the caller's
-    INSERT may still be under way); ``counted``: called once the counters are raised here (their
-    rows locked until the commit: calls counting the same operators get here in commit order)."""
+    INSERT may still be under way)."""
     bell = [(nid, row["operator_id"]) for nid, row, _ in created if row["in_bell"]]
     if totals is None:
         totals = await add_unread(bell) if bell else {}
-        if bell and counted is not None:
-            counted()
     unread = as_of(bell, totals) if bell else {}
     collapsed = list(collapsed)
     created_at = ts.isoformat()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from domain.announcing import counters_changed
 from models.bulk import list_param, one_of, placeholders, upsert
 from models.db import db
 from models.notification import BellUnread
@@ -33,6 +34,7 @@ async def add_to_counters(given: dict[int, int]) -> dict[int, int]:
         update={"unread": f'"{table}"."unread" + excluded."unread"'},
         returning=["operator_id", "unread"],
     )
+    counters_changed()
     return {row["operator_id"]: row["unread"] for row in rows}
 
 
@@ -57,6 +59,8 @@ async def take_from_counters(taken: dict[int, int]) -> None:
             f'WHERE "{table}"."operator_id" = "taken"."operator_id"',
             values,
         )
+    if everything:
+        counters_changed()
 
 
 async def counters(operator_ids: Iterable[int]) -> dict[int, int]:

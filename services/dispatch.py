@@ -26,7 +26,8 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -38,8 +39,9 @@ from core.metrics import DATABASE_ERRORS, DELIVERIES, PUBLISH_TO_DELIVERED, PUBL
 from core.settings import Settings
 from domain import delivery_log, panel
 from domain.acknowledge import ReadMark
-from domain.announcing import Place, link
+from domain.announcing import Place as Place  # (the resolvers' seam)
 from domain.announcing import announce_in_order as announce_in_order  # (the resolvers' seam)
+from domain.announcing import link, placed
 from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
@@ -91,7 +93,8 @@ async def publish_events(
         queued_at = time.perf_counter()
         place = Place(instance_id)
         try:
-            batch, began, committed = await publisher.write(events, counted=place.take)
+            with placed(place):
+                batch, began, committed = await publisher.write(events)
             previous, _ = place.taken()
             if previous is not None and not previous.done():
                 await asyncio.wait([previous], timeout=settings.live_fallback_seconds)
@@ -151,26 +154,20 @@ class _Publisher:
     viewers: ViewerCache | None
     presence: PresenceSource | None
 
-    async def write(self, events: list[Event], counted: Callable[[], None] | None = None) -> tuple[Batch, float, float]:
+    async def write(self, events: list[Event]) -> tuple[Batch, float, float]:
         """The events in one transaction: (the batch, when it began, when it committed). Raises
-        what the transaction raised. ``counted``: domain.events.publish's."""
+        what the transaction raised."""
         began = time.perf_counter()
         # SQLite (its transactions begin IMMEDIATE): the notifications are numbered by the
         # transaction, not read back (domain.events.publish's ``numbered``).
         numbered = not is_postgres()
         try:
-            batch = await self._transaction(events, numbered=numbered, counted=counted)
+            batch = await self._transaction(events, numbered=numbered)
         except NumberingClash:  # rare (a CSAT rating's second event): again, read back instead
             batch = await self._transaction(events, numbered=False)
         return batch, began, time.perf_counter()
 
-    async def _transaction(
-        self,
-        events: list[Event],
-        *,
-        numbered: bool,
-        counted: Callable[[], None] | None = None,
-    ) -> Batch:
+    async def _transaction(self, events: list[Event], *, numbered: bool) -> Batch:
         settings = self.settings
         async with transaction():
             return await publish(
@@ -186,7 +183,6 @@ class _Publisher:
                 away_check_seconds=settings.away_recheck_seconds,
                 validated=True,
                 numbered=numbered,
-                counted=counted,
             )
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
@@ -528,6 +524,24 @@ def _abandoned_ended(task: asyncio.Task[None]) -> None:
     _ABANDONED.discard(task)
     if not task.cancelled():
         task.exception()
+
+
+@asynccontextmanager
+async def bell_change(instance_id: str) -> AsyncIterator[Place]:
+    """The transaction of a bell change (a read mark, an inbox action) of ``instance_id``, and its
+    place in the instance's announcing order, to hand to ``announce_in_order`` (which releases
+    it; so does a failure here). On PostgreSQL the place is taken as the change moves the unread
+    counters (their row locks order it among the publishing calls that count the same operators,
+    whose places are taken likewise); on SQLite, whose lane answers its calls at the commit and
+    sends their messages after, once the change committed."""
+    place = Place(instance_id)
+    try:
+        with placed(place if is_postgres() else None):
+            async with transaction():
+                yield place
+    except BaseException:
+        place.release()
+        raise
 
 
 def _tell(calls: list[_Call], error: Exception) -> None:

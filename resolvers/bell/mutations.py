@@ -14,12 +14,11 @@ from domain.acknowledge import EntityRead, read_about
 from domain.entities import checked_entity
 from domain.errors import BadUserInput
 from domain.retract import bell_messages
-from models.db import transaction
 from resolvers.bell.types import InboxPayload, MarkReadPayload, SnoozePayload
 from resolvers.bounds import at_most
 from resolvers.context import Info
 from resolvers.events.inputs import EntityRefInput
-from services.dispatch import announce_in_order
+from services.dispatch import Place, announce_in_order, bell_change
 
 IdsArgument = Annotated[list[strawberry.ID], strawberry.argument(description="The notifications' ids (from the bell).")]
 
@@ -31,9 +30,9 @@ class BellMutation:
         ctx = info.context
         ctx.require_user()
         at_most(ids, ctx.settings.limits.ids_per_request, "markNotificationsRead(ids)")
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             changed, unread = await bell.mark_read(await ctx.operator(), [str(i) for i in ids])
-        await _announce(info, changed, live.bell_read(changed, unread), take_back_banners=True)
+        await _announce(info, place, changed, live.bell_read(changed, unread), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -48,12 +47,13 @@ class BellMutation:
         operator = await ctx.operator()
         if operator is None or operator.id is None:
             return MarkReadPayload(ids=[], unread_count=0)
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             marks = await read_about(p.instance_id, [EntityRead(kind, entity_id, (p.user_id,))], now())
         if not marks:
+            place.release()  # (nothing to announce)
             return MarkReadPayload(ids=[], unread_count=await bell.unread_count(operator))
         mark = marks[0]
-        await _announce(info, mark.ids, live.bell_read(mark.ids, mark.unread_count), take_back_banners=True)
+        await _announce(info, place, mark.ids, live.bell_read(mark.ids, mark.unread_count), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in mark.ids], unread_count=mark.unread_count)
 
     @strawberry.mutation
@@ -62,9 +62,9 @@ class BellMutation:
     ) -> MarkReadPayload:
         ctx = info.context
         ctx.require_user()
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             changed, unread = await bell.mark_all_read(await ctx.operator(), category_code)
-        await _announce(info, changed, live.bell_read(changed, unread), take_back_banners=True)
+        await _announce(info, place, changed, live.bell_read(changed, unread), take_back_banners=True)
         return MarkReadPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -76,10 +76,10 @@ class BellMutation:
         ctx = info.context
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "markNotificationsUnread(ids)")
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             changed, unread = await inbox.mark_unread(operator_id, rows)
-        await _announce(info, changed, live.bell_unread(changed, unread))
+        await _announce(info, place, changed, live.bell_unread(changed, unread))
         return InboxPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -91,10 +91,10 @@ class BellMutation:
         ctx = info.context
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "archiveNotifications(ids)")
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             changed, unread = await inbox.archive(operator_id, rows, now())
-        await _announce(info, changed, live.bell_archived(changed, unread), take_back_banners=True)
+        await _announce(info, place, changed, live.bell_archived(changed, unread), take_back_banners=True)
         return InboxPayload(ids=[strawberry.ID(i) for i in changed], unread_count=unread)
 
     @strawberry.mutation(
@@ -105,12 +105,13 @@ class BellMutation:
         ctx = info.context
         ctx.require_user()
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "unarchiveNotifications(ids)")
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             operator_id, rows = await bell.owned(await ctx.operator(), wanted, bell_only=True)
             back, unread = await inbox.unarchive(operator_id, rows)
         changed = [str(row.id) for row in back]
         await _announce(
             info,
+            place,
             changed,
             live.bell_restored("NotificationsUnarchived", [live.notification_payload(r) for r in back], unread),
         )
@@ -136,11 +137,11 @@ class BellMutation:
         wanted = _ids(ids, ctx.settings.limits.ids_per_request, "snoozeNotifications(ids)")
         inbox.check_snooze(until, now(), ctx.settings.limits.snooze_seconds)
         until = until.astimezone(UTC)
-        async with transaction():
+        async with bell_change(ctx.principal.instance_id) as place:
             operator = await ctx.operator()
             _, rows = await bell.owned(operator, wanted, bell_only=True)
             changed, unread = await inbox.snooze(operator, rows, until)
-        await _announce(info, changed, live.bell_snoozed(changed, until, unread), take_back_banners=True)
+        await _announce(info, place, changed, live.bell_snoozed(changed, until, unread), take_back_banners=True)
         return SnoozePayload(ids=[strawberry.ID(i) for i in changed], snoozed_until=until, unread_count=unread)
 
 
@@ -152,15 +153,21 @@ def _ids(ids: list[strawberry.ID], most: int, what: str) -> list[str]:
     return [str(i) for i in ids]
 
 
-async def _announce(info: Info, ids: list[str], message: dict[str, Any], *, take_back_banners: bool = False) -> None:
+async def _announce(
+    info: Info, place: Place, ids: list[str], message: dict[str, Any], *, take_back_banners: bool = False
+) -> None:
     """Every tab the viewer has open gets ``message`` (when anything changed: ``ids``); items read or
-    out of the bell (archived, snoozed) also have their banners taken back (ToastsDismissed)."""
-    if ids:
-        p = info.context.principal
-        # In commit order with the publishing calls' messages (answered, perhaps not yet sent).
-        await announce_in_order(
-            info.context.services.broker,
-            p.instance_id,
-            bell_messages(p.instance_id, p.user_id, ids, message, take_back_banners=take_back_banners),
-            info.context.settings.live_fallback_seconds,
-        )
+    out of the bell (archived, snoozed) also have their banners taken back (ToastsDismissed).
+    ``place``: the change's, from ``bell_change`` (released here, announced or not)."""
+    if not ids:
+        place.release()
+        return
+    p = info.context.principal
+    # In commit order with the publishing calls' messages (answered, perhaps not yet sent).
+    await announce_in_order(
+        info.context.services.broker,
+        p.instance_id,
+        bell_messages(p.instance_id, p.user_id, ids, message, take_back_banners=take_back_banners),
+        info.context.settings.live_fallback_seconds,
+        place,
+    )

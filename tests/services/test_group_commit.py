@@ -314,6 +314,39 @@ async def test_calls_about_one_recipient_at_once_send_their_unread_counts_in_com
     assert (await tenant.operator("alice").gql(UNREAD)).data == {"unreadCount": 33}
 
 
+async def test_read_marks_and_calls_about_one_recipient_at_once_keep_her_counts_rising(app, tenant: Tenant) -> None:
+    """A bell change takes its place in the announcing order as the calls do (PostgreSQL: as it
+    moves the counters): marking items unread while calls add items, every count she hears rises
+    (the marks joined after their commit, and a call that counted after a mark went out first)."""
+    from core.broker import user_topic
+
+    alice = tenant.operator("alice")
+    await publish(app, tenant, [ticket(f"old{n}", ["alice"], number=200 + n) for n in range(10)])
+    await alice.gql("mutation { markAllNotificationsRead { unreadCount } }")
+    old = [
+        e["node"]["id"]
+        for e in (await alice.gql("{ notifications { edges { node { id } } } }")).data["notifications"]["edges"]
+    ]
+    broker = Jittery(app.state.services.broker)
+    unread = "mutation($ids: [ID!]!) { markNotificationsUnread(ids: $ids) { unreadCount } }"
+    async with app.state.services.broker.subscribe(user_topic(tenant.id, "alice", "bell")) as heard_by_her:
+        # given calls adding items to her and marks making her old items unread, all at once
+        work = [publish(app, tenant, [ticket(f"n{n}", ["alice"], number=300 + n)], broker) for n in range(20)]
+        work += [alice.gql(unread, {"ids": [i]}) for i in old]
+        await asyncio.gather(*work)
+        # then every count she heard is one more than the one before
+        counts: list[int] = []
+        for _ in range(200):
+            while not heard_by_her.queue.empty():
+                message = heard_by_her.queue.get_nowait()
+                if message.get("unreadCount") is not None:
+                    counts.append(message["unreadCount"])
+            if len(counts) >= 30:
+                break
+            await asyncio.sleep(0.05)
+    assert counts == list(range(1, 31)), counts
+
+
 async def heard(broker: Recording, count: int) -> None:
     """Until the broker carried ``count`` bell messages (at most 5 s: the test's assertion says what came)."""
 
