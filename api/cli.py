@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import IO
 
 from core.logs import configure as configure_logging
 from core.settings import LIMIT_MAX_SECONDS, Settings, SettingsError
@@ -20,6 +23,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.server import raise_open_files_limit, uvicorn_options
     from services.auth import TokenCodec
 
+    # Embedded: one process per data directory (held until this one exits).
+    held = _hold_data_dir(settings.data_dir) if settings.embedded else None
     settings = settings.with_jwt_secret()
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
@@ -52,15 +57,38 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     configure_logging(args.log_level, settings.log_format)
     raise_open_files_limit()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        log_config=None,
-        **uvicorn_options(settings),
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            log_config=None,
+            **uvicorn_options(settings),
+        )
+    finally:
+        if held is not None:
+            held.close()
     return 0
+
+
+def _hold_data_dir(data_dir: Path) -> IO[bytes]:
+    """An embedded ``serve`` holds its data directory (an exclusive lock on ``serve.lock`` in it,
+    released when the process ends, however it ends) for its whole life: the in-process broker and
+    workers of a second one on the same database would send live messages (a snooze's return, a
+    banner's repeat, a fallback) that none of the first one's panels hear, and claim its jobs.
+    Raises SettingsError (exit 2) when another process holds it; the directory is created if need be."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "serve.lock", "ab")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SettingsError(
+            f"another `serve` is running on the data directory {data_dir.resolve()} (NC_DATA_DIR): embedded, "
+            "one process serves it; stop that one, or give this one another NC_DATA_DIR"
+        ) from None
+    return handle
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.sqlite_only
@@ -67,3 +68,25 @@ def test_a_token_with_a_ttl_no_deployment_should_use_is_refused(tmp_path: Path, 
 def test_a_token_with_a_ttl_in_range_is_printed(tmp_path: Path) -> None:
     done = _cli(tmp_path, "token", "--instance", "demo", "--user", "u", "--role", "operator", "--ttl", "315360000")
     assert done.returncode == 0 and done.stdout.count(".") == 2
+
+
+def test_a_second_embedded_serve_on_the_same_data_directory_refuses_to_start(tmp_path: Path) -> None:
+    from tests.served import start_demo_serve
+
+    # given an embedded serve running on a data directory (its workers and in-process broker:
+    # a second one's would claim its jobs and send live messages none of its panels hear)
+    (tmp_path / "data").mkdir()
+    first = start_demo_serve(tmp_path / "data", NC_JWT_SECRET=secrets.token_urlsafe(40))
+    try:
+        # when another serve starts on the same directory, on another port
+        done = _cli(tmp_path, "serve", "--port", "0")
+        # then it exits at once, saying why in one line, and the first one still serves
+        assert done.returncode == 2, done.stderr
+        assert "another `serve` is running on the data directory" in done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert httpx.get(f"{first.base}/readyz", timeout=5).status_code == 200
+    finally:
+        first.stop()
+    # and once the first one stopped, a serve starts there again
+    again = start_demo_serve(tmp_path / "data", NC_JWT_SECRET=secrets.token_urlsafe(40))
+    again.stop()
