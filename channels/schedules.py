@@ -60,21 +60,31 @@ class Schedule:
 async def run_due(schedule: Schedule, broker: Broker, *, lease_seconds: float, limit: int) -> int:
     """Claim up to ``limit`` due rows of ``schedule`` and fire them; returns how many were claimed."""
     current = now()
+    lease_until = current + timedelta(seconds=lease_seconds)
     claimed = await claim(
         db(),
         schedule.model._meta.db_table,
         due_column=schedule.due_column,
         now=current,
-        lease_until=current + timedelta(seconds=lease_seconds),
+        lease_until=lease_until,
         limit=limit,
         where=schedule.where,
         returning=schedule.returning,
     )
     if not claimed:
         return 0
-    named = {row["operator_id"] for row in claimed if "operator_id" in row}
-    operators = {o.id: o for o in await Operator.filter(id__in=named)} if named else {}
-    await schedule.fire(broker, [Due(row, operators.get(row.get("operator_id", 0)), current) for row in claimed])
+    try:
+        named = {row["operator_id"] for row in claimed if "operator_id" in row}
+        operators = {o.id: o for o in await Operator.filter(id__in=named)} if named else {}
+        await schedule.fire(broker, [Due(row, operators.get(row.get("operator_id", 0)), current) for row in claimed])
+    except Exception:
+        # The rows it did not get to (a broker that failed: Redis down for a moment) are taken
+        # again at the next poll, not when their lease ends (a fallback ~60 s late); those it
+        # handled are gone, or due at the time it gave them.
+        await schedule.model.filter(id__in=[row["id"] for row in claimed], lease_until=lease_until).update(
+            lease_until=None
+        )
+        raise
     return len(claimed)
 
 

@@ -233,3 +233,39 @@ async def test_a_poll_that_finds_nothing_due_does_not_wait_for_a_transaction(app
     assert len(await poll()) == 1  # due now: claimed, once
     assert await poll() == []
     await PanelHandOff.filter(instance_id=tenant.id).delete()
+
+
+class BrokerDown:
+    """A broker whose publishing fails, as Redis's does while it is down or frozen."""
+
+    def listens(self, topic: str) -> bool:
+        return True
+
+    async def publish_many(self, messages: list[Any]) -> None:
+        raise ConnectionError("Redis is down")
+
+
+async def test_hand_offs_a_failed_broker_did_not_send_are_due_again_at_the_next_poll(app, tenant: Tenant) -> None:
+    from channels.schedules import PANEL_HAND_OFFS
+
+    broker = app.state.services.broker
+    async with broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
+        async with Stopped(app):
+            await tenant.service().gql(PUBLISH, {"input": ticket("down-1", ["alice"])})
+            await tenant.service().gql(PUBLISH, {"input": ticket("down-2", ["alice"])})
+            sent = [(await asyncio.wait_for(bell.queue.get(), 5))["notification"]["id"] for _ in range(2)]
+            # given two publishers that died before their hand-offs: their rows are due
+            for notification_id in sent:
+                await PanelHandOff.create(instance_id=tenant.id, notification_ids=notification_id, due_at=now())
+            # when a worker claims them (for a 60 s lease) and its broker fails
+            try:
+                await run_due(PANEL_HAND_OFFS, BrokerDown(), lease_seconds=60, limit=100)  # type: ignore[arg-type]
+            except ConnectionError:
+                pass
+            else:
+                raise AssertionError("the broker's failure was not raised to the worker's loop")
+            # then the rows are due again now, not when the lease ends: the next poll sends both
+            assert await run_due(PANEL_HAND_OFFS, broker, lease_seconds=60, limit=100) == 2
+            again = [(await asyncio.wait_for(bell.queue.get(), 5))["notification"]["id"] for _ in range(2)]
+    assert again == sent
+    assert await PanelHandOff.filter(instance_id=tenant.id).count() == 0
