@@ -31,7 +31,7 @@ from graphql import (
 )
 
 from core.settings import Limits
-from domain.entities import entity_of
+from domain.entities import entity_of, unusable_entity_key
 from domain.errors import BadUserInput, ClientError
 from domain.events import Event, validate
 from resolvers.context import Context
@@ -220,8 +220,9 @@ def _as_event(e: dict[str, Any]) -> Event:
     # JSON of any shape as given: publish refuses one that is not an object
     data = e["data"] if e["data"] is not None else {}
     kind, entity_id = (entity["kind"], entity["id"]) if entity else (None, None)
-    if isinstance(data, dict):
-        # The entity publish would give it (domain.entities.with_entity), given at once: not a second Event.
+    # The entity publish would give it (domain.entities.with_entity), given at once: not a second
+    # Event; but not from the next key when the first one sent cannot name it (validate refuses it).
+    if isinstance(data, dict) and (entity or unusable_entity_key(e["type"], data) is None):
         kind, entity_id = entity_of(e["type"], kind, entity_id, data)
     return Event(
         id=e["id"],

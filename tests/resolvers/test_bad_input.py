@@ -281,6 +281,8 @@ async def test_an_entity_in_the_safe_form_is_accepted(tenant: Tenant) -> None:
         ("ticket_created", {"ticketNumber": "12 / 3"}, "data.ticketNumber '12 / 3' names the event's ticket"),
         ("chat_message", {"chatId": {"id": 5}, "text": "hi"}, "data.chatId '{\"id\":5}' names the event's chat"),
         ("chat_message", {"chatId": 1.5, "text": "hi"}, "data.chatId '1.5' names the event's chat"),
+        # (the chat's key first: a ticket number beside it does not make a bad chatId pass)
+        ("chat_message", {"chatId": "c 1", "ticketNumber": 5}, "data.chatId 'c 1' names the event's chat"),
     ],
 )
 async def test_data_that_would_name_no_entity_is_refused(
