@@ -281,8 +281,7 @@ async def begin_insert(
     """SQLite, in a transaction: ``rows`` inserted in one statement (``INSERT ... ON CONFLICT
     (conflict) DO NOTHING``; at most ``rows_per_statement`` of them, else ValueError), handed to
     SQLite's thread before this returns, ahead of any statement made after it: the caller works
-    on while SQLite writes them (within ``statements_on_loop`` with nothing queued there: run in
-    line before this returns). The future gives the number of rows inserted (those that clashed
+    on while SQLite writes them. The future gives the number of rows inserted (those that clashed
     are not); await it before writing anything that refers to them, or that must not be written
     should the INSERT fail (SQLite may then have ended the transaction itself, a disk full say:
     what comes after runs outside it). One statement only, for that reason: a second one queued

@@ -18,27 +18,13 @@ that statement does not run and raises TransactionManagementError, as BEGIN did,
 other the transaction tries after it: nothing runs outside the transaction it meant. A transaction
 that made no statement ends without a word to SQLite.
 
-Inside ``statements_on_loop()`` (the publishing lane's transactions), once the transaction began,
-a statement (and its COMMIT) runs on the event loop's own thread whenever SQLite's thread has
-nothing queued — else it queues behind what is, so the connection's order holds and no two threads
-use it at once (hence ``check_same_thread=False``). A hop to SQLite's thread costs two thread
-wake-ups and, while the loop sends the previous group's messages, a wait for the GIL of up to the
-5 ms switch interval each time SQLite's thread needs it back (a BEGIN waited ~20 ms so, bench 1e):
-run in line, the statements cost only their work (bench 1e: +3-4 % messages/s, 13 of 14 alternated
-rounds). The loop gets a turn between statements; a statement itself holds it for its time (the
-largest, a 1,600-row INSERT, ~10 ms). Everything else, the BEGIN and ROLLBACK included, goes to
-SQLite's thread: a BEGIN that waits for another process's write lock never holds the loop.
-
     "engine": "models.sqlite_engine"    (tortoise_config; otherwise what "tortoise.backends.sqlite" is)
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
@@ -62,29 +48,10 @@ class _FirstStatementBegins:
         self.pending = False
         #: Why the transaction's BEGIN failed: its later statements are refused too.
         self.failed: BaseException | None = None
-        #: Calls queued on SQLite's thread and not yet returned: while any is, none runs in line.
-        self.outstanding = 0
 
     async def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.failed is not None:
             raise TransactionManagementError(self.failed)
-        if (
-            self.outstanding == 0
-            and not self.pending
-            and _ON_LOOP.get()
-            and getattr(fn, "__name__", None) in _ON_LOOP_CALLS
-            and self.connection._connection is not None
-        ):
-            result = fn(*args, **kwargs)
-            await asyncio.sleep(0)  # (the loop's other tasks run between a transaction's statements)
-            return result
-        self.outstanding += 1
-        try:
-            return await self._queued(fn, *args, **kwargs)
-        finally:
-            self.outstanding -= 1
-
-    async def _queued(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self.pending:
             return await self.queue(fn, *args, **kwargs)
         self.pending = False
@@ -155,14 +122,7 @@ class ImmediateSqliteClient(SqliteClient):
     begins: _FirstStatementBegins | None = None
 
     async def create_connection(self, with_db: bool) -> None:
-        # tortoise's, but for ``check_same_thread=False`` (statements_on_loop).
-        if not self._connection:
-            self._connection = await aiosqlite.connect(self.filename, isolation_level=None, check_same_thread=False)
-            self._connection._conn.row_factory = sqlite3.Row
-            for pragma, val in self.pragmas.items():
-                cursor = await self._connection.execute(f"PRAGMA {pragma}={val}")
-                await cursor.close()
-            await self._post_connect()
+        await super().create_connection(with_db)
         if self._connection is not None and self.begins is None:
             self.begins = _FirstStatementBegins(self._connection)
             self._connection._execute = self.begins  # type: ignore[method-assign]
@@ -176,25 +136,6 @@ class ImmediateSqliteClient(SqliteClient):
 
 
 client_class = ImmediateSqliteClient
-
-#: True in a transaction whose statements run on the event loop's thread (``statements_on_loop``).
-_ON_LOOP: ContextVar[bool] = ContextVar("nc_sqlite_statements_on_loop", default=False)
-#: The connection's calls that may run there: statements, their rows and COMMIT (never BEGIN or ROLLBACK).
-_ON_LOOP_CALLS = frozenset(
-    {"execute", "executemany", "_execute_fetchall", "_execute_insert", "fetchall", "fetchone", "commit"}
-)
-
-
-@contextmanager
-def statements_on_loop(on: bool = True) -> Iterator[None]:
-    """Within the block (``on``): once its transaction began, a statement runs on the event
-    loop's thread when SQLite's thread has nothing queued (else behind what is, in order). For
-    transactions whose statements are bounded (the publishing lane's: by NC_LIMIT_*)."""
-    token = _ON_LOOP.set(on)
-    try:
-        yield
-    finally:
-        _ON_LOOP.reset(token)
 
 
 def get_client_class(db_info: dict[str, Any]) -> type[SqliteClient]:

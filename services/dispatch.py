@@ -54,7 +54,6 @@ from models.db import is_postgres, transaction
 from models.enums import ChannelKind, DeliveryStatus
 from models.notification import Delivery
 from models.operator import Operator
-from models.sqlite_engine import statements_on_loop
 
 log = logging.getLogger(__name__)
 
@@ -170,23 +169,21 @@ class _Publisher:
 
     async def _transaction(self, events: list[Event], *, numbered: bool) -> Batch:
         settings = self.settings
-        # SQLite: its statements in line on the event loop's thread (models/sqlite_engine.py).
-        with statements_on_loop():
-            async with transaction():
-                return await publish(
-                    self.instance_id,
-                    events,
-                    settings.limits,
-                    policy=self.policy,
-                    reminder_minute_seconds=settings.reminder_minute_seconds,
-                    panel_fallback_seconds=settings.live_fallback_seconds,
-                    collapse_window_seconds=settings.collapse_window_seconds,
-                    presence=self.presence,
-                    routing_minute_seconds=settings.routing_minute_seconds,
-                    away_check_seconds=settings.away_recheck_seconds,
-                    validated=True,
-                    numbered=numbered,
-                )
+        async with transaction():
+            return await publish(
+                self.instance_id,
+                events,
+                settings.limits,
+                policy=self.policy,
+                reminder_minute_seconds=settings.reminder_minute_seconds,
+                panel_fallback_seconds=settings.live_fallback_seconds,
+                collapse_window_seconds=settings.collapse_window_seconds,
+                presence=self.presence,
+                routing_minute_seconds=settings.routing_minute_seconds,
+                away_check_seconds=settings.away_recheck_seconds,
+                validated=True,
+                numbered=numbered,
+            )
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
         """New operators' viewers forgotten, read marks announced, the panel's messages sent;
