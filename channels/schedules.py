@@ -79,8 +79,8 @@ async def run_due(schedule: Schedule, broker: Broker, *, lease_seconds: float, l
         await schedule.fire(broker, [Due(row, operators.get(row.get("operator_id", 0)), current) for row in claimed])
     except Exception:
         # The rows it did not get to (a broker that failed: Redis down for a moment) are taken
-        # again at the next poll, not when their lease ends (a fallback ~60 s late); those it
-        # handled are gone, or due at the time it gave them.
+        # again at the next poll, not when their lease ends (a fallback ~60 s late); each fire
+        # settles the rows it handled as it goes (gone, or due at the time it gave them).
         await schedule.model.filter(id__in=[row["id"] for row in claimed], lease_until=lease_until).update(
             lease_until=None
         )
@@ -93,27 +93,32 @@ async def _fire_toast_repeats(broker: Broker, due: list[Due]) -> None:
     """Show again the banners that are due; reading a notification removed its row already."""
     notifications = {n.id: n for n in await Notification.filter(id__in={d.row["notification_id"] for d in due})}
     done: list[int] = []
-    for d in due:
-        notification, operator, repeat = notifications.get(d.row["notification_id"]), d.operator, d.row["repeat"]
-        if notification is None or operator is None or notification.read_at is not None:
-            done.append(d.row["id"])
-            continue
-        sound = await melody_for(operator, notification) if ChannelKind.SOUND.value in notification.channels else None
-        await broker.publish(
-            user_topic(operator.instance_id, operator.user_id, live.TOASTS),
-            live.toast(
-                live.notification_payload(notification),
-                duration_seconds=operator.banner_duration_seconds,
-                sound=sound,
-                repeat=repeat,
-            ),
-        )
-        if repeat < operator.banner_repeat_count:
-            await schedule_repeat(operator, notification, repeat=repeat + 1, at=d.at)
-        else:
-            done.append(d.row["id"])
-    if done:
-        await ToastRepeat.filter(id__in=done).delete()
+    try:
+        for d in due:
+            notification, operator, repeat = notifications.get(d.row["notification_id"]), d.operator, d.row["repeat"]
+            if notification is None or operator is None or notification.read_at is not None:
+                done.append(d.row["id"])
+                continue
+            sound = (
+                await melody_for(operator, notification) if ChannelKind.SOUND.value in notification.channels else None
+            )
+            await broker.publish(
+                user_topic(operator.instance_id, operator.user_id, live.TOASTS),
+                live.toast(
+                    live.notification_payload(notification),
+                    duration_seconds=operator.banner_duration_seconds,
+                    sound=sound,
+                    repeat=repeat,
+                ),
+            )
+            if repeat < operator.banner_repeat_count:
+                await schedule_repeat(operator, notification, repeat=repeat + 1, at=d.at)
+            else:
+                done.append(d.row["id"])
+    finally:
+        # (also when the broker failed part-way: the banners shown are not shown again at the next poll)
+        if done:
+            await ToastRepeat.filter(id__in=done).delete()
 
 
 TOAST_REPEATS = Schedule(

@@ -269,3 +269,44 @@ async def test_hand_offs_a_failed_broker_did_not_send_are_due_again_at_the_next_
             again = [(await asyncio.wait_for(bell.queue.get(), 5))["notification"]["id"] for _ in range(2)]
     assert again == sent
     assert await PanelHandOff.filter(instance_id=tenant.id).count() == 0
+
+
+class FailsOnSecond:
+    """The real broker for one publish, then failing (Redis going down part-way through a batch)."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker, self.published = broker, 0
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        self.published += 1
+        if self.published > 1:
+            raise ConnectionError("Redis is down")
+        await self.broker.publish(topic, message)
+
+
+async def test_banner_repeats_shown_before_a_broker_failed_are_not_shown_again(app, tenant: Tenant) -> None:
+    from channels.schedules import TOAST_REPEATS
+
+    await tenant.operator("alice").gql(
+        "mutation { updateChannelSettings(input: {banner: {repeatCount: 1, repeatIntervalSeconds: 1}}) { banner { repeatCount } } }"
+    )
+    broker = app.state.services.broker
+    async with Stopped(app), broker.subscribe(user_topic(tenant.id, "alice", live.TOASTS)) as toasts:
+        await tenant.service().gql(PUBLISH, {"input": ticket("repeat-1", ["alice"])})
+        await tenant.service().gql(PUBLISH, {"input": ticket("repeat-2", ["alice"])})
+        for _ in range(2):
+            await asyncio.wait_for(toasts.queue.get(), 5)  # (the first showings)
+        # given both banners' last repeat due, when the broker fails after showing the first one
+        await ToastRepeat.filter(instance_id=tenant.id).update(due_at=now())
+        try:
+            await run_due(TOAST_REPEATS, FailsOnSecond(broker), lease_seconds=60, limit=100)  # type: ignore[arg-type]
+        except ConnectionError:
+            pass
+        # then the next poll shows the second one only: each banner's last repeat is shown once
+        await run_due(TOAST_REPEATS, broker, lease_seconds=60, limit=100)
+        shown = []
+        while not toasts.queue.empty():
+            toast = toasts.queue.get_nowait()
+            shown.append((toast["notification"]["id"], toast["repeat"]))
+    assert len(shown) == 2 and len(set(shown)) == 2, shown
+    assert await ToastRepeat.filter(instance_id=tenant.id).count() == 0
