@@ -23,8 +23,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.server import raise_open_files_limit, uvicorn_options
     from services.auth import TokenCodec
 
-    # Embedded: one process per data directory (held until this one exits).
-    held = _hold_data_dir(settings.data_dir) if settings.embedded else None
+    # One process per SQLite database unless Redis joins them (held until this one exits).
+    sqlite_dir = _sqlite_dir(settings)
+    held = _hold_data_dir(sqlite_dir) if sqlite_dir is not None and not settings.redis_url else None
     settings = settings.with_jwt_secret()
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
@@ -72,8 +73,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sqlite_dir(settings: Settings) -> Path | None:
+    """The directory of the SQLite file the service uses (the data directory, embedded); None on
+    PostgreSQL or an in-memory database."""
+    if settings.embedded:
+        return settings.data_dir
+    url = settings.effective_database_url
+    if not url.startswith("sqlite://"):
+        return None
+    path = url.removeprefix("sqlite://").split("?", 1)[0]
+    return None if not path or ":memory:" in path else Path(path).parent
+
+
 def _hold_data_dir(data_dir: Path) -> IO[bytes]:
-    """An embedded ``serve`` holds its data directory (an exclusive lock on ``serve.lock`` in it,
+    """A ``serve`` on a SQLite database without Redis (embedded: in the data directory) holds
+    the database's directory (an exclusive lock on ``serve.lock`` in it,
     released when the process ends, however it ends) for its whole life: the in-process broker and
     workers of a second one on the same database would send live messages (a snooze's return, a
     banner's repeat, a fallback) that none of the first one's panels hear, and claim its jobs.
@@ -86,7 +100,8 @@ def _hold_data_dir(data_dir: Path) -> IO[bytes]:
         handle.close()
         raise SettingsError(
             f"another `serve` is running on the data directory {data_dir.resolve()} (NC_DATA_DIR): embedded, "
-            "one process serves it; stop that one, or give this one another NC_DATA_DIR"
+            "one process serves its SQLite database; stop that one, give this one another NC_DATA_DIR, "
+            "or join the processes through Redis (NC_REDIS_URL)"
         ) from None
     return handle
 

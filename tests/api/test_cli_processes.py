@@ -84,6 +84,10 @@ def test_a_second_embedded_serve_on_the_same_data_directory_refuses_to_start(tmp
         assert done.returncode == 2, done.stderr
         assert "another `serve` is running on the data directory" in done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        # and so does one given the same database by URL, with workers
+        database = f"sqlite:///{(tmp_path / 'data' / 'notification-center.sqlite3').resolve()}"
+        by_url = _cli(tmp_path, "serve", "--port", "0", "--with-workers", NC_DATABASE_URL=database)
+        assert by_url.returncode == 2 and "another `serve` is running" in by_url.stderr, by_url.stderr
         assert httpx.get(f"{first.base}/readyz", timeout=5).status_code == 200
     finally:
         first.stop()
