@@ -86,12 +86,12 @@ def _sqlite_dir(settings: Settings) -> Path | None:
 
 
 def _hold_data_dir(data_dir: Path) -> IO[bytes]:
-    """A ``serve`` on a SQLite database without Redis (embedded: in the data directory) holds
-    the database's directory (an exclusive lock on ``serve.lock`` in it,
-    released when the process ends, however it ends) for its whole life: the in-process broker and
-    workers of a second one on the same database would send live messages (a snooze's return, a
-    banner's repeat, a fallback) that none of the first one's panels hear, and claim its jobs.
-    Raises SettingsError (exit 2) when another process holds it; the directory is created if need be."""
+    """A ``serve`` on a SQLite database without Redis (embedded: in the data directory) holds the
+    database's directory for its whole life: an exclusive lock on ``serve.lock`` in it, released
+    when the process ends, however it ends. The in-process broker and workers of a second one on
+    the same database would claim the first one's jobs and send live messages (a snooze's return,
+    a banner's repeat, a fallback) that none of its panels hear. Raises SettingsError (exit 2)
+    when another process holds it; the directory is created if need be."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / "serve.lock", "ab")
     try:
