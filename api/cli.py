@@ -13,7 +13,7 @@ from typing import IO
 
 from core.logs import configure as configure_logging
 from core.settings import LIMIT_MAX_SECONDS, Settings, SettingsError
-from models.db import check_sqlite
+from models.db import check_sqlite, sqlite_file
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,13 +76,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _sqlite_dir(settings: Settings) -> Path | None:
     """The directory of the SQLite file the service uses (the data directory, embedded); None on
     PostgreSQL or an in-memory database."""
-    if settings.embedded:
-        return settings.data_dir
-    url = settings.effective_database_url
-    if not url.startswith("sqlite://"):
-        return None
-    path = url.removeprefix("sqlite://").split("?", 1)[0]
-    return None if not path or ":memory:" in path else Path(path).parent
+    path = sqlite_file(settings)
+    return None if path is None or path == ":memory:" else Path(path).parent
 
 
 def _hold_data_dir(data_dir: Path) -> IO[bytes]:

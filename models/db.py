@@ -30,14 +30,20 @@ WAL_RESTART_PAGES = 20_000
 WAL_KEPT_BYTES = (WAL_RESTART_PAGES + 4_096) * 4_096
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+def sqlite_file(settings: Settings) -> str | None:
+    """The SQLite database's file path (``:memory:`` for one in memory); None on PostgreSQL."""
     url = settings.effective_database_url
-    if url.startswith("sqlite://"):
+    return url.removeprefix("sqlite://") if url.startswith("sqlite://") else None
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    file_path = sqlite_file(settings)
+    if file_path is not None:
         connection: dict[str, Any] | str = {
             # tortoise's SQLite engine, its transactions beginning IMMEDIATE (models/sqlite_engine.py).
             "engine": SQLITE_ENGINE,
             "credentials": {
-                "file_path": url.removeprefix("sqlite://"),
+                "file_path": file_path,
                 # WAL lets readers go on while a writer commits; busy_timeout waits out writers.
                 "journal_mode": "WAL",
                 # The WAL file is kept once grown, not cut back after each checkpoint: a commit
@@ -61,7 +67,7 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     else:
         connection = {
             "engine": "tortoise.backends.asyncpg",
-            "credentials": _postgres_credentials(url, settings.db_pool_size),
+            "credentials": _postgres_credentials(settings.effective_database_url, settings.db_pool_size),
         }
     return {
         "connections": {"default": connection},
@@ -213,8 +219,7 @@ SQLITE_AT_LEAST = (3, 38, 0)
 def check_sqlite(settings: Settings, version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
     """Raises SettingsError when the database is SQLite and Python's SQLite library is older than
     ``SQLITE_AT_LEAST`` (statements would fail at their first use, not at start)."""
-    uses_sqlite = settings.embedded or settings.effective_database_url.startswith("sqlite")
-    if uses_sqlite and version < SQLITE_AT_LEAST:
+    if sqlite_file(settings) is not None and version < SQLITE_AT_LEAST:
         found, least = ".".join(map(str, version)), ".".join(map(str, SQLITE_AT_LEAST))
         raise SettingsError(
             f"the embedded database needs SQLite {least} or newer, and this Python has SQLite {found}: "
