@@ -1,7 +1,7 @@
 """The benchmark, in one command:
 
     .venv/bin/python -m bench.run            # full: about 10 minutes
-    .venv/bin/python -m bench.run --quick    # smoke test: about 2 minutes (CI)
+    .venv/bin/python -m bench.run --quick    # smoke test: 1-2 minutes (CI)
     .venv/bin/python -m bench.run --only fanout,queries
 
 Starts what each section needs on 127.0.0.1 (subprocesses), runs the load from a separate client
@@ -99,7 +99,7 @@ async def run(quick: bool, only: set[str] | None, keep: bool) -> tuple[dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small counts, about 2 minutes (the CI smoke test)")
+    parser.add_argument("--quick", action="store_true", help="small counts, 1-2 minutes (the CI smoke test)")
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join(s[0] for s in SECTIONS))
     parser.add_argument("--keep", action="store_true", help="keep the temporary logs and data directories")
     parser.add_argument(
