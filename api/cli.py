@@ -23,9 +23,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.server import raise_open_files_limit, uvicorn_options
     from services.auth import TokenCodec
 
-    # One process per SQLite database unless Redis joins them (held until this one exits).
+    # One process per SQLite database, with or without Redis (held until this one exits).
     sqlite_dir = _sqlite_dir(settings)
-    held = _hold_data_dir(sqlite_dir) if sqlite_dir is not None and not settings.redis_url else None
+    held = _hold_data_dir(sqlite_dir) if sqlite_dir is not None else None
     settings = settings.with_jwt_secret()
     # Embedded: everything in one process. Scaled: API processes run no workers unless asked.
     settings = replace(settings, run_workers=settings.embedded or args.with_workers)
@@ -81,11 +81,12 @@ def _sqlite_dir(settings: Settings) -> Path | None:
 
 
 def _hold_data_dir(data_dir: Path) -> IO[bytes]:
-    """A ``serve`` on a SQLite database without Redis (embedded: in the data directory) holds the
-    database's directory for its whole life: an exclusive lock on ``serve.lock`` in it, released
+    """A ``serve`` on a SQLite database (embedded: in the data directory) holds the database's
+    directory for its whole life: an exclusive lock on ``serve.lock`` in it, released
     when the process ends, however it ends. The in-process broker and workers of a second one on
     the same database would claim the first one's jobs and send live messages (a snooze's return,
-    a banner's repeat, a fallback) that none of its panels hear. Raises SettingsError (exit 2)
+    a banner's repeat, a fallback) that none of its panels hear; joined through Redis, their
+    unread counts would still cross (many processes: PostgreSQL and Redis). Raises SettingsError (exit 2)
     when another process holds it; the directory is created if need be."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / "serve.lock", "ab")
@@ -95,8 +96,8 @@ def _hold_data_dir(data_dir: Path) -> IO[bytes]:
         handle.close()
         raise SettingsError(
             f"another `serve` is running on the data directory {data_dir.resolve()} (NC_DATA_DIR): embedded, "
-            "one process serves its SQLite database; stop that one, give this one another NC_DATA_DIR, "
-            "or join the processes through Redis (NC_REDIS_URL)"
+            "one process serves its SQLite database; stop that one, or give this one another NC_DATA_DIR "
+            "(many processes: PostgreSQL and Redis, NC_DATABASE_URL and NC_REDIS_URL)"
         ) from None
     return handle
 

@@ -88,6 +88,9 @@ def test_a_second_embedded_serve_on_the_same_data_directory_refuses_to_start(tmp
         database = f"sqlite:///{(tmp_path / 'data' / 'notification-center.sqlite3').resolve()}"
         by_url = _cli(tmp_path, "serve", "--port", "0", "--with-workers", NC_DATABASE_URL=database)
         assert by_url.returncode == 2 and "another `serve` is running" in by_url.stderr, by_url.stderr
+        # and one joined to Redis (its panels' counts would still cross the first one's)
+        with_redis = _cli(tmp_path, "serve", "--port", "0", NC_REDIS_URL="redis://127.0.0.1:6379/15")
+        assert with_redis.returncode == 2 and "another `serve` is running" in with_redis.stderr, with_redis.stderr
         assert httpx.get(f"{first.base}/readyz", timeout=5).status_code == 200
     finally:
         first.stop()
