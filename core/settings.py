@@ -158,6 +158,9 @@ class Settings:
     #: The publisher sends the panel's live messages itself right after its commit; should it die
     #: (or the broker fail) first, a worker sends them this many seconds after the commit.
     live_fallback_seconds: float = 5.0
+    #: SQLite: operators whose delivery settings a process keeps between publishing transactions
+    #: (domain.recipients.RecipientCache; ~0.5 KiB each); 0 reads them for every transaction.
+    recipient_cache_operators: int = 50_000
     #: A collapsed bell item's banner and external channels fire at most once per this many
     #: seconds however many events collapse into it (domain/collapse.py).
     collapse_window_seconds: float = 60.0
@@ -291,6 +294,7 @@ class Settings:
             heartbeat_seconds=heartbeat_seconds,
             send_timeout_seconds=send_timeout_seconds,
             live_fallback_seconds=_float(env, "NC_LIVE_FALLBACK_SECONDS", 5.0),
+            recipient_cache_operators=_int(env, "NC_RECIPIENT_CACHE_OPERATORS", 50_000, minimum=0),
             collapse_window_seconds=_float(env, "NC_COLLAPSE_WINDOW_SECONDS", 60.0),
             presence_ttl_seconds=_float(env, "NC_PRESENCE_TTL_SECONDS", 90.0),
             presence_idle_seconds=_float(env, "NC_PRESENCE_IDLE_SECONDS", 300.0),

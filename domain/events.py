@@ -30,7 +30,7 @@ from domain.event_input import CSAT_TYPES, RESOLVE_TYPE, Event, is_score, valida
 from domain.panel import PANEL_CHANNELS, Showings, add_unread, panel_items
 from domain.policy import InstancePolicy, ensure_instance, load_policy
 from domain.presence import record_status
-from domain.recipients import Recipient, recipient_prefs, recipients
+from domain.recipients import Recipient, RecipientCache, recipient_prefs, recipients
 from domain.resolution import RecipientPrefs, TypeResolution, answer_key, resolve
 from domain.routing import ALWAYS_ON, AT_THE_PANEL, DIGEST, PresenceSource, Route, away_of
 from domain.templates import render
@@ -96,6 +96,7 @@ async def publish(
     away_check_seconds: float = 60.0,
     validated: bool = False,
     numbered: bool = False,
+    recipient_cache: RecipientCache | None = None,
 ) -> Batch:
     """Write everything the events create (in the caller's transaction). The panel's messages
     (``Batch.panel``) are the publisher's to hand to the broker after the commit; their hand-off
@@ -104,7 +105,8 @@ async def publish(
     ``numbered`` (SQLite, in a transaction begun IMMEDIATE): the notifications are numbered here
     instead of read back, and written while the rest is worked out; should one clash with a stored
     row (a CSAT rating's second event), ``NumberingClash`` is raised: the caller rolls back and
-    publishes again unnumbered."""
+    publishes again unnumbered. ``recipient_cache`` (SQLite): what is read of the recipients is
+    taken from there, and kept there, while the database's settings version stays the same."""
     if not validated:
         validate(events, limits)
     events = [with_entity(event) for event in events]
@@ -124,6 +126,7 @@ async def publish(
             routing_minute_seconds,
             away_check_seconds,
             numbered,
+            recipient_cache,
         )
     finally:
         if token is not None:
@@ -140,6 +143,7 @@ async def _publish_batch(
     routing_minute_seconds: float,
     away_check_seconds: float,
     numbered: bool,
+    recipient_cache: RecipientCache | None,
 ) -> Batch:
     """Every event of the call with the same handful of statements, however many events there are."""
     conn = db()
@@ -207,11 +211,12 @@ async def _publish_batch(
     wanted = {r for e in status_events for r in e.recipients} | {
         r for e in delivered for r in e.recipients if r != e.actor_id
     }
+    cache = await recipient_cache.current() if recipient_cache is not None and wanted else None
     operators = (
         {
             o.user_id: o
             for o in await recipients(
-                policy.instance_id, list(dict.fromkeys([r for e in events for r in e.recipients if r in wanted]))
+                policy.instance_id, list(dict.fromkeys([r for e in events for r in e.recipients if r in wanted])), cache
             )
         }
         if wanted
@@ -226,7 +231,7 @@ async def _publish_batch(
             EVENT_ID.reset(token)
 
     type_codes = sorted({c for e in delivered for c in _candidate_types(TYPES_BY_CODE[e.type])})
-    prefs, addresses = await recipient_prefs(list(operators.values()), type_codes) if delivered else ({}, {})
+    prefs, addresses = await recipient_prefs(list(operators.values()), type_codes, cache) if delivered else ({}, {})
     # Recipients with the same settings get the same answer: resolve once per distinct input,
     # with the channels it turns on (and their values, as the notification row stores them).
     answers: dict[tuple[Any, ...], _Answer] = {}

@@ -47,6 +47,7 @@ from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
 from domain.panel import PanelItem
 from domain.policy import InstancePolicy, load_policy
+from domain.recipients import RecipientCache
 from domain.retract import read_messages
 from domain.routing import PresenceSource
 from domain.viewers import ViewerCache
@@ -169,6 +170,7 @@ class _Publisher:
 
     async def _transaction(self, events: list[Event], *, numbered: bool) -> Batch:
         settings = self.settings
+        cache = None if is_postgres() else recipient_cache(settings.recipient_cache_operators)
         async with transaction():
             return await publish(
                 self.instance_id,
@@ -183,6 +185,7 @@ class _Publisher:
                 away_check_seconds=settings.away_recheck_seconds,
                 validated=True,
                 numbered=numbered,
+                recipient_cache=cache,
             )
 
     async def after_commit(self, batch: Batch) -> Callable[[], Awaitable[None]] | None:
@@ -432,6 +435,21 @@ class _Lane:
         # The row's deletion waits for the SQLite connection, which the next transaction holds.
         if confirm is not None:
             await confirm()
+
+
+#: The recipient caches (SQLite) of each running event loop, by capacity.
+_RECIPIENT_CACHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, RecipientCache]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def recipient_cache(capacity: int) -> RecipientCache:
+    """This event loop's (this process's) ``RecipientCache`` of ``capacity`` operators."""
+    caches = _RECIPIENT_CACHES.setdefault(asyncio.get_running_loop(), {})
+    cache = caches.get(capacity)
+    if cache is None:
+        cache = caches[capacity] = RecipientCache(capacity)
+    return cache
 
 
 #: What ``prime_connections`` publishes, in a transaction it rolls back: an instance and an

@@ -148,9 +148,10 @@ async def test_a_signed_token_whose_claims_are_not_usable_is_unauthenticated(ten
 
 
 async def test_a_token_used_again_is_refused_once_it_expires(tenant: Tenant) -> None:
-    # given a token that works (and is remembered as verified) and expires in about a second
+    # given a token that works (and is remembered as verified) and expires in a second or two (its
+    # exp is whole seconds: a ttl of 1 s issued late in a second left it a few ms, and it failed)
     caller = tenant.operator()
-    caller.token = tenant.codec.issue(instance=tenant.id, user="u-short", role="operator", ttl_seconds=1)
+    caller.token = tenant.codec.issue(instance=tenant.id, user="u-short", role="operator", ttl_seconds=2)
     expires_at = jwt.decode(caller.token, options={"verify_signature": False})["exp"]
     assert (await caller.gql("{ unreadCount }")).data is not None
     # when it is used again after its exp

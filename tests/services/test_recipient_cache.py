@@ -1,0 +1,154 @@
+"""SQLite: what publishing reads of its recipients is kept between transactions
+(domain.recipients.RecipientCache) until the database's settings version moves, whoever moved it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sqlite3
+
+import pytest
+
+from domain.recipients import RECIPIENT_FIELDS, RecipientCache, recipients
+from models.db import sqlite_file, transaction
+from models.operator import Operator
+from tests.conftest import Tenant
+
+MIGRATION = importlib.import_module("models.migrations.0015_recipient_cache")
+
+PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) {
+  notificationCount deliveriesQueued } }"""
+BELL = "{ notifications { edges { node { title } } unreadCount } }"
+
+#: The tables publishing reads its recipients' settings from.
+SETTINGS_TABLES = ("nc_operator", "nc_channel_switch", "nc_type_choice", "nc_push_subscription", "nc_channel_link")
+
+
+def ticket(event_id: str, recipients: list[str]) -> dict:
+    return {
+        "id": event_id,
+        "type": "ticket_created",
+        "recipients": recipients,
+        "data": {"ticketNumber": 7, "subject": "Printer on fire"},
+    }
+
+
+def test_the_triggers_watch_every_operator_column_publishing_reads() -> None:
+    # A Recipient field the triggers did not watch would be changed without the cache hearing it.
+    assert set(MIGRATION.OPERATOR_COLUMNS) == set(RECIPIENT_FIELDS) - {"id", "user_id"}
+
+
+@pytest.mark.sqlite_only
+async def test_a_warm_publish_reads_none_of_its_recipients_settings(tenant: Tenant, sql) -> None:
+    service = tenant.service()
+    users = [f"op{i}" for i in range(10)]
+    for warm_up in ("w1", "w2"):  # the first creates them, the second reads them, and keeps them
+        await service.gql(PUBLISH, {"input": ticket(warm_up, users)})
+    await sql.settled(tenant.id)
+    sql.statements.clear()
+    result = await service.gql(PUBLISH, {"input": ticket("warm", users)})
+    assert result.data["publishEvent"] == {"notificationCount": 10, "deliveriesQueued": 20}
+    statements = await sql.settled(tenant.id)
+    assert not [s for s in statements if s.startswith("SELECT") and any(f'"{t}"' in s for t in SETTINGS_TABLES)]
+    assert [s for s in statements if '"nc_settings_version"' in s], statements
+
+
+async def _write_beside(settings, *statements: tuple[str, list]) -> None:
+    """The statements written by a connection of their own, as another process would."""
+
+    def write() -> None:
+        connection = sqlite3.connect(sqlite_file(settings), timeout=10)
+        try:
+            with connection:
+                for sql, params in statements:
+                    connection.execute(sql, params)
+        finally:
+            connection.close()
+
+    await asyncio.to_thread(write)
+
+
+@pytest.mark.sqlite_only
+async def test_settings_another_process_writes_reach_the_next_publish(settings, tenant: Tenant) -> None:
+    service = tenant.service()
+    for warm_up in ("w1", "w2"):
+        result = await service.gql(PUBLISH, {"input": ticket(warm_up, ["ana"])})
+        assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 2}  # BELL, BANNER
+    ana = await Operator.get(instance_id=tenant.id, user_id="ana")
+
+    # another process sets her locale and turns her banners off
+    await _write_beside(
+        settings,
+        ('UPDATE "nc_operator" SET "locale" = ? WHERE "id" = ?', ["uk", ana.id]),
+        ('INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled") VALUES (?, ?, 0)', [ana.id, "BANNER"]),
+    )
+    result = await service.gql(PUBLISH, {"input": ticket("after-switch", ["ana"])})
+    assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 1}
+    bell = (await tenant.operator("ana").gql(BELL)).data["notifications"]
+    assert bell["edges"][0]["node"]["title"] == "Новий тікет #7"
+
+    # ... then chooses the bell alone for new tickets, with the banner switched on again
+    await _write_beside(
+        settings,
+        ('DELETE FROM "nc_channel_switch" WHERE "operator_id" = ?', [ana.id]),
+        (
+            'INSERT INTO "nc_type_choice" ("operator_id", "type_code", "channels", "updated_at") VALUES (?, ?, ?, ?)',
+            [ana.id, "ticket_created", json.dumps(["BELL", "SOUND"]), "2026-01-01 00:00:00+00:00"],
+        ),
+    )
+    result = await service.gql(PUBLISH, {"input": ticket("after-choice", ["ana"])})
+    assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 2}  # BELL, SOUND
+
+    # ... and is deleted: the next event about her makes her anew, and reaches her bell
+    await _write_beside(settings, ('DELETE FROM "nc_operator" WHERE "id" = ?', [ana.id]))
+    result = await service.gql(PUBLISH, {"input": ticket("after-delete", ["ana"])})
+    assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 2}
+    again = await Operator.get(instance_id=tenant.id, user_id="ana")
+    bell = (await tenant.operator("ana").gql(BELL)).data["notifications"]
+    assert again.locale == "en" and bell["unreadCount"] == 1
+    assert bell["edges"][0]["node"]["title"] == "New ticket #7"
+
+
+@pytest.mark.sqlite_only
+async def test_the_cache_keeps_at_most_its_capacity_and_nothing_a_rolled_back_transaction_made(
+    app, tenant: Tenant
+) -> None:
+    await tenant.service().gql(PUBLISH, {"input": ticket("made", [f"k{i}" for i in range(5)])})
+    cache = RecipientCache(3)
+    async with transaction():
+        held = await cache.current()
+        assert held is cache
+        read = await recipients(tenant.id, [f"k{i}" for i in range(5)], held)
+    assert [r.user_id for r in read] == [f"k{i}" for i in range(5)]
+    assert len(cache.recipients) == 3
+
+    class RolledBack(Exception):
+        pass
+
+    cache = RecipientCache(10)
+    with pytest.raises(RolledBack):
+        async with transaction():
+            made = await recipients(tenant.id, ["newcomer"], await cache.current())
+            assert made[0].created
+            raise RolledBack
+    assert (tenant.id, "newcomer") not in cache.recipients
+    assert not await Operator.filter(instance_id=tenant.id, user_id="newcomer").exists()
+
+
+@pytest.mark.sqlite_only
+async def test_another_database_at_the_same_version_is_not_mistaken_for_this_one(settings, tenant: Tenant) -> None:
+    await tenant.service().gql(PUBLISH, {"input": ticket("made", ["k0", "k1"])})
+    cache = RecipientCache(10)
+    async with transaction():
+        await recipients(tenant.id, ["k0", "k1"], await cache.current())
+    assert len(cache.recipients) == 2
+    name, version = cache.database, cache.version
+    # the same version, another database (a file swapped under the process, another test's)
+    await _write_beside(settings, ('UPDATE "nc_settings_version" SET "database" = ?', ["another"]))
+    try:
+        async with transaction():
+            assert await cache.current() is cache
+        assert (cache.database, cache.version) == ("another", version) and not cache.recipients
+    finally:
+        await _write_beside(settings, ('UPDATE "nc_settings_version" SET "database" = ?', [name]))
