@@ -56,6 +56,21 @@ class Recipient:
 RECIPIENT_FIELDS = tuple(name for name in Recipient.__dataclass_fields__ if name != "created")
 
 
+#: The columns of each settings table publishing reads (its RecipientCache hears of changes to
+#: these: models/migrations/0015_recipient_cache.py watches the same, and a test keeps them equal).
+SETTINGS_COLUMNS = {
+    ChannelSwitch._meta.db_table: ("operator_id", "channel", "enabled", "routing_mode", "escalate_after_minutes"),
+    TypeChoice._meta.db_table: ("operator_id", "type_code", "channels", "melody"),
+    PushSubscription._meta.db_table: ("operator_id",),
+    ChannelLink._meta.db_table: ("operator_id", "channel", "target", "status"),
+}
+
+
+def _columns(model: type[Any], count: int | None = None) -> str:
+    names = SETTINGS_COLUMNS[model._meta.db_table]
+    return ", ".join(f'"{c}"' for c in names[:count])
+
+
 _BOOLEANS = frozenset(i for i, name in enumerate(RECIPIENT_FIELDS) if name.endswith("_enabled"))
 
 
@@ -220,7 +235,7 @@ async def _prefs(
     switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
     routing: dict[int, list[tuple[str, str | None, int | None]]] = {}
     _, switches = await conn.execute_query(
-        f'SELECT "operator_id", "channel", "enabled", "routing_mode", "escalate_after_minutes" '
+        f'SELECT {_columns(ChannelSwitch)} '
         f'FROM "{ChannelSwitch._meta.db_table}" WHERE {in_ids} AND (NOT "enabled" OR "routing_mode" IS NOT NULL)',
         [id_list],
     )
@@ -231,7 +246,7 @@ async def _prefs(
             routing.setdefault(operator_id, []).append((channel, mode, minutes))
     choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
     choice_sql = (
-        f'SELECT "operator_id", "type_code", "channels", "melody" FROM "{TypeChoice._meta.db_table}" WHERE {in_ids}'
+        f'SELECT {_columns(TypeChoice)} FROM "{TypeChoice._meta.db_table}" WHERE {in_ids}'
     )
     if type_codes is None:
         _, chosen = await conn.execute_query(choice_sql, [id_list])
@@ -243,7 +258,8 @@ async def _prefs(
         channels = frozenset(ChannelKind(v) for v in json_value(stored) or [] if v in ChannelKind.__members__)
         choices[operator_id][type_code] = Choice(channels, melody)
     _, pushing = await conn.execute_query(
-        f'SELECT DISTINCT "operator_id" FROM "{PushSubscription._meta.db_table}" WHERE {in_ids}', [id_list]
+        f'SELECT DISTINCT {_columns(PushSubscription)} FROM "{PushSubscription._meta.db_table}" WHERE {in_ids}',
+        [id_list],
     )
     with_push = {row[0] for row in pushing}
     links: dict[int, set[ChannelKind]] = {i: set() for i in ids}
@@ -310,7 +326,7 @@ async def _linked(operator_ids: list[int]) -> list[dict[str, Any]]:
         return []
     conn = db()
     sql = (
-        f'SELECT "operator_id", "channel", "target" FROM "{ChannelLink._meta.db_table}" '
+        f'SELECT {_columns(ChannelLink, 3)} FROM "{ChannelLink._meta.db_table}" '
         f"WHERE {one_of(conn, 'operator_id', 'int4', 1)} AND \"status\" = 'LINKED'"
     )
     return await conn.execute_query_dict(

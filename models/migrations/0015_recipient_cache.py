@@ -25,17 +25,28 @@ OPERATOR_COLUMNS = (
     "working_hours",
 )
 
-#: The tables whose every row change counts (switches, type choices, push subscriptions, links).
-SETTINGS_TABLES = ("nc_channel_switch", "nc_type_choice", "nc_push_subscription", "nc_channel_link")
+#: The settings tables, and the columns of theirs publishing reads: their rows inserted or
+#: deleted, or these columns updated (not a switch's last test, a push subscription's last
+#: success: a worker writes those as it delivers), count (domain.recipients.SETTINGS_COLUMNS).
+SETTINGS_COLUMNS = {
+    "nc_channel_switch": ("operator_id", "channel", "enabled", "routing_mode", "escalate_after_minutes"),
+    "nc_type_choice": ("operator_id", "type_code", "channels", "melody"),
+    "nc_push_subscription": ("operator_id",),
+    "nc_channel_link": ("operator_id", "channel", "target", "status"),
+}
 
 #: Each row change, and the suffix of its trigger's name.
-_CHANGES = (("INSERT", "inserted"), ("UPDATE", "updated"), ("DELETE", "deleted"))
+_CHANGES = (("INSERT", "inserted"), ("UPDATE OF {columns}", "updated"), ("DELETE", "deleted"))
 
 _BUMP = 'UPDATE "nc_settings_version" SET "version" = "version" + 1 WHERE "id" = 1;'
 
 
+def _quoted(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
 def _statements() -> list[str]:
-    columns = ", ".join(f'"{c}"' for c in OPERATOR_COLUMNS)
+    columns = _quoted(OPERATOR_COLUMNS)
     out = [
         'CREATE TABLE "nc_settings_version" ("id" INTEGER PRIMARY KEY CHECK ("id" = 1), '
         '"database" TEXT NOT NULL, "version" INTEGER NOT NULL)',
@@ -45,8 +56,9 @@ def _statements() -> list[str]:
         f'ON "nc_operator" BEGIN {_BUMP} END',
         f'CREATE TRIGGER "nc_operator_deleted" AFTER DELETE ON "nc_operator" BEGIN {_BUMP} END',
     ]
-    for table in SETTINGS_TABLES:
+    for table, watched in SETTINGS_COLUMNS.items():
         for change, name in _CHANGES:
+            change = change.format(columns=_quoted(watched))
             out.append(f'CREATE TRIGGER "{table}_{name}" AFTER {change} ON "{table}" BEGIN {_BUMP} END')
     return out
 
@@ -63,7 +75,7 @@ async def backward(apps: object, schema_editor: object) -> None:
     client = schema_editor.client  # type: ignore[attr-defined]
     if client.capabilities.dialect != "sqlite":
         return
-    for table in SETTINGS_TABLES:
+    for table in SETTINGS_COLUMNS:
         for _, name in _CHANGES:
             await client.execute_script(f'DROP TRIGGER IF EXISTS "{table}_{name}"')
     await client.execute_script('DROP TRIGGER IF EXISTS "nc_operator_changed"')

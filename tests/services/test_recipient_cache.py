@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from domain.recipients import RECIPIENT_FIELDS, RecipientCache, recipients
+from domain.recipients import RECIPIENT_FIELDS, SETTINGS_COLUMNS, RecipientCache, recipients
 from models.db import sqlite_file, transaction
 from models.operator import Operator
 from tests.conftest import Tenant
@@ -22,7 +22,7 @@ PUBLISH = """mutation($input: EventInput!) { publishEvent(input: $input) {
 BELL = "{ notifications { edges { node { title } } unreadCount } }"
 
 #: The tables publishing reads its recipients' settings from.
-SETTINGS_TABLES = ("nc_operator", "nc_channel_switch", "nc_type_choice", "nc_push_subscription", "nc_channel_link")
+SETTINGS_TABLES = ("nc_operator", *SETTINGS_COLUMNS)
 
 
 def ticket(event_id: str, recipients: list[str]) -> dict:
@@ -34,9 +34,51 @@ def ticket(event_id: str, recipients: list[str]) -> dict:
     }
 
 
-def test_the_triggers_watch_every_operator_column_publishing_reads() -> None:
-    # A Recipient field the triggers did not watch would be changed without the cache hearing it.
+def test_the_triggers_watch_every_column_publishing_reads() -> None:
+    # A column the triggers did not watch would be changed without the cache hearing it.
     assert set(MIGRATION.OPERATOR_COLUMNS) == set(RECIPIENT_FIELDS) - {"id", "user_id"}
+    assert MIGRATION.SETTINGS_COLUMNS == SETTINGS_COLUMNS
+
+
+async def _version(settings) -> int:
+    def read() -> int:
+        connection = sqlite3.connect(sqlite_file(settings))
+        try:
+            return connection.execute('SELECT "version" FROM "nc_settings_version"').fetchone()[0]
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(read)
+
+
+@pytest.mark.sqlite_only
+async def test_what_workers_note_as_they_deliver_leaves_the_cache_alone(settings, tenant: Tenant) -> None:
+    # a switch's last error and a push subscription's last success change with every delivery
+    await tenant.service().gql(PUBLISH, {"input": ticket("made", ["bo"])})
+    bo = await Operator.get(instance_id=tenant.id, user_id="bo")
+    await _write_beside(
+        settings,
+        ('INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled") VALUES (?, ?, 1)', [bo.id, "EMAIL"]),
+        (
+            'INSERT INTO "nc_push_subscription" ("instance_id", "operator_id", "endpoint", "endpoint_hash", "p256dh",'
+            ' "auth", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [tenant.id, bo.id, "https://push.test/bo", f"hash-{tenant.id}", "p", "a", "2026-01-01 00:00:00+00:00"],
+        ),
+    )
+    before = await _version(settings)
+    await _write_beside(
+        settings,
+        (
+            'INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled", "last_error") VALUES (?, ?, 1, ?)'
+            ' ON CONFLICT ("operator_id", "channel") DO UPDATE SET "last_error" = excluded."last_error"',
+            [bo.id, "EMAIL", "mailbox full"],
+        ),
+        ('UPDATE "nc_push_subscription" SET "last_success_at" = ? WHERE "operator_id" = ?', ["2026-01-02", bo.id]),
+    )
+    assert await _version(settings) == before
+    # ... while switching the channel off counts
+    await _write_beside(settings, ('UPDATE "nc_channel_switch" SET "enabled" = 0 WHERE "operator_id" = ?', [bo.id]))
+    assert await _version(settings) == before + 1
 
 
 @pytest.mark.sqlite_only
