@@ -235,7 +235,7 @@ async def _prefs(
     switched_off: dict[int, set[ChannelKind]] = {i: set() for i in ids}
     routing: dict[int, list[tuple[str, str | None, int | None]]] = {}
     _, switches = await conn.execute_query(
-        f'SELECT {_columns(ChannelSwitch)} '
+        f"SELECT {_columns(ChannelSwitch)} "
         f'FROM "{ChannelSwitch._meta.db_table}" WHERE {in_ids} AND (NOT "enabled" OR "routing_mode" IS NOT NULL)',
         [id_list],
     )
@@ -245,9 +245,7 @@ async def _prefs(
         if mode is not None:
             routing.setdefault(operator_id, []).append((channel, mode, minutes))
     choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
-    choice_sql = (
-        f'SELECT {_columns(TypeChoice)} FROM "{TypeChoice._meta.db_table}" WHERE {in_ids}'
-    )
+    choice_sql = f'SELECT {_columns(TypeChoice)} FROM "{TypeChoice._meta.db_table}" WHERE {in_ids}'
     if type_codes is None:
         _, chosen = await conn.execute_query(choice_sql, [id_list])
     else:

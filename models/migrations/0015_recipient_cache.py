@@ -52,8 +52,7 @@ def _statements() -> list[str]:
         '"database" TEXT NOT NULL, "version" INTEGER NOT NULL)',
         # The database's own name: two databases at the same version are not mistaken for each other.
         """INSERT INTO "nc_settings_version" VALUES (1, lower(hex(randomblob(16))), 0)""",
-        f'CREATE TRIGGER "nc_operator_changed" AFTER UPDATE OF {columns} '
-        f'ON "nc_operator" BEGIN {_BUMP} END',
+        f'CREATE TRIGGER "nc_operator_changed" AFTER UPDATE OF {columns} ON "nc_operator" BEGIN {_BUMP} END',
         f'CREATE TRIGGER "nc_operator_deleted" AFTER DELETE ON "nc_operator" BEGIN {_BUMP} END',
     ]
     for table, watched in SETTINGS_COLUMNS.items():
