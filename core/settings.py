@@ -159,7 +159,7 @@ class Settings:
     #: (or the broker fail) first, a worker sends them this many seconds after the commit.
     live_fallback_seconds: float = 5.0
     #: SQLite: operators whose delivery settings a process keeps between publishing transactions
-    #: (domain.recipients.RecipientCache; ~0.5 KiB each); 0 reads them for every transaction.
+    #: (domain.recipients.RecipientCache; ~0.7 KiB each); 0 reads them for every transaction.
     recipient_cache_operators: int = 50_000
     #: A collapsed bell item's banner and external channels fire at most once per this many
     #: seconds however many events collapse into it (domain/collapse.py).

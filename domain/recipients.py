@@ -13,7 +13,9 @@ ORM's ``IN (…)`` for hundreds of ids cost more than running the statements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from tortoise.timezone import now
@@ -74,9 +76,14 @@ def _columns(model: type[Any], count: int | None = None) -> str:
 _BOOLEANS = frozenset(i for i, name in enumerate(RECIPIENT_FIELDS) if name.endswith("_enabled"))
 
 
+#: The chats of an operator with no bot channel linked (one, for every such cache entry).
+_NO_CHATS: Mapping[ChannelKind, str] = MappingProxyType({})
+
+
 class RecipientCache:
     """SQLite: what publishing read of its recipients — their ``Recipient``, their
-    ``RecipientPrefs`` (choices of every type) and their bot channels' chats — kept between
+    ``RecipientPrefs`` (with their choices of the types published to them) and their bot
+    channels' chats — kept between
     transactions for as long as none of it changed. Each change to it, whoever writes it (a
     mutation, a ``worker`` process, the ``sqlite3`` shell), raises the database's settings version
     (``nc_settings_version``, raised by triggers: models/migrations/0015_recipient_cache.py), and a
@@ -85,8 +92,9 @@ class RecipientCache:
     (~4 ms of SQLite's thread, and the rows made into objects on the event loop's): ~10 % of the
     independent configuration's messages/s (bench/ANALYSIS.md).
 
-    Holds at most ``capacity`` operators (``NC_RECIPIENT_CACHE_OPERATORS``; ~0.5 KiB each): the
-    others are read each time. Operators a transaction creates are not kept (it may roll back).
+    Holds at most ``capacity`` operators (``NC_RECIPIENT_CACHE_OPERATORS``; ~0.7 KiB each:
+    recipients with equal settings share one ``RecipientPrefs``, equal choices one ``Choice``):
+    the others are read each time. Operators a transaction creates are not kept (it may roll back).
     Not for PostgreSQL, whose API processes would order every settings write on the one version
     row; there ``recipients`` and ``recipient_prefs`` read each time."""
 
@@ -98,13 +106,15 @@ class RecipientCache:
         self.database: str | None = None
         self.version: int | None = None
         self.recipients: dict[tuple[str, str], Recipient] = {}
-        #: By operator id: their settings, and their bot channels' chats.
-        self.prefs: dict[int, tuple[RecipientPrefs, dict[ChannelKind, str]]] = {}
+        #: By operator id: their settings (with their choices of the types read), their bot
+        #: channels' chats, and the types whose choices were read.
+        self.prefs: dict[int, tuple[RecipientPrefs, Mapping[ChannelKind, str], frozenset[str]]] = {}
 
     async def current(self) -> RecipientCache | None:
         """In a transaction, before the recipients are read: the cache, emptied should the
         database or its settings version differ from its entries'; None (read everything) when
-        it holds nothing (``capacity`` 0) or the database has no settings version."""
+        it holds nothing (``capacity`` 0) or ``nc_settings_version`` has no row. Raises the
+        database's error when that table is missing (a database not migrated: ``migrate``)."""
         if self.capacity <= 0:
             return None
         _, rows = await db().execute_query('SELECT "database", "version" FROM "nc_settings_version" WHERE "id" = 1')
@@ -192,23 +202,29 @@ async def recipient_prefs(
 ) -> tuple[dict[int, RecipientPrefs], dict[tuple[int, ChannelKind], str]]:
     """Every recipient's switches, choices for these types and reachability, and where each linked
     bot channel delivers (by operator id and channel): four reads in all, of the recipients
-    ``cache`` does not hold (whose choices of every type are read, and kept there)."""
+    ``cache`` does not hold with these types' choices (then read with those of the types it held
+    them with, and kept there: as many as the types ever published)."""
     if cache is None:
         return await _prefs(operators, type_codes)
     held = cache.prefs
+    wanted = frozenset(type_codes)
     out: dict[int, RecipientPrefs] = {}
     addresses: dict[tuple[int, ChannelKind], str] = {}
     unknown = []
+    types = set(wanted)
     for o in operators:
         known = held.get(o.id)
-        if known is None:
+        if known is None or not wanted <= known[2]:
             unknown.append(o)
+            if known is not None:
+                types |= known[2]
             continue
         out[o.id] = known[0]
         for channel, chat in known[1].items():
             addresses[(o.id, channel)] = chat
     if unknown:
-        read, read_addresses = await _prefs(unknown, None)
+        read_types = frozenset(types)
+        read, read_addresses = await _prefs(unknown, sorted(read_types))
         out.update(read)
         addresses.update(read_addresses)
         chats: dict[int, dict[ChannelKind, str]] = {}
@@ -216,18 +232,18 @@ async def recipient_prefs(
             chats.setdefault(operator_id, {})[channel] = chat
         room = cache.room()
         for o in unknown:
-            if room <= 0:
-                break
-            if not o.created:  # (its transaction may roll back)
-                held[o.id] = (read[o.id], chats.get(o.id, {}))
-                room -= 1
+            # (one its transaction created is not kept: that transaction may roll back)
+            if o.created or (o.id not in held and room <= 0):
+                continue
+            room -= o.id not in held
+            held[o.id] = (read[o.id], chats.get(o.id, _NO_CHATS), read_types)
     return out, addresses
 
 
 async def _prefs(
-    operators: list[Recipient], type_codes: list[str] | None
+    operators: list[Recipient], type_codes: list[str]
 ) -> tuple[dict[int, RecipientPrefs], dict[tuple[int, ChannelKind], str]]:
-    """``recipient_prefs`` read: the choices of ``type_codes`` (None: of every type)."""
+    """``recipient_prefs``'s four reads."""
     ids = [o.id for o in operators]
     conn = db()
     id_list = list_param(conn, ids)
@@ -245,16 +261,18 @@ async def _prefs(
         if mode is not None:
             routing.setdefault(operator_id, []).append((channel, mode, minutes))
     choices: dict[int, dict[str, Choice]] = {i: {} for i in ids}
-    choice_sql = f'SELECT {_columns(TypeChoice)} FROM "{TypeChoice._meta.db_table}" WHERE {in_ids}'
-    if type_codes is None:
-        _, chosen = await conn.execute_query(choice_sql, [id_list])
-    else:
-        _, chosen = await conn.execute_query(
-            f"{choice_sql} AND {one_of(conn, 'type_code', 'text', 2)}", [id_list, list_param(conn, type_codes)]
-        )
+    _, chosen = await conn.execute_query(
+        f'SELECT {_columns(TypeChoice)} FROM "{TypeChoice._meta.db_table}" '
+        f"WHERE {in_ids} AND {one_of(conn, 'type_code', 'text', 2)}",
+        [id_list, list_param(conn, type_codes)],
+    )
+    # One Choice for equal ones: after the Notification Center was switched on, every operator
+    # holds the defaults of every type (domain.instance_admin), which a cache then keeps once.
+    interned: dict[Choice, Choice] = {}
     for operator_id, type_code, stored, melody in chosen:
         channels = frozenset(ChannelKind(v) for v in json_value(stored) or [] if v in ChannelKind.__members__)
-        choices[operator_id][type_code] = Choice(channels, melody)
+        choice = Choice(channels, melody)
+        choices[operator_id][type_code] = interned.setdefault(choice, choice)
     _, pushing = await conn.execute_query(
         f'SELECT DISTINCT {_columns(PushSubscription)} FROM "{PushSubscription._meta.db_table}" WHERE {in_ids}',
         [id_list],
@@ -268,35 +286,33 @@ async def _prefs(
             if link["target"]:
                 addresses[(link["operator_id"], ChannelKind(link["channel"]))] = link["target"]
     out: dict[int, RecipientPrefs] = {}
-    # Most recipients set nothing: those with equal settings share one RecipientPrefs (publishing
-    # then resolves them once, by identity, and builds no object per recipient).
-    plain: dict[tuple[bool, bool, bool, bool, frozenset[ChannelKind]], RecipientPrefs] = {}
+    # Recipients with equal settings (most set nothing, or hold the defaults) share one
+    # RecipientPrefs: publishing then resolves them once, by identity, and a cache keeps it once.
+    shared: dict[tuple[Any, ...], RecipientPrefs] = {}
     for o in operators:
-        if switched_off[o.id] or choices[o.id] or o.id in routing:
+        reachable = _reachable(links[o.id], o.id in with_push, bool(o.email))
+        if o.id in routing:
             out[o.id] = RecipientPrefs(
                 switched_off=frozenset(switched_off[o.id]),
                 choices=choices[o.id],
                 classic_browser=o.classic_browser_enabled,
                 classic_sound=o.classic_sound_enabled,
-                reachable=_reachable(links[o.id], o.id in with_push, bool(o.email)),
-                routing=routing_choices(routing[o.id]) if o.id in routing else (),
+                reachable=reachable,
+                routing=routing_choices(routing[o.id]),
             )
             continue
-        key = (
-            o.classic_browser_enabled,
-            o.classic_sound_enabled,
-            o.id in with_push,
-            bool(o.email),
-            frozenset(links[o.id]),
-        )
-        shared = plain.get(key)
-        if shared is None:
-            shared = plain[key] = RecipientPrefs(
+        off = frozenset(switched_off[o.id])
+        key = (off, tuple(sorted(choices[o.id].items())), o.classic_browser_enabled, o.classic_sound_enabled, reachable)
+        prefs = shared.get(key)
+        if prefs is None:
+            prefs = shared[key] = RecipientPrefs(
+                switched_off=off,
+                choices=choices[o.id],
                 classic_browser=o.classic_browser_enabled,
                 classic_sound=o.classic_sound_enabled,
-                reachable=_reachable(links[o.id], o.id in with_push, bool(o.email)),
+                reachable=reachable,
             )
-        out[o.id] = shared
+        out[o.id] = prefs
     return out, addresses
 
 

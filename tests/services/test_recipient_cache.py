@@ -36,8 +36,26 @@ def ticket(event_id: str, recipients: list[str]) -> dict:
 
 def test_the_triggers_watch_every_column_publishing_reads() -> None:
     # A column the triggers did not watch would be changed without the cache hearing it.
-    assert set(MIGRATION.OPERATOR_COLUMNS) == set(RECIPIENT_FIELDS) - {"id", "user_id"}
+    assert set(MIGRATION.OPERATOR_COLUMNS) >= set(RECIPIENT_FIELDS) | {"instance_id"}
     assert MIGRATION.SETTINGS_COLUMNS == SETTINGS_COLUMNS
+
+
+@pytest.mark.sqlite_only
+async def test_the_migrated_database_has_a_trigger_on_every_column_publishing_reads(settings, app) -> None:
+    # (a later migration that rebuilt one of these tables would have dropped its triggers)
+    def read() -> dict[str, str]:
+        connection = sqlite3.connect(sqlite_file(settings))
+        try:
+            return dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        finally:
+            connection.close()
+
+    triggers = await asyncio.to_thread(read)
+    assert set(MIGRATION.TRIGGERS) <= set(triggers)
+    for table, columns in {"nc_operator": (*RECIPIENT_FIELDS, "instance_id"), **SETTINGS_COLUMNS}.items():
+        assert f'ON "{table}"' in triggers[f"{table}_inserted"] and f'ON "{table}"' in triggers[f"{table}_deleted"]
+        updated = triggers[f"{table}_updated"]
+        assert [c for c in columns if f'OLD."{c}" IS NOT NEW."{c}"' not in updated] == [], table
 
 
 async def _version(settings) -> int:
@@ -53,12 +71,12 @@ async def _version(settings) -> int:
 
 @pytest.mark.sqlite_only
 async def test_what_workers_note_as_they_deliver_leaves_the_cache_alone(settings, tenant: Tenant) -> None:
-    # a switch's last error and a push subscription's last success change with every delivery
+    # a switch's last error and a push subscription's last success change with every delivery;
+    # its first records a switch that is on (publishing reads only those off or routing)
     await tenant.service().gql(PUBLISH, {"input": ticket("made", ["bo"])})
     bo = await Operator.get(instance_id=tenant.id, user_id="bo")
     await _write_beside(
         settings,
-        ('INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled") VALUES (?, ?, 1)', [bo.id, "EMAIL"]),
         (
             'INSERT INTO "nc_push_subscription" ("instance_id", "operator_id", "endpoint", "endpoint_hash", "p256dh",'
             ' "auth", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -68,9 +86,11 @@ async def test_what_workers_note_as_they_deliver_leaves_the_cache_alone(settings
     before = await _version(settings)
     await _write_beside(
         settings,
+        ('INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled") VALUES (?, ?, 1)', [bo.id, "EMAIL"]),
         (
             'INSERT INTO "nc_channel_switch" ("operator_id", "channel", "enabled", "last_error") VALUES (?, ?, 1, ?)'
-            ' ON CONFLICT ("operator_id", "channel") DO UPDATE SET "last_error" = excluded."last_error"',
+            ' ON CONFLICT ("operator_id", "channel") DO UPDATE SET "last_error" = excluded."last_error",'
+            ' "enabled" = excluded."enabled"',
             [bo.id, "EMAIL", "mailbox full"],
         ),
         ('UPDATE "nc_push_subscription" SET "last_success_at" = ? WHERE "operator_id" = ?', ["2026-01-02", bo.id]),
@@ -142,14 +162,57 @@ async def test_settings_another_process_writes_reach_the_next_publish(settings, 
     result = await service.gql(PUBLISH, {"input": ticket("after-choice", ["ana"])})
     assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 2}  # BELL, SOUND
 
-    # ... and is deleted: the next event about her makes her anew, and reaches her bell
+    # ... is put back by REPLACE (its delete fires no trigger) with English again
+    await _write_beside(
+        settings,
+        (
+            'REPLACE INTO "nc_operator" ("id", "instance_id", "user_id", "role", "locale", "created_at", "updated_at")'
+            " VALUES (?, ?, ?, 'OPERATOR', 'en', ?, ?)",
+            [ana.id, tenant.id, "ana", "2026-01-01 00:00:00+00:00", "2026-01-01 00:00:00+00:00"],
+        ),
+    )
+    result = await service.gql(PUBLISH, {"input": ticket("after-replace", ["ana"])})
+    bell = (await tenant.operator("ana").gql(BELL)).data["notifications"]
+    assert bell["edges"][0]["node"]["title"] == "New ticket #7"
+
+    # ... is renamed: the next event about "ana" makes a new operator of that name
+    await _write_beside(settings, ('UPDATE "nc_operator" SET "user_id" = ? WHERE "id" = ?', ["anna", ana.id]))
+    result = await service.gql(PUBLISH, {"input": ticket("after-rename", ["ana"])})
+    assert (await Operator.get(instance_id=tenant.id, user_id="ana")).id != ana.id
+    assert (await tenant.operator("anna").gql(BELL)).data["notifications"]["unreadCount"] == 5  # none since
+    assert (await tenant.operator("ana").gql(BELL)).data["notifications"]["unreadCount"] == 1
     await _write_beside(settings, ('DELETE FROM "nc_operator" WHERE "id" = ?', [ana.id]))
+
+    # ... and is deleted: the next event about her makes her anew, and reaches her bell
+    await _write_beside(settings, ('DELETE FROM "nc_operator" WHERE "user_id" = ?', ["ana"]))
     result = await service.gql(PUBLISH, {"input": ticket("after-delete", ["ana"])})
     assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 2}
     again = await Operator.get(instance_id=tenant.id, user_id="ana")
     bell = (await tenant.operator("ana").gql(BELL)).data["notifications"]
     assert again.locale == "en" and bell["unreadCount"] == 1
     assert bell["edges"][0]["node"]["title"] == "New ticket #7"
+
+
+@pytest.mark.sqlite_only
+async def test_a_type_first_published_to_a_cached_recipient_reads_their_choice_of_it(tenant: Tenant, sql) -> None:
+    # given a choice for closed tickets, and the cache holding her from new tickets alone
+    await tenant.operator("cy").gql(
+        'mutation { setTypeChannels(typeCode: "ticket_closed", channels: [BELL]) { code } }'
+    )
+    service = tenant.service()
+    for warm_up in ("w1", "w2"):
+        await service.gql(PUBLISH, {"input": ticket(warm_up, ["cy"])})
+    # when a closed ticket reaches her, her choice for it holds (the bell alone: one delivery)
+    closed = {**ticket("closed", ["cy"]), "type": "ticket_closed"}
+    result = await service.gql(PUBLISH, {"input": closed})
+    assert result.data["publishEvent"] == {"notificationCount": 1, "deliveriesQueued": 1}
+    # and both types are held from then on
+    await sql.settled(tenant.id)
+    sql.statements.clear()
+    await service.gql(PUBLISH, {"input": {**closed, "id": "closed-2"}})
+    await service.gql(PUBLISH, {"input": ticket("new-2", ["cy"])})
+    statements = await sql.settled(tenant.id)
+    assert not [s for s in statements if s.startswith("SELECT") and '"nc_type_choice"' in s]
 
 
 @pytest.mark.sqlite_only
