@@ -13,6 +13,7 @@ import pytest
 from domain.recipients import RECIPIENT_FIELDS, SETTINGS_COLUMNS, RecipientCache, recipients
 from models.db import sqlite_file, transaction
 from models.operator import Operator
+from tests.api.test_live import ticket  # (no entity: nothing collapses)
 from tests.conftest import Tenant
 
 MIGRATION = importlib.import_module("models.migrations.0015_recipient_cache")
@@ -23,15 +24,6 @@ BELL = "{ notifications { edges { node { title } } unreadCount } }"
 
 #: The tables publishing reads its recipients' settings from.
 SETTINGS_TABLES = ("nc_operator", *SETTINGS_COLUMNS)
-
-
-def ticket(event_id: str, recipients: list[str]) -> dict:
-    return {
-        "id": event_id,
-        "type": "ticket_created",
-        "recipients": recipients,
-        "data": {"ticketNumber": 7, "subject": "Printer on fire"},
-    }
 
 
 def test_the_triggers_watch_every_column_publishing_reads() -> None:
