@@ -83,11 +83,12 @@ _NO_CHATS: Mapping[ChannelKind, str] = MappingProxyType({})
 class RecipientCache:
     """SQLite: what publishing read of its recipients — their ``Recipient``, their
     ``RecipientPrefs`` (with their choices of the types published to them) and their bot
-    channels' chats — kept between
-    transactions for as long as none of it changed. Each change to it, whoever writes it (a
-    mutation, a ``worker`` process, the ``sqlite3`` shell), raises the database's settings version
-    (``nc_settings_version``, raised by triggers: models/migrations/0015_recipient_cache.py), and a
-    transaction that finds another version than the cache's (``current``) empties it first. A
+    channels' chats — kept between transactions for as long as none of it changed. Each change to
+    it, whoever writes it (a mutation, a ``worker`` process, the ``sqlite3`` shell, a REPLACE),
+    sets the database's settings version to a new random number (``nc_settings_version``, set by
+    triggers: models/migrations/0015_recipient_cache.py; random, so that a restored backup's is
+    not one the cache holds), and a transaction that finds another version than the cache's
+    (``current``) empties it first. A
     publishing transaction of 1,600 notifications for ~800 operators read them in five statements
     (~4 ms of SQLite's thread, and the rows made into objects on the event loop's): ~10 % of the
     independent configuration's messages/s (bench/ANALYSIS.md).

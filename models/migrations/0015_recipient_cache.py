@@ -1,5 +1,6 @@
-"""SQLite: a number every change to what publishing reads of its recipients raises
-(``nc_settings_version``), so that a process may keep those reads between transactions
+"""SQLite: a number every change to what publishing reads of its recipients sets anew
+(``nc_settings_version``: a random one, so that a restored backup's, or a number reached again,
+never passes for one a process holds), so that a process may keep those reads between transactions
 (domain.recipients.RecipientCache) and notice any change, whoever wrote it: a mutation, a
 ``worker`` process, the ``sqlite3`` shell. Triggers raise it; PostgreSQL gets neither (its
 publishers read the settings each time: one row every settings write updated would order
@@ -7,9 +8,10 @@ the writes of all API processes).
 
 A row counts when publishing would read it (``WHEN``): a switch only when off or routing, a link
 only when LINKED; an update only when it changes a column publishing reads (not a switch's last
-test or error, a push subscription's last success: workers write those as they deliver). An
-operator row inserted counts too: a ``REPLACE`` deletes the row it replaces without a DELETE
-trigger. A later migration that rebuilds one of these tables, or has publishing read another
+test or error, a push subscription's last success: workers write those as they deliver). A
+``REPLACE`` (``INSERT OR REPLACE``, ``UPDATE OR REPLACE``) deletes the rows it clashes with
+without a DELETE trigger: any operator, type choice or push subscription inserted counts, and a
+switch or link written where one publishing reads stands counts before it is written. A later migration that rebuilds one of these tables, or has publishing read another
 column, must create its triggers anew: tests/services/test_recipient_cache.py checks the
 migrated database's triggers against what publishing reads."""
 
@@ -51,16 +53,23 @@ READ_ROWS = {
     "nc_channel_link": "{row}.\"status\" = 'LINKED'",
 }
 
-_BUMP = 'UPDATE "nc_settings_version" SET "version" = "version" + 1 WHERE "id" = 1;'
+#: Their unique keys, whose clash a REPLACE resolves by deleting the row that stood there.
+UNIQUE_KEYS = {
+    "nc_channel_switch": (("operator_id", "channel"),),
+    "nc_channel_link": (("operator_id", "channel"), ("code",)),
+}
+
+_BUMP = 'UPDATE "nc_settings_version" SET "version" = random() WHERE "id" = 1;'
 
 
 def _changed(columns: tuple[str, ...]) -> str:
     return " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in columns)
 
 
-def _trigger(name: str, event: str, table: str, when: str | None) -> str:
+def _trigger(name: str, event: str, table: str, when: str | None, *, before: bool = False) -> str:
     condition = f" WHEN {when}" if when else ""
-    return f'CREATE TRIGGER "{name}" AFTER {event} ON "{table}" FOR EACH ROW{condition} BEGIN {_BUMP} END'
+    time = "BEFORE" if before else "AFTER"
+    return f'CREATE TRIGGER "{name}" {time} {event} ON "{table}" FOR EACH ROW{condition} BEGIN {_BUMP} END'
 
 
 def _statements() -> list[str]:
@@ -80,6 +89,22 @@ def _statements() -> list[str]:
         either = f"({old} OR {new}) AND " if rows else ""
         out.append(_trigger(f"{table}_updated", "UPDATE", table, f"{either}({_changed(columns)})"))
         out.append(_trigger(f"{table}_deleted", "DELETE", table, old))
+        if rows:
+            # A row publishing reads that a REPLACE of this one would delete (its key clashes).
+            clash = " OR ".join(
+                "(" + " AND ".join(f'r."{c}" = NEW."{c}"' for c in key) + ")" for key in UNIQUE_KEYS[table]
+            )
+            stands = f'EXISTS (SELECT 1 FROM "{table}" AS r WHERE ({clash}) AND {rows.format(row="r")}'
+            out.append(_trigger(f"{table}_replacing", "INSERT", table, f"{stands})", before=True))
+            out.append(
+                _trigger(
+                    f"{table}_replacing_by_update",
+                    "UPDATE",
+                    table,
+                    f'{stands} AND r."id" IS NOT OLD."id")',
+                    before=True,
+                )
+            )
     return out
 
 
@@ -87,6 +112,7 @@ def _statements() -> list[str]:
 TRIGGERS = tuple(
     [f"nc_operator_{change}" for change in ("inserted", "updated", "deleted")]
     + [f"{table}_{change}" for table in SETTINGS_COLUMNS for change in ("inserted", "updated", "deleted")]
+    + [f"{table}_{change}" for table in UNIQUE_KEYS for change in ("replacing", "replacing_by_update")]
 )
 
 
