@@ -88,10 +88,10 @@ class RecipientCache:
     sets the database's settings version to a new random number (``nc_settings_version``, set by
     triggers: models/migrations/0015_recipient_cache.py; random, so that a restored backup's is
     not one the cache holds), and a transaction that finds another version than the cache's
-    (``current``) empties it first. A
-    publishing transaction of 1,600 notifications for ~800 operators read them in five statements
-    (~4 ms of SQLite's thread, and the rows made into objects on the event loop's): ~10 % of the
-    independent configuration's messages/s (bench/ANALYSIS.md).
+    (``current``) empties it first. A publishing transaction of 1,600 notifications for ~800
+    operators read them in five statements (~4 ms of SQLite's thread, and the rows made into
+    objects on the event loop's): ~10 % of the independent configuration's messages/s
+    (bench/ANALYSIS.md).
 
     Holds at most ``capacity`` operators (``NC_RECIPIENT_CACHE_OPERATORS``; ~0.7 KiB each:
     recipients with equal settings share one ``RecipientPrefs``, equal choices one ``Choice``):
