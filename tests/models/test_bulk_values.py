@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from models.bulk import upsert
 from models.db import db, is_postgres
+from models.notification import Notification
 from models.operator import Operator
 
 
@@ -43,3 +44,45 @@ async def test_bulk_written_timestamps_are_stored_as_the_orm_stores_them(app) ->
             'SELECT DISTINCT "created_at" FROM "nc_operator" WHERE "instance_id" = ?', [instance]
         )
         assert [tuple(r) for r in stored] == [("2026-12-02 10:20:30.123456+00:00",)]
+
+
+async def test_bulk_written_notifications_read_back_as_the_orm_wrote_them(app) -> None:
+    # PostgreSQL takes the rows as one JSON parameter (json_to_recordset): text that looks like
+    # JSON or holds quotes, backslashes, newlines and emoji, JSON data with integers beyond 64 bits
+    # and nested nulls, a SQL NULL beside JSON null, booleans and timestamps must come back as the
+    # ORM's own write of the same values gives them.
+    instance = f"bulk-{uuid.uuid4().hex[:8]}"
+    operator = await Operator.create(instance_id=instance, user_id="op", created_at=datetime.now(UTC))
+    at = datetime(2026, 12, 4, 9, 8, 7, 654321, tzinfo=UTC)
+    values = {
+        "instance_id": instance,
+        "operator_id": operator.id,
+        "type_code": "ticket_created",
+        "category_code": "tickets",
+        "title": 'Ticket "#1" \\ {"looks": "like JSON"}',
+        "body": "line one\nline two\t\u00e9\u4e2d\U0001f600",
+        "entity_kind": None,
+        "entity_id": "{}",
+        "data": {"big": 2**70, "nested": {"none": None, "list": [1, "two", False]}, "quote": '"'},
+        "channels": ["BELL", "BANNER"],
+        "in_bell": False,
+        "melody": None,
+        "created_at": at,
+        "count": 3,
+    }
+    written = await upsert(
+        db(),
+        Notification,
+        [{**values, "event_id": f"bulk-{i}"} for i in range(2)],
+        conflict=["operator_id", "event_id"],
+        returning=["id", "event_id"],
+    )
+    assert sorted(r["event_id"] for r in written) == ["bulk-0", "bulk-1"]
+    await Notification.create(**{**values, "event_id": "orm"})
+
+    fields_read = [*values.keys(), "read_at"]
+    rows = await Notification.filter(instance_id=instance).order_by("event_id").values(*fields_read)
+    assert [r["title"] for r in rows] == [values["title"]] * 3
+    assert rows[0] == rows[1] == rows[2]
+    assert rows[0]["data"] == values["data"] and rows[0]["created_at"] == at and rows[0]["read_at"] is None
+    assert rows[0]["in_bell"] is False and rows[0]["entity_kind"] is None and rows[0]["entity_id"] == "{}"
