@@ -4,8 +4,8 @@ tortoise-orm's ``bulk_create`` sends one statement per row through ``executemany
 here (the types tab's bulk actions, turning the Notification Center on, upserting operators,
 publishing to many recipients) need one statement per chunk of rows instead, and ``ON CONFLICT``.
 Values go through each field's ``to_db_value`` (on PostgreSQL JSON's and enums'; datetimes go as
-RFC 3339 text, which it reads as the same instant), so they are stored exactly as the ORM stores
-them.
+their ``isoformat()``, which it reads as the same instant), so they are stored exactly as the ORM
+stores them.
 """
 
 from __future__ import annotations
@@ -241,25 +241,32 @@ def _json_rows(model: type[Model], columns: Sequence[str]) -> Callable[[Sequence
     An array per column (``unnest``, before) cost the event loop more than the rows it carried:
     asyncpg checks every element of every array against three abstract base classes, each check
     a Python call (1,000 rows of 16 columns: ~20 ms of the process's CPU against ~8 ms as JSON,
-    and ~35 against ~25 ms until written). A row
-    goes as the dict it is; only a JSON column's value is converted (``to_db_value``, once per
-    object, as ``_converter`` does) and goes in verbatim (``orjson.Fragment``), and a field whose
-    ``to_db_value`` changes values (an enum's) goes through it; datetimes go as orjson writes
-    them (RFC 3339; a naive one as UTC, as asyncpg and ``to_db_value`` take it), bools as they
-    are."""
+    and ~35 against ~25 ms until written). A row goes as the dict it is. A JSON column's value is
+    converted (``to_db_value``) and goes in verbatim (``orjson.Fragment``); a datetime goes as
+    its ``isoformat()`` (a naive one as UTC, as asyncpg and ``to_db_value`` take it; orjson's own
+    would drop an offset's seconds and refuse a subclass); each once per object, as
+    ``_converter`` does. A field whose ``to_db_value`` changes values (an enum's) goes through
+    it; bools go as they are."""
     fields_map = model._meta.fields_map
     keys = set(columns)
-    json_fields: list[tuple[str, Any]] = []
+    memoized: list[tuple[str, Any]] = []
     converted: list[tuple[str, Any, bool]] = []
     for column in columns:
         field = fields_map.get(column) or fields_map.get(column.removesuffix("_id"))
-        if field is None or column.endswith("_id") or isinstance(field, (*PASSTHROUGH, fields.DatetimeField)):
+        if field is None or column.endswith("_id") or isinstance(field, PASSTHROUGH):
             continue
-        if isinstance(field, fields.JSONField):
-            json_fields.append((column, field))
+        if isinstance(field, (fields.JSONField, fields.DatetimeField)):
+            memoized.append((column, field))
         else:
             converted.append((column, field, isinstance(field, fields.BooleanField)))
-    memo: dict[int, tuple[Any, orjson.Fragment]] = {}
+    memo: dict[int, tuple[Any, Any]] = {}
+
+    def as_written(value: Any, field: Any) -> Any:
+        if isinstance(field, fields.JSONField):
+            return orjson.Fragment(str(field.to_db_value(value, model)))
+        if isinstance(value, datetime):
+            return value.isoformat() if value.utcoffset() is not None else value.isoformat() + "+00:00"
+        return value
 
     def written(rows: Sequence[Mapping[str, Any]]) -> str:
         objects: list[dict[str, Any]] = []
@@ -267,12 +274,12 @@ def _json_rows(model: type[Model], columns: Sequence[str]) -> Callable[[Sequence
             obj = dict(row)
             if obj.keys() != keys:
                 obj = {c: row[c] for c in columns}
-            for column, field in json_fields:
+            for column, field in memoized:
                 value = obj[column]
                 if value is not None:
                     known = memo.get(id(value))
                     if known is None or known[0] is not value:
-                        known = memo[id(value)] = (value, orjson.Fragment(field.to_db_value(value, model)))
+                        known = memo[id(value)] = (value, as_written(value, field))
                     obj[column] = known[1]
             for column, field, boolean in converted:
                 value = obj[column]

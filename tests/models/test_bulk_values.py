@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from models.bulk import upsert
 from models.db import db, is_postgres
@@ -86,3 +86,38 @@ async def test_bulk_written_notifications_read_back_as_the_orm_wrote_them(app) -
     assert rows[0] == rows[1] == rows[2]
     assert rows[0]["data"] == values["data"] and rows[0]["created_at"] == at and rows[0]["read_at"] is None
     assert rows[0]["in_bell"] is False and rows[0]["entity_kind"] is None and rows[0]["entity_id"] == "{}"
+
+
+class _StampSubclass(datetime):
+    """A datetime subclass, as freezegun's and pendulum's are."""
+
+
+async def test_bulk_written_timestamps_keep_an_offsets_seconds_and_take_datetime_subclasses(app) -> None:
+    # Amsterdam's offset in 1900 was +00:19:32: an instant written with it is the same instant read
+    # back, to the second (orjson's own datetimes drop an offset's seconds), and a datetime
+    # subclass is written as the instant it holds.
+    instance = f"bulk-{uuid.uuid4().hex[:8]}"
+    odd = datetime(1900, 1, 1, 8, 6, 7, tzinfo=timezone(timedelta(hours=1, minutes=2, seconds=3)))
+    sub = _StampSubclass(2026, 12, 4, 9, 8, 7, 654321, tzinfo=UTC)
+    await upsert(
+        db(),
+        Operator,
+        [
+            {
+                "instance_id": instance,
+                "user_id": user,
+                "role": "OPERATOR",
+                "locale": "en",
+                "created_at": at,
+                "updated_at": at,
+            }
+            # (SQLite keeps the text, which tortoise's ISO 8601 parser cannot read back: PostgreSQL only)
+            for user, at in ((("odd", odd),) if is_postgres() else ()) + (("sub", sub),)
+        ],
+        conflict=["instance_id", "user_id"],
+    )
+    rows = await Operator.filter(instance_id=instance).order_by("user_id").values_list("user_id", "created_at")
+    assert [(user, stamp.astimezone(UTC)) for user, stamp in rows] == [
+        *([("odd", datetime(1900, 1, 1, 7, 4, 4, tzinfo=UTC))] if is_postgres() else []),
+        ("sub", datetime(2026, 12, 4, 9, 8, 7, 654321, tzinfo=UTC)),
+    ]
