@@ -143,9 +143,7 @@ class TransportWSHandler(LiveSession, BaseGraphQLTransportWSHandler[Context, Non
         try:
             async with aclosing(compiled.source(context, self._sink(operation, compiled))) as messages:
                 async for message in messages:
-                    await operation.send_operation_message(
-                        {"id": operation.id, "type": "next", "payload": {"data": compiled.shape(message)}}
-                    )
+                    await operation.send_operation_message(compiled.next_message(operation.id, message))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
             raise
@@ -224,9 +222,7 @@ class _SocketSink:
         )
 
     def send(self, message: dict[str, Any]) -> None:
-        self.socket.send_text_now(
-            dumps_bytes({"id": self.operation.id, "type": "next", "payload": {"data": self.compiled.shape(message)}})
-        )
+        self.socket.send_text_now(dumps_bytes(self.compiled.next_message(self.operation.id, message)))
 
 
 class LegacyWSHandler(LiveSession, BaseGraphQLWSHandler[Context, None]):

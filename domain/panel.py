@@ -50,6 +50,9 @@ from models.operator import Operator
 #: The channels the publisher hands to the broker itself.
 PANEL_CHANNELS = frozenset({ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND})
 PANEL_VALUES = tuple(sorted(c.value for c in PANEL_CHANNELS))
+#: An enum member read from its class costs ~0.15 µs in Python 3.11: the per-message loops take
+#: them from here.
+_BELL, _BANNER, _SOUND = ChannelKind.BELL, ChannelKind.BANNER, ChannelKind.SOUND
 
 
 @dataclass(slots=True)
@@ -79,22 +82,18 @@ def messages(
     of topics the broker ``listens`` to are made (Broker.listens: an operator without an open
     panel, or without the toasts subscription, costs no message)."""
     out: list[tuple[str, dict[str, Any]]] = []
+    append, bell_added, bell_collapsed, toast = out.append, live.bell_added, live.bell_collapsed, live.toast
     for item in items:
         if item.unread_count is not None:
             topic = user_topic(item.instance_id, item.user_id, live.BELL)
             if listens(topic):
-                bell_message = live.bell_collapsed if item.collapsed else live.bell_added
-                out.append((topic, bell_message(item.notification, item.unread_count)))
+                bell_message = bell_collapsed if item.collapsed else bell_added
+                append((topic, bell_message(item.notification, item.unread_count)))
         if item.banner or item.sound is not None:
             topic = user_topic(item.instance_id, item.user_id, live.TOASTS)
             if listens(topic):
-                toast = live.toast(
-                    item.notification,
-                    duration_seconds=item.duration_seconds if item.banner else 0,
-                    sound=item.sound,
-                    repeat=0,
-                )
-                out.append((topic, toast))
+                duration = item.duration_seconds if item.banner else 0
+                append((topic, toast(item.notification, duration_seconds=duration, sound=item.sound, repeat=0)))
     return out
 
 
@@ -137,17 +136,17 @@ class Showings:
         return len(self.shown)
 
     def items(self) -> list[PanelItem]:
-        created_at = self.created_at
+        created_at, instance_id, payload = self.created_at, self.instance_id, live.payload
         return [
             PanelItem(
-                instance_id=self.instance_id,
-                user_id=operator.user_id,
-                notification=live.payload(nid, row, since, created_at),
-                unread_count=unread_count,
-                duration_seconds=operator.banner_duration_seconds,
-                banner=ChannelKind.BANNER in on and alert,
-                sound=row["melody"] if ChannelKind.SOUND in on and alert else None,
-                collapsed=since != created_at,
+                instance_id,
+                operator.user_id,
+                payload(nid, row, since, created_at),
+                unread_count,
+                operator.banner_duration_seconds,
+                alert and _BANNER in on,
+                row["melody"] if alert and _SOUND in on else None,
+                since != created_at,
             )
             for nid, row, on, alert, unread_count, since, operator in self.shown
         ]
@@ -194,13 +193,17 @@ async def panel_items(
         )
         for c in collapsed
     ]
+    # Recipients whose settings resolved alike share one list of channels (domain.events).
+    panel_of: dict[int, frozenset[ChannelKind]] = {}
     for nid, row, channels, alert, unread_count, since in showings:
-        on = frozenset(channel for channel, _ in channels if channel in PANEL_CHANNELS)
+        on = panel_of.get(id(channels))
+        if on is None:
+            on = panel_of[id(channels)] = frozenset(channel for channel, _ in channels if channel in PANEL_CHANNELS)
         if not on:
             continue
         operator = operators[row["operator_id"]]
         shown.append((nid, row, on, alert, unread_count, since, operator))
-        if ChannelKind.BANNER in on and alert and operator.banner_repeat_count > 0:
+        if alert and operator.banner_repeat_count > 0 and _BANNER in on:
             repeats.append(
                 {
                     "instance_id": instance_id,

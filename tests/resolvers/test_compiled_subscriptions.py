@@ -194,7 +194,7 @@ def test_subscriptions_of_one_document_share_its_plan_and_keep_their_own_cursor(
     # then the plan is made once and shared (every idle panel holds one), the cursors are their own,
     # and the bad one goes to the executor, which says what is wrong
     assert first is not None and second is not None
-    assert first.plan is second.plan
+    assert first.plan is second.plan and first.next_message is second.next_message  # compiled once
     assert first.arguments == {"after": "41"} and second.arguments == {"after": None}
     assert wrong is None
 
