@@ -43,6 +43,11 @@ def user_topic(instance_id: str, user_id: str, stream: str) -> str:
     return f"{stream}/{instance_id}/{user_id}"
 
 
+def user_topic_prefix(instance_id: str, stream: str) -> str:
+    """What every user's ``user_topic`` of a stream begins with: ``prefix + user_id`` is the topic."""
+    return f"{stream}/{instance_id}/"
+
+
 def topic_owner(topic: str) -> str:
     """Whose a topic is: ``instance/user`` for a user's streams (``user_topic``), else the topic.
     A socket listens only to its own user's streams, so messages with one owner are all a socket

@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from tortoise.timezone import now
 
@@ -45,7 +46,7 @@ from domain.announcing import link, placed
 from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
-from domain.panel import PanelItem
+from domain.panel import Tally
 from domain.policy import InstancePolicy, load_policy
 from domain.recipients import RecipientCache
 from domain.retract import read_messages
@@ -207,9 +208,9 @@ class _Publisher:
             await announce_read(broker, self.instance_id, batch.read)
         confirm = None
         if batch.panel and batch.hand_off_id is not None:
-            items, hand_off_id = batch.panel.items(), batch.hand_off_id
-            if await send_panel(broker, items):
-                confirm = partial(handed_off, items, hand_off_id, batch.written_at)
+            messages, tally = batch.panel.messages(broker.listens)
+            if await send_panel(broker, messages, len(batch.panel)):
+                confirm = partial(handed_off, tally, batch.hand_off_id, batch.written_at)
         return confirm
 
     async def wake(self, batch: Batch) -> None:
@@ -569,27 +570,27 @@ def _tell(calls: list[_Call], error: Exception) -> None:
             call.done.set_exception(error)
 
 
-async def send_panel(broker: Broker, items: list[PanelItem]) -> bool:
-    """The panel's messages of committed notifications to the broker: True when it took them
-    (else their hand-off row stays due for a worker, ``NC_LIVE_FALLBACK_SECONDS``)."""
+async def send_panel(broker: Broker, messages: list[tuple[str, dict[str, Any]]], notifications: int) -> bool:
+    """The panel's messages of ``notifications`` committed notifications to the broker: True
+    when it took them (else their hand-off row stays due for a worker, ``NC_LIVE_FALLBACK_SECONDS``)."""
     try:
-        await broker.publish_many(panel.messages(items, broker.listens))
+        await broker.publish_many(messages)
     except Exception:
-        log.exception("the panel messages of %d notifications go through the workers instead", len(items))
+        log.exception("the panel messages of %d notifications go through the workers instead", notifications)
         return False
     return True
 
 
-async def handed_off(items: list[PanelItem], hand_off_id: int, written_at: datetime | None) -> None:
+async def handed_off(tally: Tally, hand_off_id: int, written_at: datetime | None) -> None:
     """The hand-off row of sent messages deleted (should that fail, the row stays, and a worker
     sends them again: they may show twice), and the sends counted."""
     try:
         await panel.handed_off(hand_off_id)
     except Exception:
         DATABASE_ERRORS.inc()
-        log.exception("the hand-off row of %d notifications could not be deleted (they may show twice)", len(items))
+        log.exception("the hand-off row of %d panel messages could not be deleted (they may show twice)", sum(tally))
         return
-    _observe(items, written_at)
+    _observe(tally, written_at)
 
 
 async def announce_read(broker: Broker, instance_id: str, marks: list[ReadMark]) -> None:
@@ -604,13 +605,14 @@ async def announce_read(broker: Broker, instance_id: str, marks: list[ReadMark])
         log.exception("the read marks of %d users were not announced", len(marks))
 
 
-def _observe(items: list[PanelItem], written_at: datetime | None) -> None:
+def _observe(tally: Tally, written_at: datetime | None) -> None:
     """The deliveries counter and the publish-to-delivered histogram, as the workers record them."""
-    bell = sum(item.unread_count is not None for item in items)
-    banner = sum(item.banner for item in items)
-    sound = sum(item.sound is not None for item in items)
     seconds = (now() - written_at).total_seconds() if written_at is not None else None
-    for channel, n in ((ChannelKind.BELL, bell), (ChannelKind.BANNER, banner), (ChannelKind.SOUND, sound)):
+    for channel, n in (
+        (ChannelKind.BELL, tally.bell),
+        (ChannelKind.BANNER, tally.banner),
+        (ChannelKind.SOUND, tally.sound),
+    ):
         if n:
             DELIVERIES.labels(channel.value, "SENT").inc(n)
             if seconds is not None:

@@ -4,6 +4,7 @@ and a worker sends them only when that hand-off did not happen (SPEC §4-5: noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -182,3 +183,48 @@ async def test_a_bell_item_sent_late_by_the_fallback_carries_the_count_as_it_sta
     titles = [(m["notification"]["title"], m["unreadCount"]) for m in heard]
     assert titles == [("New ticket #1", 1), ("New ticket #3", 3), ("New ticket #2", 3)]
     assert (await tenant.operator("alice").gql("{ unreadCount }")).data == {"unreadCount": 3}
+
+
+async def test_the_fallback_sends_what_the_publisher_sent(app, tenant: Tenant) -> None:
+    """The publisher builds its messages from what its transaction wrote (domain.panel.Showings);
+    a worker's fallback rebuilds them from the stored rows (``stored_items``). The same
+    notifications must make the same messages either way (the fallback once showed a collapsed
+    item's banner again although the collapse, inside the window, did not alert)."""
+    from domain import panel
+
+    broker = app.state.services.broker
+    many = "mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { notificationCount } }"
+    # given a chat that alice already has an unread item about, and a bell-only type for carol
+    chat = {"type": "chat_message", "data": {"chatId": 5, "text": "hi"}}
+    await tenant.service().gql(many, {"inputs": [{**chat, "id": "chat-1", "recipients": ["alice"]}]})
+    await tenant.operator("dave").gql(
+        "mutation { updateChannelSettings(input: {banner: {durationSeconds: 3}}) { banner { durationSeconds } } }"
+    )
+    users = ["alice", "bob", "carol", "dave"]
+    streams = [(u, s) for u in users for s in (live.BELL, live.TOASTS)]
+    async with Stopped(app), contextlib.AsyncExitStack() as stack:
+        queues = {k: await stack.enter_async_context(broker.subscribe(user_topic(tenant.id, *k))) for k in streams}
+        # when one call brings alice a message in that chat (collapsed into her item), bob the same
+        # message (new to him), and carol and dave a ticket each
+        inputs = [
+            {**chat, "id": "chat-2", "recipients": ["alice", "bob"], "data": {"chatId": 5, "text": "again"}},
+            {**ticket("t-1", ["carol"], 1)},
+            {**ticket("t-2", ["dave"], 2)},
+        ]
+        assert "errors" not in (await tenant.service().gql(many, {"inputs": inputs})).body
+        sent = sorted((k, q.queue.get_nowait()) for k, q in queues.items() if not q.queue.empty())
+    # then the panel messages rebuilt from the stored notifications are the same
+    ids = await Notification.filter(instance_id=tenant.id).order_by("id").values_list("id", flat=True)
+    rebuilt = panel.messages(await panel.stored_items(list(ids)))
+    by_topic = sorted(
+        ((user, stream), message)
+        for topic, message in rebuilt
+        for user, stream in streams
+        if topic == user_topic(tenant.id, user, stream)
+    )
+    assert [k for k, _ in sent] == [k for k, _ in by_topic]
+    assert sent == by_topic
+    kinds = {(k[0], m["type"]) for k, m in sent}
+    assert ("alice", "NotificationCollapsed") in kinds and ("bob", "NotificationAdded") in kinds
+    assert ("alice", "Toast") not in kinds  # collapsed inside the window: no second banner
+    assert {m["durationSeconds"] for k, m in sent if k[0] == "dave" and m["type"] == "Toast"} == {3}
