@@ -16,18 +16,25 @@ _FORMATTER = string.Formatter()
 _SPACES = re.compile(r"\s{2,}")
 
 
-class _Fields(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return ""
+#: Each catalog template split once: (literal text, field name or None) pairs.
+_PARSED: dict[str, tuple[tuple[str, str | None], ...]] = {}
+
+
+def _parsed(template: str) -> tuple[tuple[str, str | None], ...]:
+    parts = _PARSED.get(template)
+    if parts is None:  # the catalog's templates only: a bounded set
+        parts = _PARSED[template] = tuple((literal, name) for literal, name, _, _ in _FORMATTER.parse(template))
+    return parts
 
 
 def _render(template: str, data: dict[str, Any]) -> str:
-    fields = _Fields({k: v for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)})
     out = []
-    for literal, name, _spec, _conv in _FORMATTER.parse(template):
+    for literal, name in _parsed(template):
         out.append(literal)
         if name is not None:
-            out.append(str(fields[name]))
+            value = data.get(name)
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                out.append(str(value))
     return _SPACES.sub(" ", "".join(out)).strip(" :—-") or ""
 
 
