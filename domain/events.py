@@ -317,17 +317,17 @@ async def _publish_batch(
         # are raised first, and what follows the notifications' INSERT is worked out while
         # SQLite's thread writes them (a 1,600-row INSERT is ~35 ms of that thread's time).
         first = await next_id(conn, Notification)
-        created: list[dict[str, Any]] = []
+        created: list[tuple[int, tuple[int, str]]] = []  # (id, (operator id, event key)), in id order
         for offset, (row_key, row) in enumerate(notification_rows.items()):
             row["id"] = first + offset
-            created.append({"id": first + offset, "operator_id": row_key[0], "event_id": row_key[1]})
+            created.append((first + offset, row_key))
         totals = await add_unread([(r["id"], r["operator_id"]) for r in rows if r["in_bell"]])
         inserting = await begin_insert(conn, Notification, rows, conflict=["operator_id", "event_id"])
     else:
-        created = await upsert(
+        returned = await upsert(
             conn, Notification, rows, conflict=["operator_id", "event_id"], returning=["id", "operator_id", "event_id"]
         )
-        created.sort(key=lambda r: r["id"])
+        created = sorted((r["id"], (r["operator_id"], r["event_id"])) for r in returned)
 
     async def written() -> None:
         """Before the first row that refers to the notifications (a banner's repeat, a delivery)
@@ -380,13 +380,24 @@ async def _publish_batch(
             counts[event_id][1] += deliverable
             external_queued |= deliverable
 
-    for row in created:
-        row_key = (row["operator_id"], row["event_id"])
+    into_new = collapsing.into_new
+    # A resolution that turns on panel channels only (shared by its recipients) is counted, not queued.
+    panel_only: dict[int, int | None] = {}
+    for notification_id, row_key in created:
         event_id, channels = plans[row_key]
-        counts[event_id][0] += 1
-        for later in collapsing.into_new.get(row_key, ()):
-            counts[later][0] += 1
-        queue(row["operator_id"], row["id"], event_id, channels)
+        tally = counts[event_id]
+        tally[0] += 1
+        if into_new:
+            for later in into_new.get(row_key, ()):
+                counts[later][0] += 1
+        deliverable = panel_only.get(id(channels), -1)
+        if deliverable == -1:
+            in_panel = all(channel in PANEL_CHANNELS for channel, _ in channels)
+            deliverable = panel_only[id(channels)] = sum(d for _, d in channels) if in_panel else None
+        if deliverable is not None:
+            tally[1] += deliverable
+        else:
+            queue(row_key[0], notification_id, event_id, channels)
     # A collapsed item's external channel that still waits to send (an escalation, a WHEN_AWAY
     # delivery, a digest member, a held one) sends the grown item once: no second row for it; nor
     # for an item already escalated (escalated once, while unread).
@@ -407,10 +418,9 @@ async def _publish_batch(
             counts[item.event_ids[-1]][1] += 1  # the bell item's update
     # The panel's part first: numbered, its work runs while SQLite still writes the notifications
     # (the rows that refer to them wait for them: ``written``).
-    keys = [(r["operator_id"], r["event_id"]) for r in created]
     live, hand_off_id = await panel_items(
         policy.instance_id,
-        [(r["id"], notification_rows[k], plans[k][1]) for r, k in zip(created, keys, strict=True)],
+        [(notification_id, notification_rows[k], plans[k][1]) for notification_id, k in created],
         {o.id: o for o in operators.values()},
         ts,
         due=panel_due,
