@@ -339,7 +339,9 @@ def _fields(
                 counter["aliases"] += 1
             name = selection.name.value
             if key in collected:
-                continue  # the same key twice: valid documents select it identically
+                if selection.selection_set is not None or collected[key][3] is not None:
+                    raise _Unsupported  # an object selected twice: GraphQL merges its sub-fields
+                continue  # a leaf selected twice: valid documents select it identically
             if name == "__typename":
                 collected[key] = (key, name, None, None)
                 continue
@@ -371,5 +373,7 @@ def _fields(
             if condition not in (typename, abstract):
                 continue
             for entry in _fields(inner, typename, abstract, fragments, counter, depth, limits):
+                if entry[0] in collected and (entry[3] is not None or collected[entry[0]][3] is not None):
+                    raise _Unsupported  # an object selected twice: GraphQL merges its sub-fields
                 collected.setdefault(entry[0], entry)
     return tuple(collected.values())

@@ -31,7 +31,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from tortoise.timezone import now
 
@@ -46,7 +45,7 @@ from domain.announcing import link, placed
 from domain.entities import entity_of
 from domain.errors import BadUserInput
 from domain.events import ACTS_FIRST, Batch, Event, NumberingClash, Published, publish, validate
-from domain.panel import Tally
+from domain.panel import Showings, Tally
 from domain.policy import InstancePolicy, load_policy
 from domain.recipients import RecipientCache
 from domain.retract import read_messages
@@ -208,8 +207,8 @@ class _Publisher:
             await announce_read(broker, self.instance_id, batch.read)
         confirm = None
         if batch.panel and batch.hand_off_id is not None:
-            messages, tally = batch.panel.messages(broker.listens)
-            if await send_panel(broker, messages, len(batch.panel)):
+            tally = await send_panel(broker, batch.panel)
+            if tally is not None:
                 confirm = partial(handed_off, tally, batch.hand_off_id, batch.written_at)
         return confirm
 
@@ -570,15 +569,16 @@ def _tell(calls: list[_Call], error: Exception) -> None:
             call.done.set_exception(error)
 
 
-async def send_panel(broker: Broker, messages: list[tuple[str, dict[str, Any]]], notifications: int) -> bool:
-    """The panel's messages of ``notifications`` committed notifications to the broker: True
-    when it took them (else their hand-off row stays due for a worker, ``NC_LIVE_FALLBACK_SECONDS``)."""
+async def send_panel(broker: Broker, showings: Showings) -> Tally | None:
+    """The panel's messages of committed notifications to the broker: what they held when it took
+    them, or None (their hand-off row then stays due for a worker, ``NC_LIVE_FALLBACK_SECONDS``)."""
     try:
+        messages, tally = showings.messages(broker.listens)
         await broker.publish_many(messages)
     except Exception:
-        log.exception("the panel messages of %d notifications go through the workers instead", notifications)
-        return False
-    return True
+        log.exception("the panel messages of %d notifications go through the workers instead", len(showings))
+        return None
+    return tally
 
 
 async def handed_off(tally: Tally, hand_off_id: int, written_at: datetime | None) -> None:

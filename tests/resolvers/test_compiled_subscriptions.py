@@ -27,6 +27,11 @@ DOCUMENTS = [
        fragment added on NotificationAdded { count: unreadCount n: notification { t: title __typename } }""",
     """subscription { bell { ... on BellEvent { __typename } ... on NotificationAdded { unreadCount unreadCount } } }""",
 ]
+MERGED = [  # one object selected twice: GraphQL merges the sub-fields (the compiler leaves it to the executor)
+    "subscription { bell { ... on NotificationAdded { notification { id } ...more } } }"
+    " fragment more on NotificationAdded { notification { title entity { kind } } }",
+    "subscription { toasts { notification { id } notification { title } } }",
+]
 TOASTS = "subscription { toasts { durationSeconds sound repeat notification { id title entity { id } } __typename } }"
 
 
@@ -209,3 +214,22 @@ def test_a_cursor_variable_left_out_takes_its_default_from_the_document() -> Non
     null_default = schema.documents.admit("subscription($after: String = null) { bell(after: $after) { __typename } }")
     compiled = compile_subscription(null_default, {}, None, Limits())
     assert compiled is not None and compiled.arguments == {"after": None}
+
+
+@pytest.mark.parametrize("document", MERGED)
+async def test_an_object_selected_twice_gets_its_merged_fields(live_server: str, tenant: Tenant, document: str) -> None:
+    # (found by a reviewer: the compiled path kept the first selection's fields only)
+    alice = tenant.operator("alice")
+    async with (
+        GraphQLWS(live_server, alice.token) as compiled,
+        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
+    ):
+        await compiled.subscribe(document)
+        await executed.subscribe(document)
+        await asyncio.sleep(0.1)
+        event = {"id": "merged-1", "type": "ticket_created", "recipients": ["alice"]}
+        event |= {"entity": {"kind": "TICKET", "id": "7"}, "data": {"ticketNumber": 7}}
+        await tenant.service().gql(PUBLISH, {"input": event})
+        first, second = await compiled.next(), await executed.next()
+    assert first == second
+    assert first[next(iter(first))]["notification"]["title"] == "New ticket #7"
