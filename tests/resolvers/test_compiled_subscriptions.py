@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -62,19 +63,23 @@ async def test_bell_documents_give_the_same_data_both_ways(live_server: str, ten
         assert await compiled.next() == await executed.next()
 
 
-async def test_toasts_give_the_same_data_both_ways(live_server: str, tenant: Tenant) -> None:
+async def both_ways(live_server: str, tenant: Tenant, document: str, event: dict[str, Any]) -> tuple[Any, Any]:
+    """Alice's first message for ``document`` once ``event`` is published: compiled, then executed."""
     alice = tenant.operator("alice")
     async with (
         GraphQLWS(live_server, alice.token) as compiled,
         GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
     ):
-        await compiled.subscribe(TOASTS)
-        await executed.subscribe(TOASTS)
+        await compiled.subscribe(document)
+        await executed.subscribe(document)
         await asyncio.sleep(0.1)
-        await tenant.service().gql(
-            PUBLISH, {"input": {"id": "toast-1", "type": "ticket_created", "recipients": ["alice"]}}
-        )
-        first, second = await compiled.next(), await executed.next()
+        await tenant.service().gql(PUBLISH, {"input": event})
+        return await compiled.next(), await executed.next()
+
+
+async def test_toasts_give_the_same_data_both_ways(live_server: str, tenant: Tenant) -> None:
+    event = {"id": "toast-1", "type": "ticket_created", "recipients": ["alice"]}
+    first, second = await both_ways(live_server, tenant, TOASTS, event)
     assert first == second and first["toasts"]["notification"]["entity"] is None
 
 
@@ -219,17 +224,8 @@ def test_a_cursor_variable_left_out_takes_its_default_from_the_document() -> Non
 @pytest.mark.parametrize("document", MERGED)
 async def test_an_object_selected_twice_gets_its_merged_fields(live_server: str, tenant: Tenant, document: str) -> None:
     # (found by a reviewer: the compiled path kept the first selection's fields only)
-    alice = tenant.operator("alice")
-    async with (
-        GraphQLWS(live_server, alice.token) as compiled,
-        GraphQLWS(live_server, alice.token, protocol="graphql-ws") as executed,
-    ):
-        await compiled.subscribe(document)
-        await executed.subscribe(document)
-        await asyncio.sleep(0.1)
-        event = {"id": "merged-1", "type": "ticket_created", "recipients": ["alice"]}
-        event |= {"entity": {"kind": "TICKET", "id": "7"}, "data": {"ticketNumber": 7}}
-        await tenant.service().gql(PUBLISH, {"input": event})
-        first, second = await compiled.next(), await executed.next()
+    event = {"id": "merged-1", "type": "ticket_created", "recipients": ["alice"]}
+    event |= {"entity": {"kind": "TICKET", "id": "7"}, "data": {"ticketNumber": 7}}
+    first, second = await both_ways(live_server, tenant, document, event)
     assert first == second
     assert first[next(iter(first))]["notification"]["title"] == "New ticket #7"
