@@ -78,6 +78,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str, list[Row]]]:
                 f"{p}raw_server_cpu_us_per_message",
                 unit="µs",
             ),
+            Row(f"server's cores kept busy, N={n}", f"{p}server_cores_busy", f"{p}raw_server_cores_busy"),
             Row(f"connect + subscribe all, N={n}", f"{p}connect_s", f"{p}raw_connect_s", unit="s"),
         ]
     out.append(
@@ -449,6 +450,19 @@ def _spread_section(r: dict[str, Any], name: str, title: str, how: str) -> tuple
                 f"{p}raw_client_cpu_us_per_message",
                 unit="µs",
             ),
+            Row(
+                "the machine's CPU per message (server + load generator)",
+                f"{p}machine_cpu_us_per_message",
+                f"{p}raw_machine_cpu_us_per_message",
+                unit="µs",
+            ),
+            Row(
+                f"cores kept busy (of {r.get('meta_cpus')})",
+                f"{p}cores_busy",
+                f"{p}raw_cores_busy",
+            ),
+            Row("of which the server's", f"{p}server_cores_busy", f"{p}raw_server_cores_busy"),
+            Row("the ratio's CPU bound: raw's machine CPU per message / ours", f"{p}cpu_bound_ratio"),
             Row(
                 "publishEvents request p50 (client)",
                 f"{p}publish_p50_ms",

@@ -92,6 +92,11 @@ async def fanout(ctx: Ctx) -> dict[str, Any]:
             out[f"{key}server_cpu_s"] = r["server_cpu_s"]
             out[f"{key}client_cpu_s"] = r["client_cpu_s"]
             out[f"{key}server_cpu_us_per_message"] = _per(r["server_cpu_s"], r["received"], 1e6)
+            # One interpreter's server keeps at most ~1.0 cores busy: near it, the ratio is the two
+            # servers' CPU per message.
+            per_message = out[f"{key}server_cpu_us_per_message"]
+            if per_message is not None and r["messages_per_s"]:
+                out[f"{key}server_cores_busy"] = round(per_message * r["messages_per_s"] / 1e6, 2)
             if r["errors"] or r["publish_failures"] or not r["complete"]:
                 out[f"{key}problems"] = {
                     k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
@@ -304,6 +309,21 @@ async def _spread(
             out[f"{key}problems"] = {k: problems[0][k] for k in ("complete", "errors", "publish_failures")}
     out[f"{name}_ratio_vs_raw"] = _ratio(out.get(f"{name}_messages_per_s"), out.get(f"{name}_raw_messages_per_s"))
     out[f"{name}_p99_vs_raw"] = _ratio(out.get(f"{name}_p99_ms"), out.get(f"{name}_raw_p99_ms"))
+    # The machine's CPU per message (server and load generator share its cores) and the cores each
+    # run kept busy: when raw's run fills the cores, ours can reach at most raw's CPU per message
+    # over ours (``cpu_bound``), however well its threads overlap. The server's own cores show
+    # whether one interpreter lock is its limit (a server that never passes ~1.0).
+    for key in (f"{name}_", f"{name}_raw_"):
+        server, client = out.get(f"{key}server_cpu_us_per_message"), out.get(f"{key}client_cpu_us_per_message")
+        rate = out.get(f"{key}messages_per_s")
+        if server is not None and client is not None:
+            out[f"{key}machine_cpu_us_per_message"] = round(server + client, 3)
+            out[f"{key}cores_busy"] = round((server + client) * rate / 1e6, 2) if rate else None
+        if server is not None and rate:
+            out[f"{key}server_cores_busy"] = round(server * rate / 1e6, 2)
+    out[f"{name}_cpu_bound_ratio"] = _ratio(
+        out.get(f"{name}_raw_machine_cpu_us_per_message"), out.get(f"{name}_machine_cpu_us_per_message")
+    )
     # Exact only when every round of ours ran to its end and none lost, doubled or misdelivered.
     out[f"{name}_exact"] = (
         bool(samples["ours"])
