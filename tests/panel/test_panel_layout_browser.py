@@ -118,7 +118,8 @@ async def test_keyboard_and_screen_reader_details_and_the_demo_samples(served: D
     # the demo publisher sends a CSAT and an SLA sample too
     await page.get_by_role("button", name="A CSAT rating of 2/5").click()
     await page.get_by_role("button", name="An SLA breach").click()
-    await expect(page.locator(".item", has_text="2/5")).to_have_count(1)
+    # (by its whole title: an item's date on 5 December, "12/5/2026", also holds "2/5")
+    await expect(page.locator(".item", has_text="Negative rating: 2/5")).to_have_count(1)
     await expect(page.locator(".item", has_text="SLA breached")).to_have_count(1)
 
     # a channel the instance does not offer is shown off, not ticked
