@@ -56,6 +56,13 @@ def _per(value: float | None, count: float | None, scale: float = 1.0) -> float 
     return round(value / count * scale, 3)
 
 
+def _cores(us_per_message: float | None, messages_per_s: float | None) -> float | None:
+    """The cores a run kept busy: its CPU per message (µs) × messages per second."""
+    if us_per_message is None or not messages_per_s:
+        return None
+    return round(us_per_message * messages_per_s / 1e6, 2)
+
+
 async def _with_server(start: Awaitable[Proc], use: Callable[[Proc], Awaitable[Any]]) -> Any:
     server = await start
     try:
@@ -94,9 +101,7 @@ async def fanout(ctx: Ctx) -> dict[str, Any]:
             out[f"{key}server_cpu_us_per_message"] = _per(r["server_cpu_s"], r["received"], 1e6)
             # One interpreter's server keeps at most ~1.0 cores busy: near it, the ratio is the two
             # servers' CPU per message.
-            per_message = out[f"{key}server_cpu_us_per_message"]
-            if per_message is not None and r["messages_per_s"]:
-                out[f"{key}server_cores_busy"] = round(per_message * r["messages_per_s"] / 1e6, 2)
+            out[f"{key}server_cores_busy"] = _cores(out[f"{key}server_cpu_us_per_message"], r["messages_per_s"])
             if r["errors"] or r["publish_failures"] or not r["complete"]:
                 out[f"{key}problems"] = {
                     k: r[k] for k in ("complete", "errors", "publish_failures", "unexpected_closes")
@@ -311,16 +316,15 @@ async def _spread(
     out[f"{name}_p99_vs_raw"] = _ratio(out.get(f"{name}_p99_ms"), out.get(f"{name}_raw_p99_ms"))
     # The machine's CPU per message (server and load generator share its cores) and the cores each
     # run kept busy: when raw's run fills the cores, ours can reach at most raw's CPU per message
-    # over ours (``cpu_bound``), however well its threads overlap. The server's own cores show
-    # whether one interpreter lock is its limit (a server that never passes ~1.0).
+    # over ours (``cpu_bound_ratio``), however well its threads overlap. The server's own cores
+    # show whether one interpreter lock is its limit (a server that never passes ~1.0).
     for key in (f"{name}_", f"{name}_raw_"):
         server, client = out.get(f"{key}server_cpu_us_per_message"), out.get(f"{key}client_cpu_us_per_message")
+        machine = round(server + client, 3) if server is not None and client is not None else None
         rate = out.get(f"{key}messages_per_s")
-        if server is not None and client is not None:
-            out[f"{key}machine_cpu_us_per_message"] = round(server + client, 3)
-            out[f"{key}cores_busy"] = round((server + client) * rate / 1e6, 2) if rate else None
-        if server is not None and rate:
-            out[f"{key}server_cores_busy"] = round(server * rate / 1e6, 2)
+        out[f"{key}machine_cpu_us_per_message"] = machine
+        out[f"{key}cores_busy"] = _cores(machine, rate)
+        out[f"{key}server_cores_busy"] = _cores(server, rate)
     out[f"{name}_cpu_bound_ratio"] = _ratio(
         out.get(f"{name}_raw_machine_cpu_us_per_message"), out.get(f"{name}_machine_cpu_us_per_message")
     )
