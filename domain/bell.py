@@ -11,8 +11,9 @@ import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 
+from tortoise.queryset import ValuesQuery
 from tortoise.timezone import now
 
 from domain.errors import BadUserInput, NotFound
@@ -196,14 +197,21 @@ async def missed_all(instance_id: str, user_id: str, after_id: int) -> AsyncIter
 
 
 async def newest_id(instance_id: str, user_id: str) -> int:
-    """The id of the user's newest bell item (0 when none): where a fresh subscription starts."""
-    rows = (
-        await Notification.filter(instance_id=instance_id, operator__user_id=user_id, in_bell=True)
-        .order_by("-id")
-        .limit(1)
-        .values("id")
-    )
+    """The id of the user's newest bell item (0 when none): where a fresh subscription starts.
+
+    By the operator's id, one seek down ``(operator_id, in_bell, id)``: filtered through a join
+    on the operator instead, SQLite walked the whole table from its newest row for an operator
+    with no recent item (3.5 s on 400,000 rows, publishing waiting behind it)."""
+    operator_ids = await Operator.filter(instance_id=instance_id, user_id=user_id).values_list("id", flat=True)
+    if not operator_ids:
+        return 0
+    rows = await newest_of(cast(int, operator_ids[0]))
     return int(rows[0]["id"]) if rows else 0
+
+
+def newest_of(operator_id: int) -> ValuesQuery[Literal[False]]:
+    """``newest_id``'s statement for one operator: at most one row, its ``id``."""
+    return Notification.filter(operator_id=operator_id, in_bell=True).order_by("-id").limit(1).values("id")
 
 
 def parse_ids(ids: list[str]) -> list[int]:

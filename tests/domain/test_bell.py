@@ -139,3 +139,29 @@ async def test_delivery_logs_for_the_owner_and_supervisors_of_the_instance(new_t
     assert (await a.caller("supervisor").gql(query, {"id": str(nid)})).data["deliveries"] == expected
     assert (await b.caller("supervisor").gql(query, {"id": str(nid)})).error_code == "NOT_FOUND"
     assert (await a.service().gql(query, {"id": str(nid)})).error_code == "FORBIDDEN"
+
+
+async def test_a_fresh_bell_subscription_starts_after_the_newest_item_found_by_one_index_seek(new_tenant) -> None:
+    from domain.bell import newest_id, newest_of
+    from models.db import db, is_postgres
+
+    a, b = new_tenant(), new_tenant()
+    owner, quiet = a.operator(), a.operator()
+    await give(quiet, 1)  # an older item of someone else's
+    mine = await give(owner, 3)
+    await give(b.operator(), 2)  # newer items of another instance
+    await Operator.get_or_create(instance_id=a.id, user_id="nobody-yet")
+
+    assert await newest_id(a.id, owner.user) == mine[-1]
+    assert await newest_id(a.id, "nobody-yet") == 0  # an operator with no item
+    assert await newest_id(a.id, "never-seen") == 0  # no such operator
+    assert await newest_id(b.id, owner.user) == 0  # the same user id in another instance
+
+    if not is_postgres():
+        # Through a join on the operator, SQLite walked the whole table from its newest row
+        # when the operator had no recent item (3.5 s on 400,000 rows): one seek now.
+        operator = await Operator.get(instance_id=a.id, user_id="nobody-yet")
+        statement = newest_of(operator.id)
+        _, plan = await db().execute_query(f"EXPLAIN QUERY PLAN {statement.sql(params_inline=True)}")
+        steps = " | ".join(str(row["detail"]) for row in plan)
+        assert "SEARCH" in steps and "SCAN" not in steps, steps
