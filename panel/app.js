@@ -526,8 +526,12 @@ function goLive() {
       } else if (kind === "NotificationsArchived" || kind === "NotificationsSnoozed") {
         if (bell.view) loadPage(true, true);  // the archive or the snoozed list gains it
         else dropItems(event.ids);
-        if (kind === "NotificationsSnoozed") for (const id of event.ids) $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();
+        if (kind === "NotificationsSnoozed") {
+          for (const id of event.ids) $("toasts").querySelector(`.toast[data-id="${CSS.escape(String(id))}"]`)?.remove();
+          forgetShowings(event.ids);  // its return shows its banner again, as it was
+        }
       } else if (kind === "NotificationsUnarchived" || kind === "NotificationsReturned") {
+        if (kind === "NotificationsReturned") forgetShowings(event.notifications.map((node) => node.id));
         if (bell.view) loadPage(true, true);
         else for (const node of event.notifications) addItem(node, "ordered");
       }
@@ -548,12 +552,39 @@ function goLive() {
   });
 }
 
-// A banner for `durationSeconds` (none for 0: a sound-only test), and its melody when SOUND is on.
+// The showings of banners and sounds this page has had, to skip the same toast sent again: after a
+// crash a worker sends the last publishing call's live messages again (at least once:
+// domain/panel.py). A showing is a notification's id, its repeat, and its count and updatedAt (a
+// collapse that alerts again changes them); the last SHOWINGS_KEPT, by key (insertion order),
+// each with its notification's id.
+const SHOWINGS_KEPT = 500;
+const showings = new Map();
+
+/** Whether this toast is a showing this page has not had yet (a channel's test always is). */
+function firstShowing(toast) {
+  const node = toast.notification;
+  if (node.id === "test") return true;
+  const key = JSON.stringify([node.id, toast.repeat, node.count, node.updatedAt]);
+  if (showings.has(key)) return false;
+  showings.set(key, node.id);
+  if (showings.size > SHOWINGS_KEPT) showings.delete(showings.keys().next().value);
+  return true;
+}
+
+/** Items snoozed or back from a snooze: their banners show again as they were, at the snooze's end. */
+function forgetShowings(ids) {
+  const gone = new Set(ids.map(String));
+  for (const [key, id] of showings) if (gone.has(id)) showings.delete(key);
+}
+
+// A banner for `durationSeconds` (none for 0: a sound-only test), and its melody when SOUND is on;
+// nothing for a showing this page has had already.
 function showToast(toast) {
   if (toast.dismissed) {  // read in some tab, or its ticket or chat was handled: the banner goes
     $("toasts").querySelector(`.toast[data-id="${CSS.escape(toast.notification.id)}"]`)?.remove();
     return;
   }
+  if (!firstShowing(toast)) return;
   if (toast.sound) play(toast.sound);
   if (toast.durationSeconds <= 0) return;
   const box = $("toasts");

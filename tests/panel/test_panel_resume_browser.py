@@ -1,18 +1,24 @@
 """The page survives its server: `serve --demo` stopped and started again on the same port and
 data dir, the page reconnects by itself, and the bell shows what was published while it was away
-(through the resume cursor), each item once."""
+(through the resume cursor), each item once; a server killed after publishing sends that call's
+toasts again after the restart (at least once), and the page shows and plays them once."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.cluster import CLI
 from tests.panel.steps import demo_users, gql, publish, signed_in, token_of
-from tests.served import start_demo_serve
+from tests.polling import eventually
+from tests.served import DemoServe, start_demo_serve
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +70,136 @@ async def test_after_a_restart_the_page_shows_what_was_published_meanwhile_witho
         await page.wait_for_timeout(500)
         assert len(await page.locator(".item").all()) == 4
         await expect(page.locator("#badge")).to_have_text("3")
+        assert [e for e in page.errors if "WebSocket" not in e] == [], "\n".join(page.errors)
+    finally:
+        served.stop()
+
+
+def killed(served: DemoServe) -> None:
+    """kill -9: no graceful stop, so a publishing call's hand-off row may be left behind."""
+    served.proc.kill()
+    served.proc.wait(timeout=10)
+    served.log.close()
+
+
+def hand_off_left_behind(data_dir: Path, instance_id: str, notification_ids: list[str]) -> None:
+    """The hand-off row of a publishing call whose process was killed after it sent the panel's
+    messages and before it deleted the row (domain/panel.py), due now: a worker sends the
+    notifications' messages again from the stored rows."""
+    stamp = datetime.now(UTC)
+    with sqlite3.connect(data_dir / "notification-center.sqlite3", timeout=15) as db:
+        db.execute(
+            "INSERT INTO nc_panel_hand_off (instance_id, notification_ids, due_at, created_at) VALUES (?, ?, ?, ?)",
+            (
+                instance_id,
+                ",".join(sorted(notification_ids, key=int)),
+                str(stamp - timedelta(seconds=1)),
+                str(stamp),
+            ),
+        )
+    db.close()
+
+
+def hand_offs(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "notification-center.sqlite3", timeout=15) as db:
+        [(count,)] = db.execute("SELECT COUNT(*) FROM nc_panel_hand_off").fetchall()
+    db.close()
+    return int(count)
+
+
+async def test_a_toast_sent_again_after_a_crash_shows_no_second_banner_nor_sound_but_repeats_and_collapses_do(
+    tmp_path: Path, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    # A collapsing chat's banner fires again once a second has passed since it last fired.
+    served = start_demo_serve(tmp_path, NC_COLLAPSE_WINDOW_SECONDS="1")
+    try:
+        # given Taras's panel, tickets with a banner, sound, and one repeat of the banner 2 s later
+        page, demo = await signed_in(browser, served.base, "Taras Melnyk")
+        taras = token_of(demo, "op-taras")
+        await gql(
+            served.base,
+            taras,
+            "mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: true}],"
+            " banner: {repeatCount: 1, repeatIntervalSeconds: 2}}) { banner { repeatCount } } }",
+        )
+        await gql(
+            served.base,
+            taras,
+            'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, SOUND]) { code } }',
+        )
+        await page.locator("#status").click()  # the browser starts audio only after the user touched the page
+        await page.evaluate("document.body.dataset.soundsPlayed = '0'")
+        sounds = page.locator("body")
+
+        # when a ticket comes: its banner and its melody, and 2 s later its repeat, banner and melody again
+        await publish(served.base, demo["service"], "op-taras", 9101)
+        ticket = page.locator(".toast", has_text="#9101")
+        await expect(ticket).to_be_visible()
+        await expect(sounds).to_have_attribute("data-sounds-played", "1")
+        await expect(sounds).to_have_attribute("data-sounds-played", "2", timeout=10_000)
+        await expect(ticket).to_be_visible()
+        await ticket.get_by_role("button", name="Close: New ticket #9101").click()  # closed, still unread
+        await expect(ticket).to_be_hidden()
+
+        # and two messages in one chat, a second apart (no more repeats): one item that counts them,
+        # whose banner shows again with the second (its count and time changed)
+        await gql(
+            served.base,
+            taras,
+            "mutation { updateChannelSettings(input: {banner: {repeatCount: 0}}) { banner { repeatCount } } }",
+        )
+        chat = {"chatId": 8802, "clientName": "Iryna"}
+        await publish(
+            served.base, demo["service"], "op-taras", type_code="chat_message", data={**chat, "text": "Hello"}
+        )
+        first = page.locator(".toast", has_text="Hello")
+        await expect(first).to_be_visible()
+        await first.locator(".toast-close").click()
+        await expect(page.locator(".toast")).to_have_count(0)
+        await page.wait_for_timeout(1_200)  # the collapse window
+        await publish(
+            served.base, demo["service"], "op-taras", type_code="chat_message", data={**chat, "text": "Still there?"}
+        )
+        second = page.locator(".toast", has_text="Still there?")
+        await expect(second).to_be_visible()
+        await expect(page.locator(".item", has_text="Still there?")).to_contain_text("×2")
+        await second.locator(".toast-close").click()
+        await expect(page.locator(".toast")).to_have_count(0)
+        await page.wait_for_timeout(1_000)  # the melodies played to their ends
+        played = int(await sounds.get_attribute("data-sounds-played") or 0)
+
+        # when the server is killed with SIGKILL and comes back on its port
+        killed(served)
+        await expect(page.locator("#status")).to_have_text("Reconnecting…")
+        served = start_demo_serve(tmp_path, port=served.port, NC_COLLAPSE_WINDOW_SECONDS="1")
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await publish(served.base, demo["service"], "op-taras", 9102)  # (the page hears toasts again)
+        await expect(page.locator(".toast", has_text="#9102")).to_be_visible()
+        await page.locator(".toast", has_text="#9102").locator(".toast-close").click()
+
+        # and a worker sends the ticket's and the chat's toasts again, as after a kill between the
+        # publisher's sends and its hand-off row's deletion
+        edges = (await gql(served.base, taras, "{ notifications(first: 10) { edges { node { id title body } } } }"))[
+            "notifications"
+        ]["edges"]
+        again = [e["node"]["id"] for e in edges if "#9101" in e["node"]["title"] or e["node"]["body"] == "Still there?"]
+        assert len(again) == 2, edges
+        hand_off_left_behind(tmp_path, "demo", again)
+        assert await eventually(lambda: asyncio.to_thread(hand_offs, tmp_path), lambda n: n == 0, seconds=15) == 0
+
+        # then neither banner shows again, nor plays (the next ticket's banner comes after them)
+        await publish(served.base, demo["service"], "op-taras", 9103)
+        await expect(page.locator(".toast", has_text="#9103")).to_be_visible()
+        await expect(page.locator(".toast")).to_have_count(1)
+        await expect(sounds).to_have_attribute("data-sounds-played", str(played + 2))
+        await page.wait_for_timeout(1_000)
+        await expect(page.locator(".toast")).to_have_count(1)
+        await expect(sounds).to_have_attribute("data-sounds-played", str(played + 2))
+        # and the bell shows each item once
+        await expect(page.locator(".item", has_text="#9101")).to_have_count(1)
+        await expect(page.locator(".item", has_text="Still there?")).to_have_count(1)
         assert [e for e in page.errors if "WebSocket" not in e] == [], "\n".join(page.errors)
     finally:
         served.stop()
