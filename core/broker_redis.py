@@ -1,20 +1,47 @@
 """The broker across processes: Redis pub/sub (redis.asyncio from redis-py).
 
 One publishing connection and one subscribing connection per process, whatever the number of
-WebSocket subscriptions: the process SUBSCRIBEs to a topic's Redis channel while at least one local
-listener wants it, and fans each message out in-process. Pub/sub is at-most-once: when the
-subscribing connection drops (a Redis restart), the reader reconnects with backoff, subscribes
-again to every active topic and tells each local listener to resync (the bell replays what it missed
-from the database). Publishing while Redis is down logs and drops the message: the job rows are
-already committed and a periodic claim finds them.
+WebSocket subscriptions. Pub/sub is at-most-once: when the subscribing connection drops (a Redis
+restart), the reader reconnects with backoff, subscribes again to every active channel and tells
+each local listener to resync (the bell replays what it missed from the database). Publishing
+while Redis is down logs and drops the message: the job rows are already committed and a periodic
+claim finds them.
+
+Batches, not messages, travel through Redis. A ``publish_many`` batch is one Redis message per
+channel it touches (split in order past ``BATCH_MESSAGES`` messages or ``BATCH_BYTES`` bytes), and
+``publish`` sends a batch of one the same way, so one topic's messages keep their order whichever
+call published them. The receiving process decodes a batch once and fans it out as
+``InProcessBroker.publish_many`` does: one user's messages together (``topic_owner``), ``SLICE`` at
+a time under ``core.cork.corked()`` (one write per socket per slice), a pause for other work
+between slices, one batch after the other. (With a PUBLISH per message, the process holding the
+panels spent most of its time in redis-py's ``get_message`` and in uncorked socket writes, once
+per message.)
+
+Channels (``channel``): a user's streams (``user_topic``: ``stream/instance/user``) go on their
+instance's channel ``<prefix>live/<instance>``; any other topic (``workers``, ``policy``, …) on
+its own channel ``<prefix><topic>``. A process subscribes to a channel while it has a listener for
+any topic on it, so a process with no panel of an instance receives none of its messages.
+Per-topic channels would cost one Redis message per topic (a batch for 500 recipients, 1,000);
+one channel for all live messages would make every process receive every instance's batches. With
+a channel per instance, every process holding panels of an instance receives all of the
+instance's batches: each reads a batch's topic list (one small JSON array) and decodes only the
+messages of topics it has listeners for, so a batch for others' panels costs it one read and a
+split, not a decode of every message. (Should one instance's panels outgrow that, its users could be spread over
+a few channels by a hash of the user.)
+
+A batch on the wire (``encode_batch``)::
+
+    nc1\\n["bell/i/u1","toasts/i/u1",...]\\n{message 1}\\n{message 2}...
+
+compact JSON holds no raw newline, so the lines are the messages. A payload that is not one (an
+older process's message, garbage) is ignored, as a message that is not JSON always was.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,20 +49,96 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.broker import RESYNC, BrokerUnavailable, Fanout, Subscription
-from core.jsonenc import dumps
+from core.broker import RESYNC, SLICE, BrokerUnavailable, Fanout, Subscription, topic_owner
+from core.cork import corked
+from core.jsonenc import dumps_bytes, loads
 from core.redis_pool import redis_client
 
 log = logging.getLogger(__name__)
 
-#: PUBLISH commands per pipeline round trip.
+#: PUBLISH commands (batches) per pipeline round trip.
 PIPELINE_CHUNK = 1_000
+#: Messages one Redis message carries at most: a bigger batch goes as several, in order.
+BATCH_MESSAGES = 1_000
+#: Bytes of messages one Redis message carries at most (one message bigger than that goes alone):
+#: far below Redis's pub/sub output buffer limits (8 MiB for a minute, 32 MiB at once).
+BATCH_BYTES = 256 * 1024
 #: Seconds one publishing round trip may take before Redis counts as not answering.
 PUBLISH_TIMEOUT_SECONDS = 2.0
 #: After Redis did not answer a publish in time, how long publishing fails at once instead of
 #: waiting for it again: a frozen Redis (SIGSTOP, a full network buffer) made every publishing call
 #: wait ~10 s. The rows behind the messages are committed: a worker sends them.
 DOWN_SECONDS = 2.0
+
+#: What a batch begins with: its format's version.
+MAGIC = b"nc1\n"
+#: Channel (under the prefix) of an instance's users' streams: ``live/<instance>``.
+LIVE = "live/"
+
+Pair = tuple[str, dict[str, Any]]
+
+
+def channel(topic: str) -> str:
+    """The channel (under the prefix) that carries ``topic``: its instance's for a user's stream
+    (``stream/instance/user``), else its own."""
+    _, slash, rest = topic.partition("/")
+    if not slash:
+        return topic
+    return LIVE + rest.partition("/")[0]
+
+
+def encode_batch(topics: list[str], bodies: list[bytes]) -> bytes:
+    """One Redis message: ``MAGIC``, the topics as a JSON array, then each message's JSON."""
+    return b"\n".join((MAGIC + dumps_bytes(topics), *bodies))
+
+
+def decode_batch(data: Any, wanted: dict[str, Any]) -> list[Pair]:
+    """The ``(topic, message)`` pairs of a batch whose topic is in ``wanted``, in order; nothing for a
+    payload that is not a batch, and a message that is not a JSON object is left out."""
+    if not isinstance(data, bytes) or not data.startswith(MAGIC):
+        return []
+    lines = data.split(b"\n")
+    try:
+        topics = loads(lines[1])
+    except (ValueError, TypeError, RecursionError):
+        return []
+    if not isinstance(topics, list) or len(topics) != len(lines) - 2:
+        return []
+    out: list[Pair] = []
+    for i, topic in enumerate(topics, 2):
+        if isinstance(topic, str) and topic in wanted:
+            try:
+                message = loads(lines[i])
+            except (ValueError, TypeError, RecursionError):
+                continue
+            if isinstance(message, dict):
+                out.append((topic, message))
+    return out
+
+
+def by_owner(messages: Iterable[Pair]) -> list[Pair]:
+    """``messages`` with each owner's (``topic_owner``) together, owners and each owner's messages
+    in the order they came: what one socket may carry of a batch goes out in one slice."""
+    runs: dict[str, list[Pair]] = {}
+    for pair in messages:
+        owner = topic_owner(pair[0])
+        run = runs.get(owner)
+        if run is None:
+            runs[owner] = [pair]
+        else:
+            run.append(pair)
+    return [pair for run in runs.values() for pair in run]
+
+
+class _Batch:
+    """A Redis message being filled: its topics, their messages' JSON, and their bytes."""
+
+    __slots__ = ("topics", "bodies", "size")
+
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+        self.bodies: list[bytes] = []
+        self.size = 0
 
 
 class RedisBroker:
@@ -46,6 +149,12 @@ class RedisBroker:
         #: Until when (the loop's clock) publishing fails at once: Redis did not answer just now.
         self._down_until = 0.0
         self._fanout = Fanout()
+        #: Redis channels (prefixed) subscribed here, and how many local topics each carries.
+        self._channels: dict[str, int] = {}
+        #: Channels whose SUBSCRIBE is on its way: later listeners on them wait for it too.
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
+        #: Messages fanned out since the reader last paused for the process's other work.
+        self._since_pause = 0
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -54,25 +163,50 @@ class RedisBroker:
         self.errors = 0
         self.connected = asyncio.Event()
 
+    def _channel(self, topic: str) -> str:
+        return self._prefix + channel(topic)
+
     # -- publishing --------------------------------------------------------------------------
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        """Publish one message; while Redis is down or does not answer it is dropped (logged), at
-        once for ``DOWN_SECONDS`` after Redis did not answer in time."""
+        """Publish one message (a batch of one, on the channel ``publish_many`` uses); while Redis
+        is down or does not answer it is dropped (logged), at once for ``DOWN_SECONDS`` after Redis
+        did not answer in time."""
         try:
-            await self._publish_chunks([(self._prefix + topic, dumps(message))])
+            await self._publish_chunks([(self._channel(topic), encode_batch([topic], [dumps_bytes(message)]))])
         except BrokerUnavailable as exc:
             # (one line when Redis fails; the messages dropped in the window after it, quietly)
             level = logging.WARNING if exc.__cause__ is not None else logging.DEBUG
             log.log(level, "Redis publish to %s failed (%s): the message is dropped", topic, exc)
 
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """One pipeline of PUBLISH commands per ``PIPELINE_CHUNK`` messages (no MULTI: one round
-        trip, not one transaction). Raises BrokerUnavailable when Redis refused (twice: a pooled
-        connection from before a restart fails once) or did not answer within
-        ``PUBLISH_TIMEOUT_SECONDS``, and then at once for ``DOWN_SECONDS``."""
-        await self._publish_chunks([(self._prefix + topic, dumps(message)) for topic, message in messages])
+        """One Redis message per channel the batch touches (more past ``BATCH_MESSAGES`` or
+        ``BATCH_BYTES``), each owner's messages together and in order; one pipeline of PUBLISH
+        commands per ``PIPELINE_CHUNK`` of them (no MULTI: one round trip, not one transaction).
+        Raises BrokerUnavailable when Redis refused (twice: a pooled connection from before a
+        restart fails once) or did not answer within ``PUBLISH_TIMEOUT_SECONDS``, and then at once
+        for ``DOWN_SECONDS``."""
+        await self._publish_chunks(self._batches(messages))
 
-    async def _publish_chunks(self, encoded: list[tuple[str, str | bytes]]) -> None:
+    def _batches(self, messages: list[Pair]) -> list[tuple[str, bytes]]:
+        """The Redis messages of a batch: ``(channel, payload)``, in the order they go out."""
+        open_: dict[str, _Batch] = {}
+        out: list[tuple[str, bytes]] = []
+        for topic, message in by_owner(messages):
+            name = self._channel(topic)
+            body = dumps_bytes(message)
+            batch = open_.get(name)
+            if batch is None:
+                batch = open_[name] = _Batch()
+            elif len(batch.bodies) >= BATCH_MESSAGES or batch.size + len(body) > BATCH_BYTES:
+                out.append((name, encode_batch(batch.topics, batch.bodies)))
+                batch = open_[name] = _Batch()
+            batch.topics.append(topic)
+            batch.bodies.append(body)
+            batch.size += len(body)
+        out += [(name, encode_batch(batch.topics, batch.bodies)) for name, batch in open_.items()]
+        return out
+
+    async def _publish_chunks(self, encoded: list[tuple[str, bytes]]) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() < self._down_until:
             raise BrokerUnavailable("Redis did not answer a moment ago")
@@ -81,8 +215,8 @@ class RedisBroker:
             for attempt in (1, 2):
                 try:
                     async with self._publisher.pipeline(transaction=False) as pipe:
-                        for channel, data in chunk:
-                            pipe.publish(channel, data)
+                        for name, data in chunk:
+                            pipe.publish(name, data)
                         await pipe.execute()
                     break
                 except (RedisError, OSError) as exc:
@@ -102,14 +236,41 @@ class RedisBroker:
         subscription = Subscription()
         await self._ensure_reader()
         _raise_if_cancelling()
-        if self._fanout.add(topic, subscription):
-            await self._redis_subscribe(topic)
+        first = self._fanout.add(topic, subscription)
         try:
+            if first:
+                await self._channel_added(self._channel(topic))
             _raise_if_cancelling()
             yield subscription
         finally:
             if self._fanout.remove(topic, subscription):
-                await self._redis_unsubscribe(topic)
+                await self._channel_removed(self._channel(topic))
+
+    async def _channel_added(self, name: str) -> None:
+        """A topic on ``name`` got its first listener here: SUBSCRIBE when it is the channel's
+        first, else wait until the channel's SUBSCRIBE (perhaps on its way) has gone out."""
+        count = self._channels.get(name, 0)
+        self._channels[name] = count + 1
+        if count:
+            pending = self._subscribing.get(name)
+            if pending is not None:
+                await asyncio.shield(pending)
+            return
+        done = self._subscribing[name] = asyncio.get_running_loop().create_future()
+        try:
+            await self._redis_subscribe(name)
+        finally:
+            done.set_result(None)
+            if self._subscribing.get(name) is done:
+                del self._subscribing[name]
+
+    async def _channel_removed(self, name: str) -> None:
+        count = self._channels.get(name, 0) - 1
+        if count > 0:
+            self._channels[name] = count
+            return
+        self._channels.pop(name, None)
+        await self._redis_unsubscribe(name)
 
     def listens(self, topic: str) -> bool:
         """Listeners in other processes cannot be seen from here."""
@@ -134,6 +295,7 @@ class RedisBroker:
         await self._close_pubsub()
         await self._publisher.aclose()
         self._fanout.topics.clear()
+        self._channels.clear()
 
     # -- the reader ----------------------------------------------------------------------------
     async def _ensure_reader(self) -> None:
@@ -165,10 +327,10 @@ class RedisBroker:
             # A placeholder channel keeps the connection in subscribed mode even with no topic yet.
             await pubsub.subscribe(self._prefix + "__alive__")
             subscribed: set[str] = set()
-            # (topics added while it connects are subscribed too: they found no connection)
-            while missing := set(self._fanout.topics) - subscribed:
-                for topic in missing:
-                    await pubsub.subscribe(self._prefix + topic)
+            # (channels added while it connects are subscribed too: they found no connection)
+            while missing := set(self._channels) - subscribed:
+                for name in missing:
+                    await pubsub.subscribe(name)
                 subscribed |= missing
         except BaseException:
             await pubsub.aclose()
@@ -193,18 +355,18 @@ class RedisBroker:
                 pass
             self._pubsub = None
 
-    async def _redis_subscribe(self, topic: str) -> None:
+    async def _redis_subscribe(self, name: str) -> None:
         if self._pubsub is None:
-            return  # not connected: the reader subscribes every active topic when it connects
+            return  # not connected: the reader subscribes every active channel when it connects
         try:
-            await self._pubsub.subscribe(self._prefix + topic)
+            await self._pubsub.subscribe(name)
         except (RedisError, OSError):
-            self.errors += 1  # the reader reconnects and subscribes to every active topic again
+            self.errors += 1  # the reader reconnects and subscribes to every active channel again
 
-    async def _redis_unsubscribe(self, topic: str) -> None:
+    async def _redis_unsubscribe(self, name: str) -> None:
         try:
             if self._pubsub is not None:
-                await self._pubsub.unsubscribe(self._prefix + topic)
+                await self._pubsub.unsubscribe(name)
         except (RedisError, OSError):
             self.errors += 1
 
@@ -234,12 +396,26 @@ class RedisBroker:
             backoff = 0.1
             if message is None or message.get("type") != "message":
                 continue
-            topic = message["channel"].decode()[len(self._prefix) :]
-            try:
-                payload = json.loads(message["data"])
-            except ValueError:
-                continue
-            self._fanout.offer(topic, payload)
+            pairs = decode_batch(message.get("data"), self._fanout.topics)
+            if pairs:
+                await self._fan_out(pairs)
+
+    async def _fan_out(self, pairs: list[Pair]) -> None:
+        """``InProcessBroker.publish_many``'s fan-out (the publisher put each owner's messages
+        together): ``SLICE`` messages at a time under ``corked()``, a pause for the process's other
+        work once ``SLICE`` went out since the last — between a batch's slices, and between small
+        batches read one after the other without the reader waiting. The reader is one task:
+        batches are never interleaved."""
+        offer = self._fanout.offer
+        for start in range(0, len(pairs), SLICE):
+            if self._since_pause >= SLICE:
+                self._since_pause = 0
+                await asyncio.sleep(0)
+            stretch = pairs[start : start + SLICE]
+            with corked():
+                for topic, message in stretch:
+                    offer(topic, message)
+            self._since_pause += len(stretch)
 
 
 def _raise_if_cancelling() -> None:
