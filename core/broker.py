@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -223,6 +223,20 @@ class Fanout:
         return sum(len(s) for s in self.topics.values())
 
 
+def by_owner(messages: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """``messages`` with each owner's (``topic_owner``) together, owners and each owner's messages
+    in the order they came: what one socket may carry of a batch goes out in one slice."""
+    runs: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for pair in messages:
+        owner = topic_owner(pair[0])
+        run = runs.get(owner)
+        if run is None:
+            runs[owner] = [pair]
+        else:
+            run.append(pair)
+    return [pair for run in runs.values() for pair in run]
+
+
 class InProcessBroker:
     def __init__(self) -> None:
         self._fanout = Fanout()
@@ -242,15 +256,7 @@ class InProcessBroker:
         them in one segment. Batches published at once go one after the other, never
         interleaved: a recipient's unread counts arrive in the order they were counted."""
         offer = self._fanout.offer
-        by_owner: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for pair in messages:
-            owner = topic_owner(pair[0])
-            run = by_owner.get(owner)
-            if run is None:
-                by_owner[owner] = [pair]
-            else:
-                run.append(pair)
-        ordered = [pair for run in by_owner.values() for pair in run]
+        ordered = by_owner(messages)
         async with self._in_order:
             for start in range(0, len(ordered), SLICE):
                 if start:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,7 +49,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.broker import RESYNC, SLICE, BrokerUnavailable, Fanout, Subscription, topic_owner
+from core.broker import RESYNC, SLICE, BrokerUnavailable, Fanout, Subscription, by_owner
 from core.cork import corked
 from core.jsonenc import dumps_bytes, loads
 from core.redis_pool import redis_client
@@ -114,20 +114,6 @@ def decode_batch(data: Any, wanted: dict[str, Any]) -> list[Pair]:
             if isinstance(message, dict):
                 out.append((topic, message))
     return out
-
-
-def by_owner(messages: Iterable[Pair]) -> list[Pair]:
-    """``messages`` with each owner's (``topic_owner``) together, owners and each owner's messages
-    in the order they came: what one socket may carry of a batch goes out in one slice."""
-    runs: dict[str, list[Pair]] = {}
-    for pair in messages:
-        owner = topic_owner(pair[0])
-        run = runs.get(owner)
-        if run is None:
-            runs[owner] = [pair]
-        else:
-            run.append(pair)
-    return [pair for run in runs.values() for pair in run]
 
 
 class _Batch:

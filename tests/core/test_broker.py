@@ -30,16 +30,21 @@ async def redis_reachable() -> str | None:
         await client.aclose()
 
 
+async def need_redis() -> None:
+    """Skip the test when Redis is not reachable; under CI=true, fail it instead."""
+    reason = await redis_reachable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
+        pytest.skip(reason)
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator:
     if request.param == "memory":
         b = InProcessBroker()
     else:
-        reason = await redis_reachable()
-        if reason:
-            if IN_CI:
-                pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
-            pytest.skip(reason)
+        await need_redis()
         from core.broker_redis import RedisBroker
 
         b = RedisBroker(REDIS_URL, prefix=f"nc-test-{uuid.uuid4().hex[:8]}:")

@@ -21,8 +21,7 @@ from core.broker_redis import (
     decode_batch,
     encode_batch,
 )
-from core.cork import hold
-from tests.core.test_broker import IN_CI, REDIS_URL, _private_redis, redis_reachable
+from tests.core.test_broker import REDIS_URL, _private_redis, _Socket, _writing_to, need_redis
 
 
 class Processes:
@@ -47,11 +46,7 @@ class Processes:
 
 @pytest.fixture
 async def processes() -> AsyncIterator[Processes]:
-    reason = await redis_reachable()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
-        pytest.skip(reason)
+    await need_redis()
     p = Processes()
     yield p
     await p.close()
@@ -404,23 +399,3 @@ async def test_after_a_redis_restart_listeners_of_another_process_resync_and_bat
         await b.close()
         server.kill()
         server.wait()
-
-
-class _Socket:
-    """A socket as core.cork sees it: what it is written, one entry per write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write_held(self, data: bytes) -> None:
-        self.writes.append(data)
-
-
-def _writing_to(socket_: _Socket, label: str) -> Any:
-    def direct(message: dict[str, Any]) -> bool:
-        frame = f"{label}{message['n']};".encode()
-        if not hold(socket_, frame):
-            socket_.write_held(frame)
-        return True
-
-    return direct

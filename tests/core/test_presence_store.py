@@ -17,7 +17,7 @@ import pytest
 
 from core.presence import LocalPresence, build_presence
 from core.settings import Settings
-from tests.core.test_broker import IN_CI, REDIS_URL, redis_reachable
+from tests.core.test_broker import REDIS_URL, need_redis, redis_reachable
 
 TTL, IDLE = 90.0, 300.0
 
@@ -31,14 +31,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-async def _need_redis() -> None:
-    reason = await redis_reachable()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"{reason}; under CI=true a skipped Redis test is a failure")
-        pytest.skip(reason)
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def _make(
 @pytest.fixture(params=["memory", "redis"])
 async def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "redis":
-        await _need_redis()
+        await need_redis()
     return request.param
 
 
@@ -336,7 +328,7 @@ async def test_a_held_panel_is_closed_when_its_task_is_cancelled(kind, prefix) -
 
 
 async def test_presence_written_by_one_process_is_read_by_another(prefix) -> None:
-    await _need_redis()
+    await need_redis()
     from core.presence_redis import RedisPresence
 
     one = RedisPresence(REDIS_URL, TTL, IDLE, prefix=prefix)
@@ -356,7 +348,7 @@ async def test_presence_written_by_one_process_is_read_by_another(prefix) -> Non
 
 
 async def test_redis_forgets_a_user_whose_connections_stopped_being_refreshed(prefix) -> None:
-    await _need_redis()
+    await need_redis()
     from redis.asyncio import Redis
 
     from core.presence_redis import RedisPresence
