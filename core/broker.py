@@ -38,14 +38,25 @@ SLICE = 32
 RESYNC: dict[str, Any] = {"type": "__resync__"}
 
 
+def topic_part(value: str) -> str:
+    """An instance's or user's id as one segment of a topic: ``%`` and ``/`` escaped (``%25``,
+    ``%2F``), so that no two (instance, user) pairs share a topic (ids may hold ``/``: instance
+    ``a/b``'s user ``c`` and instance ``a``'s user ``b/c`` would both have been ``bell/a/b/c``)."""
+    if "/" in value or "%" in value:
+        return value.replace("%", "%25").replace("/", "%2F")
+    return value
+
+
 def user_topic(instance_id: str, user_id: str, stream: str) -> str:
-    """The topic of one user's live stream: bell, toasts or reminders."""
-    return f"{stream}/{instance_id}/{user_id}"
+    """The topic of one user's live stream (bell, toasts or reminders): ``stream/instance/user``,
+    each id one segment (``topic_part``)."""
+    return f"{stream}/{topic_part(instance_id)}/{topic_part(user_id)}"
 
 
 def user_topic_prefix(instance_id: str, stream: str) -> str:
-    """What every user's ``user_topic`` of a stream begins with: ``prefix + user_id`` is the topic."""
-    return f"{stream}/{instance_id}/"
+    """What every user's ``user_topic`` of a stream begins with: ``prefix + topic_part(user_id)``
+    is the topic."""
+    return f"{stream}/{topic_part(instance_id)}/"
 
 
 def topic_owner(topic: str) -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from core.broker import user_topic, user_topic_prefix
+from core.broker import topic_part, user_topic, user_topic_prefix
 from domain import live
 from domain.collapse import Collapsed
 from domain.recipients import Recipient
@@ -158,9 +158,10 @@ class Showings:
         bells = banners = sounds = 0
         for nid, row, on, alert, unread_count, since, operator in self.shown:
             notification = None
+            user = topic_part(operator.user_id)
             if unread_count is not None:
                 bells += 1
-                topic = bell_prefix + operator.user_id
+                topic = bell_prefix + user
                 if listens(topic):
                     notification = payload(nid, row, since, created_at)
                     added = since == created_at
@@ -170,7 +171,7 @@ class Showings:
             if banner or sound is not None:
                 banners += banner
                 sounds += sound is not None
-                topic = toasts_prefix + operator.user_id
+                topic = toasts_prefix + user
                 if listens(topic):
                     if notification is None:
                         notification = payload(nid, row, since, created_at)

@@ -228,3 +228,29 @@ async def test_the_fallback_sends_what_the_publisher_sent(app, tenant: Tenant) -
     assert ("alice", "NotificationCollapsed") in kinds and ("bob", "NotificationAdded") in kinds
     assert ("alice", "Toast") not in kinds  # collapsed inside the window: no second banner
     assert {m["durationSeconds"] for k, m in sent if k[0] == "dave" and m["type"] == "Toast"} == {3}
+
+
+async def test_ids_holding_a_slash_or_a_percent_never_share_a_live_stream(app, tenant: Tenant) -> None:
+    """Instance ``x/y``'s user ``c`` and instance ``x``'s user ``y/c`` were both ``bell/x/y/c``:
+    one heard the other's bell. Each id is now one escaped segment of the topic."""
+    broker = app.state.services.broker
+    slashed = Tenant(tenant.http, tenant.codec, id=tenant.id + "/y")
+    # given two panels whose (instance, user) pairs joined with "/" read the same, and a third
+    # whose user id holds what the escaping writes ("%2F")
+    pairs = [(slashed.id, "c"), (tenant.id, "y/c"), (tenant.id, "y%2Fc")]
+    async with Stopped(app), contextlib.AsyncExitStack() as stack:
+        bells = [await stack.enter_async_context(broker.subscribe(user_topic(i, u, live.BELL))) for i, u in pairs]
+        # when each is published a ticket of its own
+        for n, (owner, user) in enumerate([(slashed, "c"), (tenant, "y/c"), (tenant, "y%2Fc")], 1):
+            result = await owner.service().gql(PUBLISH, {"input": ticket(f"t-{n}", [user], n)})
+            assert result.data == {"publishEvent": {"notificationCount": 1}}
+        # then each bell heard its own ticket, once, and nobody else's
+        heard = [[m["notification"]["title"] for m in _drain(b.queue)] for b in bells]
+    assert heard == [["New ticket #1"], ["New ticket #2"], ["New ticket #3"]]
+
+
+def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
