@@ -30,6 +30,7 @@ from api.graphql_ws_messages import (
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHENTICATED,
 )
+from core.keys import key_part
 from core.metrics import REFUSED
 from domain.errors import BadUserInput, ClientError, Forbidden, RateLimited, Unauthenticated
 from resolvers.context import Context
@@ -80,7 +81,7 @@ class LiveSession:
                     return limited, CLOSE_TRY_AGAIN
             return error, CLOSE_FORBIDDEN if isinstance(error, Forbidden) else CLOSE_UNAUTHENTICATED
         slots = self.app.websocket_slots
-        slot = await slots.acquire(f"{principal.instance_id}:{principal.user_id}")
+        slot = await slots.acquire(f"{key_part(principal.instance_id)}:{key_part(principal.user_id)}")
         if slot is None:
             REFUSED.labels("websockets_per_user").inc()
             return (

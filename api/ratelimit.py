@@ -26,6 +26,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from core.keys import key_part
 from core.metrics import LIMITER_ERRORS, REFUSED
 from core.redis_pool import blocking_pool
 from core.settings import Settings
@@ -128,7 +129,7 @@ class RateLimits:
     async def check_principal(self, principal: Principal) -> None:
         """A verified caller's request: the service budget for event producers, else the user's."""
         budget = "service" if principal.role is Role.SERVICE else "user"
-        await self.check(budget, principal.instance_id, principal.user_id)
+        await self.check(budget, key_part(principal.instance_id), key_part(principal.user_id))
 
     async def check_address(self, address: str) -> None:
         """A request without a valid token, by the client's address."""

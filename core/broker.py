@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from core.cork import corked
+from core.keys import key_part
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +39,16 @@ SLICE = 32
 RESYNC: dict[str, Any] = {"type": "__resync__"}
 
 
-def topic_part(value: str) -> str:
-    """An instance's or user's id as one segment of a topic: ``%`` and ``/`` escaped (``%25``,
-    ``%2F``), so that no two (instance, user) pairs share a topic (ids may hold ``/``: instance
-    ``a/b``'s user ``c`` and instance ``a``'s user ``b/c`` would both have been ``bell/a/b/c``)."""
-    if "/" in value or "%" in value:
-        return value.replace("%", "%25").replace("/", "%2F")
-    return value
-
-
 def user_topic(instance_id: str, user_id: str, stream: str) -> str:
     """The topic of one user's live stream (bell, toasts or reminders): ``stream/instance/user``,
-    each id one segment (``topic_part``)."""
-    return f"{stream}/{topic_part(instance_id)}/{topic_part(user_id)}"
+    each id one segment (``core.keys.key_part``: ids may hold ``/``)."""
+    return f"{stream}/{key_part(instance_id)}/{key_part(user_id)}"
 
 
 def user_topic_prefix(instance_id: str, stream: str) -> str:
-    """What every user's ``user_topic`` of a stream begins with: ``prefix + topic_part(user_id)``
+    """What every user's ``user_topic`` of a stream begins with: ``prefix + key_part(user_id)``
     is the topic."""
-    return f"{stream}/{topic_part(instance_id)}/"
+    return f"{stream}/{key_part(instance_id)}/"
 
 
 def topic_owner(topic: str) -> str:

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from core.broker import topic_part, user_topic, user_topic_prefix
+from core.broker import user_topic, user_topic_prefix
+from core.keys import key_part
 from domain import live
 from domain.collapse import Collapsed
 from domain.recipients import Recipient
@@ -158,7 +159,7 @@ class Showings:
         bells = banners = sounds = 0
         for nid, row, on, alert, unread_count, since, operator in self.shown:
             notification = None
-            user = topic_part(operator.user_id)
+            user = key_part(operator.user_id)
             if unread_count is not None:
                 bells += 1
                 topic = bell_prefix + user

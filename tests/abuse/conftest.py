@@ -33,9 +33,9 @@ class Served:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def token(self, user: str, role: str = "operator", ttl: int = 3600) -> str:
+    def token(self, user: str, role: str = "operator", ttl: int = 3600, instance: str = "demo") -> str:
         out = subprocess.run(
-            [*CLI, "token", "--instance", "demo", "--user", user, "--role", role, "--ttl", str(ttl)],
+            [*CLI, "token", "--instance", instance, "--user", user, "--role", role, "--ttl", str(ttl)],
             env=self.env,
             capture_output=True,
             text=True,

@@ -224,6 +224,20 @@ async def test_one_user_cannot_hold_more_than_their_websockets_while_others_conn
         await ws.close()
 
 
+async def test_users_whose_ids_joined_read_alike_hold_their_websockets_apart(server: Served) -> None:
+    # given instance "demo"'s user "x:y", holding all their sockets
+    joined = server.token("x:y")
+    held = [await _connect(server, joined) for _ in range(5)]
+    for ws in held:
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+    # when instance "demo:x"'s user "y" connects: "demo:x:y" either way, once one count
+    other = await _connect(server, server.token("y", instance="demo:x"))
+    # then they have their own places
+    assert json.loads(await other.recv())["type"] == "connection_ack"
+    for ws in [*held, other]:
+        await ws.close()
+
+
 async def test_a_frame_over_the_body_limit_is_refused(server: Served) -> None:
     ws = await _connect(server, server.token("op-anna"))
     assert json.loads(await ws.recv())["type"] == "connection_ack"

@@ -72,6 +72,18 @@ async def test_a_token_over_its_budget_gets_rate_limited_with_retry_after(server
     assert all(r.status_code == 200 for r in service), "a publishing service has its own, higher budget"
 
 
+async def test_users_whose_ids_joined_read_alike_have_budgets_of_their_own(server: Served) -> None:
+    # given instance "demo"'s user "b/c", who spent their budget (the limiter joined a key's parts with "/")
+    await _clear_of_a_minute_boundary()
+    async with httpx.AsyncClient(timeout=5) as client:
+        spent = await _burst(client, server, server.token("b/c"), 6)
+        # when instance "demo/b"'s user "c" asks
+        other = await _burst(client, server, server.token("c", instance="demo/b"), 1)
+    # then only the first is limited
+    assert [_code(r) for r in spent] == [None] * 5 + ["RATE_LIMITED"]
+    assert [_code(r) for r in other] == [None]
+
+
 async def test_operations_over_a_websocket_count_against_the_same_budget(server: Served) -> None:
     await _clear_of_a_minute_boundary()  # per-minute budgets: see the first test
     token = server.token("op-anna")
