@@ -15,6 +15,7 @@ shows a banner or a reminder twice, never loses one).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from tortoise.timezone import now
 from channels.panel import melody_for, schedule_repeat
 from core.broker import Broker, user_topic
 from domain import inbox, live, panel
-from domain.announcing import announce_in_order
+from domain.announcing import Place, announce_in_order
 from domain.presence import REMINDER_TEXT
 from models.catalog import text
 from models.claim import claim
@@ -134,11 +135,23 @@ TOAST_REPEATS = Schedule(
 async def _fire_panel_hand_offs(broker: Broker, due: list[Due]) -> None:
     """Send the panel messages of publishing calls whose publisher did not (it died, or its broker
     failed), rebuilt from the stored notifications, then drop the rows. A publisher that was only
-    slow may have sent them too: a bell subscription skips an item it already sent, a toast shows twice."""
+    slow may have sent them too: a bell subscription skips an item it already sent, a toast shows twice.
+
+    Each row takes its place in its instance's chain (domain/announcing.py) and reads the unread
+    counts only when the messages of the calls this process committed before have gone out (at
+    most ``ANNOUNCE_WAIT_SECONDS`` later): counts read first and sent after a newer call's went
+    out stepped the badge back (found after a crash under load, for every operator of the call)."""
     for d in due:
-        items = await panel.stored_items(panel.listed(d.row["notification_ids"]))
-        if items:
-            await broker.publish_many(panel.messages(items, broker.listens))
+        place = Place(d.row["instance_id"])
+        previous, _ = place.taken()
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous], timeout=ANNOUNCE_WAIT_SECONDS)
+            items = await panel.stored_items(panel.listed(d.row["notification_ids"]))
+            if items:
+                await broker.publish_many(panel.messages(items, broker.listens))
+        finally:
+            place.release()
         await panel.handed_off(d.row["id"])
 
 
@@ -146,7 +159,7 @@ PANEL_HAND_OFFS = Schedule(
     name="panel hand-offs",
     model=PanelHandOff,
     due_column="due_at",
-    returning="id, notification_ids",
+    returning="id, instance_id, notification_ids",
     fire=_fire_panel_hand_offs,
 )
 

@@ -185,6 +185,50 @@ async def test_a_bell_item_sent_late_by_the_fallback_carries_the_count_as_it_sta
     assert (await tenant.operator("alice").gql("{ unreadCount }")).data == {"unreadCount": 3}
 
 
+async def test_the_fallback_reads_the_counts_only_after_the_calls_committed_before_it_went_out(
+    app, tenant: Tenant
+) -> None:
+    """After a crash under load, the fallback read the counts, then calls committed meanwhile sent
+    theirs, then the fallback sent its older counts: every operator's badge stepped back."""
+    from domain.announcing import Place
+
+    services = app.state.services
+    settings = dataclasses.replace(services.settings, live_fallback_seconds=0.3)
+    down = RedisBroker("redis://127.0.0.1:1/0")
+    policy = await load_policy(tenant.id)
+
+    def event(name: str, number: int) -> Event:
+        return Event(id=name, type="ticket_created", recipients=["alice"], data={"ticketNumber": number})
+
+    try:
+        async with services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
+            # given B, whose hand-off failed (a worker sends it 0.3 s after its commit) ...
+            await publish_events(down, settings, tenant.id, [event("B", 2)], policy)
+            # ... and, committed since, C, whose messages wait behind those of a call before it
+            before = Place(tenant.id)
+            before.taken()
+            late = asyncio.create_task(
+                publish_events(services.broker, services.settings, tenant.id, [event("C", 3)], policy)
+            )
+            await eventually(
+                lambda: PanelHandOff.filter(instance_id=tenant.id, lease_until__isnull=False).count(),
+                lambda claimed: claimed >= 1,
+            )
+            # when a worker has taken B's hand-off: it sends nothing while C's messages wait
+            await asyncio.sleep(0.3)
+            assert bell.queue.empty()
+            # and once the call before lets C go, B follows C, with C's count, not an older one
+            before.release()
+            heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(2)]
+            await late
+    finally:
+        await down.close()
+    assert [(m["notification"]["title"], m["unreadCount"]) for m in heard] == [
+        ("New ticket #3", 2),
+        ("New ticket #2", 2),
+    ]
+
+
 async def test_the_fallback_sends_what_the_publisher_sent(app, tenant: Tenant) -> None:
     """The publisher builds its messages from what its transaction wrote (domain.panel.Showings);
     a worker's fallback rebuilds them from the stored rows (``stored_items``). The same
