@@ -56,8 +56,10 @@ from core.redis_pool import redis_client
 
 log = logging.getLogger(__name__)
 
-#: PUBLISH commands (batches) per pipeline round trip.
+#: PUBLISH commands (batches) per pipeline round trip, and their bytes (a round trip carries at
+#: least one): one call's 120 MiB announcement went to Redis as one 120 MiB pipeline.
 PIPELINE_CHUNK = 1_000
+PIPELINE_BYTES = 4 * 1024 * 1024
 #: Messages one Redis message carries at most: a bigger batch goes as several, in order.
 BATCH_MESSAGES = 1_000
 #: Bytes of messages one Redis message carries at most (one message bigger than that goes alone):
@@ -69,6 +71,9 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 #: waiting for it again: a frozen Redis (SIGSTOP, a full network buffer) made every publishing call
 #: wait ~10 s. The rows behind the messages are committed: a worker sends them.
 DOWN_SECONDS = 2.0
+
+#: Seconds between two warnings of messages in another format (``RedisBroker._foreign``).
+FOREIGN_WARNING_SECONDS = 60.0
 
 #: What a batch begins with: its format's version.
 MAGIC = b"nc1\n"
@@ -141,6 +146,8 @@ class RedisBroker:
         self._subscribing: dict[str, asyncio.Future[None]] = {}
         #: Messages fanned out since the reader last paused for the process's other work.
         self._since_pause = 0
+        #: Until when (the loop's clock) a message in another format is ignored without a warning.
+        self._foreign_quiet_until = 0.0
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -167,7 +174,8 @@ class RedisBroker:
     async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """One Redis message per channel the batch touches (more past ``BATCH_MESSAGES`` or
         ``BATCH_BYTES``), each owner's messages together and in order; one pipeline of PUBLISH
-        commands per ``PIPELINE_CHUNK`` of them (no MULTI: one round trip, not one transaction).
+        commands per ``PIPELINE_CHUNK`` of them or ``PIPELINE_BYTES`` of their bytes (no MULTI: one
+        round trip, not one transaction).
         Raises BrokerUnavailable when Redis refused (twice: a pooled connection from before a
         restart fails once) or did not answer within ``PUBLISH_TIMEOUT_SECONDS``, and then at once
         for ``DOWN_SECONDS``."""
@@ -196,8 +204,7 @@ class RedisBroker:
         loop = asyncio.get_running_loop()
         if loop.time() < self._down_until:
             raise BrokerUnavailable("Redis did not answer a moment ago")
-        for start in range(0, len(encoded), PIPELINE_CHUNK):
-            chunk = encoded[start : start + PIPELINE_CHUNK]
+        for chunk in _round_trips(encoded):
             for attempt in (1, 2):
                 try:
                     async with self._publisher.pipeline(transaction=False) as pipe:
@@ -382,9 +389,28 @@ class RedisBroker:
             backoff = 0.1
             if message is None or message.get("type") != "message":
                 continue
-            pairs = decode_batch(message.get("data"), self._fanout.topics)
+            data = message.get("data")
+            if not (isinstance(data, bytes) and data.startswith(MAGIC)):
+                self._foreign(message.get("channel"))
+                continue
+            pairs = decode_batch(data, self._fanout.topics)
             if pairs:
                 await self._fan_out(pairs)
+
+    def _foreign(self, name: Any) -> None:
+        """A message not in this release's format arrived: ignored, and said in a warning at most
+        once per ``FOREIGN_WARNING_SECONDS``. Another release's process publishing on the same
+        Redis and prefix is the likely cause: the two do not hear each other's live messages."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._foreign_quiet_until:
+            self._foreign_quiet_until = now + FOREIGN_WARNING_SECONDS
+            log.warning(
+                "a live message not in this release's format (%r) arrived on %s and is ignored: is a "
+                "process of another release publishing on this Redis? Run one release at a time "
+                "(README, Upgrading)",
+                MAGIC,
+                name.decode(errors="replace") if isinstance(name, bytes) else name,
+            )
 
     async def _fan_out(self, pairs: list[Pair]) -> None:
         """``InProcessBroker.publish_many``'s fan-out (the publisher put each owner's messages
@@ -402,6 +428,23 @@ class RedisBroker:
                 for topic, message in stretch:
                     offer(topic, message)
             self._since_pause += len(stretch)
+
+
+def _round_trips(encoded: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+    """``encoded`` cut, in order, into pipelines of at most ``PIPELINE_CHUNK`` commands and
+    ``PIPELINE_BYTES`` bytes (one bigger message goes alone)."""
+    out: list[list[tuple[str, bytes]]] = []
+    chunk: list[tuple[str, bytes]] = []
+    size = 0
+    for pair in encoded:
+        if chunk and (len(chunk) >= PIPELINE_CHUNK or size + len(pair[1]) > PIPELINE_BYTES):
+            out.append(chunk)
+            chunk, size = [], 0
+        chunk.append(pair)
+        size += len(pair[1])
+    if chunk:
+        out.append(chunk)
+    return out
 
 
 def _raise_if_cancelling() -> None:

@@ -4,6 +4,7 @@ out by each receiving process as the in-process broker fans out a batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +17,10 @@ from core.broker_redis import (
     BATCH_BYTES,
     BATCH_MESSAGES,
     MAGIC,
+    PIPELINE_BYTES,
+    PIPELINE_CHUNK,
     RedisBroker,
+    _round_trips,
     channel,
     decode_batch,
     encode_batch,
@@ -351,7 +355,7 @@ async def test_a_big_batch_is_fanned_out_in_slices_with_other_work_between_and_b
     assert len(runs) >= 2_000 // (2 * SLICE)
 
 
-async def test_unexpected_payloads_on_a_channel_are_ignored_and_the_reader_goes_on(processes) -> None:
+async def test_unexpected_payloads_on_a_channel_are_ignored_and_the_reader_goes_on(processes, caplog) -> None:
     b = processes.b
     bell = user_topic("i1", "u1", "bell")
     async with b.subscribe(bell) as listener:
@@ -366,6 +370,9 @@ async def test_unexpected_payloads_on_a_channel_are_ignored_and_the_reader_goes_
         await _settled()
         assert listener.queue.empty()
         assert b._reader is not None and not b._reader.done()
+    # and the payloads in another format (not the batch's) were said in one warning, not one each
+    foreign = [r for r in caplog.records if "not in this release's format" in r.getMessage()]
+    assert len(foreign) == 1 and foreign[0].levelname == "WARNING" and name in foreign[0].getMessage()
 
 
 async def test_after_a_redis_restart_listeners_of_another_process_resync_and_batches_flow_again(tmp_path) -> None:
@@ -399,3 +406,34 @@ async def test_after_a_redis_restart_listeners_of_another_process_resync_and_bat
         await b.close()
         server.kill()
         server.wait()
+
+
+def test_publishing_round_trips_are_bounded_in_commands_and_bytes_and_keep_the_order() -> None:
+    # given Redis messages of every size: small ones, ones near the bound, one past it
+    sizes = [10] * (PIPELINE_CHUNK + 5) + [PIPELINE_BYTES // 3] * 4 + [PIPELINE_BYTES * 2] + [10, 10]
+    encoded = [(f"c{k}", b"x" * size) for k, size in enumerate(sizes)]
+    # when they are cut into pipelines
+    trips = _round_trips(encoded)
+    # then nothing is lost or reordered, no pipeline holds more than the bounds, and only a message
+    # bigger than the byte bound goes alone past it
+    assert [pair for trip in trips for pair in trip] == encoded
+    for trip in trips:
+        assert len(trip) <= PIPELINE_CHUNK
+        assert sum(len(data) for _, data in trip) <= PIPELINE_BYTES or len(trip) == 1
+    assert len(trips) == 5
+
+
+async def test_a_call_of_many_megabytes_arrives_complete_and_in_order(processes) -> None:
+    # given one listener for each of 40 users of an instance
+    a, b = processes.a, processes.b
+    topics = [user_topic("big", f"u{k}", "bell") for k in range(40)]
+    text = "é" * 100_000  # ~200 KiB of JSON per message: ~8 MiB in all, two pipelines at least
+    async with contextlib.AsyncExitStack() as stack:
+        listeners = [await stack.enter_async_context(b.subscribe(topic)) for topic in topics]
+        await _settled()
+        # when one call publishes two messages to each
+        await a.publish_many([(t, {"n": n, "text": text}) for n in (1, 2) for t in topics])
+        await _until(lambda: all(listener.queue.qsize() == 2 for listener in listeners), timeout=10)
+        # then each got both, whole and in order
+        for listener in listeners:
+            assert [(m["n"], m["text"] == text) for m in _drain(listener)] == [(1, True), (2, True)]
