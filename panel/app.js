@@ -513,6 +513,7 @@ function goLive() {
       const event = data.bell;
       const kind = event.__typename;
       if (kind === "NotificationAdded") {
+        if (!firstAdded(event.notification.id)) return;  // sent again: its unreadCount is as of then
         if (!bell.view) addItem(event.notification, true);
         $("announce").textContent = event.notification.title;
         if (bell.newestId === null || Number(event.notification.id) > Number(bell.newestId)) bell.newestId = event.notification.id;
@@ -550,6 +551,21 @@ function goLive() {
     error: () => {},
     complete: () => {},
   });
+}
+
+// The items this page heard added, to skip one sent again (at least once: after a crash a worker
+// sends the last publishing call's messages again, domain/panel.py): its unreadCount is as of when
+// it was read and would step the badge back, and an item archived meanwhile would come back. The
+// last ADDED_KEPT ids, in the order heard.
+const ADDED_KEPT = 500;
+const added = new Set();
+
+/** Whether the bell hears this item added for the first time on this page. */
+function firstAdded(id) {
+  if (added.has(id)) return false;
+  added.add(id);
+  if (added.size > ADDED_KEPT) added.delete(added.values().next().value);
+  return true;
 }
 
 // The showings of banners and sounds this page has had, to skip the same toast sent again: after a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +74,16 @@ async def publish(
         assert result == {"publishEvent": {"notificationCount": notifications}}
 
 
-async def signed_in(browser: Any, base: str, name: str, **context: Any) -> tuple[Any, dict[str, Any]]:
+async def signed_in(
+    browser: Any, base: str, name: str, *, before: Callable[[Any], Awaitable[None]] | None = None, **context: Any
+) -> tuple[Any, dict[str, Any]]:
     """A new browser context's page on /panel/, signed in through the demo picker as ``name``
-    (its script errors collected in ``page.errors``); and the demo users' tokens."""
+    (its script errors collected in ``page.errors``); and the demo users' tokens. ``before`` is
+    awaited with the page before it opens anything (to route its WebSocket, say)."""
     demo = demo_users(base)
     page = await (await browser.new_context(**context)).new_page()
+    if before is not None:
+        await before(page)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))

@@ -236,3 +236,79 @@ async def test_a_refused_or_expired_token_brings_back_the_sign_in_with_the_reaso
         await expect(page.locator("#history")).to_be_hidden()
     finally:
         served.stop()
+
+
+async def test_an_item_sent_again_neither_steps_the_badge_back_nor_returns_once_archived(
+    tmp_path: Path, browser: object
+) -> None:
+    from playwright.async_api import expect
+
+    # Every frame the server sends the page passes through here, and the bell's NotificationAdded
+    # frames are kept, to send one again as a worker's fallback does after a crash (at least once,
+    # with the unread count as of when it read it; under load other calls commit in between).
+    added: dict[str, str] = {}
+    routes: list[object] = []
+
+    async def through(page: object) -> None:
+        def route(ws: object) -> None:
+            server = ws.connect_to_server()  # type: ignore[attr-defined]
+
+            def heard(message: str | bytes) -> None:
+                frame = json.loads(message)
+                event = (frame.get("payload") or {}).get("data", {}).get("bell") or {}
+                if event.get("__typename") == "NotificationAdded":
+                    added[event["notification"]["title"]] = message  # type: ignore[assignment]
+                ws.send(message)  # type: ignore[attr-defined]
+
+            server.on_message(heard)
+            routes.append(ws)
+
+        await page.route_web_socket("**/graphql", route)  # type: ignore[attr-defined]
+
+    served = start_demo_serve(tmp_path)
+    try:
+        # given Taras's panel with two unread tickets
+        page, demo = await signed_in(browser, served.base, "Taras Melnyk", before=through)
+        taras = token_of(demo, "op-taras")
+        await publish(served.base, demo["service"], "op-taras", 9201)
+        await publish(served.base, demo["service"], "op-taras", 9202)
+        await expect(page.locator(".item.unread")).to_have_count(2)
+        await expect(page.locator("#badge")).to_have_text("2")
+        first, second = added["New ticket #9201"], added["New ticket #9202"]
+        assert json.loads(first)["payload"]["data"]["bell"]["unreadCount"] == 1
+
+        # when the first comes again, with the count it had (1)
+        routes[-1].send(first)  # type: ignore[attr-defined]
+        await page.wait_for_timeout(500)
+
+        # then the badge still counts both, and the bell shows it once
+        await expect(page.locator("#badge")).to_have_text("2")
+        await expect(page.locator(".item", has_text="#9201")).to_have_count(1)
+
+        # when Taras archives the second, and it comes again
+        edges = (await gql(served.base, taras, "{ notifications(first: 5) { edges { node { id title } } } }"))[
+            "notifications"
+        ]["edges"]
+        [archived] = [e["node"]["id"] for e in edges if e["node"]["title"] == "New ticket #9202"]
+        await gql(
+            served.base,
+            taras,
+            "mutation($ids: [ID!]!) { archiveNotifications(ids: $ids) { ids } }",
+            {"ids": [archived]},
+        )
+        await expect(page.locator(".item", has_text="#9202")).to_have_count(0)
+        await expect(page.locator("#badge")).to_have_text("1")
+        routes[-1].send(second)  # type: ignore[attr-defined]
+        await page.wait_for_timeout(500)
+
+        # then it stays in the archive, and the badge counts the one unread item left
+        await expect(page.locator(".item", has_text="#9202")).to_have_count(0)
+        await expect(page.locator("#badge")).to_have_text("1")
+
+        # and a new ticket is heard as ever
+        await publish(served.base, demo["service"], "op-taras", 9203)
+        await expect(page.locator(".item.unread", has_text="#9203")).to_have_count(1)
+        await expect(page.locator("#badge")).to_have_text("2")
+        assert [e for e in page.errors if "WebSocket" not in e] == [], "\n".join(page.errors)
+    finally:
+        served.stop()
