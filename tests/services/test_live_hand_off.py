@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from core.broker import user_topic
@@ -24,6 +25,22 @@ PUBLISH = "mutation($input: EventInput!) { publishEvent(input: $input) { notific
 
 def ticket(event_id: str, recipients: list[str], number: int = 7) -> dict[str, Any]:
     return {"id": event_id, "type": "ticket_created", "recipients": recipients, "data": {"ticketNumber": number}}
+
+
+def alice_ticket(event_id: str, number: int) -> Event:
+    """A ticket for alice alone, as a producer's event."""
+    return Event(id=event_id, type="ticket_created", recipients=["alice"], data={"ticketNumber": number})
+
+
+@contextlib.asynccontextmanager
+async def unreachable_broker() -> AsyncIterator[RedisBroker]:
+    """A broker whose Redis is on a closed port: a publisher's hand-off to it fails, as if its
+    process died between the commit and the hand-off."""
+    down = RedisBroker("redis://127.0.0.1:1/0")
+    try:
+        yield down
+    finally:
+        await down.close()
 
 
 DELIVERIES = "query($id: ID!) { deliveries(notificationId: $id) { id channel status attempts } }"
@@ -82,25 +99,24 @@ async def test_when_the_hand_off_fails_a_worker_sends_the_panel_messages_after_t
     # if its process died between the commit and the hand-off
     services = app.state.services
     settings = dataclasses.replace(services.settings, live_fallback_seconds=0.5)
-    down = RedisBroker("redis://127.0.0.1:1/0")
     policy = await load_policy(tenant.id)
-    event = Event(id="lost-hand-off", type="ticket_created", recipients=["alice"], data={"ticketNumber": 9})
+    event = alice_ticket("lost-hand-off", 9)
     loop = asyncio.get_running_loop()
-    try:
-        async with services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
-            # when it publishes
-            [published] = await publish_events(down, settings, tenant.id, [event], policy)
-            committed_at = loop.time()
-            assert (published.duplicate, published.notification_count) == (False, 1)
-            # then nothing reached the panel yet, and the log shows the panel channels waiting for a worker
-            assert bell.queue.empty()
-            assert await panel_rows(tenant) == [("BANNER", "QUEUED", 0), ("BELL", "QUEUED", 0)]
-            assert await PanelHandOff.filter(instance_id=tenant.id).count() == 1
-            # and the app's worker sends the bell item once the fallback delay has passed
-            added = await asyncio.wait_for(bell.queue.get(), 5)
-            waited = loop.time() - committed_at
-    finally:
-        await down.close()
+    async with (
+        unreachable_broker() as down,
+        services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell,
+    ):
+        # when it publishes
+        [published] = await publish_events(down, settings, tenant.id, [event], policy)
+        committed_at = loop.time()
+        assert (published.duplicate, published.notification_count) == (False, 1)
+        # then nothing reached the panel yet, and the log shows the panel channels waiting for a worker
+        assert bell.queue.empty()
+        assert await panel_rows(tenant) == [("BANNER", "QUEUED", 0), ("BELL", "QUEUED", 0)]
+        assert await PanelHandOff.filter(instance_id=tenant.id).count() == 1
+        # and the app's worker sends the bell item once the fallback delay has passed
+        added = await asyncio.wait_for(bell.queue.get(), 5)
+        waited = loop.time() - committed_at
     assert added["notification"]["title"] == "New ticket #9" and added["unreadCount"] == 1
     assert waited >= 0.3  # not before the fallback delay (less the worker's poll jitter)
     rows = await eventually(lambda: panel_rows(tenant), lambda r: all(s == "SENT" for _, s, _ in r))
@@ -164,21 +180,16 @@ async def test_a_bell_item_sent_late_by_the_fallback_carries_the_count_as_it_sta
     # given alice's open panel, and a publisher whose broker is down for one of three calls
     services = app.state.services
     settings = dataclasses.replace(services.settings, live_fallback_seconds=0.5)
-    down = RedisBroker("redis://127.0.0.1:1/0")
     policy = await load_policy(tenant.id)
-
-    def event(name: str, number: int) -> Event:
-        return Event(id=name, type="ticket_created", recipients=["alice"], data={"ticketNumber": number})
-
-    try:
-        async with services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
-            # when A goes out, B's hand-off fails, and C goes out
-            await publish_events(services.broker, settings, tenant.id, [event("A", 1)], policy)
-            await publish_events(down, settings, tenant.id, [event("B", 2)], policy)
-            await publish_events(services.broker, settings, tenant.id, [event("C", 3)], policy)
-            heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(3)]
-    finally:
-        await down.close()
+    async with (
+        unreachable_broker() as down,
+        services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell,
+    ):
+        # when A goes out, B's hand-off fails, and C goes out
+        await publish_events(services.broker, settings, tenant.id, [alice_ticket("A", 1)], policy)
+        await publish_events(down, settings, tenant.id, [alice_ticket("B", 2)], policy)
+        await publish_events(services.broker, settings, tenant.id, [alice_ticket("C", 3)], policy)
+        heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(3)]
     # then B comes last, from the worker, with the count the panel already shows (not 2 of then)
     titles = [(m["notification"]["title"], m["unreadCount"]) for m in heard]
     assert titles == [("New ticket #1", 1), ("New ticket #3", 3), ("New ticket #2", 3)]
@@ -194,35 +205,30 @@ async def test_the_fallback_reads_the_counts_only_after_the_calls_committed_befo
 
     services = app.state.services
     settings = dataclasses.replace(services.settings, live_fallback_seconds=0.3)
-    down = RedisBroker("redis://127.0.0.1:1/0")
     policy = await load_policy(tenant.id)
-
-    def event(name: str, number: int) -> Event:
-        return Event(id=name, type="ticket_created", recipients=["alice"], data={"ticketNumber": number})
-
-    try:
-        async with services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell:
-            # given B, whose hand-off failed (a worker sends it 0.3 s after its commit) ...
-            await publish_events(down, settings, tenant.id, [event("B", 2)], policy)
-            # ... and, committed since, C, whose messages wait behind those of a call before it
-            before = Place(tenant.id)
-            before.taken()
-            late = asyncio.create_task(
-                publish_events(services.broker, services.settings, tenant.id, [event("C", 3)], policy)
-            )
-            await eventually(
-                lambda: PanelHandOff.filter(instance_id=tenant.id, lease_until__isnull=False).count(),
-                lambda claimed: claimed >= 1,
-            )
-            # when a worker has taken B's hand-off: it sends nothing while C's messages wait
-            await asyncio.sleep(0.3)
-            assert bell.queue.empty()
-            # and once the call before lets C go, B follows C, with C's count, not an older one
-            before.release()
-            heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(2)]
-            await late
-    finally:
-        await down.close()
+    async with (
+        unreachable_broker() as down,
+        services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell,
+    ):
+        # given B, whose hand-off failed (a worker sends it 0.3 s after its commit) ...
+        await publish_events(down, settings, tenant.id, [alice_ticket("B", 2)], policy)
+        # ... and, committed since, C, whose messages wait behind those of a call before it
+        before = Place(tenant.id)
+        before.taken()
+        late = asyncio.create_task(
+            publish_events(services.broker, services.settings, tenant.id, [alice_ticket("C", 3)], policy)
+        )
+        await eventually(
+            lambda: PanelHandOff.filter(instance_id=tenant.id, lease_until__isnull=False).count(),
+            lambda claimed: claimed >= 1,
+        )
+        # when a worker has taken B's hand-off: it sends nothing while C's messages wait
+        await asyncio.sleep(0.3)
+        assert bell.queue.empty()
+        # and once the call before lets C go, B follows C, with C's count, not an older one
+        before.release()
+        heard = [await asyncio.wait_for(bell.queue.get(), 5) for _ in range(2)]
+        await late
     assert [(m["notification"]["title"], m["unreadCount"]) for m in heard] == [
         ("New ticket #3", 2),
         ("New ticket #2", 2),
