@@ -15,7 +15,6 @@ shows a banner or a reminder twice, never loses one).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from tortoise.timezone import now
 from channels.panel import melody_for, schedule_repeat
 from core.broker import Broker, user_topic
 from domain import inbox, live, panel
-from domain.announcing import Place, announce_in_order
+from domain.announcing import announce_in_order, in_turn
 from domain.presence import REMINDER_TEXT
 from models.catalog import text
 from models.claim import claim
@@ -142,16 +141,10 @@ async def _fire_panel_hand_offs(broker: Broker, due: list[Due]) -> None:
     most ``ANNOUNCE_WAIT_SECONDS`` later): counts read first and sent after a newer call's went
     out stepped the badge back (found after a crash under load, for every operator of the call)."""
     for d in due:
-        place = Place(d.row["instance_id"])
-        previous, _ = place.taken()
-        try:
-            if previous is not None and not previous.done():
-                await asyncio.wait([previous], timeout=ANNOUNCE_WAIT_SECONDS)
+        async with in_turn(d.row["instance_id"], ANNOUNCE_WAIT_SECONDS):
             items = await panel.stored_items(panel.listed(d.row["notification_ids"]))
             if items:
                 await broker.publish_many(panel.messages(items, broker.listens))
-        finally:
-            place.release()
         await panel.handed_off(d.row["id"])
 
 

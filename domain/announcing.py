@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -114,13 +114,24 @@ async def announce_in_order(
     that holds them); changes made at once go out one after the other. A broker's failure is
     logged, never raised: the change is committed (a tab that missed it reads the bell again when
     it reconnects). ``place``: the change's transaction's, if it kept one (released here)."""
+    try:
+        async with in_turn(instance_id, timeout_seconds, place):
+            await broker.publish_many(messages)
+    except Exception:
+        log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
+
+
+@asynccontextmanager
+async def in_turn(instance_id: str, timeout_seconds: float, place: Place | None = None) -> AsyncIterator[None]:
+    """The body runs once the panel messages of every publishing transaction of ``instance_id``
+    that this process committed before have gone out (or after ``timeout_seconds`` of waiting),
+    and before those committed after, which wait for it to end. ``place``: one taken already (at
+    its transaction's commit), else a place is taken now; released at the end."""
     place = place or Place(instance_id)
     previous, _ = place.taken()
     try:
         if previous is not None and not previous.done():
             await asyncio.wait([previous], timeout=timeout_seconds)
-        await broker.publish_many(messages)
-    except Exception:
-        log.exception("a bell change of %d messages was not announced to the open panels", len(messages))
+        yield
     finally:
         place.release()

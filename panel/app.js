@@ -558,13 +558,18 @@ function goLive() {
 // it was read and would step the badge back, and an item archived meanwhile would come back. The
 // last ADDED_KEPT ids, in the order heard.
 const ADDED_KEPT = 500;
-const added = new Set();
+const added = new Map();
 
 /** Whether the bell hears this item added for the first time on this page. */
 function firstAdded(id) {
-  if (added.has(id)) return false;
-  added.add(id);
-  if (added.size > ADDED_KEPT) added.delete(added.values().next().value);
+  return firstTime(added, id, id, ADDED_KEPT);
+}
+
+/** Whether `key` is new to `seen` (then kept, with `value`, among the last `kept` keys). */
+function firstTime(seen, key, value, kept) {
+  if (seen.has(key)) return false;
+  seen.set(key, value);
+  if (seen.size > kept) seen.delete(seen.keys().next().value);
   return true;
 }
 
@@ -580,11 +585,7 @@ const showings = new Map();
 function firstShowing(toast) {
   const node = toast.notification;
   if (node.id === "test") return true;
-  const key = JSON.stringify([node.id, toast.repeat, node.count, node.updatedAt]);
-  if (showings.has(key)) return false;
-  showings.set(key, node.id);
-  if (showings.size > SHOWINGS_KEPT) showings.delete(showings.keys().next().value);
-  return true;
+  return firstTime(showings, JSON.stringify([node.id, toast.repeat, node.count, node.updatedAt]), node.id, SHOWINGS_KEPT);
 }
 
 /** Items snoozed or back from a snooze: their banners show again as they were, at the snooze's end. */
