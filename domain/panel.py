@@ -287,8 +287,12 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
     """The panel messages of stored notifications, as publishing would have sent them but for the
     unread counts, which are the operators' counts now (sent late, a count as of the item could
     undo a larger one sent since: the badge went back); read ones are still sent with their
-    ``readAt``: the fallback of a hand-off that did not happen. Three queries."""
-    rows = await Notification.filter(id__in=notification_ids).order_by("id")
+    ``readAt``, without a banner or a sound; archived and snoozed ones are not sent (out of the
+    bell: a panel opened since would show them again, with a banner): the fallback of a hand-off
+    that did not happen. Three queries."""
+    rows = await Notification.filter(
+        id__in=notification_ids, archived_at__isnull=True, snoozed_until__isnull=True
+    ).order_by("id")
     if not rows:
         return []
     operators = {o.id: o for o in await Operator.filter(id__in={r.operator_id for r in rows})}
@@ -302,6 +306,7 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
         # Its banner and sound fired with its last change: its creation, or a collapse that alerted
         # (an item is alerted first when created: domain.collapse reads ``alerted_at or created_at``).
         fired = row.updated_at is None or (row.alerted_at or row.created_at) == row.updated_at
+        alert = fired and row.read_at is None  # (read since: no banner, no sound)
         items.append(
             PanelItem(
                 instance_id=row.instance_id,
@@ -310,8 +315,8 @@ async def stored_items(notification_ids: list[int]) -> list[PanelItem]:
                 unread_count=unread.get(row.operator_id, 0) if row.in_bell else None,
                 duration_seconds=operator.banner_duration_seconds,
                 # A collapsed item's banner fired with its last update only when alerted then.
-                banner=ChannelKind.BANNER.value in on and row.read_at is None and fired,
-                sound=(row.melody or operator.default_melody) if ChannelKind.SOUND.value in on and fired else None,
+                banner=ChannelKind.BANNER.value in on and alert,
+                sound=(row.melody or operator.default_melody) if ChannelKind.SOUND.value in on and alert else None,
                 collapsed=row.count > 1,
             )
         )

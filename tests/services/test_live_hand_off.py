@@ -7,7 +7,10 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
+
+from tortoise.timezone import now
 
 from core.broker import user_topic
 from core.broker_redis import RedisBroker
@@ -304,3 +307,50 @@ def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
     while not queue.empty():
         out.append(queue.get_nowait())
     return out
+
+
+async def test_the_fallback_leaves_out_items_archived_or_snoozed_since_and_alerts_no_read_one(
+    app, tenant: Tenant
+) -> None:
+    """A panel opened after the commit (or reconnected) had an archived item back in its bell, with
+    its banner, from the fallback; a read one played its sound."""
+    services = app.state.services
+    settings = dataclasses.replace(services.settings, live_fallback_seconds=0.3)
+    alice = tenant.operator("alice")
+    await alice.gql(
+        "mutation { updateChannelSettings(input: {channels: [{kind: SOUND, enabled: true}]}) { banner { durationSeconds } } }"
+    )
+    await alice.gql(
+        'mutation { setTypeChannels(typeCode: "ticket_created", channels: [BELL, BANNER, SOUND]) { code } }'
+    )
+    policy = await load_policy(tenant.id)
+    async with (
+        unreachable_broker() as down,
+        services.broker.subscribe(user_topic(tenant.id, "alice", live.BELL)) as bell,
+        services.broker.subscribe(user_topic(tenant.id, "alice", live.TOASTS)) as toasts,
+    ):
+        # given three tickets whose hand-off failed (a worker sends them 0.3 s after the commit)
+        tickets = [alice_ticket(f"t-{n}", n) for n in (1, 2, 3)]
+        await publish_events(down, settings, tenant.id, tickets, policy)
+        ids = {n.title: str(n.id) for n in await Notification.filter(instance_id=tenant.id)}
+        # when alice archives the first, snoozes the second and reads the third before it fires
+        soon = (now() + timedelta(hours=1)).isoformat()
+        await alice.gql("mutation($i: [ID!]!) { archiveNotifications(ids: $i) { ids } }", {"i": [ids["New ticket #1"]]})
+        await alice.gql(
+            "mutation($i: [ID!]!, $u: DateTime!) { snoozeNotifications(ids: $i, until: $u) { ids } }",
+            {"i": [ids["New ticket #2"]], "u": soon},
+        )
+        await alice.gql(
+            "mutation($i: [ID!]!) { markNotificationsRead(ids: $i) { ids } }", {"i": [ids["New ticket #3"]]}
+        )
+        await eventually(lambda: PanelHandOff.filter(instance_id=tenant.id).count(), lambda n: n == 0)
+        await asyncio.sleep(0.1)
+        heard, shown = _drain(bell.queue), _drain(toasts.queue)
+    # then the bell hears only the read one added (read), and no banner nor sound goes out
+    added = [
+        (m["notification"]["title"], m["notification"]["readAt"] is not None)
+        for m in heard
+        if m["type"] == "NotificationAdded"
+    ]
+    assert added == [("New ticket #3", True)]
+    assert [m for m in shown if m.get("type") == "Toast" and not m.get("dismissed")] == []
